@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The two commands of the README, on a fresh machine with Python 3.11+ and nothing else.
 
-    python3 scripts/dev.py demo    # services, migrations, seeded data, server; says how to open the terminal
+    python3 scripts/dev.py demo    # services, migrations, seed data, server, terminal hint
     python3 scripts/dev.py test    # ruff, mypy, the whole test suite
 
 Both first make ``.venv`` and install the project into it (again only when pyproject.toml
@@ -26,7 +26,7 @@ STAMP = VENV / ".installed-pyproject-sha256"
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs under any python3
         sys.exit(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
     if not PYTHON.exists():
         print(f"== creating {VENV.relative_to(ROOT)}", flush=True)

@@ -69,14 +69,16 @@ class EmbeddedPostgres:
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if self._server is None:
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+            self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.data_dir, cleanup_mode="stop"
+            )
         else:
             self._server.ensure_postgres_running()  # type: ignore[attr-defined]
         return self.url
 
     def stop(self, *, immediate: bool = False) -> None:
         """Stop the server; ``immediate`` is a crash-like stop (no checkpoint)."""
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         server = self._require()
         with contextlib.suppress(subprocess.CalledProcessError):
@@ -124,14 +126,22 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
             [
                 executable,
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.data_dir),
-                "--logfile", str(self.data_dir / "redis.log"),
-                "--daemonize", "no",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.data_dir),
+                "--logfile",
+                str(self.data_dir / "redis.log"),
+                "--daemonize",
+                "no",
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -151,8 +151,8 @@ async def redemption(
             """
             INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
                                      bill_fen, spend_threshold_fen, face_value_fen,
-                                     voucher_count, token_jti, idempotency_key)
-            VALUES ($1, $2, $3, $4, $5, $6, 20000, 10000, $7, $8, $9) RETURNING id
+                                     voucher_count, token_jti, idempotency_key, request_hash)
+            VALUES ($1, $2, $3, $4, $5, $6, 20000, 10000, $7, $8, $9, $10) RETURNING id
             """,
             campaign_id,
             merchant_id,
@@ -163,5 +163,6 @@ async def redemption(
             voucher_count,
             jti,
             ref("idem"),
+            fake_hash(),
         )
     )

@@ -206,7 +206,9 @@ CREATE TABLE redemptions (
     voucher_count        integer NOT NULL CHECK (voucher_count > 0),
     refunded_count       integer NOT NULL DEFAULT 0,
     token_jti            uuid NOT NULL REFERENCES consumed_tokens (jti),
+    -- rule U7: the redemption is its own idempotency record (key + hash of the request)
     idempotency_key      text NOT NULL CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+    request_hash         bytea NOT NULL CHECK (length(request_hash) = 32),
     created_at           timestamptz NOT NULL DEFAULT now(),
     settlement_id        bigint REFERENCES settlements (id),
     UNIQUE (merchant_id, receipt_no),
@@ -228,6 +230,7 @@ CREATE TABLE refunds (
     remaining_bill_fen  bigint NOT NULL CHECK (remaining_bill_fen >= 0),
     returned_count      integer NOT NULL CHECK (returned_count >= 0),
     idempotency_key     text NOT NULL CHECK (length(idempotency_key) BETWEEN 1 AND 255),
+    request_hash        bytea NOT NULL CHECK (length(request_hash) = 32),
     created_at          timestamptz NOT NULL DEFAULT now(),
     UNIQUE (terminal_id, idempotency_key)
 );
@@ -244,7 +247,8 @@ CREATE TABLE redemption_items (
 CREATE UNIQUE INDEX redemption_items_one_live ON redemption_items (voucher_id)
     WHERE refund_id IS NULL;
 
--- rule U7: idempotency keys, scoped to a terminal, kept at least the campaign's retention.
+-- rule U7: idempotency keys of other writes (redemptions and refunds carry their own),
+-- scoped to a terminal, kept at least the campaign's retention.
 CREATE TABLE idempotency_keys (
     terminal_id      bigint NOT NULL REFERENCES terminals (id),
     key              text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
@@ -276,3 +280,11 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+
+-- Aborts the statement that calls it with a stable code, so a single write statement can
+-- refuse atomically (e.g. when a voucher it meant to take was taken meanwhile: rule U7).
+CREATE FUNCTION voucher_abort(code text) RETURNS integer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', code USING ERRCODE = 'VC001';
+END $$;

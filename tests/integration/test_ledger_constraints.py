@@ -228,10 +228,11 @@ async def test_a_refunded_voucher_can_be_redeemed_again(db: asyncpg.Connection) 
     )
     refund_id = await db.fetchval(
         "INSERT INTO refunds (redemption_id, terminal_id, remaining_bill_fen, returned_count, "
-        "idempotency_key) VALUES ($1, $2, 0, 1, $3) RETURNING id",
+        "idempotency_key, request_hash) VALUES ($1, $2, 0, 1, $3, $4) RETURNING id",
         first,
         terminal_id,
         f.ref("idem"),
+        f.fake_hash(),
     )
     await db.execute(
         "UPDATE redemption_items SET refund_id = $1 WHERE redemption_id = $2", refund_id, first

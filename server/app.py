@@ -1,0 +1,327 @@
+"""``create_app(settings)``: the whole HTTP service, reading no environment."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+
+from server.auth import Role, public, utcnow
+from server.db import campaigns as campaign_db
+from server.guard import Guard
+from server.handlers import people, till
+from server.migrate import migrate
+from server.settings import Settings
+from server.web import (
+    CAMPAIGNS,
+    CLOCK,
+    GUARD,
+    METRICS,
+    PG,
+    REDIS,
+    SETTINGS,
+    Metrics,
+    edge_middleware,
+)
+from shared.campaign import Campaign, load_campaign
+from shared.errors import CampaignConfigInvalid
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    summary: str
+    body: tuple[str, ...] = ()
+    query: tuple[str, ...] = ()
+    idempotent_key: bool = False
+
+
+@public
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@public
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when PostgreSQL and Redis both answer."""
+    checks: dict[str, str] = {}
+    try:
+        async with request.app[PG].acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+        checks["postgres"] = "ok"
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        checks["postgres"] = f"down: {type(exc).__name__}"
+    try:
+        await request.app[REDIS].ping()
+        checks["redis"] = "ok"
+    except (RedisError, OSError) as exc:
+        checks["redis"] = f"down: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+@public
+async def metrics(request: web.Request) -> web.Response:
+    data = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=data, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@public
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+@public
+async def campaigns(request: web.Request) -> web.Response:
+    from shared.campaign import campaign_to_dict
+
+    return web.json_response(
+        {"campaigns": [campaign_to_dict(c) for c in request.app[CAMPAIGNS].values()]}
+    )
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", healthz, "Liveness"),
+    Route("GET", "/readyz", readyz, "Readiness: PostgreSQL and Redis reachable"),
+    Route("GET", "/metrics", metrics, "Prometheus metrics"),
+    Route("GET", "/openapi.json", openapi, "This description"),
+    Route("GET", "/v1/campaigns", campaigns, "The loaded campaigns and their rules (C1)"),
+    Route(
+        "POST",
+        "/v1/auth/citizen",
+        people.citizen_sign_in,
+        "Exchange the real-name app's assertion for an access token (X2)",
+        body=("assertion",),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/terminal",
+        people.terminal_sign_in,
+        "Exchange a terminal credential for an access token (X2)",
+        body=("terminal_id", "secret"),
+    ),
+    Route(
+        "POST",
+        "/v1/auth/staff",
+        people.staff_sign_in,
+        "Staff sign-in (X2)",
+        body=("username", "password"),
+    ),
+    Route(
+        "POST",
+        "/v1/claims",
+        people.claim,
+        "Claim the vouchers of a certificate (E1-E4, A1-A3, V1, V3)",
+        body=("certificate_no",),
+    ),
+    Route("GET", "/v1/wallet", people.wallet, "The citizen's vouchers and claims"),
+    Route(
+        "POST",
+        "/v1/wallet/qr",
+        people.wallet_qr,
+        "A fresh dynamic QR token, as JSON, PNG or SVG (U5)",
+        query=("format",),
+    ),
+    Route(
+        "POST",
+        "/v1/quote",
+        till.quote,
+        "How many vouchers a bill can use; changes nothing (U2, U3, U6)",
+        body=("token", "bill_fen"),
+    ),
+    Route(
+        "POST",
+        "/v1/redemptions",
+        till.redeem,
+        "Redeem vouchers on a bill (U1-U7)",
+        body=("token", "bill_fen", "receipt_no", "voucher_count"),
+        idempotent_key=True,
+    ),
+    Route(
+        "GET",
+        "/v1/redemptions",
+        till.find_redemption,
+        "Find a redemption by receipt number or idempotency key",
+        query=("receipt_no", "idempotency_key"),
+    ),
+    Route("GET", "/v1/redemptions/{redemption_id}", till.get_redemption, "One redemption"),
+    Route(
+        "POST",
+        "/v1/redemptions/{redemption_id}/refunds",
+        till.refund,
+        "Refund all or part of a bill (F1-F3)",
+        body=("remaining_bill_fen",),
+        idempotent_key=True,
+    ),
+    Route(
+        "GET",
+        "/v1/merchant/day",
+        till.merchant_day,
+        "The merchant's redemptions and refunds of a date (S2)",
+        query=("date",),
+    ),
+)
+
+DEV_ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/dev/idp/assertion",
+        people.dev_identity_assertion,
+        "Demo only: the development identity provider",
+        body=("id_number",),
+    ),
+)
+
+
+def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    error = {"$ref": "#/components/schemas/Error"}
+    for route in routes:
+        roles = getattr(route.handler, "roles", None)
+        op: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": route.handler.__name__,
+            "x-roles": sorted(str(r) for r in roles) if roles else ["anyone"],
+            "responses": {
+                "200": {"description": "OK"},
+                "4XX": {
+                    "description": "Refused",
+                    "content": {"application/json": {"schema": error}},
+                },
+            },
+        }
+        if roles:
+            op["security"] = [{"bearer": []}]
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for name in route.query
+        ]
+        params += [
+            {
+                "name": name.strip("{}"),
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"},
+            }
+            for name in route.path.split("/")
+            if name.startswith("{")
+        ]
+        if route.idempotent_key:
+            params.append(
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 255},
+                }
+            )
+        if params:
+            op["parameters"] = params
+        if route.body:
+            op["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {name: {} for name in route.body},
+                        }
+                    }
+                },
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Liaocheng consumption vouchers", "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+def load_campaigns(settings: Settings) -> dict[str, Campaign]:
+    loaded: dict[str, Campaign] = {}
+    for path in settings.campaign_files:
+        campaign = load_campaign(path)
+        if campaign.id in loaded:
+            raise CampaignConfigInvalid(f"campaign {campaign.id} is configured twice")
+        loaded[campaign.id] = campaign
+    return loaded
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[METRICS] = Metrics()
+    app[CAMPAIGNS] = load_campaigns(settings)
+    app.cleanup_ctx.append(_postgres)
+    app.cleanup_ctx.append(_redis)
+    routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
+    for route in routes:
+        app.router.add_route(route.method, route.path, route.handler)
+    return app
+
+
+async def _postgres(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await migrate(conn)
+        for campaign in app[CAMPAIGNS].values():
+            await campaign_db.upsert(conn, campaign)
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=settings.pg_pool_min,
+        max_size=settings.pg_pool_max,
+        command_timeout=30,
+    )
+    assert pool is not None
+    app[PG] = pool
+    yield
+    await pool.close()
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    client = aioredis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
+    )
+    app[REDIS] = client
+    app[GUARD] = Guard(client, lock_ttl_ms=settings.lock_ttl_ms)
+    yield
+    await client.aclose()
+
+
+__all__ = ["ROUTES", "Role", "create_app", "openapi_document"]

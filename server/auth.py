@@ -1,0 +1,194 @@
+"""Who is calling (rule X2): short-lived access tokens, credentials, and a role guard per route.
+
+- Citizens come through the city's real-name app: its signed assertion (ES256, configured
+  issuer and keys) is exchanged for an access token carrying only a pseudonymous subject.
+- Cashier terminals exchange the credential an operator issued (stored as SHA-256: it is 256
+  random bits, so a slow hash adds nothing) for an access token bound to terminal + merchant.
+- Staff (merchant managers, district operators, city operators, auditors) log in with a
+  password stored with scrypt.
+
+Every handler is wrapped by ``requires(...)`` naming the roles that may call it; a route
+without it is refused by a test that walks every route and role.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from server.settings import ACCESS_AUDIENCE, SERVICE_ISSUER, Settings
+from shared.errors import Forbidden, Unauthenticated
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ", not a secret
+
+
+class Role(StrEnum):
+    CITIZEN = "citizen"
+    CASHIER = "cashier"
+    MERCHANT_MANAGER = "merchant_manager"
+    DISTRICT_OPERATOR = "district_operator"
+    CITY_OPERATOR = "city_operator"
+    AUDITOR = "auditor"
+
+
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
+
+STAFF_ROLES = frozenset(
+    {Role.MERCHANT_MANAGER, Role.DISTRICT_OPERATOR, Role.CITY_OPERATOR, Role.AUDITOR}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    subject: str  # citizen: pseudonym uuid; cashier: terminal id; staff: username
+    citizen_id: int | None = None
+    terminal_id: int | None = None
+    merchant_id: int | None = None
+    district: str | None = None
+    account_id: int | None = None
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"{self.role}:{self.subject}"
+
+
+def issue_access_token(settings: Settings, principal: Principal, now: datetime) -> dict[str, Any]:
+    expires = now + timedelta(seconds=settings.access_token_ttl_seconds)
+    claims: dict[str, Any] = {
+        "iss": SERVICE_ISSUER,
+        "aud": ACCESS_AUDIENCE,
+        "sub": principal.subject,
+        "role": str(principal.role),
+        "iat": int(now.timestamp()),
+        "exp": int(expires.timestamp()),
+    }
+    for name in ("citizen_id", "terminal_id", "merchant_id", "district", "account_id"):
+        value = getattr(principal, name)
+        if value is not None:
+            claims[name] = value
+    token = jwt.encode(
+        claims, settings.access_token_secret, algorithm="HS256", headers={"typ": ACCESS_TOKEN_TYPE}
+    )
+    return {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": settings.access_token_ttl_seconds,
+        "role": str(principal.role),
+    }
+
+
+def read_access_token(settings: Settings, token: str, now: datetime) -> Principal:
+    try:
+        if jwt.get_unverified_header(token).get("typ") != ACCESS_TOKEN_TYPE:
+            raise Unauthenticated("not an access token of this service")
+        claims = jwt.decode(
+            token,
+            settings.access_token_secret,
+            algorithms=["HS256"],
+            audience=ACCESS_AUDIENCE,
+            issuer=SERVICE_ISSUER,
+            options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub", "role"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("the access token is not valid") from exc
+    if type(claims["exp"]) is not int or claims["exp"] <= now.timestamp():
+        raise Unauthenticated("the access token has expired; sign in again", reason="expired")
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise Unauthenticated("the access token names an unknown role") from exc
+    return Principal(
+        role=role,
+        subject=str(claims["sub"]),
+        citizen_id=claims.get("citizen_id"),
+        terminal_id=claims.get("terminal_id"),
+        merchant_id=claims.get("merchant_id"),
+        district=claims.get("district"),
+        account_id=claims.get("account_id"),
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    """Only callers holding one of ``roles`` reach the handler (rule X2)."""
+    allowed = frozenset(roles)
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            from server.web import CLOCK, SETTINGS  # app keys live beside the edge code
+
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token:
+                raise Unauthenticated("sign in first: send Authorization: Bearer <token>")
+            principal = read_access_token(
+                request.app[SETTINGS], token.strip(), request.app[CLOCK]()
+            )
+            if principal.role not in allowed:
+                raise Forbidden(f"a {principal.role} may not do this", role=str(principal.role))
+            request[PRINCIPAL] = principal
+            return await handler(request)
+
+        guarded.roles = allowed  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a route as open to anyone (health checks, sign-in, the API description)."""
+    handler.roles = None  # type: ignore[attr-defined]
+    return handler
+
+
+def principal_of(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def new_terminal_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_terminal_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def terminal_secret_matches(secret: str, stored: bytes) -> bool:
+    return hmac.compare_digest(hash_terminal_secret(secret), bytes(stored))
+
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+
+
+def hash_password(password: str) -> bytes:
+    salt = secrets.token_bytes(16)
+    return salt + hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+
+
+def password_matches(password: str, stored: bytes) -> bool:
+    stored = bytes(stored)
+    salt, digest = stored[:16], stored[16:]
+    return hmac.compare_digest(hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT), digest)
+
+
+def utcnow() -> datetime:
+    """The production clock (tests pass their own to ``create_app``)."""
+    return datetime.now(UTC)

@@ -1,0 +1,33 @@
+"""SQL of campaigns and districts (rule C1, C2)."""
+
+from __future__ import annotations
+
+import json
+
+from server.db import Conn
+from shared.campaign import Campaign, campaign_to_dict
+
+
+async def upsert(conn: Conn, campaign: Campaign) -> None:
+    """Record a loaded campaign file and the districts it names."""
+    async with conn.transaction():
+        for district in campaign.districts.values():
+            await conn.execute(
+                "INSERT INTO districts (code, name) VALUES ($1, $2) "
+                "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name",
+                district.code,
+                district.name,
+            )
+        await conn.execute(
+            """
+            INSERT INTO campaigns (id, name, stacking_group, config) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                stacking_group = EXCLUDED.stacking_group, config = EXCLUDED.config,
+                loaded_at = now()
+            WHERE campaigns.config IS DISTINCT FROM EXCLUDED.config
+            """,
+            campaign.id,
+            campaign.name,
+            campaign.stacking_group,
+            json.dumps(campaign_to_dict(campaign), ensure_ascii=False),
+        )

@@ -1,0 +1,276 @@
+"""SQL of the redemption aggregate: quote context, the one-statement redeem, refunds, the day.
+
+The write is a single statement, so it is atomic without an explicit transaction: it moves
+exactly the chosen vouchers from available to redeemed (conditional update), records the QR
+token id, the redemption with its idempotency key, and the items. If any chosen voucher was
+taken meanwhile the statement aborts itself (``vouchers_changed``) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from server.db import Conn
+
+CONTEXT_SQL = """
+SELECT t.status AS terminal_status, m.id AS merchant_id, m.name AS merchant_name, m.district,
+       m.admitted, m.permitted, m.status AS merchant_status,
+       c.id AS citizen_id, c.status AS citizen_status, c.id_masked,
+       v.ids, v.campaigns, v.expiries, v.faces,
+       (SELECT count(*) FROM vouchers x WHERE x.citizen_id = c.id AND x.status = 'available'
+           AND x.expires_at <= $3) AS expired_count,
+       EXISTS (SELECT 1 FROM consumed_tokens k WHERE k.jti = $4) AS token_used
+  FROM terminals t
+  JOIN merchants m ON m.id = t.merchant_id
+  LEFT JOIN citizens c ON c.subject = $2
+  LEFT JOIN LATERAL (
+      SELECT array_agg(id ORDER BY expires_at, id) AS ids,
+             array_agg(campaign_id ORDER BY expires_at, id) AS campaigns,
+             array_agg(expires_at ORDER BY expires_at, id) AS expiries,
+             array_agg(face_value_fen ORDER BY expires_at, id) AS faces
+        FROM vouchers
+       WHERE citizen_id = c.id AND status = 'available' AND expires_at > $3
+  ) v ON true
+ WHERE t.id = $1
+"""
+
+REDEEM_SQL = """
+WITH upd AS (
+    UPDATE vouchers SET status = 'redeemed', redeemed_at = $1
+     WHERE id = ANY($2::bigint[]) AND status = 'available' AND citizen_id = $3
+       AND expires_at > $1
+    RETURNING id
+), checked AS (
+    SELECT CASE WHEN count(*) = cardinality($2::bigint[]) THEN 1
+                ELSE voucher_abort('vouchers_changed') END AS ok
+      FROM upd
+), tok AS (
+    INSERT INTO consumed_tokens (jti, citizen_id, expires_at, consumed_at)
+    VALUES ($4, $3, $5, $1)
+    RETURNING jti
+), red AS (
+    INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
+                             bill_fen, spend_threshold_fen, face_value_fen, voucher_count,
+                             token_jti, idempotency_key, request_hash, created_at)
+    SELECT $6, $7, $8, $3, $9, $10, $11, $12, cardinality($2::bigint[]), tok.jti, $13, $14, $1
+      FROM tok, checked
+    RETURNING id
+), items AS (
+    INSERT INTO redemption_items (redemption_id, voucher_id)
+    SELECT red.id, upd.id FROM red, upd
+)
+SELECT id FROM red
+"""
+
+REDEMPTION_SQL = """
+SELECT r.id, r.campaign_id, r.merchant_id, m.name AS merchant_name, r.terminal_id,
+       t.label AS terminal_label, r.citizen_id, c.id_masked, r.receipt_no, r.bill_fen,
+       r.face_value_fen, r.spend_threshold_fen, r.voucher_count, r.refunded_count,
+       r.created_at, r.settlement_id, r.request_hash, r.idempotency_key,
+       coalesce((SELECT min(f.remaining_bill_fen) FROM refunds f
+                  WHERE f.redemption_id = r.id), r.bill_fen) AS current_bill_fen,
+       (SELECT array_agg(i.voucher_id ORDER BY i.voucher_id) FROM redemption_items i
+         WHERE i.redemption_id = r.id) AS voucher_ids,
+       (SELECT array_agg(i.voucher_id ORDER BY i.voucher_id) FROM redemption_items i
+         WHERE i.redemption_id = r.id AND i.refund_id IS NOT NULL) AS returned_ids
+  FROM redemptions r
+  JOIN merchants m ON m.id = r.merchant_id
+  JOIN terminals t ON t.id = r.terminal_id
+  JOIN citizens c ON c.id = r.citizen_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldVoucher:
+    id: int
+    campaign_id: str
+    expires_at: datetime
+    face_value_fen: int
+
+
+async def read_context(
+    conn: Conn,
+    terminal_id: int,
+    subject: uuid.UUID,
+    now: datetime,
+    jti: uuid.UUID,
+) -> tuple[asyncpg.Record | None, list[HeldVoucher]]:
+    """The terminal, its merchant, the citizen, whether the QR token was used, and the
+    citizen's unexpired available vouchers, earliest expiry first (rule U6)."""
+    row = await conn.fetchrow(CONTEXT_SQL, terminal_id, subject, now, jti)
+    if row is None or row["ids"] is None:
+        return row, []
+    held = [
+        HeldVoucher(i, c, e, f)
+        for i, c, e, f in zip(
+            row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
+        )
+    ]
+    return row, held
+
+
+async def lock_citizen(conn: Conn, citizen_id: int) -> None:
+    """Serialise redemptions of one citizen in the database (the slow path, rule U7)."""
+    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR UPDATE", citizen_id)
+
+
+async def write_redemption(conn: Conn, **p: Any) -> int:
+    redemption_id = await conn.fetchval(
+        REDEEM_SQL,
+        p["now"],
+        p["voucher_ids"],
+        p["citizen_id"],
+        p["jti"],
+        p["jti_expires_at"],
+        p["campaign_id"],
+        p["merchant_id"],
+        p["terminal_id"],
+        p["receipt_no"],
+        p["bill_fen"],
+        p["spend_threshold_fen"],
+        p["face_value_fen"],
+        p["idempotency_key"],
+        p["request_hash"],
+    )
+    return int(redemption_id)
+
+
+async def get(conn: Conn, redemption_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(REDEMPTION_SQL + " WHERE r.id = $1", redemption_id)
+
+
+async def by_idempotency_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        REDEMPTION_SQL + " WHERE r.terminal_id = $1 AND r.idempotency_key = $2", terminal_id, key
+    )
+
+
+async def by_receipt(conn: Conn, merchant_id: int, receipt_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        REDEMPTION_SQL + " WHERE r.merchant_id = $1 AND r.receipt_no = $2",
+        merchant_id,
+        receipt_no,
+    )
+
+
+async def lock_for_refund(conn: Conn, redemption_id: int) -> asyncpg.Record | None:
+    await conn.execute("SELECT 1 FROM redemptions WHERE id = $1 FOR UPDATE", redemption_id)
+    return await get(conn, redemption_id)
+
+
+async def live_items(conn: Conn, redemption_id: int) -> list[asyncpg.Record]:
+    """The vouchers still spent on the bill, latest expiry first (refunds return these)."""
+    return await conn.fetch(
+        """
+        SELECT v.id, v.expires_at FROM redemption_items i JOIN vouchers v ON v.id = i.voucher_id
+         WHERE i.redemption_id = $1 AND i.refund_id IS NULL
+         ORDER BY v.expires_at DESC, v.id DESC
+        """,
+        redemption_id,
+    )
+
+
+async def write_refund(
+    conn: Conn,
+    *,
+    redemption_id: int,
+    terminal_id: int,
+    remaining_bill_fen: int,
+    returned_ids: list[int],
+    idempotency_key: str,
+    request_hash: bytes,
+    now: datetime,
+) -> int:
+    """Rule F1: the returned vouchers go back to available with their expiry unchanged."""
+    refund_id = await conn.fetchval(
+        """
+        INSERT INTO refunds (redemption_id, terminal_id, remaining_bill_fen, returned_count,
+                             idempotency_key, request_hash, created_at)
+        VALUES ($1, $2, $3, cardinality($4::bigint[]), $5, $6, $7) RETURNING id
+        """,
+        redemption_id,
+        terminal_id,
+        remaining_bill_fen,
+        returned_ids,
+        idempotency_key,
+        request_hash,
+        now,
+    )
+    if returned_ids:
+        await conn.execute(
+            "UPDATE redemption_items SET refund_id = $1 "
+            "WHERE redemption_id = $2 AND voucher_id = ANY($3::bigint[])",
+            refund_id,
+            redemption_id,
+            returned_ids,
+        )
+        changed = await conn.execute(
+            "UPDATE vouchers SET status = 'available', redeemed_at = NULL "
+            "WHERE id = ANY($1::bigint[]) AND status = 'redeemed'",
+            returned_ids,
+        )
+        if changed != f"UPDATE {len(returned_ids)}":
+            raise RuntimeError(f"refund {refund_id}: vouchers were not all redeemed ({changed})")
+        await conn.execute(
+            "UPDATE redemptions SET refunded_count = refunded_count + $2 WHERE id = $1",
+            redemption_id,
+            len(returned_ids),
+        )
+    return int(refund_id)
+
+
+async def refund_by_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, redemption_id, request_hash FROM refunds "
+        "WHERE terminal_id = $1 AND idempotency_key = $2",
+        terminal_id,
+        key,
+    )
+
+
+async def refunds_of(conn: Conn, redemption_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT f.id, f.remaining_bill_fen, f.returned_count, f.created_at, f.terminal_id,
+               (SELECT array_agg(i.voucher_id ORDER BY i.voucher_id) FROM redemption_items i
+                 WHERE i.refund_id = f.id) AS voucher_ids
+          FROM refunds f WHERE f.redemption_id = $1 ORDER BY f.id
+        """,
+        redemption_id,
+    )
+
+
+async def merchant_day(
+    conn: Conn, merchant_id: int, start: datetime, end: datetime
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Rule S2: the merchant's redemptions and refunds made in [start, end)."""
+    redemptions = await conn.fetch(
+        """
+        SELECT r.id, r.created_at, r.receipt_no, r.terminal_id, t.label AS terminal_label,
+               r.bill_fen, r.voucher_count, r.refunded_count, r.face_value_fen, r.campaign_id
+          FROM redemptions r JOIN terminals t ON t.id = r.terminal_id
+         WHERE r.merchant_id = $1 AND r.created_at >= $2 AND r.created_at < $3
+         ORDER BY r.created_at, r.id
+        """,
+        merchant_id,
+        start,
+        end,
+    )
+    refunds = await conn.fetch(
+        """
+        SELECT f.id, f.created_at, f.redemption_id, r.receipt_no, f.terminal_id,
+               f.returned_count, r.face_value_fen, f.remaining_bill_fen
+          FROM refunds f JOIN redemptions r ON r.id = f.redemption_id
+         WHERE r.merchant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
+         ORDER BY f.created_at, f.id
+        """,
+        merchant_id,
+        start,
+        end,
+    )
+    return redemptions, refunds

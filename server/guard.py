@@ -1,0 +1,100 @@
+"""Redis makes contention cheap; it never decides correctness (rule U7).
+
+One Lua call before a redemption: refuse a QR token id already used (pre-filter; the ledger's
+consumed_tokens is the fence), mark the idempotency key in flight, and take the citizen's lock
+(SET NX PX). One Lua call after: mark the token used, release the key and the lock, each only
+if still ours (compare-and-delete). If Redis is down, the caller falls back to the database's
+row lock and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[3]) then return 'in_flight' end
+if not redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    redis.call('DEL', KEYS[2])
+    return 'locked'
+end
+return 'ok'
+"""
+
+END = """
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+
+class Outcome(StrEnum):
+    OK = "ok"  # lock held: the fast path
+    REPLAYED = "replayed"
+    IN_FLIGHT = "in_flight"
+    UNAVAILABLE = "unavailable"  # Redis down or lock not had in time: the database decides
+
+
+@dataclass
+class Guard:
+    client: aioredis.Redis
+    lock_ttl_ms: int = 5000
+    in_flight_ttl_ms: int = 30000
+    lock_wait_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        self._begin = self.client.register_script(BEGIN)
+        self._end = self.client.register_script(END)
+
+    async def begin(
+        self, *, jti: str, citizen: str, terminal_id: int, key: str
+    ) -> tuple[Outcome, str]:
+        token = secrets.token_hex(8)
+        keys = _keys(jti, citizen, terminal_id, key)
+        deadline = asyncio.get_running_loop().time() + self.lock_wait_s
+        delay = 0.002
+        while True:
+            try:
+                answer = await self._begin(
+                    keys=keys, args=[token, self.lock_ttl_ms, self.in_flight_ttl_ms]
+                )
+            except RedisError:
+                return Outcome.UNAVAILABLE, token
+            answer = answer.decode() if isinstance(answer, bytes) else answer
+            if answer != "locked":
+                return Outcome(answer), token
+            if asyncio.get_running_loop().time() > deadline:
+                return Outcome.UNAVAILABLE, token
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    async def end(
+        self,
+        *,
+        token: str,
+        jti: str,
+        citizen: str,
+        terminal_id: int,
+        key: str,
+        used: bool,
+        jti_ttl_ms: int,
+    ) -> bool:
+        try:
+            await self._end(
+                keys=_keys(jti, citizen, terminal_id, key),
+                args=[token, max(jti_ttl_ms, 1), "1" if used else "0"],
+            )
+        except RedisError:
+            return False
+        return True
+
+
+def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:
+    return [f"qr:used:{jti}", f"idem:{terminal_id}:{key}", f"lock:citizen:{citizen}"]

@@ -1,0 +1,552 @@
+"""At the till: quote, redeem, refund, look a redemption up, and the merchant's day."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from server.auth import Principal, Role, principal_of, requires
+from server.db import Conn
+from server.db import redemptions as db
+from server.guard import Outcome
+from server.web import (
+    CAMPAIGNS,
+    CLOCK,
+    GUARD,
+    METRICS,
+    PG,
+    SETTINGS,
+    allowed_fields,
+    get_int,
+    get_str,
+    read_json,
+)
+from shared import rules
+from shared.campaign import Campaign
+from shared.errors import (
+    AlreadyRefunded,
+    BillAlreadyRedeemed,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotEnoughVouchers,
+    NotFound,
+    TerminalDisabled,
+    TokenInvalid,
+    TokenReplayed,
+    VoucherError,
+    VoucherExpired,
+    WrongDistrict,
+)
+from shared.money import parse_fen
+from shared.tokens import QrClaims, verify_qr_token
+
+log = logging.getLogger(__name__)
+
+MAX_VOUCHERS_PER_BILL = 100_000  # far above any real bill; U3 sets the real bound
+_RETRIES = 3
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def idempotency_key(request: web.Request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise InvalidRequest("send an Idempotency-Key header of 1 to 255 printable characters")
+    return key
+
+
+def request_hash(request: web.Request, body: dict[str, Any]) -> bytes:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).digest()
+
+
+def _verify(request: web.Request, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
+    settings = request.app[SETTINGS]
+    from server.settings import QR_AUDIENCE, SERVICE_ISSUER
+
+    claims = verify_qr_token(
+        token,
+        keys=settings.qr_verifying_keys,
+        issuer=SERVICE_ISSUER,
+        audience=QR_AUDIENCE,
+        now=request.app[CLOCK](),
+    )
+    try:
+        subject = uuid.UUID(claims.subject)
+    except ValueError as exc:
+        raise TokenInvalid("the QR code names no citizen", reason="subject") from exc
+    return claims, subject, uuid.UUID(claims.jti)
+
+
+def _usable_campaigns(request: web.Request, district: str) -> dict[str, Campaign]:
+    return {cid: c for cid, c in request.app[CAMPAIGNS].items() if district in c.usable_districts}
+
+
+class Decision:
+    """What the rules decided for one bill, from one read of the ledger."""
+
+    def __init__(
+        self,
+        ctx: asyncpg.Record,
+        campaign: Campaign,
+        views: list[rules.VoucherView],
+    ) -> None:
+        self.ctx = ctx
+        self.campaign = campaign
+        self.views = views
+
+
+def decide(
+    request: web.Request, ctx: asyncpg.Record | None, held: list[db.HeldVoucher], *, replay: bool
+) -> Decision:
+    """Rules U1, U2, V2, X1 and U5 (replay) on the context; U3/U6 are for the caller."""
+    if ctx is None or ctx["terminal_status"] != "active":
+        raise TerminalDisabled()  # rule U1
+    if ctx["citizen_id"] is None:
+        raise TokenInvalid("the QR code names no citizen of this programme", reason="subject")
+    if replay and ctx["token_used"]:
+        raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
+    rules.check_participation(ctx["citizen_status"] == "revoked")  # rule X1
+    usable = _usable_campaigns(request, ctx["district"])
+    here = [v for v in held if v.campaign_id in usable]
+    if held and not here:
+        raise WrongDistrict(district=ctx["district"])  # rule U2
+    if not here:
+        if ctx["expired_count"]:
+            raise VoucherExpired("the citizen's vouchers have expired")  # rule V2
+        raise NotEnoughVouchers(requested=1, available=0)
+    # rule U4: one campaign per bill; the campaign of the earliest-expiring voucher (U6)
+    campaign = usable[here[0].campaign_id]
+    rules.check_merchant(
+        campaign,
+        ctx["district"],
+        ctx["admitted"],
+        ctx["permitted"],
+        ctx["merchant_status"] == "suspended",
+    )  # rules U1, U2
+    views = [
+        rules.VoucherView(v.id, v.expires_at, v.face_value_fen)
+        for v in here
+        if v.campaign_id == campaign.id
+    ]
+    return Decision(ctx, campaign, views)
+
+
+def quote_body(decision: Decision, bill_fen: int, now: datetime) -> dict[str, Any]:
+    q = rules.quote(decision.campaign, bill_fen, decision.views, now)  # rules U3, U6
+    return {
+        "citizen": {"masked_id": decision.ctx["id_masked"]},
+        "campaign_id": decision.campaign.id,
+        "bill_fen": bill_fen,
+        "face_value_fen": decision.campaign.face_value_fen,
+        "spend_threshold_fen": decision.campaign.spend_threshold_fen,
+        "available_count": q.available_count,
+        "max_by_bill": q.max_by_bill,
+        "usable_count": q.usable_count,
+        "value_fen": q.value_fen,
+        "remaining_fen": q.remaining_fen,
+        "merchant": {"id": decision.ctx["merchant_id"], "name": decision.ctx["merchant_name"]},
+    }
+
+
+@requires(Role.CASHIER)
+async def quote(request: web.Request) -> web.Response:
+    """Rules U1-U6: what the bill allows. Changes nothing."""
+    me = principal_of(request)
+    body = await read_json(request)
+    allowed_fields(body, "token", "bill_fen")
+    bill_fen = parse_fen(body.get("bill_fen"), positive=True, field="bill_fen")
+    token = get_str(body, "token", max_len=2048)
+    claims, subject, jti = _verify(request, token)
+    now = request.app[CLOCK]()
+    assert me.terminal_id is not None
+    async with request.app[PG].acquire() as conn:
+        ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
+    decision = decide(request, ctx, held, replay=True)
+    answer = quote_body(decision, bill_fen, now)
+    answer["token_expires_at"] = _iso(claims.expires_at)
+    return web.json_response(answer)
+
+
+def redemption_body(
+    row: asyncpg.Record, refunds: list[asyncpg.Record] | None = None
+) -> dict[str, Any]:
+    live = row["voucher_count"] - row["refunded_count"]
+    if row["refunded_count"] == 0:
+        status = "redeemed"
+    elif live == 0:
+        status = "refunded"
+    else:
+        status = "partially_refunded"
+    body: dict[str, Any] = {
+        "redemption_id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "merchant": {"id": row["merchant_id"], "name": row["merchant_name"]},
+        "terminal": {"id": row["terminal_id"], "label": row["terminal_label"]},
+        "citizen": {"masked_id": row["id_masked"]},
+        "receipt_no": row["receipt_no"],
+        "bill_fen": row["bill_fen"],
+        "current_bill_fen": row["current_bill_fen"],
+        "face_value_fen": row["face_value_fen"],
+        "voucher_count": row["voucher_count"],
+        "value_fen": row["voucher_count"] * row["face_value_fen"],
+        "remaining_fen": row["bill_fen"] - row["voucher_count"] * row["face_value_fen"],
+        "refunded_count": row["refunded_count"],
+        "live_voucher_count": live,
+        "voucher_ids": list(row["voucher_ids"] or []),
+        "returned_voucher_ids": list(row["returned_ids"] or []),
+        "status": status,
+        "settled": row["settlement_id"] is not None,
+        "created_at": _iso(row["created_at"]),
+    }
+    if refunds is not None:
+        body["refunds"] = [
+            {
+                "refund_id": f["id"],
+                "remaining_bill_fen": f["remaining_bill_fen"],
+                "returned_count": f["returned_count"],
+                "voucher_ids": list(f["voucher_ids"] or []),
+                "created_at": _iso(f["created_at"]),
+            }
+            for f in refunds
+        ]
+    return body
+
+
+async def _stored_answer(
+    conn: Conn, terminal_id: int, key: str, digest: bytes
+) -> web.Response | None:
+    """Rule U7: the same key and body get the first answer; another body gets 422."""
+    row = await db.by_idempotency_key(conn, terminal_id, key)
+    if row is None:
+        return None
+    if bytes(row["request_hash"]) != digest:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+    return web.json_response(
+        redemption_body(row), status=201, headers={"Idempotent-Replay": "true"}
+    )
+
+
+@requires(Role.CASHIER)
+async def redeem(request: web.Request) -> web.Response:
+    """Rules U1-U7: move exactly the chosen vouchers to redeemed, or nothing."""
+    me = principal_of(request)
+    assert me.terminal_id is not None
+    key = idempotency_key(request)
+    body = await read_json(request)
+    allowed_fields(body, "token", "bill_fen", "receipt_no", "voucher_count")
+    bill_fen = parse_fen(body.get("bill_fen"), positive=True, field="bill_fen")
+    receipt_no = rules.normalise_receipt_no(body.get("receipt_no"))  # type: ignore[arg-type]
+    count = get_int(body, "voucher_count", minimum=1, maximum=MAX_VOUCHERS_PER_BILL)
+    token = get_str(body, "token", max_len=2048)
+    digest = request_hash(request, body)
+    metrics = request.app[METRICS]
+    pool = request.app[PG]
+    try:
+        claims, subject, jti = _verify(request, token)
+    except VoucherError as exc:
+        # a retry after the token expired still gets its first answer
+        async with pool.acquire() as conn:
+            stored = await _stored_answer(conn, me.terminal_id, key, digest)
+        if stored is not None:
+            return stored
+        metrics.redemptions.labels(exc.code).inc()
+        raise
+    guard = request.app[GUARD]
+    outcome, lock = await guard.begin(
+        jti=str(jti), citizen=str(subject), terminal_id=me.terminal_id, key=key
+    )
+    if outcome is Outcome.UNAVAILABLE:
+        metrics.redis_failures.inc()
+    used = False
+    try:
+        if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
+            async with pool.acquire() as conn:
+                stored = await _stored_answer(conn, me.terminal_id, key, digest)
+            if stored is not None:
+                return stored
+            if outcome is Outcome.IN_FLIGHT:
+                raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
+            raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
+        response = await _redeem_in_ledger(
+            request,
+            me,
+            key,
+            digest,
+            bill_fen,
+            receipt_no,
+            count,
+            claims,
+            subject,
+            jti,
+            locked=outcome is Outcome.OK,
+        )
+        used = True
+        return response
+    except VoucherError as exc:
+        metrics.redemptions.labels(exc.code).inc()
+        raise
+    finally:
+        if outcome is not Outcome.UNAVAILABLE:
+            ttl = int((claims.expires_at - request.app[CLOCK]()).total_seconds() * 1000) + 5000
+            await guard.end(
+                token=lock,
+                jti=str(jti),
+                citizen=str(subject),
+                terminal_id=me.terminal_id,
+                key=key,
+                used=used,
+                jti_ttl_ms=ttl,
+            )
+
+
+async def _redeem_in_ledger(
+    request: web.Request,
+    me: Principal,
+    key: str,
+    digest: bytes,
+    bill_fen: int,
+    receipt_no: str,
+    count: int,
+    claims: QrClaims,
+    subject: uuid.UUID,
+    jti: uuid.UUID,
+    *,
+    locked: bool,
+) -> web.Response:
+    """Fast path: one read, one atomic write. If a voucher moved in between (only possible
+    when Redis could not serialise the citizen), retry under the citizen's row lock."""
+    assert me.terminal_id is not None
+    now = request.app[CLOCK]()
+    metrics = request.app[METRICS]
+    async with request.app[PG].acquire() as conn:
+        for attempt in range(_RETRIES):
+            slow = attempt > 0 or not locked
+            try:
+                async with conn.transaction() if slow else _nothing():
+                    if slow:
+                        row = await conn.fetchrow(
+                            "SELECT id FROM citizens WHERE subject = $1", subject
+                        )
+                        if row is not None:
+                            await db.lock_citizen(conn, row["id"])
+                    ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
+                    decision = decide(request, ctx, held, replay=True)
+                    chosen = rules.select_vouchers(
+                        decision.campaign, decision.views, count, bill_fen, now
+                    )  # rules U3, U6
+                    redemption_id = await db.write_redemption(
+                        conn,
+                        now=now,
+                        voucher_ids=list(chosen),
+                        citizen_id=decision.ctx["citizen_id"],
+                        jti=jti,
+                        jti_expires_at=claims.expires_at,
+                        campaign_id=decision.campaign.id,
+                        merchant_id=decision.ctx["merchant_id"],
+                        terminal_id=me.terminal_id,
+                        receipt_no=receipt_no,
+                        bill_fen=bill_fen,
+                        spend_threshold_fen=decision.campaign.spend_threshold_fen,
+                        face_value_fen=decision.campaign.face_value_fen,
+                        idempotency_key=key,
+                        request_hash=digest,
+                    )
+            except asyncpg.UniqueViolationError as exc:
+                stored = await _stored_answer(conn, me.terminal_id, key, digest)
+                if stored is not None:
+                    return stored
+                constraint = exc.constraint_name or ""
+                if constraint == "consumed_tokens_pkey":
+                    raise TokenReplayed("this QR code was already used") from exc  # rule U5
+                if "receipt_no" in constraint:
+                    raise BillAlreadyRedeemed(receipt_no=receipt_no) from exc  # rule U4
+                if constraint == "redemption_items_one_live":
+                    continue  # rule U7: someone else took a voucher; decide again, locked
+                raise
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate == "VC001":
+                    continue  # vouchers_changed: decide again under the row lock
+                raise
+            row = await db.get(conn, redemption_id)
+            assert row is not None
+            metrics.redemptions.labels("ok").inc()
+            metrics.vouchers_redeemed.inc(len(chosen))
+            return web.json_response(redemption_body(row), status=201)
+    raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")
+
+
+class _nothing:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _own_redemption(me: Principal, row: asyncpg.Record | None) -> asyncpg.Record:
+    """Rule X2: a merchant's people see only that merchant's redemptions."""
+    if row is None or row["merchant_id"] != me.merchant_id:
+        raise NotFound("no such redemption at this merchant")
+    return row
+
+
+@requires(Role.CASHIER, Role.MERCHANT_MANAGER)
+async def get_redemption(request: web.Request) -> web.Response:
+    me = principal_of(request)
+    try:
+        redemption_id = int(request.match_info["redemption_id"])
+    except ValueError as exc:
+        raise NotFound("no such redemption at this merchant") from exc
+    async with request.app[PG].acquire() as conn:
+        row = _own_redemption(me, await db.get(conn, redemption_id))
+        refunds = await db.refunds_of(conn, row["id"])
+    return web.json_response(redemption_body(row, refunds))
+
+
+@requires(Role.CASHIER, Role.MERCHANT_MANAGER)
+async def find_redemption(request: web.Request) -> web.Response:
+    """By receipt number (a merchant's bill) or, for a terminal that lost an answer, by the
+    Idempotency-Key it sent."""
+    me = principal_of(request)
+    receipt = request.query.get("receipt_no")
+    key = request.query.get("idempotency_key")
+    if (receipt is None) == (key is None):
+        raise InvalidRequest("ask by exactly one of receipt_no or idempotency_key")
+    async with request.app[PG].acquire() as conn:
+        if receipt is not None:
+            assert me.merchant_id is not None
+            row = await db.by_receipt(conn, me.merchant_id, rules.normalise_receipt_no(receipt))
+        else:
+            if me.terminal_id is None:
+                raise InvalidRequest("only a terminal can ask by its idempotency key")
+            row = await db.by_idempotency_key(conn, me.terminal_id, key or "")
+        row = _own_redemption(me, row)
+        refunds = await db.refunds_of(conn, row["id"])
+    return web.json_response(redemption_body(row, refunds))
+
+
+@requires(Role.CASHIER, Role.MERCHANT_MANAGER)
+async def refund(request: web.Request) -> web.Response:
+    """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``."""
+    me = principal_of(request)
+    key = idempotency_key(request)
+    body = await read_json(request)
+    allowed_fields(body, "remaining_bill_fen")
+    remaining = parse_fen(body.get("remaining_bill_fen"), field="remaining_bill_fen")
+    digest = request_hash(request, body)
+    try:
+        redemption_id = int(request.match_info["redemption_id"])
+    except ValueError as exc:
+        raise NotFound("no such redemption at this merchant") from exc
+    # staff refund on behalf of a terminal of theirs: key scope is the redemption's terminal
+    now = request.app[CLOCK]()
+    async with request.app[PG].acquire() as conn:
+        async with conn.transaction():
+            row = _own_redemption(me, await db.lock_for_refund(conn, redemption_id))
+            terminal_id = me.terminal_id or row["terminal_id"]
+            previous = await db.refund_by_key(conn, terminal_id, key)
+            if previous is not None:
+                if bytes(previous["request_hash"]) != digest:
+                    raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+            else:
+                rules.check_refundable(row["settlement_id"] is not None)  # rule F3
+                live = row["voucher_count"] - row["refunded_count"]
+                if live == 0:
+                    raise AlreadyRefunded()
+                campaign = request.app[CAMPAIGNS][row["campaign_id"]]
+                _, returned = rules.partial_refund_split(
+                    campaign, live, remaining, bill_fen=row["current_bill_fen"]
+                )  # rule F2
+                items = await db.live_items(conn, redemption_id)
+                # return the latest-expiring first: the citizen keeps the most time [choice]
+                returned_ids = [item["id"] for item in items[:returned]]
+                await db.write_refund(
+                    conn,
+                    redemption_id=redemption_id,
+                    terminal_id=terminal_id,
+                    remaining_bill_fen=remaining,
+                    returned_ids=returned_ids,
+                    idempotency_key=key,
+                    request_hash=digest,
+                    now=now,
+                )
+        after = await db.get(conn, redemption_id)
+        assert after is not None
+        refunds = await db.refunds_of(conn, redemption_id)
+    return web.json_response(redemption_body(after, refunds), status=201)
+
+
+@requires(Role.CASHIER, Role.MERCHANT_MANAGER)
+async def merchant_day(request: web.Request) -> web.Response:
+    """Rule S2: the merchant's redemptions and refunds of one local date, with totals."""
+    me = principal_of(request)
+    assert me.merchant_id is not None
+    now = request.app[CLOCK]()
+    tz = next(iter(request.app[CAMPAIGNS].values())).tz
+    raw = request.query.get("date")
+    try:
+        day = date.fromisoformat(raw) if raw else now.astimezone(tz).date()
+    except ValueError as exc:
+        raise InvalidRequest("date must be YYYY-MM-DD", field="date") from exc
+    start = rules.start_of_day(day, tz)
+    end = rules.start_of_day(day + timedelta(days=1), tz)
+    async with request.app[PG].acquire() as conn:
+        reds, refs = await db.merchant_day(conn, me.merchant_id, start, end)
+    items = [
+        {
+            "redemption_id": r["id"],
+            "time": _iso(r["created_at"].astimezone(tz)),
+            "receipt_no": r["receipt_no"],
+            "terminal": {"id": r["terminal_id"], "label": r["terminal_label"]},
+            "bill_fen": r["bill_fen"],
+            "voucher_count": r["voucher_count"],
+            "refunded_count": r["refunded_count"],
+            "value_fen": r["voucher_count"] * r["face_value_fen"],
+            "campaign_id": r["campaign_id"],
+        }
+        for r in reds
+    ]
+    refund_items = [
+        {
+            "refund_id": f["id"],
+            "time": _iso(f["created_at"].astimezone(tz)),
+            "redemption_id": f["redemption_id"],
+            "receipt_no": f["receipt_no"],
+            "terminal_id": f["terminal_id"],
+            "returned_count": f["returned_count"],
+            "value_fen": f["returned_count"] * f["face_value_fen"],
+        }
+        for f in refs
+    ]
+    redeemed_vouchers = sum(i["voucher_count"] for i in items)
+    returned_vouchers = sum(i["returned_count"] for i in refund_items)
+    totals = {
+        "bills": len(items),
+        "vouchers": redeemed_vouchers,
+        "value_fen": sum(i["value_fen"] for i in items),
+        "bill_fen": sum(i["bill_fen"] for i in items),
+        "refunds": len(refund_items),
+        "returned_vouchers": returned_vouchers,
+        "returned_value_fen": sum(i["value_fen"] for i in refund_items),
+    }
+    totals["net_value_fen"] = totals["value_fen"] - totals["returned_value_fen"]
+    return web.json_response(
+        {
+            "merchant_id": me.merchant_id,
+            "date": day.isoformat(),
+            "redemptions": items,
+            "refunds": refund_items,
+            "totals": totals,
+        }
+    )

@@ -1,0 +1,127 @@
+"""Everything the server is configured with, validated once. The environment is read only by
+``Settings.from_env`` (called from ``server/__main__.py``); ``create_app`` takes a Settings."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from shared.campaign import bundled_campaigns_dir
+from shared.tokens import SigningKey, VerifyingKey
+
+SERVICE_ISSUER = "liaocheng-vouchers"
+QR_AUDIENCE = "voucher-till"
+ACCESS_AUDIENCE = "voucher-api"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    redis_url: str
+    # rule X3: key of the HMAC that stands in for ID numbers; losing it loses every citizen
+    id_hash_key: bytes
+    # HS256 secret of the short-lived access tokens this server issues (terminals, staff,
+    # citizens after the identity provider vouched for them)
+    access_token_secret: bytes
+    # rule U5: the first key signs QR tokens; the others still verify (key rotation)
+    qr_keys: tuple[SigningKey, ...]
+    # rule X2: the city's real-name app, whose signed assertion identifies a citizen
+    idp_issuer: str
+    idp_keys: Mapping[str, VerifyingKey]
+    campaign_files: tuple[Path, ...]
+    # the development identity provider (mints assertions for any ID number): demo only
+    dev_idp_key: SigningKey | None = None
+    access_token_ttl_seconds: int = 900
+    max_body_bytes: int = 16 * 1024
+    pg_pool_min: int = 4
+    pg_pool_max: int = 32
+    lock_ttl_ms: int = 5000
+    host: str = "127.0.0.1"
+    port: int = 8080
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.id_hash_key) < 32:
+            raise SettingsError("the ID hash key must be at least 32 bytes")
+        if len(self.access_token_secret) < 32:
+            raise SettingsError("the access token secret must be at least 32 bytes")
+        if not self.qr_keys:
+            raise SettingsError("at least one QR signing key is needed")
+        if len({k.kid for k in self.qr_keys}) != len(self.qr_keys):
+            raise SettingsError("QR key ids must be distinct")
+        if not self.campaign_files:
+            raise SettingsError("no campaign files configured")
+        if not 1 <= self.pg_pool_min <= self.pg_pool_max:
+            raise SettingsError("pool sizes must satisfy 1 <= min <= max")
+
+    @property
+    def qr_verifying_keys(self) -> dict[str, VerifyingKey]:
+        return {k.kid: k.public() for k in self.qr_keys}
+
+    @property
+    def idp_verifying_keys(self) -> dict[str, VerifyingKey]:
+        keys = dict(self.idp_keys)
+        if self.dev_idp_key is not None:
+            keys[self.dev_idp_key.kid] = self.dev_idp_key.public()
+        return keys
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
+        """Production settings from VOUCHER_* variables (see README); demo fills the gaps."""
+        env = os.environ if env is None else env
+
+        def need(name: str) -> str:
+            value = env.get(name, "")
+            if not value:
+                raise SettingsError(f"{name} is not set")
+            return value
+
+        def secret(name: str, demo_value: bytes) -> bytes:
+            if demo and not env.get(name):
+                return demo_value
+            return base64.b64decode(need(name), validate=True)
+
+        qr_keys: list[SigningKey] = []
+        for part in filter(None, env.get("VOUCHER_QR_KEYS", "").split(",")):
+            kid, _, path = part.partition("=")
+            qr_keys.append(SigningKey.from_pem(kid.strip(), Path(path.strip()).read_bytes()))
+        if not qr_keys and demo:
+            qr_keys.append(SigningKey.generate("demo-qr-1"))
+        idp_keys: dict[str, VerifyingKey] = {}
+        for part in filter(None, env.get("VOUCHER_IDP_KEYS", "").split(",")):
+            kid, _, path = part.partition("=")
+            public = serialization.load_pem_public_key(Path(path.strip()).read_bytes())
+            if not isinstance(public, ec.EllipticCurvePublicKey):
+                raise SettingsError(f"identity provider key {kid!r} is not an EC public key")
+            idp_keys[kid.strip()] = VerifyingKey(kid.strip(), public)
+        files = tuple(
+            Path(p) for p in filter(None, env.get("VOUCHER_CAMPAIGN_FILES", "").split(","))
+        )
+        if not files:
+            files = tuple(sorted(bundled_campaigns_dir().glob("*.toml")))
+        return cls(
+            database_url=need("VOUCHER_DATABASE_URL"),
+            redis_url=need("VOUCHER_REDIS_URL"),
+            id_hash_key=secret("VOUCHER_ID_HASH_KEY", b"demo-id-hash-key-not-for-production!"),
+            access_token_secret=secret(
+                "VOUCHER_ACCESS_TOKEN_SECRET", b"demo-access-token-secret-not-for-production"
+            ),
+            qr_keys=tuple(qr_keys),
+            idp_issuer=env.get("VOUCHER_IDP_ISSUER", "https://idp.liaocheng.example"),
+            idp_keys=idp_keys,
+            campaign_files=files,
+            dev_idp_key=SigningKey.generate("dev-idp") if demo else None,
+            host=env.get("VOUCHER_HOST", "127.0.0.1"),
+            port=int(env.get("VOUCHER_PORT", "8080")),
+            pg_pool_max=int(env.get("VOUCHER_PG_POOL_MAX", "32")),
+        )

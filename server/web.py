@@ -1,0 +1,224 @@
+"""The HTTP edge: app keys, JSON in and out, errors as ``{"error": {"code", "message"}}``,
+request ids, JSON logs and Prometheus metrics. Domain errors become responses only here."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from server.guard import Guard
+from server.settings import Settings
+from shared.campaign import Campaign
+from shared.errors import InvalidRequest, VoucherError
+
+log = logging.getLogger("server")
+access_log = logging.getLogger("server.access")
+
+SETTINGS = web.AppKey("settings", Settings)
+PG = web.AppKey("pg", asyncpg.Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
+GUARD: web.AppKey[Guard] = web.AppKey("guard")
+
+REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class Metrics:
+    """One registry per app, so tests can build many apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "voucher_http_request_seconds",
+            "HTTP request latency by route and status",
+            ["method", "route", "status"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.redemptions = Counter(
+            "voucher_redemptions_total",
+            "Redemption attempts by outcome (ok or the error code)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.vouchers_redeemed = Counter(
+            "voucher_vouchers_redeemed_total",
+            "Vouchers moved to redeemed",
+            registry=self.registry,
+        )
+        self.redis_failures = Counter(
+            "voucher_redis_failures_total",
+            "Redis calls that failed; the database alone then guards correctness",
+            registry=self.registry,
+        )
+
+
+# Error categories map to statuses in shared.errors; a few codes read better otherwise here:
+# the citizen's QR code is the payload of an authenticated cashier's request, so a bad QR
+# must not look like the terminal's own session failing (401).
+STATUS_OVERRIDES: Mapping[str, int] = {
+    "token_invalid": 422,
+    "token_expired": 422,
+    "token_replayed": 409,
+    "idempotency_key_reused": 422,
+}
+
+
+def status_of(error: VoucherError) -> int:
+    return STATUS_OVERRIDES.get(error.code, error.http_status)
+
+
+def error_response(
+    status: int, code: str, message: str, details: Mapping[str, Any] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = dict(details)
+    return web.json_response({"error": body}, status=status)
+
+
+def error_from(exc: VoucherError) -> web.Response:
+    return error_response(status_of(exc), exc.code, exc.message, exc.details)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a clear 400."""
+    if request.content_type != "application/json":
+        raise InvalidRequest("send the body as application/json")
+    try:
+        body = await request.json(loads=_strict_loads)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("the body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return body
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def allowed_fields(body: Mapping[str, Any], *names: str) -> None:
+    unknown = sorted(set(body) - set(names))
+    if unknown:
+        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+
+
+def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: bool = True) -> str:
+    value = body.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidRequest(f"{name} must be a non-empty string", field=name)
+    value = value.strip()
+    if len(value) > max_len or any(ord(ch) < 32 for ch in value):
+        raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
+    return value
+
+
+def get_int(body: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int:
+    value = body.get(name)
+    if type(value) is not int or not minimum <= value <= maximum:
+        raise InvalidRequest(
+            f"{name} must be a whole number from {minimum} to {maximum}", field=name
+        )
+    return value
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, JSON errors, one JSON log line and a latency sample per request."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    started = time.perf_counter()
+    code = ""
+    try:
+        response = await handler(request)
+    except VoucherError as exc:
+        code = exc.code
+        response = error_from(exc)
+    except web.HTTPRequestEntityTooLarge:
+        code = "body_too_large"
+        response = error_response(413, code, "the request body is too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _http_code(exc.status)
+        response = error_response(exc.status, code, exc.reason)
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id})
+        code = "internal_error"
+        response = error_response(500, code, "internal error; quote the request id", None)
+    elapsed = time.perf_counter() - started
+    response.headers["X-Request-Id"] = request_id
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    metrics: Metrics = request.app[METRICS]
+    metrics.latency.labels(request.method, route, str(response.status)).observe(elapsed)
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "method": request.method,
+                "route": route,
+                "status": response.status,
+                "ms": round(elapsed * 1000, 2),
+                "error_code": code or None,
+            },
+        )
+    return response
+
+
+def _http_code(status: int) -> str:
+    return {
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        415: "unsupported_media_type",
+    }.get(status, "bad_request" if status < 500 else "internal_error")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line. Fields are whitelisted: ID numbers and tokens never get in
+    (rule X3), whatever a caller passes as ``extra``."""
+
+    FIELDS = ("request_id", "method", "route", "status", "ms", "error_code", "event")
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in self.FIELDS:
+            value = getattr(record, name, None)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)

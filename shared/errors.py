@@ -1,0 +1,393 @@
+"""One error hierarchy for the whole system, each error with a stable string code.
+
+Domain code raises these; only the edges translate them: the server into an HTTP status
+plus ``{"error": {"code", "message", "details"}}``, the terminal into a notification in
+the cashier's language. Codes never change once shipped; messages may.
+
+Categories (the HTTP edge maps the category, see ``http_status``):
+
+- ``InvalidInput``     400  the request itself is malformed
+- ``Unauthenticated``  401  a credential (session, or the citizen's QR token) is not valid
+- ``Forbidden``        403  the caller may not do this
+- ``NotFound``         404  the thing does not exist (or the caller may not know it does)
+- ``Conflict``         409  the state of the world forbids it (already claimed, redeemed, ...)
+- ``Refused``          422  a business rule of the SPEC refuses the operation
+- ``ConfigError``      500  a campaign file or setting is invalid
+
+Details must stay plain JSON values and must never hold a full ID number (rule X3).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import ClassVar
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+_CODE_RE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+def _to_json(value: object, key: str) -> JsonValue:
+    """Normalise a detail value into plain JSON (tuples/sets become lists, dates ISO text)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v, key) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(v, key) for v in value]
+    if isinstance(value, set | frozenset):
+        return [_to_json(v, key) for v in sorted(value, key=str)]
+    raise TypeError(f"error detail {key!r} is not JSON-able: {type(value).__name__}")
+
+
+class VoucherError(Exception):
+    """Base of every domain error. Never raised itself: raise a concrete subclass."""
+
+    code: ClassVar[str] = "voucher_error"
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "The operation failed."
+
+    message: str
+    details: dict[str, JsonValue]
+
+    def __init__(self, message: str | None = None, **details: object) -> None:
+        self.message = message if message is not None else self.default_message
+        self.details = {k: _to_json(v, k) for k, v in details.items()}
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, JsonValue]:
+        """The JSON body of the error: ``{"code", "message", "details"}``."""
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+# --- categories -------------------------------------------------------------------------
+
+
+class InvalidInput(VoucherError, ValueError):
+    """The request is malformed: a bad number, amount, date or missing field."""
+
+    code = "invalid_input"
+    http_status = 400
+    default_message = "The request is not valid."
+
+
+class Unauthenticated(VoucherError):
+    """No valid credential was presented (terminal/user session or the citizen's QR)."""
+
+    code = "unauthenticated"
+    http_status = 401
+    default_message = "Authentication is required."
+
+
+class Forbidden(VoucherError):
+    """Rule X2: the caller's role or scope does not allow this operation."""
+
+    code = "forbidden"
+    http_status = 403
+    default_message = "You are not allowed to do this."
+
+
+class NotFound(VoucherError):
+    """The requested thing does not exist."""
+
+    code = "not_found"
+    http_status = 404
+    default_message = "Not found."
+
+
+class Conflict(VoucherError):
+    """The current state forbids the operation (something already happened)."""
+
+    code = "conflict"
+    http_status = 409
+    default_message = "The operation conflicts with the current state."
+
+
+class Refused(VoucherError):
+    """A business rule of the SPEC refuses the operation."""
+
+    code = "refused"
+    http_status = 422
+    default_message = "The operation is refused by the campaign rules."
+
+
+class ConfigError(VoucherError, ValueError):
+    """A configuration (campaign file, setting) is invalid."""
+
+    code = "config_error"
+    http_status = 500
+    default_message = "The configuration is invalid."
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+class InvalidIdNumber(InvalidInput):
+    """Rule E1: not a valid 18-digit resident ID number (GB 11643, ISO 7064 MOD 11-2).
+
+    ``details["reason"]`` is one of: length, characters, region, birth_date, checksum.
+    """
+
+    code = "invalid_id_number"
+    default_message = "The ID number is not a valid 18-digit resident ID number."
+
+
+class InvalidAmount(InvalidInput):
+    """An amount of money is not a whole number of fen in the allowed range."""
+
+    code = "invalid_amount"
+    default_message = "The amount is not valid."
+
+
+class InvalidRequest(InvalidInput):
+    """A request field is missing, of the wrong type or out of range."""
+
+    code = "invalid_request"
+    default_message = "The request is not valid."
+
+
+class RefundInvalid(InvalidInput):
+    """Rule F2: the refund is inconsistent (remaining bill negative, not below the bill...)."""
+
+    code = "refund_invalid"
+    default_message = "The refund is not valid for this bill."
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """Rule U7: an idempotency key was reused with a different request body."""
+
+    code = "idempotency_key_reused"
+    http_status = 422
+    default_message = "This idempotency key was already used for a different request."
+
+
+# --- not found --------------------------------------------------------------------------
+
+
+class CertificateNotFound(NotFound):
+    """Rule E3: no imported registration record has this certificate number."""
+
+    code = "certificate_not_found"
+    default_message = "No property certificate with this number is registered."
+
+
+class CampaignNotFound(NotFound):
+    """Rule C1: no campaign with this id is loaded."""
+
+    code = "campaign_not_found"
+    default_message = "No such campaign."
+
+
+# --- forbidden --------------------------------------------------------------------------
+
+
+class NotRegisteredOwner(Forbidden):
+    """Rule E3: the claimant is not a registered owner of the certificate."""
+
+    code = "not_registered_owner"
+    default_message = "You are not a registered owner of this property certificate."
+
+
+class MerchantNotPermitted(Forbidden):
+    """Rule U1: the merchant is not admitted or not granted redemption permission."""
+
+    code = "merchant_not_permitted"
+    default_message = "This merchant is not permitted to redeem vouchers of this campaign."
+
+
+class MerchantSuspended(Forbidden):
+    """Rules U1/X1: the merchant is suspended."""
+
+    code = "merchant_suspended"
+    default_message = "This merchant is suspended."
+
+
+class TerminalDisabled(Forbidden):
+    """Rule U1: the cashier terminal is disabled."""
+
+    code = "terminal_disabled"
+    default_message = "This terminal is disabled."
+
+
+class ParticipationRevoked(Forbidden):
+    """Rule X1: the citizen's participation was revoked by an operator."""
+
+    code = "participation_revoked"
+    default_message = "Your participation in this campaign was revoked."
+
+
+# --- conflict ---------------------------------------------------------------------------
+
+
+class CertificateAlreadyClaimed(Conflict):
+    """Rule E4: this certificate was already claimed (one claim per certificate, ever)."""
+
+    code = "certificate_already_claimed"
+    default_message = "Vouchers were already claimed for this property certificate."
+
+
+class BillAlreadyRedeemed(Conflict):
+    """Rule U4: this bill (merchant + receipt number) was already redeemed, in any campaign."""
+
+    code = "bill_already_redeemed"
+    default_message = "Vouchers were already used on this bill."
+
+
+class AlreadySettled(Conflict):
+    """Rule F3: the redemption is settled to the merchant; its vouchers never return."""
+
+    code = "already_settled"
+    default_message = (
+        "These vouchers are already settled to the merchant; the merchant refunds the money."
+    )
+
+
+class AlreadyRefunded(Conflict):
+    """Rule F1: the redemption was already (fully) refunded."""
+
+    code = "already_refunded"
+    default_message = "This redemption was already refunded."
+
+
+class IdempotencyKeyInUse(Conflict):
+    """Rule U7: a request with this idempotency key is still being processed."""
+
+    code = "idempotency_key_in_use"
+    default_message = "A request with this idempotency key is still in progress."
+
+
+# --- unauthenticated (the citizen's QR token) -------------------------------------------
+
+
+class TokenInvalid(Unauthenticated):
+    """Rule U5: the QR token is malformed, forged, signed by a foreign key or uses alg none."""
+
+    code = "token_invalid"
+    default_message = "The QR code is not valid."
+
+
+class TokenExpired(Unauthenticated):
+    """Rule U5: the QR token is past its short lifetime."""
+
+    code = "token_expired"
+    default_message = "The QR code has expired; ask the customer to refresh it."
+
+
+class TokenReplayed(Unauthenticated):
+    """Rule U5: the QR token was already used (single use)."""
+
+    code = "token_replayed"
+    default_message = "The QR code was already used; ask the customer to refresh it."
+
+
+# --- refused by a business rule ---------------------------------------------------------
+
+
+class CertificateNotEligible(Refused):
+    """Rule E2: wrong district, not a new build, or issued outside the campaign window.
+
+    ``details["reason"]`` is one of: district, not_new_build, issued_outside_window,
+    issued_after_claim.
+    """
+
+    code = "certificate_not_eligible"
+    default_message = "This property certificate is not eligible for the campaign."
+
+
+class NoVouchersDue(Refused):
+    """Rule A3: the computed amount is below one voucher; nothing is issued or recorded."""
+
+    code = "no_vouchers_due"
+    default_message = "The property's amount entitles to no voucher."
+
+
+class CampaignNotStarted(Refused):
+    """Rule C1: claims are not yet open."""
+
+    code = "campaign_not_started"
+    default_message = "The campaign has not started yet."
+
+
+class CampaignEnded(Refused):
+    """Rule V3: no claim after the hard end of the campaign."""
+
+    code = "campaign_ended"
+    default_message = "The campaign has ended."
+
+
+class VoucherExpired(Refused):
+    """Rule V2: an expired voucher is void."""
+
+    code = "voucher_expired"
+    default_message = "The voucher has expired."
+
+
+class WrongDistrict(Refused):
+    """Rule U2: the vouchers are not usable at a merchant in this district."""
+
+    code = "wrong_district"
+    default_message = "These vouchers cannot be used at a merchant in this district."
+
+
+class BillTooSmall(Refused):
+    """Rule U3: the bill is below the spend threshold of one voucher."""
+
+    code = "bill_too_small"
+    default_message = "The bill is too small to use a voucher."
+
+
+class TooManyVouchers(Refused):
+    """Rule U3: more vouchers asked than floor(bill / threshold) allows."""
+
+    code = "too_many_vouchers"
+    default_message = "Too many vouchers for this bill."
+
+
+class NotEnoughVouchers(Refused):
+    """Rule U3/U6: the citizen holds fewer available (unexpired, unused) vouchers."""
+
+    code = "not_enough_vouchers"
+    default_message = "The customer does not hold enough valid vouchers."
+
+
+# --- configuration ----------------------------------------------------------------------
+
+
+class CampaignConfigInvalid(ConfigError):
+    """Rule C1: a campaign file is invalid. The message names the file, key path and problem.
+
+    ``details``: ``source`` and ``problems`` (a list of ``{"path", "problem"}``).
+    """
+
+    code = "campaign_config_invalid"
+    default_message = "The campaign configuration is invalid."
+
+
+def _all_subclasses(cls: type[VoucherError]) -> list[type[VoucherError]]:
+    out: list[type[VoucherError]] = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_classes() -> dict[str, type[VoucherError]]:
+    """Every error class by its stable code (categories included). Raises if codes clash."""
+    result: dict[str, type[VoucherError]] = {}
+    for cls in _all_subclasses(VoucherError):
+        if cls.code in result and result[cls.code] is not cls:
+            raise RuntimeError(f"duplicate error code {cls.code!r}")
+        result[cls.code] = cls
+    return result
+
+
+def is_valid_code(code: str) -> bool:
+    """True if ``code`` is snake_case ASCII (the form every error code must have)."""
+    return _CODE_RE.fullmatch(code) is not None

@@ -1,0 +1,421 @@
+"""Claim, QR, quote, redeem, refund and the merchant's day, over HTTP against real services."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Clock, World, shanghai
+
+
+async def error_code(response: Any) -> str:
+    body = await response.json()
+    return str(body["error"]["code"])
+
+
+async def test_a_claim_issues_the_vouchers_with_their_expiry(world: World) -> None:
+    # rules A3, V1: 1,200,000 元 housing in phase 1 -> 48 vouchers; claimed 2024-09-10,
+    # valid through the end of 2024-12-09
+    person = await world.citizen()
+    cert_no = await world.certificate([person.id_number])
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert r.status == 201
+    body = await r.json()
+    assert body["voucher_count"] == 48
+    assert body["value_fen"] == 480_000
+    assert body["last_valid_day"] == "2024-12-09"
+    assert body["expires_at"] == "2024-12-10T00:00:00+08:00"
+    assert len(body["vouchers"]) == 48
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"] == {"available": 48, "used": 0, "expired": 0, "revoked": 0}
+
+
+async def test_a_second_owner_cannot_claim_the_same_certificate(world: World) -> None:
+    # rule E4
+    first, second = await world.citizen(), await world.citizen()
+    cert_no = await world.certificate([first.id_number, second.id_number])
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=first.headers
+    )
+    assert r.status == 201
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=second.headers
+    )
+    assert r.status == 409
+    assert await error_code(r) == "certificate_already_claimed"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "owner", "code", "status"),
+    [
+        ({}, False, "not_registered_owner", 403),  # rule E3
+        ({"price_fen": 4_999_900}, True, "no_vouchers_due", 422),  # rule A3: 49,999 元 -> 0
+        ({"district": "gaoxin", "new_build": False}, True, "certificate_not_eligible", 422),  # E2
+    ],
+)
+async def test_a_refused_claim_records_nothing(
+    world: World, kwargs: dict[str, Any], owner: bool, code: str, status: int
+) -> None:
+    person = await world.citizen()
+    owners = [person.id_number] if owner else [(await world.citizen()).id_number]
+    cert_no = await world.certificate(owners, **kwargs)
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert r.status == status
+    assert await error_code(r) == code
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["vouchers"] == [] and wallet["claims"] == []
+
+
+async def test_no_claim_after_the_hard_end(world: World, clock: Clock) -> None:
+    # rule V3
+    person = await world.citizen()
+    cert_no = await world.certificate([person.id_number])
+    clock.now = shanghai(2025, 5, 1, 9, 0)
+    person = await world.citizen(person.id_number)
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert await error_code(r) == "campaign_ended"
+
+
+async def test_quote_says_what_the_bill_allows_and_changes_nothing(world: World) -> None:
+    # rule U3: 399.99 元 -> 1 voucher; the rest is paid otherwise
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    r = await world.client.post(
+        "/v1/quote", json={"token": token, "bill_fen": 39_999}, headers=till.headers
+    )
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    assert (body["usable_count"], body["value_fen"], body["remaining_fen"]) == (1, 10_000, 29_999)
+    assert body["available_count"] == 48
+    assert body["citizen"]["masked_id"].startswith("3715**********")
+    # the same token still redeems: a quote consumes nothing
+    r = await world.redeem(till, token, bill_fen=39_999, count=1)
+    assert r.status == 201
+
+
+async def test_redeem_moves_exactly_the_vouchers_and_the_token_is_single_use(
+    world: World,
+) -> None:
+    # rules U3, U5, U6
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    r = await world.redeem(till, token, bill_fen=100_000, count=3)
+    assert r.status == 201, await r.text()
+    body = await r.json()
+    assert body["voucher_count"] == 3 and body["value_fen"] == 30_000
+    assert body["remaining_fen"] == 70_000
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["used"] == 3 and wallet["counts"]["available"] == 45
+    r = await world.redeem(till, token, bill_fen=100_000, count=1)
+    assert r.status == 409
+    assert await error_code(r) == "token_replayed"
+
+
+async def test_vouchers_are_used_earliest_expiry_first(world: World, clock: Clock) -> None:
+    # rule U6: a later claim's vouchers expire later, so the first claim's go first
+    person = await world.citizen()
+    for day in (10, 20):
+        clock.now = shanghai(2024, 9, day, 10, 0)
+        person = await world.citizen(person.id_number)
+        cert_no = await world.certificate([person.id_number], price_fen=50_000_000)
+        r = await world.client.post(
+            "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+        )
+        assert r.status == 201
+    till = await world.till()
+    r = await world.redeem(till, await world.qr(person), bill_fen=1_000_000, count=12)
+    assert r.status == 201, await r.text()
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    used = [v for v in wallet["vouchers"] if v["state"] == "used"]
+    assert len(used) == 12
+    # 500,000 元 at 20 bp = 10 vouchers per claim: all 10 of the first, 2 of the second
+    assert sum(v["expires_at"].startswith("2024-12-10") for v in used) == 10
+
+
+@pytest.mark.parametrize(
+    ("bill_fen", "count", "code"),
+    [
+        (19_999, 1, "bill_too_small"),  # rule U3
+        (39_999, 2, "too_many_vouchers"),  # rule U3
+        (100_000_000, 49, "not_enough_vouchers"),  # holds 48
+    ],
+)
+async def test_a_refused_redemption_changes_nothing(
+    world: World, bill_fen: int, count: int, code: str
+) -> None:
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    r = await world.redeem(till, token, bill_fen=bill_fen, count=count)
+    assert r.status == 422
+    assert await error_code(r) == code
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["used"] == 0
+    # and the token is still good for a valid bill
+    assert (await world.redeem(till, token)).status == 201
+
+
+async def test_a_bill_is_redeemed_only_once(world: World) -> None:
+    # rule U4: same merchant + receipt number, even written in full-width letters
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    r = await world.redeem(till, await world.qr(person), receipt_no="A-1001")
+    assert r.status == 201
+    r = await world.redeem(till, await world.qr(person), receipt_no="ａ-1001")
+    assert r.status == 409
+    assert await error_code(r) == "bill_already_redeemed"
+
+
+async def test_vouchers_are_usable_only_in_the_main_four_districts(world: World) -> None:
+    # rule U2: a merchant outside the campaign's districts is refused
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "INSERT INTO districts (code, name) VALUES ('linqing', '临清市') ON CONFLICT DO NOTHING"
+        )
+    person = await world.citizen_with_vouchers()
+    till = await world.till(district="linqing")
+    r = await world.redeem(till, await world.qr(person))
+    assert await error_code(r) == "wrong_district"
+
+
+@pytest.mark.parametrize(
+    ("merchant", "code"),
+    [
+        ({"permitted": False}, "merchant_not_permitted"),  # rule U1
+        ({"admitted": False}, "merchant_not_permitted"),  # rule U1
+    ],
+)
+async def test_a_merchant_without_permission_cannot_redeem(
+    world: World, merchant: dict[str, bool], code: str
+) -> None:
+    person = await world.citizen_with_vouchers()
+    till = await world.till(**merchant)
+    r = await world.redeem(till, await world.qr(person))
+    assert r.status == 403
+    assert await error_code(r) == code
+
+
+async def test_a_suspended_merchant_cannot_redeem(world: World) -> None:
+    # rules U1, X1
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE merchants SET status = 'suspended' WHERE id = $1", till.merchant_id
+        )
+    r = await world.redeem(till, await world.qr(person))
+    assert await error_code(r) == "merchant_suspended"
+
+
+async def test_expired_vouchers_are_void(world: World, clock: Clock) -> None:
+    # rule V2: claimed 2024-09-10, valid through 2024-12-09
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    clock.now = shanghai(2024, 12, 9, 23, 59)
+    person, till = await world.citizen(person.id_number), await world.sign_in(till)
+    assert (await world.redeem(till, await world.qr(person))).status == 201
+    clock.now = shanghai(2024, 12, 10, 0, 0)
+    person, till = await world.citizen(person.id_number), await world.sign_in(till)
+    r = await world.redeem(till, await world.qr(person))
+    assert await error_code(r) == "voucher_expired"
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["expired"] == 47
+
+
+async def test_an_expired_qr_code_is_refused(world: World, clock: Clock) -> None:
+    # rule U5: 60 seconds at most
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    clock.advance(seconds=61)
+    r = await world.redeem(till, token)
+    assert r.status == 422
+    assert await error_code(r) == "token_expired"
+
+
+async def test_the_same_idempotency_key_returns_the_first_answer(world: World) -> None:
+    # rule U7
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    key = uuid.uuid4().hex
+    first = await world.redeem(till, token, receipt_no="R-IDEM", key=key)
+    again = await world.redeem(till, token, receipt_no="R-IDEM", key=key)
+    assert first.status == again.status == 201
+    assert (await first.json()) == (await again.json())
+    other = await world.redeem(till, token, receipt_no="R-OTHER", key=key)
+    assert other.status == 422
+    assert await error_code(other) == "idempotency_key_reused"
+    found = await world.client.get(
+        "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
+    )
+    assert (await found.json())["redemption_id"] == (await first.json())["redemption_id"]
+
+
+async def concurrent_single_voucher_redemptions(world: World, n: int) -> list[int]:
+    """n tills each redeem one voucher of the same citizen at once."""
+    person = await world.citizen_with_vouchers(price_fen=25_000_000)  # 250,000 元: 5 vouchers
+    cert_no = await world.certificate([person.id_number], price_fen=25_000_000)
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert r.status == 201  # now 10 vouchers
+    till = await world.till()
+    tokens = [await world.qr(person) for _ in range(n)]
+    responses = await asyncio.gather(*(world.redeem(till, t) for t in tokens))
+    return [resp.status for resp in responses]
+
+
+async def test_two_hundred_concurrent_redemptions_of_ten_vouchers_redeem_exactly_ten(
+    world: World,
+) -> None:
+    # rule U7
+    statuses = await concurrent_single_voucher_redemptions(world, 200)
+    assert statuses.count(201) == 10
+    assert 500 not in statuses
+
+
+async def test_full_and_partial_refunds_return_vouchers_with_their_expiry(world: World) -> None:
+    # rules F1, F2: 5 vouchers on a 1,000 元 bill; refund down to 450 元 keeps 2, returns 3
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    r = await world.redeem(till, await world.qr(person), bill_fen=100_000, count=5)
+    redemption = await r.json()
+    url = f"/v1/redemptions/{redemption['redemption_id']}/refunds"
+    headers = {**till.headers, "Idempotency-Key": uuid.uuid4().hex}
+    r = await world.client.post(url, json={"remaining_bill_fen": 45_000}, headers=headers)
+    assert r.status == 201, await r.text()
+    body = await r.json()
+    assert body["refunded_count"] == 3 and body["live_voucher_count"] == 2
+    assert body["status"] == "partially_refunded"
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"] == {"available": 46, "used": 2, "expired": 0, "revoked": 0}
+    assert {v["expires_at"] for v in wallet["vouchers"]} == {"2024-12-10T00:00:00+08:00"}
+    # the same refund again is the same answer, not a second refund
+    again = await world.client.post(url, json={"remaining_bill_fen": 45_000}, headers=headers)
+    assert (await again.json())["refunded_count"] == 3
+    # full refund of the rest
+    headers = {**till.headers, "Idempotency-Key": uuid.uuid4().hex}
+    r = await world.client.post(url, json={"remaining_bill_fen": 0}, headers=headers)
+    assert (await r.json())["status"] == "refunded"
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["available"] == 48
+
+
+async def test_a_settled_redemption_cannot_be_refunded(world: World) -> None:
+    # rule F3
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    redemption = await (await world.redeem(till, await world.qr(person))).json()
+    async with world.pool.acquire() as conn:
+        settlement = await conn.fetchval(
+            "INSERT INTO settlements (campaign_id, district, month, status, reviewed_at, "
+            "approved_at, paid_at) VALUES ('liaocheng-2024', 'dongchangfu', "
+            "date '2024-09-01' + (random() * 1000)::int * interval '1 month', 'paid', now(), "
+            "now(), now()) RETURNING id"
+        )
+        await conn.execute(
+            "UPDATE redemptions SET settlement_id = $1 WHERE id = $2",
+            settlement,
+            redemption["redemption_id"],
+        )
+    r = await world.client.post(
+        f"/v1/redemptions/{redemption['redemption_id']}/refunds",
+        json={"remaining_bill_fen": 0},
+        headers={**till.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status == 409
+    assert await error_code(r) == "already_settled"
+
+
+async def test_the_merchants_day_lists_its_own_redemptions_only(world: World) -> None:
+    # rules S2, X2
+    person = await world.citizen_with_vouchers()
+    mine, other = await world.till(), await world.till()
+    await world.redeem(mine, await world.qr(person), bill_fen=60_000, count=3)
+    await world.redeem(mine, await world.qr(person), bill_fen=20_000, count=1)
+    await world.redeem(other, await world.qr(person), bill_fen=20_000, count=1)
+    r = await world.client.get(
+        "/v1/merchant/day", params={"date": "2024-09-10"}, headers=mine.headers
+    )
+    day = await r.json()
+    assert day["totals"]["bills"] == 2
+    assert day["totals"]["vouchers"] == 4
+    assert day["totals"]["value_fen"] == 40_000
+    other_id = (await world.redeem(other, await world.qr(person))).headers
+    assert other_id  # the other till works too; its redemption is not in my list
+    assert all(item["terminal"]["id"] == mine.terminal_id for item in day["redemptions"])
+
+
+@pytest.mark.parametrize(
+    "bill",
+    [-100, 1.5, "40000", 10**12 + 1, None, True],
+    ids=["negative", "fractional", "string", "too-large", "missing", "bool"],
+)
+async def test_amounts_are_whole_fen_within_range(world: World, bill: Any) -> None:
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    r = await world.redeem(till, await world.qr(person), bill_fen=bill)
+    assert r.status == 400
+    assert await error_code(r) == "invalid_amount"
+
+
+async def test_an_oversized_body_is_refused_cleanly(world: World) -> None:
+    till = await world.till()
+    r = await world.client.post(
+        "/v1/quote",
+        data=b'{"token": "' + b"x" * 100_000 + b'"}',
+        headers={**till.headers, "Content-Type": "application/json"},
+    )
+    assert r.status == 413
+    assert await error_code(r) == "body_too_large"
+
+
+@pytest.mark.parametrize(
+    "forge",
+    ["garbage", "alg-none", "foreign-key", "tampered"],
+)
+async def test_forged_qr_codes_are_refused(world: World, forge: str) -> None:
+    # rule U5
+    import jwt
+
+    from shared.tokens import SigningKey
+
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    genuine = await world.qr(person)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    header = jwt.get_unverified_header(genuine)
+    if forge == "garbage":
+        token = "not-a-token"
+    elif forge == "alg-none":
+        token = jwt.encode(
+            claims, None, algorithm="none", headers={"kid": header["kid"], "typ": header["typ"]}
+        )
+    elif forge == "foreign-key":
+        key = SigningKey.generate(header["kid"])
+        token = jwt.encode(
+            claims,
+            key.private_key,
+            algorithm="ES256",
+            headers={"kid": header["kid"], "typ": header["typ"]},
+        )
+    else:
+        head, payload, sig = genuine.split(".")
+        token = f"{head}.{payload}.{sig[:-4]}AAAA"
+    r = await world.redeem(till, token)
+    assert r.status == 422
+    assert await error_code(r) == "token_invalid"
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["used"] == 0
