@@ -23,7 +23,8 @@ async def upsert_citizen(conn: Conn, id_hash: bytes, id_masked: str) -> asyncpg.
         id_masked,
     )
     assert row is not None
-    return row
+    record: asyncpg.Record = row
+    return record
 
 
 async def citizen_by_subject(conn: Conn, subject: uuid.UUID) -> asyncpg.Record | None:
