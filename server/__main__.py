@@ -30,6 +30,14 @@ DEMO_ID_NUMBER = make_id_number("371502", date(1985, 6, 1), "123")
 DEMO_CERTIFICATE = "鲁(2026)聊城市不动产权第0000001号"
 
 
+def _fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is not on every platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def _logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLogFormatter())
@@ -120,6 +128,7 @@ def demo(host: str, port: int) -> int:
             flush=True,
         )
         _logging()
+        _fast_loop()
         app = create_app(settings)
         web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
@@ -127,6 +136,7 @@ def demo(host: str, port: int) -> int:
 
 def serve() -> int:
     _logging()
+    _fast_loop()
     settings = Settings.from_env()
     web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
     return 0

@@ -1,0 +1,180 @@
+"""Roles on every route, the API description, health, metrics, logs, and Redis going away."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from server.app import ROUTES, create_app
+from server.auth import Principal, Role, issue_access_token
+from server.settings import Settings
+from server.web import JsonLogFormatter
+from tests.conftest import Services
+from tests.e2e.conftest import Clock, World
+from tests.e2e.test_till import concurrent_single_voucher_redemptions, error_code
+
+PRINCIPALS = {
+    Role.CITIZEN: Principal(Role.CITIZEN, "00000000-0000-4000-8000-000000000000", citizen_id=-1),
+    Role.CASHIER: Principal(Role.CASHIER, "-1", terminal_id=-1, merchant_id=-1, district="x"),
+    Role.MERCHANT_MANAGER: Principal(Role.MERCHANT_MANAGER, "m", merchant_id=-1),
+    Role.DISTRICT_OPERATOR: Principal(Role.DISTRICT_OPERATOR, "d", district="dongchangfu"),
+    Role.CITY_OPERATOR: Principal(Role.CITY_OPERATOR, "c"),
+    Role.AUDITOR: Principal(Role.AUDITOR, "a"),
+}
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_every_route_states_who_may_call_it() -> None:
+    # rule X2: no handler without an explicit role list (or an explicit "public")
+    for route in ROUTES:
+        assert hasattr(route.handler, "roles"), f"{route.method} {route.path} states no roles"
+
+
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: str(r or "anonymous"))
+async def test_every_route_refuses_every_role_it_does_not_name(
+    world: World, settings: Settings, clock: Clock, role: Role | None
+) -> None:
+    # rule X2: a walk of every route x every role
+    headers: dict[str, str] = {}
+    if role is not None:
+        token = issue_access_token(settings, PRINCIPALS[role], clock())["access_token"]
+        headers["Authorization"] = f"Bearer {token}"
+    for route in ROUTES:
+        allowed = route.handler.roles  # type: ignore[attr-defined]
+        r = await world.client.request(
+            route.method,
+            _concrete(route.path),
+            json={},
+            headers={**headers, "Idempotency-Key": "k-1"},
+        )
+        where = f"{route.method} {route.path} as {role}"
+        if allowed is None:
+            assert r.status not in (401, 403), where
+        elif role is None:
+            assert r.status == 401, where
+            assert await error_code(r) == "unauthenticated"
+        elif role in allowed:
+            assert r.status not in (401, 403), f"{where}: {await r.text()}"
+        else:
+            assert r.status == 403, where
+            assert await error_code(r) == "forbidden"
+
+
+async def test_an_expired_or_forged_access_token_is_refused(
+    world: World, settings: Settings, clock: Clock
+) -> None:
+    principal = PRINCIPALS[Role.CASHIER]
+    stale = issue_access_token(settings, principal, clock() - timedelta(hours=1))["access_token"]
+    forged = Settings.__new__(Settings)
+    object.__setattr__(forged, "access_token_secret", b"x" * 32)
+    object.__setattr__(forged, "access_token_ttl_seconds", 900)
+    fake = issue_access_token(forged, principal, clock())["access_token"]
+    for token in (stale, fake, "nonsense"):
+        r = await world.client.get("/v1/merchant/day", headers={"Authorization": f"Bearer {token}"})
+        assert r.status == 401
+        assert await error_code(r) == "unauthenticated"
+
+
+async def test_the_api_description_matches_the_routes_and_their_bodies(world: World) -> None:
+    doc = await (await world.client.get("/openapi.json")).json()
+    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    served = {
+        (r.method, r.resource.canonical)
+        for r in world.client.app.router.routes()
+        if r.method != "HEAD" and not r.resource.canonical.startswith("/dev/")
+    }
+    assert described == served
+    for route in ROUTES:
+        op = doc["paths"][route.path][route.method.lower()]
+        roles = route.handler.roles  # type: ignore[attr-defined]
+        assert op["x-roles"] == (sorted(str(r) for r in roles) if roles else ["anyone"])
+        if route.body:
+            props = op["requestBody"]["content"]["application/json"]["schema"]["properties"]
+            assert set(props) == set(route.body)
+
+
+async def test_a_handler_refuses_exactly_the_fields_it_does_not_describe(
+    world: World,
+) -> None:
+    # what /openapi.json says a body holds is what the handler takes: a described field is
+    # never "unknown", an undescribed one always is
+    till = await world.till()
+    for path, fields in (
+        ("/v1/quote", {"token", "bill_fen"}),
+        ("/v1/redemptions", {"token", "bill_fen", "receipt_no", "voucher_count"}),
+    ):
+        headers = {**till.headers, "Idempotency-Key": "k-fields"}
+        body: dict[str, Any] = dict.fromkeys(fields, "x")
+        r = await world.client.post(path, json=body, headers=headers)
+        assert "unknown field" not in (await r.json())["error"]["message"]
+        r = await world.client.post(path, json={**body, "extra": 1}, headers=headers)
+        assert r.status == 400
+        assert (await r.json())["error"]["details"]["fields"] == ["extra"]
+
+
+async def test_health_readiness_and_metrics(world: World) -> None:
+    assert (await world.client.get("/healthz")).status == 200
+    ready = await world.client.get("/readyz")
+    assert (await ready.json()) == {"status": "ready", "checks": {"postgres": "ok", "redis": "ok"}}
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    assert (await world.redeem(till, await world.qr(person))).status == 201
+    text = await (await world.client.get("/metrics")).text()
+    assert 'voucher_redemptions_total{outcome="ok"} 1.0' in text
+    assert "voucher_http_request_seconds_bucket" in text
+
+
+async def test_logs_are_json_lines_without_id_numbers_or_tokens(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # rule X3
+    caplog.set_level(logging.INFO)
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    assert (await world.redeem(till, token)).status == 201
+    lines = [JsonLogFormatter().format(record) for record in caplog.records]
+    assert any('"route": "/v1/redemptions"' in line for line in lines)
+    secrets = [person.id_number, token, person.headers["Authorization"].split()[1]]
+    for line in lines:
+        for secret in secrets:
+            assert secret not in line
+
+
+@pytest.fixture
+def redis_stopped(test_services: Services, settings: Settings) -> Iterator[Settings]:
+    """Redis really stopped (embedded), or the app pointed at a Redis that is not there."""
+    if test_services.redis is not None:
+        test_services.redis.stop()
+        try:
+            yield settings
+        finally:
+            test_services.redis.start()
+    else:
+        from dataclasses import replace
+
+        yield replace(settings, redis_url="unix:///nonexistent/voucher-redis.sock")
+
+
+async def test_with_redis_stopped_not_one_voucher_is_redeemed_twice(
+    aiohttp_client: Any, redis_stopped: Settings, clock: Clock, db_pool: Any
+) -> None:
+    # rule U7: PostgreSQL is the fence; Redis only makes contention cheap
+    client = await aiohttp_client(create_app(redis_stopped, clock=clock))
+    world = World(client, redis_stopped, db_pool)
+    ready = await client.get("/readyz")
+    assert ready.status == 503
+    assert (await ready.json())["checks"]["redis"].startswith("down")
+    statuses = await concurrent_single_voucher_redemptions(world, 200)
+    assert statuses.count(201) == 10
+    assert 500 not in statuses
+    text = await (await client.get("/metrics")).text()
+    assert "voucher_redis_failures_total 200.0" in text
