@@ -419,3 +419,166 @@ async def test_forged_qr_codes_are_refused(world: World, forge: str) -> None:
     assert await error_code(r) == "token_invalid"
     wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
     assert wallet["counts"]["used"] == 0
+
+
+async def test_a_revoked_terminal_is_refused(world: World) -> None:
+    # rule U1: revoking takes effect at once, even on an access token already issued
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE terminals SET status = 'revoked', revoked_at = now() WHERE id = $1",
+            till.terminal_id,
+        )
+    r = await world.redeem(till, await world.qr(person))
+    assert r.status == 403
+    assert await error_code(r) == "terminal_disabled"
+    r = await world.client.post(
+        "/v1/auth/terminal", json={"terminal_id": till.terminal_id, "secret": till.secret}
+    )
+    assert await error_code(r) == "terminal_disabled"
+
+
+async def test_an_unknown_terminal_or_wrong_credential_cannot_sign_in(world: World) -> None:
+    till = await world.till()
+    for body in (
+        {"terminal_id": till.terminal_id, "secret": till.secret + "x"},
+        {"terminal_id": 2**40, "secret": till.secret},
+    ):
+        r = await world.client.post("/v1/auth/terminal", json=body)
+        assert r.status == 401
+        assert await error_code(r) == "unauthenticated"
+    r = await world.client.post("/v1/auth/terminal", json={"terminal_id": "1", "secret": "s"})
+    assert await error_code(r) == "invalid_request"
+
+
+async def test_a_revoked_citizen_can_neither_claim_nor_redeem(world: World) -> None:
+    # rule X1
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE citizens SET status = 'revoked', revoked_at = now(), "
+            "revoked_reason = 'cashing out' WHERE id_masked = $1 AND id IN "
+            "(SELECT citizen_id FROM claims k JOIN certificates c ON c.id = k.certificate_id "
+            "WHERE c.cert_no = $2)",
+            person.id_number[:4] + "*" * 10 + person.id_number[-4:],
+            person.certificates[0],
+        )
+    r = await world.redeem(till, token)
+    assert r.status == 403
+    assert await error_code(r) == "participation_revoked"
+    cert_no = await world.certificate([person.id_number])
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert await error_code(r) == "participation_revoked"
+
+
+async def test_an_unknown_certificate_and_a_claim_before_the_start_are_refused(
+    world: World, clock: Clock
+) -> None:
+    # rules E3, C1
+    person = await world.citizen()
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": "no-such-certificate"}, headers=person.headers
+    )
+    assert r.status == 404
+    assert await error_code(r) == "certificate_not_found"
+    cert_no = await world.certificate([person.id_number], issued_on=shanghai(2024, 8, 1).date())
+    clock.now = shanghai(2024, 8, 15, 12, 0)
+    person = await world.citizen(person.id_number)
+    r = await world.client.post(
+        "/v1/claims", json={"certificate_no": cert_no}, headers=person.headers
+    )
+    assert await error_code(r) == "campaign_not_started"
+
+
+async def test_a_request_still_in_flight_with_the_same_key_gets_409(world: World) -> None:
+    # rule U7: the in-flight marker is what a first request holds while it works
+    import redis.asyncio as aioredis
+
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    key = uuid.uuid4().hex
+    client = aioredis.Redis.from_url(world.settings.redis_url)
+    try:
+        await client.set(f"idem:{till.terminal_id}:{key}", "someone-else", px=5000)
+        r = await world.redeem(till, await world.qr(person), key=key)
+        assert r.status == 409
+        assert await error_code(r) == "idempotency_key_in_use"
+        await client.delete(f"idem:{till.terminal_id}:{key}")
+    finally:
+        await client.aclose()
+    assert (await world.redeem(till, await world.qr(person), key=key)).status == 201
+
+
+async def test_refunds_refuse_what_makes_no_sense(world: World) -> None:
+    # rules F2, F3: a remaining bill not below the bill; refunding a refunded bill
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    redemption = await (await world.redeem(till, await world.qr(person), bill_fen=40_000)).json()
+    url = f"/v1/redemptions/{redemption['redemption_id']}/refunds"
+
+    async def refund(remaining: Any) -> Any:
+        headers = {**till.headers, "Idempotency-Key": uuid.uuid4().hex}
+        return await world.client.post(url, json={"remaining_bill_fen": remaining}, headers=headers)
+
+    assert await error_code(await refund(40_000)) == "refund_invalid"
+    assert await error_code(await refund(-1)) == "invalid_amount"
+    assert (await refund(0)).status == 201
+    r = await refund(0)
+    assert r.status == 409
+    assert await error_code(r) == "already_refunded"
+    other = await world.till()
+    r = await world.client.post(
+        url,
+        json={"remaining_bill_fen": 0},
+        headers={**other.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status == 404  # rule X2: another merchant does not even see it
+
+
+async def test_a_merchant_manager_sees_the_day_of_their_merchant_only(world: World) -> None:
+    # rules S2, X2
+    from server import seed
+
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    await world.redeem(till, await world.qr(person), bill_fen=60_000, count=3)
+    username = f"mgr-{uuid.uuid4().hex[:8]}"
+    async with world.pool.acquire() as conn:
+        await seed.account(
+            conn,
+            username=username,
+            password="a long password",
+            role="merchant_manager",
+            merchant_id=till.merchant_id,
+        )
+    r = await world.client.post(
+        "/v1/auth/staff", json={"username": username, "password": "a long password"}
+    )
+    assert r.status == 200
+    headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+    day = await (
+        await world.client.get("/v1/merchant/day", params={"date": "2024-09-10"}, headers=headers)
+    ).json()
+    assert day["merchant_id"] == till.merchant_id
+    assert day["totals"]["vouchers"] == 3
+    r = await world.client.post(
+        "/v1/auth/staff", json={"username": username, "password": "wrong password"}
+    )
+    assert r.status == 401
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("png", b"\x89PNG"), ("svg", b"<?xml")])
+async def test_the_qr_code_renders_as_an_image(world: World, fmt: str, magic: bytes) -> None:
+    # rule U5: the image carries a fresh token; the ID number is nowhere in it
+    person = await world.citizen_with_vouchers()
+    r = await world.client.post(f"/v1/wallet/qr?format={fmt}", headers=person.headers)
+    assert r.status == 200
+    body = await r.read()
+    assert body.startswith(magic)
+    assert person.id_number.encode() not in body
+    assert r.headers["Cache-Control"] == "no-store"
