@@ -27,6 +27,7 @@ from server.web import (
     PG,
     REDIS,
     SETTINGS,
+    TZ,
     Metrics,
     edge_middleware,
 )
@@ -284,6 +285,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CLOCK] = clock
     app[METRICS] = Metrics()
     app[CAMPAIGNS] = load_campaigns(settings)
+    zones = {c.timezone for c in app[CAMPAIGNS].values()}
+    if len(zones) != 1:
+        raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
+    app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())

@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import asyncpg
@@ -32,6 +32,8 @@ CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
+# the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
+TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")

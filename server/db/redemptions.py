@@ -18,7 +18,8 @@ import asyncpg
 from server.db import Conn
 
 CONTEXT_SQL = """
-SELECT t.status AS terminal_status, m.id AS merchant_id, m.name AS merchant_name, m.district,
+SELECT t.status AS terminal_status, t.label AS terminal_label,
+       m.id AS merchant_id, m.name AS merchant_name, m.district,
        m.admitted, m.permitted, m.status AS merchant_status,
        c.id AS citizen_id, c.status AS citizen_status, c.id_masked,
        v.ids, v.campaigns, v.expiries, v.faces,

@@ -26,7 +26,7 @@ from server.auth import (
 from server.db import claims as db
 from server.db import parties
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, allowed_fields, get_str, read_json
+from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
 from shared import rules
 from shared.errors import (
     CertificateAlreadyClaimed,
@@ -70,7 +70,7 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
         raise Unauthenticated("the identity assertion is not valid") from exc
     if type(claims["exp"]) is not int or claims["exp"] <= now.timestamp():
         raise Unauthenticated("the identity assertion has expired")
-    tz = next(iter(request.app[CAMPAIGNS].values())).tz
+    tz = request.app[TZ]
     id_number = validate_id_number(str(claims["id_number"]), now.astimezone(tz).date())  # E1
     async with request.app[PG].acquire() as conn:
         citizen = await db.upsert_citizen(
@@ -153,7 +153,7 @@ async def dev_identity_assertion(request: web.Request) -> web.Response:
     allowed_fields(body, "id_number")
     id_number = get_str(body, "id_number", max_len=18)
     now = request.app[CLOCK]()
-    tz = next(iter(request.app[CAMPAIGNS].values())).tz
+    tz = request.app[TZ]
     validate_id_number(id_number, now.astimezone(tz).date())  # rule E1
     assertion = jwt.encode(
         {
@@ -259,7 +259,7 @@ async def wallet(request: web.Request) -> web.Response:
     me = principal_of(request)
     assert me.citizen_id is not None
     now = request.app[CLOCK]()
-    tz = next(iter(request.app[CAMPAIGNS].values())).tz
+    tz = request.app[TZ]
     async with request.app[PG].acquire() as conn:
         rows = await db.wallet(conn, me.citizen_id)
         claims = await db.claims_of(conn, me.citizen_id)

@@ -6,7 +6,8 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
@@ -23,6 +24,7 @@ from server.web import (
     METRICS,
     PG,
     SETTINGS,
+    TZ,
     allowed_fields,
     get_int,
     get_str,
@@ -54,8 +56,8 @@ MAX_VOUCHERS_PER_BILL = 100_000  # far above any real bill; U3 sets the real bou
 _RETRIES = 3
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+def _iso(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).isoformat()
 
 
 def idempotency_key(request: web.Request) -> str:
@@ -174,12 +176,12 @@ async def quote(request: web.Request) -> web.Response:
         ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
     decision = decide(request, ctx, held, replay=True)
     answer = quote_body(decision, bill_fen, now)
-    answer["token_expires_at"] = _iso(claims.expires_at)
+    answer["token_expires_at"] = _iso(claims.expires_at, request.app[TZ])
     return web.json_response(answer)
 
 
 def redemption_body(
-    row: asyncpg.Record, refunds: list[asyncpg.Record] | None = None
+    row: Mapping[str, Any] | asyncpg.Record, tz: tzinfo, refunds: list[asyncpg.Record] | None = None
 ) -> dict[str, Any]:
     live = row["voucher_count"] - row["refunded_count"]
     if row["refunded_count"] == 0:
@@ -207,7 +209,7 @@ def redemption_body(
         "returned_voucher_ids": list(row["returned_ids"] or []),
         "status": status,
         "settled": row["settlement_id"] is not None,
-        "created_at": _iso(row["created_at"]),
+        "created_at": _iso(row["created_at"], tz),
     }
     if refunds is not None:
         body["refunds"] = [
@@ -216,7 +218,7 @@ def redemption_body(
                 "remaining_bill_fen": f["remaining_bill_fen"],
                 "returned_count": f["returned_count"],
                 "voucher_ids": list(f["voucher_ids"] or []),
-                "created_at": _iso(f["created_at"]),
+                "created_at": _iso(f["created_at"], tz),
             }
             for f in refunds
         ]
@@ -224,7 +226,7 @@ def redemption_body(
 
 
 async def _stored_answer(
-    conn: Conn, terminal_id: int, key: str, digest: bytes
+    conn: Conn, terminal_id: int, key: str, digest: bytes, tz: tzinfo
 ) -> web.Response | None:
     """Rule U7: the same key and body get the first answer; another body gets 422."""
     row = await db.by_idempotency_key(conn, terminal_id, key)
@@ -233,7 +235,7 @@ async def _stored_answer(
     if bytes(row["request_hash"]) != digest:
         raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
     return web.json_response(
-        redemption_body(row), status=201, headers={"Idempotent-Replay": "true"}
+        redemption_body(row, tz), status=201, headers={"Idempotent-Replay": "true"}
     )
 
 
@@ -257,7 +259,7 @@ async def redeem(request: web.Request) -> web.Response:
     except VoucherError as exc:
         # a retry after the token expired still gets its first answer
         async with pool.acquire() as conn:
-            stored = await _stored_answer(conn, me.terminal_id, key, digest)
+            stored = await _stored_answer(conn, me.terminal_id, key, digest, request.app[TZ])
         if stored is not None:
             return stored
         metrics.redemptions.labels(exc.code).inc()
@@ -272,7 +274,7 @@ async def redeem(request: web.Request) -> web.Response:
     try:
         if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
             async with pool.acquire() as conn:
-                stored = await _stored_answer(conn, me.terminal_id, key, digest)
+                stored = await _stored_answer(conn, me.terminal_id, key, digest, request.app[TZ])
             if stored is not None:
                 return stored
             if outcome is Outcome.IN_FLIGHT:
@@ -363,7 +365,7 @@ async def _redeem_in_ledger(
                         request_hash=digest,
                     )
             except asyncpg.UniqueViolationError as exc:
-                stored = await _stored_answer(conn, me.terminal_id, key, digest)
+                stored = await _stored_answer(conn, me.terminal_id, key, digest, request.app[TZ])
                 if stored is not None:
                     return stored
                 constraint = exc.constraint_name or ""
@@ -378,11 +380,29 @@ async def _redeem_in_ledger(
                 if exc.sqlstate == "VC001":
                     continue  # vouchers_changed: decide again under the row lock
                 raise
-            row = await db.get(conn, redemption_id)
-            assert row is not None
             metrics.redemptions.labels("ok").inc()
             metrics.vouchers_redeemed.inc(len(chosen))
-            return web.json_response(redemption_body(row), status=201)
+            # everything the answer says is known here: no need to read the row back
+            written = {
+                "id": redemption_id,
+                "campaign_id": decision.campaign.id,
+                "merchant_id": decision.ctx["merchant_id"],
+                "merchant_name": decision.ctx["merchant_name"],
+                "terminal_id": me.terminal_id,
+                "terminal_label": decision.ctx["terminal_label"],
+                "id_masked": decision.ctx["id_masked"],
+                "receipt_no": receipt_no,
+                "bill_fen": bill_fen,
+                "current_bill_fen": bill_fen,
+                "face_value_fen": decision.campaign.face_value_fen,
+                "voucher_count": len(chosen),
+                "refunded_count": 0,
+                "voucher_ids": sorted(int(i) for i in chosen),
+                "returned_ids": [],
+                "settlement_id": None,
+                "created_at": now,
+            }
+            return web.json_response(redemption_body(written, request.app[TZ]), status=201)
     raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")
 
 
@@ -411,7 +431,7 @@ async def get_redemption(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         row = _own_redemption(me, await db.get(conn, redemption_id))
         refunds = await db.refunds_of(conn, row["id"])
-    return web.json_response(redemption_body(row, refunds))
+    return web.json_response(redemption_body(row, request.app[TZ], refunds))
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -433,7 +453,7 @@ async def find_redemption(request: web.Request) -> web.Response:
             row = await db.by_idempotency_key(conn, me.terminal_id, key or "")
         row = _own_redemption(me, row)
         refunds = await db.refunds_of(conn, row["id"])
-    return web.json_response(redemption_body(row, refunds))
+    return web.json_response(redemption_body(row, request.app[TZ], refunds))
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -484,7 +504,7 @@ async def refund(request: web.Request) -> web.Response:
         after = await db.get(conn, redemption_id)
         assert after is not None
         refunds = await db.refunds_of(conn, redemption_id)
-    return web.json_response(redemption_body(after, refunds), status=201)
+    return web.json_response(redemption_body(after, request.app[TZ], refunds), status=201)
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -493,7 +513,7 @@ async def merchant_day(request: web.Request) -> web.Response:
     me = principal_of(request)
     assert me.merchant_id is not None
     now = request.app[CLOCK]()
-    tz = next(iter(request.app[CAMPAIGNS].values())).tz
+    tz = request.app[TZ]
     raw = request.query.get("date")
     try:
         day = date.fromisoformat(raw) if raw else now.astimezone(tz).date()
@@ -506,7 +526,7 @@ async def merchant_day(request: web.Request) -> web.Response:
     items = [
         {
             "redemption_id": r["id"],
-            "time": _iso(r["created_at"].astimezone(tz)),
+            "time": _iso(r["created_at"], tz),
             "receipt_no": r["receipt_no"],
             "terminal": {"id": r["terminal_id"], "label": r["terminal_label"]},
             "bill_fen": r["bill_fen"],
@@ -520,7 +540,7 @@ async def merchant_day(request: web.Request) -> web.Response:
     refund_items = [
         {
             "refund_id": f["id"],
-            "time": _iso(f["created_at"].astimezone(tz)),
+            "time": _iso(f["created_at"], tz),
             "redemption_id": f["redemption_id"],
             "receipt_no": f["receipt_no"],
             "terminal_id": f["terminal_id"],
