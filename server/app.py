@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from server.auth import Role, public, utcnow
 from server.db import campaigns as campaign_db
 from server.guard import Guard
-from server.handlers import people, till
+from server.handlers import operators, people, till
 from server.migrate import migrate
 from server.settings import Settings
 from server.web import (
@@ -44,6 +44,7 @@ class Route:
     body: tuple[str, ...] = ()
     query: tuple[str, ...] = ()
     idempotent_key: bool = False
+    upload: str = ""  # media type of a raw (non-JSON) body
 
 
 @public
@@ -167,6 +168,14 @@ ROUTES: tuple[Route, ...] = (
         idempotent_key=True,
     ),
     Route(
+        "POST",
+        "/v1/registry/imports",
+        operators.import_registry,
+        "Import the registration office's certificate records, CSV in UTF-8 or GBK (E3)",
+        query=("dry_run",),
+        upload="text/csv",
+    ),
+    Route(
         "GET",
         "/v1/merchant/day",
         till.merchant_day,
@@ -230,6 +239,11 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
             )
         if params:
             op["parameters"] = params
+        if route.upload:
+            op["requestBody"] = {
+                "required": True,
+                "content": {route.upload: {"schema": {"type": "string", "format": "binary"}}},
+            }
         if route.body:
             op["requestBody"] = {
                 "required": True,
@@ -280,7 +294,10 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app = web.Application(
+        client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes),
+        middlewares=[edge_middleware],
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()

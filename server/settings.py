@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -42,13 +42,13 @@ class Settings:
     # the development identity provider (mints assertions for any ID number): demo only
     dev_idp_key: SigningKey | None = None
     access_token_ttl_seconds: int = 900
-    max_body_bytes: int = 16 * 1024
+    max_body_bytes: int = 16 * 1024  # JSON requests
+    max_upload_bytes: int = 64 * 1024 * 1024  # registry files
     pg_pool_min: int = 4
     pg_pool_max: int = 32
     lock_ttl_ms: int = 5000
     host: str = "127.0.0.1"
     port: int = 8080
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from server.guard import Guard
 from server.settings import Settings
 from shared.campaign import Campaign
-from shared.errors import InvalidRequest, VoucherError
+from shared.errors import BodyTooLarge, InvalidRequest, VoucherError
 
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
@@ -97,12 +97,23 @@ def error_from(exc: VoucherError) -> web.Response:
     return error_response(status_of(exc), exc.code, exc.message, exc.details)
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The raw body, refused with 413 past ``limit`` (the app-wide cap is the largest upload)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(limit_bytes=limit)
+    data = await request.read()
+    if len(data) > limit:
+        raise BodyTooLarge(limit_bytes=limit)
+    return data
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object, or a clear 400."""
     if request.content_type != "application/json":
         raise InvalidRequest("send the body as application/json")
+    data = await read_body(request, request.app[SETTINGS].max_body_bytes)
     try:
-        body = await request.json(loads=_strict_loads)
+        body = _strict_loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest("the body is not valid JSON") from exc
     if not isinstance(body, dict):

@@ -168,6 +168,14 @@ class IdempotencyKeyReused(InvalidInput):
     default_message = "This idempotency key was already used for a different request."
 
 
+class BodyTooLarge(InvalidInput):
+    """The request body is larger than the endpoint accepts."""
+
+    code = "body_too_large"
+    http_status = 413
+    default_message = "The request body is too large."
+
+
 # --- not found --------------------------------------------------------------------------
 
 

@@ -1,0 +1,98 @@
+"""What the districts' and city's working teams do: the registry import (rule E3)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from aiohttp import web
+
+from server.auth import Role, principal_of, requires
+from server.db import registry as db
+from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, read_body
+from shared.errors import InvalidRequest
+from shared.registry import Reject, parse_registry_csv
+
+
+def district_names(request: web.Request) -> dict[str, str]:
+    """Codes, short names and full names of every district the campaigns name -> code."""
+    names: dict[str, str] = {}
+    for campaign in request.app[CAMPAIGNS].values():
+        for district in campaign.districts.values():
+            names[district.code] = names[district.name] = district.code
+            names[district.full_name] = district.code
+    return names
+
+
+@requires(Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
+async def import_registry(request: web.Request) -> web.Response:
+    """Rule E3: the office's CSV (UTF-8 or GBK). All accepted rows are written in one
+    transaction, or none with ``dry_run=true``; rejects come back with line and reason.
+    A district operator imports records of their own district only (rule X2)."""
+    me = principal_of(request)
+    settings = request.app[SETTINGS]
+    dry_run = request.query.get("dry_run", "false")
+    if dry_run not in ("true", "false"):
+        raise InvalidRequest("dry_run is true or false", field="dry_run")
+    data = await read_body(request, settings.max_upload_bytes)
+    now = request.app[CLOCK]()
+    parsed = parse_registry_csv(
+        data,
+        districts=district_names(request),
+        id_hash_key=settings.id_hash_key,
+        today=now.astimezone(request.app[TZ]).date(),
+    )
+    rows = list(parsed.rows)
+    rejects = list(parsed.rejects)
+    if me.role is Role.DISTRICT_OPERATOR:
+        theirs = [r for r in rows if r.district == me.district]
+        rejects += [
+            Reject(r.line, r.cert_no, f"district {r.district} is not yours")
+            for r in rows
+            if r.district != me.district
+        ]
+        rows = theirs
+    async with request.app[PG].acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            summary = await db.import_rows(conn, rows)
+            rejects += summary.rejects
+            counts = {
+                "inserted": summary.inserted,
+                "updated": summary.updated,
+                "unchanged": summary.unchanged,
+                "rejected": len(rejects),
+            }
+            if dry_run == "true":
+                await transaction.rollback()  # says what would happen, writes nothing
+                return _answer(counts, rejects, parsed.encoding, dry_run=True)
+            await conn.execute(
+                "INSERT INTO audit_log (actor, action, subject, details) "
+                "VALUES ($1, 'registry.import', $2, $3)",
+                me.actor,
+                f"file:sha256:{hashlib.sha256(data).hexdigest()}",
+                json.dumps({**counts, "encoding": parsed.encoding}),
+            )
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+    return _answer(counts, rejects, parsed.encoding, dry_run=False)
+
+
+def _answer(
+    counts: dict[str, int], rejects: list[Reject], encoding: str, *, dry_run: bool
+) -> web.Response:
+    return web.json_response(
+        {
+            **counts,
+            "dry_run": dry_run,
+            "encoding": encoding,
+            "rejects": [
+                {"line": r.line, "cert_no": r.cert_no, "reason": r.reason}
+                for r in sorted(rejects, key=lambda r: r.line)
+            ],
+        },
+        status=200 if dry_run else 201,
+    )

@@ -1,0 +1,207 @@
+"""Rule E3: the registration office's CSV export of certificate records, read and checked.
+
+Pure: bytes in, rows and rejects out. The file is UTF-8 (with or without BOM) or GBK, with a
+header row. Column names are accepted in Chinese (as the office exports them) or English:
+
+=====================  =================  ==============================================
+Chinese                English            value
+=====================  =================  ==============================================
+不动产权证号            cert_no            the certificate number
+所在区                  district           district code or name (e.g. 东昌府区)
+房屋类型                property_type      住宅 / 非住宅 (housing / non_housing)
+是否增量房              new_build          是 / 否 (yes / no, true / false, 1 / 0)
+不含税价款              invoice_excl_vat   元, up to two decimals
+减免税价款              tax_relief         元, up to two decimals (may be empty: 0)
+登簿日期                issued_on          YYYY-MM-DD
+权利人身份证号          owner_id_numbers   one or more, separated by ; ； 、 or ,
+=====================  =================  ==============================================
+
+Every row is checked on its own; a bad row becomes a reject with its line number and reason,
+never a half-read record. ID numbers are validated (rule E1) and only their keyed hashes and
+masked forms leave this module (rule X3).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from shared.errors import InvalidInput, InvalidRequest
+from shared.idnumber import hash_id_number, mask_id_number, validate_id_number
+from shared.money import parse_yuan
+from shared.rules import PropertyType
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "cert_no": ("不动产权证号", "cert_no"),
+    "district": ("所在区", "district"),
+    "property_type": ("房屋类型", "property_type"),
+    "new_build": ("是否增量房", "new_build"),
+    "invoice_excl_vat": ("不含税价款", "invoice_excl_vat"),
+    "tax_relief": ("减免税价款", "tax_relief"),
+    "issued_on": ("登簿日期", "issued_on"),
+    "owner_id_numbers": ("权利人身份证号", "owner_id_numbers"),
+}
+_OPTIONAL = frozenset({"tax_relief"})
+_PROPERTY_TYPES = {
+    "住宅": PropertyType.HOUSING,
+    "housing": PropertyType.HOUSING,
+    "非住宅": PropertyType.NON_HOUSING,
+    "non_housing": PropertyType.NON_HOUSING,
+}
+_YES = frozenset({"是", "yes", "true", "1", "y"})
+_NO = frozenset({"否", "no", "false", "0", "n"})
+_OWNER_SPLIT = re.compile(r"[;；、,，\s]+")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id_hash: bytes
+    id_masked: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRow:
+    """One certificate record, ready for the ledger (rule E3)."""
+
+    line: int
+    cert_no: str
+    district: str
+    property_type: PropertyType
+    new_build: bool
+    invoice_excl_vat_fen: int
+    tax_relief_fen: int
+    issued_on: date
+    owners: tuple[Owner, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    line: int
+    cert_no: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRegistry:
+    encoding: str
+    rows: tuple[RegistryRow, ...]
+    rejects: tuple[Reject, ...]
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text of the file and its encoding: UTF-8 (BOM or not) first, then GBK."""
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidRequest(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    for encoding in ("utf-8-sig", "gbk"):
+        try:
+            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+        except UnicodeDecodeError:
+            continue
+    raise InvalidRequest("the file is neither UTF-8 nor GBK text")
+
+
+def parse_registry_csv(
+    data: bytes, *, districts: Mapping[str, str], id_hash_key: bytes, today: date
+) -> ParsedRegistry:
+    """Rule E3: read the office's export; ``districts`` maps codes and names to codes."""
+    text, encoding = decode(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration as exc:
+        raise InvalidRequest("the file is empty: a header row is needed") from exc
+    positions = _header_positions(header)
+    rows: list[RegistryRow] = []
+    rejects: list[Reject] = []
+    seen: dict[str, int] = {}
+    for cells in reader:
+        line = reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue
+        raw = {name: cells[i].strip() if i < len(cells) else "" for name, i in positions.items()}
+        cert_no = raw["cert_no"]
+        try:
+            row = _row(line, raw, districts, id_hash_key, today)
+        except InvalidInput as exc:
+            rejects.append(Reject(line, cert_no, exc.message))
+            continue
+        if row.cert_no in seen:
+            rejects.append(
+                Reject(line, cert_no, f"repeats the certificate of line {seen[cert_no]}")
+            )
+            continue
+        seen[row.cert_no] = line
+        rows.append(row)
+    return ParsedRegistry(encoding, tuple(rows), tuple(rejects))
+
+
+def _header_positions(header: list[str]) -> dict[str, int]:
+    names = [h.strip().lstrip("\ufeff") for h in header]
+    positions: dict[str, int] = {}
+    for field, aliases in COLUMNS.items():
+        found = [i for i, name in enumerate(names) if name in aliases]
+        if len(found) > 1:
+            raise InvalidRequest(f"the header names {aliases[0]} twice")
+        if found:
+            positions[field] = found[0]
+        elif field not in _OPTIONAL:
+            raise InvalidRequest(f"the header lacks the column {aliases[0]} ({aliases[1]})")
+    return positions
+
+
+def _row(
+    line: int, raw: Mapping[str, str], districts: Mapping[str, str], key: bytes, today: date
+) -> RegistryRow:
+    cert_no = raw["cert_no"]
+    if not cert_no or len(cert_no) > 64:
+        raise InvalidRequest("the certificate number is empty or longer than 64 characters")
+    district = districts.get(raw["district"])
+    if district is None:
+        raise InvalidRequest(f"unknown district {raw['district']!r}")
+    property_type = _PROPERTY_TYPES.get(raw["property_type"].lower())
+    if property_type is None:
+        raise InvalidRequest(f"property type {raw['property_type']!r} is not 住宅 or 非住宅")
+    flag = raw["new_build"].lower()
+    if flag not in _YES | _NO:
+        raise InvalidRequest(f"new-build flag {raw['new_build']!r} is not 是 or 否")
+    invoice = parse_yuan(raw["invoice_excl_vat"], field="不含税价款")
+    relief = parse_yuan(raw.get("tax_relief") or "0", field="减免税价款")
+    issued_text = raw["issued_on"]
+    if not _DATE.match(issued_text):
+        raise InvalidRequest(f"issue date {issued_text!r} is not YYYY-MM-DD")
+    try:
+        issued_on = date.fromisoformat(issued_text)
+    except ValueError as exc:
+        raise InvalidRequest(f"issue date {issued_text!r} is not a calendar date") from exc
+    if issued_on > today:
+        raise InvalidRequest(f"issue date {issued_text} is in the future")
+    numbers = [n for n in _OWNER_SPLIT.split(raw["owner_id_numbers"]) if n]
+    if not numbers:
+        raise InvalidRequest("no owner ID number")
+    owners: dict[bytes, Owner] = {}
+    for position, number in enumerate(numbers, start=1):
+        try:
+            valid = validate_id_number(number, today)  # rule E1
+        except InvalidInput as exc:
+            reason = exc.details.get("reason", "invalid")
+            raise InvalidRequest(f"owner {position}: ID number is not valid ({reason})") from exc
+        digest = hash_id_number(valid, key)  # rule X3
+        owners[digest] = Owner(digest, mask_id_number(valid))
+    return RegistryRow(
+        line=line,
+        cert_no=cert_no,
+        district=district,
+        property_type=property_type,
+        new_build=flag in _YES,
+        invoice_excl_vat_fen=invoice,
+        tax_relief_fen=relief,
+        issued_on=issued_on,
+        owners=tuple(owners.values()),
+    )
