@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from server.auth import Role, public, utcnow
 from server.db import campaigns as campaign_db
 from server.guard import Guard
-from server.handlers import operators, people, till
+from server.handlers import admin, operators, people, till
 from server.migrate import migrate
 from server.settings import Settings
 from server.web import (
@@ -174,6 +174,69 @@ ROUTES: tuple[Route, ...] = (
         "Import the registration office's certificate records, CSV in UTF-8 or GBK (E3)",
         query=("dry_run",),
         upload="text/csv",
+    ),
+    Route(
+        "GET",
+        "/v1/merchants",
+        admin.list_merchants,
+        "Merchants (a district's, or all)",
+        query=("district",),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants",
+        admin.add_merchant,
+        "Add a merchant (U1)",
+        body=("name", "district"),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/admission",
+        admin.admit_merchant,
+        "Admit or un-admit a merchant: the commerce bureau (U1)",
+        body=("admitted", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/permission",
+        admin.permit_merchant,
+        "Grant or withdraw redemption permission: the district (U1)",
+        body=("permitted", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/suspension",
+        admin.suspend_merchant,
+        "Suspend a merchant or lift it (X1)",
+        body=("suspended", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/terminals",
+        admin.issue_terminal,
+        "Issue a terminal and its one-time credential (X2)",
+        body=("label",),
+    ),
+    Route(
+        "POST",
+        "/v1/terminals/{terminal_id}/revocation",
+        admin.revoke_terminal,
+        "Revoke a terminal (U1)",
+        body=("reason",),
+    ),
+    Route(
+        "POST",
+        "/v1/citizens/revocation",
+        admin.revoke_citizen,
+        "Revoke a citizen's participation and claw back unused vouchers (X1)",
+        body=("id_number", "reason"),
+    ),
+    Route(
+        "GET",
+        "/v1/audit",
+        admin.audit_log,
+        "The audit log (X1)",
+        query=("actor", "action", "from", "to", "limit"),
     ),
     Route(
         "GET",

@@ -166,6 +166,26 @@ class World:
         till.headers = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
         return till
 
+    async def staff(
+        self, role: str, *, district: str | None = None, merchant_id: int | None = None
+    ) -> dict[str, str]:
+        """A staff account of ``role``, signed in: the Authorization header."""
+        username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:10]}"
+        async with self.pool.acquire() as conn:
+            await seed.account(
+                conn,
+                username=username,
+                password="a long password",
+                role=role,
+                district=district,
+                merchant_id=merchant_id,
+            )
+        r = await self.client.post(
+            "/v1/auth/staff", json={"username": username, "password": "a long password"}
+        )
+        assert r.status == 200, await r.text()
+        return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+
     async def qr(self, person: Citizen) -> str:
         r = await self.client.post("/v1/wallet/qr", headers=person.headers)
         assert r.status == 200, await r.text()

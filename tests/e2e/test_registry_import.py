@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from server import seed
 from tests.e2e.conftest import World, new_id_number
 from tests.e2e.test_till import error_code
 
@@ -15,15 +14,7 @@ HEADER = "不动产权证号,所在区,房屋类型,是否增量房,不含税价
 
 
 async def operator(world: World, role: str, district: str | None = None) -> dict[str, str]:
-    username = f"op-{uuid.uuid4().hex[:10]}"
-    async with world.pool.acquire() as conn:
-        await seed.account(
-            conn, username=username, password="operator password", role=role, district=district
-        )
-    r = await world.client.post(
-        "/v1/auth/staff", json={"username": username, "password": "operator password"}
-    )
-    return {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+    return await world.staff(role, district=district)
 
 
 async def upload(

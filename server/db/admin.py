@@ -1,0 +1,131 @@
+"""SQL of what operators change: merchants, terminals, citizens' participation, the audit log
+(rules U1, X1, X2). Every change is written with its audit entry in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from server.db import Conn
+
+_SET_MERCHANT = {
+    column: f"UPDATE merchants SET {column} = $2 WHERE id = $1 "  # noqa: S608 - fixed names
+    "RETURNING id, name, district, admitted, permitted, status, created_at"
+    for column in ("admitted", "permitted", "status")
+}
+
+
+async def audit(
+    conn: Conn,
+    *,
+    actor: str,
+    action: str,
+    subject: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Rule X1: who, when, what and why; the table refuses UPDATE and DELETE."""
+    await conn.execute(
+        "INSERT INTO audit_log (actor, action, subject, reason, details, at) "
+        "VALUES ($1, $2, $3, $4, $5, coalesce($6, now()))",
+        actor,
+        action,
+        subject,
+        reason,
+        json.dumps(details or {}, ensure_ascii=False),
+        at,
+    )
+
+
+async def merchants(conn: Conn, district: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, name, district, admitted, permitted, status, created_at,
+               (SELECT count(*) FROM terminals t WHERE t.merchant_id = m.id
+                 AND t.status = 'active') AS active_terminals
+          FROM merchants m WHERE $1::text IS NULL OR district = $1 ORDER BY id
+        """,
+        district,
+    )
+
+
+async def merchant_for_update(conn: Conn, merchant_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, name, district, admitted, permitted, status, created_at "
+        "FROM merchants WHERE id = $1 FOR UPDATE",
+        merchant_id,
+    )
+
+
+async def set_merchant(conn: Conn, merchant_id: int, column: str, value: Any) -> asyncpg.Record:
+    row = await conn.fetchrow(_SET_MERCHANT[column], merchant_id, value)
+    assert row is not None
+    record: asyncpg.Record = row
+    return record
+
+
+async def terminal_for_update(conn: Conn, terminal_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT t.id, t.status, t.label, t.merchant_id, m.district FROM terminals t "
+        "JOIN merchants m ON m.id = t.merchant_id WHERE t.id = $1 FOR UPDATE OF t",
+        terminal_id,
+    )
+
+
+async def revoke_terminal(conn: Conn, terminal_id: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE terminals SET status = 'revoked', revoked_at = $2 WHERE id = $1",
+        terminal_id,
+        at,
+    )
+
+
+async def revoke_citizen(
+    conn: Conn, id_hash: bytes, reason: str, at: datetime
+) -> tuple[asyncpg.Record | None, int]:
+    """Rule X1: revoke participation and claw back every unused voucher; used ones stay."""
+    citizen = await conn.fetchrow(
+        """
+        UPDATE citizens SET status = 'revoked', revoked_at = $3, revoked_reason = $2
+         WHERE id_hash = $1 AND status = 'active'
+        RETURNING id, subject, id_masked
+        """,
+        id_hash,
+        reason,
+        at,
+    )
+    if citizen is None:
+        return None, 0
+    clawed = await conn.execute(
+        "UPDATE vouchers SET status = 'revoked' WHERE citizen_id = $1 AND status = 'available'",
+        citizen["id"],
+    )
+    return citizen, int(clawed.split()[-1])
+
+
+async def audit_entries(
+    conn: Conn,
+    *,
+    actor: str | None,
+    action: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """
+        SELECT id, at, actor, action, subject, reason, details FROM audit_log
+         WHERE ($1::text IS NULL OR actor = $1) AND ($2::text IS NULL OR action = $2)
+           AND ($3::timestamptz IS NULL OR at >= $3) AND ($4::timestamptz IS NULL OR at < $4)
+         ORDER BY id DESC LIMIT $5
+        """,
+        actor,
+        action,
+        start,
+        end,
+        limit,
+    )
