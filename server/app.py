@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from server.auth import Role, public, utcnow
 from server.db import campaigns as campaign_db
 from server.guard import Guard
-from server.handlers import admin, operators, people, till
+from server.handlers import admin, operators, people, settlement, till
 from server.migrate import migrate
 from server.settings import Settings
 from server.web import (
@@ -237,6 +237,34 @@ ROUTES: tuple[Route, ...] = (
         admin.audit_log,
         "The audit log (X1)",
         query=("actor", "action", "from", "to", "limit"),
+    ),
+    Route(
+        "POST",
+        "/v1/settlements",
+        settlement.build,
+        "Build a month's settlement batch for a campaign and district (S1)",
+        body=("campaign_id", "district", "month"),
+    ),
+    Route("GET", "/v1/settlements/{settlement_id}", settlement.show, "A settlement batch (S1)"),
+    Route(
+        "GET",
+        "/v1/settlements/{settlement_id}/csv",
+        settlement.finance_csv,
+        "The finance bureau's CSV of a batch (S1)",
+    ),
+    Route(
+        "POST",
+        "/v1/settlements/{settlement_id}/steps",
+        settlement.step,
+        "Review, approve or pay a batch (S1)",
+        body=("step", "note"),
+    ),
+    Route(
+        "GET",
+        "/v1/reports/ranking",
+        settlement.ranking,
+        "The month's district ranking as JSON, CSV or PNG (S3)",
+        query=("month", "format", "campaign_id"),
     ),
     Route(
         "GET",

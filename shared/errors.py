@@ -257,6 +257,21 @@ class AlreadySettled(Conflict):
     )
 
 
+class SettlementExists(Conflict):
+    """Rule S1: the month's batch for this campaign and district was already built."""
+
+    code = "settlement_exists"
+    default_message = "This month's settlement batch already exists."
+
+
+class SettlementStateInvalid(Conflict):
+    """Rule S1: the batch is not in the state this step needs (draft → reviewed → approved →
+    paid, in that order)."""
+
+    code = "settlement_state_invalid"
+    default_message = "The settlement batch is not in the state this step needs."
+
+
 class AlreadyRefunded(Conflict):
     """Rule F1: the redemption was already (fully) refunded."""
 
@@ -321,6 +336,13 @@ class CampaignNotStarted(Refused):
 
     code = "campaign_not_started"
     default_message = "The campaign has not started yet."
+
+
+class MonthNotOver(Refused):
+    """Rule S1: a month is settled once it is over."""
+
+    code = "month_not_over"
+    default_message = "The month is not over yet."
 
 
 class CampaignEnded(Refused):
