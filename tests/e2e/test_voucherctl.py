@@ -1,0 +1,147 @@
+"""voucherctl against a real server on a real port (the API the city's teams will script)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from server.app import create_app
+from server.cli import main
+from server.settings import Settings
+from tests.e2e.conftest import Clock, World, new_id_number
+
+HEADER = "不动产权证号,所在区,房屋类型,是否增量房,不含税价款,减免税价款,登簿日期,权利人身份证号\n"
+
+
+class Ctl:
+    def __init__(self, url: str, user: str) -> None:
+        self.url = url
+        self.user = user
+
+    async def __call__(self, *argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        console = Console(file=out, width=200, color_system=None)
+        code = await asyncio.to_thread(
+            main, ["--server", self.url, "--user", self.user, *argv], console=console
+        )
+        return code, out.getvalue()
+
+
+@pytest.fixture
+async def ctl(
+    aiohttp_server: Any, settings: Settings, clock: Clock, world: World, monkeypatch: Any
+) -> Ctl:
+    server = await aiohttp_server(create_app(settings, clock=clock))
+    username = f"city-{id(server)}"
+    from server import seed
+
+    async with world.pool.acquire() as conn:
+        await seed.account(conn, username=username, password="cli password", role="city_operator")
+    monkeypatch.setenv("VOUCHER_PASSWORD", "cli password")
+    return Ctl(str(server.make_url("")), username)
+
+
+async def test_an_operator_sets_up_a_merchant_and_its_terminal(
+    ctl: Ctl, world: World, tmp_path: Path
+) -> None:
+    code, out = await ctl("--json", "merchants", "add", "聊城示范店", "经开区")
+    assert code == 0, out
+    merchant_id = json.loads(out)["id"]
+    for action in ("admit", "permit"):
+        code, out = await ctl("merchants", action, str(merchant_id), "--reason", "资质审核通过")
+        assert code == 0, out
+    pairing = tmp_path / "pairing.json"
+    code, out = await ctl(
+        "terminals",
+        "issue",
+        str(merchant_id),
+        "1号机",
+        "--pairing-file",
+        str(pairing),
+        "--qr",
+        str(tmp_path / "pairing.svg"),
+    )
+    assert code == 0, out
+    assert pairing.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "pairing.svg").read_text().startswith("<?xml")
+    data = json.loads(pairing.read_text())
+    r = await world.client.post(
+        "/v1/auth/terminal",
+        json={"terminal_id": data["terminal_id"], "secret": data["terminal_secret"]},
+    )
+    assert r.status == 200
+    code, out = await ctl("merchants", "list", "--district", "jingkai")
+    assert "聊城示范店" in out
+    code, out = await ctl("audit", "--action", "terminal.issue")
+    assert "terminal.issue" in out
+
+
+async def test_the_registry_import_lists_rejects_and_fails_the_exit_code(
+    ctl: Ctl, tmp_path: Path
+) -> None:
+    good = f"CLI-{new_id_number()}"
+    text = (
+        HEADER
+        + f"{good},东昌府区,住宅,是,1000000,0,2024-09-01,{new_id_number()}\n"
+        + "BAD-1,东昌府区,住宅,是,abc,0,2024-09-01,x\n"
+    )
+    path = tmp_path / "registry.csv"
+    path.write_bytes(text.encode("gbk"))
+    code, out = await ctl("registry", "import", str(path))
+    assert code == 1
+    assert "1 inserted" in out and "1 rejected (gbk)" in out
+    assert "BAD-1" in out
+    code, out = await ctl("registry", "import", "--dry-run", str(path))
+    assert "dry run: 0 inserted" in out and "1 unchanged" in out
+
+
+async def test_revoking_a_citizen_reads_the_id_number_from_stdin(
+    ctl: Ctl, world: World, monkeypatch: Any
+) -> None:
+    person = await world.citizen_with_vouchers()
+    monkeypatch.setattr("sys.stdin", io.StringIO(person.id_number + "\n"))
+    code, out = await ctl("--json", "citizens", "revoke", "--reason", "套现")
+    assert code == 0, out
+    assert json.loads(out)["vouchers_clawed_back"] == 48
+    monkeypatch.setattr("sys.stdin", io.StringIO(person.id_number + "\n"))
+    code, out = await ctl("citizens", "revoke", "--reason", "again")
+    assert code == 1 and "404" in out
+
+
+async def test_campaign_files_are_checked_with_clear_errors(ctl: Ctl, tmp_path: Path) -> None:
+    # rule C1
+    from shared.campaign import bundled_campaigns_dir
+
+    good = bundled_campaigns_dir() / "liaocheng-2024.toml"
+    code, out = await ctl("campaigns", "check", str(good))
+    assert code == 0 and "liaocheng-2024: valid" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.read_text().replace("face_value_fen = 10_000", "face_value_fen = -1"))
+    code, out = await ctl("campaigns", "check", str(bad))
+    assert code == 1 and "face_value_fen" in out
+    code, out = await ctl("campaigns", "list")
+    assert "liaocheng-2024" in out and "liaocheng-demo" in out
+
+
+async def test_the_ranking_as_a_table_and_as_files(ctl: Ctl, tmp_path: Path) -> None:
+    code, out = await ctl("reports", "ranking", "2024-09")
+    assert code == 0 and "district ranking 2024-09" in out
+    png = tmp_path / "ranking.png"
+    code, out = await ctl("reports", "ranking", "2024-09", "--format", "png", "-o", str(png))
+    assert png.read_bytes().startswith(b"\x89PNG")
+    code, out = await ctl("reports", "ranking", "2024-13")
+    assert code == 1 and "invalid_request" in out
+
+
+async def test_a_wrong_password_or_server_is_a_clear_error(ctl: Ctl, monkeypatch: Any) -> None:
+    monkeypatch.setenv("VOUCHER_PASSWORD", "wrong")
+    code, out = await ctl("merchants", "list")
+    assert code == 1 and "401" in out
+    code, out = await Ctl("http://127.0.0.1:9", ctl.user)("merchants", "list")
+    assert code == 1 and "cannot reach" in out
