@@ -76,12 +76,22 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
                 role="merchant_manager",
                 merchant_id=till.merchant_id,
             )
+            await seed.account(
+                conn,
+                username="demo-city",
+                password="demo-city-password",  # noqa: S106 - demo account
+                role="city_operator",
+            )
         data: dict[str, object] = {
             "terminal_id": till.terminal_id,
             "terminal_secret": till.secret,
             "merchant_id": till.merchant_id,
             "citizen_id_number": DEMO_ID_NUMBER,
             "certificate_no": DEMO_CERTIFICATE,
+            "staff": {
+                "demo-city": "demo-city-password (city operator: voucherctl)",
+                "demo-manager": "demo-manager-password (the demo merchant's manager)",
+            },
         }
         return data
     finally:
@@ -122,8 +132,8 @@ def demo(host: str, port: int) -> int:
    API description:  {base}/openapi.json      health: {base}/readyz
    Demo terminal:    id {info["terminal_id"]}, credential in {data_dir}/demo-credentials.json
    Demo citizen:     ID number {info["citizen_id_number"]} owns certificate {info["certificate_no"]}
-   The cashier terminal (Textual) is the next issue; until then README.md walks the
-   till's API with curl against this server.
+   Operators:        export VOUCHER_USER=demo-city VOUCHER_PASSWORD=demo-city-password
+                     .venv/bin/voucherctl --server {base} merchants list
 """,
             flush=True,
         )
