@@ -119,6 +119,11 @@ def demo(host: str, port: int) -> int:
             secrets_file.chmod(0o600)
         env.update(stored)
         settings = Settings.from_env(env, demo=True)
+        services_file = data_dir / "demo-services.json"  # for the load test and operators
+        services_file.write_text(
+            json.dumps({"database_url": urls.database_url, "redis_url": urls.redis_url})
+        )
+        services_file.chmod(0o600)
         credentials_file = data_dir / "demo-credentials.json"
         saved = json.loads(credentials_file.read_text()) if credentials_file.exists() else None
         info = asyncio.run(_seed_demo(settings, saved))

@@ -371,10 +371,16 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--action", dest="action_filter")
     audit.add_argument("--from", dest="date_from")
     audit.add_argument("--to", dest="date_to")
+    groups.add_parser("loadtest", help="the load test: see voucherctl loadtest --help")
     return p
 
 
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["loadtest"]:
+        from server import loadtest
+
+        return loadtest.main(argv[1:])
     args = parser().parse_args(argv)
     console = console or Console()
     needs_login = not (args.group == "campaigns" and args.action in ("list", "show", "check"))

@@ -90,3 +90,22 @@ async def redis_client(test_services: Services) -> AsyncIterator[aioredis.Redis]
     client = aioredis.Redis.from_url(test_services.redis_url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+async def fresh_database_url(test_services: Services) -> AsyncIterator[str]:
+    """A database of its own, migrated, for a test that must see only its own rows."""
+    name = f"voucher_fresh_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(test_services.admin_database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(test_services.admin_database_url, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()

@@ -84,7 +84,5 @@ async def check_ledger(conn: Conn, *, examples: int = 5) -> list[Violation]:
     for name, (meaning, sql) in CHECKS.items():
         rows = await conn.fetch(sql)
         if rows:
-            found.append(
-                Violation(name, meaning, len(rows), [dict(r) for r in rows[:examples]])
-            )
+            found.append(Violation(name, meaning, len(rows), [dict(r) for r in rows[:examples]]))
     return found

@@ -1,0 +1,601 @@
+"""The operators' load test (run before launch days): seed, drive, measure, check the ledger.
+
+    python -m server.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
+    voucherctl loadtest ...            (the same)
+
+1. Seeds a data set of the chosen size fast: COPY into staging tables, then set-wise inserts
+   (certificates with owners, citizens who already claimed, their vouchers, merchants and
+   terminals with known credentials). Certificates left unclaimed feed the claim workload.
+2. Drives a mixed workload against the running server at the chosen concurrency for the
+   chosen time: claims, QR + quote + redeem, refunds, day lists; live progress each second.
+3. Reports throughput, latency p50/p95/p99/max per operation (HdrHistogram), error codes, a
+   latency-over-time chart (PNG), as JSON and Markdown.
+4. Checks the ledger (server.db.invariants): any violation makes it exit non-zero.
+
+Citizens sign in through the server's development identity provider, so the target is a
+demo-mode server (the README's demo), never production. Traffic goes to the given URL only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import random
+import secrets
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from hdrh.histogram import HdrHistogram
+
+from server.auth import hash_terminal_secret, new_terminal_secret
+from server.db.invariants import Violation, check_ledger
+from shared import rules
+from shared.campaign import Campaign, load_campaign_dict
+from shared.idnumber import hash_id_number, make_id_number, mask_id_number
+
+OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day")
+DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1}
+
+
+@dataclass
+class Config:
+    server: str
+    database_url: str
+    id_hash_key: bytes
+    campaign_id: str = "liaocheng-demo"
+    certificates: int = 20_000
+    preclaimed: float = 0.8
+    merchants: int = 100
+    terminals: int = 64
+    concurrency: int = 32
+    duration: float = 30.0
+    mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    out_dir: Path = Path("loadtest-results")
+    seed: int = 0
+    quiet: bool = False
+    now: datetime | None = None  # the server's "now" when it is not the wall clock (tests)
+
+
+@dataclass
+class Seeded:
+    claimed: list[str]  # ID numbers of citizens holding vouchers
+    unclaimed: deque[tuple[str, str]]  # (certificate number, owner's ID number)
+    terminals: list[tuple[int, str]]  # (terminal id, secret)
+    seconds: float
+
+
+# --- seeding ------------------------------------------------------------------------------
+
+
+async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
+    """COPY into temporary tables, then set-wise inserts: no row-by-row round trips."""
+    started = time.perf_counter()
+    rng = random.Random(cfg.seed)
+    run = uuid.uuid4().hex[:8]
+    districts = sorted(campaign.issuing_districts & campaign.usable_districts)
+    today = rules.local_date(campaign, now)
+    issued_to = min(campaign.certificate_issued_to, today)
+    window = (issued_to - campaign.certificate_issued_from).days
+    if window < 0:
+        raise SystemExit(f"campaign {campaign.id} has no certificates issued by {today}")
+    people: list[tuple[str, str, str, date, int]] = []
+    for i in range(cfg.certificates):
+        birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
+        number = make_id_number("371502", birth, f"{rng.randrange(1000):03d}")
+        issued = campaign.certificate_issued_from + timedelta(days=rng.randrange(window + 1))
+        price = rng.randrange(30_000_000, 300_000_000)  # 300,000 .. 3,000,000 元
+        people.append((f"LT-{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
+    n_claimed = int(cfg.certificates * cfg.preclaimed)
+    async with conn.transaction():
+        await conn.execute(
+            """
+            CREATE TEMP TABLE lt_cert (cert_no text, district text, id_hash bytea,
+                id_masked text, issued_on date, price bigint, claimed boolean) ON COMMIT DROP
+            """
+        )
+        await conn.copy_records_to_table(
+            "lt_cert",
+            records=[
+                (
+                    c,
+                    d,
+                    hash_id_number(n, cfg.id_hash_key),
+                    mask_id_number(n),
+                    issued,
+                    price,
+                    i < n_claimed,
+                )
+                for i, (c, d, n, issued, price) in enumerate(people)
+            ],
+        )
+        await conn.execute(
+            """
+            INSERT INTO certificates (cert_no, district, property_type, new_build,
+                                      invoice_excl_vat_fen, tax_relief_fen, issued_on)
+            SELECT cert_no, district, 'housing', true, price, 0, issued_on FROM lt_cert;
+            INSERT INTO certificate_owners (certificate_id, id_hash, id_masked)
+            SELECT c.id, l.id_hash, l.id_masked FROM lt_cert l JOIN certificates c USING (cert_no);
+            INSERT INTO citizens (id_hash, id_masked)
+            SELECT id_hash, id_masked FROM lt_cert WHERE claimed
+            ON CONFLICT (id_hash) DO NOTHING;
+            """
+        )
+        # rules A1-A3, V1: the claims the server would have made, computed by the same rules
+        claims = []
+        for cert_no, district, number, issued, price in people[:n_claimed]:
+            record = rules.CertificateRecord(
+                cert_no, district, rules.PropertyType.HOUSING, True, price, 0, issued,
+                frozenset({hash_id_number(number, cfg.id_hash_key)}),
+            )  # fmt: skip
+            decision = rules.check_claim(
+                campaign, record, next(iter(record.owner_hashes)), now, False
+            )
+            claims.append(
+                (cert_no, decision.base_fen, decision.rate_bp, decision.voucher_count,
+                 decision.expires_at)
+            )  # fmt: skip
+        await conn.execute(
+            "CREATE TEMP TABLE lt_claim (cert_no text, base bigint, rate int, n int, "
+            "expires timestamptz) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table("lt_claim", records=claims)
+        await conn.execute(
+            """
+            WITH k AS (
+                INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp,
+                                    voucher_count, face_value_fen, claimed_at, expires_at)
+                SELECT $1, c.id, z.id, l.base, l.rate, l.n, $2, $3, l.expires
+                  FROM lt_claim l JOIN certificates c USING (cert_no)
+                  JOIN certificate_owners o ON o.certificate_id = c.id
+                  JOIN citizens z ON z.id_hash = o.id_hash
+                RETURNING id, citizen_id, voucher_count, expires_at
+            )
+            INSERT INTO vouchers (campaign_id, claim_id, citizen_id, face_value_fen, expires_at)
+            SELECT $1, k.id, k.citizen_id, $2, k.expires_at
+              FROM k, generate_series(1, k.voucher_count)
+            """,
+            campaign.id,
+            campaign.face_value_fen,
+            now,
+        )
+        terminals: list[tuple[int, str]] = []
+        secrets_ = [new_terminal_secret() for _ in range(cfg.terminals)]
+        merchant_ids = await conn.fetch(
+            """
+            INSERT INTO merchants (name, district, admitted, permitted)
+            SELECT 'LT-' || $1 || '-' || g, ($2::text[])[1 + g % cardinality($2::text[])],
+                   true, true
+              FROM generate_series(1, $3) g RETURNING id
+            """,
+            run,
+            districts,
+            cfg.merchants,
+        )
+        rows = await conn.fetch(
+            """
+            INSERT INTO terminals (merchant_id, label, credential_hash)
+            SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], 'LT till ' || g, h
+              FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, g)
+            RETURNING id, credential_hash
+            """,
+            [r["id"] for r in merchant_ids],
+            [hash_terminal_secret(s) for s in secrets_],
+        )
+        by_hash = {hash_terminal_secret(s): s for s in secrets_}
+        terminals = [(r["id"], by_hash[bytes(r["credential_hash"])]) for r in rows]
+    await conn.execute("ANALYZE")
+    return Seeded(
+        claimed=[p[2] for p in people[:n_claimed]],
+        unclaimed=deque((p[0], p[2]) for p in people[n_claimed:]),
+        terminals=terminals,
+        seconds=time.perf_counter() - started,
+    )
+
+
+# --- the workload -------------------------------------------------------------------------
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.hist = {op: HdrHistogram(1, 60_000_000, 3) for op in OPERATIONS}  # µs
+        self.per_second: dict[int, dict[str, HdrHistogram]] = defaultdict(dict)
+        self.count: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
+        self.started = time.perf_counter()
+
+    def record(self, op: str, seconds: float, error: str | None = None) -> None:
+        micros = max(1, int(seconds * 1_000_000))
+        self.hist[op].record_value(micros)
+        second = int(time.perf_counter() - self.started)
+        bucket = self.per_second[second].setdefault(op, HdrHistogram(1, 60_000_000, 3))
+        bucket.record_value(micros)
+        self.count[op] += 1
+        if error:
+            self.errors[(op, error)] += 1
+
+
+class Worker:
+    def __init__(
+        self, cfg: Config, session: aiohttp.ClientSession, stats: Stats, seeded: Seeded, idx: int
+    ) -> None:
+        self.cfg = cfg
+        self.http = session
+        self.stats = stats
+        self.seeded = seeded
+        self.terminal_id, self.secret = seeded.terminals[idx % len(seeded.terminals)]
+        self.till = ""
+        self.rng = random.Random(cfg.seed + idx)
+        self.mine: deque[tuple[int, int]] = deque(maxlen=200)  # (redemption id, bill)
+        self.citizen_tokens: dict[str, str] = {}
+
+    async def call(
+        self, op: str, method: str, path: str, *, token: str, body: Any = None, key: str = ""
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        if key:
+            headers["Idempotency-Key"] = key
+        started = time.perf_counter()
+        try:
+            async with self.http.request(
+                method, self.cfg.server + path, json=body, headers=headers
+            ) as r:
+                payload = await r.json(content_type=None)
+                status = r.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            self.stats.record(op, time.perf_counter() - started, type(exc).__name__)
+            return 0, None
+        error = payload["error"]["code"] if status >= 400 and isinstance(payload, dict) else None
+        self.stats.record(op, time.perf_counter() - started, error)
+        return status, payload
+
+    async def sign_in_till(self) -> None:
+        async with self.http.post(
+            self.cfg.server + "/v1/auth/terminal",
+            json={"terminal_id": self.terminal_id, "secret": self.secret},
+        ) as r:
+            r.raise_for_status()
+            self.till = (await r.json())["access_token"]
+
+    async def citizen(self, id_number: str) -> str:
+        token = self.citizen_tokens.get(id_number)
+        if token:
+            return token
+        async with self.http.post(
+            self.cfg.server + "/dev/idp/assertion", json={"id_number": id_number}
+        ) as r:
+            if r.status == 404:
+                raise SystemExit("the server has no development identity provider: run the demo")
+            assertion = (await r.json())["assertion"]
+        async with self.http.post(
+            self.cfg.server + "/v1/auth/citizen", json={"assertion": assertion}
+        ) as r:
+            token = (await r.json())["access_token"]
+        self.citizen_tokens[id_number] = token
+        return str(token)
+
+    async def claim(self) -> None:
+        if not self.seeded.unclaimed:
+            return await self.redeem()
+        cert_no, number = self.seeded.unclaimed.popleft()
+        token = await self.citizen(number)
+        status, _ = await self.call(
+            "claim", "POST", "/v1/claims", token=token, body={"certificate_no": cert_no}
+        )
+        if status == 201:
+            self.seeded.claimed.append(number)
+        return None
+
+    async def redeem(self) -> None:
+        number = self.rng.choice(self.seeded.claimed)
+        citizen = await self.citizen(number)
+        status, qr = await self.call("qr", "POST", "/v1/wallet/qr", token=citizen)
+        if status != 200:
+            return
+        bill = self.rng.randrange(200, 1_200) * 100
+        status, quote = await self.call(
+            "quote",
+            "POST",
+            "/v1/quote",
+            token=self.till,
+            body={"token": qr["token"], "bill_fen": bill},
+        )
+        if status != 200 or quote["usable_count"] == 0:
+            return
+        count = self.rng.randint(1, quote["usable_count"])
+        status, body = await self.call(
+            "redeem",
+            "POST",
+            "/v1/redemptions",
+            token=self.till,
+            key=uuid.uuid4().hex,
+            body={
+                "token": qr["token"],
+                "bill_fen": bill,
+                "receipt_no": f"LT-{uuid.uuid4().hex[:16]}",
+                "voucher_count": count,
+            },
+        )
+        if status == 201:
+            self.mine.append((body["redemption_id"], bill))
+
+    async def refund(self) -> None:
+        if not self.mine:
+            return await self.redeem()
+        redemption_id, bill = self.mine.popleft()
+        remaining = 0 if self.rng.random() < 0.5 else self.rng.randrange(0, bill // 100) * 100
+        await self.call(
+            "refund",
+            "POST",
+            f"/v1/redemptions/{redemption_id}/refunds",
+            token=self.till,
+            key=uuid.uuid4().hex,
+            body={"remaining_bill_fen": remaining},
+        )
+        return None
+
+    async def day(self) -> None:
+        await self.call("day", "GET", "/v1/merchant/day", token=self.till)
+
+    async def run(self, until: float) -> None:
+        await self.sign_in_till()
+        ops = [op for op, weight in self.cfg.mix.items() for _ in range(weight)]
+        actions = {
+            "claim": self.claim,
+            "redeem": self.redeem,
+            "refund": self.refund,
+            "day": self.day,
+        }
+        while time.perf_counter() < until:
+            await actions[self.rng.choice(ops)]()
+
+
+async def progress(stats: Stats, until: float, quiet: bool) -> None:
+    last = Counter(stats.count)
+    while time.perf_counter() < until:
+        await asyncio.sleep(1)
+        now = Counter(stats.count)
+        if not quiet:
+            rate = {op: now[op] - last[op] for op in OPERATIONS if now[op] - last[op]}
+            errors = sum(stats.errors.values())
+            elapsed = time.perf_counter() - stats.started
+            print(
+                f"[{elapsed:5.0f}s] per second: {dict(rate)}  errors so far: {errors}", flush=True
+            )
+        last = now
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def summary(stats: Stats, elapsed: float) -> dict[str, Any]:
+    ops = {}
+    for op, hist in stats.hist.items():
+        if not stats.count[op]:
+            continue
+        ops[op] = {
+            "count": stats.count[op],
+            "per_second": round(stats.count[op] / elapsed, 1),
+            "p50_ms": hist.get_value_at_percentile(50) / 1000,
+            "p95_ms": hist.get_value_at_percentile(95) / 1000,
+            "p99_ms": hist.get_value_at_percentile(99) / 1000,
+            "max_ms": hist.get_max_value() / 1000,
+        }
+    return {
+        "elapsed_s": round(elapsed, 2),
+        "operations": ops,
+        "errors": [
+            {"operation": op, "code": code, "count": n}
+            for (op, code), n in stats.errors.most_common()
+        ],
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# Load test",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Seeded in {result['seed_seconds']:.1f} s; ran {result['elapsed_s']} s "
+        f"at concurrency {result['concurrency']}.",
+        "",
+        "| operation | count | per second | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for op, o in result["operations"].items():
+        lines.append(
+            f"| {op} | {o['count']} | {o['per_second']} | {o['p50_ms']:.1f} | {o['p95_ms']:.1f} "
+            f"| {o['p99_ms']:.1f} | {o['max_ms']:.1f} |"
+        )
+    lines += ["", "| operation | error code | count |", "|---|---|---:|"]
+    lines += [f"| {e['operation']} | {e['code']} | {e['count']} |" for e in result["errors"]]
+    lines += ["", "## Ledger check", ""]
+    if result["violations"]:
+        lines += [
+            f"- **{v['check']}** ({v['count']}): {v['meaning']}" for v in result["violations"]
+        ]
+    else:
+        lines.append(
+            "All invariants hold: no voucher redeemed twice, every redemption's value "
+            "equals its vouchers, refunds restored exactly what they recorded."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def chart(stats: Stats, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 4.5), dpi=100)
+    axes = figure.subplots()
+    seconds = sorted(stats.per_second)
+    for op in ("redeem", "quote", "claim", "refund"):
+        points = [(s, stats.per_second[s][op]) for s in seconds if op in stats.per_second[s]]
+        if points:
+            axes.plot(
+                [s for s, _ in points],
+                [h.get_value_at_percentile(99) / 1000 for _, h in points],
+                label=f"{op} p99",
+            )
+            axes.plot(
+                [s for s, _ in points],
+                [h.get_value_at_percentile(50) / 1000 for _, h in points],
+                "--",
+                label=f"{op} p50",
+            )
+    axes.set_xlabel("seconds")
+    axes.set_ylabel("latency (ms)")
+    axes.set_title("Latency over time")
+    axes.legend(loc="upper right", fontsize="small")
+    figure.savefig(path, format="png")
+
+
+# --- running it ---------------------------------------------------------------------------
+
+
+async def check_only(database_url: str) -> list[Violation]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await check_ledger(conn)
+    finally:
+        await conn.close()
+
+
+async def run(cfg: Config, command: str) -> int:
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=cfg.concurrency * 2),
+        timeout=aiohttp.ClientTimeout(total=30),
+    ) as http:
+        async with http.get(cfg.server + "/v1/campaigns") as r:
+            campaigns = {c["id"]: c for c in (await r.json())["campaigns"]}
+        if cfg.campaign_id not in campaigns:
+            raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
+        campaign = load_campaign_dict(campaigns[cfg.campaign_id])
+        conn = await asyncpg.connect(cfg.database_url)
+        try:
+            seeded = await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
+        finally:
+            await conn.close()
+        if not cfg.quiet:
+            print(
+                f"seeded {cfg.certificates} certificates, {len(seeded.claimed)} claimed, "
+                f"{len(seeded.terminals)} terminals in {seeded.seconds:.1f} s",
+                flush=True,
+            )
+        stats = Stats()
+        until = time.perf_counter() + cfg.duration
+        workers = [Worker(cfg, http, stats, seeded, i) for i in range(cfg.concurrency)]
+        await asyncio.gather(progress(stats, until, cfg.quiet), *(w.run(until) for w in workers))
+        elapsed = time.perf_counter() - stats.started
+    violations = await check_only(cfg.database_url)
+    result = {
+        "command": command,
+        "concurrency": cfg.concurrency,
+        "seed_seconds": seeded.seconds,
+        **summary(stats, elapsed),
+        "violations": [
+            {"check": v.check, "meaning": v.meaning, "count": v.count, "examples": v.examples}
+            for v in violations
+        ],
+    }
+    cfg.out_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.out_dir / "results.json").write_text(json.dumps(result, indent=2, default=str))
+    (cfg.out_dir / "results.md").write_text(markdown(result))
+    chart(stats, cfg.out_dir / "latency.png")
+    if not cfg.quiet:
+        print(markdown(result))
+        print(f"results in {cfg.out_dir}/results.json, results.md and latency.png")
+    return 1 if violations else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--server", default="http://127.0.0.1:8080")
+    p.add_argument(
+        "--demo-dir", type=Path, help="take the database URL and ID hash key of the README's demo"
+    )
+    p.add_argument("--database-url")
+    p.add_argument("--id-hash-key-b64")
+    p.add_argument("--campaign", default="liaocheng-demo")
+    p.add_argument("--certificates", type=int, default=20_000)
+    p.add_argument("--preclaimed", type=float, default=0.8)
+    p.add_argument("--merchants", type=int, default=100)
+    p.add_argument("--terminals", type=int, default=64)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of load (at most 3600)")
+    p.add_argument("--mix", default="claim=1,redeem=8,refund=1,day=1")
+    p.add_argument("--out", type=Path, default=Path("loadtest-results"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--check-only", action="store_true", help="only check the ledger's invariants")
+    return p
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    database_url, key_b64 = args.database_url, args.id_hash_key_b64
+    if args.demo_dir:
+        services = json.loads((args.demo_dir / "demo-services.json").read_text())
+        keys = json.loads((args.demo_dir / "demo-secrets.json").read_text())
+        database_url = database_url or services["database_url"]
+        key_b64 = key_b64 or keys["VOUCHER_ID_HASH_KEY"]
+    if not database_url:
+        raise SystemExit("--database-url (or --demo-dir) is needed")
+    if not args.check_only and not key_b64:
+        raise SystemExit("--id-hash-key-b64 (or --demo-dir) is needed to seed")
+    mix = {}
+    for part in args.mix.split(","):
+        op, _, weight = part.partition("=")
+        if op not in DEFAULT_MIX or not weight.isdigit():
+            raise SystemExit(
+                f"--mix takes {','.join(DEFAULT_MIX)} with whole weights, not {part!r}"
+            )
+        mix[op] = int(weight)
+    if not 0 < args.duration <= 3600 or not 0 < args.concurrency <= 1024:
+        raise SystemExit("--duration is 0..3600 s and --concurrency 1..1024")
+    return Config(
+        server=args.server.rstrip("/"),
+        database_url=database_url,
+        id_hash_key=base64.b64decode(key_b64) if key_b64 else b"",
+        campaign_id=args.campaign,
+        certificates=args.certificates,
+        preclaimed=args.preclaimed,
+        merchants=args.merchants,
+        terminals=args.terminals,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        mix=mix,
+        out_dir=args.out,
+        seed=args.seed or secrets.randbelow(2**31),
+        quiet=args.quiet,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    cfg = config_from(args)
+    if args.check_only:
+        violations = asyncio.run(check_only(cfg.database_url))
+        for v in violations:
+            print(f"VIOLATION {v.check} ({v.count}): {v.meaning}: {v.examples}")
+        if not violations:
+            print("ledger check: all invariants hold")
+        return 1 if violations else 0
+    return asyncio.run(run(cfg, "loadtest " + " ".join(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
