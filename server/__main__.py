@@ -137,6 +137,8 @@ def demo(host: str, port: int) -> int:
    API description:  {base}/openapi.json      health: {base}/readyz
    Demo terminal:    id {info["terminal_id"]}, credential in {data_dir}/demo-credentials.json
    Demo citizen:     ID number {info["citizen_id_number"]} owns certificate {info["certificate_no"]}
+   Cashier terminal (another shell, 80x24 or larger):
+       .venv/bin/python -m terminal --server {base} --pair {data_dir}/demo-credentials.json
    Operators:        export VOUCHER_USER=demo-city VOUCHER_PASSWORD=demo-city-password
                      .venv/bin/voucherctl --server {base} merchants list
 """,

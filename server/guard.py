@@ -75,6 +75,13 @@ class Guard:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
+    async def in_flight(self, terminal_id: int, key: str) -> bool:
+        """Is a request with this key at work now? (False when Redis cannot say.)"""
+        try:
+            return bool(await self.client.exists(f"idem:{terminal_id}:{key}"))
+        except RedisError:
+            return False
+
     async def end(
         self,
         *,

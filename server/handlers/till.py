@@ -451,6 +451,9 @@ async def find_redemption(request: web.Request) -> web.Response:
             if me.terminal_id is None:
                 raise InvalidRequest("only a terminal can ask by its idempotency key")
             row = await db.by_idempotency_key(conn, me.terminal_id, key or "")
+            if row is None and await request.app[GUARD].in_flight(me.terminal_id, key or ""):
+                # rule U7: not "it never happened" while the first request is still at work
+                raise IdempotencyKeyInUse("the request with this key is still in progress")
         row = _own_redemption(me, row)
         refunds = await db.refunds_of(conn, row["id"])
     return web.json_response(redemption_body(row, request.app[TZ], refunds))

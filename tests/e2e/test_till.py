@@ -582,3 +582,26 @@ async def test_the_qr_code_renders_as_an_image(world: World, fmt: str, magic: by
     assert body.startswith(magic)
     assert person.id_number.encode() not in body
     assert r.headers["Cache-Control"] == "no-store"
+
+
+async def test_asking_by_key_while_the_first_request_is_at_work_says_so(world: World) -> None:
+    # rule U7: a terminal that lost an answer must not hear "never happened" too early
+    import redis.asyncio as aioredis
+
+    till = await world.till()
+    key = uuid.uuid4().hex
+    client = aioredis.Redis.from_url(world.settings.redis_url)
+    try:
+        await client.set(f"idem:{till.terminal_id}:{key}", "at-work", px=5000)
+        r = await world.client.get(
+            "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
+        )
+        assert r.status == 409
+        assert await error_code(r) == "idempotency_key_in_use"
+        await client.delete(f"idem:{till.terminal_id}:{key}")
+    finally:
+        await client.aclose()
+    r = await world.client.get(
+        "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
+    )
+    assert r.status == 404

@@ -1,0 +1,228 @@
+"""The cashier terminal: a Textual app over ``terminal.client``. Keyboard only, 80×24,
+function keys in the footer; the server's answers in the cashier's language."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.notifications import SeverityLevel
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from terminal.client import Session, TillClient
+from terminal.config import Lang, TerminalConfig, data_dir, save_config
+from terminal.i18n import describe_error, tr
+from terminal.screens.checkout import CheckoutScreen
+from terminal.screens.day import DayScreen
+from terminal.screens.refund import RefundScreen
+from terminal.screens.settings import SettingsScreen
+
+SCREENS_BY_MODE: dict[str, type[Screen[Any]]] = {
+    "checkout": CheckoutScreen,
+    "refund": RefundScreen,
+    "day": DayScreen,
+    "settings": SettingsScreen,
+}
+
+
+@dataclass
+class SignedIn(Message):
+    session: Session
+
+
+@dataclass
+class SignInFailed(Message):
+    error: BaseException
+
+
+@dataclass
+class DistrictNames(Message):
+    names: dict[str, str]
+
+
+class TerminalApp(App[None]):
+    CSS_PATH = "terminal.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    MODES: ClassVar[dict[str, Any]] = dict(SCREENS_BY_MODE)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f2", "mode('checkout')", "checkout", id="checkout"),
+        Binding("f3", "mode('refund')", "refund", id="refund"),
+        Binding("f4", "mode('day')", "day", id="day"),
+        Binding("f5", "mode('settings')", "settings", id="settings"),
+        Binding("f10", "quit", "quit", id="quit", priority=True),
+    ]
+
+    session: reactive[Session | None] = reactive(None)
+    online: reactive[bool | None] = reactive(None)
+    district_names: reactive[dict[str, str]] = reactive(dict)
+
+    def __init__(
+        self,
+        config: TerminalConfig | None,
+        *,
+        config_path: Path,
+        lang: Lang | None = None,
+        connect: bool = True,
+        health_interval: float = 15.0,
+        client_options: dict[str, Any] | None = None,
+        files_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.config_path = config_path
+        self.lang: Lang = lang or (config.lang if config else "zh")
+        self.connect = connect
+        self.health_interval = health_interval
+        self.client_options: dict[str, Any] = dict(client_options or {})
+        self.files_dir = files_dir or data_dir(config_path)
+        self.client: TillClient | None = None
+        self.history: deque[tuple[str, str, str]] = deque(maxlen=50)
+        self.title = tr("app.title", self.lang)
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self.localize_bindings(self)
+        if self.config is not None and self.connect:
+            self._start_client(self.config)
+        if self.connect and self.health_interval > 0:
+            self.set_interval(self.health_interval, self._check_health)
+        await self.switch_mode("checkout" if self.config is not None else "settings")
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    def _start_client(self, config: TerminalConfig) -> None:
+        self.client = TillClient(
+            config.server_url,
+            config.terminal_id,
+            config.secret,
+            on_status=self._set_online,
+            **self.client_options,
+        )
+        self.run_sign_in()
+
+    def _set_online(self, online: bool) -> None:
+        self.online = online
+
+    @work(exclusive=True, group="sign-in", exit_on_error=False)
+    async def run_sign_in(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        try:
+            session = await client.sign_in()
+        except Exception as exc:
+            self.post_message(SignInFailed(exc))
+            return
+        self.post_message(SignedIn(session))
+        try:
+            names = await client.district_names()
+        except Exception:  # names are a nicety; the code is shown without them
+            return
+        self.post_message(DistrictNames(names))
+
+    @on(SignedIn)
+    def _signed_in(self, message: SignedIn) -> None:
+        self.session = message.session
+
+    @on(SignInFailed)
+    def _sign_in_failed(self, message: SignInFailed) -> None:
+        _, title, text = describe_error(message.error, self.lang)
+        self.tell(text, title=title, severity="error")
+
+    @on(DistrictNames)
+    def _district_names(self, message: DistrictNames) -> None:
+        self.district_names = message.names
+
+    def _check_health(self) -> None:
+        if self.client is not None:
+            self.run_health()
+
+    @work(exclusive=True, group="health", exit_on_error=False)
+    async def run_health(self) -> None:
+        client = self.client
+        if client is None:
+            return
+        alive = await client.health()
+        self.online = alive
+        if alive and self.session is None:
+            self.run_sign_in()
+
+    # -- actions ----------------------------------------------------------------------
+
+    async def action_mode(self, mode: str) -> None:
+        if mode in SCREENS_BY_MODE and mode != self.current_mode:
+            await self.switch_mode(mode)
+
+    async def pair(self, config: TerminalConfig, session: Session) -> None:
+        """Keep a credential the server accepted (0600) and use it from now on."""
+        config = replace(config, lang=self.lang)
+        try:
+            save_config(self.config_path, config)
+        except OSError as exc:
+            self.tell(str(exc), title=tr("title.error", self.lang), severity="error")
+            return
+        old = self.client
+        self.config = config
+        self.session = session
+        self.online = True
+        if old is not None:
+            await old.close()
+        self.client = None
+        if self.connect:
+            self._start_client(config)
+        self.tell(
+            tr("settings.paired", self.lang, merchant=session.merchant.name),
+            title=tr("title.ok", self.lang),
+        )
+        await self.switch_mode("checkout")
+
+    async def set_language(self, lang: Lang) -> None:
+        """Chinese or English, everywhere at once; saved with the pairing."""
+        self.lang = lang
+        self.title = tr("app.title", lang)
+        if self.config is not None:
+            self.config = self.config.with_lang(lang)
+            try:
+                save_config(self.config_path, self.config)
+            except OSError as exc:
+                self.tell(str(exc), title=tr("title.error", lang), severity="error")
+        self.localize_bindings(self)
+        current = self.current_mode
+        for mode, screen in SCREENS_BY_MODE.items():
+            if mode != current:  # built again, in the new language, when next shown
+                await self.remove_mode(mode)
+                self.add_mode(mode, screen)
+        await self.screen.recompose()
+        self.localize_bindings(self.screen)
+        self.refresh_bindings()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def localize_bindings(self, node: DOMNode) -> None:
+        """Footer words in the cashier's language: a binding's id names its label."""
+        table = node._bindings.key_to_bindings
+        for key, bindings in table.items():
+            table[key] = [
+                replace(b, description=tr(f"key.{b.id}", self.lang)) if b.id else b
+                for b in bindings
+            ]
+
+    def get_key_display(self, binding: Binding) -> str:
+        display = super().get_key_display(binding)
+        return display.upper() if display[:1] == "f" and display[1:].isdigit() else display
+
+    def tell(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
+        """A notification (never markup: server and cashier text is shown as is)."""
+        self.history.append((severity, title, text))
+        self.notify(text, title=title, severity=severity, markup=False, timeout=6)

@@ -1,0 +1,214 @@
+"""What the terminal prints and exports, as pure functions of the server's answers:
+the customer's receipt (plain text, fixed width, CJK-aware) and the day's list as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import unicodedata
+from datetime import datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from shared.money import format_yuan
+from terminal.client import DayReport, Redemption
+from terminal.config import Lang
+from terminal.i18n import tr
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # all dates of the programme are Shanghai dates
+RECEIPT_WIDTH = 32  # characters of a 58 mm till printer
+
+
+def display_width(text: str) -> int:
+    """Columns on a terminal or printer: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int, *, right: bool = False) -> str:
+    gap = " " * max(0, width - display_width(text))
+    return gap + text if right else text + gap
+
+
+def local_time(iso: str, tz: tzinfo = LOCAL_TZ, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """The server's ISO time as the local wall clock; unreadable text is shown as is."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        return moment.strftime(fmt)
+    return moment.astimezone(tz).strftime(fmt)
+
+
+def yuan(fen: int) -> str:
+    return format_yuan(fen, thousands=True)
+
+
+def format_ids(ids: tuple[int, ...] | list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f" … (+{len(ids) - limit})" if len(ids) > limit else "")
+
+
+def _line(label: str, value: str, width: int) -> str:
+    label_w = 10
+    head = pad(label, label_w)
+    room = width - display_width(head)
+    if display_width(value) > room:
+        return f"{label}\n{pad(value, width, right=True)}"
+    return head + pad(value, room, right=True)
+
+
+def receipt_text(
+    redemption: Redemption,
+    lang: Lang = "zh",
+    *,
+    tz: tzinfo = LOCAL_TZ,
+    width: int = RECEIPT_WIDTH,
+) -> str:
+    """The customer's receipt: merchant, time, receipt number, vouchers used and their
+    value, the amount still to pay (rule U3: no change given), the redemption id."""
+    r = redemption
+    rule = "-" * width
+    title = tr("receipt.title", lang)
+    lines = [
+        pad(" " * ((width - display_width(title)) // 2) + title, width).rstrip(),
+        rule,
+        _line(tr("receipt.merchant", lang), r.merchant_name, width),
+        _line(tr("receipt.terminal", lang), r.terminal_label or str(r.terminal_id), width),
+        _line(tr("receipt.time", lang), local_time(r.created_at, tz), width),
+        _line(tr("receipt.receipt_no", lang), r.receipt_no, width),
+    ]
+    if r.masked_id:
+        lines.append(_line(tr("receipt.customer", lang), r.masked_id, width))
+    lines += [
+        rule,
+        _line(tr("receipt.bill", lang), f"{yuan(r.bill_fen)} 元", width),
+        _line(
+            tr("receipt.vouchers", lang),
+            tr("receipt.vouchers.value", lang, n=r.voucher_count, f=yuan(r.face_value_fen)),
+            width,
+        ),
+        _line(tr("receipt.value", lang), f"-{yuan(r.value_fen)} 元", width),
+        _line(tr("receipt.to_pay", lang), f"{yuan(r.remaining_fen)} 元", width),
+        rule,
+        _line(tr("receipt.redemption_id", lang), str(r.redemption_id), width),
+    ]
+    for refund in r.refunds:  # rules F1, F2
+        lines += [
+            _line(tr("receipt.refund", lang), local_time(refund.created_at, tz), width),
+            _line(tr("receipt.refund.bill", lang), f"{yuan(refund.remaining_bill_fen)} 元", width),
+            _line(
+                tr("receipt.refund.returned", lang),
+                tr("receipt.refund.count", lang, n=refund.returned_count),
+                width,
+            ),
+        ]
+    lines += [rule, tr("receipt.footer", lang)]
+    return "\n".join(lines) + "\n"
+
+
+CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
+    "zh": (
+        "类型",
+        "时间",
+        "核销单号",
+        "退款单号",
+        "小票号",
+        "终端",
+        "账单金额(元)",
+        "用券(张)",
+        "券金额(元)",
+        "退回(张)",
+    ),
+    "en": (
+        "kind",
+        "time",
+        "redemption_id",
+        "refund_id",
+        "receipt_no",
+        "terminal",
+        "bill_yuan",
+        "vouchers",
+        "value_yuan",
+        "returned_vouchers",
+    ),
+}
+_KINDS: dict[Lang, tuple[str, str, str]] = {
+    "zh": ("核销", "退款", "合计"),
+    "en": ("redemption", "refund", "total"),
+}
+
+
+def day_csv(report: DayReport, lang: Lang = "zh") -> str:
+    """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
+    元 with two decimals (converted from fen by shared.money, never floats). Refund rows carry
+    the returned value as a negative amount, so the value column sums to the net value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS[lang])
+    redemption, refund, total = _KINDS[lang]
+    for r in report.redemptions:
+        writer.writerow(
+            [
+                redemption,
+                r.time,
+                r.redemption_id,
+                "",
+                r.receipt_no,
+                r.terminal_label or r.terminal_id,
+                format_yuan(r.bill_fen),
+                r.voucher_count,
+                format_yuan(r.value_fen),
+                r.refunded_count,
+            ]
+        )
+    for f in report.refunds:
+        writer.writerow(
+            [
+                refund,
+                f.time,
+                f.redemption_id,
+                f.refund_id,
+                f.receipt_no,
+                f.terminal_id,
+                "",
+                "",
+                format_yuan(-f.value_fen),
+                f.returned_count,
+            ]
+        )
+    t = report.totals
+    writer.writerow(
+        [
+            total,
+            report.date,
+            "",
+            "",
+            "",
+            "",
+            format_yuan(t.bill_fen),
+            t.vouchers,
+            format_yuan(t.net_value_fen),
+            t.returned_vouchers,
+        ]
+    )
+    return out.getvalue()
+
+
+def write_text_file(path: Path, text: str, *, bom: bool = False) -> Path:
+    """Write ``text`` to ``path`` (parents made). ``bom`` helps spreadsheet programs read
+    Chinese CSV as UTF-8."""
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = ("\ufeff" if bom else "") + text
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(data, encoding="utf-8", newline="")
+    tmp.replace(path)
+    return path
+
+
+def safe_file_part(text: str) -> str:
+    """A receipt number as part of a file name."""
+    kept = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in text)
+    return kept[:40] or "receipt"

@@ -1,0 +1,430 @@
+"""The cashier's words: Chinese by default, English by setting. Every error code the server
+can send (``shared/errors.py`` and the HTTP edge) has plain words in both languages."""
+
+from __future__ import annotations
+
+from terminal.client import ApiError, BadAnswer, OutcomeUnknown, Unreachable
+from terminal.config import Lang
+
+# key -> (中文, English)
+TEXTS: dict[str, tuple[str, str]] = {
+    "app.title": ("聊城消费券收银台", "Liaocheng voucher till"),
+    # header
+    "status.online": ("● 在线", "● online"),
+    "status.offline": ("○ 离线", "○ offline"),
+    "status.checking": ("… 连接中", "… connecting"),
+    "status.unpaired": ("未配对", "not paired"),
+    "status.terminal": ("终端", "Till"),
+    # footer keys (Binding ids)
+    "key.checkout": ("收款", "Pay"),
+    "key.refund": ("退款", "Refund"),
+    "key.day": ("日报", "Day"),
+    "key.settings": ("设置", "Setup"),
+    "key.quit": ("退出", "Quit"),
+    "key.confirm": ("确认", "OK"),
+    "key.new": ("新单", "New"),
+    "key.check": ("查结果", "Check"),
+    "key.fewer": ("少用", "Fewer"),
+    "key.more": ("多用", "More"),
+    "key.save": ("保存", "Save"),
+    "key.close": ("关闭", "Close"),
+    "key.find": ("查找", "Find"),
+    "key.load": ("查询", "Load"),
+    "key.export": ("导出", "Export"),
+    "key.pair": ("配对", "Pair"),
+    "key.lang": ("English", "中文"),
+    "key.receipt": ("打印", "Print"),
+    # checkout
+    "checkout.bill": ("账单金额(元)", "Bill (元)"),
+    "checkout.bill.placeholder": ("例如 450.00", "e.g. 450.00"),
+    "checkout.receipt": ("小票号", "Receipt no."),
+    "checkout.receipt.placeholder": ("收银小票上的编号", "number on the till receipt"),
+    "checkout.scan": ("扫码", "Scan"),
+    "checkout.scan.placeholder": (
+        "扫描顾客付款码（或粘贴）",
+        "scan the customer's code (or paste)",
+    ),
+    "quote.title": ("消费券", "Vouchers"),
+    "quote.customer": ("顾客", "Customer"),
+    "quote.held": ("持有可用券 {n} 张", "{n} vouchers held"),
+    "quote.allowed": ("本单最多 {n} 张", "bill allows {n}"),
+    "quote.count": ("使用张数", "Use"),
+    "quote.each": ("张 × {v} 元", "× {v} 元"),
+    "quote.covered": ("券抵扣(元)", "Covered (元)"),
+    "quote.to_pay": ("还需支付(元)", "Still to pay (元)"),
+    "hint.start": (
+        "输入账单金额和小票号，然后扫顾客的付款码。",
+        "Enter the bill and receipt number, then scan the customer's code.",
+    ),
+    "hint.quoting": ("正在查询…", "Checking the code…"),
+    "hint.confirm": (
+        "按 Enter 或 F9 确认核销；按 - / + 调整张数。",
+        "Enter or F9 redeems; - / + changes the count.",
+    ),
+    "hint.redeeming": ("正在核销，请稍候…", "Redeeming, please wait…"),
+    "hint.checking": ("正在向服务器查询结果…", "Asking the server for the outcome…"),
+    "result.ok": (
+        "✔ 核销成功：{n} 张券抵扣 {v} 元，还需支付 {r} 元",
+        "✔ Redeemed: {n} vouchers cover {v} 元; {r} 元 still to pay",
+    ),
+    "result.recovered": (
+        "（应答曾丢失，已向服务器核实）",
+        "(answer was lost; confirmed with server)",
+    ),
+    "result.unknown": (
+        "？结果未知：请勿重新扫码，按 F8 查询结果。",
+        "? Outcome unknown: do not rescan; F8 asks the server.",
+    ),
+    "result.not_redeemed": (
+        "✘ 未核销：没有使用任何券，可重新确认。",
+        "✘ Not redeemed: no voucher was used; you may confirm again.",
+    ),
+    "result.offline": (
+        "✘ 服务器离线，未核销。请检查网络后重试。",
+        "✘ Server offline; nothing was redeemed. Check the network and retry.",
+    ),
+    "result.refused": ("✘ 未核销：{reason}", "✘ Not redeemed: {reason}"),
+    "input.bill": (
+        "金额格式不对：请输入元，最多两位小数，例如 450 或 450.50。",
+        "The bill must be in 元 with at most two decimals, e.g. 450 or 450.50.",
+    ),
+    "input.receipt": (
+        "请输入小票号（1-64 个字符）。",
+        "Enter the receipt number (1-64 characters).",
+    ),
+    "input.scan": ("请先扫描顾客的付款码。", "Scan the customer's code first."),
+    "input.count": ("张数必须在 1 到 {n} 之间。", "The count must be from 1 to {n}."),
+    "input.none_usable": (
+        "本单不能用券（每满 200 元可用 1 张）。",
+        "No voucher can be used on this bill (one per full 200 元).",
+    ),
+    "input.server": (
+        "服务器地址要以 http:// 或 https:// 开头。",
+        "The server URL must start with http:// or https://.",
+    ),
+    "input.terminal-id": ("终端编号是正整数。", "The terminal id is a positive whole number."),
+    "input.secret": ("请输入终端密钥。", "Enter the terminal's secret."),
+    "input.unpaired": ("本终端尚未配对：请按 F5 配对。", "This till is not paired: press F5."),
+    "input.date": ("日期格式：YYYY-MM-DD。", "Date format: YYYY-MM-DD."),
+    "input.id": ("核销单号是数字。", "The redemption id is a number."),
+    "input.find": ("请输入小票号或核销单号。", "Enter a receipt number or redemption id."),
+    "input.remaining": (
+        "退款后账单金额：请输入元，最多两位小数；0 表示全额退款。",
+        "Bill after refund: 元 with at most two decimals; 0 refunds all.",
+    ),
+    # titles of notifications
+    "title.refused": ("未能办理", "Refused"),
+    "title.error": ("出错了", "Error"),
+    "title.offline": ("离线", "Offline"),
+    "title.unknown": ("结果未知", "Outcome unknown"),
+    "title.ok": ("成功", "Done"),
+    "title.refresh": ("请顾客刷新付款码", "Ask for a fresh code"),
+    "title.input": ("请检查输入", "Check the input"),
+    # receipt
+    "receipt.title": ("消费券核销凭证", "VOUCHER REDEMPTION RECEIPT"),
+    "receipt.merchant": ("商户", "Merchant"),
+    "receipt.terminal": ("终端", "Till"),
+    "receipt.time": ("时间", "Time"),
+    "receipt.receipt_no": ("小票号", "Receipt no."),
+    "receipt.customer": ("顾客", "Customer"),
+    "receipt.bill": ("账单金额", "Bill"),
+    "receipt.vouchers": ("使用消费券", "Vouchers used"),
+    "receipt.vouchers.value": ("{n} 张 × {f} 元", "{n} × {f} 元"),
+    "receipt.value": ("券抵扣", "Covered"),
+    "receipt.to_pay": ("还需支付", "Still to pay"),
+    "receipt.redemption_id": ("核销单号", "Redemption id"),
+    "receipt.refund": ("退款", "Refund"),
+    "receipt.refund.bill": ("退款后账单", "Bill after"),
+    "receipt.refund.returned": ("退回消费券", "Returned"),
+    "receipt.refund.count": ("{n} 张", "{n} vouchers"),
+    "receipt.footer": ("消费券不找零，不兑现。", "No change, no cash for vouchers."),
+    "receipt.saved": ("凭证已保存：{path}", "Receipt saved: {path}"),
+    "receipt.hint": (
+        "F7 保存为文本文件；Enter/Esc 关闭。",
+        "F7 saves it as text; Enter/Esc closes.",
+    ),
+    # refund
+    "refund.title": ("退款", "Refund"),
+    "refund.receipt": ("小票号", "Receipt no."),
+    "refund.id": ("核销单号", "Redemption id"),
+    "refund.remaining": ("退款后金额(元)", "Bill after (元)"),
+    "refund.remaining.placeholder": ("0 = 全额退款", "0 = refund all"),
+    "refund.hint": (
+        "输入小票号或核销单号后按 Enter 查找；填退款后金额，按 F9 退款。",
+        "Enter a receipt no. or id and press Enter; fill in the bill after, F9 refunds.",
+    ),
+    "refund.found": (
+        "单号 {id} · 小票 {receipt} · 账单 {bill} 元 · 用券 {n} 张 · 未退 {live} 张 · {status}",
+        "id {id} · receipt {receipt} · bill {bill} 元 · {n} vouchers · {live} live · {status}",
+    ),
+    "refund.ok": (
+        "✔ 退款完成：{n} 张券已退回顾客。",
+        "✔ Refunded: {n} vouchers back to the customer.",
+    ),
+    "refund.none": (
+        "✔ 已记录，没有券退回（剩余金额仍可用这些券）。",
+        "✔ Recorded; no voucher returned (the rest of the bill still uses them).",
+    ),
+    "refund.returned": ("退回的券：{ids}", "Vouchers returned: {ids}"),
+    "refund.unknown": (
+        "？结果未知：服务器没有应答。按 F9 以同一请求再试。",
+        "? Outcome unknown: no answer. Press F9 to send the same request again.",
+    ),
+    "refund.press_f9": ("核对无误后按 F9 退款。", "Check, then press F9 to refund."),
+    "refund.working": ("正在退款…", "Refunding…"),
+    "status.redeemed": ("已核销", "redeemed"),
+    "status.partially_refunded": ("部分退款", "partly refunded"),
+    "status.refunded": ("已全额退款", "refunded"),
+    "status.settled": ("已结算", "settled"),
+    # day list
+    "day.title": ("日报", "Day list"),
+    "day.date": ("日期", "Date"),
+    "day.date.placeholder": ("YYYY-MM-DD，空 = 今天", "YYYY-MM-DD, empty = today"),
+    "day.export_to": ("导出到", "Export to"),
+    "day.col.time": ("时间", "Time"),
+    "day.col.receipt": ("小票号", "Receipt"),
+    "day.col.vouchers": ("券", "Vouch."),
+    "day.col.value": ("券金额", "Value"),
+    "day.col.refunded": ("已退", "Ret."),
+    "day.col.bill": ("账单", "Bill"),
+    "day.col.terminal": ("终端", "Till"),
+    "day.totals": (
+        "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元\n"
+        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
+        "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元\n"
+        "returned {returned} · {rvalue} 元 · net {net} 元",
+    ),
+    "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
+    "day.exported": ("已导出：{path}", "Exported: {path}"),
+    "day.loading": ("正在查询…", "Loading…"),
+    # settings / pairing
+    "settings.title": ("设置与配对", "Settings and pairing"),
+    "settings.server": ("服务器地址", "Server URL"),
+    "settings.terminal_id": ("终端编号", "Terminal id"),
+    "settings.secret": ("终端密钥", "Secret"),
+    "settings.lang": ("语言", "Language"),
+    "settings.hint": (
+        "填写运营方发放的终端凭证，按 F9 配对。配对信息只保存在本机（仅本人可读）。",
+        "Enter the credential the operator issued, F9 pairs. Kept on this machine, owner-only.",
+    ),
+    "settings.paired": ("配对成功：{merchant}", "Paired: {merchant}"),
+    "settings.saved": ("已保存：{path}", "Saved: {path}"),
+    "settings.current": ("当前：终端 {id} @ {url}", "Now: till {id} @ {url}"),
+    "settings.pairing": ("正在配对…", "Pairing…"),
+    "settings.lang.now": ("中文（F6 切换到 English）", "English (F6 switches to 中文)"),
+}
+
+# error code -> (中文, English): plain words for the cashier (rule ids in shared/errors.py)
+ERRORS: dict[str, tuple[str, str]] = {
+    # the citizen's QR code (rule U5)
+    "token_expired": (
+        "付款码已过期，请顾客刷新付款码后重新扫码。",
+        "The code has expired: ask the customer to refresh it and scan again.",
+    ),
+    "token_replayed": (
+        "付款码已使用过，请顾客刷新付款码后重新扫码。",
+        "The code was already used: ask the customer to refresh it and scan again.",
+    ),
+    "token_invalid": (
+        "无法识别的付款码，请顾客刷新付款码后重新扫码。",
+        "This is not a valid voucher code: ask the customer to refresh it.",
+    ),
+    # the bill (rules U3, U4)
+    "bill_too_small": (
+        "账单金额不足，每满 200 元才能用 1 张券。",
+        "The bill is too small: one voucher per full 200 元.",
+    ),
+    "too_many_vouchers": (
+        "张数超过本单上限（每满 200 元 1 张），请减少张数。",
+        "Too many vouchers for this bill (one per full 200 元): use fewer.",
+    ),
+    "not_enough_vouchers": (
+        "顾客没有足够的可用券。",
+        "The customer does not hold enough valid vouchers.",
+    ),
+    "voucher_expired": ("顾客的券已过期，不能使用。", "The customer's vouchers have expired."),
+    "wrong_district": (
+        "这些券不能在本区商户使用。",
+        "These vouchers cannot be used at a shop in this district.",
+    ),
+    "bill_already_redeemed": (
+        "这张小票已经用过券了，同一张小票只能核销一次。",
+        "Vouchers were already used on this receipt; a bill is redeemed once.",
+    ),
+    "participation_revoked": (
+        "该顾客的参与资格已被取消。",
+        "This customer's participation was revoked.",
+    ),
+    # the shop and the till (rule U1)
+    "merchant_not_permitted": (
+        "本商户没有核销消费券的资格，请联系区运营方。",
+        "This shop may not redeem vouchers; contact the district operator.",
+    ),
+    "merchant_suspended": (
+        "本商户已被暂停，请联系区运营方。",
+        "This shop is suspended; contact the district operator.",
+    ),
+    "terminal_disabled": (
+        "本收银终端已停用，请联系运营方。",
+        "This till is disabled; contact the operator.",
+    ),
+    # refunds (rules F1-F3)
+    "already_settled": (
+        "这笔核销已结算给商户，券不能退回；请商户自行退款。",
+        "Already settled to the shop: vouchers cannot return; the shop refunds the money.",
+    ),
+    "already_refunded": ("这笔核销已经全额退款。", "This redemption was already fully refunded."),
+    "refund_invalid": (
+        "退款金额不对：退款后金额必须小于原账单金额。",
+        "The refund is not valid: the bill after must be below the bill.",
+    ),
+    # requests
+    "invalid_amount": (
+        "金额不对：请输入元，最多两位小数。",
+        "The amount is not valid: 元 with at most two decimals.",
+    ),
+    "invalid_request": ("请求内容不对，请检查输入。", "The request is not valid; check the input."),
+    "invalid_input": ("输入内容不对，请检查。", "The input is not valid; check it."),
+    "idempotency_key_in_use": (
+        "上一次请求仍在处理中，请稍候再查询。",
+        "The previous attempt is still being processed; check again shortly.",
+    ),
+    "idempotency_key_reused": (
+        "请求内容已改变，请重新确认。",
+        "The request changed; confirm it again.",
+    ),
+    "unauthenticated": (
+        "终端凭证无效，请在设置 (F5) 中重新配对。",
+        "The till's credential was refused: pair again in Settings (F5).",
+    ),
+    "forbidden": ("本终端无权办理此业务。", "This till may not do that."),
+    "not_found": ("找不到这笔核销。", "No such redemption at this shop."),
+    "conflict": ("当前状态不允许此操作。", "The current state does not allow this."),
+    "refused": ("活动规则不允许此操作。", "The campaign rules refuse this."),
+    # not for the till, but the server may send them
+    "invalid_id_number": ("身份证号码无效。", "The ID number is not valid."),
+    "certificate_not_found": ("没有这本不动产权证。", "No such property certificate."),
+    "campaign_not_found": ("没有这个活动。", "No such campaign."),
+    "not_registered_owner": ("不是登记的产权人。", "Not a registered owner."),
+    "certificate_already_claimed": (
+        "这本证书的券已被领取。",
+        "This certificate was already claimed.",
+    ),
+    "certificate_not_eligible": ("这本证书不符合活动条件。", "This certificate is not eligible."),
+    "no_vouchers_due": ("按金额计算没有可领的券。", "The amount entitles to no voucher."),
+    "campaign_not_started": ("活动尚未开始。", "The campaign has not started."),
+    "campaign_ended": ("活动已结束。", "The campaign has ended."),
+    "settlement_exists": ("本月结算批次已存在。", "This month's settlement batch already exists."),
+    "settlement_state_invalid": (
+        "结算批次不在此步骤所需的状态。",
+        "The settlement batch is not in the state this step needs.",
+    ),
+    "month_not_over": ("本月尚未结束，不能结算。", "The month is not over yet."),
+    "config_error": (
+        "服务器配置有误，请联系运营方。",
+        "Server configuration error; call the operator.",
+    ),
+    "campaign_config_invalid": (
+        "服务器活动配置有误，请联系运营方。",
+        "Server campaign configuration error; call the operator.",
+    ),
+    "voucher_error": ("操作失败。", "The operation failed."),
+    # the HTTP edge
+    "body_too_large": ("请求太大。", "The request is too large."),
+    "method_not_allowed": ("服务器不支持此操作。", "The server does not allow this."),
+    "unsupported_media_type": ("请求格式不对。", "The request format is wrong."),
+    "bad_request": ("请求不对。", "Bad request."),
+    "internal_error": (
+        "服务器内部错误，请稍后再试。",
+        "Server error; try again in a moment.",
+    ),
+    # the terminal's own
+    "unreachable": (
+        "连不上服务器，请检查网络。没有办理任何业务。",
+        "Cannot reach the server; check the network. Nothing was done.",
+    ),
+    "outcome_unknown": (
+        "服务器没有应答，结果未知。请勿重复收款，稍后查询结果。",
+        "No answer from the server; the outcome is unknown. Do not charge twice; check later.",
+    ),
+    "not_redeemed": (
+        "服务器没有这笔核销：没有使用任何券。",
+        "The server has no such redemption: no voucher was used.",
+    ),
+    "bad_answer": ("服务器的应答无法读取。", "The server's answer cannot be read."),
+    "unexpected": ("发生意外错误，请重试。", "Something unexpected happened; try again."),
+}
+
+REFRESH_QR_CODES = frozenset({"token_expired", "token_replayed", "token_invalid"})
+"""Rule U5: the cure is the same for all three: a fresh code from the citizen's app."""
+
+DISTRICTS: dict[str, tuple[str, str]] = {  # rule C2, for when the server's names are unknown
+    "dongchangfu": ("东昌府区", "Dongchangfu"),
+    "jingkai": ("经开区", "Economic Development Zone"),
+    "gaoxin": ("高新区", "High-tech Zone"),
+    "dujia": ("度假区", "Resort Zone"),
+}
+
+
+def _pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[1] if lang == "en" else pair[0]
+
+
+def tr(key: str, lang: Lang, **values: object) -> str:
+    """The label ``key`` in ``lang``, with ``{name}`` fields filled. A missing key shows as
+    itself (visible in tests, never a crash at the till)."""
+    pair = TEXTS.get(key)
+    text = _pick(pair, lang) if pair else key
+    return text.format(**values) if values else text
+
+
+def error_text(code: str, lang: Lang, fallback: str = "") -> str:
+    """Plain words for an error code; unknown codes show the server's message."""
+    pair = ERRORS.get(code)
+    if pair is not None:
+        return _pick(pair, lang)
+    return fallback or _pick(ERRORS["unexpected"], lang)
+
+
+def error_title(code: str, lang: Lang) -> str:
+    if code in REFRESH_QR_CODES:
+        return tr("title.refresh", lang)
+    if code in ("unreachable",):
+        return tr("title.offline", lang)
+    if code in ("outcome_unknown",):
+        return tr("title.unknown", lang)
+    if code in ("invalid_amount", "invalid_request", "invalid_input"):
+        return tr("title.input", lang)
+    return tr("title.refused", lang)
+
+
+def district_name(code: str, lang: Lang, server_names: dict[str, str] | None = None) -> str:
+    if lang == "zh" and server_names and code in server_names:
+        return server_names[code]
+    pair = DISTRICTS.get(code)
+    return _pick(pair, lang) if pair else (server_names or {}).get(code, code)
+
+
+def status_text(status: str, settled: bool, lang: Lang) -> str:
+    text = tr(f"status.{status}", lang) if f"status.{status}" in TEXTS else status
+    return f"{text} · {tr('status.settled', lang)}" if settled else text
+
+
+def error_code_of(exc: BaseException) -> str:
+    """The stable code of any failure the till can meet."""
+    if isinstance(exc, ApiError):
+        return exc.code
+    if isinstance(exc, OutcomeUnknown):
+        return "outcome_unknown"
+    if isinstance(exc, Unreachable):
+        return "unreachable"
+    if isinstance(exc, BadAnswer):
+        return "bad_answer"
+    return "unexpected"
+
+
+def describe_error(exc: BaseException, lang: Lang) -> tuple[str, str, str]:
+    """(code, notification title, plain words) for a failure; never a traceback."""
+    code = error_code_of(exc)
+    fallback = exc.message if isinstance(exc, ApiError) else ""
+    return code, error_title(code, lang), error_text(code, lang, fallback)

@@ -1,0 +1,187 @@
+"""The merchant's day (rule S2): redemptions and refunds of today or a chosen date, with
+totals; F7 exports it as CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from shared.money import format_yuan
+from terminal.client import DayReport
+from terminal.documents import day_csv, local_time, write_text_file
+from terminal.screens.base import TillScreen
+from terminal.widgets.status_bar import StatusBar
+
+
+@dataclass
+class DayLoaded(Message):
+    report: DayReport
+
+
+@dataclass
+class DayFailed(Message):
+    error: BaseException
+
+
+class DayScreen(TillScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f9", "load", "load", id="load"),
+        Binding("f7", "export", "export", id="export"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: DayReport | None = None
+        self._default_export = ""
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        with Horizontal(classes="row"):
+            yield Label(self.t("day.date"), classes="label")
+            yield Input(
+                placeholder=self.t("day.date.placeholder"),
+                id="date",
+                compact=True,
+                max_length=10,
+                restrict=r"[0-9-]*",
+            )
+        yield DataTable(id="table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="totals", markup=False)
+        with Horizontal(classes="row"):
+            yield Label(self.t("day.export_to"), classes="label")
+            yield Input(id="export", compact=True)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, width in (
+            ("time", 8),
+            ("receipt", 16),
+            ("vouchers", 5),
+            ("value", 10),
+            ("refunded", 5),
+            ("bill", 11),
+            ("terminal", 8),
+        ):
+            table.add_column(self.t(f"day.col.{key}"), key=key, width=width)
+        self.query_one("#date", Input).focus()
+        if self.client is not None and self.till.connect:
+            self.action_load()
+
+    @on(Input.Submitted, "#date")
+    def _date_entered(self) -> None:
+        self.action_load()
+
+    def action_load(self) -> None:
+        text = self.query_one("#date", Input).value.strip()
+        try:
+            day = date.fromisoformat(text) if text else None
+        except ValueError:
+            self.till.tell(self.t("input.date"), title=self.t("title.input"), severity="error")
+            return
+        if self.need_client() is None:
+            return
+        self.query_one("#totals", Static).update(self.t("day.loading"))
+        self.run_load(day)
+
+    @work(exclusive=True, group="day", exit_on_error=False)
+    async def run_load(self, day: date | None) -> None:
+        client = self.client
+        assert client is not None
+        try:
+            report = await client.day(day)
+        except Exception as exc:
+            self.post_message(DayFailed(exc))
+            return
+        self.post_message(DayLoaded(report))
+
+    @on(DayLoaded)
+    def _loaded(self, message: DayLoaded) -> None:
+        self.show_report(message.report)
+
+    @on(DayFailed)
+    def _failed(self, message: DayFailed) -> None:
+        self.query_one("#totals", Static).update("")
+        self.fail(message.error)
+
+    def show_report(self, report: DayReport) -> None:
+        self.report = report
+        table = self.query_one(DataTable)
+        table.clear()
+        rows: list[tuple[str, tuple[Text | str, ...]]] = []
+        for r in report.redemptions:
+            rows.append(
+                (
+                    r.time,
+                    (
+                        local_time(r.time, fmt="%H:%M:%S"),
+                        r.receipt_no,
+                        Text(str(r.voucher_count), justify="right"),
+                        Text(format_yuan(r.value_fen), justify="right"),
+                        Text(str(r.refunded_count or ""), justify="right"),
+                        Text(format_yuan(r.bill_fen), justify="right"),
+                        r.terminal_label or str(r.terminal_id),
+                    ),
+                )
+            )
+        for f in report.refunds:
+            rows.append(
+                (
+                    f.time,
+                    (
+                        local_time(f.time, fmt="%H:%M:%S"),
+                        f"↩ {f.receipt_no}",
+                        Text(f"-{f.returned_count}", justify="right"),
+                        Text(format_yuan(-f.value_fen), justify="right"),
+                        "",
+                        "",
+                        f"#{f.terminal_id}",
+                    ),
+                )
+            )
+        for _, cells in sorted(rows, key=lambda row: row[0]):
+            table.add_row(*cells)
+        t = report.totals
+        if not report.redemptions and not report.refunds:
+            summary = self.t("day.empty", date=report.date)
+        else:
+            summary = self.t(
+                "day.totals",
+                date=report.date,
+                bills=t.bills,
+                vouchers=t.vouchers,
+                value=format_yuan(t.value_fen),
+                returned=t.returned_vouchers,
+                rvalue=format_yuan(t.returned_value_fen),
+                net=format_yuan(t.net_value_fen),
+            )
+        self.query_one("#totals", Static).update(summary)
+        export = self.query_one("#export", Input)
+        suggestion = str(self.till.files_dir / "exports" / f"day-{report.date}.csv")
+        if not export.value or export.value == self._default_export:
+            export.value = suggestion
+        self._default_export = suggestion
+
+    def action_export(self) -> None:
+        if self.report is None:
+            self.till.tell(self.t("day.loading"), severity="warning")
+            return
+        target = self.query_one("#export", Input).value.strip()
+        if not target:
+            target = str(self.till.files_dir / "exports" / f"day-{self.report.date}.csv")
+        try:
+            path = write_text_file(Path(target), day_csv(self.report, self.lang), bom=True)
+        except OSError as exc:
+            self.till.tell(str(exc), title=self.t("title.error"), severity="error")
+            return
+        self.till.tell(self.t("day.exported", path=path), title=self.t("title.ok"))

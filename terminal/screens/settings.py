@@ -1,0 +1,171 @@
+"""Settings and pairing: the credential an operator issued (server URL, terminal id,
+secret), checked against the server before it is saved (0600); and the language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Input, Label, Static
+
+from terminal.client import Session, TillClient
+from terminal.config import (
+    DEFAULT_SERVER,
+    ConfigInvalid,
+    TerminalConfig,
+    normalise_server_url,
+    parse_secret,
+    parse_terminal_id,
+)
+from terminal.screens.base import TillScreen
+from terminal.widgets.status_bar import StatusBar
+
+
+@dataclass
+class Paired(Message):
+    config: TerminalConfig
+    session: Session
+
+
+@dataclass
+class PairFailed(Message):
+    error: BaseException
+
+
+class SettingsScreen(TillScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f9", "pair", "pair", id="pair"),
+        Binding("f6", "toggle_lang", "lang", id="lang"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        config = self.till.config
+        yield StatusBar()
+        yield Static(self.t("settings.hint"), id="hint", markup=False)
+        with Vertical(id="form"):
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.server"), classes="label")
+                yield Input(
+                    config.server_url if config else DEFAULT_SERVER, id="server", compact=True
+                )
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.terminal_id"), classes="label")
+                yield Input(
+                    str(config.terminal_id) if config else "",
+                    id="terminal-id",
+                    compact=True,
+                    restrict=r"[0-9]*",
+                    max_length=19,
+                )
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.secret"), classes="label")
+                yield Input(
+                    placeholder="••••••••" if config else "",
+                    id="secret",
+                    password=True,
+                    compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.lang"), classes="label")
+                yield Static(self.t("settings.lang.now"), id="lang", markup=False)
+        yield Static(
+            self.t("settings.current", id=config.terminal_id, url=config.server_url)
+            if config
+            else "",
+            id="current",
+            markup=False,
+        )
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        target = "#secret" if self.till.config else "#terminal-id"
+        self.query_one(target, Input).focus()
+
+    @on(Input.Submitted, "#server")
+    def _server_entered(self) -> None:
+        self.query_one("#terminal-id", Input).focus()
+
+    @on(Input.Submitted, "#terminal-id")
+    def _id_entered(self) -> None:
+        self.query_one("#secret", Input).focus()
+
+    @on(Input.Submitted, "#secret")
+    def _secret_entered(self) -> None:
+        self.action_pair()
+
+    def read_form(self) -> TerminalConfig | None:
+        """The credential typed in, or None after telling the cashier which field is wrong."""
+        config = self.till.config
+        field = "server"
+        try:
+            server = normalise_server_url(self.query_one("#server", Input).value)
+            field = "terminal-id"
+            terminal_id = parse_terminal_id(self.query_one("#terminal-id", Input).value)
+            field = "secret"
+            secret_text = self.query_one("#secret", Input).value
+            if not secret_text.strip() and config is not None and config.terminal_id == terminal_id:
+                secret = config.secret  # the saved secret is never shown; blank keeps it
+            else:
+                secret = parse_secret(secret_text)
+        except ConfigInvalid:
+            self.till.tell(self.t(f"input.{field}"), title=self.t("title.input"), severity="error")
+            self.query_one(f"#{field}", Input).focus()
+            return None
+        return TerminalConfig(server, terminal_id, secret, self.lang)
+
+    def action_pair(self) -> None:
+        if self.busy:
+            return
+        config = self.read_form()
+        if config is None:
+            return
+        self.busy = True
+        self.query_one("#current", Static).update(self.t("settings.pairing"))
+        self.run_pair(config)
+
+    @work(exclusive=True, group="pair", exit_on_error=False)
+    async def run_pair(self, config: TerminalConfig) -> None:
+        client = TillClient(
+            config.server_url, config.terminal_id, config.secret, **self.till.client_options
+        )
+        try:
+            session = await client.sign_in()
+        except Exception as exc:
+            self.post_message(PairFailed(exc))
+            return
+        finally:
+            await client.close()
+        self.post_message(Paired(config, session))
+
+    @on(Paired)
+    async def _paired(self, message: Paired) -> None:
+        self.busy = False
+        config = message.config
+        self.query_one("#secret", Input).value = ""
+        self.query_one("#current", Static).update(
+            self.t("settings.current", id=config.terminal_id, url=config.server_url)
+        )
+        await self.till.pair(config, message.session)
+
+    @on(PairFailed)
+    def _pair_failed(self, message: PairFailed) -> None:
+        self.busy = False
+        config = self.till.config
+        self.query_one("#current", Static).update(
+            self.t("settings.current", id=config.terminal_id, url=config.server_url)
+            if config
+            else ""
+        )
+        self.fail(message.error)
+
+    async def action_toggle_lang(self) -> None:
+        await self.till.set_language("en" if self.lang == "zh" else "zh")

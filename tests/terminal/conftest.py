@@ -1,0 +1,207 @@
+"""The terminal against the real server (create_app over a real port, real PostgreSQL and
+Redis, the suite's pinned clock). Only tests import ``server``; ``terminal`` never does."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from textual import events
+from textual.dom import DOMNode
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from server.app import create_app
+from server.settings import Settings
+from terminal.app import TerminalApp
+from terminal.config import TerminalConfig
+from terminal.widgets.amount import Amount
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import Clock, World, shanghai
+
+# the e2e fixtures, shared: the real app's settings, its pinned clock, and the World helpers
+settings = e2e.settings
+clock = e2e.clock
+client = e2e.client
+world = e2e.world
+
+__all__ = ["Clock", "World", "shanghai"]
+
+FAST_CLIENT: dict[str, Any] = {"retries": 2, "backoff": 0.05, "timeout": 3.0}
+
+
+@pytest.fixture(autouse=True)
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Screens must not change between two looks (snapshots, tmux captures)."""
+    original = Input.__init__
+
+    def init(self: Input, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.cursor_blink = False
+
+    monkeypatch.setattr(Input, "__init__", init)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """The real app on a real port; it can be stopped and started again on the same port,
+    like a server that goes away mid-checkout."""
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.port = free_port()
+        self.server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        server = TestServer(create_app(self.settings, clock=self.clock), port=self.port)
+        await server.start_server()
+        self.server = server
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+
+@pytest.fixture
+async def live(settings: Settings, clock: Clock) -> AsyncIterator[LiveServer]:
+    server = LiveServer(settings, clock)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+class LossyProxy:
+    """A real hop in front of the real server that can lose answers on the way back, like a
+    flaky shop network: the request reaches the server and is done there, the terminal never
+    hears it. ``lose`` decides, per request, whether to drop the answer."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.lose: Callable[[web.Request], bool] = lambda request: False
+        self.forwarded: list[str] = []
+        self.dropped: list[str] = []
+        self.server: TestServer | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._forward)
+        self._http = aiohttp.ClientSession()
+        self.server = TestServer(app, port=free_port())
+        await self.server.start_server()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+        if self._http is not None:
+            await self._http.close()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        assert self._http is not None
+        body = await request.read()
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")
+        }
+        label = f"{request.method} {request.path_qs}"
+        async with self._http.request(
+            request.method, self.upstream + request.path_qs, data=body, headers=headers
+        ) as upstream:
+            payload = await upstream.read()
+            status = upstream.status
+            kept = {
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() in ("content-type", "idempotent-replay")
+            }
+        self.forwarded.append(label)
+        if self.lose(request):
+            self.dropped.append(label)
+            assert request.transport is not None
+            request.transport.abort()  # done on the server; the answer never arrives
+            raise web.HTTPServiceUnavailable()
+        return web.Response(body=payload, status=status, headers=kept)
+
+
+@pytest.fixture
+async def proxy(live: LiveServer) -> AsyncIterator[LossyProxy]:
+    hop = LossyProxy(live.url)
+    await hop.start()
+    yield hop
+    await hop.stop()
+
+
+@pytest.fixture
+async def till_config(world: World, live: LiveServer) -> TerminalConfig:
+    till = await world.till()
+    return TerminalConfig(live.url, till.terminal_id, till.secret)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[..., TerminalApp]:
+    def make(config: TerminalConfig | None, **kwargs: Any) -> TerminalApp:
+        kwargs.setdefault("config_path", tmp_path / "config" / "config.json")
+        kwargs.setdefault("health_interval", 0)
+        kwargs.setdefault("client_options", FAST_CLIENT)
+        return TerminalApp(config, **kwargs)
+
+    return make
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Let the workers finish and their messages land."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+def shown(node: DOMNode, selector: str) -> str:
+    """The text a Static shows; the big digits of an Amount."""
+    widget = node.query_one(selector)
+    if isinstance(widget, Amount):
+        return widget.text
+    assert isinstance(widget, Static), widget
+    return str(widget.content)
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press(*text)
+
+
+async def keys_into_focus(pilot: Pilot[Any], text: str) -> None:
+    """Characters arrive as key presses into the focused field, as fast as a scanner types
+    them (pilot.press waits for idle after every key: too slow for a 400-character code)."""
+    await pilot.pause()  # a focus() just asked for lands first
+    focused = pilot.app.focused
+    assert isinstance(focused, Input), focused
+    for ch in text:
+        focused.post_message(events.Key(ch, ch))
+    await pilot.pause()
+
+
+async def scan(pilot: Pilot[Any], code: str) -> None:
+    """A USB scanner: the code, then Enter."""
+    await keys_into_focus(pilot, code)
+    await pilot.press("enter")

@@ -1,0 +1,97 @@
+"""Fixed answers, as the server gives them, for tests that need no server (receipt, CSV,
+snapshots): nothing in them varies from run to run."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from terminal.client import (
+    DayRedemption,
+    DayRefund,
+    DayReport,
+    DayTotals,
+    Merchant,
+    Quote,
+    Redemption,
+    RefundEntry,
+    Session,
+    TerminalInfo,
+)
+from terminal.config import TerminalConfig
+
+CONFIG = TerminalConfig("http://127.0.0.1:9", 3, "fixed-secret")
+SESSION = Session(
+    terminal=TerminalInfo(3, "收银台 1"),
+    merchant=Merchant(1, "东昌府区示范超市", "dongchangfu"),
+    expires_in=900,
+)
+DISTRICT_NAMES = {"dongchangfu": "东昌府区"}
+
+QUOTE = Quote(
+    masked_id="3715**********1234",
+    campaign_id="liaocheng-2024",
+    bill_fen=45_000,
+    face_value_fen=10_000,
+    available_count=48,
+    max_by_bill=2,
+    usable_count=2,
+    value_fen=20_000,
+    remaining_fen=25_000,
+    merchant_name="东昌府区示范超市",
+    token_expires_at="2024-09-10T10:01:00+08:00",
+)
+
+REDEMPTION = Redemption(
+    redemption_id=1234,
+    receipt_no="R-0001",
+    campaign_id="liaocheng-2024",
+    merchant_id=1,
+    merchant_name="东昌府区示范超市",
+    terminal_id=3,
+    terminal_label="收银台 1",
+    masked_id="3715**********1234",
+    bill_fen=45_000,
+    current_bill_fen=45_000,
+    face_value_fen=10_000,
+    voucher_count=2,
+    value_fen=20_000,
+    remaining_fen=25_000,
+    refunded_count=0,
+    live_voucher_count=2,
+    voucher_ids=(11, 12),
+    returned_voucher_ids=(),
+    status="redeemed",
+    settled=False,
+    created_at="2024-09-10T02:00:05+00:00",
+)
+
+DAY = DayReport(
+    date="2024-09-10",
+    redemptions=(
+        DayRedemption(
+            1, "2024-09-10T10:00:05+08:00", "R-0001", 3, "收银台 1", 45_000, 2, 1, 20_000
+        ),
+        DayRedemption(2, "2024-09-10T10:05:00+08:00", "R,2", 3, "收银台 1", 20_000, 1, 0, 10_000),
+    ),
+    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", 3, 1, 10_000),),
+    totals=DayTotals(
+        bills=2,
+        vouchers=3,
+        value_fen=30_000,
+        bill_fen=65_000,
+        refunds=1,
+        returned_vouchers=1,
+        returned_value_fen=10_000,
+        net_value_fen=20_000,
+    ),
+)
+
+PARTLY_REFUNDED = replace(  # rule F2: the bill became 250 元, one voucher stays
+    REDEMPTION,
+    current_bill_fen=25_000,
+    refunded_count=1,
+    live_voucher_count=1,
+    returned_voucher_ids=(12,),
+    status="partially_refunded",
+    refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),),
+)
