@@ -19,7 +19,7 @@ import asyncpg
 from aiohttp import web
 
 from server import seed
-from server.app import create_app
+from server.app import create_app, freeze_heap
 from server.embedded import DATABASE_URL_ENV, REDIS_URL_ENV, default_data_dir, services
 from server.migrate import migrate
 from server.settings import Settings
@@ -147,6 +147,7 @@ def demo(host: str, port: int) -> int:
         _logging()
         _fast_loop()
         app = create_app(settings)
+        app.on_startup.append(freeze_heap)
         web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
 
@@ -155,7 +156,9 @@ def serve() -> int:
     _logging()
     _fast_loop()
     settings = Settings.from_env()
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, access_log=None)
+    app = create_app(settings)
+    app.on_startup.append(freeze_heap)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None)
     return 0
 
 

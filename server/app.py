@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,17 +15,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from server.auth import Role, public, utcnow
+from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.migrate import migrate
-from server.settings import Settings
+from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
+    ACCESS_CACHE,
     CAMPAIGNS,
     CLOCK,
     GUARD,
     METRICS,
     PG,
+    QR_VERIFIER,
+    QUOTE_CACHE,
     REDIS,
     SETTINGS,
     TZ,
@@ -374,6 +379,13 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
     }
 
 
+async def freeze_heap(app: web.Application) -> None:
+    """For a serving process, after start-up: what exists now lives as long as the process,
+    so the cyclic collector need not walk it again (``gc.freeze``)."""
+    gc.collect()
+    gc.freeze()
+
+
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
     loaded: dict[str, Campaign] = {}
     for path in settings.campaign_files:
@@ -397,6 +409,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     if len(zones) != 1:
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
+    app[ACCESS_CACHE] = ExpiringLru(50_000)
+    app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
+    app[QUOTE_CACHE] = ExpiringLru(20_000)
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
@@ -419,11 +434,20 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
         min_size=settings.pg_pool_min,
         max_size=settings.pg_pool_max,
         command_timeout=30,
+        reset=_reset,
     )
     assert pool is not None
     app[PG] = pool
     yield
     await pool.close()
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool. The handlers leave no session
+    state (no SET, LISTEN, cursors or session locks), so asyncpg's full reset query — a round
+    trip on every release — is skipped; an abandoned transaction is still rolled back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -434,6 +458,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     app[GUARD] = Guard(client, lock_ttl_ms=settings.lock_ttl_ms)
     yield
+    await app[GUARD].drain()
     await client.aclose()
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from server.caches import ExpiringLru
 from server.settings import ACCESS_AUDIENCE, SERVICE_ISSUER, Settings
 from shared.errors import Forbidden, Unauthenticated
 
@@ -89,7 +90,17 @@ def issue_access_token(settings: Settings, principal: Principal, now: datetime) 
     }
 
 
-def read_access_token(settings: Settings, token: str, now: datetime) -> Principal:
+def read_access_token(
+    settings: Settings,
+    token: str,
+    now: datetime,
+    cache: ExpiringLru[str, Principal] | None = None,
+) -> Principal:
+    """The caller of a request; ``cache`` remembers checked tokens until they expire."""
+    if cache is not None:
+        known = cache.get(token, now)
+        if known is not None:
+            return known
     try:
         if jwt.get_unverified_header(token).get("typ") != ACCESS_TOKEN_TYPE:
             raise Unauthenticated("not an access token of this service")
@@ -109,7 +120,7 @@ def read_access_token(settings: Settings, token: str, now: datetime) -> Principa
         role = Role(claims["role"])
     except ValueError as exc:
         raise Unauthenticated("the access token names an unknown role") from exc
-    return Principal(
+    principal = Principal(
         role=role,
         subject=str(claims["sub"]),
         citizen_id=claims.get("citizen_id"),
@@ -118,6 +129,9 @@ def read_access_token(settings: Settings, token: str, now: datetime) -> Principa
         district=claims.get("district"),
         account_id=claims.get("account_id"),
     )
+    if cache is not None:
+        cache.put(token, principal, datetime.fromtimestamp(claims["exp"], UTC))
+    return principal
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -130,14 +144,17 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            from server.web import CLOCK, SETTINGS  # app keys live beside the edge code
+            from server.web import ACCESS_CACHE, CLOCK, SETTINGS  # keys live at the edge
 
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("sign in first: send Authorization: Bearer <token>")
             principal = read_access_token(
-                request.app[SETTINGS], token.strip(), request.app[CLOCK]()
+                request.app[SETTINGS],
+                token.strip(),
+                request.app[CLOCK](),
+                request.app[ACCESS_CACHE],
             )
             if principal.role not in allowed:
                 raise Forbidden(f"a {principal.role} may not do this", role=str(principal.role))

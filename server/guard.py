@@ -13,6 +13,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -52,6 +53,18 @@ class Guard:
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
         self._end = self.client.register_script(END)
+        self._pending: set[asyncio.Task[bool]] = set()
+
+    def end_soon(self, **kw: Any) -> None:
+        """``end`` after the answer is on its way: the till waits for the ledger, not for
+        Redis bookkeeping. ``drain`` awaits what is still pending (at shutdown)."""
+        task = asyncio.get_running_loop().create_task(self.end(**kw))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def begin(
         self, *, jti: str, citizen: str, terminal_id: int, key: str

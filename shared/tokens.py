@@ -127,7 +127,14 @@ def verify_qr_token(
     Raises ``TokenInvalid`` or ``TokenExpired``; replay is for the caller to check (it needs
     the ledger).
     """
-    _require_aware(now)
+    return check_qr_times(decode_qr_token(token, keys=keys, issuer=issuer, audience=audience), now)
+
+
+def decode_qr_token(
+    token: str, *, keys: Mapping[str, VerifyingKey], issuer: str, audience: str
+) -> QrClaims:
+    """Rule U5, the timeless half: signature, key, type, issuer, audience, claims' shape and
+    lifetime. The result depends on the token alone, so a caller may remember it."""
     if not isinstance(token, str) or not 0 < len(token) <= 2048:
         raise TokenInvalid("the QR code is not a voucher code", reason="format")
     try:
@@ -171,11 +178,17 @@ def verify_qr_token(
     expires_at = datetime.fromtimestamp(exp, UTC)
     if not 0 < exp - iat <= MAX_QR_TTL_SECONDS:
         raise TokenInvalid("the QR code's lifetime is not allowed", reason="lifetime")
-    if issued_at > now + CLOCK_SKEW:
-        raise TokenInvalid("the QR code is from the future", reason="not_yet_valid")
-    if now >= expires_at:
-        raise TokenExpired("the QR code has expired; ask the citizen to refresh it")
     return QrClaims(subject=subject, jti=jti, issued_at=issued_at, expires_at=expires_at)
+
+
+def check_qr_times(claims: QrClaims, now: datetime) -> QrClaims:
+    """Rule U5, the timed half: not issued in the future, not expired at ``now``."""
+    _require_aware(now)
+    if claims.issued_at > now + CLOCK_SKEW:
+        raise TokenInvalid("the QR code is from the future", reason="not_yet_valid")
+    if now >= claims.expires_at:
+        raise TokenExpired("the QR code has expired; ask the citizen to refresh it")
+    return claims
 
 
 def _is_uuid(text: str) -> bool:

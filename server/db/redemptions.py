@@ -3,7 +3,8 @@
 The write is a single statement, so it is atomic without an explicit transaction: it moves
 exactly the chosen vouchers from available to redeemed (conditional update), records the QR
 token id, the redemption with its idempotency key, and the items. If any chosen voucher was
-taken meanwhile the statement aborts itself (``vouchers_changed``) and changes nothing.
+taken meanwhile, or the terminal, merchant or citizen lost their standing, the statement
+aborts itself (``ledger_changed``) and changes nothing.
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ WITH upd AS (
        AND expires_at > $1
     RETURNING id
 ), checked AS (
-    SELECT CASE WHEN count(*) = cardinality($2::bigint[]) THEN 1
-                ELSE voucher_abort('vouchers_changed') END AS ok
+    -- rules U1, U7, X1: every voucher taken, and terminal, merchant and citizen still in good
+    -- standing at the moment of writing; otherwise the whole statement changes nothing
+    SELECT CASE WHEN count(*) = cardinality($2::bigint[])
+                 AND EXISTS (SELECT 1 FROM terminals t JOIN merchants m ON m.id = t.merchant_id
+                              WHERE t.id = $8 AND t.status = 'active' AND m.status = 'active'
+                                AND m.admitted AND m.permitted)
+                 AND EXISTS (SELECT 1 FROM citizens z WHERE z.id = $3 AND z.status = 'active')
+                THEN 1 ELSE voucher_abort('ledger_changed') END AS ok
       FROM upd
 ), tok AS (
     INSERT INTO consumed_tokens (jti, citizen_id, expires_at, consumed_at)

@@ -23,7 +23,8 @@ from server.web import (
     GUARD,
     METRICS,
     PG,
-    SETTINGS,
+    QR_VERIFIER,
+    QUOTE_CACHE,
     TZ,
     allowed_fields,
     get_int,
@@ -48,7 +49,7 @@ from shared.errors import (
     WrongDistrict,
 )
 from shared.money import parse_fen
-from shared.tokens import QrClaims, verify_qr_token
+from shared.tokens import QrClaims
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +74,7 @@ def request_hash(request: web.Request, body: dict[str, Any]) -> bytes:
 
 
 def _verify(request: web.Request, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
-    settings = request.app[SETTINGS]
-    from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-
-    claims = verify_qr_token(
-        token,
-        keys=settings.qr_verifying_keys,
-        issuer=SERVICE_ISSUER,
-        audience=QR_AUDIENCE,
-        now=request.app[CLOCK](),
-    )
+    claims = request.app[QR_VERIFIER].verify(token, request.app[CLOCK]())  # rule U5
     try:
         subject = uuid.UUID(claims.subject)
     except ValueError as exc:
@@ -175,6 +167,8 @@ async def quote(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
     decision = decide(request, ctx, held, replay=True)
+    # the redeem of this token at this till may start from what was read here
+    request.app[QUOTE_CACHE].put((me.terminal_id, claims.jti), (ctx, held), claims.expires_at)
     answer = quote_body(decision, bill_fen, now)
     answer["token_expires_at"] = _iso(claims.expires_at, request.app[TZ])
     return web.json_response(answer)
@@ -301,7 +295,7 @@ async def redeem(request: web.Request) -> web.Response:
     finally:
         if outcome is not Outcome.UNAVAILABLE:
             ttl = int((claims.expires_at - request.app[CLOCK]()).total_seconds() * 1000) + 5000
-            await guard.end(
+            guard.end_soon(
                 token=lock,
                 jti=str(jti),
                 citizen=str(subject),
@@ -326,11 +320,15 @@ async def _redeem_in_ledger(
     *,
     locked: bool,
 ) -> web.Response:
-    """Fast path: one read, one atomic write. If a voucher moved in between (only possible
-    when Redis could not serialise the citizen), retry under the citizen's row lock."""
+    """Fast path: one atomic write, from what this till's quote of the same token read (else
+    one read first). The write re-checks vouchers, terminal, merchant and citizen; if anything
+    moved in between it changes nothing, and the redemption is decided again from a fresh
+    read under the citizen's row lock."""
     assert me.terminal_id is not None
     now = request.app[CLOCK]()
     metrics = request.app[METRICS]
+    quoted = request.app[QUOTE_CACHE].get((me.terminal_id, claims.jti), now)
+    request.app[QUOTE_CACHE].pop((me.terminal_id, claims.jti))
     async with request.app[PG].acquire() as conn:
         for attempt in range(_RETRIES):
             slow = attempt > 0 or not locked
@@ -342,7 +340,10 @@ async def _redeem_in_ledger(
                         )
                         if row is not None:
                             await db.lock_citizen(conn, row["id"])
-                    ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
+                    if quoted is not None and not slow:
+                        ctx, held = quoted
+                    else:
+                        ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
                     decision = decide(request, ctx, held, replay=True)
                     chosen = rules.select_vouchers(
                         decision.campaign, decision.views, count, bill_fen, now

@@ -605,3 +605,55 @@ async def test_asking_by_key_while_the_first_request_is_at_work_says_so(world: W
         "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
     )
     assert r.status == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ("UPDATE merchants SET status = 'suspended' WHERE id = $1", "merchant_suspended"),
+        ("UPDATE merchants SET permitted = false WHERE id = $1", "merchant_not_permitted"),
+        (
+            "UPDATE terminals SET status = 'revoked', revoked_at = now() WHERE merchant_id = $1",
+            "terminal_disabled",
+        ),
+    ],
+)
+async def test_what_changes_between_quote_and_redeem_is_seen_by_the_redeem(
+    world: World, change: str, code: str
+) -> None:
+    # rules U1, U7: the redeem may start from its quote's read, but writes only if the
+    # terminal and merchant are still in good standing at that moment
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    r = await world.client.post(
+        "/v1/quote", json={"token": token, "bill_fen": 40_000}, headers=till.headers
+    )
+    assert r.status == 200
+    async with world.pool.acquire() as conn:
+        await conn.execute(change, till.merchant_id)
+    r = await world.redeem(till, token)
+    assert await error_code(r) == code
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["used"] == 0
+
+
+async def test_vouchers_spent_elsewhere_after_the_quote_are_not_spent_twice(
+    world: World,
+) -> None:
+    # rule U7: the quote saw 48; another till takes 47 before this till redeems 2
+    person = await world.citizen_with_vouchers()
+    mine, other = await world.till(), await world.till()
+    token = await world.qr(person)
+    r = await world.client.post(
+        "/v1/quote", json={"token": token, "bill_fen": 40_000}, headers=mine.headers
+    )
+    assert (await r.json())["usable_count"] == 2
+    r = await world.redeem(other, await world.qr(person), bill_fen=47 * 20_000, count=47)
+    assert r.status == 201
+    r = await world.redeem(mine, token, bill_fen=40_000, count=2)
+    assert await error_code(r) == "not_enough_vouchers"
+    r = await world.redeem(mine, await world.qr(person), bill_fen=40_000, count=1)
+    assert r.status == 201
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"] == {"available": 0, "used": 48, "expired": 0, "revoked": 0}
