@@ -1,0 +1,355 @@
+"""The load generator: ``python -m bench.loadgen CONFIG.json RESULT.json``.
+
+64 (``concurrency``) cashier terminals share one aiohttp ``ClientSession`` (one
+``TCPConnector(limit=concurrency)``, keep-alive). Each signs in once with its own terminal
+credential, then loops: scan a citizen's QR token, ``POST /v1/quote`` with a bill of 400 to
+1,000 元, then ``POST /v1/redemptions`` (fresh ``Idempotency-Key``, unique receipt number,
+1 or 2 vouchers, never more than the quote allows). Warm-up first, then a measured window;
+latencies in microseconds go to HdrHistograms, outcomes are counted by status and code.
+
+QR tokens are what citizens' phones bring; the till does not make them. So they are signed
+before the run (on all cores, ES256 with the server's key, each for a different citizen in a
+random order, so the per-citizen Redis lock practically never contends) and the measured
+window spends no CPU on signing. A token lives 60 s: tokens for later parts of a long run are
+signed with a later issue time (``iat``), each batch covering 45 s. Should a batch run dry
+the generator signs inline and reports how often (``inline_signed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import multiprocessing
+import os
+import random
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from hdrh.histogram import HdrHistogram
+
+from bench import procstat
+from shared.tokens import SigningKey, issue_qr_token
+
+BATCH_SECONDS = 45
+_KEY: SigningKey | None = None
+_SIGN: dict[str, Any] = {}
+
+
+def _init_signer(pem: bytes, kid: str, issuer: str, audience: str) -> None:
+    global _KEY
+    _KEY = SigningKey.from_pem(kid, pem)
+    _SIGN.update(issuer=issuer, audience=audience)
+
+
+def _sign_chunk(args: tuple[float, list[str]]) -> list[str]:
+    iat, subjects = args
+    assert _KEY is not None
+    now = datetime.fromtimestamp(iat, UTC)
+    return [
+        issue_qr_token(
+            key=_KEY, subject=s, issuer=_SIGN["issuer"], audience=_SIGN["audience"], now=now
+        )[0]
+        for s in subjects
+    ]
+
+
+class Tokens:
+    """Pre-signed QR tokens in batches by issue time; hands out the newest usable one."""
+
+    def __init__(self, cfg: dict[str, Any], subjects: list[str]) -> None:
+        self.cfg = cfg
+        self.subjects = subjects
+        self.next_subject = 0
+        self.batches: list[tuple[float, list[str]]] = []  # (iat epoch s, tokens)
+        self.inline_signed = 0
+        self.signed = 0
+        self.sign_seconds = 0.0
+
+    def _subjects(self, n: int) -> list[str]:
+        out = []
+        for _ in range(n):
+            out.append(self.subjects[self.next_subject % len(self.subjects)])
+            self.next_subject += 1
+        return out
+
+    def presign(self, run_seconds: float, rate: float, workers: int) -> None:
+        started = time.time()
+        total = int(rate * run_seconds) + 1000
+        # estimate when the run starts: after signing (~45 us per token per core)
+        anchor = started + total * 50e-6 / max(1, workers) + 1.0
+        plan: list[tuple[float, int]] = []
+        covered = 0.0
+        k = 0
+        while covered < run_seconds:
+            span = min(BATCH_SECONDS, run_seconds - covered)
+            # the first batch is valid at once (until 60 s after signing began); later ones
+            # are issued "in the future", valid from 5 s before their iat
+            iat = started if k == 0 else anchor + BATCH_SECONDS * k - 3
+            plan.append((float(int(iat)), int(rate * span) + 500))
+            covered += span
+            k += 1
+        chunks: list[tuple[float, list[str]]] = []
+        for iat, n in plan:
+            for i in range(0, n, 2000):
+                chunks.append((iat, self._subjects(min(2000, n - i))))
+        init = (
+            Path(self.cfg["qr_key_pem"]).read_bytes(),
+            self.cfg["qr_kid"],
+            self.cfg["issuer"],
+            self.cfg["audience"],
+        )
+        if workers > 1:
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(workers, initializer=_init_signer, initargs=init) as pool:
+                signed = pool.map(_sign_chunk, chunks)
+        else:
+            _init_signer(*init)
+            signed = [_sign_chunk(c) for c in chunks]
+        by_iat: dict[float, list[str]] = {}
+        for (iat, _), tokens in zip(chunks, signed, strict=True):
+            by_iat.setdefault(iat, []).extend(tokens)
+        for iat in sorted(by_iat):
+            tokens = by_iat[iat]
+            tokens.reverse()  # pop() from the end keeps the planned citizen order
+            self.batches.append((iat, tokens))
+            self.signed += len(tokens)
+        _init_signer(*init)  # for inline signing, should a batch run dry
+        self.sign_seconds = time.time() - started
+
+    def take(self) -> str:
+        now = time.time()
+        # the newest batch already valid (iat at most 4 s ahead; the server allows 5)
+        for iat, tokens in reversed(self.batches):
+            if iat - 4 <= now < iat + 55 and tokens:
+                return tokens.pop()
+        self.inline_signed += 1
+        return _sign_chunk((now, self._subjects(1)))[0]
+
+
+def _hist() -> HdrHistogram:
+    return HdrHistogram(1, 120_000_000, 3)  # 1 us .. 120 s, 3 significant digits
+
+
+def _summary(h: HdrHistogram) -> dict[str, float]:
+    if h.get_total_count() == 0:
+        return {"count": 0}
+    return {
+        "count": h.get_total_count(),
+        "mean_ms": round(h.get_mean_value() / 1000, 3),
+        "p50_ms": h.get_value_at_percentile(50) / 1000,
+        "p90_ms": h.get_value_at_percentile(90) / 1000,
+        "p95_ms": h.get_value_at_percentile(95) / 1000,
+        "p99_ms": h.get_value_at_percentile(99) / 1000,
+        "p99.9_ms": h.get_value_at_percentile(99.9) / 1000,
+        "max_ms": h.get_max_value() / 1000,
+    }
+
+
+class Run:
+    def __init__(self, cfg: dict[str, Any], tokens: Tokens) -> None:
+        self.cfg = cfg
+        self.tokens = tokens
+        self.base = cfg["base_url"]
+        self.hist = {"quote": _hist(), "redeem": _hist(), "quote+redeem": _hist()}
+        self.outcomes: dict[str, dict[str, int]] = {"quote": {}, "redeem": {}}
+        self.redeemed_ok = 0
+        self.vouchers_ok = 0
+        self.quotes_ok = 0
+        self.no_usable = 0
+        self.client_errors: dict[str, int] = {}
+        self.t_measure = 0.0
+        self.t_end = 0.0
+
+    def _in_window(self, t: float) -> bool:
+        return self.t_measure <= t < self.t_end
+
+    def _count(self, op: str, status: int, data: bytes) -> None:
+        key = str(status)
+        if status >= 400:
+            try:
+                key += " " + json.loads(data)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                key += " ?"
+        bucket = self.outcomes[op]
+        bucket[key] = bucket.get(key, 0) + 1
+
+    async def sign_in(self, session: aiohttp.ClientSession, terminal: list[Any]) -> str:
+        body = {"terminal_id": terminal[0], "secret": terminal[1]}
+        async with session.post(self.base + "/v1/auth/terminal", json=body) as resp:
+            data = await resp.json()
+            if resp.status != 200:
+                raise RuntimeError(f"terminal {terminal[0]} sign-in: {resp.status} {data}")
+            return str(data["access_token"])
+
+    async def terminal(
+        self, index: int, session: aiohttp.ClientSession, access: str, rng: random.Random
+    ) -> None:
+        quote_url = self.base + "/v1/quote"
+        redeem_url = self.base + "/v1/redemptions"
+        auth = {"Authorization": f"Bearer {access}", "Content-Type": "application/json"}
+        seq = 0
+        run_tag = self.cfg["run_tag"]
+        perf = time.perf_counter
+        while True:
+            start = perf()
+            if start >= self.t_end:
+                return
+            seq += 1
+            token = self.tokens.take()
+            bill = rng.randint(400, 1000) * 100  # fen
+            try:
+                t0 = perf()
+                async with session.post(
+                    quote_url,
+                    data=json.dumps({"token": token, "bill_fen": bill}).encode(),
+                    headers=auth,
+                ) as resp:
+                    data = await resp.read()
+                    status = resp.status
+                t1 = perf()
+                measured = self._in_window(t1)
+                if measured:
+                    self.hist["quote"].record_value(max(1, int((t1 - t0) * 1e6)))
+                    self._count("quote", status, data)
+                if status != 200:
+                    continue
+                if measured:
+                    self.quotes_ok += 1
+                usable = int(json.loads(data)["usable_count"])
+                if usable < 1:
+                    if measured:
+                        self.no_usable += 1
+                    continue
+                count = min(rng.choice((1, 2)), usable)
+                body = {
+                    "token": token,
+                    "bill_fen": bill,
+                    "receipt_no": f"B{run_tag}-{index:02d}-{seq:07d}",
+                    "voucher_count": count,
+                }
+                headers = dict(auth)
+                headers["Idempotency-Key"] = str(uuid.uuid4())
+                t2 = perf()
+                async with session.post(
+                    redeem_url, data=json.dumps(body).encode(), headers=headers
+                ) as resp:
+                    data = await resp.read()
+                    status = resp.status
+                t3 = perf()
+                if self._in_window(t3):
+                    self.hist["redeem"].record_value(max(1, int((t3 - t2) * 1e6)))
+                    self.hist["quote+redeem"].record_value(max(1, int((t3 - t0) * 1e6)))
+                    self._count("redeem", status, data)
+                    if status == 201:
+                        self.redeemed_ok += 1
+                        self.vouchers_ok += count
+            except (TimeoutError, aiohttp.ClientError, ValueError, KeyError) as exc:
+                name = type(exc).__name__
+                if self._in_window(perf()):
+                    self.client_errors[name] = self.client_errors.get(name, 0) + 1
+                await asyncio.sleep(0.01)
+
+    async def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        concurrency = int(cfg["concurrency"])
+        rng = random.Random(cfg["seed"])
+        terminals = rng.sample(cfg["terminals"], concurrency)
+        connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=30)
+        roles = {int(pid): name for pid, name in cfg["roles"].items()}
+        roles[os.getpid()] = "load generator"
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=False
+        ) as session:
+            access = await asyncio.gather(*(self.sign_in(session, t) for t in terminals))
+            now = time.perf_counter()
+            self.t_measure = now + float(cfg["warmup"])
+            self.t_end = self.t_measure + float(cfg["duration"])
+            workers = [
+                asyncio.create_task(
+                    self.terminal(i, session, access[i], random.Random(rng.random()))
+                )
+                for i in range(concurrency)
+            ]
+            await asyncio.sleep(max(0.0, self.t_measure - time.perf_counter()))
+            watched = {name: pid for pid, name in roles.items() if name != "bench orchestrator"}
+            switches0 = {n: procstat.context_switches(p) for n, p in watched.items()}
+            before = await asyncio.to_thread(procstat.snapshot, roles, cfg["database"])
+            wall0 = time.perf_counter()
+            await asyncio.sleep(max(0.0, self.t_end - time.perf_counter()))
+            after = await asyncio.to_thread(procstat.snapshot, roles, cfg["database"])
+            switches1 = {n: procstat.context_switches(p) for n, p in watched.items()}
+            wall = time.perf_counter() - wall0
+            done, pending = await asyncio.wait(workers, timeout=35)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        window = self.t_end - self.t_measure
+        cpu = procstat.usage(before, after)
+        return {
+            "concurrency": concurrency,
+            "terminals_used": [t[0] for t in terminals],
+            "warmup_s": float(cfg["warmup"]),
+            "window_s": window,
+            "redemptions_ok": self.redeemed_ok,
+            "vouchers_redeemed": self.vouchers_ok,
+            "quotes_ok": self.quotes_ok,
+            "redemptions_per_s": self.redeemed_ok / window,
+            "vouchers_per_s": self.vouchers_ok / window,
+            "quotes_per_s": self.quotes_ok / window,
+            "latency": {op: _summary(h) for op, h in self.hist.items()},
+            "outcomes": self.outcomes,
+            "quotes_without_usable_voucher": self.no_usable,
+            "client_errors": self.client_errors,
+            "tokens_presigned": self.tokens.signed,
+            "tokens_presign_seconds": round(self.tokens.sign_seconds, 2),
+            "tokens_signed_inline": self.tokens.inline_signed,
+            "cpu_seconds": cpu,
+            "cpu_other_top": procstat.top_others(before, after),
+            "context_switches": {
+                n: {
+                    "voluntary": switches1[n][0] - switches0[n][0],
+                    "involuntary": switches1[n][1] - switches0[n][1],
+                }
+                for n in watched
+            },
+            "cpu_wall_s": round(wall, 3),
+        }
+
+
+def main(argv: list[str]) -> int:
+    cfg = json.loads(Path(argv[0]).read_text())
+    raw = Path(cfg["subjects_path"]).read_bytes()
+    subjects = [str(uuid.UUID(bytes=raw[i : i + 16])) for i in range(0, len(raw), 16)]
+    random.Random(cfg["seed"]).shuffle(subjects)
+    tokens = Tokens(cfg, subjects)
+    run_seconds = float(cfg["warmup"]) + float(cfg["duration"]) + 5
+    tokens.presign(run_seconds, float(cfg["token_rate"]), int(cfg.get("sign_workers", 2)))
+    print(
+        f"loadgen: {tokens.signed} QR tokens signed in {tokens.sign_seconds:.1f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    del raw
+    gc.collect()
+    gc.freeze()  # the token lists are long-lived: keep them out of the collector's way
+    try:
+        import uvloop
+
+        result = uvloop.run(Run(cfg, tokens).run())
+    except ImportError:  # pragma: no cover
+        result = asyncio.run(Run(cfg, tokens).run())
+    Path(argv[1]).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,97 @@
+"""The real server in its own process: ``python -m bench.serve CONFIG.json``.
+
+Builds ``Settings`` from the JSON the benchmark wrote (database and Redis URLs, the QR
+signing key as a PEM file, random secrets) and serves ``create_app(settings)`` on uvloop
+with access logging off, until SIGTERM or SIGINT. With ``"cprofile": PATH`` the whole
+process runs under cProfile and the stats are written to PATH on exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from server.app import create_app, freeze_heap
+from server.settings import Settings
+from server.web import JsonLogFormatter
+from shared.campaign import bundled_campaigns_dir
+from shared.tokens import SigningKey
+
+
+def settings_from(cfg: dict[str, Any]) -> Settings:
+    return Settings(
+        database_url=cfg["database_url"],
+        redis_url=cfg["redis_url"],
+        id_hash_key=base64.b64decode(cfg["id_hash_key"]),
+        access_token_secret=base64.b64decode(cfg["access_token_secret"]),
+        qr_keys=(SigningKey.from_pem(cfg["qr_kid"], Path(cfg["qr_key_pem"]).read_bytes()),),
+        idp_issuer="https://idp.liaocheng.example",
+        idp_keys={},
+        # as `python -m server serve` does without VOUCHER_CAMPAIGN_FILES: every bundled file
+        campaign_files=tuple(sorted(bundled_campaigns_dir().glob("*.toml"))),
+        pg_pool_min=int(cfg.get("pg_pool_min", 4)),
+        pg_pool_max=int(cfg.get("pg_pool_max", 32)),
+        host=cfg["host"],
+        port=int(cfg["port"]),
+    )
+
+
+async def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    app.on_startup.append(freeze_heap)  # as `python -m server serve` does
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"serving on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str]) -> int:
+    cfg = json.loads(Path(argv[0]).read_text())
+    if cfg.get("pid_file"):  # under py-spy, the parent of this process is py-spy
+        Path(cfg["pid_file"]).write_text(str(os.getpid()))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    settings = settings_from(cfg)
+    runner: Callable[[Coroutine[Any, Any, None]], None]
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    profile_path = cfg.get("cprofile")
+    if not profile_path:
+        runner(serve(settings))
+        return 0
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        runner(serve(settings))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
