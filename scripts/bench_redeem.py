@@ -119,6 +119,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pg-pool-min", type=int, default=4, help="server pool (Settings default)")
     p.add_argument("--pg-pool-max", type=int, default=32, help="server pool (Settings default)")
     p.add_argument(
+        "--server-processes", type=int, default=1, help="server processes (SO_REUSEPORT)"
+    )
+    p.add_argument(
         "--token-rate",
         type=float,
         default=3000.0,
@@ -768,6 +771,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "pg_pool_min": args.pg_pool_min,
             "pg_pool_max": args.pg_pool_max,
             "pid_file": str(work / "server.pid"),
+            "processes": args.server_processes,
         }
         if mode == "cprofile":
             server_cfg["cprofile"] = str(work / "server.pstats")
@@ -791,6 +795,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         quiet = wait_quiet(args.wait_quiet)
 
         roles = {str(server_pid): "server (python)", str(os.getpid()): "bench orchestrator"}
+        extra_pids = work / "server.pid.extra"
+        if extra_pids.exists():
+            roles.update(dict.fromkeys(extra_pids.read_text().split(), "server (python)"))
         if mode == "py-spy":
             roles[str(wrapper.pid)] = "py-spy"
         load_cfg = {

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from datetime import date
 
@@ -153,13 +154,32 @@ def demo(host: str, port: int) -> int:
 
 
 def serve() -> int:
+    """VOUCHER_PROCESSES server processes share the port (SO_REUSEPORT); about one per core
+    once PostgreSQL runs elsewhere (docs/BENCHMARKS.md)."""
     _logging()
     _fast_loop()
     settings = Settings.from_env()
+    processes = int(os.environ.get("VOUCHER_PROCESSES", "1"))
+    children = []
+    for _ in range(processes - 1):
+        pid = os.fork()
+        if pid == 0:
+            _serve_one(settings, reuse_port=True)
+            os._exit(0)
+        children.append(pid)
+    try:
+        _serve_one(settings, reuse_port=processes > 1)
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+    return 0
+
+
+def _serve_one(settings: Settings, *, reuse_port: bool) -> None:
     app = create_app(settings)
     app.on_startup.append(freeze_heap)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None)
-    return 0
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, reuse_port=reuse_port)
 
 
 def main(argv: list[str]) -> int:

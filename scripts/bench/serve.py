@@ -51,7 +51,9 @@ async def serve(settings: Settings) -> None:
     app.on_startup.append(freeze_heap)  # as `python -m server serve` does
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=1024, reuse_address=True)
+    site = web.TCPSite(
+        runner, settings.host, settings.port, backlog=1024, reuse_address=True, reuse_port=True
+    )
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,8 +80,21 @@ def main(argv: list[str]) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         runner = asyncio.run
     profile_path = cfg.get("cprofile")
+    extra = []
+    for _ in range(int(cfg.get("processes", 1)) - 1):  # more processes on the same port
+        pid = os.fork()
+        if pid == 0:
+            runner(serve(settings))
+            os._exit(0)
+        extra.append(pid)
+    if extra:
+        Path(cfg["pid_file"] + ".extra").write_text(" ".join(map(str, extra)))
     if not profile_path:
-        runner(serve(settings))
+        try:
+            runner(serve(settings))
+        finally:
+            for pid in extra:
+                os.kill(pid, signal.SIGTERM)
         return 0
     import cProfile
 
