@@ -44,10 +44,6 @@ class Role(StrEnum):
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
 
-STAFF_ROLES = frozenset(
-    {Role.MERCHANT_MANAGER, Role.DISTRICT_OPERATOR, Role.CITY_OPERATOR, Role.AUDITOR}
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Principal:

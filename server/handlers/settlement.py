@@ -16,11 +16,14 @@ from server.handlers.operators import district_names
 from server.web import CAMPAIGNS, CLOCK, PG, TZ, allowed_fields, get_str, read_json
 from shared import settlement as rules
 from shared.errors import InvalidRequest, NotFound, SettlementExists
+from shared.rules import payment_due
 
 READERS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR, Role.AUDITOR)
 
 
-def _batch_body(row: asyncpg.Record, lines: list[asyncpg.Record], tz: Any) -> dict[str, Any]:
+def _batch_body(
+    row: asyncpg.Record, lines: list[asyncpg.Record], tz: Any, campaign: Any = None
+) -> dict[str, Any]:
     def when(name: str) -> str | None:
         return row[name].astimezone(tz).isoformat() if row[name] else None
 
@@ -30,6 +33,10 @@ def _batch_body(row: asyncpg.Record, lines: list[asyncpg.Record], tz: Any) -> di
         "district": row["district"],
         "month": row["month"].strftime("%Y-%m"),
         "status": row["status"],
+        # rule S1: paid before the 15th of the next month, the last time before 2025-05-15
+        "payment_due_before": (
+            payment_due(campaign, row["month"]).isoformat() if campaign is not None else None
+        ),
         "redemption_count": row["redemption_count"],
         "voucher_count": row["voucher_count"],
         "amount_fen": row["amount_fen"],
@@ -88,7 +95,10 @@ async def build(request: web.Request) -> web.Response:
         row = await db.batch(conn, batch_id)
         lines = await db.lines(conn, batch_id)
     assert row is not None
-    return web.json_response(_batch_body(row, lines, request.app[TZ]), status=201)
+    return web.json_response(
+        _batch_body(row, lines, request.app[TZ], request.app[CAMPAIGNS].get(row["campaign_id"])),
+        status=201,
+    )
 
 
 async def _readable(request: web.Request, conn: Any) -> tuple[asyncpg.Record, list[Any]]:
@@ -108,7 +118,9 @@ async def _readable(request: web.Request, conn: Any) -> tuple[asyncpg.Record, li
 async def show(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         row, lines = await _readable(request, conn)
-    return web.json_response(_batch_body(row, lines, request.app[TZ]))
+    return web.json_response(
+        _batch_body(row, lines, request.app[TZ], request.app[CAMPAIGNS].get(row["campaign_id"]))
+    )
 
 
 @requires(*READERS)
@@ -167,7 +179,9 @@ async def step(request: web.Request) -> web.Response:
         after = await db.batch(conn, batch_id)
         lines = await db.lines(conn, batch_id)
     assert after is not None
-    return web.json_response(_batch_body(after, lines, request.app[TZ]))
+    return web.json_response(
+        _batch_body(after, lines, request.app[TZ], request.app[CAMPAIGNS].get(after["campaign_id"]))
+    )
 
 
 @requires(Role.CITY_OPERATOR, Role.AUDITOR)

@@ -77,6 +77,7 @@ async def test_the_settlement_life_cycle_reconciles_to_the_ledger(
         [(shop_a.merchant_id, 2, 4), (shop_b.merchant_id, 1, 1)]
     )
     assert (body["voucher_count"], body["amount_fen"], body["status"]) == (5, 50_000, "draft")
+    assert body["payment_due_before"] == "2024-10-15"  # rule S1
     async with db_pool.acquire() as conn:
         ledger = await conn.fetchval(
             "SELECT sum(v.face_value_fen) FROM redemption_items i "
