@@ -36,7 +36,7 @@ from server.web import (
     Metrics,
     edge_middleware,
 )
-from shared.campaign import Campaign, load_campaign
+from shared.campaign import Campaign, load_campaign, load_campaign_dict
 from shared.errors import CampaignConfigInvalid
 
 
@@ -105,6 +105,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/metrics", metrics, "Prometheus metrics"),
     Route("GET", "/openapi.json", openapi, "This description"),
     Route("GET", "/v1/campaigns", campaigns, "The loaded campaigns and their rules (C1)"),
+    Route(
+        "POST",
+        "/v1/campaigns",
+        operators.load_campaign_file,
+        "Load a campaign file (TOML), validated; replaces one without claims (C1)",
+        upload="application/toml",
+    ),
     Route(
         "POST",
         "/v1/auth/citizen",
@@ -427,6 +434,13 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
         await migrate(conn)
         for campaign in app[CAMPAIGNS].values():
             await campaign_db.upsert(conn, campaign)
+        # rule C1: campaigns loaded by operators (POST /v1/campaigns) live in the ledger
+        for config in await campaign_db.stored_configs(conn):
+            if config.get("id") not in app[CAMPAIGNS]:
+                stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
+                if stored.tz.key != app[TZ].key:  # type: ignore[attr-defined]
+                    raise CampaignConfigInvalid(f"campaign {stored.id} is in another time zone")
+                app[CAMPAIGNS][stored.id] = stored
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(

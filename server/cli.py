@@ -198,6 +198,15 @@ def run(args: argparse.Namespace, api: Api, console: Console) -> int:
             raise CliError(f"no campaign {args.campaign_id}")
         console.print_json(json.dumps(found[0], ensure_ascii=False))
         return 0
+    if cmd == ("campaigns", "load"):
+        loaded = api.json(
+            "POST",
+            "/v1/campaigns",
+            raw=Path(args.file).read_bytes(),
+            content_type="application/toml",
+        )
+        show(loaded) if out else console.print(f"{loaded['id']}: loaded ({loaded['name']})")
+        return 0
     if cmd == ("campaigns", "check"):
         try:
             campaign = load_campaign(args.file)
@@ -341,6 +350,9 @@ def parser() -> argparse.ArgumentParser:
     campaigns.add_parser("list")
     campaigns.add_parser("show").add_argument("campaign_id")
     campaigns.add_parser("check", help="validate a campaign file (rule C1)").add_argument("file")
+    campaigns.add_parser("load", help="load a campaign file into the server (C1)").add_argument(
+        "file"
+    )
 
     citizens = groups.add_parser("citizens").add_subparsers(dest="action", required=True)
     crev = citizens.add_parser("revoke", help="revoke participation; the ID number is prompted")

@@ -89,6 +89,8 @@ STATUS_OVERRIDES: Mapping[str, int] = {
     "token_expired": 422,
     "token_replayed": 409,
     "idempotency_key_reused": 422,
+    # a campaign file that reaches the HTTP edge was sent by a client (voucherctl)
+    "campaign_config_invalid": 400,
 }
 
 

@@ -257,6 +257,13 @@ class AlreadySettled(Conflict):
     )
 
 
+class CampaignInUse(Conflict):
+    """Rule C1: a campaign with claims keeps the rules its vouchers were issued under."""
+
+    code = "campaign_in_use"
+    default_message = "This campaign already has claims; its file cannot be replaced."
+
+
 class SettlementExists(Conflict):
     """Rule S1: the month's batch for this campaign and district was already built."""
 

@@ -31,3 +31,17 @@ async def upsert(conn: Conn, campaign: Campaign) -> None:
             campaign.stacking_group,
             json.dumps(campaign_to_dict(campaign), ensure_ascii=False),
         )
+
+
+async def stored_configs(conn: Conn) -> list[dict[str, object]]:
+    """Every campaign recorded in the ledger, as its validated file's JSON."""
+    rows = await conn.fetch("SELECT config FROM campaigns ORDER BY id")
+    return [json.loads(r["config"]) for r in rows]
+
+
+async def has_claims(conn: Conn, campaign_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM claims WHERE campaign_id = $1)", campaign_id
+        )
+    )

@@ -8,9 +8,12 @@ import json
 from aiohttp import web
 
 from server.auth import Role, principal_of, requires
+from server.db import admin as audit_db
+from server.db import campaigns as campaign_db
 from server.db import registry as db
 from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, read_body
-from shared.errors import InvalidRequest
+from shared.campaign import campaign_to_dict, load_campaign_text
+from shared.errors import CampaignInUse, InvalidRequest
 from shared.registry import Reject, parse_registry_csv
 
 
@@ -96,3 +99,34 @@ def _answer(
         },
         status=200 if dry_run else 201,
     )
+
+
+@requires(Role.CITY_OPERATOR)
+async def load_campaign_file(request: web.Request) -> web.Response:
+    """Rule C1: a campaign is a file. Validated with clear errors (400 with every problem);
+    a campaign with claims keeps its rules (409). It serves at once in this process; other
+    server processes load it from the ledger when they start."""
+    me = principal_of(request)
+    data = await read_body(request, 1024 * 1024)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("a campaign file is UTF-8 TOML") from exc
+    campaign = load_campaign_text(text, source="upload")
+    if campaign.timezone != str(request.app[TZ]):
+        raise InvalidRequest(f"campaigns of this server use {request.app[TZ]}", field="timezone")
+    known = request.app[CAMPAIGNS].get(campaign.id)
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        replaced = known is not None and known != campaign
+        if replaced and await campaign_db.has_claims(conn, campaign.id):
+            raise CampaignInUse(campaign_id=campaign.id)
+        await campaign_db.upsert(conn, campaign)
+        await audit_db.audit(
+            conn,
+            actor=me.actor,
+            action="campaign.load",
+            subject=f"campaign:{campaign.id}",
+            details={"replaced": replaced},
+        )
+    request.app[CAMPAIGNS][campaign.id] = campaign
+    return web.json_response(campaign_to_dict(campaign), status=201)

@@ -145,3 +145,56 @@ async def test_a_wrong_password_or_server_is_a_clear_error(ctl: Ctl, monkeypatch
     assert code == 1 and "401" in out
     code, out = await Ctl("http://127.0.0.1:9", ctl.user)("merchants", "list")
     assert code == 1 and "cannot reach" in out
+
+
+async def test_a_campaign_file_is_loaded_validated_and_kept_once_claimed(
+    ctl: Ctl, world: World, tmp_path: Path
+) -> None:
+    # rule C1: a second, differently configured campaign runs beside the others
+    import uuid
+
+    from shared.campaign import bundled_campaigns_dir
+
+    campaign_id = f"county-{uuid.uuid4().hex[:8]}"
+    text = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text(encoding="utf-8")
+    text = text.replace('id = "liaocheng-2024"', f'id = "{campaign_id}"', 1)
+    path = tmp_path / "county.toml"
+    path.write_text(text, encoding="utf-8")
+    code, out = await ctl("campaigns", "load", str(path))
+    assert code == 0 and f"{campaign_id}: loaded" in out, out
+    code, out = await ctl("campaigns", "show", campaign_id)
+    assert '"face_value_fen": 10000' in out
+    code, out = await ctl("audit", "--action", "campaign.load")
+    assert campaign_id in out
+    # a broken file says what is wrong, and nothing changes
+    path.write_text(text.replace("face_value_fen = 10_000", "face_value_fen = -5"), "utf-8")
+    code, out = await ctl("campaigns", "load", str(path))
+    assert code == 1 and "campaign_config_invalid" in out and "400" in out
+    # once a claim exists under it, its rules are kept
+    async with world.pool.acquire() as conn:
+        citizen = await conn.fetchval(
+            "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, '3715**********1234') "
+            "RETURNING id",
+            uuid.uuid4().bytes * 2,
+        )
+        await conn.execute(
+            "INSERT INTO districts (code, name) VALUES ('dongchangfu', '东昌府区') "
+            "ON CONFLICT DO NOTHING"
+        )
+        cert = await conn.fetchval(
+            "INSERT INTO certificates (cert_no, district, property_type, new_build, "
+            "invoice_excl_vat_fen, tax_relief_fen, issued_on) VALUES ($1, 'dongchangfu', "
+            "'housing', true, 100000000, 0, '2024-09-01') RETURNING id",
+            f"C-{campaign_id}",
+        )
+        await conn.execute(
+            "INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp, "
+            "voucher_count, face_value_fen, claimed_at, expires_at) VALUES "
+            "($1, $2, $3, 100000000, 20, 20, 10000, now(), now() + interval '1 day')",
+            campaign_id,
+            cert,
+            citizen,
+        )
+    path.write_text(text.replace("validity_days = 90", "validity_days = 30"), "utf-8")
+    code, out = await ctl("campaigns", "load", str(path))
+    assert code == 1 and "campaign_in_use" in out
