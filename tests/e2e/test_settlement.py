@@ -21,8 +21,8 @@ from tests.e2e.test_till import error_code
 async def isolated_world(
     aiohttp_client: Any, settings: Settings, clock: Clock, pool: asyncpg.Pool, tmp_path: Path
 ) -> tuple[World, str]:
-    """An app whose only campaign is a fresh copy of liaocheng-2024, so that monthly figures
-    count this test's data and nothing else in the shared database."""
+    """An app whose file campaign is a fresh copy of liaocheng-2024: figures asked for that
+    campaign count this test's data and nothing else in the shared database."""
     campaign_id = f"s-{uuid.uuid4().hex[:10]}"
     text = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text(encoding="utf-8")
     path = tmp_path / f"{campaign_id}.toml"
@@ -123,7 +123,7 @@ async def test_the_district_ranking_on_a_known_data_set(
 ) -> None:
     # rule S3: dongchangfu issues 48 and 36 (two claims), gaoxin 14; dongchangfu's citizens
     # redeem 6, gaoxin's 7: rates 6/84 = 7.14% and 7/14 = 50.00%
-    world, _ = await isolated_world(aiohttp_client, settings, clock, db_pool, tmp_path)
+    world, campaign_id = await isolated_world(aiohttp_client, settings, clock, db_pool, tmp_path)
     a = await world.citizen_with_vouchers()  # 48, dongchangfu
     b = await world.citizen_with_vouchers(tax_relief_fen=30_000_000)  # 36, dongchangfu
     c = await world.citizen_with_vouchers(
@@ -134,7 +134,11 @@ async def test_the_district_ranking_on_a_known_data_set(
     await world.redeem(till, await world.qr(b), bill_fen=20_000, count=1)
     await world.redeem(till, await world.qr(c), bill_fen=200_000, count=7)
     auditor = await world.staff("auditor")
-    r = await world.client.get("/v1/reports/ranking", params={"month": "2024-09"}, headers=auditor)
+    r = await world.client.get(
+        "/v1/reports/ranking",
+        params={"month": "2024-09", "campaign_id": campaign_id},
+        headers=auditor,
+    )
     assert r.status == 200, await r.text()
     ranking = {d["district"]: d for d in (await r.json())["districts"]}
     assert ranking["gaoxin"]["rank"] == 1 and ranking["gaoxin"]["redemption_rate_bp"] == 5000
@@ -146,17 +150,25 @@ async def test_the_district_ranking_on_a_known_data_set(
     assert ranking["jingkai"]["vouchers_issued"] == 0 and ranking["jingkai"]["rank"] == 3
     text = await (
         await world.client.get(
-            "/v1/reports/ranking", params={"month": "2024-09", "format": "csv"}, headers=auditor
+            "/v1/reports/ranking",
+            params={"month": "2024-09", "format": "csv", "campaign_id": campaign_id},
+            headers=auditor,
         )
     ).read()
     assert "高新区" in text.decode("utf-8-sig").splitlines()[1]
     assert "50.00%" in text.decode("utf-8-sig")
     png = await (
         await world.client.get(
-            "/v1/reports/ranking", params={"month": "2024-09", "format": "png"}, headers=auditor
+            "/v1/reports/ranking",
+            params={"month": "2024-09", "format": "png", "campaign_id": campaign_id},
+            headers=auditor,
         )
     ).read()
     assert png.startswith(b"\x89PNG")
     # nothing in August
-    r = await world.client.get("/v1/reports/ranking", params={"month": "2024-08"}, headers=auditor)
+    r = await world.client.get(
+        "/v1/reports/ranking",
+        params={"month": "2024-08", "campaign_id": campaign_id},
+        headers=auditor,
+    )
     assert all(d["claims"] == 0 for d in (await r.json())["districts"])
