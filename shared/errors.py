@@ -286,6 +286,14 @@ class AlreadyRefunded(Conflict):
     default_message = "This redemption was already refunded."
 
 
+class TooManyAttempts(Forbidden):
+    """Too many failed sign-ins for this account or terminal; wait and try again."""
+
+    code = "too_many_attempts"
+    http_status = 429
+    default_message = "Too many failed attempts; wait a few minutes and try again."
+
+
 class IdempotencyKeyInUse(Conflict):
     """Rule U7: a request with this idempotency key is still being processed."""
 

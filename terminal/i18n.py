@@ -320,6 +320,14 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The settlement batch is not in the state this step needs.",
     ),
     "month_not_over": ("本月尚未结束，不能结算。", "The month is not over yet."),
+    "campaign_in_use": (
+        "该活动已有领取记录，规则不能更改。",
+        "This campaign has claims; its rules stay.",
+    ),
+    "too_many_attempts": (
+        "失败次数过多，请稍候再试。",
+        "Too many failed attempts; wait a few minutes and try again.",
+    ),
     "config_error": (
         "服务器配置有误，请联系运营方。",
         "Server configuration error; call the operator.",

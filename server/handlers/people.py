@@ -26,7 +26,7 @@ from server.auth import (
 from server.db import claims as db
 from server.db import parties
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
+from server.web import CAMPAIGNS, CLOCK, GUARD, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
 from shared import rules
 from shared.errors import (
     CertificateAlreadyClaimed,
@@ -34,12 +34,21 @@ from shared.errors import (
     CertificateNotFound,
     InvalidRequest,
     TerminalDisabled,
+    TooManyAttempts,
     Unauthenticated,
 )
 from shared.idnumber import hash_id_number, mask_id_number, validate_id_number
 from shared.tokens import issue_qr_token
 
 IDP_AUDIENCE = SERVICE_ISSUER
+# failed sign-ins allowed per account or terminal in a window, then 429 until it ends
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 15 * 60
+
+
+async def _refuse_if_guessing(request: web.Request, subject: str) -> None:
+    if await request.app[GUARD].failures(subject) >= MAX_FAILURES:
+        raise TooManyAttempts(retry_after_s=FAILURE_WINDOW_S)
 
 
 # --- signing in ---------------------------------------------------------------------------
@@ -91,9 +100,11 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
     secret = get_str(body, "secret", max_len=200)
     if type(terminal_id) is not int or not 0 < terminal_id < 2**62:
         raise InvalidRequest("terminal_id must be a positive whole number", field="terminal_id")
+    await _refuse_if_guessing(request, f"terminal:{terminal_id}")
     async with request.app[PG].acquire() as conn:
         row = await parties.terminal_with_merchant(conn, terminal_id)
     if row is None or not terminal_secret_matches(secret, row["credential_hash"]):
+        await request.app[GUARD].add_failure(f"terminal:{terminal_id}", FAILURE_WINDOW_S)
         raise Unauthenticated("unknown terminal or wrong credential")
     if row["status"] != "active":
         raise TerminalDisabled()  # rule U1
@@ -123,6 +134,7 @@ async def staff_sign_in(request: web.Request) -> web.Response:
     allowed_fields(body, "username", "password")
     username = get_str(body, "username", max_len=64)
     password = get_str(body, "password", max_len=200)
+    await _refuse_if_guessing(request, f"staff:{username}")
     async with request.app[PG].acquire() as conn:
         row = await parties.account(conn, username)
     if (
@@ -130,6 +142,7 @@ async def staff_sign_in(request: web.Request) -> web.Response:
         or row["status"] != "active"
         or not password_matches(password, row["credential_hash"])
     ):
+        await request.app[GUARD].add_failure(f"staff:{username}", FAILURE_WINDOW_S)
         raise Unauthenticated("unknown user or wrong password")
     principal = Principal(
         Role(row["role"]),

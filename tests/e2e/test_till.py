@@ -657,3 +657,22 @@ async def test_vouchers_spent_elsewhere_after_the_quote_are_not_spent_twice(
     assert r.status == 201
     wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
     assert wallet["counts"] == {"available": 0, "used": 48, "expired": 0, "revoked": 0}
+
+
+async def test_guessing_a_terminal_credential_is_stopped_after_ten_failures(
+    world: World,
+) -> None:
+    # the limit is per terminal, kept in Redis: after 10 failures even the right secret waits
+    till = await world.till()
+    wrong = {"terminal_id": till.terminal_id, "secret": "not-the-secret"}
+    statuses = [
+        (await world.client.post("/v1/auth/terminal", json=wrong)).status for _ in range(10)
+    ]
+    assert statuses == [401] * 10
+    r = await world.client.post(
+        "/v1/auth/terminal", json={"terminal_id": till.terminal_id, "secret": till.secret}
+    )
+    assert r.status == 429
+    assert await error_code(r) == "too_many_attempts"
+    other = await world.till()  # another terminal is not affected
+    assert (await world.sign_in(other)).headers
