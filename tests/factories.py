@@ -6,9 +6,12 @@ import hashlib
 import json
 import secrets
 import uuid
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+
+from shared.campaign import campaign_to_dict, load_bundled_campaign
 
 
 def ref(prefix: str) -> str:
@@ -29,13 +32,16 @@ async def district(conn: asyncpg.Connection, code: str = "dongchangfu") -> str:
 
 
 async def campaign(conn: asyncpg.Connection) -> str:
+    """A campaign row holding a valid file (a copy of liaocheng-2024 under a fresh id): servers
+    load every campaign of the ledger when they start."""
     campaign_id = ref("test").lower()
+    config = campaign_to_dict(replace(load_bundled_campaign("liaocheng-2024"), id=campaign_id))
     await conn.execute(
         "INSERT INTO campaigns (id, name, stacking_group, config) VALUES ($1, $2, $3, $4)",
         campaign_id,
         campaign_id,
         "test",
-        json.dumps({"id": campaign_id}),
+        json.dumps(config),
     )
     return campaign_id
 
