@@ -509,6 +509,23 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("**met**" if ok else "**not met**")
 
 
+def cpu_rows(cpu_seconds: dict[str, dict[str, float]], per: float) -> list[str]:
+    """One table row per process group: CPU seconds, kernel share, share of the machine, and
+    CPU µs per ``per`` (redemptions or pgbench transactions)."""
+    cap = cpu_seconds.get("machine capacity (all cores)", {}).get("cpu") or 1.0
+    rows = []
+    for group, use in cpu_seconds.items():
+        if group == "machine capacity (all cores)":
+            continue
+        secs = use["cpu"]
+        kernel = f"{100 * use['sys'] / secs:.0f}%" if use["sys"] and secs else ""
+        rows.append(
+            f"| {group} | {secs:.2f} | {kernel} | {100 * secs / cap:.0f}% "
+            f"| {secs * 1e6 / per:,.0f} |"
+        )
+    return rows
+
+
 def report(results: dict[str, Any]) -> str:
     load = results["load"]
     lat = load["latency"]
@@ -593,16 +610,7 @@ def report(results: dict[str, Any]) -> str:
         "| process group | CPU s | of which kernel | share of capacity | CPU us per redemption |",
         "|---|---:|---:|---:|---:|",
     ]
-    cap = load["cpu_seconds"].get("machine capacity (all cores)", {}).get("cpu") or 1.0
-    for group, use in load["cpu_seconds"].items():
-        if group == "machine capacity (all cores)":
-            continue
-        secs = use["cpu"]
-        kernel = f"{100 * use['sys'] / secs:.0f}%" if use["sys"] and secs else ""
-        lines.append(
-            f"| {group} | {secs:.2f} | {kernel} | {100 * secs / cap:.0f}% "
-            f"| {secs * 1e6 / ok:,.0f} |"
-        )
+    lines += cpu_rows(load["cpu_seconds"], ok)
     for name, sw in load.get("context_switches", {}).items():
         lines.append(
             f"Context switches of the {name} per redemption: "
@@ -627,15 +635,7 @@ def report(results: dict[str, Any]) -> str:
                 f"{pgb.get('cpu_other_top')}",
                 "",
             ]
-        for group, use in pgb["cpu_seconds"].items():
-            if group == "machine capacity (all cores)":
-                continue
-            secs = use["cpu"]
-            kernel = f"{100 * use['sys'] / secs:.0f}%" if use["sys"] and secs else ""
-            lines.append(
-                f"| {group} | {secs:.2f} | {kernel} | {100 * secs / cap:.0f}% "
-                f"| {secs * 1e6 / tx:,.0f} |"
-            )
+        lines += cpu_rows(pgb["cpu_seconds"], tx)
     if results.get("profile"):
         lines += ["", profiles.markdown(results["profile"])]
     return "\n".join(lines)
