@@ -46,6 +46,7 @@ TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 # request ids: a random prefix per process and a counter (no syscall per request, unlike uuid4)
 _ID_PREFIX = uuid.uuid4().hex[:12] + "-"
 _ID_SEQ = itertools.count(1)
@@ -156,7 +157,7 @@ def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: 
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{name} must be a non-empty string", field=name)
     value = value.strip()
-    if len(value) > max_len or any(ord(ch) < 32 for ch in value):
+    if len(value) > max_len or _CONTROL.search(value):
         raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
     return value
 
