@@ -20,7 +20,8 @@ import asyncpg
 from aiohttp import web
 
 from server import seed
-from server.app import create_app, freeze_heap
+from server.app import create_app, freeze_heap, load_campaigns
+from server.db import campaigns as campaign_db
 from server.embedded import DATABASE_URL_ENV, REDIS_URL_ENV, default_data_dir, services
 from server.migrate import migrate
 from server.settings import Settings
@@ -50,9 +51,6 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
     conn = await asyncpg.connect(settings.database_url)
     try:
         await migrate(conn)
-        from server.app import load_campaigns
-        from server.db import campaigns as campaign_db
-
         for campaign in load_campaigns(settings).values():
             await campaign_db.upsert(conn, campaign)
         if saved is not None:

@@ -36,7 +36,7 @@ from server.web import (
     Metrics,
     edge_middleware,
 )
-from shared.campaign import Campaign, load_campaign, load_campaign_dict
+from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
 from shared.errors import CampaignConfigInvalid
 
 
@@ -92,8 +92,6 @@ async def openapi(request: web.Request) -> web.Response:
 
 @public
 async def campaigns(request: web.Request) -> web.Response:
-    from shared.campaign import campaign_to_dict
-
     return web.json_response(
         {"campaigns": [campaign_to_dict(c) for c in request.app[CAMPAIGNS].values()]}
     )

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from server.caches import ExpiringLru
 from server.settings import ACCESS_AUDIENCE, SERVICE_ISSUER, Settings
+from server.web import ACCESS_CACHE, CLOCK, SETTINGS
 from shared.errors import Forbidden, Unauthenticated
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ", not a secret
@@ -140,8 +141,6 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: web.Request) -> web.StreamResponse:
-            from server.web import ACCESS_CACHE, CLOCK, SETTINGS  # keys live at the edge
-
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:

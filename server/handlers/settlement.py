@@ -16,7 +16,7 @@ from server.handlers.operators import district_names
 from server.web import CAMPAIGNS, CLOCK, PG, TZ, allowed_fields, get_str, read_json
 from shared import settlement as rules
 from shared.errors import InvalidRequest, NotFound, SettlementExists
-from shared.rules import payment_due
+from shared.rules import month_bounds, payment_due
 
 READERS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR, Role.AUDITOR)
 
@@ -197,8 +197,6 @@ async def ranking(request: web.Request) -> web.Response:
         raise InvalidRequest("unknown campaign", field="campaign_id")
     chosen = [wanted] if wanted else sorted(campaigns)
     districts = sorted({d for c in chosen for d in campaigns[c].issuing_districts})
-    from shared.rules import month_bounds
-
     start, end = month_bounds(month, request.app[TZ])
     async with request.app[PG].acquire() as conn:
         rows = await db.district_figures(
