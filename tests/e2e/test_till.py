@@ -676,3 +676,26 @@ async def test_guessing_a_terminal_credential_is_stopped_after_ten_failures(
     assert await error_code(r) == "too_many_attempts"
     other = await world.till()  # another terminal is not affected
     assert (await world.sign_in(other)).headers
+
+
+async def test_owners_claiming_at_once_get_exactly_one_claim(world: World) -> None:
+    # rule E4: the first successful claim wins, the database decides the race
+    owners = [await world.citizen() for _ in range(3)]
+    cert_no = await world.certificate([o.id_number for o in owners])
+    responses = await asyncio.gather(
+        *(
+            world.client.post("/v1/claims", json={"certificate_no": cert_no}, headers=o.headers)
+            for o in owners * 4
+        )
+    )
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [201] + [409] * 11
+    codes = {(await r.json()).get("error", {}).get("code") for r in responses if r.status == 409}
+    assert codes == {"certificate_already_claimed"}
+    async with world.pool.acquire() as conn:
+        issued = await conn.fetchval(
+            "SELECT count(*) FROM vouchers v JOIN claims k ON k.id = v.claim_id "
+            "JOIN certificates c ON c.id = k.certificate_id WHERE c.cert_no = $1",
+            cert_no,
+        )
+    assert issued == 48
