@@ -25,7 +25,7 @@ from shared.campaign import Campaign
 
 if TYPE_CHECKING:
     from server.auth import Principal
-from shared.errors import BodyTooLarge, InvalidRequest, VoucherError
+from shared.errors import BodyTooLarge, InvalidRequest, NotFound, VoucherError
 
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
@@ -159,6 +159,18 @@ def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: 
     value = value.strip()
     if len(value) > max_len or _CONTROL.search(value):
         raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
+    return value
+
+
+def path_id(request: web.Request, name: str, missing: str) -> int:
+    """A row id from the URL path; anything that is not one (text, 0, past bigint) is simply
+    not found, never a database error."""
+    try:
+        value = int(request.match_info[name])
+    except ValueError as exc:
+        raise NotFound(missing) from exc
+    if not 0 < value < 2**63:
+        raise NotFound(missing)
     return value
 
 

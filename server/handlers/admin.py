@@ -3,13 +3,10 @@ audit log. District operators act in their own district only; every change is au
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import date, timedelta
 from typing import Any
 
-import qrcode
-import qrcode.image.svg
 from aiohttp import web
 
 from server import seed
@@ -17,7 +14,8 @@ from server.auth import Principal, Role, principal_of, requires
 from server.db import admin as db
 from server.db import parties
 from server.handlers.operators import district_names
-from server.web import CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
+from server.qrcodes import qr_svg
+from server.web import CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, path_id, read_json
 from shared import rules
 from shared.errors import Forbidden, InvalidRequest, NotFound
 from shared.idnumber import hash_id_number, validate_id_number
@@ -42,13 +40,6 @@ def _merchant(row: Any, tz: Any) -> dict[str, Any]:
         "created_at": row["created_at"].astimezone(tz).isoformat(),
         **({"active_terminals": row["active_terminals"]} if "active_terminals" in row else {}),
     }
-
-
-def _int_id(request: web.Request, name: str) -> int:
-    try:
-        return int(request.match_info[name])
-    except ValueError as exc:
-        raise NotFound(f"no such {name.removesuffix('_id')}") from exc
 
 
 @requires(*OPERATORS, Role.AUDITOR)
@@ -90,7 +81,7 @@ async def _change_merchant(
     request: web.Request, *, field: str, column: str, roles_note: str
 ) -> web.Response:
     me = principal_of(request)
-    merchant_id = _int_id(request, "merchant_id")
+    merchant_id = path_id(request, "merchant_id", "no such merchant")
     body = await read_json(request)
     allowed_fields(body, field, "reason")
     value = body.get(field)
@@ -141,7 +132,7 @@ async def suspend_merchant(request: web.Request) -> web.Response:
 async def issue_terminal(request: web.Request) -> web.Response:
     """Rule X2: a terminal and its credential, shown once (also as a pairing QR code)."""
     me = principal_of(request)
-    merchant_id = _int_id(request, "merchant_id")
+    merchant_id = path_id(request, "merchant_id", "no such merchant")
     body = await read_json(request)
     allowed_fields(body, "label")
     label = get_str(body, "label", max_len=100)
@@ -163,17 +154,13 @@ async def issue_terminal(request: web.Request) -> web.Response:
         "terminal_id": credential.terminal_id,
         "terminal_secret": credential.secret,
     }
-    out = io.BytesIO()
-    qrcode.make(json.dumps(pairing), image_factory=qrcode.image.svg.SvgPathImage, border=2).save(
-        out
-    )
     return web.json_response(
         {
             "terminal_id": credential.terminal_id,
             "merchant_id": merchant_id,
             "label": label,
             "pairing": pairing,
-            "pairing_qr_svg": out.getvalue().decode(),
+            "pairing_qr_svg": qr_svg(json.dumps(pairing)).decode(),
             "note": "the credential is shown once; only its hash is stored",
         },
         status=201,
@@ -185,7 +172,7 @@ async def issue_terminal(request: web.Request) -> web.Response:
 async def revoke_terminal(request: web.Request) -> web.Response:
     """Rule U1: a revoked terminal is refused at once, whatever token it holds."""
     me = principal_of(request)
-    terminal_id = _int_id(request, "terminal_id")
+    terminal_id = path_id(request, "terminal_id", "no such terminal")
     body = await read_json(request)
     allowed_fields(body, "reason")
     reason = get_str(body, "reason", max_len=500)

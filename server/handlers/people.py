@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 import jwt
-import qrcode
-import qrcode.image.svg
 from aiohttp import web
 
 from server.auth import (
@@ -25,6 +22,7 @@ from server.auth import (
 )
 from server.db import claims as db
 from server.db import parties
+from server.qrcodes import qr_png, qr_svg
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
 from server.web import CAMPAIGNS, CLOCK, GUARD, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
 from shared import rules
@@ -333,9 +331,6 @@ async def wallet_qr(request: web.Request) -> web.Response:
         return web.json_response(
             {"token": token, "expires_at": claims.expires_at.isoformat()}, headers=headers
         )
-    out = io.BytesIO()
     if fmt == "png":
-        qrcode.make(token, border=2).save(out)
-        return web.Response(body=out.getvalue(), content_type="image/png", headers=headers)
-    qrcode.make(token, image_factory=qrcode.image.svg.SvgPathImage, border=2).save(out)
-    return web.Response(body=out.getvalue(), content_type="image/svg+xml", headers=headers)
+        return web.Response(body=qr_png(token), content_type="image/png", headers=headers)
+    return web.Response(body=qr_svg(token), content_type="image/svg+xml", headers=headers)

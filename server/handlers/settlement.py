@@ -13,7 +13,7 @@ from server.db import admin as audit_db
 from server.db import settlement as db
 from server.handlers.admin import require_district
 from server.handlers.operators import district_names
-from server.web import CAMPAIGNS, CLOCK, PG, TZ, allowed_fields, get_str, read_json
+from server.web import CAMPAIGNS, CLOCK, PG, TZ, allowed_fields, get_str, path_id, read_json
 from shared import settlement as rules
 from shared.errors import InvalidRequest, NotFound, SettlementExists
 from shared.rules import month_bounds, payment_due
@@ -103,10 +103,7 @@ async def build(request: web.Request) -> web.Response:
 
 async def _readable(request: web.Request, conn: Any) -> tuple[asyncpg.Record, list[Any]]:
     me = principal_of(request)
-    try:
-        batch_id = int(request.match_info["settlement_id"])
-    except ValueError as exc:
-        raise NotFound("no such settlement batch") from exc
+    batch_id = path_id(request, "settlement_id", "no such settlement batch")
     row = await db.batch(conn, batch_id)
     if row is None:
         raise NotFound("no such settlement batch")

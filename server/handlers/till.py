@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ from server.web import (
     allowed_fields,
     get_int,
     get_str,
+    path_id,
     read_json,
 )
 from shared import rules
@@ -333,7 +335,7 @@ async def _redeem_in_ledger(
         for attempt in range(_RETRIES):
             slow = attempt > 0 or not locked
             try:
-                async with conn.transaction() if slow else _nothing():
+                async with conn.transaction() if slow else contextlib.nullcontext():
                     if slow:
                         row = await conn.fetchrow(
                             "SELECT id FROM citizens WHERE subject = $1", subject
@@ -407,14 +409,6 @@ async def _redeem_in_ledger(
     raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")
 
 
-class _nothing:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 def _own_redemption(me: Principal, row: asyncpg.Record | None) -> asyncpg.Record:
     """Rule X2: a merchant's people see only that merchant's redemptions."""
     if row is None or row["merchant_id"] != me.merchant_id:
@@ -425,10 +419,7 @@ def _own_redemption(me: Principal, row: asyncpg.Record | None) -> asyncpg.Record
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def get_redemption(request: web.Request) -> web.Response:
     me = principal_of(request)
-    try:
-        redemption_id = int(request.match_info["redemption_id"])
-    except ValueError as exc:
-        raise NotFound("no such redemption at this merchant") from exc
+    redemption_id = path_id(request, "redemption_id", "no such redemption at this merchant")
     async with request.app[PG].acquire() as conn:
         row = _own_redemption(me, await db.get(conn, redemption_id))
         refunds = await db.refunds_of(conn, row["id"])
@@ -469,10 +460,7 @@ async def refund(request: web.Request) -> web.Response:
     allowed_fields(body, "remaining_bill_fen")
     remaining = parse_fen(body.get("remaining_bill_fen"), field="remaining_bill_fen")
     digest = request_hash(request, body)
-    try:
-        redemption_id = int(request.match_info["redemption_id"])
-    except ValueError as exc:
-        raise NotFound("no such redemption at this merchant") from exc
+    redemption_id = path_id(request, "redemption_id", "no such redemption at this merchant")
     # staff refund on behalf of a terminal of theirs: key scope is the redemption's terminal
     now = request.app[CLOCK]()
     async with request.app[PG].acquire() as conn:

@@ -699,3 +699,18 @@ async def test_owners_claiming_at_once_get_exactly_one_claim(world: World) -> No
             cert_no,
         )
     assert issued == 48
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", str(2**63), "9" * 30])
+async def test_an_id_in_the_path_that_is_no_id_is_simply_not_found(world: World, raw: str) -> None:
+    # never a database error for anything a client can send
+    till = await world.till()
+    r = await world.client.get(f"/v1/redemptions/{raw}", headers=till.headers)
+    assert r.status == 404
+    assert await error_code(r) == "not_found"
+    r = await world.client.post(
+        f"/v1/redemptions/{raw}/refunds",
+        json={"remaining_bill_fen": 0},
+        headers={**till.headers, "Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert r.status == 404
