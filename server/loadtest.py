@@ -96,6 +96,7 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
         price = rng.randrange(30_000_000, 300_000_000)  # 300,000 .. 3,000,000 元
         people.append((f"LT-{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
     n_claimed = int(cfg.certificates * cfg.preclaimed)
+    hashes = [hash_id_number(p[2], cfg.id_hash_key) for p in people]  # rule X3
     async with conn.transaction():
         await conn.execute(
             """
@@ -109,7 +110,7 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
                 (
                     c,
                     d,
-                    hash_id_number(n, cfg.id_hash_key),
+                    hashes[i],
                     mask_id_number(n),
                     issued,
                     price,
@@ -132,14 +133,14 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
         )
         # rules A1-A3, V1: the claims the server would have made, computed by the same rules
         claims = []
-        for cert_no, district, number, issued, price in people[:n_claimed]:
+        for (cert_no, district, _, issued, price), owner in zip(
+            people[:n_claimed], hashes, strict=False
+        ):
             record = rules.CertificateRecord(
                 cert_no, district, rules.PropertyType.HOUSING, True, price, 0, issued,
-                frozenset({hash_id_number(number, cfg.id_hash_key)}),
+                frozenset({owner}),
             )  # fmt: skip
-            decision = rules.check_claim(
-                campaign, record, next(iter(record.owner_hashes)), now, False
-            )
+            decision = rules.check_claim(campaign, record, owner, now, False)
             claims.append(
                 (cert_no, decision.base_fen, decision.rate_bp, decision.voucher_count,
                  decision.expires_at)
@@ -168,8 +169,10 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
             campaign.face_value_fen,
             now,
         )
-        terminals: list[tuple[int, str]] = []
-        secrets_ = [new_terminal_secret() for _ in range(cfg.terminals)]
+        by_hash = {
+            hash_terminal_secret(s): s
+            for s in (new_terminal_secret() for _ in range(cfg.terminals))
+        }
         merchant_ids = await conn.fetch(
             """
             INSERT INTO merchants (name, district, admitted, permitted)
@@ -189,9 +192,8 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
             RETURNING id, credential_hash
             """,
             [r["id"] for r in merchant_ids],
-            [hash_terminal_secret(s) for s in secrets_],
+            list(by_hash),
         )
-        by_hash = {hash_terminal_secret(s): s for s in secrets_}
         terminals = [(r["id"], by_hash[bytes(r["credential_hash"])]) for r in rows]
     await conn.execute("ANALYZE")
     return Seeded(
