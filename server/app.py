@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -15,8 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from server.auth import Role, public, utcnow
+from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
+from server.db import redemptions as redemption_db
+from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.migrate import migrate
@@ -25,11 +29,13 @@ from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
     CLOCK,
+    CONTEXT_READS,
     GUARD,
     METRICS,
     PG,
     QR_VERIFIER,
     QUOTE_CACHE,
+    REDEEM_WRITES,
     REDIS,
     SETTINGS,
     TZ,
@@ -450,8 +456,37 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
     )
     assert pool is not None
     app[PG] = pool
+    app[CONTEXT_READS] = Batcher(
+        partial(_read_contexts, pool),
+        max_batch=settings.batch_max_size,
+        max_running=settings.batch_concurrency,
+    )
+    app[REDEEM_WRITES] = Batcher(
+        partial(_write_redemptions, pool),
+        max_batch=settings.batch_max_size,
+        max_running=settings.batch_concurrency,
+        key=lambda bill: bill.citizen_id,  # one citizen's bills never share a statement
+    )
     yield
+    await app[CONTEXT_READS].drain()
+    await app[REDEEM_WRITES].drain()
     await pool.close()
+
+
+async def _read_contexts(pool: asyncpg.Pool, queries: list[ContextQuery]) -> list[Context]:
+    async with pool.acquire() as conn:
+        return await redemption_db.read_contexts(conn, queries)
+
+
+async def _write_redemptions(pool: asyncpg.Pool, bills: list[Redemption]) -> list[int | None]:
+    """All the bills in one statement; if the ledger refuses any of them, the statement
+    changed nothing and every bill gets None: each is then written alone (``till.redeem``),
+    where the refusal lands on the bill it belongs to."""
+    async with pool.acquire() as conn:
+        try:
+            return list(await redemption_db.write_redemptions(conn, bills))
+        except asyncpg.PostgresError:
+            return [None] * len(bills)
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

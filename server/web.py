@@ -18,7 +18,9 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
+from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.settings import Settings
 from shared.campaign import Campaign
@@ -41,6 +43,10 @@ ACCESS_CACHE: web.AppKey[ExpiringLru[str, Principal]] = web.AppKey("access_cache
 QR_VERIFIER: web.AppKey[QrVerifier] = web.AppKey("qr_verifier")
 # what a quote read, for the redeem of the same QR token at the same terminal
 QUOTE_CACHE: web.AppKey[ExpiringLru[tuple[int, str], Any]] = web.AppKey("quote_cache")
+# the till's reads and writes of the ledger, batched across concurrent requests
+CONTEXT_READS: web.AppKey[Batcher[ContextQuery, Context]] = web.AppKey("context_reads")
+# a redemption id, or None when the batch changed nothing and the bill must go alone
+REDEEM_WRITES: web.AppKey[Batcher[Redemption, int | None]] = web.AppKey("redeem_writes")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
 TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 

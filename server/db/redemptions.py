@@ -1,78 +1,102 @@
 """SQL of the redemption aggregate: quote context, the one-statement redeem, refunds, the day.
 
-The write is a single statement, so it is atomic without an explicit transaction: it moves
-exactly the chosen vouchers from available to redeemed (conditional update), records the QR
-token id, the redemption with its idempotency key, and the items. If any chosen voucher was
-taken meanwhile, or the terminal, merchant or citizen lost their standing, the statement
-aborts itself (``ledger_changed``) and changes nothing.
+The context read and the redeem each take a list (one bill or many, batched by the server
+when tills are busy: ``server.batching``). The write is a single statement, so it is atomic
+without an explicit transaction: it moves exactly the chosen vouchers from available to
+redeemed (conditional update), records the QR token id, the redemption with its idempotency
+key, and the items. If any chosen voucher was taken meanwhile, or the terminal, merchant or
+citizen lost their standing, the statement aborts itself (``ledger_changed``) and changes
+nothing.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeAlias
 
 import asyncpg
 
 from server.db import Conn
 
-CONTEXT_SQL = """
-SELECT t.status AS terminal_status, t.label AS terminal_label,
+CONTEXTS_SQL = """
+SELECT q.n, t.status AS terminal_status, t.label AS terminal_label,
        m.id AS merchant_id, m.name AS merchant_name, m.district,
        m.admitted, m.permitted, m.status AS merchant_status,
        c.id AS citizen_id, c.status AS citizen_status, c.id_masked,
        v.ids, v.campaigns, v.expiries, v.faces,
        (SELECT count(*) FROM vouchers x WHERE x.citizen_id = c.id AND x.status = 'available'
-           AND x.expires_at <= $3) AS expired_count,
-       EXISTS (SELECT 1 FROM consumed_tokens k WHERE k.jti = $4) AS token_used
-  FROM terminals t
-  JOIN merchants m ON m.id = t.merchant_id
-  LEFT JOIN citizens c ON c.subject = $2
+           AND x.expires_at <= q.now) AS expired_count,
+       EXISTS (SELECT 1 FROM consumed_tokens k WHERE k.jti = q.jti) AS token_used
+  FROM unnest($1::int[], $2::bigint[], $3::uuid[], $4::timestamptz[], $5::uuid[])
+       AS q (n, terminal_id, subject, now, jti)
+  LEFT JOIN (terminals t JOIN merchants m ON m.id = t.merchant_id) ON t.id = q.terminal_id
+  LEFT JOIN citizens c ON c.subject = q.subject
   LEFT JOIN LATERAL (
       SELECT array_agg(id ORDER BY expires_at, id) AS ids,
              array_agg(campaign_id ORDER BY expires_at, id) AS campaigns,
              array_agg(expires_at ORDER BY expires_at, id) AS expiries,
              array_agg(face_value_fen ORDER BY expires_at, id) AS faces
         FROM vouchers
-       WHERE citizen_id = c.id AND status = 'available' AND expires_at > $3
+       WHERE citizen_id = c.id AND status = 'available' AND expires_at > q.now
   ) v ON true
- WHERE t.id = $1
 """
 
+# Redemptions of several bills in one statement, so atomic without an explicit transaction;
+# each bill ("item" n) with its chosen vouchers ("want"). Any bill that cannot be written as
+# decided (a voucher taken, a standing lost, a token or bill or key already used) makes the
+# whole statement change nothing: the caller then writes the bills one by one and learns
+# which one it was.
 REDEEM_SQL = """
-WITH upd AS (
-    UPDATE vouchers SET status = 'redeemed', redeemed_at = $1
-     WHERE id = ANY($2::bigint[]) AND status = 'available' AND citizen_id = $3
-       AND expires_at > $1
-    RETURNING id
+WITH item AS (
+    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::bigint[], $4::uuid[],
+                         $5::timestamptz[], $6::text[], $7::bigint[], $8::bigint[], $9::text[],
+                         $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[],
+                         $15::int[])
+        AS i (n, now, citizen_id, jti, jti_expires_at, campaign_id, merchant_id, terminal_id,
+              receipt_no, bill_fen, spend_threshold_fen, face_value_fen, idempotency_key,
+              request_hash, voucher_count)
+), want AS (
+    SELECT * FROM unnest($16::int[], $17::bigint[]) AS w (n, voucher_id)
+), upd AS (
+    UPDATE vouchers v SET status = 'redeemed', redeemed_at = i.now
+      FROM want w JOIN item i ON i.n = w.n
+     WHERE v.id = w.voucher_id AND v.status = 'available' AND v.citizen_id = i.citizen_id
+       AND v.expires_at > i.now
+    RETURNING v.id, w.n
 ), checked AS (
     -- rules U1, U7, X1: every voucher taken, and terminal, merchant and citizen still in good
     -- standing at the moment of writing; otherwise the whole statement changes nothing
-    SELECT CASE WHEN count(*) = cardinality($2::bigint[])
-                 AND EXISTS (SELECT 1 FROM terminals t JOIN merchants m ON m.id = t.merchant_id
-                              WHERE t.id = $8 AND t.status = 'active' AND m.status = 'active'
-                                AND m.admitted AND m.permitted)
-                 AND EXISTS (SELECT 1 FROM citizens z WHERE z.id = $3 AND z.status = 'active')
+    SELECT CASE WHEN (SELECT count(*) FROM upd) = (SELECT count(*) FROM want)
+                 AND NOT EXISTS (
+                     SELECT 1 FROM item i
+                      WHERE NOT EXISTS (
+                                SELECT 1 FROM terminals t JOIN merchants m ON m.id = t.merchant_id
+                                 WHERE t.id = i.terminal_id AND t.status = 'active'
+                                   AND m.status = 'active' AND m.admitted AND m.permitted)
+                         OR NOT EXISTS (SELECT 1 FROM citizens z
+                                         WHERE z.id = i.citizen_id AND z.status = 'active'))
                 THEN 1 ELSE voucher_abort('ledger_changed') END AS ok
-      FROM upd
 ), tok AS (
     INSERT INTO consumed_tokens (jti, citizen_id, expires_at, consumed_at)
-    VALUES ($4, $3, $5, $1)
+    SELECT jti, citizen_id, jti_expires_at, now FROM item
     RETURNING jti
 ), red AS (
     INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
                              bill_fen, spend_threshold_fen, face_value_fen, voucher_count,
                              token_jti, idempotency_key, request_hash, created_at)
-    SELECT $6, $7, $8, $3, $9, $10, $11, $12, cardinality($2::bigint[]), tok.jti, $13, $14, $1
-      FROM tok, checked
-    RETURNING id
+    SELECT i.campaign_id, i.merchant_id, i.terminal_id, i.citizen_id, i.receipt_no, i.bill_fen,
+           i.spend_threshold_fen, i.face_value_fen, i.voucher_count, tok.jti,
+           i.idempotency_key, i.request_hash, i.now
+      FROM item i JOIN tok ON tok.jti = i.jti CROSS JOIN checked
+    RETURNING id, token_jti
 ), items AS (
     INSERT INTO redemption_items (redemption_id, voucher_id)
-    SELECT red.id, upd.id FROM red, upd
+    SELECT red.id, upd.id FROM red JOIN item i ON i.jti = red.token_jti JOIN upd ON upd.n = i.n
 )
-SELECT id FROM red
+SELECT i.n, red.id FROM red JOIN item i ON i.jti = red.token_jti
 """
 
 REDEMPTION_SQL = """
@@ -101,25 +125,49 @@ class HeldVoucher:
     face_value_fen: int
 
 
-async def read_context(
-    conn: Conn,
-    terminal_id: int,
-    subject: uuid.UUID,
-    now: datetime,
-    jti: uuid.UUID,
-) -> tuple[asyncpg.Record | None, list[HeldVoucher]]:
-    """The terminal, its merchant, the citizen, whether the QR token was used, and the
-    citizen's unexpired available vouchers, earliest expiry first (rule U6)."""
-    row = await conn.fetchrow(CONTEXT_SQL, terminal_id, subject, now, jti)
-    if row is None or row["ids"] is None:
-        return row, []
-    held = [
-        HeldVoucher(i, c, e, f)
-        for i, c, e, f in zip(
-            row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
-        )
-    ]
-    return row, held
+@dataclass(frozen=True, slots=True)
+class ContextQuery:
+    """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
+
+    terminal_id: int
+    subject: uuid.UUID
+    now: datetime
+    jti: uuid.UUID
+
+
+Context: TypeAlias = "tuple[asyncpg.Record | None, list[HeldVoucher]]"
+
+
+async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Context]:
+    """For each query: the terminal, its merchant, the citizen, whether the QR token was
+    used, and the citizen's unexpired available vouchers, earliest expiry first (rule U6).
+    The record is None when there is no such terminal. One statement for all of them."""
+    rows = await conn.fetch(
+        CONTEXTS_SQL,
+        list(range(len(queries))),
+        [q.terminal_id for q in queries],
+        [q.subject for q in queries],
+        [q.now for q in queries],
+        [q.jti for q in queries],
+    )
+    found: list[Context] = [(None, []) for _ in queries]
+    for row in rows:
+        if row["terminal_status"] is None:
+            continue
+        held = []
+        if row["ids"] is not None:
+            held = [
+                HeldVoucher(i, c, e, f)
+                for i, c, e, f in zip(
+                    row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
+                )
+            ]
+        found[row["n"]] = (row, held)
+    return found
+
+
+async def read_context(conn: Conn, query: ContextQuery) -> Context:
+    return (await read_contexts(conn, [query]))[0]
 
 
 async def lock_citizen(conn: Conn, citizen_id: int) -> None:
@@ -127,25 +175,56 @@ async def lock_citizen(conn: Conn, citizen_id: int) -> None:
     await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR UPDATE", citizen_id)
 
 
-async def write_redemption(conn: Conn, **p: Any) -> int:
-    redemption_id = await conn.fetchval(
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """One bill as decided: the vouchers chosen and everything the ledger records of it."""
+
+    now: datetime
+    voucher_ids: tuple[int, ...]
+    citizen_id: int
+    jti: uuid.UUID
+    jti_expires_at: datetime
+    campaign_id: str
+    merchant_id: int
+    terminal_id: int
+    receipt_no: str
+    bill_fen: int
+    spend_threshold_fen: int
+    face_value_fen: int
+    idempotency_key: str
+    request_hash: bytes
+
+
+async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int]:
+    """Write all the bills or none (one statement); their redemption ids, in order.
+
+    Raises ``asyncpg.PostgresError``: ``VC001`` (ledger_changed) when a voucher was taken or a
+    standing lost since the decision, a unique violation when a token, bill or key was used.
+    """
+    rows = await conn.fetch(
         REDEEM_SQL,
-        p["now"],
-        p["voucher_ids"],
-        p["citizen_id"],
-        p["jti"],
-        p["jti_expires_at"],
-        p["campaign_id"],
-        p["merchant_id"],
-        p["terminal_id"],
-        p["receipt_no"],
-        p["bill_fen"],
-        p["spend_threshold_fen"],
-        p["face_value_fen"],
-        p["idempotency_key"],
-        p["request_hash"],
+        list(range(len(bills))),
+        [b.now for b in bills],
+        [b.citizen_id for b in bills],
+        [b.jti for b in bills],
+        [b.jti_expires_at for b in bills],
+        [b.campaign_id for b in bills],
+        [b.merchant_id for b in bills],
+        [b.terminal_id for b in bills],
+        [b.receipt_no for b in bills],
+        [b.bill_fen for b in bills],
+        [b.spend_threshold_fen for b in bills],
+        [b.face_value_fen for b in bills],
+        [b.idempotency_key for b in bills],
+        [b.request_hash for b in bills],
+        [len(b.voucher_ids) for b in bills],
+        [n for n, b in enumerate(bills) for _ in b.voucher_ids],
+        [v for b in bills for v in b.voucher_ids],
     )
-    return int(redemption_id)
+    ids: dict[int, int] = {row["n"]: row["id"] for row in rows}
+    if len(ids) != len(bills):
+        raise RuntimeError(f"{len(bills)} bills written, {len(ids)} redemption ids returned")
+    return [int(ids[n]) for n in range(len(bills))]
 
 
 async def get(conn: Conn, redemption_id: int) -> asyncpg.Record | None:

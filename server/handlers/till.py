@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -21,11 +20,13 @@ from server.guard import Outcome
 from server.web import (
     CAMPAIGNS,
     CLOCK,
+    CONTEXT_READS,
     GUARD,
     METRICS,
     PG,
     QR_VERIFIER,
     QUOTE_CACHE,
+    REDEEM_WRITES,
     TZ,
     allowed_fields,
     get_int,
@@ -166,8 +167,9 @@ async def quote(request: web.Request) -> web.Response:
     claims, subject, jti = _verify(request, token)
     now = request.app[CLOCK]()
     assert me.terminal_id is not None
-    async with request.app[PG].acquire() as conn:
-        ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
+    ctx, held = await request.app[CONTEXT_READS].call(
+        db.ContextQuery(me.terminal_id, subject, now, jti)
+    )
     decision = decide(request, ctx, held, replay=True)
     # the redeem of this token at this till may start from what was read here
     request.app[QUOTE_CACHE].put((me.terminal_id, claims.jti), (ctx, held), claims.expires_at)
@@ -322,53 +324,60 @@ async def _redeem_in_ledger(
     *,
     locked: bool,
 ) -> web.Response:
-    """Fast path: one atomic write, from what this till's quote of the same token read (else
-    one read first). The write re-checks vouchers, terminal, merchant and citizen; if anything
-    moved in between it changes nothing, and the redemption is decided again from a fresh
-    read under the citizen's row lock."""
+    """Fast path (the citizen's Redis lock held): decide from what this till's quote of the
+    same token read (else one read, batched with other tills' reads), then one atomic write
+    batched with other tills' bills. The write re-checks vouchers, terminal, merchant and
+    citizen; if anything moved in between, or the fast path refused from a remembered read,
+    the redemption is decided again from a fresh read under the citizen's row lock."""
     assert me.terminal_id is not None
-    now = request.app[CLOCK]()
-    metrics = request.app[METRICS]
-    quoted = request.app[QUOTE_CACHE].get((me.terminal_id, claims.jti), now)
-    request.app[QUOTE_CACHE].pop((me.terminal_id, claims.jti))
-    async with request.app[PG].acquire() as conn:
-        for attempt in range(_RETRIES):
-            slow = attempt > 0 or not locked
+    app = request.app
+    now = app[CLOCK]()
+    cache_key = (me.terminal_id, claims.jti)
+    quoted = app[QUOTE_CACHE].get(cache_key, now)
+    app[QUOTE_CACHE].pop(cache_key)
+    if locked:
+        try:
+            ctx, held = quoted or await app[CONTEXT_READS].call(
+                db.ContextQuery(me.terminal_id, subject, now, jti)
+            )
+            bill = _decide_bill(
+                request, me, ctx, held, key, digest, bill_fen, receipt_no, count, claims, jti, now
+            )
+        except VoucherError:
+            if quoted is None:
+                raise
+            bill = None  # refused from a remembered read: decide again from a fresh one
+        if bill is not None:
+            redemption_id = await app[REDEEM_WRITES].call(bill)
+            if redemption_id is not None:
+                return _redeemed(request, bill, ctx, redemption_id)
+    async with app[PG].acquire() as conn:
+        for _ in range(_RETRIES):
             try:
-                async with conn.transaction() if slow else contextlib.nullcontext():
-                    if slow:
-                        row = await conn.fetchrow(
-                            "SELECT id FROM citizens WHERE subject = $1", subject
-                        )
-                        if row is not None:
-                            await db.lock_citizen(conn, row["id"])
-                    if quoted is not None and not slow:
-                        ctx, held = quoted
-                    else:
-                        ctx, held = await db.read_context(conn, me.terminal_id, subject, now, jti)
-                    decision = decide(request, ctx, held, replay=True)
-                    chosen = rules.select_vouchers(
-                        decision.campaign, decision.views, count, bill_fen, now
-                    )  # rules U3, U6
-                    redemption_id = await db.write_redemption(
-                        conn,
-                        now=now,
-                        voucher_ids=list(chosen),
-                        citizen_id=decision.ctx["citizen_id"],
-                        jti=jti,
-                        jti_expires_at=claims.expires_at,
-                        campaign_id=decision.campaign.id,
-                        merchant_id=decision.ctx["merchant_id"],
-                        terminal_id=me.terminal_id,
-                        receipt_no=receipt_no,
-                        bill_fen=bill_fen,
-                        spend_threshold_fen=decision.campaign.spend_threshold_fen,
-                        face_value_fen=decision.campaign.face_value_fen,
-                        idempotency_key=key,
-                        request_hash=digest,
+                async with conn.transaction():
+                    row = await conn.fetchrow("SELECT id FROM citizens WHERE subject = $1", subject)
+                    if row is not None:
+                        await db.lock_citizen(conn, row["id"])
+                    ctx, held = await db.read_context(
+                        conn, db.ContextQuery(me.terminal_id, subject, now, jti)
                     )
+                    bill = _decide_bill(
+                        request,
+                        me,
+                        ctx,
+                        held,
+                        key,
+                        digest,
+                        bill_fen,
+                        receipt_no,
+                        count,
+                        claims,
+                        jti,
+                        now,
+                    )
+                    (redemption_id,) = await db.write_redemptions(conn, [bill])
             except asyncpg.UniqueViolationError as exc:
-                stored = await _stored_answer(conn, me.terminal_id, key, digest, request.app[TZ])
+                stored = await _stored_answer(conn, me.terminal_id, key, digest, app[TZ])
                 if stored is not None:
                     return stored
                 constraint = exc.constraint_name or ""
@@ -377,36 +386,82 @@ async def _redeem_in_ledger(
                 if "receipt_no" in constraint:
                     raise BillAlreadyRedeemed(receipt_no=receipt_no) from exc  # rule U4
                 if constraint == "redemption_items_one_live":
-                    continue  # rule U7: someone else took a voucher; decide again, locked
+                    continue  # rule U7: someone else took a voucher; decide again
                 raise
             except asyncpg.PostgresError as exc:
                 if exc.sqlstate == "VC001":
-                    continue  # vouchers_changed: decide again under the row lock
+                    continue  # vouchers_changed: decide again
                 raise
-            metrics.redemptions.labels("ok").inc()
-            metrics.vouchers_redeemed.inc(len(chosen))
-            # everything the answer says is known here: no need to read the row back
-            written = {
-                "id": redemption_id,
-                "campaign_id": decision.campaign.id,
-                "merchant_id": decision.ctx["merchant_id"],
-                "merchant_name": decision.ctx["merchant_name"],
-                "terminal_id": me.terminal_id,
-                "terminal_label": decision.ctx["terminal_label"],
-                "id_masked": decision.ctx["id_masked"],
-                "receipt_no": receipt_no,
-                "bill_fen": bill_fen,
-                "current_bill_fen": bill_fen,
-                "face_value_fen": decision.campaign.face_value_fen,
-                "voucher_count": len(chosen),
-                "refunded_count": 0,
-                "voucher_ids": sorted(int(i) for i in chosen),
-                "returned_ids": [],
-                "settlement_id": None,
-                "created_at": now,
-            }
-            return web.json_response(redemption_body(written, request.app[TZ]), status=201)
+            return _redeemed(request, bill, ctx, redemption_id)
     raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")
+
+
+def _decide_bill(
+    request: web.Request,
+    me: Principal,
+    ctx: asyncpg.Record | None,
+    held: list[db.HeldVoucher],
+    key: str,
+    digest: bytes,
+    bill_fen: int,
+    receipt_no: str,
+    count: int,
+    claims: QrClaims,
+    jti: uuid.UUID,
+    now: datetime,
+) -> db.Redemption:
+    """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
+    assert me.terminal_id is not None
+    decision = decide(request, ctx, held, replay=True)
+    chosen = rules.select_vouchers(
+        decision.campaign, decision.views, count, bill_fen, now
+    )  # rules U3, U6
+    return db.Redemption(
+        now=now,
+        voucher_ids=tuple(sorted(int(i) for i in chosen)),
+        citizen_id=decision.ctx["citizen_id"],
+        jti=jti,
+        jti_expires_at=claims.expires_at,
+        campaign_id=decision.campaign.id,
+        merchant_id=decision.ctx["merchant_id"],
+        terminal_id=me.terminal_id,
+        receipt_no=receipt_no,
+        bill_fen=bill_fen,
+        spend_threshold_fen=decision.campaign.spend_threshold_fen,
+        face_value_fen=decision.campaign.face_value_fen,
+        idempotency_key=key,
+        request_hash=digest,
+    )
+
+
+def _redeemed(
+    request: web.Request, bill: db.Redemption, ctx: asyncpg.Record | None, redemption_id: int
+) -> web.Response:
+    assert ctx is not None  # a bill was decided on it
+    metrics = request.app[METRICS]
+    metrics.redemptions.labels("ok").inc()
+    metrics.vouchers_redeemed.inc(len(bill.voucher_ids))
+    # everything the answer says is known here: no need to read the row back
+    written = {
+        "id": redemption_id,
+        "campaign_id": bill.campaign_id,
+        "merchant_id": bill.merchant_id,
+        "merchant_name": ctx["merchant_name"],
+        "terminal_id": bill.terminal_id,
+        "terminal_label": ctx["terminal_label"],
+        "id_masked": ctx["id_masked"],
+        "receipt_no": bill.receipt_no,
+        "bill_fen": bill.bill_fen,
+        "current_bill_fen": bill.bill_fen,
+        "face_value_fen": bill.face_value_fen,
+        "voucher_count": len(bill.voucher_ids),
+        "refunded_count": 0,
+        "voucher_ids": list(bill.voucher_ids),
+        "returned_ids": [],
+        "settlement_id": None,
+        "created_at": bill.now,
+    }
+    return web.json_response(redemption_body(written, request.app[TZ]), status=201)
 
 
 def _own_redemption(me: Principal, row: asyncpg.Record | None) -> asyncpg.Record:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from server.db.invariants import check_ledger
+from server.web import REDEEM_WRITES
 from tests.e2e.conftest import Clock, World, shanghai
 
 
@@ -714,3 +716,40 @@ async def test_an_id_in_the_path_that_is_no_id_is_simply_not_found(world: World,
         headers={**till.headers, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert r.status == 404
+
+
+async def test_bills_of_many_tills_share_statements_and_each_gets_its_own_answer(
+    world: World,
+) -> None:
+    # rules U4, U7: 24 tills redeem at once; one bill repeats a receipt number already
+    # redeemed at its merchant. The others are written together; that one alone is refused.
+    tills = [await world.till() for _ in range(24)]
+    people = [await world.citizen_with_vouchers() for _ in range(24)]
+    r = await world.redeem(tills[5], await world.qr(people[5]), receipt_no="DUP-1")
+    assert r.status == 201
+    tokens = [await world.qr(p) for p in people]
+    writes = world.client.app[REDEEM_WRITES]
+    batches, items = writes.batches, writes.items
+    responses = await asyncio.gather(
+        *(
+            world.redeem(
+                till, token, count=2, receipt_no="DUP-1" if i == 5 else f"OK-{i}", bill_fen=40_000
+            )
+            for i, (till, token) in enumerate(zip(tills, tokens, strict=True))
+        )
+    )
+    assert writes.items - items > writes.batches - batches  # statements were shared
+    for i, resp in enumerate(responses):
+        if i == 5:
+            assert resp.status == 409
+            assert await error_code(resp) == "bill_already_redeemed"
+        else:
+            assert resp.status == 201, await resp.text()
+            body = await resp.json()
+            assert (body["receipt_no"], body["voucher_count"]) == (f"OK-{i}", 2)
+            assert body["terminal"]["id"] == tills[i].terminal_id
+    for i, person in enumerate(people):
+        wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+        assert wallet["counts"]["used"] == (1 if i == 5 else 2)
+    async with world.pool.acquire() as conn:
+        assert await check_ledger(conn) == []

@@ -1,0 +1,103 @@
+"""The batched redeem statement: all the bills of a batch are written, or none of them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from server.db import redemptions as ledger
+from tests import factories as f
+
+NOW = datetime(2024, 9, 10, 2, tzinfo=UTC)
+
+
+async def bills(conn: asyncpg.Connection, n: int) -> list[ledger.Redemption]:
+    campaign_id = await f.campaign(conn)
+    merchant_id = await f.merchant(conn)
+    terminal_id = await f.terminal(conn, merchant_id)
+    out = []
+    for _ in range(n):
+        citizen_id = await f.citizen(conn)
+        _, vouchers = await f.claim_with_vouchers(conn, campaign_id, citizen_id, count=3)
+        out.append(
+            ledger.Redemption(
+                now=NOW,
+                voucher_ids=tuple(vouchers[:2]),
+                citizen_id=citizen_id,
+                jti=uuid.uuid4(),
+                jti_expires_at=NOW + timedelta(seconds=60),
+                campaign_id=campaign_id,
+                merchant_id=merchant_id,
+                terminal_id=terminal_id,
+                receipt_no=f.ref("R"),
+                bill_fen=40_000,
+                spend_threshold_fen=20_000,
+                face_value_fen=10_000,
+                idempotency_key=f.ref("K"),
+                request_hash=f.fake_hash(),
+            )
+        )
+    return out
+
+
+async def redeemed(conn: asyncpg.Connection, batch: list[ledger.Redemption]) -> int:
+    ids = [v for b in batch for v in b.voucher_ids]
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM vouchers WHERE id = ANY($1::bigint[]) AND status = 'redeemed'",
+            ids,
+        )
+    )
+
+
+async def test_a_batch_writes_every_bill_with_its_own_vouchers(db: asyncpg.Connection) -> None:
+    # rules U3, U7: three bills, one statement, each redemption holding its own two vouchers
+    batch = await bills(db, 3)
+    ids = await ledger.write_redemptions(db, batch)
+    assert len(set(ids)) == 3
+    for bill, redemption_id in zip(batch, ids, strict=True):
+        row = await db.fetchrow(
+            "SELECT citizen_id, receipt_no, voucher_count, token_jti FROM redemptions "
+            "WHERE id = $1",
+            redemption_id,
+        )
+        assert tuple(row) == (bill.citizen_id, bill.receipt_no, 2, bill.jti)
+        items = await db.fetch(
+            "SELECT voucher_id FROM redemption_items WHERE redemption_id = $1 ORDER BY 1",
+            redemption_id,
+        )
+        assert tuple(r["voucher_id"] for r in items) == bill.voucher_ids
+    assert await redeemed(db, batch) == 6
+
+
+async def test_one_taken_voucher_leaves_the_whole_batch_unwritten(db: asyncpg.Connection) -> None:
+    # rule U7: the second bill's voucher went elsewhere after the decision
+    batch = await bills(db, 3)
+    await db.execute(
+        "UPDATE vouchers SET status = 'redeemed', redeemed_at = now() WHERE id = $1",
+        batch[1].voucher_ids[0],
+    )
+    with pytest.raises(asyncpg.PostgresError) as refused:
+        await ledger.write_redemptions(db, batch)
+    assert refused.value.sqlstate == "VC001"
+    assert await redeemed(db, batch) == 1  # only the one taken before
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM consumed_tokens WHERE jti = ANY($1::uuid[])",
+            [b.jti for b in batch],
+        )
+        == 0
+    )
+
+
+async def test_two_bills_on_one_voucher_in_a_batch_write_nothing(db: asyncpg.Connection) -> None:
+    # rule U7: even if the caller put the same voucher on two bills, it is spent at most once
+    batch = await bills(db, 2)
+    twice = replace(batch[1], voucher_ids=batch[0].voucher_ids[:1], citizen_id=batch[0].citizen_id)
+    with pytest.raises(asyncpg.PostgresError):
+        await ledger.write_redemptions(db, [batch[0], twice])
+    assert await redeemed(db, batch) == 0
