@@ -4,7 +4,8 @@ One Lua call before a redemption: refuse a QR token id already used (pre-filter;
 consumed_tokens is the fence), mark the idempotency key in flight, and take the citizen's lock
 (SET NX PX). One Lua call after: mark the token used, release the key and the lock, each only
 if still ours (compare-and-delete). If Redis is down, the caller falls back to the database's
-row lock and carries on.
+row lock and carries on. The calls of concurrent redemptions travel to Redis together, one
+pipeline per batch.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
+
+from server.batching import Batcher
 
 BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
@@ -43,6 +48,9 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # Redis down or lock not had in time: the database decides
 
 
+Call = tuple[list[str], list[Any]]  # a script's keys and arguments
+
+
 @dataclass
 class Guard:
     client: aioredis.Redis
@@ -53,18 +61,38 @@ class Guard:
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
         self._end = self.client.register_script(END)
-        self._pending: set[asyncio.Task[bool]] = set()
+        # the Lua calls of concurrent redemptions go to Redis together, one pipeline (no
+        # MULTI: each call is atomic on its own) per batch (server/batching.py)
+        self._begins: Batcher[Call, Any] = Batcher(
+            partial(self._pipeline, self._begin), max_batch=128, max_running=2
+        )
+        self._ends: Batcher[Call, Any] = Batcher(
+            partial(self._pipeline, self._end), max_batch=128, max_running=1
+        )
+
+    async def _pipeline(self, script: AsyncScript, calls: list[Call]) -> list[Any]:
+        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach."""
+        for attempt in (1, 2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                answers: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(a, NoScriptError) for a in answers):
+                await self.client.script_load(script.script)  # Redis restarted: load, again
+                continue
+            return answers
+        raise AssertionError("unreachable")
 
     def end_soon(self, **kw: Any) -> None:
         """``end`` after the answer is on its way: the till waits for the ledger, not for
         Redis bookkeeping. ``drain`` awaits what is still pending (at shutdown)."""
-        task = asyncio.get_running_loop().create_task(self.end(**kw))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        future = self._ends.submit(_end_call(**kw))
+        # nobody awaits it: an error (Redis down) only means the keys expire on their own
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def drain(self) -> None:
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        await self._begins.drain()
+        await self._ends.drain()
 
     async def begin(
         self, *, jti: str, citizen: str, terminal_id: int, key: str
@@ -75,10 +103,12 @@ class Guard:
         delay = 0.002
         while True:
             try:
-                answer = await self._begin(
-                    keys=keys, args=[token, self.lock_ttl_ms, self.in_flight_ttl_ms]
+                answer = await self._begins.call(
+                    (keys, [token, self.lock_ttl_ms, self.in_flight_ttl_ms])
                 )
             except RedisError:
+                return Outcome.UNAVAILABLE, token
+            if isinstance(answer, Exception):
                 return Outcome.UNAVAILABLE, token
             answer = answer.decode() if isinstance(answer, bytes) else answer
             if answer != "locked":
@@ -113,25 +143,19 @@ class Guard:
         except RedisError:
             return False
 
-    async def end(
-        self,
-        *,
-        token: str,
-        jti: str,
-        citizen: str,
-        terminal_id: int,
-        key: str,
-        used: bool,
-        jti_ttl_ms: int,
-    ) -> bool:
+    async def end(self, **kw: Any) -> bool:
+        """Mark the token used (if it was) and release the key and the lock, if still ours."""
         try:
-            await self._end(
-                keys=_keys(jti, citizen, terminal_id, key),
-                args=[token, max(jti_ttl_ms, 1), "1" if used else "0"],
-            )
+            answer = await self._ends.call(_end_call(**kw))
         except RedisError:
             return False
-        return True
+        return not isinstance(answer, Exception)
+
+
+def _end_call(
+    *, token: str, jti: str, citizen: str, terminal_id: int, key: str, used: bool, jti_ttl_ms: int
+) -> Call:
+    return _keys(jti, citizen, terminal_id, key), [token, max(jti_ttl_ms, 1), "1" if used else "0"]
 
 
 def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:
