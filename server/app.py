@@ -460,12 +460,14 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
         partial(_read_contexts, pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
+        observe=app[METRICS].batch_size.labels("context_read").observe,
     )
     app[REDEEM_WRITES] = Batcher(
         partial(_write_redemptions, pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
         key=lambda bill: bill.citizen_id,  # one citizen's bills never share a statement
+        observe=app[METRICS].batch_size.labels("redeem_write").observe,
     )
     yield
     await app[CONTEXT_READS].drain()
@@ -503,7 +505,9 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
     )
     app[REDIS] = client
-    app[GUARD] = Guard(client, lock_ttl_ms=settings.lock_ttl_ms)
+    app[GUARD] = Guard(
+        client, lock_ttl_ms=settings.lock_ttl_ms, observe_batch=app[METRICS].batch_size
+    )
     yield
     await app[GUARD].drain()
     await client.aclose()

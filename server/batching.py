@@ -26,7 +26,8 @@ class Batcher(Generic[T, R]):
     """Runs ``run(items)`` for batches of submitted items; ``run`` answers item by item.
 
     ``key``: items with equal keys never share a batch (a later one waits for the next), for
-    work where two calls on the same thing must not race inside one statement.
+    work where two calls on the same thing must not race inside one statement. ``observe`` is
+    told the size of each batch.
     """
 
     def __init__(
@@ -36,6 +37,7 @@ class Batcher(Generic[T, R]):
         max_batch: int = 64,
         max_running: int = 2,
         key: Callable[[T], Hashable] | None = None,
+        observe: Callable[[int], object] | None = None,
     ) -> None:
         if max_batch < 1 or max_running < 1:
             raise ValueError("max_batch and max_running must be at least 1")
@@ -43,6 +45,7 @@ class Batcher(Generic[T, R]):
         self.max_batch = max_batch
         self.max_running = max_running
         self._key = key
+        self._observe = observe  # told each batch's size (a metric)
         self._pending: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
@@ -96,6 +99,8 @@ class Batcher(Generic[T, R]):
                 batch = self._take()
                 self.batches += 1
                 self.items += len(batch)
+                if self._observe is not None:
+                    self._observe(len(batch))
                 try:
                     answers = await self._run([item for item, _ in batch])
                 except Exception as exc:

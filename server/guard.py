@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
+from prometheus_client import Histogram
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
@@ -57,17 +58,25 @@ class Guard:
     lock_ttl_ms: int = 5000
     in_flight_ttl_ms: int = 30000
     lock_wait_s: float = 2.0
+    observe_batch: Histogram | None = None  # batch sizes, labelled by kind
 
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
         self._end = self.client.register_script(END)
         # the Lua calls of concurrent redemptions go to Redis together, one pipeline (no
         # MULTI: each call is atomic on its own) per batch (server/batching.py)
+        sizes = self.observe_batch
         self._begins: Batcher[Call, Any] = Batcher(
-            partial(self._pipeline, self._begin), max_batch=128, max_running=2
+            partial(self._pipeline, self._begin),
+            max_batch=128,
+            max_running=2,
+            observe=None if sizes is None else sizes.labels("redis_begin").observe,
         )
         self._ends: Batcher[Call, Any] = Batcher(
-            partial(self._pipeline, self._end), max_batch=128, max_running=1
+            partial(self._pipeline, self._end),
+            max_batch=128,
+            max_running=1,
+            observe=None if sizes is None else sizes.labels("redis_end").observe,
         )
 
     async def _pipeline(self, script: AsyncScript, calls: list[Call]) -> list[Any]:

@@ -86,6 +86,13 @@ class Metrics:
             "Redis calls that failed; the database alone then guards correctness",
             registry=self.registry,
         )
+        self.batch_size = Histogram(
+            "voucher_batch_size",
+            "Calls carried by one batched round trip to PostgreSQL or Redis, by kind",
+            ["kind"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
 
 
 # Error categories map to statuses in shared.errors; a few codes read better otherwise here:
