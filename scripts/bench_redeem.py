@@ -8,7 +8,8 @@ One run does, against the machine's real PostgreSQL and Redis (loopback only):
 1. drops and recreates the database ``voucher_bench`` (``--database-url``), migrates it,
    loads the demo campaign and seeds it with COPY: 100,000 citizens, their certificates and
    claims, 10 vouchers each (1,000,000), 1,000 merchants, 200 terminals with known
-   credentials; then VACUUM ANALYZE. Meanwhile it creates ``voucher_bench_pgbench`` from
+   credentials, and 20,000 bills of the day before (every 5th citizen spent one voucher);
+   then VACUUM ANALYZE. Meanwhile it creates ``voucher_bench_pgbench`` from
    ``../shared/bench/schema.sql`` (the pgbench reference);
 2. flushes Redis db 15 (``--redis-url``), checkpoints, and starts the real server
    (``create_app``) in its own process on uvloop, access log off (``--profile``: under
@@ -62,6 +63,7 @@ import asyncpg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from bench import procstat, profiles  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
 from shared.tokens import SigningKey  # noqa: E402
@@ -120,6 +122,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pg-pool-max", type=int, default=32, help="server pool (Settings default)")
     p.add_argument(
         "--server-processes", type=int, default=1, help="server processes (SO_REUSEPORT)"
+    )
+    p.add_argument(
+        "--batch-max-size", type=int, default=64, help="bills per statement (Settings default)"
+    )
+    p.add_argument(
+        "--batch-concurrency",
+        type=int,
+        default=3,
+        help="batched statements in flight per kind (Settings default)",
     )
     p.add_argument(
         "--token-rate",
@@ -376,6 +387,27 @@ def stop_server(server_pid: int, wrapper: subprocess.Popen[bytes]) -> None:
         wrapper.wait(10)
 
 
+async def batch_sizes(base_url: str) -> dict[str, dict[str, float]]:
+    """Calls per batched round trip, by kind, from the server's /metrics (with several server
+    processes: the one that answered), warm-up included."""
+    async with aiohttp.ClientSession() as session, session.get(base_url + "/metrics") as resp:
+        text = await resp.text()
+    sums: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "voucher_batch_size":
+            continue
+        for sample in family.samples:
+            kind = sample.labels.get("kind", "?")
+            if sample.name.endswith("_sum"):
+                sums.setdefault(kind, {})["calls"] = sample.value
+            elif sample.name.endswith("_count"):
+                sums.setdefault(kind, {})["batches"] = sample.value
+    return {
+        kind: {**v, "mean": round(v.get("calls", 0) / max(1.0, v.get("batches", 0)), 2)}
+        for kind, v in sorted(sums.items())
+    }
+
+
 async def check_ledger(database_url: str) -> dict[str, Any]:
     """After the run: no voucher spent twice, and every count agrees with every other."""
     conn = await asyncpg.connect(database_url)
@@ -547,7 +579,9 @@ def report(results: dict[str, Any]) -> str:
         f"(hiredis {m['hiredis']}), uvloop {m['uvloop']}.",
         f"Seed: {results['seed']['citizens']:,} citizens, {results['seed']['vouchers']:,} "
         f"vouchers, {results['seed']['merchants']:,} merchants, "
-        f"{results['seed']['terminals']} terminals in {results['seed']['seconds']['total']:.1f} s."
+        f"{results['seed']['terminals']} terminals, "
+        f"{results['seed'].get('past_bills', 0):,} past bills in "
+        f"{results['seed']['seconds']['total']:.1f} s."
         + (" Server profiled (" + results["profile_mode"] + ")." if results["profiled"] else ""),
         "",
         "| target | measured | goal | |",
@@ -588,6 +622,12 @@ def report(results: dict[str, Any]) -> str:
         f"QR tokens: {load['tokens_presigned']:,} pre-signed in {load['tokens_presign_seconds']} s"
         f" before the run, {load['tokens_signed_inline']} signed inline."
     )
+    if results.get("batch_sizes"):
+        lines.append(
+            "Calls per batched round trip (mean, warm-up included): "
+            + ", ".join(f"{k} {v['mean']}" for k, v in results["batch_sizes"].items())
+            + "."
+        )
     ledger = results["ledger"]
     lines.append(
         f"Ledger after the run: {ledger['redemptions']:,} redemptions, "
@@ -670,7 +710,8 @@ async def prepare(args: argparse.Namespace, children: Children, work: Path) -> d
     )
     log(
         f"seeded {seeded.citizens:,} citizens, {seeded.vouchers:,} vouchers, "
-        f"{seeded.merchants:,} merchants, {len(seeded.terminals)} terminals in "
+        f"{seeded.merchants:,} merchants, {len(seeded.terminals)} terminals, "
+        f"{seeded.past_bills:,} past bills in "
         f"{seeded.seconds['total']:.1f} s "
         + json.dumps({k: round(v, 2) for k, v in seeded.seconds.items()})
     )
@@ -708,6 +749,7 @@ async def prepare(args: argparse.Namespace, children: Children, work: Path) -> d
             "vouchers": seeded.vouchers,
             "merchants": seeded.merchants,
             "terminals": len(seeded.terminals),
+            "past_bills": seeded.past_bills,
             "seconds": {k: round(v, 2) for k, v in seeded.seconds.items()},
         },
         "terminal_credentials": seeded.terminals,
@@ -772,6 +814,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "pg_pool_max": args.pg_pool_max,
             "pid_file": str(work / "server.pid"),
             "processes": args.server_processes,
+            "batch_max_size": args.batch_max_size,
+            "batch_concurrency": args.batch_concurrency,
         }
         if mode == "cprofile":
             server_cfg["cprofile"] = str(work / "server.pstats")
@@ -842,6 +886,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             f"{load['quotes_per_s']:,.0f} quotes/s, redeem p99 "
             f"{load['latency']['redeem'].get('p99_ms')} ms"
         )
+        batches = asyncio.run(batch_sizes(base_url))
         stop_server(server_pid, wrapper)
         server_errors = [
             line for line in server_log.read_text(errors="replace").splitlines()
@@ -887,6 +932,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "profiled": mode != "off",
             "profile_mode": mode,
             "load": load,
+            "batch_sizes": batches,
             "ledger": ledger,
             "server_error_log_lines": server_errors[:20],
             "pgbench": pgb,

@@ -1,5 +1,6 @@
 """Seed the benchmark ledger with COPY: citizens, certificates with their owners, one claim
-per certificate, ~10 vouchers per claim, merchants and terminals with known credentials.
+per certificate, ~10 vouchers per claim, merchants and terminals with known credentials, and
+the bills of the days before (``HISTORY_SQL``).
 
 Rows are built in Python and streamed with asyncpg's binary COPY
 (``copy_records_to_table``); ids are given explicitly (COPY writes identity columns as
@@ -40,8 +41,42 @@ VALIDITY = timedelta(days=90)
 
 SEEDED_TABLES = (
     "citizens", "certificates", "certificate_owners", "claims", "vouchers", "merchants",
-    "terminals",
+    "terminals", "consumed_tokens", "redemptions", "redemption_items",
 )  # fmt: skip
+
+# Bills already paid before the measured day: every n-th citizen spent one voucher (earliest
+# expiry first) a day ago, at a terminal picked by citizen id. A ledger in the middle of its
+# campaign, not a fresh one: with empty redemption tables PostgreSQL plans the foreign-key
+# checks of the first inserts as scans of a (then) empty table and keeps those plans until
+# the next ANALYZE, so every later check reads the whole, growing table.
+HISTORY_SQL = """
+WITH picked AS (
+    SELECT DISTINCT ON (v.citizen_id) v.id, v.citizen_id, v.campaign_id, v.face_value_fen,
+           t.id AS terminal_id, t.merchant_id
+      FROM vouchers v
+      JOIN terminals t ON t.id = v.citizen_id % $2 + 1
+     WHERE v.citizen_id % $1 = 0 AND v.status = 'available'
+     ORDER BY v.citizen_id, v.expires_at, v.id
+), tok AS (
+    INSERT INTO consumed_tokens (jti, citizen_id, expires_at, consumed_at)
+    SELECT gen_random_uuid(), citizen_id, $3::timestamptz + interval '60 seconds', $3
+      FROM picked
+    RETURNING jti, citizen_id
+), red AS (
+    INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
+                             bill_fen, spend_threshold_fen, face_value_fen, voucher_count,
+                             token_jti, idempotency_key, request_hash, created_at)
+    SELECT p.campaign_id, p.merchant_id, p.terminal_id, p.citizen_id, 'H' || p.citizen_id,
+           25000, 20000, p.face_value_fen, 1, tok.jti, 'history-' || p.citizen_id,
+           sha256(convert_to('history-' || p.citizen_id, 'UTF8')), $3
+      FROM picked p JOIN tok USING (citizen_id)
+    RETURNING id, citizen_id
+), items AS (
+    INSERT INTO redemption_items (redemption_id, voucher_id)
+    SELECT red.id, p.id FROM red JOIN picked p USING (citizen_id)
+)
+UPDATE vouchers v SET status = 'redeemed', redeemed_at = $3 FROM picked p WHERE v.id = p.id
+"""
 
 
 async def check_foreign_keys(conn: asyncpg.Connection, tables: tuple[str, ...]) -> None:
@@ -75,6 +110,7 @@ class SeedResult:
     vouchers: int
     merchants: int
     terminals: list[tuple[int, str]]  # (terminal id, secret)
+    past_bills: int
     subjects: list[uuid.UUID]  # index i is citizen id i + 1
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -93,6 +129,7 @@ async def seed(
     vouchers_per_citizen: int = 10,
     merchants: int = 1_000,
     terminals: int = 200,
+    history_every: int = 5,
     now: datetime | None = None,
     rng: random.Random | None = None,
 ) -> SeedResult:
@@ -238,6 +275,11 @@ async def seed(
         timings["merchants_terminals"] = time.perf_counter() - t
 
         t = time.perf_counter()
+        status = await conn.execute(HISTORY_SQL, history_every, terminals, now - timedelta(days=1))
+        past_bills = int(status.split()[-1])
+        timings["history"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         await conn.execute("SET session_replication_role = origin")
         await check_foreign_keys(conn, SEEDED_TABLES)
         timings["check_foreign_keys"] = time.perf_counter() - t
@@ -253,6 +295,7 @@ async def seed(
         vouchers=total_vouchers,
         merchants=merchants,
         terminals=creds,
+        past_bills=past_bills,
         subjects=subjects,
         seconds=timings,
     )

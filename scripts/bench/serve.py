@@ -41,6 +41,8 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         campaign_files=tuple(sorted(bundled_campaigns_dir().glob("*.toml"))),
         pg_pool_min=int(cfg.get("pg_pool_min", 4)),
         pg_pool_max=int(cfg.get("pg_pool_max", 32)),
+        batch_max_size=int(cfg.get("batch_max_size", 64)),
+        batch_concurrency=int(cfg.get("batch_concurrency", 3)),
         host=cfg["host"],
         port=int(cfg["port"]),
     )
