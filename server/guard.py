@@ -14,7 +14,6 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -49,7 +48,7 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # Redis down or lock not had in time: the database decides
 
 
-Call = tuple[list[str], list[Any]]  # a script's keys and arguments
+Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its keys and its arguments
 
 
 @dataclass
@@ -63,45 +62,44 @@ class Guard:
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
         self._end = self.client.register_script(END)
-        # the Lua calls of concurrent redemptions go to Redis together, one pipeline (no
-        # MULTI: each call is atomic on its own) per batch (server/batching.py)
+        # the Lua calls of concurrent redemptions, begins and ends alike, go to Redis together:
+        # one pipeline (no MULTI: each call is atomic on its own) per batch (server/batching.py)
         sizes = self.observe_batch
-        self._begins: Batcher[Call, Any] = Batcher(
-            partial(self._pipeline, self._begin),
-            max_batch=128,
+        self._calls: Batcher[Call, Any] = Batcher(
+            self._pipeline,
+            max_batch=256,
             max_running=2,
-            observe=None if sizes is None else sizes.labels("redis_begin").observe,
-        )
-        self._ends: Batcher[Call, Any] = Batcher(
-            partial(self._pipeline, self._end),
-            max_batch=128,
-            max_running=1,
-            observe=None if sizes is None else sizes.labels("redis_end").observe,
+            observe=None if sizes is None else sizes.labels("redis").observe,
         )
 
-    async def _pipeline(self, script: AsyncScript, calls: list[Call]) -> list[Any]:
-        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach."""
-        for attempt in (1, 2):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                answers: list[Any] = await pipe.execute(raise_on_error=False)
-            if attempt == 1 and any(isinstance(a, NoScriptError) for a in answers):
-                await self.client.script_load(script.script)  # Redis restarted: load, again
-                continue
-            return answers
-        raise AssertionError("unreachable")
+    async def _pipeline(self, calls: list[Call]) -> list[Any]:
+        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach.
+        Calls refused for an unknown script (Redis restarted) load it and run once more."""
+        answers = await self._send(calls)
+        lost = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
+        if lost:
+            for script in {calls[i][0].sha: calls[i][0] for i in lost}.values():
+                await self.client.script_load(script.script)
+            for i, answer in zip(lost, await self._send([calls[i] for i in lost]), strict=True):
+                answers[i] = answer
+        return answers
+
+    async def _send(self, calls: list[Call]) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        return answers
 
     def end_soon(self, **kw: Any) -> None:
         """``end`` after the answer is on its way: the till waits for the ledger, not for
         Redis bookkeeping. ``drain`` awaits what is still pending (at shutdown)."""
-        future = self._ends.submit(_end_call(**kw))
+        future = self._calls.submit(self._end_call(**kw))
         # nobody awaits it: an error (Redis down) only means the keys expire on their own
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def drain(self) -> None:
-        await self._begins.drain()
-        await self._ends.drain()
+        await self._calls.drain()
 
     async def begin(
         self, *, jti: str, citizen: str, terminal_id: int, key: str
@@ -112,8 +110,8 @@ class Guard:
         delay = 0.002
         while True:
             try:
-                answer = await self._begins.call(
-                    (keys, [token, self.lock_ttl_ms, self.in_flight_ttl_ms])
+                answer = await self._calls.call(
+                    (self._begin, keys, [token, self.lock_ttl_ms, self.in_flight_ttl_ms])
                 )
             except RedisError:
                 return Outcome.UNAVAILABLE, token
@@ -155,16 +153,24 @@ class Guard:
     async def end(self, **kw: Any) -> bool:
         """Mark the token used (if it was) and release the key and the lock, if still ours."""
         try:
-            answer = await self._ends.call(_end_call(**kw))
+            answer = await self._calls.call(self._end_call(**kw))
         except RedisError:
             return False
         return not isinstance(answer, Exception)
 
-
-def _end_call(
-    *, token: str, jti: str, citizen: str, terminal_id: int, key: str, used: bool, jti_ttl_ms: int
-) -> Call:
-    return _keys(jti, citizen, terminal_id, key), [token, max(jti_ttl_ms, 1), "1" if used else "0"]
+    def _end_call(
+        self,
+        *,
+        token: str,
+        jti: str,
+        citizen: str,
+        terminal_id: int,
+        key: str,
+        used: bool,
+        jti_ttl_ms: int,
+    ) -> Call:
+        keys = _keys(jti, citizen, terminal_id, key)
+        return self._end, keys, [token, max(jti_ttl_ms, 1), "1" if used else "0"]
 
 
 def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:

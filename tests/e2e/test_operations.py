@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -9,9 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 from server.app import ROUTES, create_app
 from server.auth import Principal, Role, issue_access_token
+from server.guard import BEGIN
 from server.settings import Settings
 from server.web import JsonLogFormatter
 from tests.conftest import Services
@@ -178,3 +181,23 @@ async def test_with_redis_stopped_not_one_voucher_is_redeemed_twice(
     assert 500 not in statuses
     text = await (await client.get("/metrics")).text()
     assert "voucher_redis_failures_total 200.0" in text
+
+
+async def test_after_redis_forgets_its_scripts_the_guard_loads_them_again(
+    world: World, settings: Settings
+) -> None:
+    # a restarted Redis has no scripts: the guard loads them and still holds the lock (U7)
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    assert (await world.redeem(till, await world.qr(person))).status == 201
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        await client.script_flush()
+        responses = [await world.redeem(till, await world.qr(person)) for _ in range(3)]
+        assert [r.status for r in responses] == [201, 201, 201]
+        sha = hashlib.sha1(BEGIN.encode(), usedforsecurity=False).hexdigest()
+        assert await client.script_exists(sha) == [True]
+    finally:
+        await client.aclose()
+    text = await (await world.client.get("/metrics")).text()
+    assert "voucher_redis_failures_total 0.0" in text
