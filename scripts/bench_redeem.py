@@ -12,8 +12,9 @@ One run does, against the machine's real PostgreSQL and Redis (loopback only):
    then VACUUM ANALYZE. Meanwhile it creates ``voucher_bench_pgbench`` from
    ``../shared/bench/schema.sql`` (the pgbench reference);
 2. flushes Redis db 15 (``--redis-url``), checkpoints, and starts the real server
-   (``create_app``) in its own process on uvloop, access log off (``--profile``: under
-   py-spy, or cProfile when py-spy is missing);
+   (``create_app``) as one process per core sharing the port, as ``VOUCHER_PROCESSES``
+   would, on uvloop, access log off (``--profile``: under py-spy, or cProfile when py-spy is
+   missing);
 3. runs the load generator in another process: 64 cashier terminals, each quote + redeem
    on a random citizen, warm-up then a measured window; latencies with HdrHistogram, CPU per
    process group from /proc;
@@ -119,9 +120,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--merchants", type=int, default=1_000)
     p.add_argument("--terminals", type=int, default=200)
     p.add_argument("--pg-pool-min", type=int, default=4, help="server pool (Settings default)")
-    p.add_argument("--pg-pool-max", type=int, default=32, help="server pool (Settings default)")
     p.add_argument(
-        "--server-processes", type=int, default=1, help="server processes (SO_REUSEPORT)"
+        "--pg-pool-max",
+        type=int,
+        default=16,
+        help="PostgreSQL pool of each server process (16 x 2 processes = 32 connections)",
+    )
+    p.add_argument(
+        "--server-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes sharing the port (SO_REUSEPORT), as VOUCHER_PROCESSES: one per core",
     )
     p.add_argument(
         "--batch-max-size", type=int, default=64, help="bills per statement (Settings default)"

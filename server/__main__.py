@@ -152,8 +152,9 @@ def demo(host: str, port: int) -> int:
 
 
 def serve() -> int:
-    """VOUCHER_PROCESSES server processes share the port (SO_REUSEPORT); about one per core
-    once PostgreSQL runs elsewhere (docs/BENCHMARKS.md)."""
+    """VOUCHER_PROCESSES server processes share the port (SO_REUSEPORT): one per core (on
+    the 2-core benchmark machine, two beat one by about a third even with PostgreSQL on the
+    same cores; docs/BENCHMARKS.md)."""
     _logging()
     _fast_loop()
     settings = Settings.from_env()
