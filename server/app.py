@@ -456,14 +456,26 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
     )
     assert pool is not None
     app[PG] = pool
+    # The till's batched statements have connections of their own, planned once: batch sizes
+    # vary, and PostgreSQL would otherwise plan the context read afresh for each batch (its
+    # shape does not depend on the batch: every lookup is an index probe per bill).
+    till_pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=2,
+        max_size=2 * settings.batch_concurrency,
+        command_timeout=30,
+        reset=_reset,
+        server_settings={"plan_cache_mode": "force_generic_plan"},
+    )
+    assert till_pool is not None
     app[CONTEXT_READS] = Batcher(
-        partial(_read_contexts, pool),
+        partial(_read_contexts, till_pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
         observe=app[METRICS].batch_size.labels("context_read").observe,
     )
     app[REDEEM_WRITES] = Batcher(
-        partial(_write_redemptions, pool),
+        partial(_write_redemptions, till_pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
         key=lambda bill: bill.citizen_id,  # one citizen's bills never share a statement
@@ -472,6 +484,7 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[CONTEXT_READS].drain()
     await app[REDEEM_WRITES].drain()
+    await till_pool.close()
     await pool.close()
 
 
