@@ -53,6 +53,7 @@ TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # request ids: a random prefix per process and a counter (no syscall per request, unlike uuid4)
 _ID_PREFIX = uuid.uuid4().hex[:12] + "-"
 _ID_SEQ = itertools.count(1)
@@ -86,6 +87,7 @@ class Metrics:
             "Redis calls that failed; the database alone then guards correctness",
             registry=self.registry,
         )
+        self._latency_of: dict[tuple[str, str, int], Any] = {}
         self.batch_size = Histogram(
             "voucher_batch_size",
             "Calls carried by one batched round trip to PostgreSQL or Redis, by kind",
@@ -93,6 +95,16 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+
+    def observe_latency(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request's latency; each (method, route, status) series is looked up once."""
+        if method not in _METHODS:
+            method = "OTHER"  # clients choose the method: keep the series bounded
+        key = (method, route, status)
+        series = self._latency_of.get(key)
+        if series is None:
+            series = self._latency_of[key] = self.latency.labels(method, route, str(status))
+        series.observe(seconds)
 
 
 # Error categories map to statuses in shared.errors; a few codes read better otherwise here:
@@ -229,7 +241,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     metrics: Metrics = request.app[METRICS]
-    metrics.latency.labels(request.method, route, str(response.status)).observe(elapsed)
+    metrics.observe_latency(request.method, route, response.status, elapsed)
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
             "request",

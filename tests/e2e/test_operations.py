@@ -133,6 +133,17 @@ async def test_health_readiness_and_metrics(world: World) -> None:
     text = await (await world.client.get("/metrics")).text()
     assert 'voucher_redemptions_total{outcome="ok"} 1.0' in text
     assert "voucher_http_request_seconds_bucket" in text
+    assert 'voucher_batch_size_count{kind="redeem_write"} 1.0' in text
+
+
+async def test_unusual_http_methods_share_one_metrics_series(world: World) -> None:
+    for method in ("PROPFIND", "MKCOL", "LOCK"):
+        r = await world.client.request(method, "/v1/quote")
+        assert r.status == 405
+        assert (await r.json())["error"]["code"] == "method_not_allowed"
+    text = await (await world.client.get("/metrics")).text()
+    assert 'method="OTHER",route="unmatched",status="405"' in text
+    assert "PROPFIND" not in text
 
 
 async def test_logs_are_json_lines_without_id_numbers_or_tokens(
