@@ -124,13 +124,17 @@ def status_of(error: VoucherError) -> int:
     return STATUS_OVERRIDES.get(error.code, error.http_status)
 
 
-def error_response(
-    status: int, code: str, message: str, details: Mapping[str, Any] | None = None
-) -> web.Response:
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if details:
         body["details"] = dict(details)
-    return web.json_response({"error": body}, status=status)
+    return {"error": body}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Mapping[str, Any] | None = None
+) -> web.Response:
+    return web.json_response(error_body(code, message, details), status=status)
 
 
 def error_from(exc: VoucherError) -> web.Response:

@@ -11,11 +11,12 @@ nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -98,6 +99,11 @@ WITH item AS (
                             SELECT 1 FROM citizens z
                              WHERE z.id = i.citizen_id AND z.status = 'active' LIMIT 1) citizen
                      ) = (SELECT count(*) FROM item)
+                 -- rule U7: no bill under a key whose first answer was a refusal
+                 AND NOT EXISTS (SELECT 1 FROM item i CROSS JOIN LATERAL (
+                            SELECT 1 FROM refused_redemptions f
+                             WHERE f.terminal_id = i.terminal_id
+                               AND f.idempotency_key = i.idempotency_key LIMIT 1) refused)
                 THEN 1 ELSE voucher_abort('ledger_changed') END AS ok
 ), tok AS (
     INSERT INTO consumed_tokens (jti, citizen_id, expires_at, consumed_at)
@@ -263,6 +269,44 @@ async def by_receipt(conn: Conn, merchant_id: int, receipt_no: str) -> asyncpg.R
         merchant_id,
         receipt_no,
     )
+
+
+async def refusal_by_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT request_hash, status, answer FROM refused_redemptions "
+        "WHERE terminal_id = $1 AND idempotency_key = $2",
+        terminal_id,
+        key,
+    )
+
+
+async def keep_refusal(
+    conn: Conn,
+    *,
+    terminal_id: int,
+    key: str,
+    request_hash: bytes,
+    status: int,
+    answer: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """Rule U7: keep the first refusal under a key; False if the key already holds one."""
+    kept = await conn.fetchval(
+        """
+        INSERT INTO refused_redemptions (terminal_id, idempotency_key, request_hash, status,
+                                         answer, created_at)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+        ON CONFLICT (terminal_id, idempotency_key) DO NOTHING
+        RETURNING true
+        """,
+        terminal_id,
+        key,
+        request_hash,
+        status,
+        json.dumps(answer, ensure_ascii=False),
+        now,
+    )
+    return bool(kept)
 
 
 async def lock_for_refund(conn: Conn, redemption_id: int) -> asyncpg.Record | None:

@@ -29,10 +29,12 @@ from server.web import (
     REDEEM_WRITES,
     TZ,
     allowed_fields,
+    error_body,
     get_int,
     get_str,
     path_id,
     read_json,
+    status_of,
 )
 from shared import rules
 from shared.campaign import Campaign
@@ -226,15 +228,53 @@ def redemption_body(
 async def _stored_answer(
     conn: Conn, terminal_id: int, key: str, digest: bytes, tz: tzinfo
 ) -> web.Response | None:
-    """Rule U7: the same key and body get the first answer; another body gets 422."""
+    """Rule U7: the same key and body get the first answer, the redemption or the refusal kept
+    under the key; another body gets 422."""
     row = await db.by_idempotency_key(conn, terminal_id, key)
-    if row is None:
+    if row is not None:
+        if bytes(row["request_hash"]) != digest:
+            raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+        return web.json_response(
+            redemption_body(row, tz), status=201, headers={"Idempotent-Replay": "true"}
+        )
+    refused = await db.refusal_by_key(conn, terminal_id, key)
+    if refused is None:
         return None
-    if bytes(row["request_hash"]) != digest:
+    if bytes(refused["request_hash"]) != digest:
         raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
     return web.json_response(
-        redemption_body(row, tz), status=201, headers={"Idempotent-Replay": "true"}
+        json.loads(refused["answer"]),
+        status=refused["status"],
+        headers={"Idempotent-Replay": "true"},
     )
+
+
+async def _keep_refusal(
+    request: web.Request, terminal_id: int, key: str, digest: bytes, exc: VoucherError
+) -> web.Response:
+    """Rule U7, as payment APIs do it: a redemption that began and was refused keeps its
+    answer under its key, and a retry with the same key and body gets that answer even if the
+    ledger changed since. A redemption made under the same key by a concurrent request (Redis
+    down) comes first."""
+    status, answer = status_of(exc), error_body(exc.code, exc.message, exc.details)
+    async with request.app[PG].acquire() as conn:
+        stored = await _stored_answer(conn, terminal_id, key, digest, request.app[TZ])
+        if stored is not None:
+            return stored
+        kept = await db.keep_refusal(
+            conn,
+            terminal_id=terminal_id,
+            key=key,
+            request_hash=digest,
+            status=status,
+            answer=answer,
+            now=request.app[CLOCK](),
+        )
+        if not kept:  # a concurrent request with this key kept its refusal first
+            stored = await _stored_answer(conn, terminal_id, key, digest, request.app[TZ])
+            if stored is not None:
+                return stored
+    return web.json_response(answer, status=status)
 
 
 @requires(Role.CASHIER)
@@ -291,11 +331,14 @@ async def redeem(request: web.Request) -> web.Response:
             jti,
             locked=outcome is Outcome.OK,
         )
-        used = True
+        used = response.status == 201  # not when the key's first answer was a refusal
         return response
+    except (IdempotencyKeyInUse, IdempotencyKeyReused) as exc:
+        metrics.redemptions.labels(exc.code).inc()
+        raise  # about the key, not the bill: nothing to keep
     except VoucherError as exc:
         metrics.redemptions.labels(exc.code).inc()
-        raise
+        return await _keep_refusal(request, me.terminal_id, key, digest, exc)
     finally:
         if outcome is not Outcome.UNAVAILABLE:
             ttl = int((claims.expires_at - request.app[CLOCK]()).total_seconds() * 1000) + 5000
@@ -358,6 +401,10 @@ async def _redeem_in_ledger(
                     row = await conn.fetchrow("SELECT id FROM citizens WHERE subject = $1", subject)
                     if row is not None:
                         await db.lock_citizen(conn, row["id"])
+                    # rule U7: a key that already has its answer (Redis could not say so)
+                    stored = await _stored_answer(conn, me.terminal_id, key, digest, app[TZ])
+                    if stored is not None:
+                        return stored
                     ctx, held = await db.read_context(
                         conn, db.ContextQuery(me.terminal_id, subject, now, jti)
                     )

@@ -212,3 +212,25 @@ async def test_after_redis_forgets_its_scripts_the_guard_loads_them_again(
         await client.aclose()
     text = await (await world.client.get("/metrics")).text()
     assert "voucher_redis_failures_total 0.0" in text
+
+
+async def test_with_redis_stopped_a_retry_gets_the_first_answer(
+    aiohttp_client: Any, redis_stopped: Settings, clock: Clock, db_pool: Any
+) -> None:
+    # rule U7: the ledger, not Redis, knows a key's first answer (a success or a refusal)
+    client = await aiohttp_client(create_app(redis_stopped, clock=clock))
+    world = World(client, redis_stopped, db_pool)
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    first = await world.redeem(till, token, receipt_no="R-DOWN", key="k-down")
+    again = await world.redeem(till, token, receipt_no="R-DOWN", key="k-down")
+    assert (first.status, again.status) == (201, 201)
+    assert again.headers["Idempotent-Replay"] == "true"
+    assert (await again.json()) == (await first.json())
+    token = await world.qr(person)
+    refused = await world.redeem(till, token, bill_fen=100, receipt_no="R-S", key="k-small")
+    retried = await world.redeem(till, token, bill_fen=100, receipt_no="R-S", key="k-small")
+    assert (refused.status, await error_code(refused)) == (422, "bill_too_small")
+    assert retried.status == 422
+    assert (await retried.json()) == (await refused.json())

@@ -761,3 +761,47 @@ async def test_bills_of_many_tills_share_statements_and_each_gets_its_own_answer
     assert len(rows) == 2 * 23  # each bill holds its own two vouchers, all redeemed
     assert {(r["status"], r["voucher_count"]) for r in rows} == {("redeemed", 2)}
     assert {r["redemption_id"] for r in rows} == set(ids)
+
+
+async def test_a_refusal_is_the_first_answer_for_its_key(world: World) -> None:
+    # rule U7, as payment APIs do it: the merchant is suspended, the bill refused; after the
+    # suspension is lifted, a retry with the same key and body still gets that refusal, and
+    # only a new key is decided afresh
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    async with world.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE merchants SET status = 'suspended' WHERE id = $1", till.merchant_id
+        )
+    key = uuid.uuid4().hex
+    first = await world.redeem(till, token, receipt_no="R-KEEP", key=key)
+    assert (first.status, await error_code(first)) == (403, "merchant_suspended")
+    async with world.pool.acquire() as conn:
+        await conn.execute("UPDATE merchants SET status = 'active' WHERE id = $1", till.merchant_id)
+    again = await world.redeem(till, token, receipt_no="R-KEEP", key=key)
+    assert again.status == 403
+    assert again.headers["Idempotent-Replay"] == "true"
+    assert (await again.json()) == (await first.json())
+    other_body = await world.redeem(till, token, receipt_no="R-OTHER", key=key)
+    assert (other_body.status, await error_code(other_body)) == (422, "idempotency_key_reused")
+    fresh = await world.redeem(till, token, receipt_no="R-KEEP")
+    assert fresh.status == 201, await fresh.text()
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["counts"]["used"] == 1
+
+
+async def test_a_request_refused_before_it_began_keeps_nothing(world: World) -> None:
+    # a malformed body is not a first answer: corrected, the same key goes through
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token = await world.qr(person)
+    key = uuid.uuid4().hex
+    bad = await world.client.post(
+        "/v1/redemptions",
+        json={"token": token, "bill_fen": -5, "receipt_no": "R-FIX", "voucher_count": 1},
+        headers={**till.headers, "Idempotency-Key": key},
+    )
+    assert bad.status == 400
+    good = await world.redeem(till, token, receipt_no="R-FIX", key=key)
+    assert good.status == 201, await good.text()
