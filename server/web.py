@@ -51,6 +51,8 @@ REDEEM_WRITES: web.AppKey[Batcher[Redemption, int | None]] = web.AppKey("redeem_
 TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+# the code of a refusal a handler answered without raising (a kept idempotent refusal), for the log
+ERROR_CODE: web.RequestKey[str] = web.RequestKey("error_code")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -255,7 +257,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "route": route,
                 "status": response.status,
                 "ms": round(elapsed * 1000, 2),
-                "error_code": code or None,
+                "error_code": code or request.get(ERROR_CODE),
             },
         )
     return response

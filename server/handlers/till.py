@@ -21,6 +21,7 @@ from server.web import (
     CAMPAIGNS,
     CLOCK,
     CONTEXT_READS,
+    ERROR_CODE,
     GUARD,
     METRICS,
     PG,
@@ -257,6 +258,7 @@ async def _keep_refusal(
     ledger changed since. A redemption made under the same key by a concurrent request (Redis
     down) comes first."""
     status, answer = status_of(exc), error_body(exc.code, exc.message, exc.details)
+    request[ERROR_CODE] = exc.code
     async with request.app[PG].acquire() as conn:
         stored = await _stored_answer(conn, terminal_id, key, digest, request.app[TZ])
         if stored is not None:

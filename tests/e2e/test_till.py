@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -763,7 +764,9 @@ async def test_bills_of_many_tills_share_statements_and_each_gets_its_own_answer
     assert {r["redemption_id"] for r in rows} == set(ids)
 
 
-async def test_a_refusal_is_the_first_answer_for_its_key(world: World) -> None:
+async def test_a_refusal_is_the_first_answer_for_its_key(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     # rule U7, as payment APIs do it: the merchant is suspended, the bill refused; after the
     # suspension is lifted, a retry with the same key and body still gets that refusal, and
     # only a new key is decided afresh
@@ -775,8 +778,11 @@ async def test_a_refusal_is_the_first_answer_for_its_key(world: World) -> None:
             "UPDATE merchants SET status = 'suspended' WHERE id = $1", till.merchant_id
         )
     key = uuid.uuid4().hex
+    caplog.set_level(logging.INFO, logger="server.access")
     first = await world.redeem(till, token, receipt_no="R-KEEP", key=key)
     assert (first.status, await error_code(first)) == (403, "merchant_suspended")
+    logged = [r for r in caplog.records if getattr(r, "route", "") == "/v1/redemptions"]
+    assert [getattr(r, "error_code", None) for r in logged] == ["merchant_suspended"]
     async with world.pool.acquire() as conn:
         await conn.execute("UPDATE merchants SET status = 'active' WHERE id = $1", till.merchant_id)
     again = await world.redeem(till, token, receipt_no="R-KEEP", key=key)
