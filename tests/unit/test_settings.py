@@ -1,0 +1,58 @@
+"""Settings are validated once, at start-up, with a message naming what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from server.settings import Settings, SettingsError
+from shared.campaign import bundled_campaigns_dir
+from shared.tokens import SigningKey
+
+KEY = SigningKey.generate("qr-1")
+
+
+def settings(**changes: Any) -> Settings:
+    base = Settings(
+        database_url="postgresql://db/vouchers",
+        redis_url="redis://cache/0",
+        id_hash_key=b"k" * 32,
+        access_token_secret=b"s" * 32,
+        qr_keys=(KEY,),
+        idp_issuer="https://idp.example",
+        idp_keys={},
+        campaign_files=(bundled_campaigns_dir() / "liaocheng-2024.toml",),
+    )
+    return replace(base, **changes)
+
+
+def test_sound_settings_pass_with_batching_defaults() -> None:
+    s = settings()
+    assert (s.batch_max_size, s.batch_concurrency) == (64, 3)
+    assert set(s.qr_verifying_keys) == {"qr-1"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id_hash_key": b"short"}, "ID hash key"),
+        ({"access_token_secret": b"short"}, "access token secret"),
+        ({"qr_keys": ()}, "QR signing key"),
+        ({"qr_keys": (KEY, SigningKey.generate("qr-1"))}, "distinct"),
+        ({"campaign_files": ()}, "campaign files"),
+        ({"pg_pool_min": 0}, "pool sizes"),
+        ({"pg_pool_min": 40, "pg_pool_max": 32}, "pool sizes"),
+        ({"batch_max_size": 0}, "batches"),
+        ({"batch_concurrency": 0}, "batches"),
+    ],
+)
+def test_unsound_settings_are_refused_by_name(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        settings(**changes)
+
+
+def test_production_settings_need_their_variables() -> None:
+    with pytest.raises(SettingsError, match="VOUCHER_DATABASE_URL"):
+        Settings.from_env({}, demo=True)
