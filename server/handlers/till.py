@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -320,19 +321,10 @@ async def redeem(request: web.Request) -> web.Response:
             if outcome is Outcome.IN_FLIGHT:
                 raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
             raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
-        response = await _redeem_in_ledger(
-            request,
-            me,
-            key,
-            digest,
-            bill_fen,
-            receipt_no,
-            count,
-            claims,
-            subject,
-            jti,
-            locked=outcome is Outcome.OK,
+        asked = Asked(
+            me.terminal_id, key, digest, bill_fen, receipt_no, count, claims, subject, jti
         )
+        response = await _redeem_in_ledger(request, asked, locked=outcome is Outcome.OK)
         used = response.status == 201  # not when the key's first answer was a refusal
         return response
     except (IdempotencyKeyInUse, IdempotencyKeyReused) as exc:
@@ -355,39 +347,39 @@ async def redeem(request: web.Request) -> web.Response:
             )
 
 
-async def _redeem_in_ledger(
-    request: web.Request,
-    me: Principal,
-    key: str,
-    digest: bytes,
-    bill_fen: int,
-    receipt_no: str,
-    count: int,
-    claims: QrClaims,
-    subject: uuid.UUID,
-    jti: uuid.UUID,
-    *,
-    locked: bool,
-) -> web.Response:
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """What a till asked to redeem, parsed and its QR token verified."""
+
+    terminal_id: int
+    key: str
+    digest: bytes
+    bill_fen: int
+    receipt_no: str
+    count: int
+    claims: QrClaims
+    subject: uuid.UUID
+    jti: uuid.UUID
+
+    def context_query(self, now: datetime) -> db.ContextQuery:
+        return db.ContextQuery(self.terminal_id, self.subject, now, self.jti)
+
+
+async def _redeem_in_ledger(request: web.Request, asked: Asked, *, locked: bool) -> web.Response:
     """Fast path (the citizen's Redis lock held): decide from what this till's quote of the
     same token read (else one read, batched with other tills' reads), then one atomic write
     batched with other tills' bills. The write re-checks vouchers, terminal, merchant and
     citizen; if anything moved in between, or the fast path refused from a remembered read,
     the redemption is decided again from a fresh read under the citizen's row lock."""
-    assert me.terminal_id is not None
     app = request.app
     now = app[CLOCK]()
-    cache_key = (me.terminal_id, claims.jti)
+    cache_key = (asked.terminal_id, asked.claims.jti)
     quoted = app[QUOTE_CACHE].get(cache_key, now)
     app[QUOTE_CACHE].pop(cache_key)
     if locked:
         try:
-            ctx, held = quoted or await app[CONTEXT_READS].call(
-                db.ContextQuery(me.terminal_id, subject, now, jti)
-            )
-            bill = _decide_bill(
-                request, me, ctx, held, key, digest, bill_fen, receipt_no, count, claims, jti, now
-            )
+            ctx, held = quoted or await app[CONTEXT_READS].call(asked.context_query(now))
+            bill = _decide_bill(request, asked, ctx, held, now)
         except VoucherError:
             if quoted is None:
                 raise
@@ -400,40 +392,31 @@ async def _redeem_in_ledger(
         for _ in range(_RETRIES):
             try:
                 async with conn.transaction():
-                    row = await conn.fetchrow("SELECT id FROM citizens WHERE subject = $1", subject)
+                    row = await conn.fetchrow(
+                        "SELECT id FROM citizens WHERE subject = $1", asked.subject
+                    )
                     if row is not None:
                         await db.lock_citizen(conn, row["id"])
                     # rule U7: a key that already has its answer (Redis could not say so)
-                    stored = await _stored_answer(conn, me.terminal_id, key, digest, app[TZ])
+                    stored = await _stored_answer(
+                        conn, asked.terminal_id, asked.key, asked.digest, app[TZ]
+                    )
                     if stored is not None:
                         return stored
-                    ctx, held = await db.read_context(
-                        conn, db.ContextQuery(me.terminal_id, subject, now, jti)
-                    )
-                    bill = _decide_bill(
-                        request,
-                        me,
-                        ctx,
-                        held,
-                        key,
-                        digest,
-                        bill_fen,
-                        receipt_no,
-                        count,
-                        claims,
-                        jti,
-                        now,
-                    )
+                    ctx, held = await db.read_context(conn, asked.context_query(now))
+                    bill = _decide_bill(request, asked, ctx, held, now)
                     (redemption_id,) = await db.write_redemptions(conn, [bill])
             except asyncpg.UniqueViolationError as exc:
-                stored = await _stored_answer(conn, me.terminal_id, key, digest, app[TZ])
+                stored = await _stored_answer(
+                    conn, asked.terminal_id, asked.key, asked.digest, app[TZ]
+                )
                 if stored is not None:
                     return stored
                 constraint = exc.constraint_name or ""
                 if constraint == "consumed_tokens_pkey":
                     raise TokenReplayed("this QR code was already used") from exc  # rule U5
                 if "receipt_no" in constraint:
-                    raise BillAlreadyRedeemed(receipt_no=receipt_no) from exc  # rule U4
+                    raise BillAlreadyRedeemed(receipt_no=asked.receipt_no) from exc  # rule U4
                 if constraint == "redemption_items_one_live":
                     continue  # rule U7: someone else took a voucher; decide again
                 raise
@@ -447,39 +430,31 @@ async def _redeem_in_ledger(
 
 def _decide_bill(
     request: web.Request,
-    me: Principal,
+    asked: Asked,
     ctx: asyncpg.Record | None,
     held: list[db.HeldVoucher],
-    key: str,
-    digest: bytes,
-    bill_fen: int,
-    receipt_no: str,
-    count: int,
-    claims: QrClaims,
-    jti: uuid.UUID,
     now: datetime,
 ) -> db.Redemption:
     """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
-    assert me.terminal_id is not None
     decision = decide(request, ctx, held, replay=True)
     chosen = rules.select_vouchers(
-        decision.campaign, decision.views, count, bill_fen, now
+        decision.campaign, decision.views, asked.count, asked.bill_fen, now
     )  # rules U3, U6
     return db.Redemption(
         now=now,
         voucher_ids=tuple(sorted(int(i) for i in chosen)),
         citizen_id=decision.ctx["citizen_id"],
-        jti=jti,
-        jti_expires_at=claims.expires_at,
+        jti=asked.jti,
+        jti_expires_at=asked.claims.expires_at,
         campaign_id=decision.campaign.id,
         merchant_id=decision.ctx["merchant_id"],
-        terminal_id=me.terminal_id,
-        receipt_no=receipt_no,
-        bill_fen=bill_fen,
+        terminal_id=asked.terminal_id,
+        receipt_no=asked.receipt_no,
+        bill_fen=asked.bill_fen,
         spend_threshold_fen=decision.campaign.spend_threshold_fen,
         face_value_fen=decision.campaign.face_value_fen,
-        idempotency_key=key,
-        request_hash=digest,
+        idempotency_key=asked.key,
+        request_hash=asked.digest,
     )
 
 
