@@ -62,9 +62,11 @@ class Settings:
     sign_in_client_failures: int = 10
     sign_in_window_seconds: int = 15 * 60
     # Failed sign-ins per account from all addresses in the window before the account backs
-    # off: each further failure shuts it for 1 s, 2 s, 4 s ... at most sign_in_backoff_max_seconds
-    # (OWASP: a gentler per-account ceiling, never a long lock-out a stranger can cause).
+    # off: each further failure shuts it for the first back-off, then twice that, and so on, at
+    # most sign_in_backoff_max_seconds (OWASP: a gentler per-account ceiling, never a long
+    # lock-out a stranger can cause).
     sign_in_account_failures: int = 30
+    sign_in_backoff_first_seconds: int = 1
     sign_in_backoff_max_seconds: int = 60
     # Failed claims per citizen per hour (rule E3: certificate numbers are not enumerable).
     claim_failures_per_hour: int = 10
@@ -95,6 +97,7 @@ class Settings:
             "sign_in_client_failures",
             "sign_in_window_seconds",
             "sign_in_account_failures",
+            "sign_in_backoff_first_seconds",
             "sign_in_backoff_max_seconds",
             "claim_failures_per_hour",
             "qr_mints_per_minute",
@@ -107,6 +110,8 @@ class Settings:
                 "sign_in_account_failures must be at least sign_in_client_failures: "
                 "one address alone must not make the account back off"
             )
+        if self.sign_in_backoff_first_seconds > self.sign_in_backoff_max_seconds:
+            raise SettingsError("the first sign-in back-off cannot exceed the longest")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)

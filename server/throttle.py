@@ -239,6 +239,7 @@ async def sign_in_attempt(request: web.Request, account: str) -> Slot:
                 limit=2**31,
                 window_ms=window_ms,
                 backoff_after=s.sign_in_account_failures,
+                backoff_base_ms=s.sign_in_backoff_first_seconds * 1000,
                 backoff_max_ms=s.sign_in_backoff_max_seconds * 1000,
             ),
         ],
