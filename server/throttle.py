@@ -16,7 +16,7 @@ its slot back (the counters count failures and attempts still at work, not succe
   a burst of ``qr_mint_burst``, on Redis's own clock so all server processes agree.
 
 Redis is a filter here, never the judge (the credential check and the ledger decide): if
-Redis is out of reach, every throttle fails open (counted in voucher_redis_failures_total)
+Redis is out of reach, every throttle fails open (counted in voucher_throttle_fail_open_total)
 and the request goes on to its credential or rule checks as if no throttle existed.
 
 The client address is the peer's (``request.remote``); X-Forwarded-For is believed only when
@@ -30,15 +30,17 @@ import functools
 import hashlib
 import ipaddress
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from prometheus_client import Counter as PromCounter
 from redis.exceptions import NoScriptError, RedisError
 
-from server.web import ERROR_CODE, METRICS, REDIS, SETTINGS, error_from
+from server.web import ERROR_CODE, METRICS, REDIS, SETTINGS, Metrics, error_from
 from shared.errors import RateLimited, TooManyAttempts
 
 PREFIX = "throttle:"
@@ -152,8 +154,21 @@ def _seconds(ms: int) -> int:
     return max(1, math.ceil(ms / 1000))
 
 
+# voucher_redis_failures_total counts what the ledger alone then guards; a throttle that could
+# not ask Redis is counted apart, in the app's own registry (one counter per app)
+_FAIL_OPEN: weakref.WeakKeyDictionary[Metrics, PromCounter] = weakref.WeakKeyDictionary()
+
+
 def _redis_failed(request: web.Request) -> None:
-    request.app[METRICS].redis_failures.inc()
+    metrics = request.app[METRICS]
+    counter = _FAIL_OPEN.get(metrics)
+    if counter is None:
+        counter = _FAIL_OPEN[metrics] = PromCounter(
+            "voucher_throttle_fail_open_total",
+            "Throttle decisions Redis could not make: the request went on unthrottled",
+            registry=metrics.registry,
+        )
+    counter.inc()
 
 
 async def take(request: web.Request, counters: Sequence[Counter], what: str) -> Slot:
