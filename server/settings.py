@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -54,6 +55,28 @@ class Settings:
     batch_concurrency: int = 3
     host: str = "127.0.0.1"
     port: int = 8080
+    # Throttles (server/throttle.py, issue 9). Redis keeps them: they are filters, so with Redis
+    # out of reach they fail open and the credential check alone decides.
+    # Failed sign-ins per (account or terminal, client address) in a window, then 429 until the
+    # window ends: one address cannot guess more than this, nor lock the account for others.
+    sign_in_client_failures: int = 10
+    sign_in_window_seconds: int = 15 * 60
+    # Failed sign-ins per account from all addresses in the window before the account backs
+    # off: each further failure shuts it for the first back-off, then twice that, and so on, at
+    # most sign_in_backoff_max_seconds (OWASP: a gentler per-account ceiling, never a long
+    # lock-out a stranger can cause).
+    sign_in_account_failures: int = 30
+    sign_in_backoff_first_seconds: int = 1
+    sign_in_backoff_max_seconds: int = 60
+    # Failed claims per citizen per hour (rule E3: certificate numbers are not enumerable).
+    claim_failures_per_hour: int = 10
+    # QR codes a citizen may mint (rule U5): a steady rate, after a burst from idle. A phone
+    # needs one about every 50 s.
+    qr_mints_per_minute: int = 6
+    qr_mint_burst: int = 6
+    # Addresses (or networks, CIDR) of reverse proxies whose X-Forwarded-For is believed; with
+    # none, the client address is the peer's and X-Forwarded-For is ignored.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:
@@ -70,6 +93,30 @@ class Settings:
             raise SettingsError("pool sizes must satisfy 1 <= min <= max")
         if self.batch_max_size < 1 or self.batch_concurrency < 1:
             raise SettingsError("batches need a size and a concurrency of at least 1")
+        for name in (
+            "sign_in_client_failures",
+            "sign_in_window_seconds",
+            "sign_in_account_failures",
+            "sign_in_backoff_first_seconds",
+            "sign_in_backoff_max_seconds",
+            "claim_failures_per_hour",
+            "qr_mints_per_minute",
+            "qr_mint_burst",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.sign_in_account_failures < self.sign_in_client_failures:
+            raise SettingsError(
+                "sign_in_account_failures must be at least sign_in_client_failures: "
+                "one address alone must not make the account back off"
+            )
+        if self.sign_in_backoff_first_seconds > self.sign_in_backoff_max_seconds:
+            raise SettingsError("the first sign-in back-off cannot exceed the longest")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise SettingsError(f"trusted proxy {proxy!r} is not an address") from exc
 
     @property
     def qr_verifying_keys(self) -> dict[str, VerifyingKey]:
@@ -131,4 +178,7 @@ class Settings:
             host=env.get("VOUCHER_HOST", "127.0.0.1"),
             port=int(env.get("VOUCHER_PORT", "8080")),
             pg_pool_max=int(env.get("VOUCHER_PG_POOL_MAX", "32")),
+            trusted_proxies=tuple(
+                p.strip() for p in env.get("VOUCHER_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )

@@ -186,6 +186,18 @@ class CertificateNotFound(NotFound):
     default_message = "No property certificate with this number is registered."
 
 
+class CertificateNotYours(NotFound):
+    """Rule E3: no certificate with this number lists the claimant as an owner.
+
+    One answer whether the number exists or not, so that claims cannot enumerate certificates
+    (issue 9); ``certificate_not_found`` and ``not_registered_owner`` stay defined for the pure
+    rules, but the claim route answers only this.
+    """
+
+    code = "certificate_not_yours"
+    default_message = "No property certificate with this number lists you as an owner."
+
+
 class CampaignNotFound(NotFound):
     """Rule C1: no campaign with this id is loaded."""
 
@@ -287,11 +299,25 @@ class AlreadyRefunded(Conflict):
 
 
 class TooManyAttempts(Forbidden):
-    """Too many failed sign-ins for this account or terminal; wait and try again."""
+    """Too many failed sign-ins (or claims) from this caller; wait and try again.
+
+    ``details["retry_after_s"]`` says how long, as the Retry-After header does.
+    """
 
     code = "too_many_attempts"
     http_status = 429
     default_message = "Too many failed attempts; wait a few minutes and try again."
+
+
+class RateLimited(Forbidden):
+    """Asked more often than the route allows (a citizen minting QR codes); wait and ask again.
+
+    ``details["retry_after_s"]`` says how long, as the Retry-After header does.
+    """
+
+    code = "rate_limited"
+    http_status = 429
+    default_message = "Too many requests; wait a moment and try again."
 
 
 class IdempotencyKeyInUse(Conflict):

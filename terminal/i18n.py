@@ -306,6 +306,14 @@ ERRORS: dict[str, tuple[str, str]] = {
     "certificate_not_found": ("没有这本不动产权证。", "No such property certificate."),
     "campaign_not_found": ("没有这个活动。", "No such campaign."),
     "not_registered_owner": ("不是登记的产权人。", "Not a registered owner."),
+    "certificate_not_yours": (
+        "没有列您为产权人的这本证书。",
+        "No certificate with this number lists you as an owner.",
+    ),
+    "rate_limited": (
+        "请求过于频繁，请稍候再试。",
+        "Too many requests; wait a moment and try again.",
+    ),
     "certificate_already_claimed": (
         "这本证书的券已被领取。",
         "This certificate was already claimed.",

@@ -10,51 +10,44 @@ import asyncpg
 import jwt
 from aiohttp import web
 
+from server import throttle
 from server.auth import (
     Principal,
     Role,
     issue_access_token,
-    password_matches,
     principal_of,
     public,
     requires,
-    terminal_secret_matches,
+    terminal_secret_checks,
+    verify_password,
 )
 from server.db import claims as db
 from server.db import parties
-from server.qrcodes import qr_png, qr_svg
+from server.qrcodes import render
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-from server.web import CAMPAIGNS, CLOCK, GUARD, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
+from server.throttle import says_when_to_retry
+from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
 from shared import rules
 from shared.errors import (
     CertificateAlreadyClaimed,
     CertificateNotEligible,
-    CertificateNotFound,
+    CertificateNotYours,
     InvalidRequest,
     TerminalDisabled,
-    TooManyAttempts,
     Unauthenticated,
 )
 from shared.idnumber import hash_id_number, mask_id_number, validate_id_number
 from shared.tokens import issue_qr_token
 
 IDP_AUDIENCE = SERVICE_ISSUER
-# failed sign-ins allowed per account or terminal in a window, then 429 until it ends
-MAX_FAILURES = 10
-FAILURE_WINDOW_S = 15 * 60
-
-
-async def _refuse_if_guessing(request: web.Request, subject: str) -> None:
-    if await request.app[GUARD].failures(subject) >= MAX_FAILURES:
-        raise TooManyAttempts(retry_after_s=FAILURE_WINDOW_S)
-
 
 # --- signing in ---------------------------------------------------------------------------
 
 
 @public
 async def citizen_sign_in(request: web.Request) -> web.Response:
-    """Rule X2: exchange the real-name app's signed assertion for an access token."""
+    """Rule X2: exchange the real-name app's signed assertion for an access token. No guess
+    limit: the assertion is signed by the city's app, there is nothing to guess."""
     settings = request.app[SETTINGS]
     body = await read_json(request)
     allowed_fields(body, "assertion")
@@ -90,20 +83,23 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
 
 
 @public
+@says_when_to_retry
 async def terminal_sign_in(request: web.Request) -> web.Response:
-    """Rule X2: a terminal's credential buys a short-lived access token."""
+    """Rule X2: a terminal's credential buys a short-lived access token. Guesses are limited
+    per terminal and client address, and the terminal backs off (server/throttle.py)."""
     body = await read_json(request)
     allowed_fields(body, "terminal_id", "secret")
     terminal_id = body.get("terminal_id")
     secret = get_str(body, "secret", max_len=200)
     if type(terminal_id) is not int or not 0 < terminal_id < 2**62:
         raise InvalidRequest("terminal_id must be a positive whole number", field="terminal_id")
-    await _refuse_if_guessing(request, f"terminal:{terminal_id}")
+    slot = await throttle.sign_in_attempt(request, f"terminal:{terminal_id}")
     async with request.app[PG].acquire() as conn:
         row = await parties.terminal_with_merchant(conn, terminal_id)
-    if row is None or not terminal_secret_matches(secret, row["credential_hash"]):
-        await request.app[GUARD].add_failure(f"terminal:{terminal_id}", FAILURE_WINDOW_S)
-        raise Unauthenticated("unknown terminal or wrong credential")
+    if not terminal_secret_checks(secret, None if row is None else row["credential_hash"]):
+        raise Unauthenticated("unknown terminal or wrong credential")  # the slot stays taken
+    assert row is not None
+    await throttle.give_back(request, slot)  # the right credential is no guess
     if row["status"] != "active":
         raise TerminalDisabled()  # rule U1
     principal = Principal(
@@ -127,21 +123,21 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
 
 
 @public
+@says_when_to_retry
 async def staff_sign_in(request: web.Request) -> web.Response:
+    """Rule X2. The guess is counted before it is checked (server/throttle.py); the password is
+    checked off the event loop, against a dummy hash for an unknown user (same cost)."""
     body = await read_json(request)
     allowed_fields(body, "username", "password")
     username = get_str(body, "username", max_len=64)
     password = get_str(body, "password", max_len=200)
-    await _refuse_if_guessing(request, f"staff:{username}")
+    slot = await throttle.sign_in_attempt(request, f"staff:{username}")
     async with request.app[PG].acquire() as conn:
         row = await parties.account(conn, username)
-    if (
-        row is None
-        or row["status"] != "active"
-        or not password_matches(password, row["credential_hash"])
-    ):
-        await request.app[GUARD].add_failure(f"staff:{username}", FAILURE_WINDOW_S)
-        raise Unauthenticated("unknown user or wrong password")
+    matches = await verify_password(password, None if row is None else row["credential_hash"])
+    if row is None or not matches or row["status"] != "active":
+        raise Unauthenticated("unknown user or wrong password")  # the slot stays taken
+    await throttle.give_back(request, slot)
     principal = Principal(
         Role(row["role"]),
         row["username"],
@@ -192,12 +188,21 @@ def _voucher_state(row: asyncpg.Record, now: Any) -> str:
 
 
 @requires(Role.CITIZEN)
+@says_when_to_retry
 async def claim(request: web.Request) -> web.Response:
-    """Rules E2-E4, A1-A3, V1, V3, X1: claim the vouchers of one certificate."""
+    """Rules E2-E4, A1-A3, V1, V3, X1: claim the vouchers of one certificate.
+
+    A stranger learns nothing about a certificate: whether the number is unknown or lists
+    other owners, the answer is ``certificate_not_yours``, before any check that would tell
+    the certificate exists (its campaign, district, or an earlier claim: rule E4's
+    ``certificate_already_claimed`` is for its owners only). Failed claims are limited per
+    citizen (server/throttle.py), counted before the claim is tried.
+    """
     me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "certificate_no")
     cert_no = get_str(body, "certificate_no", max_len=64)
+    slot = await throttle.claim_attempt(request, me.subject)
     now = request.app[CLOCK]()
     campaigns = request.app[CAMPAIGNS]
     async with request.app[PG].acquire() as conn, conn.transaction():
@@ -206,8 +211,9 @@ async def claim(request: web.Request) -> web.Response:
             raise Unauthenticated("sign in again")
         rules.check_participation(citizen["status"] == "revoked")  # rule X1
         cert = await db.certificate_for_claim(conn, cert_no)
-        if cert is None:
-            raise CertificateNotFound(certificate_no=cert_no)  # rule E3
+        id_hash = bytes(citizen["id_hash"])
+        if cert is None or id_hash not in {bytes(h) for h in cert["owner_hashes"]}:
+            raise CertificateNotYours(certificate_no=cert_no)  # rule E3, one answer for both
         record = rules.CertificateRecord(
             cert_no=cert["cert_no"],
             district=cert["district"],
@@ -230,9 +236,7 @@ async def claim(request: web.Request) -> web.Response:
                 "No campaign issues vouchers in the property's district.", reason="district"
             )  # rule E2
         campaign = issuing[0]
-        decision = rules.check_claim(
-            campaign, record, bytes(citizen["id_hash"]), now, cert["claimed"]
-        )
+        decision = rules.check_claim(campaign, record, id_hash, now, cert["claimed"])
         try:
             claim_id, vouchers = await db.insert_claim(
                 conn,
@@ -245,6 +249,7 @@ async def claim(request: web.Request) -> web.Response:
             )
         except asyncpg.UniqueViolationError as exc:
             raise CertificateAlreadyClaimed() from exc  # rule E4: a concurrent owner won
+    await throttle.give_back(request, slot)
     return web.json_response(
         {
             "claim_id": claim_id,
@@ -310,13 +315,17 @@ async def wallet(request: web.Request) -> web.Response:
 
 
 @requires(Role.CITIZEN)
+@says_when_to_retry
 async def wallet_qr(request: web.Request) -> web.Response:
-    """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG."""
+    """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG. Minting is
+    rate-limited per citizen (a phone needs one about every 50 s), and images are rendered off
+    the event loop: one citizen must not stall the tills."""
     me = principal_of(request)
     settings = request.app[SETTINGS]
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "png", "svg"):
         raise InvalidRequest("format is json, png or svg", field="format")
+    await throttle.mint(request, me.subject)
     ttl = min(c.qr_token_ttl_seconds for c in request.app[CAMPAIGNS].values())
     token, claims = issue_qr_token(
         key=settings.qr_keys[0],
@@ -331,6 +340,5 @@ async def wallet_qr(request: web.Request) -> web.Response:
         return web.json_response(
             {"token": token, "expires_at": claims.expires_at.isoformat()}, headers=headers
         )
-    if fmt == "png":
-        return web.Response(body=qr_png(token), content_type="image/png", headers=headers)
-    return web.Response(body=qr_svg(token), content_type="image/svg+xml", headers=headers)
+    media = "image/png" if fmt == "png" else "image/svg+xml"
+    return web.Response(body=await render(fmt, token), content_type=media, headers=headers)

@@ -65,6 +65,9 @@ def settings(test_services: Services) -> Settings:
         dev_idp_key=SigningKey.generate("idp-test"),
         pg_pool_min=2,
         pg_pool_max=20,
+        # many tests stand for many tills serving one citizen at once: minting is not what
+        # they test (tests/e2e/test_hostile_auth.py checks the default limit)
+        qr_mint_burst=100_000,
     )
 
 

@@ -7,8 +7,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from server import loadtest
 from server.app import create_app
@@ -16,10 +18,26 @@ from server.settings import Settings
 from tests.e2e.conftest import Clock
 
 
+def fresh_redis_database(url: str) -> str:
+    """The same Redis server, its database 15 (the suite uses 0)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return urlunsplit(parts._replace(query="db=15"))
+    return urlunsplit(parts._replace(path="/15"))
+
+
 async def test_the_load_test_runs_reports_and_checks_the_ledger(
     aiohttp_server: Any, settings: Settings, clock: Clock, fresh_database_url: str, tmp_path: Path
 ) -> None:
-    app_settings = replace(settings, database_url=fresh_database_url)
+    # a fresh ledger hands out ids from 1 again: it gets a Redis database of its own too, so
+    # that other tests' filters on the same ids (throttled terminals, used keys) do not apply
+    redis_url = fresh_redis_database(settings.redis_url)
+    flush = aioredis.Redis.from_url(redis_url)
+    try:
+        await flush.flushdb()
+    finally:
+        await flush.aclose()
+    app_settings = replace(settings, database_url=fresh_database_url, redis_url=redis_url)
     server = await aiohttp_server(create_app(app_settings, clock=clock))
     cfg = loadtest.Config(
         server=str(server.make_url("")).rstrip("/"),

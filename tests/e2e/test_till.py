@@ -55,7 +55,7 @@ async def test_a_second_owner_cannot_claim_the_same_certificate(world: World) ->
 @pytest.mark.parametrize(
     ("kwargs", "owner", "code", "status"),
     [
-        ({}, False, "not_registered_owner", 403),  # rule E3
+        ({}, False, "certificate_not_yours", 404),  # rule E3: not told the number exists
         ({"price_fen": 4_999_900}, True, "no_vouchers_due", 422),  # rule A3: 49,999 元 -> 0
         ({"district": "gaoxin", "new_build": False}, True, "certificate_not_eligible", 422),  # E2
     ],
@@ -487,7 +487,7 @@ async def test_an_unknown_certificate_and_a_claim_before_the_start_are_refused(
         "/v1/claims", json={"certificate_no": "no-such-certificate"}, headers=person.headers
     )
     assert r.status == 404
-    assert await error_code(r) == "certificate_not_found"
+    assert await error_code(r) == "certificate_not_yours"
     cert_no = await world.certificate([person.id_number], issued_on=shanghai(2024, 8, 1).date())
     clock.now = shanghai(2024, 8, 15, 12, 0)
     person = await world.citizen(person.id_number)
