@@ -4,14 +4,18 @@ their own shop's manager accounts; every change is audited; a refusal changes no
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import World
-from tests.e2e.test_revocation import post, sign_in_staff, staff_account
+from server.app import create_app
+from server.settings import Settings
+from tests.e2e.conftest import Clock, World
+from tests.e2e.test_revocation import eventually, post, sign_in_staff, staff_account
 from tests.e2e.test_till import error_code
+from tests.e2e.test_voucherctl import Ctl
 
 
 def name(prefix: str = "u") -> str:
@@ -259,3 +263,59 @@ async def test_a_password_reset_ends_the_sessions_and_the_old_password(world: Wo
     await sign_in_staff(world.client, username, password)
     (entry,) = (await audit(world, city, action="account.password_reset"))[:1]
     assert entry["subject"] == f"account:{username}" and password not in str(entry)
+
+
+async def test_voucherctl_manages_accounts_with_reasons(
+    aiohttp_server: Any, settings: Settings, clock: Clock, world: World, monkeypatch: Any
+) -> None:
+    # item 5: the same operations from the operators' command line
+    server = await aiohttp_server(create_app(settings, clock=clock))
+    _, city_name, city = await staff_account(world, "city_operator")
+    monkeypatch.setenv("VOUCHER_PASSWORD", "a long password")
+    ctl = Ctl(str(server.make_url("")), city_name)
+    username = name("ctl")
+    code, out = await ctl(
+        "--json",
+        "accounts",
+        "add",
+        username,
+        "district_operator",
+        "--district",
+        "高新区",
+        "--reason",
+        "新员工",
+    )
+    assert code == 0, out
+    made = json.loads(out)
+    assert made["district"] == "gaoxin"
+    headers = await sign_in_staff(world.client, username, made["password"])
+    code, out = await ctl("--json", "accounts", "list", "--role", "district_operator")
+    assert username in [a["username"] for a in json.loads(out)]
+    code, out = await ctl("accounts", "disable", username, "--reason", "离职")
+    assert code == 0, out
+
+    async def refused() -> bool:  # voucherctl spoke to another server process
+        r = await world.client.get("/v1/merchants", headers=headers)
+        return r.status == 403 and await error_code(r) == "account_disabled"
+
+    await eventually(refused)
+    code, out = await ctl("accounts", "enable", username, "--reason", "返聘")
+    assert code == 0, out
+    code, out = await ctl("--json", "accounts", "reset-password", username, "--reason", "忘记")
+    password = json.loads(out)["password"]
+    code, out = await ctl("accounts", "role", username, "auditor", "--reason", "调岗")
+    assert code == 0, out
+    r = await world.client.post("/v1/auth/staff", json={"username": username, "password": password})
+    assert (await r.json())["role"] == "auditor"
+    code, out = await ctl("accounts", "add", "Bad Name", "auditor", "--reason", "x")
+    assert code == 1 and "username_invalid" in out
+    code, out = await ctl("accounts", "disable", "nobody-here", "--reason", "x")
+    assert code == 1 and "no account nobody-here" in out
+    actions = [e["action"] for e in await audit(world, city, actor=f"city_operator:{city_name}")]
+    assert actions == [
+        "account.role",
+        "account.password_reset",
+        "account.enable",
+        "account.disable",
+        "account.create",
+    ]

@@ -15,6 +15,7 @@ from tests.e2e.conftest import Clock, World, shanghai
 from tests.e2e.test_revocation import post, sign_in_staff, staff_account
 from tests.e2e.test_settlement import isolated_world
 from tests.e2e.test_till import error_code
+from tests.e2e.test_voucherctl import Ctl
 
 
 async def draft_batch(world: World, campaign_id: str, clock: Clock) -> str:
@@ -119,3 +120,25 @@ async def test_the_ledger_itself_refuses_one_account_on_two_steps(
         assert await conn.fetchval("SELECT status FROM settlements WHERE id = $1", batch_id) == (
             "reviewed"
         )
+
+
+async def test_the_voucherctl_flow_takes_each_step_with_its_own_account(
+    setup: tuple[World, str], monkeypatch: Any
+) -> None:
+    world, steps = setup
+    url = str(world.client.make_url(""))  # the test server listens on a real port
+    batch_id = steps.split("/")[3]
+    monkeypatch.setenv("VOUCHER_PASSWORD", "a long password")
+    _, district, _ = await staff_account(world, "district_operator", district="dongchangfu")
+    _, city, _ = await staff_account(world, "city_operator")
+    _, treasury, _ = await staff_account(world, "city_operator")
+    for user, action, expected in (
+        (city, "review", "forbidden"),
+        (district, "review", "reviewed"),
+        (city, "approve", "approved"),
+        (city, "pay", "separation_of_duties"),
+        (treasury, "pay", "paid"),
+    ):
+        code, out = await Ctl(url, user)("settlements", action, batch_id)
+        assert expected in out, out
+        assert code == (1 if "_" in expected or expected == "forbidden" else 0), out
