@@ -18,9 +18,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import seed
+from server import access, seed
+from server.access import ACCESS_VIEW
 from server.app import create_app
+from server.auth import Principal, Role
 from server.settings import Settings
+from shared.errors import TerminalDisabled
 from tests.e2e.conftest import Citizen, Clock, Till, World
 from tests.e2e.test_till import error_code
 
@@ -364,3 +367,34 @@ async def test_the_ledger_refuses_returning_a_revoked_citizens_voucher_as_availa
             assert await conn.execute(move, spent["redemption_id"], "revoked") == "UPDATE 1"
         finally:
             await tx.rollback()
+
+
+async def test_a_stale_view_is_refreshed_before_a_request_is_decided(
+    world: World, db_pool: asyncpg.Pool
+) -> None:
+    # the bound holds even when the poller fell behind: a view older than STALE_AFTER_S is
+    # refreshed before a request is decided. A view of its own (no poller) sees a revocation
+    # written to the ledger as another process would, only once it is refreshed.
+    till = await world.till()
+    me = Principal(Role.CASHIER, str(till.terminal_id), terminal_id=till.terminal_id, merchant_id=1)
+    view = access.AccessView(db_pool)
+    async with db_pool.acquire() as conn:
+        await view.load(conn)
+        view.check(me)
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE terminals SET status = 'revoked', revoked_at = now() WHERE id = $1",
+                till.terminal_id,
+            )
+            await access.record(conn, "terminal", till.terminal_id, blocked=True)
+    view.check(me)  # not polled yet: the window the bound speaks of
+    view.refreshed_at -= access.STALE_AFTER_S + 1
+    assert view.stale
+    await view.fresh()
+    with pytest.raises(TerminalDisabled):
+        view.check(me)
+    # the app's own view, made stale, refreshes inside the request
+    world.client.app[ACCESS_VIEW].refreshed_at -= access.STALE_AFTER_S + 1
+    r = await world.client.get("/v1/merchant/day", headers=till.headers)
+    assert await error_code(r) == "terminal_disabled"
+    assert not world.client.app[ACCESS_VIEW].stale
