@@ -8,7 +8,10 @@
   password stored with scrypt.
 
 Every handler is wrapped by ``requires(...)`` naming the roles that may call it; a route
-without it is refused by a test that walks every route and role.
+without it is refused by a test that walks every route and role. ``requires`` also refuses a
+revoked terminal, a suspended merchant, a disabled (or changed) account and a revoked citizen
+at once, whatever token it holds (rule X1), from the process's in-memory view of blocked
+principals (server/access.py: no query per request, at most ~1 s behind another process).
 """
 
 from __future__ import annotations

@@ -404,13 +404,18 @@ async def list_accounts(request: web.Request) -> web.Response:
     manager accounts."""
     me = principal_of(request)
     role = request.query.get("role")
+    if role is not None and role not in STAFF_ROLES:
+        raise InvalidRequest(f"role is one of {', '.join(STAFF_ROLES)}", field="role")
+    username = request.query.get("username")
+    if username is not None and not _USERNAME.fullmatch(username):
+        return web.json_response({"accounts": []})  # no account has such a name
     own_shop = me.role is Role.MERCHANT_MANAGER
     async with request.app[PG].acquire() as conn:
         rows = await db.accounts(
             conn,
             merchant_id=me.merchant_id if own_shop else None,
             role=Role.MERCHANT_MANAGER if own_shop else role,
-            username=request.query.get("username"),
+            username=username,
         )
     return web.json_response({"accounts": [_account(r, request.app[TZ]) for r in rows]})
 

@@ -319,3 +319,12 @@ async def test_voucherctl_manages_accounts_with_reasons(
         "account.disable",
         "account.create",
     ]
+
+
+async def test_the_account_list_refuses_bad_filters(world: World) -> None:
+    _, _, city = await staff_account(world, "city_operator")
+    for role in ("cashier", "auditor\x00"):
+        r = await world.client.get("/v1/accounts", params={"role": role}, headers=city)
+        assert (r.status, await error_code(r)) == (400, "invalid_request"), role
+    for username in ("a\x00b", "Upper", "\ud800"):
+        assert await accounts(world, city, username=username) == []  # no such name can exist
