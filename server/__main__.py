@@ -46,6 +46,13 @@ def _logging() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
+DEMO_STAFF = (
+    ("demo-city", "city_operator", None),
+    ("demo-treasury", "city_operator", None),
+    ("demo-district", "district_operator", "dongchangfu"),
+)
+
+
 async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dict[str, object]:
     """Idempotent: the demo merchant, terminal and certificate are made once per data folder."""
     conn = await asyncpg.connect(settings.database_url)
@@ -75,12 +82,16 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
                 role="merchant_manager",
                 merchant_id=till.merchant_id,
             )
-            await seed.account(
-                conn,
-                username="demo-city",
-                password="demo-city-password",  # noqa: S106 - demo account
-                role="city_operator",
-            )
+            # rule S1: the district reviews a batch, one city account approves it, another
+            # records the payment (no account takes two of these steps)
+            for username, role, district in DEMO_STAFF:
+                await seed.account(
+                    conn,
+                    username=username,
+                    password=f"{username}-password",
+                    role=role,
+                    district=district,
+                )
         data: dict[str, object] = {
             "terminal_id": till.terminal_id,
             "terminal_secret": till.secret,
@@ -88,7 +99,9 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
             "citizen_id_number": DEMO_ID_NUMBER,
             "certificate_no": DEMO_CERTIFICATE,
             "staff": {
-                "demo-city": "demo-city-password (city operator: voucherctl)",
+                "demo-city": "demo-city-password (city operator: voucherctl; approves batches)",
+                "demo-treasury": "demo-treasury-password (city operator: records payments)",
+                "demo-district": "demo-district-password (东昌府区 operator: reviews batches)",
                 "demo-manager": "demo-manager-password (the demo merchant's manager)",
             },
         }
@@ -140,6 +153,8 @@ def demo(host: str, port: int) -> int:
        .venv/bin/python -m terminal --server {base} --pair {data_dir}/demo-credentials.json
    Operators:        export VOUCHER_USER=demo-city VOUCHER_PASSWORD=demo-city-password
                      .venv/bin/voucherctl --server {base} merchants list
+   Settlement (S1):  review as demo-district, approve as demo-city, pay as demo-treasury
+                     (passwords: <username>-password; no account takes two steps)
 """,
             flush=True,
         )

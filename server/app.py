@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from server.access import serve_view
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
@@ -249,6 +250,41 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/accounts",
+        admin.list_accounts,
+        "Staff accounts: all (city, auditor) or the shop's manager accounts (X2)",
+        query=("role", "username"),
+    ),
+    Route(
+        "POST",
+        "/v1/accounts",
+        admin.add_account,
+        "Create a staff account; a generated password is shown once (X2)",
+        body=("username", "role", "district", "merchant_id", "password", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/accounts/{account_id}/status",
+        admin.set_account_status,
+        "Disable an account (refused at once, whatever token it holds) or enable it (X1, X2)",
+        body=("status", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/accounts/{account_id}/role",
+        admin.set_account_role,
+        "Change an account's role, district or merchant; its tokens end (X2)",
+        body=("role", "district", "merchant_id", "reason"),
+    ),
+    Route(
+        "POST",
+        "/v1/accounts/{account_id}/password",
+        admin.reset_account_password,
+        "Reset an account's password, given or generated; its sessions end (X2)",
+        body=("password", "reason"),
+    ),
+    Route(
+        "GET",
         "/v1/audit",
         admin.audit_log,
         "The audit log (X1)",
@@ -424,6 +460,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
     app[QUOTE_CACHE] = ExpiringLru(20_000)
     app.cleanup_ctx.append(_postgres)
+    app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
     app.cleanup_ctx.append(_redis)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
     for route in routes:

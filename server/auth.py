@@ -8,7 +8,10 @@
   password stored with scrypt.
 
 Every handler is wrapped by ``requires(...)`` naming the roles that may call it; a route
-without it is refused by a test that walks every route and role.
+without it is refused by a test that walks every route and role. ``requires`` also refuses a
+revoked terminal, a suspended merchant, a disabled (or changed) account and a revoked citizen
+at once, whatever token it holds (rule X1), from the process's in-memory view of blocked
+principals (server/access.py: no query per request, at most ~1 s behind another process).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 import jwt
 from aiohttp import web
 
+from server.access import ACCESS_VIEW
 from server.caches import ExpiringLru
 from server.settings import ACCESS_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import ACCESS_CACHE, CLOCK, SETTINGS
@@ -57,6 +61,7 @@ class Principal:
     merchant_id: int | None = None
     district: str | None = None
     account_id: int | None = None
+    generation: int = 0  # staff: the account's generation when the token was issued
 
     @property
     def actor(self) -> str:
@@ -78,6 +83,8 @@ def issue_access_token(settings: Settings, principal: Principal, now: datetime) 
         value = getattr(principal, name)
         if value is not None:
             claims[name] = value
+    if principal.account_id is not None:
+        claims["gen"] = principal.generation  # rule X1: a changed account's tokens end
     token = jwt.encode(
         claims, settings.access_token_secret, algorithm="HS256", headers={"typ": ACCESS_TOKEN_TYPE}
     )
@@ -127,7 +134,10 @@ def read_access_token(
         merchant_id=claims.get("merchant_id"),
         district=claims.get("district"),
         account_id=claims.get("account_id"),
+        generation=claims.get("gen", 0),
     )
+    if type(principal.generation) is not int:
+        raise Unauthenticated("the access token is not valid")
     if cache is not None:
         cache.put(token, principal, datetime.fromtimestamp(claims["exp"], UTC))
     return principal
@@ -136,8 +146,12 @@ def read_access_token(
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def requires(*roles: Role) -> Callable[[Handler], Handler]:
-    """Only callers holding one of ``roles`` reach the handler (rule X2)."""
+def requires(*roles: Role, revoked_citizen_may_read: bool = False) -> Callable[[Handler], Handler]:
+    """Only callers holding one of ``roles`` reach the handler (rule X2), and only while they
+    are not blocked (rule X1): a revoked terminal, a suspended merchant, a disabled or changed
+    account, a revoked citizen (except where ``revoked_citizen_may_read``: the wallet) is
+    refused at once, whatever token it holds. The check is the process's in-memory view
+    (server/access.py): no database query, at most ``STALE_AFTER_S`` behind the ledger."""
     allowed = frozenset(roles)
 
     def decorate(handler: Handler) -> Handler:
@@ -153,6 +167,10 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
                 request.app[CLOCK](),
                 request.app[ACCESS_CACHE],
             )
+            view = request.app[ACCESS_VIEW]
+            if view.stale:
+                await view.fresh()
+            view.check(principal, revoked_citizen_may_read=revoked_citizen_may_read)
             if principal.role not in allowed:
                 raise Forbidden(f"a {principal.role} may not do this", role=str(principal.role))
             request[PRINCIPAL] = principal

@@ -104,9 +104,102 @@ def _secret_line(prompt: str) -> str:
     return sys.stdin.readline().strip()
 
 
+# --- staff accounts (rule X2): one small function per subcommand -------------------------
+
+
+def _show(console: Console, value: Any, as_json: bool) -> None:
+    console.print_json(json.dumps(value, ensure_ascii=False)) if as_json else console.print(value)
+
+
+def _account_id(api: Api, username: str) -> int:
+    found = api.json("GET", "/v1/accounts", query={"username": username})["accounts"]
+    if not found:
+        raise CliError(f"no account {username} that you manage")
+    return int(found[0]["id"])
+
+
+def _scope(args: argparse.Namespace) -> dict[str, Any]:
+    scope: dict[str, Any] = {"role": args.role}
+    if args.district:
+        scope["district"] = args.district
+    if args.merchant_id is not None:
+        scope["merchant_id"] = args.merchant_id
+    return scope
+
+
+def _given_password(args: argparse.Namespace) -> dict[str, str]:
+    """A password read from a prompt or standard input (never the command line), or none:
+    the server then generates one and shows it once."""
+    return {"password": _secret_line("new password: ")} if args.password_stdin else {}
+
+
+def _shown_once(console: Console, account: dict[str, Any], as_json: bool) -> None:
+    _show(console, account, as_json)
+    if "password" in account and not as_json:
+        console.print("[bold]the password is shown this once; hand it over in person[/bold]")
+
+
+def accounts_list(args: argparse.Namespace, api: Api, console: Console) -> int:
+    query = {"role": args.role} if args.role else None
+    found = api.json("GET", "/v1/accounts", query=query)["accounts"]
+    if args.json:
+        _show(console, found, True)
+    else:
+        columns = ["id", "username", "role", "district", "merchant_id", "status", "created_at"]
+        _table(console, "accounts", found, columns)
+    return 0
+
+
+def accounts_add(args: argparse.Namespace, api: Api, console: Console) -> int:
+    body = {"username": args.username, **_scope(args), "reason": args.reason}
+    made = api.json("POST", "/v1/accounts", body={**body, **_given_password(args)})
+    _shown_once(console, made, args.json)
+    return 0
+
+
+def accounts_disable(args: argparse.Namespace, api: Api, console: Console) -> int:
+    path = f"/v1/accounts/{_account_id(api, args.username)}/status"
+    body = {"status": "disabled", "reason": args.reason}
+    _show(console, api.json("POST", path, body=body), args.json)
+    return 0
+
+
+def accounts_enable(args: argparse.Namespace, api: Api, console: Console) -> int:
+    path = f"/v1/accounts/{_account_id(api, args.username)}/status"
+    body = {"status": "active", "reason": args.reason}
+    _show(console, api.json("POST", path, body=body), args.json)
+    return 0
+
+
+def accounts_role(args: argparse.Namespace, api: Api, console: Console) -> int:
+    path = f"/v1/accounts/{_account_id(api, args.username)}/role"
+    body = {**_scope(args), "reason": args.reason}
+    _show(console, api.json("POST", path, body=body), args.json)
+    return 0
+
+
+def accounts_reset_password(args: argparse.Namespace, api: Api, console: Console) -> int:
+    path = f"/v1/accounts/{_account_id(api, args.username)}/password"
+    body = {"reason": args.reason, **_given_password(args)}
+    _shown_once(console, api.json("POST", path, body=body), args.json)
+    return 0
+
+
+ACCOUNT_COMMANDS = {
+    "list": accounts_list,
+    "add": accounts_add,
+    "disable": accounts_disable,
+    "enable": accounts_enable,
+    "role": accounts_role,
+    "reset-password": accounts_reset_password,
+}
+
+
 def run(args: argparse.Namespace, api: Api, console: Console) -> int:
     out = args.json
     cmd = (args.group, getattr(args, "action", None))
+    if args.group == "accounts":
+        return ACCOUNT_COMMANDS[args.action](args, api, console)
 
     def show(value: Any) -> None:
         console.print_json(json.dumps(value, ensure_ascii=False)) if out else console.print(value)
@@ -358,6 +451,8 @@ def parser() -> argparse.ArgumentParser:
     crev = citizens.add_parser("revoke", help="revoke participation; the ID number is prompted")
     crev.add_argument("--reason", required=True)
 
+    _account_parsers(groups)
+
     settlements = groups.add_parser("settlements").add_subparsers(dest="action", required=True)
     build = settlements.add_parser("build")
     build.add_argument("campaign_id")
@@ -385,6 +480,36 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("--to", dest="date_to")
     groups.add_parser("loadtest", help="the load test: see voucherctl loadtest --help")
     return p
+
+
+def _account_parsers(groups: Any) -> None:
+    """voucherctl accounts ...: the city manages every account, a merchant manager their
+    shop's manager accounts (rule X2); every change needs a --reason (it is audited)."""
+    accounts = groups.add_parser("accounts", help="staff accounts (X2)").add_subparsers(
+        dest="action", required=True
+    )
+    accounts.add_parser("list").add_argument("--role")
+    roles = ("merchant_manager", "district_operator", "city_operator", "auditor")
+    for action in ("add", "role"):
+        sub = accounts.add_parser(action)
+        sub.add_argument("username")
+        sub.add_argument("role", choices=roles)
+        sub.add_argument("--district", help="a district operator's district")
+        sub.add_argument("--merchant-id", type=int, help="a merchant manager's merchant")
+        sub.add_argument("--reason", required=True)
+        if action == "add":
+            sub.add_argument(
+                "--password-stdin",
+                action="store_true",
+                help="read the password (12+ characters) from a prompt or stdin; "
+                "without it the server generates one and shows it once",
+            )
+    for action in ("disable", "enable", "reset-password"):
+        sub = accounts.add_parser(action)
+        sub.add_argument("username")
+        sub.add_argument("--reason", required=True)
+        if action == "reset-password":
+            sub.add_argument("--password-stdin", action="store_true")
 
 
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:

@@ -176,6 +176,23 @@ class BodyTooLarge(InvalidInput):
     default_message = "The request body is too large."
 
 
+class UsernameInvalid(InvalidInput):
+    """Rule X2: a username is 3 to 64 of a-z, 0-9, '_', '.', '-', starting with a letter or
+    digit."""
+
+    code = "username_invalid"
+    default_message = (
+        "A username is 3 to 64 characters: a-z, 0-9, '_', '.', '-', first a letter or digit."
+    )
+
+
+class PasswordTooShort(InvalidInput):
+    """Rule X2: a staff password has 12 to 200 characters."""
+
+    code = "password_too_short"
+    default_message = "A password has at least 12 characters (and at most 200)."
+
+
 # --- not found --------------------------------------------------------------------------
 
 
@@ -241,6 +258,28 @@ class ParticipationRevoked(Forbidden):
 
     code = "participation_revoked"
     default_message = "Your participation in this campaign was revoked."
+
+
+class AccountDisabled(Forbidden):
+    """Rule X1: the staff account was disabled; every token it holds is refused at once."""
+
+    code = "account_disabled"
+    default_message = "This account is disabled."
+
+
+class SeparationOfDuties(Forbidden):
+    """Rule S1: no account takes two of the steps review, approve, pay on one batch."""
+
+    code = "separation_of_duties"
+    default_message = "This account already took another step of this settlement batch."
+
+
+class OwnAccount(Forbidden):
+    """Rule X2: an account does not change its own status or role, nor reset its own password
+    through the managers' routes (another manager does)."""
+
+    code = "own_account"
+    default_message = "Ask another manager to change your own account."
 
 
 # --- conflict ---------------------------------------------------------------------------
@@ -318,6 +357,13 @@ class RateLimited(Forbidden):
     code = "rate_limited"
     http_status = 429
     default_message = "Too many requests; wait a moment and try again."
+
+
+class UsernameTaken(Conflict):
+    """Rule X2: another account already has this username."""
+
+    code = "username_taken"
+    default_message = "This username is taken."
 
 
 class IdempotencyKeyInUse(Conflict):

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from enum import StrEnum
 
-from shared.errors import Forbidden, InvalidRequest, MonthNotOver, SettlementStateInvalid
+from shared.errors import (
+    Forbidden,
+    InvalidRequest,
+    MonthNotOver,
+    SeparationOfDuties,
+    SettlementStateInvalid,
+)
 from shared.money import format_yuan
 from shared.rules import month_bounds
 
@@ -31,12 +37,10 @@ class Step:
     roles: frozenset[str]
 
 
-# rule S1: reviewed by the district, approved by the city office, then paid
+# rule S1: reviewed by the district, approved by the city office, then paid (by the city)
 STEPS: dict[str, Step] = {
     "review": Step(
-        SettlementStatus.DRAFT,
-        SettlementStatus.REVIEWED,
-        frozenset({"district_operator", "city_operator"}),
+        SettlementStatus.DRAFT, SettlementStatus.REVIEWED, frozenset({"district_operator"})
     ),
     "approve": Step(
         SettlementStatus.REVIEWED, SettlementStatus.APPROVED, frozenset({"city_operator"})
@@ -57,6 +61,21 @@ def next_status(current: str, step: str, role: str) -> SettlementStatus:
             f"only a {rule.before} batch can be {rule.after}", status=current, step=step
         )
     return rule.after
+
+
+def check_separation(step: str, actor: int | None, taken_by: Mapping[str, int | None]) -> None:
+    """Rule S1 (separation of duties): no account takes two of review, approve, pay on one
+    batch. ``taken_by`` names the account that took each step so far (None: not taken)."""
+    if actor is None:
+        raise Forbidden("only a named staff account takes a settlement step")
+    for earlier, account in taken_by.items():
+        if earlier != step and account == actor:
+            raise SeparationOfDuties(
+                f"this account already took the step {earlier!r} of this batch; "
+                f"another account must {step} it",
+                step=step,
+                earlier_step=earlier,
+            )
 
 
 def parse_month(text: str) -> date:

@@ -268,6 +268,22 @@ ERRORS: dict[str, tuple[str, str]] = {
         "本收银终端已停用，请联系运营方。",
         "This till is disabled; contact the operator.",
     ),
+    # staff accounts and settlement (rules X1, X2, S1): the till never sees these
+    "account_disabled": ("该账户已停用。", "This account is disabled."),
+    "separation_of_duties": (
+        "同一账户不能在同一结算批次中办理两个环节。",
+        "One account may not take two steps of one settlement batch.",
+    ),
+    "own_account": (
+        "不能修改自己的账户，请找另一位管理员。",
+        "Ask another manager to change your own account.",
+    ),
+    "username_invalid": ("用户名格式不对。", "The username is not valid."),
+    "username_taken": ("用户名已被使用。", "This username is taken."),
+    "password_too_short": (
+        "密码至少需要十二个字符。",
+        "A password has at least twelve characters.",
+    ),
     # refunds (rules F1-F3)
     "already_settled": (
         "这笔核销已结算给商户，券不能退回；请商户自行退款。",

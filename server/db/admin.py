@@ -129,3 +129,85 @@ async def audit_entries(
         end,
         limit,
     )
+
+
+# --- staff accounts (rule X2, issue 9 item 5) ----------------------------------------------
+
+
+async def accounts(
+    conn: Conn, *, merchant_id: int | None, role: str | None, username: str | None
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, username, role, district, merchant_id, status, generation, created_at "
+        "FROM accounts WHERE ($1::bigint IS NULL OR merchant_id = $1) "
+        "AND ($2::text IS NULL OR role = $2) AND ($3::text IS NULL OR username = $3) ORDER BY id",
+        merchant_id,
+        role,
+        username,
+    )
+
+
+async def account_for_update(conn: Conn, account_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, username, role, district, merchant_id, status, generation, created_at "
+        "FROM accounts WHERE id = $1 FOR UPDATE",
+        account_id,
+    )
+
+
+async def set_account_status(conn: Conn, account_id: int, status: str) -> asyncpg.Record:
+    """Disabling bumps the generation: the tokens issued before never work again, not even
+    once the account is enabled (it signs in afresh)."""
+    row = await conn.fetchrow(
+        "UPDATE accounts SET status = $2, "
+        "generation = generation + CASE WHEN $2 = 'disabled' THEN 1 ELSE 0 END "
+        "WHERE id = $1 "
+        "RETURNING id, username, role, district, merchant_id, status, generation, created_at",
+        account_id,
+        status,
+    )
+    assert row is not None
+    record: asyncpg.Record = row
+    return record
+
+
+async def set_account_role(
+    conn: Conn, account_id: int, *, role: str, district: str | None, merchant_id: int | None
+) -> asyncpg.Record:
+    """A new role ends every token of the old one (they carry the old role and scope)."""
+    row = await conn.fetchrow(
+        "UPDATE accounts SET role = $2, district = $3, merchant_id = $4, "
+        "generation = generation + 1 WHERE id = $1 "
+        "RETURNING id, username, role, district, merchant_id, status, generation, created_at",
+        account_id,
+        role,
+        district,
+        merchant_id,
+    )
+    assert row is not None
+    record: asyncpg.Record = row
+    return record
+
+
+async def set_account_password(
+    conn: Conn, account_id: int, credential_hash: bytes
+) -> asyncpg.Record:
+    """A reset password ends every session of the old one (OWASP session management)."""
+    row = await conn.fetchrow(
+        "UPDATE accounts SET credential_hash = $2, generation = generation + 1 "
+        "WHERE id = $1 "
+        "RETURNING id, username, role, district, merchant_id, status, generation, created_at",
+        account_id,
+        credential_hash,
+    )
+    assert row is not None
+    record: asyncpg.Record = row
+    return record
+
+
+async def account_by_id(conn: Conn, account_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id, username, role, district, merchant_id, status, generation, created_at "
+        "FROM accounts WHERE id = $1",
+        account_id,
+    )

@@ -21,9 +21,16 @@ async def terminal_with_merchant(conn: Conn, terminal_id: int) -> asyncpg.Record
 
 async def account(conn: Conn, username: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id, username, role, district, merchant_id, credential_hash, status "
+        "SELECT id, username, role, district, merchant_id, credential_hash, status, generation "
         "FROM accounts WHERE username = $1",
         username,
+    )
+
+
+async def participation(conn: Conn, citizen_id: int) -> asyncpg.Record | None:
+    """Rule X1: whether an operator revoked the citizen, when and why (shown in the wallet)."""
+    return await conn.fetchrow(
+        "SELECT status, revoked_at, revoked_reason FROM citizens WHERE id = $1", citizen_id
     )
 
 

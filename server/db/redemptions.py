@@ -337,7 +337,8 @@ async def write_refund(
     request_hash: bytes,
     now: datetime,
 ) -> int:
-    """Rule F1: the returned vouchers go back to available with their expiry unchanged."""
+    """Rule F1: the returned vouchers go back to available with their expiry unchanged, or to
+    revoked if the citizen's participation was revoked (rule X1)."""
     refund_id = await conn.fetchval(
         """
         INSERT INTO refunds (redemption_id, terminal_id, remaining_bill_fen, returned_count,
@@ -360,10 +361,19 @@ async def write_refund(
             redemption_id,
             returned_ids,
         )
+        # rule X1: vouchers returned to a revoked citizen come back revoked, never available.
+        # The owner's row is locked FOR SHARE: a revocation racing this refund either waits
+        # and then claws these vouchers back, or committed first and is seen here.
+        owner_status = await conn.fetchval(
+            "SELECT z.status FROM citizens z JOIN redemptions r ON r.citizen_id = z.id "
+            "WHERE r.id = $1 FOR SHARE OF z",
+            redemption_id,
+        )
         changed = await conn.execute(
-            "UPDATE vouchers SET status = 'available', redeemed_at = NULL "
+            "UPDATE vouchers SET status = $2, redeemed_at = NULL "
             "WHERE id = ANY($1::bigint[]) AND status = 'redeemed'",
             returned_ids,
+            "revoked" if owner_status == "revoked" else "available",
         )
         if changed != f"UPDATE {len(returned_ids)}":
             raise RuntimeError(f"refund {refund_id}: vouchers were not all redeemed ({changed})")

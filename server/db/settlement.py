@@ -79,7 +79,8 @@ async def build_batch(
 
 _BATCH = (
     "SELECT id, campaign_id, district, month, status, redemption_count, voucher_count, "
-    "amount_fen, created_at, reviewed_at, approved_at, paid_at FROM settlements WHERE id = $1"
+    "amount_fen, created_at, reviewed_at, approved_at, paid_at, reviewed_by, approved_by, "
+    "paid_by FROM settlements WHERE id = $1"
 )
 
 
@@ -100,14 +101,18 @@ async def lines(conn: Conn, batch_id: int) -> list[asyncpg.Record]:
 
 
 _STEP_SQL = {
-    "reviewed": "UPDATE settlements SET status = 'reviewed', reviewed_at = $2 WHERE id = $1",
-    "approved": "UPDATE settlements SET status = 'approved', approved_at = $2 WHERE id = $1",
-    "paid": "UPDATE settlements SET status = 'paid', paid_at = $2 WHERE id = $1",
+    "reviewed": "UPDATE settlements SET status = 'reviewed', reviewed_at = $2, reviewed_by = $3 "
+    "WHERE id = $1",
+    "approved": "UPDATE settlements SET status = 'approved', approved_at = $2, approved_by = $3 "
+    "WHERE id = $1",
+    "paid": "UPDATE settlements SET status = 'paid', paid_at = $2, paid_by = $3 WHERE id = $1",
 }
 
 
-async def set_status(conn: Conn, batch_id: int, status: str, at: datetime) -> None:
-    await conn.execute(_STEP_SQL[status], batch_id, at)
+async def set_status(conn: Conn, batch_id: int, status: str, at: datetime, by: int) -> None:
+    """Rule S1: the step and the account that took it (the table's CHECK refuses one account
+    on two steps of a batch, whatever the code above it does)."""
+    await conn.execute(_STEP_SQL[status], batch_id, at, by)
 
 
 async def district_figures(

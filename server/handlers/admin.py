@@ -1,23 +1,39 @@
-"""Operators' changes: merchants (U1, X1), terminals (X2), citizens' participation (X1), the
-audit log. District operators act in their own district only; every change is audited."""
+"""Operators' changes: merchants (U1, X1), terminals (X2), citizens' participation (X1), staff
+accounts (X2), the audit log. District operators act in their own district only; every change
+is audited. A revocation, suspension or disabling is written with an ``access_changes`` row in
+the same transaction and applied to this process's view as soon as it commits; every other
+process has it within about a second (server/access.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
+import secrets
 from datetime import date, timedelta
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
-from server import seed
-from server.auth import Principal, Role, principal_of, requires
+from server import access, seed
+from server.access import ACCESS_VIEW
+from server.auth import Principal, Role, hash_password, principal_of, requires
 from server.db import admin as db
 from server.db import parties
 from server.handlers.operators import district_names
 from server.qrcodes import qr_svg
 from server.web import CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, path_id, read_json
 from shared import rules
-from shared.errors import Forbidden, InvalidRequest, NotFound
+from shared.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    OwnAccount,
+    PasswordTooShort,
+    UsernameInvalid,
+    UsernameTaken,
+)
 from shared.idnumber import hash_id_number, validate_id_number
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
@@ -97,6 +113,9 @@ async def _change_merchant(
         if column == "status":
             stored = "suspended" if value else "active"
         row = await db.set_merchant(conn, merchant_id, column, stored)
+        change = None
+        if column == "status":  # rule X1: a suspension bites on every route at once
+            change = await access.record(conn, "merchant", merchant_id, blocked=bool(value))
         await db.audit(
             conn,
             actor=me.actor,
@@ -105,6 +124,8 @@ async def _change_merchant(
             reason=reason,
             details={field: value},
         )
+    if change is not None:
+        request.app[ACCESS_VIEW].apply([change])
     return web.json_response(_merchant(row, request.app[TZ]))
 
 
@@ -181,8 +202,10 @@ async def revoke_terminal(request: web.Request) -> web.Response:
         if row is None:
             raise NotFound("no such terminal")
         require_district(me, row["district"])
+        change = None
         if row["status"] == "active":
             await db.revoke_terminal(conn, terminal_id, request.app[CLOCK]())
+            change = await access.record(conn, "terminal", terminal_id, blocked=True)
             await db.audit(
                 conn,
                 actor=me.actor,
@@ -190,6 +213,8 @@ async def revoke_terminal(request: web.Request) -> web.Response:
                 subject=f"terminal:{terminal_id}",
                 reason=reason,
             )
+    if change is not None:
+        request.app[ACCESS_VIEW].apply([change])  # rule U1: refused at once, whatever token
     return web.json_response({"terminal_id": terminal_id, "status": "revoked"})
 
 
@@ -209,6 +234,7 @@ async def revoke_citizen(request: web.Request) -> web.Response:
         citizen, clawed_back = await db.revoke_citizen(conn, digest, reason, now)
         if citizen is None:
             raise NotFound("no active participant with this ID number")
+        change = await access.record(conn, "citizen", citizen["id"], blocked=True)
         await db.audit(
             conn,
             actor=me.actor,
@@ -217,6 +243,7 @@ async def revoke_citizen(request: web.Request) -> web.Response:
             reason=reason,
             details={"vouchers_clawed_back": clawed_back, "masked_id": citizen["id_masked"]},
         )
+    request.app[ACCESS_VIEW].apply([change])  # no new QR code, claim or redemption
     return web.json_response(
         {
             "masked_id": citizen["id_masked"],
@@ -263,3 +290,255 @@ async def audit_log(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+# --- staff accounts (rule X2, issue 9 item 5) ----------------------------------------------
+
+STAFF_ROLES = (
+    Role.MERCHANT_MANAGER,
+    Role.DISTRICT_OPERATOR,
+    Role.CITY_OPERATOR,
+    Role.AUDITOR,
+)
+ACCOUNT_MANAGERS = (Role.CITY_OPERATOR, Role.MERCHANT_MANAGER)
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,63}")
+MIN_PASSWORD = 12
+
+
+def _account(row: Any, tz: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "username": row["username"],
+        "role": row["role"],
+        "district": row["district"],
+        "merchant_id": row["merchant_id"],
+        "status": row["status"],
+        "created_at": row["created_at"].astimezone(tz).isoformat(),
+    }
+
+
+def _in_scope(me: Principal, row: Any) -> Any:
+    """Rule X2: the city manages every account; a merchant manager only the manager accounts
+    of their own shop (others look absent to them)."""
+    if row is None or (
+        me.role is Role.MERCHANT_MANAGER
+        and (row["role"] != Role.MERCHANT_MANAGER or row["merchant_id"] != me.merchant_id)
+    ):
+        raise NotFound("no such account")
+    return row
+
+
+def _not_own(me: Principal, row: Any) -> None:
+    if row["id"] == me.account_id:
+        raise OwnAccount()
+
+
+def _password(body: dict[str, Any]) -> str | None:
+    """A password given by the manager (12 to 200 characters), or None to generate one."""
+    if body.get("password") is None:
+        return None
+    password = get_str(body, "password", max_len=200)
+    if len(password) < MIN_PASSWORD:
+        raise PasswordTooShort(field="password")
+    return password
+
+
+async def _scope(
+    request: web.Request, conn: Any, me: Principal, body: dict[str, Any]
+) -> tuple[Role, str | None, int | None]:
+    """The role, district and merchant an account is to have, checked (rule X2)."""
+    raw_role = get_str(body, "role", max_len=32)
+    try:
+        role = Role(raw_role)
+    except ValueError:
+        role = Role.CITIZEN  # refused just below
+    if role not in STAFF_ROLES:
+        raise InvalidRequest(
+            f"role is one of {', '.join(STAFF_ROLES)}", field="role", roles=list(STAFF_ROLES)
+        )
+    if me.role is Role.MERCHANT_MANAGER and role is not Role.MERCHANT_MANAGER:
+        raise Forbidden("a merchant manager makes only manager accounts of their own shop")
+    district: str | None = None
+    merchant_id: int | None = None
+    if role is Role.DISTRICT_OPERATOR:
+        district = district_names(request).get(get_str(body, "district", max_len=64))
+        if district is None:
+            raise InvalidRequest("unknown district", field="district")
+    elif body.get("district") is not None:
+        raise InvalidRequest("only a district operator has a district", field="district")
+    if role is Role.MERCHANT_MANAGER:
+        given = body.get("merchant_id", me.merchant_id)
+        if type(given) is not int or not 0 < given < 2**63:
+            raise InvalidRequest("merchant_id must name a merchant", field="merchant_id")
+        if me.role is Role.MERCHANT_MANAGER and given != me.merchant_id:
+            raise Forbidden("a merchant manager makes only manager accounts of their own shop")
+        if await parties.merchant(conn, given) is None:
+            raise InvalidRequest("unknown merchant", field="merchant_id")
+        merchant_id = given
+    elif body.get("merchant_id") is not None:
+        raise InvalidRequest("only a merchant manager has a merchant", field="merchant_id")
+    return role, district, merchant_id
+
+
+def _audit_details(row: Any) -> dict[str, Any]:
+    return {
+        "account_id": row["id"],
+        "role": row["role"],
+        "district": row["district"],
+        "merchant_id": row["merchant_id"],
+        "status": row["status"],
+    }
+
+
+def _shown_once(row: Any, tz: Any, password: str | None, status: int = 200) -> web.Response:
+    body = _account(row, tz)
+    if password is not None:
+        body["password"] = password
+        body["note"] = "the password is shown once; only its hash is stored"
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+@requires(*ACCOUNT_MANAGERS, Role.AUDITOR)
+async def list_accounts(request: web.Request) -> web.Response:
+    """Rule X2: the city and the auditor see every account, a merchant manager their shop's
+    manager accounts."""
+    me = principal_of(request)
+    role = request.query.get("role")
+    if role is not None and role not in STAFF_ROLES:
+        raise InvalidRequest(f"role is one of {', '.join(STAFF_ROLES)}", field="role")
+    username = request.query.get("username")
+    if username is not None and not _USERNAME.fullmatch(username):
+        return web.json_response({"accounts": []})  # no account has such a name
+    own_shop = me.role is Role.MERCHANT_MANAGER
+    async with request.app[PG].acquire() as conn:
+        rows = await db.accounts(
+            conn,
+            merchant_id=me.merchant_id if own_shop else None,
+            role=Role.MERCHANT_MANAGER if own_shop else role,
+            username=username,
+        )
+    return web.json_response({"accounts": [_account(r, request.app[TZ]) for r in rows]})
+
+
+@requires(*ACCOUNT_MANAGERS)
+async def add_account(request: web.Request) -> web.Response:
+    """Rule X2: a staff account, with a password given (12+ characters) or generated and
+    shown once; audited."""
+    me = principal_of(request)
+    body = await read_json(request)
+    allowed_fields(body, "username", "role", "district", "merchant_id", "password", "reason")
+    username = body.get("username")
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise UsernameInvalid(field="username")
+    reason = get_str(body, "reason", max_len=500)
+    password = _password(body)
+    shown = None if password is not None else secrets.token_urlsafe(18)
+    credential = await asyncio.to_thread(hash_password, password or shown or "")
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        role, district, merchant_id = await _scope(request, conn, me, body)
+        try:
+            async with conn.transaction():
+                account_id = await parties.create_account(
+                    conn,
+                    username=username,
+                    role=role,
+                    credential_hash=credential,
+                    district=district,
+                    merchant_id=merchant_id,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            raise UsernameTaken(username=username) from exc
+        row = await db.account_by_id(conn, account_id)
+        await db.audit(
+            conn,
+            actor=me.actor,
+            action="account.create",
+            subject=f"account:{username}",
+            reason=reason,
+            details=_audit_details(row),
+        )
+    return _shown_once(row, request.app[TZ], shown, status=201)
+
+
+async def _change_account(
+    request: web.Request, fields: tuple[str, ...]
+) -> tuple[Principal, int, dict[str, Any], str]:
+    me = principal_of(request)
+    account_id = path_id(request, "account_id", "no such account")
+    body = await read_json(request)
+    allowed_fields(body, *fields, "reason")
+    return me, account_id, body, get_str(body, "reason", max_len=500)
+
+
+async def _commit_change(
+    request: web.Request, conn: Any, me: Principal, row: Any, action: str, reason: str
+) -> access.Change:
+    """Audit the change and record the account's new state for every process (rule X1)."""
+    await db.audit(
+        conn,
+        actor=me.actor,
+        action=action,
+        subject=f"account:{row['username']}",
+        reason=reason,
+        details=_audit_details(row),
+    )
+    return await access.record(
+        conn,
+        "account",
+        row["id"],
+        blocked=row["status"] == "disabled",
+        generation=row["generation"],
+    )
+
+
+@requires(*ACCOUNT_MANAGERS)
+async def set_account_status(request: web.Request) -> web.Response:
+    """Rules X1, X2: disable an account (refused at once on every route, whatever token it
+    holds) or enable it again (it signs in afresh; the tokens of before stay dead)."""
+    me, account_id, body, reason = await _change_account(request, ("status",))
+    status = body.get("status")
+    if status not in ("active", "disabled"):
+        raise InvalidRequest("status is active or disabled", field="status")
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        row = _in_scope(me, await db.account_for_update(conn, account_id))
+        _not_own(me, row)
+        row = await db.set_account_status(conn, account_id, status)
+        action = "account.disable" if status == "disabled" else "account.enable"
+        change = await _commit_change(request, conn, me, row, action, reason)
+    request.app[ACCESS_VIEW].apply([change])
+    return web.json_response(_account(row, request.app[TZ]))
+
+
+@requires(Role.CITY_OPERATOR)
+async def set_account_role(request: web.Request) -> web.Response:
+    """Rule X2: a new role (with its district or merchant); the old tokens end at once."""
+    me, account_id, body, reason = await _change_account(
+        request, ("role", "district", "merchant_id")
+    )
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        row = _in_scope(me, await db.account_for_update(conn, account_id))
+        _not_own(me, row)
+        role, district, merchant_id = await _scope(request, conn, me, body)
+        row = await db.set_account_role(
+            conn, account_id, role=role, district=district, merchant_id=merchant_id
+        )
+        change = await _commit_change(request, conn, me, row, "account.role", reason)
+    request.app[ACCESS_VIEW].apply([change])
+    return web.json_response(_account(row, request.app[TZ]))
+
+
+@requires(*ACCOUNT_MANAGERS)
+async def reset_account_password(request: web.Request) -> web.Response:
+    """Rule X2: a new password, given or generated and shown once; the account's sessions
+    end at once (its tokens carry the old generation)."""
+    me, account_id, body, reason = await _change_account(request, ("password",))
+    password = _password(body)
+    shown = None if password is not None else secrets.token_urlsafe(18)
+    credential = await asyncio.to_thread(hash_password, password or shown or "")
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        row = _in_scope(me, await db.account_for_update(conn, account_id))
+        _not_own(me, row)
+        row = await db.set_account_password(conn, account_id, credential)
+        change = await _commit_change(request, conn, me, row, "account.password_reset", reason)
+    request.app[ACCESS_VIEW].apply([change])
+    return _shown_once(row, request.app[TZ], shown)

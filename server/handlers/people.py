@@ -144,6 +144,7 @@ async def staff_sign_in(request: web.Request) -> web.Response:
         merchant_id=row["merchant_id"],
         district=row["district"],
         account_id=row["id"],
+        generation=row["generation"],  # rule X1: a changed account's tokens end
     )
     return web.json_response(
         issue_access_token(request.app[SETTINGS], principal, request.app[CLOCK]())
@@ -270,8 +271,10 @@ async def claim(request: web.Request) -> web.Response:
     )
 
 
-@requires(Role.CITIZEN)
+@requires(Role.CITIZEN, revoked_citizen_may_read=True)
 async def wallet(request: web.Request) -> web.Response:
+    """The citizen's vouchers and claims; a revoked citizen still reads it, with the
+    revocation and its reason (rule X1)."""
     me = principal_of(request)
     assert me.citizen_id is not None
     now = request.app[CLOCK]()
@@ -279,6 +282,7 @@ async def wallet(request: web.Request) -> web.Response:
     async with request.app[PG].acquire() as conn:
         rows = await db.wallet(conn, me.citizen_id)
         claims = await db.claims_of(conn, me.citizen_id)
+        standing = await parties.participation(conn, me.citizen_id)
     vouchers = [
         {
             "id": r["id"],
@@ -295,8 +299,13 @@ async def wallet(request: web.Request) -> web.Response:
     counts = {s: 0 for s in ("available", "used", "expired", "revoked")}
     for v in vouchers:
         counts[str(v["state"])] += 1
+    participation: dict[str, Any] = {"status": standing["status"] if standing else "active"}
+    if standing is not None and standing["status"] == "revoked":
+        participation["revoked_at"] = standing["revoked_at"].astimezone(tz).isoformat()
+        participation["reason"] = standing["revoked_reason"]
     return web.json_response(
         {
+            "participation": participation,
             "vouchers": vouchers,
             "counts": counts,
             "claims": [

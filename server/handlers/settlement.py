@@ -44,6 +44,9 @@ def _batch_body(
         "reviewed_at": when("reviewed_at"),
         "approved_at": when("approved_at"),
         "paid_at": when("paid_at"),
+        "reviewed_by": row["reviewed_by"],
+        "approved_by": row["approved_by"],
+        "paid_by": row["paid_by"],
         "lines": [
             {
                 "merchant_id": x["merchant_id"],
@@ -153,7 +156,8 @@ async def finance_csv(request: web.Request) -> web.Response:
 
 @requires(Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 async def step(request: web.Request) -> web.Response:
-    """Rule S1: review (district), approve (city office), pay (city office), in that order."""
+    """Rule S1: review (the batch's district), approve (city office), pay (recorded by the
+    city office), in that order; no account takes two of these steps on one batch."""
     me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "step", "note")
@@ -165,7 +169,14 @@ async def step(request: web.Request) -> web.Response:
         locked = await db.batch(conn, batch_id, lock=True)
         assert locked is not None
         status = rules.next_status(locked["status"], name, str(me.role))
-        await db.set_status(conn, batch_id, status, request.app[CLOCK]())
+        taken_by = {
+            "review": locked["reviewed_by"],
+            "approve": locked["approved_by"],
+            "pay": locked["paid_by"],
+        }
+        rules.check_separation(name, me.account_id, taken_by)  # rule S1
+        assert me.account_id is not None
+        await db.set_status(conn, batch_id, status, request.app[CLOCK](), me.account_id)
         await audit_db.audit(
             conn,
             actor=me.actor,

@@ -104,7 +104,8 @@ async def test_the_settlement_life_cycle_reconciles_to_the_ledger(
     assert (await post(world, steps, {"step": "review"}, district)).status == 200
     assert (await post(world, steps, {"step": "approve"}, district)).status == 403
     assert (await post(world, steps, {"step": "approve"}, city)).status == 200
-    r = await post(world, steps, {"step": "pay", "note": "国库集中支付"}, city)
+    treasury = await world.staff("city_operator")  # rule S1: not the account that approved
+    r = await post(world, steps, {"step": "pay", "note": "国库集中支付"}, treasury)
     assert (await r.json())["status"] == "paid"
 
     r = await world.client.get(f"/v1/settlements/{body['settlement_id']}/csv", headers=city)
