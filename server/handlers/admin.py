@@ -6,7 +6,6 @@ process has it within about a second (server/access.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -18,7 +17,7 @@ from aiohttp import web
 
 from server import access, seed
 from server.access import ACCESS_VIEW
-from server.auth import Principal, Role, hash_password, principal_of, requires
+from server.auth import Principal, Role, hash_password_off_loop, principal_of, requires
 from server.db import admin as db
 from server.db import parties
 from server.handlers.operators import district_names
@@ -433,7 +432,7 @@ async def add_account(request: web.Request) -> web.Response:
     reason = get_str(body, "reason", max_len=500)
     password = _password(body)
     shown = None if password is not None else secrets.token_urlsafe(18)
-    credential = await asyncio.to_thread(hash_password, password or shown or "")
+    credential = await hash_password_off_loop(password or shown or "")
     async with request.app[PG].acquire() as conn, conn.transaction():
         role, district, merchant_id = await _scope(request, conn, me, body)
         try:
@@ -534,7 +533,7 @@ async def reset_account_password(request: web.Request) -> web.Response:
     me, account_id, body, reason = await _change_account(request, ("password",))
     password = _password(body)
     shown = None if password is not None else secrets.token_urlsafe(18)
-    credential = await asyncio.to_thread(hash_password, password or shown or "")
+    credential = await hash_password_off_loop(password or shown or "")
     async with request.app[PG].acquire() as conn, conn.transaction():
         row = _in_scope(me, await db.account_for_update(conn, account_id))
         _not_own(me, row)
