@@ -18,8 +18,10 @@ One run:
 2. Seeds a ledger with the benchmark's COPY seeder (``scripts/bench/seed.py``) and starts the
    real server as a subprocess (``scripts/bench/serve.py``, ``create_app``).
 3. ``--concurrency`` cashier terminals (``scripts/bench/loadgen.py``'s connection and
-   pre-signed QR tokens) quote and redeem; a redemption that got no answer, a 5xx or
-   ``idempotency_key_in_use`` is sent again, the SAME request with the SAME Idempotency-Key,
+   pre-signed QR tokens) redeem, quoting first for ``--quote-share`` of the bills (a
+   failed quote is not followed by a redemption, so without direct redemptions a database
+   outage would barely reach the redemption path). A redemption that got no answer, a 5xx
+   or ``idempotency_key_in_use`` is sent again, the SAME request with the SAME Idempotency-Key,
    with back-off, as the terminal does (``terminal/client.py``), until it gets an answer or
    ``--grace`` seconds after the load ended.
 4. At ``--fault-at`` of the run the fault is injected; the service comes back after
@@ -281,20 +283,22 @@ class Load:
             seq += 1
             token = self.tokens.take()
             bill = rng.randint(400, 1000) * 100
-            quote = json.dumps({"token": token, "bill_fen": bill}).encode()
-            try:
-                status, data = await send(post(host_header, b"/v1/quote", auth, quote))
-            except (OSError, TimeoutError) as exc:
-                self.quotes[type(exc).__name__] += 1
-                await asyncio.sleep(0.05)
-                continue
-            self.quotes[str(status)] += 1
-            if status != 200:
-                await asyncio.sleep(0.05 if status >= 500 else 0)
-                continue
-            usable = int(json.loads(data)["usable_count"])
-            if usable < 1:
-                continue
+            usable = 1  # a bill of 400 元 or more takes one voucher (rule U3)
+            if rng.random() < self.cfg["quote_share"]:  # else the cashier keys in one voucher
+                quote = json.dumps({"token": token, "bill_fen": bill}).encode()
+                try:
+                    status, data = await send(post(host_header, b"/v1/quote", auth, quote))
+                except (OSError, TimeoutError) as exc:
+                    self.quotes[type(exc).__name__] += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                self.quotes[str(status)] += 1
+                if status != 200:
+                    await asyncio.sleep(0.05 if status >= 500 else 0)
+                    continue
+                usable = int(json.loads(data)["usable_count"])
+                if usable < 1:
+                    continue
             outcome = Outcome(
                 key=str(uuid.uuid4()),
                 receipt_no=f"F{self.cfg['run_tag']}-{index:03d}-{seq:07d}",
@@ -537,6 +541,7 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
         "subjects": [str(s) for s in seeded.subjects],
         "run_tag": uuid.uuid4().hex[:6],
         "seed": args.seed,
+        "quote_share": args.quote_share,
     }
 
 
@@ -633,6 +638,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="embedded services' data (when the environment names none)")  # fmt: skip
     p.add_argument(
         "--restart-command", help="services of the environment: CMD redis|postgres restarts one"
+    )
+    p.add_argument(
+        "--quote-share",
+        type=float,
+        default=0.5,
+        help="share of bills quoted first; the others redeem one voucher at once, so that "
+        "redemptions meet the fault even while quotes fail",
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", type=Path)
