@@ -52,11 +52,6 @@ from tests.e2e.conftest import Citizen, Clock, Till, World, shanghai
 T = TypeVar("T")
 _system = random.SystemRandom()
 
-# rule X1 as updated by issue 9 item 6: vouchers that a refund returns to a revoked citizen
-# come back revoked. The model expects exactly that when STRICT_X1 is true; while item 6 is
-# not merged into this branch it also accepts the old behaviour (they come back available),
-# but never anything else. Set to True once item 6 has landed.
-STRICT_X1 = False
 
 THRESHOLD_FEN = 20_000  # rule U3: 200 元 per voucher
 FACE_FEN = 10_000
@@ -184,11 +179,11 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.run(go())
 
     def qr(self, p: Person) -> str | None:
-        """A QR code, or None where a throttle (issue 9 item 9) or a revocation (item 4)
-        refuses minting one: those are other tests' business."""
+        """A QR code, or None for a revoked citizen, who may mint none (rule X1)."""
         status, body = self.call("POST", "/v1/wallet/qr", self.citizen_headers(p))
-        if status == 429 or (p.revoked and status == 403):
-            self.seen[f"qr refused {status}"] += 1
+        if p.revoked:
+            assert status == 403 and self.code(body) == "participation_revoked", body
+            self.seen["qr refused to a revoked citizen"] += 1
             return None
         assert status == 200, body
         return str(body["token"])
@@ -329,9 +324,9 @@ class LedgerMachine(RuleBasedStateMachine):
             assert status == 409 and self.code(body) == "already_settled", body  # rule F3
             self.seen["refund of a settled bill"] += 1
             return
-        if b.shop.suspended and status != 201:
-            # rule X1 (issue 9 item 4): a suspended merchant is refused on every route
-            assert self.code(body) == "merchant_suspended", body
+        if b.shop.suspended:
+            # rule X1: a suspended merchant is refused on every route, whatever token it holds
+            assert status == 403 and self.code(body) == "merchant_suspended", body
             return
         assert status == 201, body
         assert body["voucher_count"] - body["refunded_count"] == b.live - returned
@@ -344,12 +339,9 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         self.seen["refund to a revoked citizen"] += 1
         after = self.counts()[p.id_hash]
-        came_back_revoked = after.get("revoked", 0) - before.get("revoked", 0) == returned
-        # rule X1: returned to a revoked citizen, they come back revoked (see STRICT_X1)
-        if STRICT_X1 or came_back_revoked:
-            p.revoked_vouchers += returned
-        else:
-            p.available += returned
+        # rule X1: vouchers a refund returns to a revoked citizen come back revoked
+        assert after.get("revoked", 0) - before.get("revoked", 0) == returned
+        p.revoked_vouchers += returned
 
     @precondition(
         lambda self: (
@@ -400,10 +392,6 @@ class LedgerMachine(RuleBasedStateMachine):
         status, body = self.call(
             "POST", "/v1/settlements", self.staff_headers("district_operator"), batch
         )
-        if status == 403:  # should building move to the city office (issue 9 item 8)
-            status, body = self.call(
-                "POST", "/v1/settlements", self.staff_headers("city_operator"), batch
-            )
         expected = sum(b.live for b in self.bills if b.month == month)
         if expected == 0 and status != 201:
             assert 400 <= status < 500, body  # an empty month may be refused
