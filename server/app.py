@@ -39,6 +39,7 @@ from server.web import (
     REDIS,
     SETTINGS,
     TZ,
+    UPLOAD_ROUTES,
     Metrics,
     edge_middleware,
 )
@@ -408,10 +409,9 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(
-        client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes),
-        middlewares=[edge_middleware],
-    )
+    # item 10: aiohttp's own cap is a JSON body's; the upload routes stream theirs through
+    # ``read_body`` with their own limit, after ``requires`` has checked who is calling
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
@@ -426,6 +426,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
+    app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
     return app
