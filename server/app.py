@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
+from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
@@ -519,8 +520,18 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
     )
     app[REDIS] = client
+    metrics = app[METRICS]
+    breaker = Breaker(
+        failure_threshold=settings.redis_breaker_failures,
+        cool_down_s=settings.redis_breaker_cool_down_s,
+        on_state=metrics.redis_breaker_state.set,
+        on_skip=metrics.redis_skipped.inc,
+    )
     app[GUARD] = Guard(
-        client, lock_ttl_ms=settings.lock_ttl_ms, observe_batch=app[METRICS].batch_size
+        client,
+        lock_ttl_ms=settings.lock_ttl_ms,
+        observe_batch=metrics.batch_size,
+        breaker=breaker,
     )
     yield
     await app[GUARD].drain()

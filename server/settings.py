@@ -54,6 +54,10 @@ class Settings:
     batch_concurrency: int = 3
     host: str = "127.0.0.1"
     port: int = 8080
+    # issue 9 item 11: after this many consecutive Redis failures or timeouts, Redis is
+    # skipped (the database alone guards) for the cool-down, then probed by one call
+    redis_breaker_failures: int = 3
+    redis_breaker_cool_down_s: float = 2.0
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:
