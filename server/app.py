@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -21,6 +24,7 @@ from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
+from server.db import retention as retention_db
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
@@ -46,6 +50,11 @@ from server.web import (
 )
 from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
 from shared.errors import CampaignConfigInvalid
+
+log = logging.getLogger("server")
+
+# retention never keeps less than a day (Stripe keeps idempotency keys 24 h), whatever is set
+MIN_RETENTION_HOURS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +435,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[QUOTE_CACHE] = ExpiringLru(20_000)
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_retention)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
     app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
     for route in routes:
@@ -538,4 +548,39 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
-__all__ = ["ROUTES", "Role", "create_app", "openapi_document"]
+def retention_hours(app: web.Application) -> int:
+    """How long consumed token ids and kept refusals stay: the setting, every loaded
+    campaign's ``idempotency_retention_hours`` (rule U7), and never under a day."""
+    campaigns = [c.idempotency_retention_hours for c in app[CAMPAIGNS].values()]
+    return max(MIN_RETENTION_HOURS, app[SETTINGS].retention_hours, *campaigns)
+
+
+async def purge_once(app: web.Application) -> dict[str, int] | None:
+    """One purge pass (issue 9, retention), with the app's clock: rows deleted per table."""
+    before = app[CLOCK]() - timedelta(hours=retention_hours(app))
+    async with app[PG].acquire() as conn:
+        return await retention_db.purge(conn, before=before, batch=app[SETTINGS].retention_batch)
+
+
+async def _purge_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(app[SETTINGS].retention_interval_s)
+        try:
+            deleted = await purge_once(app)
+        except Exception:  # the next pass tries again; serving goes on
+            log.exception("retention purge failed")
+            continue
+        if deleted:
+            log.info("retention purge: %s", deleted)
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """The purge job, every ``retention_interval_s``, for as long as the app serves."""
+    task = asyncio.create_task(_purge_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+__all__ = ["ROUTES", "Role", "create_app", "openapi_document", "purge_once"]
