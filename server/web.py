@@ -3,6 +3,8 @@ request ids, JSON logs and Prometheus metrics. Domain errors become responses on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -337,13 +339,29 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+# RFC 9112, 9.6: closing at once with unread data in the socket makes the kernel send a reset,
+# which can destroy the answer before the client reads it. So the answer is followed by a
+# half-close (FIN) and a short linger that discards, bounded in time and bytes, then the close.
+LINGER_S = 1.0
+LINGER_BYTES = 1024 * 1024
+
+
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
     """Item 10: a body still arriving that nobody will read (refused as too large, or before
-    authentication) is not drained: the answer is sent with ``Connection: close`` and the
-    connection is closed, so a client cannot make the server swallow megabytes it refused."""
+    authentication) is not drained: the answer goes out with ``Connection: close``, then a
+    half-close, at most LINGER_BYTES discarded for at most LINGER_S, and the connection is
+    closed, so a client cannot make the server swallow megabytes it refused."""
     response.force_close()
     await response.prepare(request)
     await response.write_eof()
+    transport = request.transport
+    if transport is not None and transport.can_write_eof():
+        transport.write_eof()
+    discarded = 0
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(LINGER_S):
+            while discarded < LINGER_BYTES and not request.content.is_eof():
+                discarded += len(await request.content.readany())
     if request.protocol is not None:
         request.protocol.force_close()
 
