@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -18,9 +21,11 @@ from redis.exceptions import RedisError
 from server.access import serve_view
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
+from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
+from server.db import retention as retention_db
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
@@ -40,11 +45,17 @@ from server.web import (
     REDIS,
     SETTINGS,
     TZ,
+    UPLOAD_ROUTES,
     Metrics,
     edge_middleware,
 )
 from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
 from shared.errors import CampaignConfigInvalid
+
+log = logging.getLogger("server")
+
+# retention never keeps less than a day (Stripe keeps idempotency keys 24 h), whatever is set
+MIN_RETENTION_HOURS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,10 +455,9 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
-    app = web.Application(
-        client_max_size=max(settings.max_body_bytes, settings.max_upload_bytes),
-        middlewares=[edge_middleware],
-    )
+    # item 10: aiohttp's own cap is a JSON body's; the upload routes stream theirs through
+    # ``read_body`` with their own limit, after ``requires`` has checked who is calling
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
@@ -462,7 +472,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_retention)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
+    app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler)
     return app
@@ -555,12 +567,57 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
     )
     app[REDIS] = client
+    metrics = app[METRICS]
+    breaker = Breaker(
+        failure_threshold=settings.redis_breaker_failures,
+        cool_down_s=settings.redis_breaker_cool_down_s,
+        on_state=metrics.redis_breaker_state.set,
+        on_skip=metrics.redis_skipped.inc,
+    )
     app[GUARD] = Guard(
-        client, lock_ttl_ms=settings.lock_ttl_ms, observe_batch=app[METRICS].batch_size
+        client,
+        lock_ttl_ms=settings.lock_ttl_ms,
+        observe_batch=metrics.batch_size,
+        breaker=breaker,
     )
     yield
     await app[GUARD].drain()
     await client.aclose()
 
 
-__all__ = ["ROUTES", "Role", "create_app", "openapi_document"]
+def retention_hours(app: web.Application) -> int:
+    """How long consumed token ids and kept refusals stay: the setting, every loaded
+    campaign's ``idempotency_retention_hours`` (rule U7), and never under a day."""
+    campaigns = [c.idempotency_retention_hours for c in app[CAMPAIGNS].values()]
+    return max(MIN_RETENTION_HOURS, app[SETTINGS].retention_hours, *campaigns)
+
+
+async def purge_once(app: web.Application) -> dict[str, int] | None:
+    """One purge pass (issue 9, retention), with the app's clock: rows deleted per table."""
+    before = app[CLOCK]() - timedelta(hours=retention_hours(app))
+    async with app[PG].acquire() as conn:
+        return await retention_db.purge(conn, before=before, batch=app[SETTINGS].retention_batch)
+
+
+async def _purge_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(app[SETTINGS].retention_interval_s)
+        try:
+            deleted = await purge_once(app)
+        except Exception:  # the next pass tries again; serving goes on
+            log.exception("retention purge failed")
+            continue
+        if deleted:
+            log.info("retention purge: %s", deleted)
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """The purge job, every ``retention_interval_s``, for as long as the app serves."""
+    task = asyncio.create_task(_purge_forever(app))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+__all__ = ["ROUTES", "Role", "create_app", "openapi_document", "purge_once"]

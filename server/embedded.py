@@ -11,6 +11,7 @@ Tests may stop, kill and restart either one to watch what the application does.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -69,6 +70,9 @@ class EmbeddedPostgres:
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if self._server is None:
+            # a run killed with SIGKILL left its pid among the server's handles: pgserver would
+            # then never stop the server (it waits for every handle). Take it over instead.
+            self._forget_dead_handles()
             self._server = pgserver.get_server(  # type: ignore[attr-defined]
                 self.data_dir, cleanup_mode="stop"
             )
@@ -89,9 +93,26 @@ class EmbeddedPostgres:
             )
 
     def close(self) -> None:
+        """Stop the server unless another live process still uses it (pgserver's handles)."""
         if self._server is not None:
+            self._forget_dead_handles()
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+    def _forget_dead_handles(self) -> None:
+        """Drop the pids of processes no longer alive from pgserver's list of handles
+        (``.handle_pids.json``); the server is stopped when the last live one closes."""
+        handles = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(pids, list):
+            return
+        alive = [p for p in pids if isinstance(p, int) and _alive(p)]
+        if alive != pids:
+            log.info("embedded PostgreSQL: forgetting handles of dead processes %s", pids)
+            handles.write_text(json.dumps(alive))
 
     def _require(self) -> object:
         if self._server is None:
@@ -111,6 +132,10 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "redis.pid"
 
     def start(self) -> str:
         import redis
@@ -147,6 +172,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self.pid_file.write_text(str(self._process.pid))
         deadline = time.monotonic() + 10
         client = redis.Redis(unix_socket_path=str(self.socket))
         try:
@@ -167,6 +193,8 @@ class EmbeddedRedis:
             self._process.terminate()
             self._process.wait(10)
         self._process = None
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
@@ -181,6 +209,7 @@ class EmbeddedRedis:
         """A redis-server left by a killed run still owns the socket: ask it to go."""
         import redis
 
+        self._end_leftover_process()
         if not self.socket.exists():
             return
         client = redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
@@ -192,6 +221,49 @@ class EmbeddedRedis:
             client.close()
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
+
+    def _end_leftover_process(self) -> None:
+        """The redis-server a killed run started (its pid file), even one that no longer
+        answers on the socket (frozen): SIGTERM, then SIGKILL."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return
+        if _alive(pid) and _is_redis_server(pid):
+            log.info("embedded Redis: ending the leftover redis-server %d", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)  # a frozen one would not see SIGTERM
+                os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            self.pid_file.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Is ``pid`` a live process (not a zombie)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def _is_redis_server(pid: int) -> bool:
+    try:
+        return b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,13 +6,17 @@ consumed_tokens is the fence), mark the idempotency key in flight, and take the 
 if still ours (compare-and-delete). If Redis is down, the caller falls back to the database's
 row lock and carries on. The calls of concurrent redemptions travel to Redis together, one
 pipeline per batch.
+
+Every call goes through a circuit breaker (``server/breaker.py``, issue 9 item 11): after a
+few consecutive failures or timeouts Redis is skipped for a cool-down, so a hung Redis costs
+a few timeouts, not one per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +26,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
 from server.batching import Batcher
+from server.breaker import Breaker
 
 BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
@@ -58,6 +63,8 @@ class Guard:
     in_flight_ttl_ms: int = 30000
     lock_wait_s: float = 2.0
     observe_batch: Histogram | None = None  # batch sizes, labelled by kind
+    # shared with every other user of this Redis client (``app[GUARD].breaker``)
+    breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
@@ -73,8 +80,12 @@ class Guard:
         )
 
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
-        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach.
-        Calls refused for an unknown script (Redis restarted) load it and run once more."""
+        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach
+        or the breaker skips it (``CircuitOpen``, a RedisError)."""
+        return await self.breaker.run(lambda: self._pipeline_now(calls), weight=len(calls))
+
+    async def _pipeline_now(self, calls: list[Call]) -> list[Any]:
+        """Calls refused for an unknown script (Redis restarted) load it and run once more."""
         answers = await self._send(calls)
         lost = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
         if lost:
@@ -105,6 +116,9 @@ class Guard:
         self, *, jti: str, citizen: str, terminal_id: int, key: str
     ) -> tuple[Outcome, str]:
         token = secrets.token_hex(8)
+        if self.breaker.skipping:  # item 11: not even a batch slot while Redis is skipped
+            self.breaker.skipped()
+            return Outcome.UNAVAILABLE, token
         keys = _keys(jti, citizen, terminal_id, key)
         deadline = asyncio.get_running_loop().time() + self.lock_wait_s
         delay = 0.002
@@ -129,24 +143,28 @@ class Guard:
         """Failed sign-ins of ``subject`` in its current window (0 when Redis cannot say:
         the limit fails open, it protects credentials, not the ledger)."""
         try:
-            return int(await self.client.get(f"fail:{subject}") or 0)
+            return int(await self.breaker.run(lambda: self.client.get(f"fail:{subject}")) or 0)
         except RedisError:
             return 0
 
     async def add_failure(self, subject: str, window_s: int) -> None:
-        try:
+        async def add() -> None:
             async with self.client.pipeline(transaction=True) as pipe:
                 # the window starts at the first failure (SET NX EX: Redis 6 has no EXPIRE NX)
                 pipe.set(f"fail:{subject}", 0, ex=window_s, nx=True)
                 pipe.incr(f"fail:{subject}")
                 await pipe.execute()
+
+        try:
+            await self.breaker.run(add)
         except RedisError:
             return
 
     async def in_flight(self, terminal_id: int, key: str) -> bool:
         """Is a request with this key at work now? (False when Redis cannot say.)"""
         try:
-            return bool(await self.client.exists(f"idem:{terminal_id}:{key}"))
+            key_name = f"idem:{terminal_id}:{key}"
+            return bool(await self.breaker.run(lambda: self.client.exists(key_name)))
         except RedisError:
             return False
 

@@ -77,6 +77,16 @@ class Settings:
     # Addresses (or networks, CIDR) of reverse proxies whose X-Forwarded-For is believed; with
     # none, the client address is the peer's and X-Forwarded-For is ignored.
     trusted_proxies: tuple[str, ...] = ()
+    # issue 9 item 11: after this many consecutive Redis failures or timeouts, Redis is
+    # skipped (the database alone guards) for the cool-down, then probed by one call
+    redis_breaker_failures: int = 3
+    redis_breaker_cool_down_s: float = 2.0
+    # issue 9, retention (rule U7): consumed QR token ids and kept refusals older than this
+    # (and than every campaign's idempotency_retention_hours; never under 24 h) are purged
+    # every retention_interval_s, retention_batch rows per statement (server/db/retention.py)
+    retention_hours: int = 24
+    retention_interval_s: float = 3600.0
+    retention_batch: int = 5000
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:

@@ -3,6 +3,8 @@ request ids, JSON logs and Prometheus metrics. Domain errors become responses on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
@@ -27,7 +29,13 @@ from shared.campaign import Campaign
 
 if TYPE_CHECKING:
     from server.auth import Principal
-from shared.errors import BodyTooLarge, InvalidRequest, NotFound, VoucherError
+from shared.errors import (
+    BodyTooLarge,
+    DatabaseUnavailable,
+    InvalidRequest,
+    NotFound,
+    VoucherError,
+)
 
 log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
@@ -49,6 +57,8 @@ CONTEXT_READS: web.AppKey[Batcher[ContextQuery, Context]] = web.AppKey("context_
 REDEEM_WRITES: web.AppKey[Batcher[Redemption, int | None]] = web.AppKey("redeem_writes")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
 TZ: web.AppKey[tzinfo] = web.AppKey("tz")
+# (method, canonical path) of the routes that take a raw upload larger than a JSON body
+UPLOAD_ROUTES: web.AppKey[frozenset[tuple[str, str]]] = web.AppKey("upload_routes")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # the code of a refusal a handler answered without raising (a kept idempotent refusal), for the log
@@ -87,6 +97,17 @@ class Metrics:
         self.redis_failures = Counter(
             "voucher_redis_failures_total",
             "Redis calls that failed; the database alone then guards correctness",
+            registry=self.registry,
+        )
+        self.redis_breaker_state = Gauge(
+            "voucher_redis_breaker_state",
+            "The Redis circuit breaker: 0 closed (calls go to Redis), 1 half-open (one probe), "
+            "2 open (Redis skipped until the cool-down ends)",
+            registry=self.registry,
+        )
+        self.redis_skipped = Counter(
+            "voucher_redis_skipped_total",
+            "Redis calls not made because the circuit breaker was open",
             registry=self.registry,
         )
         self._latency_of: dict[tuple[str, str, int], Any] = {}
@@ -144,13 +165,23 @@ def error_from(exc: VoucherError) -> web.Response:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """The raw body, refused with 413 past ``limit`` (the app-wide cap is the largest upload)."""
+    """The raw body, refused with 413 as soon as it passes ``limit``: up front when the
+    Content-Length says so, else while it streams in (a chunked body is never read past the
+    limit, whatever the app-wide cap). The edge then closes the connection instead of
+    draining the rest (``edge_middleware``)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(limit_bytes=limit)
-    data = await request.read()
-    if len(data) > limit:
-        raise BodyTooLarge(limit_bytes=limit)
-    return data
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit_bytes=limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -217,6 +248,38 @@ def get_int(body: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# PostgreSQL out of reach, as the driver, the socket or the pool says it: answered 503
+# ``database_unavailable`` with Retry-After, never 500 (the request decided nothing). Errors
+# of a statement itself (constraints, syntax) are not here: those are bugs or domain answers.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # class 08: connection lost, refused, does not exist
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InterfaceError,  # the pool or connection closed under the request
+    OSError,  # ConnectionRefusedError, a missing Unix socket, a reset
+    TimeoutError,  # no pooled connection in time; a statement past command_timeout
+)
+DATABASE_RETRY_AFTER_S = 2
+
+
+def _database_down(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return False  # a wrong setting, not an outage
+    return isinstance(exc, DATABASE_DOWN)
+
+
+def _body_limit(request: web.Request) -> int:
+    """The largest body this route may get: an upload's on the upload routes, else JSON's."""
+    settings = request.app[SETTINGS]
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    if (request.method, canonical) in request.app.get(UPLOAD_ROUTES, frozenset()):
+        return settings.max_upload_bytes
+    return settings.max_body_bytes
+
+
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, JSON errors, one JSON log line and a latency sample per request."""
@@ -226,6 +289,9 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     code = ""
     try:
+        if request.content_length is not None and request.content_length > _body_limit(request):
+            # item 10: refused on its Content-Length, before anything (sign-in included) runs
+            raise BodyTooLarge(limit_bytes=_body_limit(request))
         response = await handler(request)
     except VoucherError as exc:
         code = exc.code
@@ -238,10 +304,18 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             raise
         code = _http_code(exc.status)
         response = error_response(exc.status, code, exc.reason)
-    except Exception:
-        log.exception("unhandled error", extra={"request_id": request_id})
-        code = "internal_error"
-        response = error_response(500, code, "internal error; quote the request id", None)
+    except Exception as exc:
+        if _database_down(exc):
+            log.warning(
+                "database unavailable: %s", type(exc).__name__, extra={"request_id": request_id}
+            )
+            code = DatabaseUnavailable.code
+            response = error_from(DatabaseUnavailable())
+            response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        else:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            code = "internal_error"
+            response = error_response(500, code, "internal error; quote the request id", None)
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
     resource = request.match_info.route.resource
@@ -260,7 +334,36 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 "error_code": code or request.get(ERROR_CODE),
             },
         )
+    if not request.content.is_eof() and not response.prepared:
+        await _answer_and_close(request, response)
     return response
+
+
+# RFC 9112, 9.6: closing at once with unread data in the socket makes the kernel send a reset,
+# which can destroy the answer before the client reads it. So the answer is followed by a
+# half-close (FIN) and a short linger that discards, bounded in time and bytes, then the close.
+LINGER_S = 1.0
+LINGER_BYTES = 1024 * 1024
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Item 10: a body still arriving that nobody will read (refused as too large, or before
+    authentication) is not drained: the answer goes out with ``Connection: close``, then a
+    half-close, at most LINGER_BYTES discarded for at most LINGER_S, and the connection is
+    closed, so a client cannot make the server swallow megabytes it refused."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    transport = request.transport
+    if transport is not None and transport.can_write_eof():
+        transport.write_eof()
+    discarded = 0
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(LINGER_S):
+            while discarded < LINGER_BYTES and not request.content.is_eof():
+                discarded += len(await request.content.readany())
+    if request.protocol is not None:
+        request.protocol.force_close()
 
 
 def _http_code(status: int) -> str:

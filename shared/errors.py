@@ -13,6 +13,7 @@ Categories (the HTTP edge maps the category, see ``http_status``):
 - ``Conflict``         409  the state of the world forbids it (already claimed, redeemed, ...)
 - ``Refused``          422  a business rule of the SPEC refuses the operation
 - ``ConfigError``      500  a campaign file or setting is invalid
+- ``Unavailable``      503  a service it needs is out of reach for now (retry later)
 
 Details must stay plain JSON values and must never hold a full ID number (rule X3).
 """
@@ -124,6 +125,15 @@ class ConfigError(VoucherError, ValueError):
     code = "config_error"
     http_status = 500
     default_message = "The configuration is invalid."
+
+
+class Unavailable(VoucherError):
+    """A service the operation needs is out of reach for now; the request changed nothing
+    and may be retried (with the same idempotency key) after ``Retry-After`` seconds."""
+
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "The service is unavailable for a moment; try again."
 
 
 # --- input ------------------------------------------------------------------------------
@@ -472,6 +482,18 @@ class NotEnoughVouchers(Refused):
 
     code = "not_enough_vouchers"
     default_message = "The customer does not hold enough valid vouchers."
+
+
+# --- unavailable ------------------------------------------------------------------------
+
+
+class DatabaseUnavailable(Unavailable):
+    """PostgreSQL cannot be reached (down, restarting, out of connections): 503 with
+    Retry-After. The ledger decides every write, so nothing was decided; a retry with the
+    same idempotency key gets one consistent answer (rule U7)."""
+
+    code = "database_unavailable"
+    default_message = "The database is unavailable for a moment; try again shortly."
 
 
 # --- configuration ----------------------------------------------------------------------

@@ -370,6 +370,14 @@ ERRORS: dict[str, tuple[str, str]] = {
         "服务器内部错误，请稍后再试。",
         "Server error; try again in a moment.",
     ),
+    "service_unavailable": (
+        "服务暂时不可用，请稍后再试。",
+        "The service is unavailable for a moment; try again shortly.",
+    ),
+    "database_unavailable": (
+        "服务器数据库暂时不可用，请稍后再试；同一笔交易重试不会重复核销。",
+        "The server's database is unavailable for a moment; retrying the same sale is safe.",
+    ),
     # the terminal's own
     "unreachable": (
         "连不上服务器，请检查网络。没有办理任何业务。",

@@ -262,21 +262,6 @@ async def test_a_qr_token_id_is_consumed_once(db: asyncpg.Connection) -> None:
         )
 
 
-async def test_an_idempotency_key_is_stored_once_per_terminal(db: asyncpg.Connection) -> None:
-    # rule U7: the key is scoped to the terminal
-    merchant_id = await f.merchant(db)
-    till_a, till_b = await f.terminal(db, merchant_id), await f.terminal(db, merchant_id)
-    key = f.ref("idem")
-    store = (
-        "INSERT INTO idempotency_keys (terminal_id, key, request_hash, response_status, "
-        "response_body) VALUES ($1, $2, $3, 201, '{}')"
-    )
-    await db.execute(store, till_a, key, f.fake_hash())
-    await db.execute(store, till_b, key, f.fake_hash())
-    with pytest.raises(asyncpg.UniqueViolationError):
-        await db.execute(store, till_a, key, f.fake_hash())
-
-
 @pytest.mark.parametrize(
     "statement",
     [

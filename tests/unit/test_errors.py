@@ -18,6 +18,7 @@ from shared.errors import (
     NotFound,
     Refused,
     Unauthenticated,
+    Unavailable,
     VoucherError,
     error_classes,
 )
@@ -61,6 +62,7 @@ CATEGORIES = (
     Conflict,
     Refused,
     ConfigError,
+    Unavailable,
 )
 
 
@@ -106,7 +108,7 @@ def test_rule_bearing_errors_cite_their_rule_id_in_the_docstring() -> None:
 
 
 def test_categories_map_to_the_documented_http_statuses() -> None:
-    assert [c.http_status for c in CATEGORIES] == [400, 401, 403, 404, 409, 422, 500]
+    assert [c.http_status for c in CATEGORIES] == [400, 401, 403, 404, 409, 422, 500, 503]
 
 
 def test_invalid_input_is_a_value_error() -> None:
