@@ -139,27 +139,6 @@ class Guard:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def failures(self, subject: str) -> int:
-        """Failed sign-ins of ``subject`` in its current window (0 when Redis cannot say:
-        the limit fails open, it protects credentials, not the ledger)."""
-        try:
-            return int(await self.breaker.run(lambda: self.client.get(f"fail:{subject}")) or 0)
-        except RedisError:
-            return 0
-
-    async def add_failure(self, subject: str, window_s: int) -> None:
-        async def add() -> None:
-            async with self.client.pipeline(transaction=True) as pipe:
-                # the window starts at the first failure (SET NX EX: Redis 6 has no EXPIRE NX)
-                pipe.set(f"fail:{subject}", 0, ex=window_s, nx=True)
-                pipe.incr(f"fail:{subject}")
-                await pipe.execute()
-
-        try:
-            await self.breaker.run(add)
-        except RedisError:
-            return
-
     async def in_flight(self, terminal_id: int, key: str) -> bool:
         """Is a request with this key at work now? (False when Redis cannot say.)"""
         try:
