@@ -183,8 +183,9 @@ class AccessView:
             await asyncio.sleep(POLL_INTERVAL_S)
             try:
                 await self.refresh()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
-                # the view goes stale; requests then refresh it themselves or fail
+            except Exception:  # the poller must outlive any failed poll
+                # the view goes stale; requests then refresh it themselves or fail (a database
+                # outage, or a connection the outage left mid-operation: InternalClientError)
                 log.warning("access view poll failed", exc_info=True)
 
 
