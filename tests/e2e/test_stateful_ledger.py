@@ -464,13 +464,21 @@ async def _check(pool: asyncpg.Pool) -> list[Any]:
 
 
 async def test_the_ledger_holds_under_random_sequences(
-    settings: Settings, db_pool: asyncpg.Pool
+    settings: Settings, fresh_database_url: str
 ) -> None:
+    # a database of its own: every server start loads the ledger's campaigns, and the shared
+    # test database holds hundreds by now (one per test that made one)
+    settings = replace(settings, database_url=fresh_database_url)
+    pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=4)
+    assert pool is not None
     with tempfile.TemporaryDirectory(prefix="stateful-") as tmp:
-        LedgerMachine.env = Example(asyncio.get_running_loop(), settings, db_pool, Path(tmp))
+        LedgerMachine.env = Example(asyncio.get_running_loop(), settings, pool, Path(tmp))
         LedgerMachine.seen = Counter()
         config = settings_for_ci()
-        await asyncio.to_thread(run_state_machine_as_test, LedgerMachine, settings=config)
+        try:
+            await asyncio.to_thread(run_state_machine_as_test, LedgerMachine, settings=config)
+        finally:
+            await pool.close()
     seen = LedgerMachine.seen
     print("steps taken:", dict(seen))
     for kind in ("claim", "quote", "redeem", "redeem refused", "refund", "partial refund"):
