@@ -23,8 +23,20 @@ from server.auth import (
 from server.db import claims as db
 from server.db import parties
 from server.qrcodes import qr_png, qr_svg
+from server.schemas import WalletQrQuery
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-from server.web import CAMPAIGNS, CLOCK, GUARD, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
+from server.web import (
+    CAMPAIGNS,
+    CLOCK,
+    GUARD,
+    PG,
+    SETTINGS,
+    TZ,
+    allowed_fields,
+    get_str,
+    read_json,
+    read_query,
+)
 from shared import rules
 from shared.errors import (
     CertificateAlreadyClaimed,
@@ -314,9 +326,7 @@ async def wallet_qr(request: web.Request) -> web.Response:
     """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG."""
     me = principal_of(request)
     settings = request.app[SETTINGS]
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "png", "svg"):
-        raise InvalidRequest("format is json, png or svg", field="format")
+    fmt = read_query(request, WalletQrQuery).format
     ttl = min(c.qr_token_ttl_seconds for c in request.app[CAMPAIGNS].values())
     token, claims = issue_qr_token(
         key=settings.qr_keys[0],
