@@ -264,11 +264,12 @@ def _annotated_parts(hint: Any) -> list[Any]:
 
 def struct_fields(value: msgspec.Struct) -> dict[str, Any]:
     """A decoded body as a dict of the fields that were sent (by wire name)."""
-    return {
-        f.encode_name: getattr(value, f.name)
-        for f in msgspec.structs.fields(value)
-        if getattr(value, f.name) is not msgspec.UNSET
-    }
+    out: dict[str, Any] = {}
+    for name, wire in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
+        field = getattr(value, name)
+        if field is not msgspec.UNSET:
+            out[wire] = field
+    return out
 
 
 def read_query(request: web.Request, kind: type[S]) -> S:
