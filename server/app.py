@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -13,11 +14,13 @@ from functools import partial
 from typing import Any
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from server import schemas as S
 from server.access import serve_view
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
@@ -43,14 +46,18 @@ from server.web import (
     QUOTE_CACHE,
     REDEEM_WRITES,
     REDIS,
+    ROUTE_INPUTS,
     SETTINGS,
     TZ,
     UPLOAD_ROUTES,
     Metrics,
+    RouteInput,
     edge_middleware,
+    status_of,
+    wire_codes,
 )
 from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
-from shared.errors import CampaignConfigInvalid
+from shared.errors import CampaignConfigInvalid, error_classes
 
 log = logging.getLogger("server")
 
@@ -60,14 +67,21 @@ MIN_RETENTION_HOURS = 24
 
 @dataclass(frozen=True, slots=True)
 class Route:
+    """One route. ``body`` and ``query`` name its Structs in ``server.schemas``: the edge
+    decodes with them and ``/openapi.json`` is generated from them."""
+
     method: str
     path: str
     handler: Callable[..., Any]
     summary: str
-    body: tuple[str, ...] = ()
-    query: tuple[str, ...] = ()
+    body: type[msgspec.Struct] | None = None
+    query: type[msgspec.Struct] | None = None
     idempotent_key: bool = False
     upload: str = ""  # media type of a raw (non-JSON) body
+    response: type[msgspec.Struct] | None = None  # the JSON answer
+    status: tuple[int, ...] = (200,)  # the statuses of an answer that is not a refusal
+    media: tuple[str, ...] = ()  # other media types the answer may come in
+    errors: tuple[str, ...] = ()  # its own error codes (route_errors adds the generic ones)
 
 
 @public
@@ -105,7 +119,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 @public
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(_described())
+
+
+@functools.cache
+def _described() -> dict[str, Any]:
+    return openapi_document()
 
 
 @public
@@ -115,226 +134,340 @@ async def campaigns(request: web.Request) -> web.Response:
     )
 
 
+# what a till's quote and redemption may be refused for (rules U1-U6, V2, X1)
+TILL_REFUSALS = (
+    "token_invalid",
+    "token_expired",
+    "token_replayed",
+    "terminal_disabled",
+    "participation_revoked",
+    "wrong_district",
+    "voucher_expired",
+    "not_enough_vouchers",
+    "merchant_not_permitted",
+    "merchant_suspended",
+    "bill_too_small",
+    "too_many_vouchers",
+)
+
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/healthz", healthz, "Liveness"),
-    Route("GET", "/readyz", readyz, "Readiness: PostgreSQL and Redis reachable"),
-    Route("GET", "/metrics", metrics, "Prometheus metrics"),
-    Route("GET", "/openapi.json", openapi, "This description"),
-    Route("GET", "/v1/campaigns", campaigns, "The loaded campaigns and their rules (C1)"),
+    Route("GET", "/healthz", healthz, "Liveness", response=S.Health),
+    Route(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness: PostgreSQL and Redis reachable",
+        response=S.Readiness,
+        status=(200, 503),
+    ),
+    Route("GET", "/metrics", metrics, "Prometheus metrics", response=None, media=("text/plain",)),
+    Route("GET", "/openapi.json", openapi, "This description", response=S.OpenApi),
+    Route(
+        "GET",
+        "/v1/campaigns",
+        campaigns,
+        "The loaded campaigns and their rules (C1)",
+        response=S.Campaigns,
+    ),
     Route(
         "POST",
         "/v1/campaigns",
         operators.load_campaign_file,
         "Load a campaign file (TOML), validated; replaces one without claims (C1)",
         upload="application/toml",
+        response=S.CampaignRules,
+        status=(201,),
+        errors=("campaign_config_invalid", "campaign_in_use"),
     ),
     Route(
         "POST",
         "/v1/auth/citizen",
         people.citizen_sign_in,
         "Exchange the real-name app's assertion for an access token (X2)",
-        body=("assertion",),
+        body=S.CitizenSignIn,
+        response=S.CitizenAccess,
+        errors=("unauthenticated", "invalid_id_number"),
     ),
     Route(
         "POST",
         "/v1/auth/terminal",
         people.terminal_sign_in,
         "Exchange a terminal credential for an access token (X2)",
-        body=("terminal_id", "secret"),
+        body=S.TerminalSignIn,
+        response=S.TerminalAccess,
+        errors=("unauthenticated", "terminal_disabled", "too_many_attempts"),
     ),
     Route(
         "POST",
         "/v1/auth/staff",
         people.staff_sign_in,
         "Staff sign-in (X2)",
-        body=("username", "password"),
+        body=S.StaffSignIn,
+        response=S.AccessToken,
+        errors=("unauthenticated", "too_many_attempts"),
     ),
     Route(
         "POST",
         "/v1/claims",
         people.claim,
         "Claim the vouchers of a certificate (E1-E4, A1-A3, V1, V3)",
-        body=("certificate_no",),
+        body=S.ClaimRequest,
+        response=S.Claimed,
+        status=(201,),
+        errors=(
+            "certificate_not_yours",
+            "too_many_attempts",
+            "certificate_not_eligible",
+            "certificate_already_claimed",
+            "no_vouchers_due",
+            "campaign_not_started",
+            "campaign_ended",
+            "participation_revoked",
+        ),
     ),
-    Route("GET", "/v1/wallet", people.wallet, "The citizen's vouchers and claims"),
+    Route(
+        "GET",
+        "/v1/wallet",
+        people.wallet,
+        "The citizen's vouchers and claims",
+        response=S.Wallet,
+    ),
     Route(
         "POST",
         "/v1/wallet/qr",
         people.wallet_qr,
         "A fresh dynamic QR token, as JSON, PNG or SVG (U5)",
-        query=("format",),
+        query=S.WalletQrQuery,
+        response=S.QrToken,
+        media=("image/png", "image/svg+xml"),
+        errors=("rate_limited",),
     ),
     Route(
         "POST",
         "/v1/quote",
         till.quote,
         "How many vouchers a bill can use; changes nothing (U2, U3, U6)",
-        body=("token", "bill_fen"),
+        body=S.QuoteRequest,
+        response=S.Quote,
+        errors=TILL_REFUSALS,
     ),
     Route(
         "POST",
         "/v1/redemptions",
         till.redeem,
         "Redeem vouchers on a bill (U1-U7)",
-        body=("token", "bill_fen", "receipt_no", "voucher_count"),
+        body=S.RedeemRequest,
         idempotent_key=True,
+        response=S.Redemption,
+        status=(201,),
+        errors=(*TILL_REFUSALS, "bill_already_redeemed"),
     ),
     Route(
         "GET",
         "/v1/redemptions",
         till.find_redemption,
         "Find a redemption by receipt number or idempotency key",
-        query=("receipt_no", "idempotency_key"),
+        query=S.FindRedemptionQuery,
+        response=S.Redemption,
+        errors=("not_found", "idempotency_key_in_use"),
     ),
-    Route("GET", "/v1/redemptions/{redemption_id}", till.get_redemption, "One redemption"),
+    Route(
+        "GET",
+        "/v1/redemptions/{redemption_id}",
+        till.get_redemption,
+        "One redemption",
+        response=S.Redemption,
+    ),
     Route(
         "POST",
         "/v1/redemptions/{redemption_id}/refunds",
         till.refund,
         "Refund all or part of a bill (F1-F3)",
-        body=("remaining_bill_fen",),
+        body=S.RefundRequest,
         idempotent_key=True,
+        response=S.Redemption,
+        status=(201,),
+        errors=("refund_invalid", "already_refunded", "already_settled"),
     ),
     Route(
         "POST",
         "/v1/registry/imports",
         operators.import_registry,
         "Import the registration office's certificate records, CSV in UTF-8 or GBK (E3)",
-        query=("dry_run",),
+        query=S.RegistryImportQuery,
         upload="text/csv",
+        response=S.RegistryImport,
+        status=(200, 201),
     ),
     Route(
         "GET",
         "/v1/merchants",
         admin.list_merchants,
         "Merchants (a district's, or all)",
-        query=("district",),
+        query=S.MerchantsQuery,
+        response=S.Merchants,
     ),
     Route(
         "POST",
         "/v1/merchants",
         admin.add_merchant,
         "Add a merchant (U1)",
-        body=("name", "district"),
+        body=S.AddMerchantRequest,
+        response=S.Merchant,
+        status=(201,),
     ),
     Route(
         "POST",
         "/v1/merchants/{merchant_id}/admission",
         admin.admit_merchant,
         "Admit or un-admit a merchant: the commerce bureau (U1)",
-        body=("admitted", "reason"),
+        body=S.AdmissionRequest,
+        response=S.Merchant,
     ),
     Route(
         "POST",
         "/v1/merchants/{merchant_id}/permission",
         admin.permit_merchant,
         "Grant or withdraw redemption permission: the district (U1)",
-        body=("permitted", "reason"),
+        body=S.PermissionRequest,
+        response=S.Merchant,
     ),
     Route(
         "POST",
         "/v1/merchants/{merchant_id}/suspension",
         admin.suspend_merchant,
         "Suspend a merchant or lift it (X1)",
-        body=("suspended", "reason"),
+        body=S.SuspensionRequest,
+        response=S.Merchant,
     ),
     Route(
         "POST",
         "/v1/merchants/{merchant_id}/terminals",
         admin.issue_terminal,
         "Issue a terminal and its one-time credential (X2)",
-        body=("label",),
+        body=S.IssueTerminalRequest,
+        response=S.IssuedTerminal,
+        status=(201,),
     ),
     Route(
         "POST",
         "/v1/terminals/{terminal_id}/revocation",
         admin.revoke_terminal,
         "Revoke a terminal (U1)",
-        body=("reason",),
+        body=S.RevokeTerminalRequest,
+        response=S.RevokedTerminal,
     ),
     Route(
         "POST",
         "/v1/citizens/revocation",
         admin.revoke_citizen,
         "Revoke a citizen's participation and claw back unused vouchers (X1)",
-        body=("id_number", "reason"),
+        body=S.RevokeCitizenRequest,
+        response=S.RevokedCitizen,
+        errors=("invalid_id_number", "not_found"),
     ),
     Route(
         "GET",
         "/v1/accounts",
         admin.list_accounts,
         "Staff accounts: all (city, auditor) or the shop's manager accounts (X2)",
-        query=("role", "username"),
+        query=S.AccountsQuery,
+        response=S.Accounts,
     ),
     Route(
         "POST",
         "/v1/accounts",
         admin.add_account,
         "Create a staff account; a generated password is shown once (X2)",
-        body=("username", "role", "district", "merchant_id", "password", "reason"),
+        body=S.AddAccountRequest,
+        response=S.Account,
+        status=(201,),
+        errors=("username_invalid", "username_taken", "password_too_short"),
     ),
     Route(
         "POST",
         "/v1/accounts/{account_id}/status",
         admin.set_account_status,
         "Disable an account (refused at once, whatever token it holds) or enable it (X1, X2)",
-        body=("status", "reason"),
+        body=S.AccountStatusRequest,
+        response=S.Account,
+        errors=("not_found", "own_account"),
     ),
     Route(
         "POST",
         "/v1/accounts/{account_id}/role",
         admin.set_account_role,
         "Change an account's role, district or merchant; its tokens end (X2)",
-        body=("role", "district", "merchant_id", "reason"),
+        body=S.AccountRoleRequest,
+        response=S.Account,
+        errors=("not_found", "own_account"),
     ),
     Route(
         "POST",
         "/v1/accounts/{account_id}/password",
         admin.reset_account_password,
         "Reset an account's password, given or generated; its sessions end (X2)",
-        body=("password", "reason"),
+        body=S.AccountPasswordRequest,
+        response=S.Account,
+        errors=("not_found", "own_account", "password_too_short"),
     ),
     Route(
         "GET",
         "/v1/audit",
         admin.audit_log,
         "The audit log (X1)",
-        query=("actor", "action", "from", "to", "limit"),
+        query=S.AuditQuery,
+        response=S.AuditLog,
     ),
     Route(
         "POST",
         "/v1/settlements",
         settlement.build,
         "Build a month's settlement batch for a campaign and district (S1)",
-        body=("campaign_id", "district", "month"),
+        body=S.BuildSettlementRequest,
+        response=S.Settlement,
+        status=(201,),
+        errors=("settlement_exists", "month_not_over"),
     ),
-    Route("GET", "/v1/settlements/{settlement_id}", settlement.show, "A settlement batch (S1)"),
+    Route(
+        "GET",
+        "/v1/settlements/{settlement_id}",
+        settlement.show,
+        "A settlement batch (S1)",
+        response=S.Settlement,
+    ),
     Route(
         "GET",
         "/v1/settlements/{settlement_id}/csv",
         settlement.finance_csv,
         "The finance bureau's CSV of a batch (S1)",
+        media=("text/csv",),
     ),
     Route(
         "POST",
         "/v1/settlements/{settlement_id}/steps",
         settlement.step,
         "Review, approve or pay a batch (S1)",
-        body=("step", "note"),
+        body=S.SettlementStepRequest,
+        response=S.Settlement,
+        errors=("settlement_state_invalid", "separation_of_duties"),
     ),
     Route(
         "GET",
         "/v1/reports/ranking",
         settlement.ranking,
         "The month's district ranking as JSON, CSV or PNG (S3)",
-        query=("month", "format", "campaign_id"),
+        query=S.RankingQuery,
+        response=S.Ranking,
+        media=("text/csv", "image/png"),
     ),
     Route(
         "GET",
         "/v1/merchant/day",
         till.merchant_day,
         "The merchant's redemptions and refunds of a date (S2)",
-        query=("date",),
+        query=S.MerchantDayQuery,
+        response=S.MerchantDay,
     ),
 )
 
@@ -344,40 +477,133 @@ DEV_ROUTES: tuple[Route, ...] = (
         "/dev/idp/assertion",
         people.dev_identity_assertion,
         "Demo only: the development identity provider",
-        body=("id_number",),
+        body=S.DevAssertionRequest,
+        response=S.DevAssertion,
+        errors=("invalid_id_number",),
     ),
 )
 
 
+# every signed-in route: the token, the role, and the access view (rule X1: a revoked
+# terminal or citizen, a suspended merchant, a disabled account is refused at once)
+BEARER_ERRORS = (
+    "unauthenticated",
+    "forbidden",
+    "terminal_disabled",
+    "merchant_suspended",
+    "account_disabled",
+    "participation_revoked",
+)
+# routes that read or write the ledger answer 503 while PostgreSQL is out of reach
+_IN_MEMORY = frozenset({"/healthz", "/metrics", "/openapi.json"})
+
+
+def route_errors(route: Route) -> list[str]:
+    """Every error code a route may answer: its own, and those its shape implies (a body, a
+    query string, a path id, a sign-in)."""
+    codes = set(route.errors)
+    if getattr(route.handler, "roles", None):
+        codes.update(BEARER_ERRORS)
+    for kind in (route.body, route.query):
+        if kind is not None:
+            codes.add("invalid_request")
+            codes.update(c for c, _ in wire_codes(kind).values() if c)
+    if route.body is not None or route.upload:
+        codes.update(("invalid_request", "body_too_large"))
+    if "{" in route.path:
+        codes.add("not_found")
+    if route.idempotent_key:
+        codes.update(("invalid_request", "idempotency_key_reused", "idempotency_key_in_use"))
+    if route.path not in _IN_MEMORY and (route.method != "GET" or route.path != "/v1/campaigns"):
+        codes.add("database_unavailable")
+    return sorted(codes)
+
+
+def _error_schema(codes: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": codes},
+                    "message": {"type": "string"},
+                    "details": {"type": "object"},
+                },
+            }
+        },
+    }
+
+
+def _responses(route: Route) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    if route.response is not None:
+        content["application/json"] = {"schema": {"$ref": _ref(route.response)}}
+    for media in route.media:
+        content[media] = {"schema": {"type": "string", "format": "binary"}}
+    out: dict[str, Any] = {str(s): {"description": "OK", "content": content} for s in route.status}
+    by_status: dict[int, list[str]] = {}
+    classes = error_classes()
+    for code in route_errors(route):
+        by_status.setdefault(status_of(classes[code]()), []).append(code)
+    for status, codes in sorted(by_status.items()):
+        out[str(status)] = {
+            "description": "Refused: " + ", ".join(codes),
+            "content": {"application/json": {"schema": _error_schema(codes)}},
+        }
+    return out
+
+
+def _present(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: ``X | None`` is X (an absent parameter is the None)."""
+    options = [o for o in schema.get("anyOf", ()) if o != {"type": "null"}]
+    if len(options) == 1:
+        return options[0]  # type: ignore[no-any-return]
+    return schema
+
+
+def _ref(kind: type[msgspec.Struct]) -> str:
+    return f"#/components/schemas/{kind.__name__}"
+
+
 def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    """The API description, generated from the route table and the Structs the edge decodes
+    with (``server.schemas``): bodies, query strings, answers and each route's error codes."""
+    kinds = {k for r in routes for k in (r.body, r.query, r.response) if k is not None}
+    _, components = msgspec.json.schema_components(
+        sorted(kinds, key=lambda k: k.__name__), ref_template="#/components/schemas/{name}"
+    )
     paths: dict[str, Any] = {}
-    error = {"$ref": "#/components/schemas/Error"}
     for route in routes:
         roles = getattr(route.handler, "roles", None)
         op: dict[str, Any] = {
             "summary": route.summary,
             "operationId": route.handler.__name__,
             "x-roles": sorted(str(r) for r in roles) if roles else ["anyone"],
-            "responses": {
-                "200": {"description": "OK"},
-                "4XX": {
-                    "description": "Refused",
-                    "content": {"application/json": {"schema": error}},
-                },
-            },
+            "responses": _responses(route),
         }
         if roles:
             op["security"] = [{"bearer": []}]
-        params: list[dict[str, Any]] = [
-            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-            for name in route.query
-        ]
+        params: list[dict[str, Any]] = []
+        if route.query is not None:
+            described = components.pop(route.query.__name__)
+            params += [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in described.get("required", ()),
+                    "schema": _present(schema),
+                }
+                for name, schema in described["properties"].items()
+            ]
         params += [
             {
                 "name": name.strip("{}"),
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer"},
+                "schema": {"type": "integer", "minimum": 1, "maximum": S.BIGINT_MAX},
             }
             for name in route.path.split("/")
             if name.startswith("{")
@@ -388,7 +614,8 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "name": "Idempotency-Key",
                     "in": "header",
                     "required": True,
-                    "schema": {"type": "string", "maxLength": 255},
+                    "description": "1 to 255 printable characters; a retry sends the same",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"},
                 }
             )
         if params:
@@ -398,18 +625,10 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                 "required": True,
                 "content": {route.upload: {"schema": {"type": "string", "format": "binary"}}},
             }
-        if route.body:
+        if route.body is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {name: {} for name in route.body},
-                        }
-                    }
-                },
+                "content": {"application/json": {"schema": {"$ref": _ref(route.body)}}},
             }
         paths.setdefault(route.path, {})[route.method.lower()] = op
     return {
@@ -418,21 +637,7 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        }
-                    },
-                }
-            },
+            "schemas": components,
         },
     }
 
@@ -475,8 +680,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.cleanup_ctx.append(_retention)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
     app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
+    app[ROUTE_INPUTS] = {}
     for route in routes:
-        app.router.add_route(route.method, route.path, route.handler)
+        added = app.router.add_route(route.method, route.path, route.handler)
+        app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
     return app
 
 

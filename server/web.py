@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
 import re
 import time
+import typing
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
+import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from server import schemas
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
 from server.db.redemptions import Context, ContextQuery, Redemption
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 from shared.errors import (
     BodyTooLarge,
     DatabaseUnavailable,
+    InvalidAmount,
+    InvalidDate,
+    InvalidInput,
     InvalidRequest,
     NotFound,
     VoucherError,
@@ -64,7 +72,6 @@ REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # the code of a refusal a handler answered without raising (a kept idempotent refusal), for the log
 ERROR_CODE: web.RequestKey[str] = web.RequestKey("error_code")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f]")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # request ids: a random prefix per process and a counter (no syscall per request, unlike uuid4)
 _ID_PREFIX = uuid.uuid4().hex[:12] + "-"
@@ -184,26 +191,139 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+@dataclass(frozen=True, slots=True)
+class RouteInput:
+    """What a route takes: its body and query-string definitions (``server.schemas``)."""
+
+    body: type[msgspec.Struct] | None = None
+    query: type[msgspec.Struct] | None = None
+
+
+# each aiohttp route -> its definitions, filled by create_app from the route table
+ROUTE_INPUTS: web.AppKey[dict[Any, RouteInput]] = web.AppKey("route_inputs")
+S = TypeVar("S", bound=msgspec.Struct)
+# what no text the server takes may hold: C0 controls (NUL included), DEL, lone surrogates
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+_AT_FIELD = re.compile(r"(?:at `\$\.|field `)([^`.\[]+)")
+
+
+def _route_input(request: web.Request) -> RouteInput:
+    return request.app[ROUTE_INPUTS].get(request.match_info.route, RouteInput())
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or a clear 400."""
+    """The request body, decoded and validated with the route's body Struct, or a clear 400.
+    Handlers get it as a dict of the Struct's fields (those sent) for now."""
+    kind = _route_input(request).body
+    if kind is None:
+        raise RuntimeError(f"{request.method} {request.path}: the route table names no body")
     if request.content_type != "application/json":
         raise InvalidRequest("send the body as application/json")
     data = await read_body(request, request.app[SETTINGS].max_body_bytes)
+    return struct_fields(decode_body(data, kind))
+
+
+def decode_body(data: bytes, kind: type[S]) -> S:
+    """One JSON body as ``kind``: msgspec decodes and validates in one pass. It refuses
+    invalid UTF-8 and lone surrogates (``"\\ud800"``) as malformed JSON; the typed decoder
+    stops at the first value of the wrong shape, so nesting never goes deep, and a
+    ``RecursionError`` from anywhere else is refused too."""
     try:
-        body = _strict_loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("the body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
-    return body
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as exc:
+        raise _refusal(data, kind, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(
+            "the body is not valid JSON (UTF-8, no lone surrogates)", reason="json"
+        ) from exc
+    except RecursionError:
+        raise InvalidRequest("the body nests too deeply", reason="depth") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _refusal(data: bytes, kind: type[msgspec.Struct], problem: str) -> InvalidInput:
+    """Unknown fields first, all of them (as Stripe does), else the first bad field with the
+    code its Struct names."""
+    try:
+        sent = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        sent = {}
+    unknown = sorted(set(sent) - set(wire_codes(kind)))
+    if unknown:
+        return InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
+    return _field_error(kind, problem)
 
 
-def _strict_loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+def _field_error(kind: type[msgspec.Struct], problem: str) -> InvalidInput:
+    found = _AT_FIELD.search(problem)
+    if found is None:
+        return InvalidRequest(f"the request is not valid: {problem}")
+    name = found.group(1)
+    code, description = wire_codes(kind).get(name, ("", ""))
+    error = InvalidAmount if code == "invalid_amount" else InvalidDate if code else InvalidRequest
+    message = f"{name} must be {description}" if description else f"{name}: {problem}"
+    return error(message, field=name, problem=problem)
+
+
+@functools.cache
+def wire_codes(kind: type[msgspec.Struct]) -> dict[str, tuple[str, str]]:
+    """The Struct's fields by wire name -> the error code a refusal of it carries ("" for
+    ``invalid_request``, from ``Meta(extra={"code": ...})``) and its description."""
+    hints = typing.get_type_hints(kind, include_extras=True)
+    codes: dict[str, tuple[str, str]] = {}
+    for f in msgspec.structs.fields(kind):
+        code = description = ""
+        for part in _annotated_parts(hints[f.name]):
+            if isinstance(part, msgspec.Meta):
+                code = str((part.extra or {}).get("code", code))
+                description = part.description or description
+        codes[f.encode_name] = (code, description)
+    return codes
+
+
+def _annotated_parts(hint: Any) -> list[Any]:
+    """The ``Annotated`` metadata in a hint, looking through ``X | None``."""
+    parts: list[Any] = list(getattr(hint, "__metadata__", ()))
+    for arg in typing.get_args(hint):
+        parts += getattr(arg, "__metadata__", ())
+    return parts
+
+
+def struct_fields(value: msgspec.Struct) -> dict[str, Any]:
+    """A decoded body as a dict of the fields that were sent (by wire name)."""
+    out: dict[str, Any] = {}
+    for name, wire in zip(value.__struct_fields__, value.__struct_encode_fields__, strict=True):
+        field = getattr(value, name)
+        if field is not msgspec.UNSET:
+            out[wire] = field
+    return out
+
+
+def read_query(request: web.Request, kind: type[S]) -> S:
+    """The query string, decoded with the route's query Struct (``kind`` names it, for the
+    type checker): every value free of control characters and lone surrogates, given once,
+    numbers and dates parsed, dates within what the server serves (FIRST_DAY..LAST_DAY)."""
+    declared = _route_input(request).query
+    if declared is not kind:
+        raise RuntimeError(f"{request.method} {request.path}: the route table names {declared}")
+    sent: dict[str, str] = {}
+    for name in wire_codes(kind):
+        values = request.query.getall(name, [])
+        if len(values) > 1:
+            raise InvalidRequest(f"give {name} once", field=name)
+        if values:
+            if _UNSAFE.search(values[0]):
+                raise InvalidRequest(f"{name} holds control characters", field=name)
+            sent[name] = values[0]
+    try:
+        parsed = msgspec.convert(sent, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _field_error(kind, str(exc)) from None
+    for name, value in struct_fields(parsed).items():
+        if isinstance(value, date) and not schemas.FIRST_DAY <= value <= schemas.LAST_DAY:
+            raise InvalidDate(
+                f"{name} is from {schemas.FIRST_DAY} to {schemas.LAST_DAY}", field=name
+            )
+    return parsed
 
 
 def allowed_fields(body: Mapping[str, Any], *names: str) -> None:
@@ -219,7 +339,7 @@ def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: 
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{name} must be a non-empty string", field=name)
     value = value.strip()
-    if len(value) > max_len or _CONTROL.search(value):
+    if len(value) > max_len or _UNSAFE.search(value):
         raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
     return value
 

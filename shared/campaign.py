@@ -537,6 +537,14 @@ def load_campaign_text(text: str, source: str = "<string>") -> Campaign:
             source=source,
             problems=[{"path": "<toml>", "problem": str(exc)}],
         ) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: a file nested
+        # thousands deep is no campaign (issue 9: it was a 500 on the upload route)
+        raise CampaignConfigInvalid(
+            f"{source}: the TOML nests too deeply",
+            source=source,
+            problems=[{"path": "<toml>", "problem": "nested too deeply"}],
+        ) from None
     return _validate(data, source)
 
 

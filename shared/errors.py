@@ -163,6 +163,14 @@ class InvalidRequest(InvalidInput):
     default_message = "The request is not valid."
 
 
+class InvalidDate(InvalidInput):
+    """A date or month is malformed, or outside the dates the server serves (2000-01-01 to
+    2099-12-31)."""
+
+    code = "invalid_date"
+    default_message = "The date is not valid."
+
+
 class RefundInvalid(InvalidInput):
     """Rule F2: the refund is inconsistent (remaining bill negative, not below the bill...)."""
 

@@ -95,15 +95,22 @@ class ParsedRegistry:
     rejects: tuple[Reject, ...]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """The text of the file and its encoding: UTF-8 (BOM or not) first, then GBK."""
     if len(data) > MAX_FILE_BYTES:
         raise InvalidRequest(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     for encoding in ("utf-8-sig", "gbk"):
         try:
-            return data.decode(encoding), "utf-8" if encoding == "utf-8-sig" else encoding
+            # strict decoding: an encoded surrogate is not UTF-8, so none reaches a row
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if "\x00" in text:
+            raise InvalidRequest("the file holds NUL characters: it is not CSV text")  # issue 9
+        return text, "utf-8" if encoding == "utf-8-sig" else encoding
     raise InvalidRequest("the file is neither UTF-8 nor GBK text")
 
 
@@ -162,6 +169,8 @@ def _row(
     cert_no = raw["cert_no"]
     if not cert_no or len(cert_no) > 64:
         raise InvalidRequest("the certificate number is empty or longer than 64 characters")
+    if _CONTROL.search(cert_no):
+        raise InvalidRequest("the certificate number holds control characters")
     district = districts.get(raw["district"])
     if district is None:
         raise InvalidRequest(f"unknown district {raw['district']!r}")

@@ -300,6 +300,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The amount is not valid: 元 with at most two decimals.",
     ),
     "invalid_request": ("请求内容不对，请检查输入。", "The request is not valid; check the input."),
+    "invalid_date": (
+        "日期不对：请输入2000年至2099年之间的日期。",
+        "The date is not valid: give a date from 2000 to 2099.",
+    ),
     "invalid_input": ("输入内容不对，请检查。", "The input is not valid; check it."),
     "idempotency_key_in_use": (
         "上一次请求仍在处理中，请稍候再查询。",
@@ -433,7 +437,7 @@ def error_title(code: str, lang: Lang) -> str:
         return tr("title.offline", lang)
     if code in ("outcome_unknown",):
         return tr("title.unknown", lang)
-    if code in ("invalid_amount", "invalid_request", "invalid_input"):
+    if code in ("invalid_amount", "invalid_date", "invalid_request", "invalid_input"):
         return tr("title.input", lang)
     return tr("title.refused", lang)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -22,7 +22,18 @@ from server.db import admin as db
 from server.db import parties
 from server.handlers.operators import district_names
 from server.qrcodes import qr_svg
-from server.web import CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, path_id, read_json
+from server.schemas import AccountsQuery, AuditQuery, MerchantsQuery
+from server.web import (
+    CLOCK,
+    PG,
+    SETTINGS,
+    TZ,
+    allowed_fields,
+    get_str,
+    path_id,
+    read_json,
+    read_query,
+)
 from shared import rules
 from shared.errors import (
     Forbidden,
@@ -60,7 +71,8 @@ def _merchant(row: Any, tz: Any) -> dict[str, Any]:
 @requires(*OPERATORS, Role.AUDITOR)
 async def list_merchants(request: web.Request) -> web.Response:
     me = principal_of(request)
-    district = me.district if me.role is Role.DISTRICT_OPERATOR else request.query.get("district")
+    asked = read_query(request, MerchantsQuery).district
+    district = me.district if me.role is Role.DISTRICT_OPERATOR else asked
     async with request.app[PG].acquire() as conn:
         rows = await db.merchants(conn, district)
     return web.json_response({"merchants": [_merchant(r, request.app[TZ]) for r in rows]})
@@ -256,22 +268,12 @@ async def revoke_citizen(request: web.Request) -> web.Response:
 async def audit_log(request: web.Request) -> web.Response:
     """Rule X1: the audit log, filtered by actor, action and local dates [from, to]."""
     tz = request.app[TZ]
-    q = request.query
-    try:
-        start = rules.start_of_day(date.fromisoformat(q["from"]), tz) if "from" in q else None
-        end = (
-            rules.start_of_day(date.fromisoformat(q["to"]) + timedelta(days=1), tz)
-            if "to" in q
-            else None
-        )
-        limit = int(q.get("limit", "500"))
-    except ValueError as exc:
-        raise InvalidRequest("from/to are YYYY-MM-DD, limit a whole number") from exc
-    if not 1 <= limit <= 10_000:
-        raise InvalidRequest("limit is 1 to 10000", field="limit")
+    q = read_query(request, AuditQuery)  # dates within what the server serves
+    start = rules.start_of_day(q.from_, tz) if q.from_ else None
+    end = rules.start_of_day(q.to + timedelta(days=1), tz) if q.to else None
     async with request.app[PG].acquire() as conn:
         rows = await db.audit_entries(
-            conn, actor=q.get("actor"), action=q.get("action"), start=start, end=end, limit=limit
+            conn, actor=q.actor, action=q.action, start=start, end=end, limit=q.limit
         )
     return web.json_response(
         {
@@ -402,10 +404,8 @@ async def list_accounts(request: web.Request) -> web.Response:
     """Rule X2: the city and the auditor see every account, a merchant manager their shop's
     manager accounts."""
     me = principal_of(request)
-    role = request.query.get("role")
-    if role is not None and role not in STAFF_ROLES:
-        raise InvalidRequest(f"role is one of {', '.join(STAFF_ROLES)}", field="role")
-    username = request.query.get("username")
+    q = read_query(request, AccountsQuery)
+    role, username = q.role, q.username
     if username is not None and not _USERNAME.fullmatch(username):
         return web.json_response({"accounts": []})  # no account has such a name
     own_shop = me.role is Role.MERCHANT_MANAGER

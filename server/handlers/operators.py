@@ -11,7 +11,8 @@ from server.auth import Role, principal_of, requires
 from server.db import admin as audit_db
 from server.db import campaigns as campaign_db
 from server.db import registry as db
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, read_body
+from server.schemas import RegistryImportQuery
+from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, read_body, read_query
 from shared.campaign import campaign_to_dict, load_campaign_text
 from shared.errors import CampaignInUse, InvalidRequest
 from shared.registry import Reject, parse_registry_csv
@@ -34,9 +35,7 @@ async def import_registry(request: web.Request) -> web.Response:
     A district operator imports records of their own district only (rule X2)."""
     me = principal_of(request)
     settings = request.app[SETTINGS]
-    dry_run = request.query.get("dry_run", "false")
-    if dry_run not in ("true", "false"):
-        raise InvalidRequest("dry_run is true or false", field="dry_run")
+    dry_run = read_query(request, RegistryImportQuery).dry_run
     data = await read_body(request, settings.max_upload_bytes)
     now = request.app[CLOCK]()
     parsed = parse_registry_csv(

@@ -24,9 +24,20 @@ from server.auth import (
 from server.db import claims as db
 from server.db import parties
 from server.qrcodes import render
+from server.schemas import WalletQrQuery
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER
 from server.throttle import says_when_to_retry
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TZ, allowed_fields, get_str, read_json
+from server.web import (
+    CAMPAIGNS,
+    CLOCK,
+    PG,
+    SETTINGS,
+    TZ,
+    allowed_fields,
+    get_str,
+    read_json,
+    read_query,
+)
 from shared import rules
 from shared.errors import (
     CertificateAlreadyClaimed,
@@ -331,9 +342,7 @@ async def wallet_qr(request: web.Request) -> web.Response:
     the event loop: one citizen must not stall the tills."""
     me = principal_of(request)
     settings = request.app[SETTINGS]
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "png", "svg"):
-        raise InvalidRequest("format is json, png or svg", field="format")
+    fmt = read_query(request, WalletQrQuery).format
     await throttle.mint(request, me.subject)
     ttl = min(c.qr_token_ttl_seconds for c in request.app[CAMPAIGNS].values())
     token, claims = issue_qr_token(

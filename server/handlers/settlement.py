@@ -13,7 +13,18 @@ from server.db import admin as audit_db
 from server.db import settlement as db
 from server.handlers.admin import require_district
 from server.handlers.operators import district_names
-from server.web import CAMPAIGNS, CLOCK, PG, TZ, allowed_fields, get_str, path_id, read_json
+from server.schemas import RankingQuery
+from server.web import (
+    CAMPAIGNS,
+    CLOCK,
+    PG,
+    TZ,
+    allowed_fields,
+    get_str,
+    path_id,
+    read_json,
+    read_query,
+)
 from shared import settlement as rules
 from shared.errors import InvalidRequest, NotFound, SettlementExists
 from shared.rules import month_bounds, payment_due
@@ -195,12 +206,11 @@ async def step(request: web.Request) -> web.Response:
 @requires(Role.CITY_OPERATOR, Role.AUDITOR)
 async def ranking(request: web.Request) -> web.Response:
     """Rule S3: the month's district ranking as JSON, CSV or a PNG chart."""
-    month = rules.parse_month(request.query.get("month", ""))
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv", "png"):
-        raise InvalidRequest("format is json, csv or png", field="format")
+    asked = read_query(request, RankingQuery)  # a month within what the server serves
+    month = rules.parse_month(asked.month)
+    fmt = asked.format
     campaigns = request.app[CAMPAIGNS]
-    wanted = request.query.get("campaign_id")
+    wanted = asked.campaign_id
     if wanted is not None and wanted not in campaigns:
         raise InvalidRequest("unknown campaign", field="campaign_id")
     chosen = [wanted] if wanted else sorted(campaigns)

@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,7 @@ from server.auth import Principal, Role, principal_of, requires
 from server.db import Conn
 from server.db import redemptions as db
 from server.guard import Outcome
+from server.schemas import FindRedemptionQuery, MerchantDayQuery
 from server.web import (
     CAMPAIGNS,
     CLOCK,
@@ -36,6 +37,7 @@ from server.web import (
     get_str,
     path_id,
     read_json,
+    read_query,
     status_of,
 )
 from shared import rules
@@ -510,8 +512,8 @@ async def find_redemption(request: web.Request) -> web.Response:
     """By receipt number (a merchant's bill) or, for a terminal that lost an answer, by the
     Idempotency-Key it sent."""
     me = principal_of(request)
-    receipt = request.query.get("receipt_no")
-    key = request.query.get("idempotency_key")
+    asked = read_query(request, FindRedemptionQuery)
+    receipt, key = asked.receipt_no, asked.idempotency_key
     if (receipt is None) == (key is None):
         raise InvalidRequest("ask by exactly one of receipt_no or idempotency_key")
     async with request.app[PG].acquire() as conn:
@@ -585,11 +587,7 @@ async def merchant_day(request: web.Request) -> web.Response:
     assert me.merchant_id is not None
     now = request.app[CLOCK]()
     tz = request.app[TZ]
-    raw = request.query.get("date")
-    try:
-        day = date.fromisoformat(raw) if raw else now.astimezone(tz).date()
-    except ValueError as exc:
-        raise InvalidRequest("date must be YYYY-MM-DD", field="date") from exc
+    day = read_query(request, MerchantDayQuery).date or now.astimezone(tz).date()
     start = rules.start_of_day(day, tz)
     end = rules.start_of_day(day + timedelta(days=1), tz)
     async with request.app[PG].acquire() as conn:

@@ -161,4 +161,4 @@ async def test_the_auditor_reads_the_log_but_changes_nothing(world: World) -> No
     )
     assert r.status == 403
     r = await world.client.get("/v1/audit", params={"from": "2024-13-01"}, headers=auditor)
-    assert await error_code(r) == "invalid_request"
+    assert await error_code(r) == "invalid_date"  # issue 9: a date has its own code

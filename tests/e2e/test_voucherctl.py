@@ -136,7 +136,7 @@ async def test_the_ranking_as_a_table_and_as_files(ctl: Ctl, tmp_path: Path) -> 
     code, out = await ctl("reports", "ranking", "2024-09", "--format", "png", "-o", str(png))
     assert png.read_bytes().startswith(b"\x89PNG")
     code, out = await ctl("reports", "ranking", "2024-13")
-    assert code == 1 and "invalid_request" in out
+    assert code == 1 and "invalid_date" in out  # issue 9: a month has the date's code
 
 
 async def test_a_wrong_password_or_server_is_a_clear_error(ctl: Ctl, monkeypatch: Any) -> None:

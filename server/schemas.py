@@ -1,0 +1,651 @@
+"""What the API takes and gives, as msgspec Structs: THE definitions both the edge decodes
+with (``server.web.read_json``/``read_query``) and ``/openapi.json`` is generated from, so
+the description cannot drift from the code.
+
+Request bodies forbid unknown fields; every string refuses control characters (NUL
+included), every number has a range; lone surrogates never get past the JSON decoder
+(msgspec refuses them as invalid UTF-8/UTF-16). Query strings are Structs too, converted from
+text. A field's ``Meta(extra={"code": ...})`` names the error code its refusal carries
+(``invalid_amount`` for money, ``invalid_date`` for dates and months); every other refusal
+is ``invalid_request``.
+
+Responses are described here as well; handlers still build dicts, and the Schemathesis run
+in ``tests/e2e/test_schemathesis.py`` checks every answer against these Structs.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType, field
+
+from shared.money import MAX_AMOUNT_FEN
+
+# the dates the server serves: the day list, the audit log and the ranking refuse others
+# (a date far outside makes no sense for a programme, and 9999-12-31 + 1 day overflows)
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+# no C0 control character (NUL included) and no DEL, anywhere in a text field
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+MONTH_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+BIGINT_MAX = 2**63 - 1
+
+
+def text(max_length: int, description: str, *, min_length: int = 1) -> Any:
+    """A string field: a length range, no control characters."""
+    return Annotated[
+        str,
+        Meta(
+            min_length=min_length,
+            max_length=max_length,
+            pattern=NO_CONTROL,
+            description=f"{description} (at most {max_length} characters, no control characters)",
+        ),
+    ]
+
+
+def fen(description: str, *, minimum: int = 0) -> Any:
+    """An amount of money: whole fen (1 元 = 100 fen), never a float."""
+    return Annotated[
+        int,
+        Meta(
+            ge=minimum,
+            le=MAX_AMOUNT_FEN,
+            description=f"{description}, in fen (1 元 = 100 fen; an integer)",
+            extra={"code": "invalid_amount"},
+        ),
+    ]
+
+
+Day = Annotated[
+    date,
+    Meta(
+        description=f"a local date (Asia/Shanghai), YYYY-MM-DD, {FIRST_DAY} to {LAST_DAY}",
+        extra={"code": "invalid_date"},
+        extra_json_schema={"pattern": r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+    ),
+]
+Month = Annotated[
+    str,
+    Meta(
+        pattern=MONTH_PATTERN,
+        description="a calendar month, YYYY-MM, 2000-01 to 2099-12",
+        extra={"code": "invalid_date"},
+    ),
+]
+Count = Annotated[int, Meta(ge=0, le=BIGINT_MAX)]
+RowId = Annotated[int, Meta(ge=1, le=BIGINT_MAX, description="a row id")]
+Timestamp = Annotated[str, Meta(description="an instant, ISO 8601 with the local offset")]
+DateText = Annotated[str, Meta(description="a local date, YYYY-MM-DD")]
+Bp = Annotated[int, Meta(ge=0, le=1_000_000, description="a rate in basis points (1 bp = 0.01%)")]
+
+Token = text(2048, "the citizen's QR token, as scanned")
+Reason = text(500, "why, for the audit log")
+District = text(64, "a district: its code, short name or full name")
+
+
+class Body(Struct, forbid_unknown_fields=True):
+    """A request body: unknown fields are refused."""
+
+
+class Query(Struct):
+    """A route's query string; parameters it does not name are ignored."""
+
+
+# --- request bodies -------------------------------------------------------------------------
+
+
+class CitizenSignIn(Body):
+    assertion: text(4096, "the real-name app's signed assertion (a JWT)")  # type: ignore[valid-type]
+
+
+class TerminalSignIn(Body):
+    terminal_id: Annotated[int, Meta(ge=1, le=2**62 - 1, description="the terminal's id")]
+    secret: text(200, "the terminal's one-time credential")  # type: ignore[valid-type]
+
+
+class StaffSignIn(Body):
+    username: text(64, "the staff account's name")  # type: ignore[valid-type]
+    password: text(200, "its password")  # type: ignore[valid-type]
+
+
+class DevAssertionRequest(Body):
+    id_number: text(18, "an 18-digit resident ID number")  # type: ignore[valid-type]
+
+
+class ClaimRequest(Body):
+    certificate_no: text(64, "the property certificate number")  # type: ignore[valid-type]
+
+
+class QuoteRequest(Body):
+    token: Token  # type: ignore[valid-type]
+    bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
+
+
+class RedeemRequest(Body):
+    token: Token  # type: ignore[valid-type]
+    bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
+    receipt_no: text(64, "the merchant's receipt number of the bill (rule U4)")  # type: ignore[valid-type]
+    voucher_count: Annotated[
+        int, Meta(ge=1, le=100_000, description="how many vouchers to use (rule U3)")
+    ]
+
+
+class RefundRequest(Body):
+    remaining_bill_fen: fen("what the bill comes to after the refund")  # type: ignore[valid-type]
+
+
+class AddMerchantRequest(Body):
+    name: text(200, "the merchant's name")  # type: ignore[valid-type]
+    district: District  # type: ignore[valid-type]
+
+
+class AdmissionRequest(Body):
+    admitted: bool
+    reason: Reason  # type: ignore[valid-type]
+
+
+class PermissionRequest(Body):
+    permitted: bool
+    reason: Reason  # type: ignore[valid-type]
+
+
+class SuspensionRequest(Body):
+    suspended: bool
+    reason: Reason  # type: ignore[valid-type]
+
+
+class IssueTerminalRequest(Body):
+    label: text(100, "the till's label")  # type: ignore[valid-type]
+
+
+class RevokeTerminalRequest(Body):
+    reason: Reason  # type: ignore[valid-type]
+
+
+class RevokeCitizenRequest(Body):
+    id_number: text(18, "the citizen's 18-digit resident ID number")  # type: ignore[valid-type]
+    reason: Reason  # type: ignore[valid-type]
+
+
+class BuildSettlementRequest(Body):
+    campaign_id: text(64, "a loaded campaign's id")  # type: ignore[valid-type]
+    district: District  # type: ignore[valid-type]
+    month: Month
+
+
+class SettlementStepRequest(Body):
+    step: Literal["review", "approve", "pay"]
+    note: text(500, "a note for the audit log") | UnsetType = UNSET  # type: ignore[valid-type]
+
+
+StaffRole = Literal["merchant_manager", "district_operator", "city_operator", "auditor"]
+# the shape (lower-case letters, digits, _ . -) is the handler's check: username_invalid
+Username = text(64, "a staff account's name: 3 to 64 of a-z 0-9 _ . -")
+# the length is the handler's check: password_too_short (12 to 200)
+Password = text(200, "a password of 12 to 200 characters; leave it out to have one generated")
+
+
+class AddAccountRequest(Body):
+    username: Username  # type: ignore[valid-type]
+    role: StaffRole
+    reason: Reason  # type: ignore[valid-type]
+    district: District | None = None  # type: ignore[valid-type]
+    merchant_id: RowId | None = None
+    password: Password | None = None  # type: ignore[valid-type]
+
+
+class AccountStatusRequest(Body):
+    status: Literal["active", "disabled"]
+    reason: Reason  # type: ignore[valid-type]
+
+
+class AccountRoleRequest(Body):
+    role: StaffRole
+    reason: Reason  # type: ignore[valid-type]
+    district: District | None = None  # type: ignore[valid-type]
+    merchant_id: RowId | None = None
+
+
+class AccountPasswordRequest(Body):
+    reason: Reason  # type: ignore[valid-type]
+    password: Password | None = None  # type: ignore[valid-type]
+
+
+# --- query strings --------------------------------------------------------------------------
+
+
+class WalletQrQuery(Query):
+    format: Literal["json", "png", "svg"] = "json"
+
+
+class FindRedemptionQuery(Query):
+    receipt_no: text(64, "the receipt number") | None = None  # type: ignore[valid-type]
+    idempotency_key: text(255, "the Idempotency-Key the terminal sent") | None = None  # type: ignore[valid-type]
+
+
+class RegistryImportQuery(Query):
+    dry_run: Literal["true", "false"] = "false"
+
+
+class MerchantsQuery(Query):
+    district: District | None = None  # type: ignore[valid-type]
+
+
+class AccountsQuery(Query):
+    role: StaffRole | None = None
+    username: Username | None = None  # type: ignore[valid-type]
+
+
+class AuditQuery(Query):
+    actor: text(200, "who acted, e.g. city_operator:demo-city") | None = None  # type: ignore[valid-type]
+    action: text(64, "what was done, e.g. merchant.add") | None = None  # type: ignore[valid-type]
+    from_: Day | None = field(name="from", default=None)
+    to: Day | None = None
+    limit: Annotated[int, Meta(ge=1, le=10_000)] = 500
+
+
+class RankingQuery(Query):
+    month: Month
+    format: Literal["json", "csv", "png"] = "json"
+    campaign_id: text(64, "a loaded campaign's id") | None = None  # type: ignore[valid-type]
+
+
+class MerchantDayQuery(Query):
+    date: Day | None = None
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class ErrorDetail(Struct):
+    code: str
+    message: str
+    details: dict[str, Any] | UnsetType = UNSET
+
+
+class Error(Struct):
+    error: ErrorDetail
+
+
+class Health(Struct):
+    status: Literal["ok"]
+
+
+class Readiness(Struct):
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, str]
+
+
+class OpenApi(Struct):
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+class DistrictNames(Struct):
+    name: str
+    full_name: str
+
+
+class PhaseRates(Struct):
+    starts: DateText
+    ends: DateText
+    housing_low_bp: Bp
+    housing_high_bp: Bp
+    non_housing_bp: Bp
+
+
+class CampaignRules(Struct):
+    id: str
+    name: str
+    timezone: str
+    districts: dict[str, DistrictNames]
+    issuing_districts: list[str]
+    usable_districts: list[str]
+    face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
+    spend_threshold_fen: fen("the spend per voucher (rule U3)")  # type: ignore[valid-type]
+    claim_opens: Timestamp
+    certificate_issued_from: DateText
+    certificate_issued_to: DateText
+    eligible_property_kind: str
+    validity_days: int
+    validity_counting: str
+    hard_end: Timestamp
+    phases: list[PhaseRates]
+    tier_threshold_fen: fen("the tier threshold (rule A2)")  # type: ignore[valid-type]
+    tier_basis: str
+    tier_threshold_inclusive: bool
+    stacking_group: str
+    partial_refund_policy: str
+    settlement_payment_day: int
+    last_payment_due: DateText
+    qr_token_ttl_seconds: int
+    idempotency_retention_hours: int
+
+
+class Campaigns(Struct):
+    campaigns: list[CampaignRules]
+
+
+class AccessToken(Struct):
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: Annotated[int, Meta(description="seconds")]
+    role: Literal[
+        "citizen", "cashier", "merchant_manager", "district_operator", "city_operator", "auditor"
+    ]
+
+
+class CitizenAccess(AccessToken):
+    masked_id: str
+
+
+class TerminalRef(Struct):
+    id: int
+    label: str
+
+
+class MerchantRef(Struct):
+    id: int
+    name: str
+
+
+class TerminalMerchant(Struct):
+    id: int
+    name: str
+    district: str
+    status: Literal["active", "suspended"]
+    admitted: bool
+    permitted: bool
+
+
+class TerminalAccess(AccessToken):
+    terminal: TerminalRef
+    merchant: TerminalMerchant
+
+
+class DevAssertion(Struct):
+    assertion: str
+
+
+class ClaimedVoucher(Struct):
+    id: int
+    expires_at: Timestamp
+
+
+class Claimed(Struct):
+    claim_id: int
+    campaign_id: str
+    certificate_no: str
+    base_fen: fen("the amount vouchers are computed on (rule A1)")  # type: ignore[valid-type]
+    rate_bp: Bp
+    voucher_count: Count
+    face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
+    value_fen: fen("the vouchers' total value")  # type: ignore[valid-type]
+    expires_at: Timestamp
+    last_valid_day: DateText
+    vouchers: list[ClaimedVoucher]
+
+
+VoucherState = Literal["available", "used", "expired", "revoked"]
+
+
+class WalletVoucher(Struct):
+    id: int
+    campaign_id: str
+    face_value_fen: fen("face value")  # type: ignore[valid-type]
+    expires_at: Timestamp
+    state: VoucherState
+    redeemed_at: Timestamp | None
+
+
+class WalletClaim(Struct):
+    claim_id: int
+    campaign_id: str
+    certificate_no: str
+    voucher_count: Count
+    claimed_at: Timestamp
+    expires_at: Timestamp
+
+
+class Wallet(Struct):
+    vouchers: list[WalletVoucher]
+    counts: dict[VoucherState, Count]
+    claims: list[WalletClaim]
+
+
+class QrToken(Struct):
+    token: str
+    expires_at: Timestamp
+
+
+class MaskedCitizen(Struct):
+    masked_id: str
+
+
+class Quote(Struct):
+    citizen: MaskedCitizen
+    campaign_id: str
+    bill_fen: fen("the bill")  # type: ignore[valid-type]
+    face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
+    spend_threshold_fen: fen("the spend per voucher (rule U3)")  # type: ignore[valid-type]
+    available_count: Count
+    max_by_bill: Count
+    usable_count: Count
+    value_fen: fen("what the usable vouchers are worth")  # type: ignore[valid-type]
+    remaining_fen: fen("what the customer still pays")  # type: ignore[valid-type]
+    merchant: MerchantRef
+    token_expires_at: Timestamp
+
+
+class RefundLine(Struct):
+    refund_id: int
+    remaining_bill_fen: fen("the bill after this refund")  # type: ignore[valid-type]
+    returned_count: Count
+    voucher_ids: list[int]
+    created_at: Timestamp
+
+
+class Redemption(Struct):
+    redemption_id: int
+    campaign_id: str
+    merchant: MerchantRef
+    terminal: TerminalRef
+    citizen: MaskedCitizen
+    receipt_no: str
+    bill_fen: fen("the bill as redeemed")  # type: ignore[valid-type]
+    current_bill_fen: fen("the bill after refunds")  # type: ignore[valid-type]
+    face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
+    voucher_count: Count
+    value_fen: fen("the vouchers' value")  # type: ignore[valid-type]
+    remaining_fen: Annotated[int, Meta(description="what the customer paid, in fen")]
+    refunded_count: Count
+    live_voucher_count: Count
+    voucher_ids: list[int]
+    returned_voucher_ids: list[int]
+    status: Literal["redeemed", "partially_refunded", "refunded"]
+    settled: bool
+    created_at: Timestamp
+    refunds: list[RefundLine] | UnsetType = UNSET
+
+
+class RegistryReject(Struct):
+    line: int
+    cert_no: str
+    reason: str
+
+
+class RegistryImport(Struct):
+    inserted: Count
+    updated: Count
+    unchanged: Count
+    rejected: Count
+    dry_run: bool
+    encoding: str
+    rejects: list[RegistryReject]
+
+
+class Merchant(Struct):
+    id: int
+    name: str
+    district: str
+    admitted: bool
+    permitted: bool
+    status: Literal["active", "suspended"]
+    created_at: Timestamp
+    active_terminals: Count | UnsetType = UNSET
+
+
+class Merchants(Struct):
+    merchants: list[Merchant]
+
+
+class Account(Struct):
+    id: int
+    username: str
+    role: StaffRole
+    district: str | None
+    merchant_id: int | None
+    status: Literal["active", "disabled"]
+    created_at: Timestamp
+    # a generated password, shown once (only its hash is stored)
+    password: str | UnsetType = UNSET
+    note: str | UnsetType = UNSET
+
+
+class Accounts(Struct):
+    accounts: list[Account]
+
+
+class Pairing(Struct):
+    server: str
+    terminal_id: int
+    terminal_secret: str
+
+
+class IssuedTerminal(Struct):
+    terminal_id: int
+    merchant_id: int
+    label: str
+    pairing: Pairing
+    pairing_qr_svg: str
+    note: str
+
+
+class RevokedTerminal(Struct):
+    terminal_id: int
+    status: Literal["revoked"]
+
+
+class RevokedCitizen(Struct):
+    masked_id: str
+    status: Literal["revoked"]
+    vouchers_clawed_back: Count
+
+
+class AuditEntry(Struct):
+    id: int
+    at: Timestamp
+    actor: str
+    action: str
+    subject: str | None
+    reason: str | None
+    details: Any
+
+
+class AuditLog(Struct):
+    entries: list[AuditEntry]
+
+
+class SettlementLine(Struct):
+    merchant_id: int
+    merchant_name: str
+    redemptions: Count
+    vouchers: Count
+    amount_fen: fen("owed to the merchant")  # type: ignore[valid-type]
+
+
+class Settlement(Struct):
+    settlement_id: int
+    campaign_id: str
+    district: str
+    month: str
+    status: Literal["draft", "reviewed", "approved", "paid"]
+    payment_due_before: DateText | None
+    redemption_count: Count
+    voucher_count: Count
+    amount_fen: fen("owed to the district's merchants")  # type: ignore[valid-type]
+    created_at: Timestamp | None
+    reviewed_at: Timestamp | None
+    approved_at: Timestamp | None
+    paid_at: Timestamp | None
+    lines: list[SettlementLine]
+
+
+class RankedDistrict(Struct):
+    rank: int
+    district: str
+    name: str
+    claims: Count
+    vouchers_issued: Count
+    vouchers_redeemed: Count
+    value_redeemed_fen: fen("value redeemed in the month")  # type: ignore[valid-type]
+    issued_to_date: Count
+    redeemed_to_date: Count
+    redemption_rate_bp: Bp
+
+
+class Ranking(Struct):
+    month: str
+    campaigns: list[str]
+    districts: list[RankedDistrict]
+
+
+class DayRedemption(Struct):
+    redemption_id: int
+    time: Timestamp
+    receipt_no: str
+    terminal: TerminalRef
+    bill_fen: fen("the bill")  # type: ignore[valid-type]
+    voucher_count: Count
+    refunded_count: Count
+    value_fen: fen("the vouchers' value")  # type: ignore[valid-type]
+    campaign_id: str
+
+
+class DayRefund(Struct):
+    refund_id: int
+    time: Timestamp
+    redemption_id: int
+    receipt_no: str
+    terminal_id: int
+    returned_count: Count
+    value_fen: fen("the returned vouchers' value")  # type: ignore[valid-type]
+
+
+class DayTotals(Struct):
+    bills: Count
+    vouchers: Count
+    value_fen: fen("vouchers redeemed")  # type: ignore[valid-type]
+    bill_fen: fen("bills")  # type: ignore[valid-type]
+    refunds: Count
+    returned_vouchers: Count
+    returned_value_fen: fen("vouchers returned")  # type: ignore[valid-type]
+    net_value_fen: Annotated[int, Meta(description="redeemed less returned, in fen")]
+
+
+class MerchantDay(Struct):
+    merchant_id: int
+    date: DateText
+    redemptions: list[DayRedemption]
+    refunds: list[DayRefund]
+    totals: DayTotals
+
+
+def encode_names(kind: type[Struct]) -> dict[str, str]:
+    """Python attribute name -> the name on the wire."""
+    return {f.name: f.encode_name for f in msgspec.structs.fields(kind)}
