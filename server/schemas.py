@@ -192,9 +192,9 @@ class AddAccountRequest(Body):
     username: Username  # type: ignore[valid-type]
     role: StaffRole
     reason: Reason  # type: ignore[valid-type]
-    district: District | None = None  # type: ignore[valid-type]
-    merchant_id: RowId | None = None
-    password: Password | None = None  # type: ignore[valid-type]
+    district: District | UnsetType = UNSET  # type: ignore[valid-type]
+    merchant_id: RowId | UnsetType = UNSET
+    password: Password | UnsetType = UNSET  # type: ignore[valid-type]
 
 
 class AccountStatusRequest(Body):
@@ -205,13 +205,13 @@ class AccountStatusRequest(Body):
 class AccountRoleRequest(Body):
     role: StaffRole
     reason: Reason  # type: ignore[valid-type]
-    district: District | None = None  # type: ignore[valid-type]
-    merchant_id: RowId | None = None
+    district: District | UnsetType = UNSET  # type: ignore[valid-type]
+    merchant_id: RowId | UnsetType = UNSET
 
 
 class AccountPasswordRequest(Body):
     reason: Reason  # type: ignore[valid-type]
-    password: Password | None = None  # type: ignore[valid-type]
+    password: Password | UnsetType = UNSET  # type: ignore[valid-type]
 
 
 # --- query strings --------------------------------------------------------------------------

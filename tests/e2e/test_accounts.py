@@ -326,5 +326,7 @@ async def test_the_account_list_refuses_bad_filters(world: World) -> None:
     for role in ("cashier", "auditor\x00"):
         r = await world.client.get("/v1/accounts", params={"role": role}, headers=city)
         assert (r.status, await error_code(r)) == (400, "invalid_request"), role
-    for username in ("a\x00b", "Upper", "\ud800"):
-        assert await accounts(world, city, username=username) == []  # no such name can exist
+    # the input layer refuses control characters in any query value (issue 9, bad input)
+    r = await world.client.get("/v1/accounts", params={"username": "a\x00b"}, headers=city)
+    assert (r.status, await error_code(r)) == (400, "invalid_request")
+    assert await accounts(world, city, username="Upper") == []  # no such name can exist

@@ -80,6 +80,7 @@ class Callers:
             .replace("{terminal_id}", str(self.terminal_id))
             .replace("{redemption_id}", "1")
             .replace("{settlement_id}", "1")
+            .replace("{account_id}", "1")
         )
 
 
