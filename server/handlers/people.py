@@ -105,7 +105,7 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
     if type(terminal_id) is not int or not 0 < terminal_id < 2**62:
         raise InvalidRequest("terminal_id must be a positive whole number", field="terminal_id")
     slot = await throttle.sign_in_attempt(request, f"terminal:{terminal_id}")
-    async with request.app[PG].acquire() as conn:
+    async with throttle.checking(request, slot), request.app[PG].acquire() as conn:
         row = await parties.terminal_with_merchant(conn, terminal_id)
     if not terminal_secret_checks(secret, None if row is None else row["credential_hash"]):
         raise Unauthenticated("unknown terminal or wrong credential")  # the slot stays taken
@@ -143,9 +143,10 @@ async def staff_sign_in(request: web.Request) -> web.Response:
     username = get_str(body, "username", max_len=64)
     password = get_str(body, "password", max_len=200)
     slot = await throttle.sign_in_attempt(request, f"staff:{username}")
-    async with request.app[PG].acquire() as conn:
-        row = await parties.account(conn, username)
-    matches = await verify_password(password, None if row is None else row["credential_hash"])
+    async with throttle.checking(request, slot):
+        async with request.app[PG].acquire() as conn:
+            row = await parties.account(conn, username)
+        matches = await verify_password(password, None if row is None else row["credential_hash"])
     if row is None or not matches or row["status"] != "active":
         raise Unauthenticated("unknown user or wrong password")  # the slot stays taken
     await throttle.give_back(request, slot)
