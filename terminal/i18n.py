@@ -56,6 +56,26 @@ TEXTS: dict[str, tuple[str, str]] = {
         "输入账单金额和小票号，然后扫顾客的付款码。",
         "Enter the bill and receipt number, then scan the customer's code.",
     ),
+    "scan.held.bill": (
+        "已读取消费券码。请输入账单金额，按 Enter。",
+        "Voucher code read. Enter the bill, then Enter.",
+    ),
+    "scan.held.receipt": (
+        "已读取消费券码。请输入小票号，按 Enter。",
+        "Voucher code read. Enter the receipt number, then Enter.",
+    ),
+    "scan.product": (
+        "这是商品条码，不是消费券码。请扫描顾客手机上的消费券码。",
+        "That is a product barcode, not a voucher code. Scan the code in the customer's app.",
+    ),
+    "scan.payment": (
+        "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
+        "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
+    ),
+    "scan.text": (
+        "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
+        "What was scanned is not a voucher code. Scan the code in the customer's app.",
+    ),
     "hint.quoting": ("正在查询…", "Checking the code…"),
     "hint.confirm": (
         "按 Enter 或 F9 确认核销；按 - / + 调整张数。",
@@ -120,6 +140,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "title.ok": ("成功", "Done"),
     "title.refresh": ("请顾客刷新付款码", "Ask for a fresh code"),
     "title.input": ("请检查输入", "Check the input"),
+    "title.not_voucher": ("不是消费券码", "Not a voucher code"),
+    "title.busy": ("请先完成当前顾客", "Finish this customer first"),
     # receipt
     "receipt.title": ("消费券核销凭证", "VOUCHER REDEMPTION RECEIPT"),
     "receipt.merchant": ("商户", "Merchant"),

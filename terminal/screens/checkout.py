@@ -18,6 +18,7 @@ from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
 from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
+from terminal.scanning import classify_scan
 from terminal.screens.base import TillScreen
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
@@ -82,6 +83,8 @@ class CheckoutScreen(TillScreen):
         super().__init__()
         self.quote: Quote | None = None
         self.token = ""
+        self.held_token = ""
+        """A code scanned before the bill and receipt number were in: quoted once they are."""
         self.pending: PendingRedeem | None = None
         self.last: Redemption | None = None
         self.busy = False
@@ -154,7 +157,10 @@ class CheckoutScreen(TillScreen):
     @on(Input.Submitted, "#receipt")
     def _receipt_entered(self) -> None:
         if self._receipt_no() is not None:
-            self.query_one("#scan", Input).focus()
+            if self.held_token and self._bill_fen() is not None:
+                self._quote_held()
+            else:
+                self.query_one("#scan", Input).focus()
 
     @on(Input.Changed, "#bill")
     def _bill_changed(self, event: Input.Changed) -> None:
@@ -173,15 +179,60 @@ class CheckoutScreen(TillScreen):
     def _scanned(self, event: Input.Submitted) -> None:
         token = event.value.strip()
         event.input.value = ""
-        if self.busy:
-            return
         if not token:
-            self.till.tell(self.t("input.scan"), title=self.t("title.input"), severity="error")
+            if not self.busy:
+                self.till.tell(self.t("input.scan"), title=self.t("title.input"), severity="error")
             return
+        self.take_scan(token)
+
+    def take_scan(self, text: str) -> None:
+        """A scan, from the scanner wherever the focus was, or typed or pasted into the scan
+        field (issue 11 item 1). Our code is quoted as soon as the bill and the receipt
+        number are in; until then it is held and the cashier is asked for what is missing.
+        Anything else scanned is named for what it is (item 8) and changes nothing."""
+        code = text.strip()
+        kind = classify_scan(code)
+        if kind != "voucher":
+            self.till.tell(
+                self.t(f"scan.{kind}"), title=self.t("title.not_voucher"), severity="error"
+            )
+            return
+        if self.busy or self.pending is not None:
+            # one customer at a time: the current redeem's outcome comes first
+            key = "result.unknown" if self.pending is not None else "hint.redeeming"
+            self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
+            return
+        self.held_token = code
+        self._clear_quote()
+        if not self._bill_ok():
+            self._say(self.t("scan.held.bill"), "held")
+            if self.query_one("#bill", Input).value.strip():
+                self._bill_fen()  # typed but wrong: say so
+            self.query_one("#bill", Input).focus()
+        elif not self._receipt_ok():
+            self._say(self.t("scan.held.receipt"), "held")
+            self.query_one("#receipt", Input).focus()
+        else:
+            self._quote_held()
+
+    def _bill_ok(self) -> bool:
+        try:
+            parse_yuan(self.query_one("#bill", Input).value, positive=True)
+        except InvalidAmount:
+            return False
+        return True
+
+    def _receipt_ok(self) -> bool:
+        try:
+            normalise_receipt_no(self.query_one("#receipt", Input).value)
+        except InvalidRequest:
+            return False
+        return True
+
+    def _quote_held(self) -> None:
+        token, self.held_token = self.held_token, ""
         bill_fen = self._bill_fen()
-        if bill_fen is None or self._receipt_no() is None:
-            return
-        if self.need_client() is None:
+        if bill_fen is None or self._receipt_no() is None or self.need_client() is None:
             return
         self._clear_quote()
         self._say(self.t("hint.quoting"), "working")
@@ -401,6 +452,7 @@ class CheckoutScreen(TillScreen):
             return
         for name in ("#bill", "#receipt", "#scan"):
             self.query_one(name, Input).value = ""
+        self.held_token = ""
         self._clear_quote()
         if not keep_result:
             self._say(self.t("hint.start"), "")

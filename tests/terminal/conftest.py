@@ -48,6 +48,23 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "__init__", init)
 
 
+@pytest.fixture(autouse=True)
+def press_waits_for_the_scan_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app holds a key back for up to its scanner gap (terminal/scanning.py) before it
+    knows it was typed by a person: ``pilot.press`` returns once its keys have landed."""
+    original = Pilot.press
+
+    async def press(self: Pilot[Any], *keys: str) -> None:
+        await original(self, *keys)
+        for _ in range(400):
+            if not getattr(self.app, "keys_held", 0):
+                break
+            await self.pause(0.005)
+        await self.pause()
+
+    monkeypatch.setattr(Pilot, "press", press)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
