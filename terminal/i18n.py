@@ -24,6 +24,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "key.confirm": ("确认", "OK"),
     "key.new": ("新单", "New"),
     "key.check": ("查结果", "Check"),
+    "key.stop": ("停止等待", "Stop"),
     "key.fewer": ("少用", "Fewer"),
     "key.more": ("多用", "More"),
     "key.save": ("保存", "Save"),
@@ -81,8 +82,21 @@ TEXTS: dict[str, tuple[str, str]] = {
         "按 Enter 或 F9 确认核销；按 - / + 调整张数。",
         "Enter or F9 redeems; - / + changes the count.",
     ),
-    "hint.redeeming": ("正在核销，请稍候…", "Redeeming, please wait…"),
-    "hint.checking": ("正在向服务器查询结果…", "Asking the server for the outcome…"),
+    "hint.redeeming": (
+        "正在核销，请稍候…（最多 {s} 秒；Esc 停止等待）",
+        "Redeeming, please wait… (at most {s} s; Esc stops waiting)",
+    ),
+    "hint.checking": (
+        "？仍在向服务器查询结果…（第 {n} 次，最多 {s} 秒）请勿收款、请勿重新扫码。",
+        "? Still asking the server for the outcome… (try {n}, at most {s} s). "
+        "Do not charge, do not rescan.",
+    ),
+    "result.still_unknown": (
+        "？结果仍未知：第 {n} 次查询（{at}）服务器仍无应答。请勿重新扫码；按 F8 再查。",
+        "? Still unknown: check {n} ({at}) got no answer. Do not rescan; F8 asks again.",
+    ),
+    "quote.covered.pending": ("券抵扣：待确认", "Covered: unconfirmed"),
+    "quote.to_pay.pending": ("还需支付：待确认", "To pay: unconfirmed"),
     "result.ok": (
         "✔ 核销成功：{n} 张券抵扣 {v} 元，还需支付 {r} 元",
         "✔ Redeemed: {n} vouchers cover {v} 元; {r} 元 still to pay",

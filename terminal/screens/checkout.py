@@ -3,7 +3,10 @@ confirm; a clear success or the refusal in plain words (rules U1-U7)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from textual import events, on, work
@@ -23,6 +26,10 @@ from terminal.screens.base import TillScreen
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
 from terminal.widgets.status_bar import StatusBar
+
+
+def _now_hms() -> str:
+    return datetime.now().strftime("%H:%M:%S")  # the till's own clock, for the cashier
 
 
 class ScanInput(Input):
@@ -63,6 +70,7 @@ class QuoteFailed(Message):
 @dataclass
 class Redeemed(Message):
     redemption: Redemption
+    key: str = ""
 
 
 @dataclass
@@ -77,6 +85,7 @@ class CheckoutScreen(TillScreen):
         Binding("f8", "check", "check", id="check"),
         Binding("f6", "new", "new", id="new"),
         Binding("f7", "receipt", "receipt", id="receipt"),
+        Binding("escape", "stop_waiting", "stop", id="stop"),
     ]
 
     def __init__(self) -> None:
@@ -89,6 +98,7 @@ class CheckoutScreen(TillScreen):
         self.last: Redemption | None = None
         self.busy = False
         self.outcome = ""  # the last result's kind, for tests and the next cashier action
+        self.checks = 0  # how often F8 asked the server about the pending redeem
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -244,8 +254,11 @@ class CheckoutScreen(TillScreen):
     async def run_quote(self, token: str, bill_fen: int) -> None:
         client = self.client
         assert client is not None
-        try:
-            quote = await client.quote(token, bill_fen)
+        try:  # a quote changes nothing: no answer in time is simply no answer
+            quote = await asyncio.wait_for(client.quote(token, bill_fen), self.answer_wait)
+        except TimeoutError:
+            self.post_message(QuoteFailed(Unreachable("no answer in time", maybe_sent=True)))
+            return
         except Exception as exc:
             self.post_message(QuoteFailed(exc))
             return
@@ -295,13 +308,18 @@ class CheckoutScreen(TillScreen):
             covered.show(None)
             to_pay.show(None)
             return
+        if self.pending is not None:
+            # sent, outcome not known: no amount may look final (issue 11 item 4)
+            covered.show(None, title=self.t("quote.covered.pending"))
+            to_pay.show(None, title=self.t("quote.to_pay.pending"))
+            return
         count = self.query_one(CountStepper).value
         held = self.t("quote.held", n=q.available_count)
         allowed = self.t("quote.allowed", n=q.max_by_bill)
         customer.update(f"{self.t('quote.customer')} {q.masked_id}   {held}   {allowed}")
         each.update(self.t("quote.each", v=format_yuan(q.face_value_fen)))
-        covered.show(q.covered_fen(count))  # rule U3
-        to_pay.show(q.to_pay_fen(count))
+        covered.show(q.covered_fen(count), title=self.t("quote.covered"))  # rule U3
+        to_pay.show(q.to_pay_fen(count), title=self.t("quote.to_pay"))
 
     # -- redeem -------------------------------------------------------------------------
 
@@ -348,7 +366,9 @@ class CheckoutScreen(TillScreen):
         )
         self.pending = pending
         self.busy = True
-        self._say(self.t("hint.redeeming"), "working")
+        self.checks = 0
+        self._say(self.t("hint.redeeming", s=self._wait_text()), "working")
+        self._show_quote()
         self.run_redeem(pending)
 
     def action_check(self) -> None:
@@ -356,36 +376,75 @@ class CheckoutScreen(TillScreen):
         if self.busy or self.pending is None or self.need_client() is None:
             return
         self.busy = True
-        self._say(self.t("hint.checking"), "working")
+        self.checks += 1
+        self._say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
+        self._show_quote()
         self.run_check(self.pending)
+
+    def action_stop_waiting(self) -> None:
+        """Esc while waiting for the server: stop waiting, the outcome is unknown (issue 11
+        item 4). The request may have arrived, so the key is kept for F8 / F9."""
+        if not self.busy or self.pending is None:
+            return
+        self.workers.cancel_group(self, "redeem")
+        self.post_message(RedeemFailed(OutcomeUnknown(self.pending.key), self.pending))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_waiting":  # Esc shows in the footer only while waiting
+            return self.busy and self.pending is not None
+        return True
+
+    def _say(self, text: str, outcome: str) -> None:
+        self.outcome = outcome
+        result = self.query_one("#result", Static)
+        result.update(text)
+        result.set_classes(f"-{outcome}" if outcome else "")
+        self.refresh_bindings()
+
+    @property
+    def answer_wait(self) -> float:
+        config = self.till.config
+        return config.answer_wait_s if config is not None else 10.0
+
+    def _wait_text(self) -> str:
+        return f"{self.answer_wait:g}"
+
+    async def _within_wait(self, pending: PendingRedeem, call: Awaitable[Redemption]) -> None:
+        """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
+        unknown (the same key asks or sends again later); never a success not received."""
+        try:
+            redemption = await asyncio.wait_for(call, timeout=self.answer_wait)
+        except TimeoutError:
+            unknown = OutcomeUnknown(pending.key, "no answer in time")
+            self.post_message(RedeemFailed(unknown, pending))
+            return
+        except Exception as exc:
+            self.post_message(RedeemFailed(exc, pending))
+            return
+        self.post_message(Redeemed(redemption, pending.key))
 
     @work(group="redeem", exit_on_error=False)
     async def run_redeem(self, pending: PendingRedeem) -> None:
         client = self.client
         assert client is not None
-        try:
-            redemption = await client.redeem(
+        await self._within_wait(
+            pending,
+            client.redeem(
                 pending.token, pending.bill_fen, pending.receipt_no, pending.count, key=pending.key
-            )
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption))
+            ),
+        )
 
     @work(group="redeem", exit_on_error=False)
     async def run_check(self, pending: PendingRedeem) -> None:
         client = self.client
         assert client is not None
-        try:
-            redemption = await client.redemption_by_key(pending.key)
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption))
+        await self._within_wait(pending, client.redemption_by_key(pending.key))
 
     @on(Redeemed)
     def _redeemed(self, message: Redeemed) -> None:
         r = message.redemption
+        if self.pending is None or self.pending.key != message.key:
+            return  # an answer to a request the cashier stopped waiting for, then resolved
         self.busy = False
         self.pending = None
         self.last = r
@@ -403,15 +462,22 @@ class CheckoutScreen(TillScreen):
 
     @on(RedeemFailed)
     def _redeem_failed(self, message: RedeemFailed) -> None:
+        if not self.busy or self.pending is None or self.pending.key != message.pending.key:
+            return  # already settled (Esc, then the cancelled request's own answer)
         self.busy = False
         exc = message.error
         self.fail(exc)
         _, _, words = describe_error(exc, self.lang)
         if isinstance(exc, OutcomeUnknown):
             self.pending = message.pending  # keep the key: F8 asks, F9 sends the same again
-            self._say(self.t("result.unknown"), "unknown")
+            if self.checks:
+                self._say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
+            else:
+                self._say(self.t("result.unknown"), "unknown")
+            self._show_quote()
             return
         self.pending = None
+        self._show_quote()
         if isinstance(exc, Unreachable):
             self._say(self.t("result.offline"), "offline")
         elif isinstance(exc, ApiError) and exc.code == "not_redeemed":
@@ -457,12 +523,6 @@ class CheckoutScreen(TillScreen):
         if not keep_result:
             self._say(self.t("hint.start"), "")
         self.query_one("#bill", Input).focus()
-
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
 
     @property
     def result_text(self) -> str:

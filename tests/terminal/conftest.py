@@ -3,6 +3,7 @@ Redis, the suite's pinned clock). Only tests import ``server``; ``terminal`` nev
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -159,6 +160,39 @@ class LossyProxy:
             request.transport.abort()  # done on the server; the answer never arrives
             raise web.HTTPServiceUnavailable()
         return web.Response(body=payload, status=status, headers=kept)
+
+
+class HangingProxy(LossyProxy):
+    """A hop that, while ``hang`` says so for a request, passes it to the real server (so
+    it is done there) and then never answers, like a frozen server or a dead link."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.hang: Callable[[web.Request], bool] = lambda request: False
+        self.hung: list[str] = []
+        self.released = asyncio.Event()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        if not self.hang(request):
+            return await super()._forward(request)
+        answer = await super()._forward(request)
+        self.hung.append(f"{request.method} {request.path_qs}")
+        await self.released.wait()  # set only when the proxy stops
+        assert request.transport is not None
+        request.transport.abort()
+        return answer
+
+    async def stop(self) -> None:
+        self.released.set()
+        await super().stop()
+
+
+@pytest.fixture
+async def hanging(live: LiveServer) -> AsyncIterator[HangingProxy]:
+    hop = HangingProxy(live.url)
+    await hop.start()
+    yield hop
+    await hop.stop()
 
 
 @pytest.fixture
