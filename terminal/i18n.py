@@ -225,10 +225,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.col.bill": ("账单", "Bill"),
     "day.col.terminal": ("终端", "Till"),
     "day.totals": (
-        "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元\n"
+        "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元 · 收现 {cash} 元\n"
         "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
-        "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元\n"
+        "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元 · cash {cash} 元\n"
         "returned {returned} · {rvalue} 元 · net {net} 元",
+    ),
+    "day.till": (
+        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张",
+        "  {name}: {bills} bills · {vouchers} vouchers {value} 元 · cash {cash} 元 · "
+        "returned {returned}",
     ),
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
