@@ -4,7 +4,9 @@ function keys in the footer; the server's answers in the cashier's language."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +20,7 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
 
 from terminal.client import Session, TillClient
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
@@ -27,6 +30,8 @@ from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
 from terminal.screens.settings import SettingsScreen
+
+log = logging.getLogger("terminal")
 
 SCREENS_BY_MODE: dict[str, type[Screen[Any]]] = {
     "checkout": CheckoutScreen,
@@ -77,8 +82,10 @@ class TerminalApp(App[None]):
         health_interval: float = 15.0,
         client_options: dict[str, Any] | None = None,
         files_dir: Path | None = None,
+        catch_errors: bool = True,
     ) -> None:
         super().__init__()
+        self.catch_errors = catch_errors
         self.config = config
         self.config_path = config_path
         self.lang: Lang = lang or (config.lang if config else "zh")
@@ -341,4 +348,31 @@ class TerminalApp(App[None]):
     def tell(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
         """A notification (never markup: server and cashier text is shown as is)."""
         self.history.append((severity, title, text))
+        notices = self.screen.query("#notice") if self.screen_stack else None
+        if notices:  # a screen with its own notice lines: nothing is drawn over it
+            notice = notices.first(Static)
+            notice.update(f"{title}: {text}" if title else text)
+            notice.set_classes(f"-{severity}")
+            return
         self.notify(text, title=title, severity=severity, markup=False, timeout=6)
+
+    async def run_action(
+        self,
+        action: Any,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """A key's action that fails says so briefly and the till goes on (issue 11 item 8)."""
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        except Exception as error:
+            if not self.catch_errors:
+                raise
+            self.report_unexpected(error)
+            return True
+
+    def report_unexpected(self, error: BaseException) -> None:
+        """An unexpected error: a short message and the log, never Textual's traceback.
+        ``catch_errors=False`` (tests) fails loudly instead."""
+        log.error("unexpected error in the terminal", exc_info=error)
+        self.tell(tr("error.ui", self.lang), title=tr("title.error", self.lang), severity="error")

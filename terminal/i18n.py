@@ -42,7 +42,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "checkout.receipt.placeholder": ("收银小票上的编号", "number on the till receipt"),
     "checkout.scan": ("扫码", "Scan"),
     "checkout.scan.placeholder": (
-        "扫描顾客付款码（或粘贴）",
+        "扫描顾客的消费券码（或粘贴）",
         "scan the customer's code (or paste)",
     ),
     "quote.title": ("消费券", "Vouchers"),
@@ -54,7 +54,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "quote.covered": ("券抵扣(元)", "Covered (元)"),
     "quote.to_pay": ("还需支付(元)", "Still to pay (元)"),
     "hint.start": (
-        "输入账单金额和小票号，然后扫顾客的付款码。",
+        "输入账单金额和小票号，然后扫顾客的消费券码。",
         "Enter the bill and receipt number, then scan the customer's code.",
     ),
     "scan.held.bill": (
@@ -126,7 +126,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "请输入小票号（1-64 个字符）。",
         "Enter the receipt number (1-64 characters).",
     ),
-    "input.scan": ("请先扫描顾客的付款码。", "Scan the customer's code first."),
+    "input.scan": ("请先扫描顾客的消费券码。", "Scan the customer's code first."),
     "input.count": ("张数必须在 1 到 {n} 之间。", "The count must be from 1 to {n}."),
     "input.none_usable": (
         "本单不能用券（每满 200 元可用 1 张）。",
@@ -152,9 +152,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "title.offline": ("离线", "Offline"),
     "title.unknown": ("结果未知", "Outcome unknown"),
     "title.ok": ("成功", "Done"),
-    "title.refresh": ("请顾客刷新付款码", "Ask for a fresh code"),
+    "title.refresh": ("请顾客刷新消费券码", "Ask for a fresh code"),
     "title.input": ("请检查输入", "Check the input"),
     "title.not_voucher": ("不是消费券码", "Not a voucher code"),
+    "error.ui": (
+        "出了点意外，已记录。请重试；如仍不行请重启收银台。",
+        "Something unexpected happened and was logged. Try again; restart the till if it persists.",
+    ),
     "title.busy": ("请先完成当前顾客", "Finish this customer first"),
     # receipt
     "receipt.title": ("消费券核销凭证", "VOUCHER REDEMPTION RECEIPT"),
@@ -259,15 +263,15 @@ TEXTS: dict[str, tuple[str, str]] = {
 ERRORS: dict[str, tuple[str, str]] = {
     # the citizen's QR code (rule U5)
     "token_expired": (
-        "付款码已过期，请顾客刷新付款码后重新扫码。",
+        "消费券码已过期，请顾客刷新消费券码后重新扫码。",
         "The code has expired: ask the customer to refresh it and scan again.",
     ),
     "token_replayed": (
-        "付款码已使用过，请顾客刷新付款码后重新扫码。",
+        "消费券码已使用过，请顾客刷新消费券码后重新扫码。",
         "The code was already used: ask the customer to refresh it and scan again.",
     ),
     "token_invalid": (
-        "无法识别的付款码，请顾客刷新付款码后重新扫码。",
+        "这不是有效的消费券码，请顾客在消费券应用中刷新后重新扫码。",
         "This is not a valid voucher code: ask the customer to refresh it.",
     ),
     # the bill (rules U3, U4)
@@ -462,6 +466,10 @@ def status_text(status: str, settled: bool, lang: Lang) -> str:
 def error_code_of(exc: BaseException) -> str:
     """The stable code of any failure the till can meet."""
     if isinstance(exc, ApiError):
+        if exc.code == "token_invalid" and exc.details.get("reason") == "unknown_key":
+            # signed with a key the server no longer has (a restart, a rotation): for the
+            # cashier and the citizen that is an old code, not a strange one (issue 11 item 8)
+            return "token_expired"
         return exc.code
     if isinstance(exc, OutcomeUnknown):
         return "outcome_unknown"
@@ -475,5 +483,5 @@ def error_code_of(exc: BaseException) -> str:
 def describe_error(exc: BaseException, lang: Lang) -> tuple[str, str, str]:
     """(code, notification title, plain words) for a failure; never a traceback."""
     code = error_code_of(exc)
-    fallback = exc.message if isinstance(exc, ApiError) else ""
+    fallback = exc.message if isinstance(exc, ApiError) and exc.code == code else ""
     return code, error_title(code, lang), error_text(code, lang, fallback)

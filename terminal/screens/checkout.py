@@ -134,6 +134,7 @@ class CheckoutScreen(TillScreen):
                 yield Amount(self.t("quote.covered"), id="covered")
                 yield Amount(self.t("quote.to_pay"), id="to-pay")
         yield Static(self.t("hint.start"), id="result", markup=False)
+        yield Static(id="notice", markup=False)  # notifications, below the quote, never over it
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -282,6 +283,7 @@ class CheckoutScreen(TillScreen):
 
     @on(QuoteFailed)
     def _quote_failed(self, message: QuoteFailed) -> None:
+        self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
         _, _, text = describe_error(message.error, self.lang)
         self._say(text, "refused")

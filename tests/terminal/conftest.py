@@ -215,6 +215,7 @@ def make_app(tmp_path: Path) -> Callable[..., TerminalApp]:
         kwargs.setdefault("config_path", tmp_path / "config" / "config.json")
         kwargs.setdefault("health_interval", 0)
         kwargs.setdefault("client_options", FAST_CLIENT)
+        kwargs.setdefault("catch_errors", False)  # a bug fails the test, not a message
         return TerminalApp(config, **kwargs)
 
     return make
