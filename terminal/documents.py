@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -75,7 +76,11 @@ def receipt_text(
         pad(" " * ((width - display_width(title)) // 2) + title, width).rstrip(),
         rule,
         _line(tr("receipt.merchant", lang), r.merchant_name, width),
-        _line(tr("receipt.terminal", lang), r.terminal_label or str(r.terminal_id), width),
+        _line(
+            tr("receipt.terminal", lang),
+            terminal_name(r.terminal_id, r.terminal_label, lang),
+            width,
+        ),
         _line(tr("receipt.time", lang), local_time(r.created_at, tz), width),
         _line(tr("receipt.receipt_no", lang), r.receipt_no, width),
     ]
@@ -108,6 +113,54 @@ def receipt_text(
     return "\n".join(lines) + "\n"
 
 
+def terminal_name(terminal_id: int, label: str = "", lang: Lang = "zh") -> str:
+    """One name for a till everywhere (status line, day list, CSV, receipt): its label, or
+    ``终端 #3`` when it has none (issue 11 item 7)."""
+    return label or f"{tr('status.terminal', lang)} #{terminal_id}"
+
+
+def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> dict[int, str]:
+    """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
+    names = dict(known or {})
+    for r in report.redemptions:
+        if r.terminal_label:
+            names.setdefault(r.terminal_id, r.terminal_label)
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class TillTotals:
+    """One till's part of the day: bills, vouchers and their value (gross), vouchers given
+    back by refunds made at this till, and the cash collected at redemption (bill - value,
+    rule U3: the rest of the bill is paid otherwise)."""
+
+    terminal_id: int
+    bills: int = 0
+    vouchers: int = 0
+    value_fen: int = 0
+    cash_fen: int = 0
+    returned: int = 0
+    returned_value_fen: int = 0
+
+
+def till_totals(report: DayReport) -> list[TillTotals]:
+    by: dict[int, dict[str, int]] = {}
+    for r in report.redemptions:
+        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t["b"] += 1
+        t["v"] += r.voucher_count
+        t["val"] += r.value_fen
+        t["cash"] += r.bill_fen - r.value_fen
+    for f in report.refunds:
+        t = by.setdefault(f.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t["ret"] += f.returned_count
+        t["rv"] += f.value_fen
+    return [
+        TillTotals(tid, t["b"], t["v"], t["val"], t["cash"], t["ret"], t["rv"])
+        for tid, t in sorted(by.items())
+    ]
+
+
 CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
     "zh": (
         "类型",
@@ -117,9 +170,13 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "小票号",
         "终端",
         "账单金额(元)",
+        "收现(元)",
         "用券(张)",
         "券金额(元)",
         "退回(张)",
+        "退回券金额(元)",
+        "净用券(张)",
+        "净券金额(元)",
     ),
     "en": (
         "kind",
@@ -129,9 +186,13 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "receipt_no",
         "terminal",
         "bill_yuan",
-        "vouchers",
-        "value_yuan",
-        "returned_vouchers",
+        "cash_yuan",
+        "vouchers_gross",
+        "value_gross_yuan",
+        "vouchers_returned",
+        "value_returned_yuan",
+        "vouchers_net",
+        "value_net_yuan",
     ),
 }
 _KINDS: dict[Lang, tuple[str, str, str]] = {
@@ -140,42 +201,52 @@ _KINDS: dict[Lang, tuple[str, str, str]] = {
 }
 
 
-def day_csv(report: DayReport, lang: Lang = "zh") -> str:
+def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> str:
     """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
-    元 with two decimals (converted from fen by shared.money, never floats). Refund rows carry
-    the returned value as a negative amount, so the value column sums to the net value."""
+    元 with two decimals (converted from fen by shared.money, never floats), times in local
+    wall-clock time. Gross, returned and net each have their own columns, so every column
+    sums to its total (issue 11 item 7); cash is what the till collected at redemption."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[lang])
     redemption, refund, total = _KINDS[lang]
+    names = terminal_names(report)
     for r in report.redemptions:
         writer.writerow(
             [
                 redemption,
-                r.time,
+                local_time(r.time, tz),
                 r.redemption_id,
                 "",
                 r.receipt_no,
-                r.terminal_label or r.terminal_id,
+                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
                 format_yuan(r.bill_fen),
+                format_yuan(r.bill_fen - r.value_fen),
                 r.voucher_count,
                 format_yuan(r.value_fen),
-                r.refunded_count,
+                "",
+                "",
+                r.voucher_count,
+                format_yuan(r.value_fen),
             ]
         )
     for f in report.refunds:
         writer.writerow(
             [
                 refund,
-                f.time,
+                local_time(f.time, tz),
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                f.terminal_id,
+                terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
                 "",
                 "",
-                format_yuan(-f.value_fen),
+                "",
+                "",
                 f.returned_count,
+                format_yuan(f.value_fen),
+                -f.returned_count,
+                format_yuan(-f.value_fen),
             ]
         )
     t = report.totals
@@ -188,9 +259,13 @@ def day_csv(report: DayReport, lang: Lang = "zh") -> str:
             "",
             "",
             format_yuan(t.bill_fen),
+            format_yuan(t.bill_fen - t.value_fen),
             t.vouchers,
-            format_yuan(t.net_value_fen),
+            format_yuan(t.value_fen),
             t.returned_vouchers,
+            format_yuan(t.returned_value_fen),
+            t.vouchers - t.returned_vouchers,
+            format_yuan(t.net_value_fen),
         ]
     )
     return out.getvalue()

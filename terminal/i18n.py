@@ -24,6 +24,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "key.confirm": ("确认", "OK"),
     "key.new": ("新单", "New"),
     "key.check": ("查结果", "Check"),
+    "key.stop": ("停止等待", "Stop"),
     "key.fewer": ("少用", "Fewer"),
     "key.more": ("多用", "More"),
     "key.save": ("保存", "Save"),
@@ -41,7 +42,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "checkout.receipt.placeholder": ("收银小票上的编号", "number on the till receipt"),
     "checkout.scan": ("扫码", "Scan"),
     "checkout.scan.placeholder": (
-        "扫描顾客付款码（或粘贴）",
+        "扫描顾客的消费券码（或粘贴）",
         "scan the customer's code (or paste)",
     ),
     "quote.title": ("消费券", "Vouchers"),
@@ -53,16 +54,49 @@ TEXTS: dict[str, tuple[str, str]] = {
     "quote.covered": ("券抵扣(元)", "Covered (元)"),
     "quote.to_pay": ("还需支付(元)", "Still to pay (元)"),
     "hint.start": (
-        "输入账单金额和小票号，然后扫顾客的付款码。",
+        "输入账单金额和小票号，然后扫顾客的消费券码。",
         "Enter the bill and receipt number, then scan the customer's code.",
+    ),
+    "scan.held.bill": (
+        "已读取消费券码。请输入账单金额，按 Enter。",
+        "Voucher code read. Enter the bill, then Enter.",
+    ),
+    "scan.held.receipt": (
+        "已读取消费券码。请输入小票号，按 Enter。",
+        "Voucher code read. Enter the receipt number, then Enter.",
+    ),
+    "scan.product": (
+        "这是商品条码，不是消费券码。请扫描顾客手机上的消费券码。",
+        "That is a product barcode, not a voucher code. Scan the code in the customer's app.",
+    ),
+    "scan.payment": (
+        "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
+        "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
+    ),
+    "scan.text": (
+        "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
+        "What was scanned is not a voucher code. Scan the code in the customer's app.",
     ),
     "hint.quoting": ("正在查询…", "Checking the code…"),
     "hint.confirm": (
         "按 Enter 或 F9 确认核销；按 - / + 调整张数。",
         "Enter or F9 redeems; - / + changes the count.",
     ),
-    "hint.redeeming": ("正在核销，请稍候…", "Redeeming, please wait…"),
-    "hint.checking": ("正在向服务器查询结果…", "Asking the server for the outcome…"),
+    "hint.redeeming": (
+        "正在核销，请稍候…（最多 {s} 秒；Esc 停止等待）",
+        "Redeeming, please wait… (at most {s} s; Esc stops waiting)",
+    ),
+    "hint.checking": (
+        "？仍在向服务器查询结果…（第 {n} 次，最多 {s} 秒）请勿收款、请勿重新扫码。",
+        "? Still asking the server for the outcome… (try {n}, at most {s} s). "
+        "Do not charge, do not rescan.",
+    ),
+    "result.still_unknown": (
+        "？结果仍未知：第 {n} 次查询（{at}）服务器仍无应答。请勿重新扫码；按 F8 再查。",
+        "? Still unknown: check {n} ({at}) got no answer. Do not rescan; F8 asks again.",
+    ),
+    "quote.covered.pending": ("券抵扣：待确认", "Covered: unconfirmed"),
+    "quote.to_pay.pending": ("还需支付：待确认", "To pay: unconfirmed"),
     "result.ok": (
         "✔ 核销成功：{n} 张券抵扣 {v} 元，还需支付 {r} 元",
         "✔ Redeemed: {n} vouchers cover {v} 元; {r} 元 still to pay",
@@ -92,7 +126,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "请输入小票号（1-64 个字符）。",
         "Enter the receipt number (1-64 characters).",
     ),
-    "input.scan": ("请先扫描顾客的付款码。", "Scan the customer's code first."),
+    "input.scan": ("请先扫描顾客的消费券码。", "Scan the customer's code first."),
     "input.count": ("张数必须在 1 到 {n} 之间。", "The count must be from 1 to {n}."),
     "input.none_usable": (
         "本单不能用券（每满 200 元可用 1 张）。",
@@ -118,8 +152,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "title.offline": ("离线", "Offline"),
     "title.unknown": ("结果未知", "Outcome unknown"),
     "title.ok": ("成功", "Done"),
-    "title.refresh": ("请顾客刷新付款码", "Ask for a fresh code"),
+    "title.refresh": ("请顾客刷新消费券码", "Ask for a fresh code"),
     "title.input": ("请检查输入", "Check the input"),
+    "title.not_voucher": ("不是消费券码", "Not a voucher code"),
+    "error.ui": (
+        "出了点意外，已记录。请重试；如仍不行请重启收银台。",
+        "Something unexpected happened and was logged. Try again; restart the till if it persists.",
+    ),
+    "title.busy": ("请先完成当前顾客", "Finish this customer first"),
     # receipt
     "receipt.title": ("消费券核销凭证", "VOUCHER REDEMPTION RECEIPT"),
     "receipt.merchant": ("商户", "Merchant"),
@@ -189,10 +229,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.col.bill": ("账单", "Bill"),
     "day.col.terminal": ("终端", "Till"),
     "day.totals": (
-        "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元\n"
+        "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元 · 收现 {cash} 元\n"
         "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
-        "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元\n"
+        "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元 · cash {cash} 元\n"
         "returned {returned} · {rvalue} 元 · net {net} 元",
+    ),
+    "day.till": (
+        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张",
+        "  {name}: {bills} bills · {vouchers} vouchers {value} 元 · cash {cash} 元 · "
+        "returned {returned}",
     ),
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
@@ -218,15 +263,15 @@ TEXTS: dict[str, tuple[str, str]] = {
 ERRORS: dict[str, tuple[str, str]] = {
     # the citizen's QR code (rule U5)
     "token_expired": (
-        "付款码已过期，请顾客刷新付款码后重新扫码。",
+        "消费券码已过期，请顾客刷新消费券码后重新扫码。",
         "The code has expired: ask the customer to refresh it and scan again.",
     ),
     "token_replayed": (
-        "付款码已使用过，请顾客刷新付款码后重新扫码。",
+        "消费券码已使用过，请顾客刷新消费券码后重新扫码。",
         "The code was already used: ask the customer to refresh it and scan again.",
     ),
     "token_invalid": (
-        "无法识别的付款码，请顾客刷新付款码后重新扫码。",
+        "这不是有效的消费券码，请顾客在消费券应用中刷新后重新扫码。",
         "This is not a valid voucher code: ask the customer to refresh it.",
     ),
     # the bill (rules U3, U4)
@@ -457,6 +502,10 @@ def status_text(status: str, settled: bool, lang: Lang) -> str:
 def error_code_of(exc: BaseException) -> str:
     """The stable code of any failure the till can meet."""
     if isinstance(exc, ApiError):
+        if exc.code == "token_invalid" and exc.details.get("reason") == "unknown_key":
+            # signed with a key the server no longer has (a restart, a rotation): for the
+            # cashier and the citizen that is an old code, not a strange one (issue 11 item 8)
+            return "token_expired"
         return exc.code
     if isinstance(exc, OutcomeUnknown):
         return "outcome_unknown"
@@ -470,5 +519,5 @@ def error_code_of(exc: BaseException) -> str:
 def describe_error(exc: BaseException, lang: Lang) -> tuple[str, str, str]:
     """(code, notification title, plain words) for a failure; never a traceback."""
     code = error_code_of(exc)
-    fallback = exc.message if isinstance(exc, ApiError) else ""
+    fallback = exc.message if isinstance(exc, ApiError) and exc.code == code else ""
     return code, error_title(code, lang), error_text(code, lang, fallback)

@@ -18,6 +18,7 @@ from terminal.config import (
     DEFAULT_SERVER,
     ConfigInvalid,
     TerminalConfig,
+    keep_local_settings,
     normalise_server_url,
     parse_secret,
     parse_terminal_id,
@@ -120,7 +121,8 @@ class SettingsScreen(TillScreen):
             self.till.tell(self.t(f"input.{field}"), title=self.t("title.input"), severity="error")
             self.query_one(f"#{field}", Input).focus()
             return None
-        return TerminalConfig(server, terminal_id, secret, self.lang)
+        fresh = TerminalConfig(server, terminal_id, secret, self.lang)
+        return keep_local_settings(fresh, config) if config is not None else fresh
 
     def action_pair(self) -> None:
         if self.busy:

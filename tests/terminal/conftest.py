@@ -3,6 +3,7 @@ Redis, the suite's pinned clock). Only tests import ``server``; ``terminal`` nev
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -46,6 +47,23 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
         self.cursor_blink = False
 
     monkeypatch.setattr(Input, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def press_waits_for_the_scan_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app holds a key back for up to its scanner gap (terminal/scanning.py) before it
+    knows it was typed by a person: ``pilot.press`` returns once its keys have landed."""
+    original = Pilot.press
+
+    async def press(self: Pilot[Any], *keys: str) -> None:
+        await original(self, *keys)
+        for _ in range(400):
+            if not getattr(self.app, "keys_held", 0):
+                break
+            await self.pause(0.005)
+        await self.pause()
+
+    monkeypatch.setattr(Pilot, "press", press)
 
 
 def free_port() -> int:
@@ -144,6 +162,39 @@ class LossyProxy:
         return web.Response(body=payload, status=status, headers=kept)
 
 
+class HangingProxy(LossyProxy):
+    """A hop that, while ``hang`` says so for a request, passes it to the real server (so
+    it is done there) and then never answers, like a frozen server or a dead link."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.hang: Callable[[web.Request], bool] = lambda request: False
+        self.hung: list[str] = []
+        self.released = asyncio.Event()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        if not self.hang(request):
+            return await super()._forward(request)
+        answer = await super()._forward(request)
+        self.hung.append(f"{request.method} {request.path_qs}")
+        await self.released.wait()  # set only when the proxy stops
+        assert request.transport is not None
+        request.transport.abort()
+        return answer
+
+    async def stop(self) -> None:
+        self.released.set()
+        await super().stop()
+
+
+@pytest.fixture
+async def hanging(live: LiveServer) -> AsyncIterator[HangingProxy]:
+    hop = HangingProxy(live.url)
+    await hop.start()
+    yield hop
+    await hop.stop()
+
+
 @pytest.fixture
 async def proxy(live: LiveServer) -> AsyncIterator[LossyProxy]:
     hop = LossyProxy(live.url)
@@ -164,6 +215,7 @@ def make_app(tmp_path: Path) -> Callable[..., TerminalApp]:
         kwargs.setdefault("config_path", tmp_path / "config" / "config.json")
         kwargs.setdefault("health_interval", 0)
         kwargs.setdefault("client_options", FAST_CLIENT)
+        kwargs.setdefault("catch_errors", False)  # a bug fails the test, not a message
         return TerminalApp(config, **kwargs)
 
     return make

@@ -90,7 +90,10 @@ def test_checkout_when_the_outcome_is_unknown(
         assert isinstance(app, TerminalApp)
         app.online = False
         pending = PendingRedeem("k", "fixed-token", 45_000, "R-0001", 2)
-        app.screen.post_message(RedeemFailed(OutcomeUnknown("k"), pending))
+        screen = app.screen
+        assert isinstance(screen, CheckoutScreen)
+        screen.pending, screen.busy = pending, True  # sent, as action_confirm leaves it
+        screen.post_message(RedeemFailed(OutcomeUnknown("k"), pending))
         await pilot.pause()
 
     assert snap_compare(fixed_app(), run_before=unknown)
