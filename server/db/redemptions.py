@@ -197,8 +197,12 @@ async def read_context(conn: Conn, query: ContextQuery) -> Context:
 
 
 async def lock_citizen(conn: Conn, citizen_id: int) -> None:
-    """Serialise redemptions of one citizen in the database (the slow path, rule U7)."""
-    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR UPDATE", citizen_id)
+    """Serialise redemptions of one citizen in the database (the slow path, rule U7).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still excludes itself (and a revocation), but not the
+    key-share lock that a batched write's foreign keys take on the same citizen after locking
+    its vouchers; FOR UPDATE made that a lock-order deadlock between the two paths."""
+    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
 @dataclass(frozen=True, slots=True)
