@@ -29,25 +29,23 @@ from server.caches import ExpiringLru, QrVerifier
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
-from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.migrate import migrate
+from server.services.ports import TillPorts
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
     CLOCK,
-    CONTEXT_READS,
     GUARD,
     METRICS,
     PG,
     QR_VERIFIER,
-    QUOTE_CACHE,
-    REDEEM_WRITES,
     REDIS,
     ROUTE_INPUTS,
     SETTINGS,
+    TILL,
     TZ,
     UPLOAD_ROUTES,
     Metrics,
@@ -673,10 +671,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
     app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
-    app[QUOTE_CACHE] = ExpiringLru(20_000)
-    app.cleanup_ctx.append(_postgres)
+    app.cleanup_ctx.append(_ledger_ready)
+    app.cleanup_ctx.append(_pg_pool)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_till)
     app.cleanup_ctx.append(_retention)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
     app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
@@ -687,22 +686,33 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     return app
 
 
-async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    conn = await asyncpg.connect(settings.database_url)
+async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:
+    """Before anything serves: the schema migrated, the campaigns in the ledger."""
+    conn = await asyncpg.connect(app[SETTINGS].database_url)
     try:
         await migrate(conn)
-        for campaign in app[CAMPAIGNS].values():
-            await campaign_db.upsert(conn, campaign)
-        # rule C1: campaigns loaded by operators (POST /v1/campaigns) live in the ledger
-        for config in await campaign_db.stored_configs(conn):
-            if config.get("id") not in app[CAMPAIGNS]:
-                stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
-                if stored.tz.key != app[TZ].key:  # type: ignore[attr-defined]
-                    raise CampaignConfigInvalid(f"campaign {stored.id} is in another time zone")
-                app[CAMPAIGNS][stored.id] = stored
+        await _sync_campaigns(app, conn)
     finally:
         await conn.close()
+    yield
+
+
+async def _sync_campaigns(app: web.Application, conn: asyncpg.Connection) -> None:
+    """Rule C1: the configured campaigns go into the ledger; those loaded by operators
+    (POST /v1/campaigns) live in the ledger and come back from it."""
+    for campaign in app[CAMPAIGNS].values():
+        await campaign_db.upsert(conn, campaign)
+    for config in await campaign_db.stored_configs(conn):
+        if config.get("id") not in app[CAMPAIGNS]:
+            stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
+            if stored.tz.key != app[TZ].key:  # type: ignore[attr-defined]
+                raise CampaignConfigInvalid(f"campaign {stored.id} is in another time zone")
+            app[CAMPAIGNS][stored.id] = stored
+
+
+async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
+    """The pool every handler's statements use."""
+    settings = app[SETTINGS]
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.pg_pool_min,
@@ -712,9 +722,17 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
     )
     assert pool is not None
     app[PG] = pool
-    # The till's batched statements have connections of their own, planned once: batch sizes
-    # vary, and PostgreSQL would otherwise plan the context read afresh for each batch (its
-    # shape does not depend on the batch: every lookup is an index probe per bill).
+    yield
+    await pool.close()
+
+
+async def _till(app: web.Application) -> AsyncIterator[None]:
+    """What the till's services are handed (``server/services/ports.py``), with the batched
+    reads and writes of the ledger on a pool of their own: the statements are planned once
+    there (batch sizes vary, and PostgreSQL would otherwise plan the context read afresh for
+    each batch; its shape does not depend on the batch: every lookup is an index probe per
+    bill)."""
+    settings, metrics, campaigns = app[SETTINGS], app[METRICS], app[CAMPAIGNS]
     till_pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=2,
@@ -724,51 +742,36 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
         server_settings={"plan_cache_mode": "force_generic_plan"},
     )
     assert till_pool is not None
-    app[CONTEXT_READS] = Batcher(
-        partial(_read_contexts, till_pool),
+    context_reads = Batcher(
+        partial(redemption_db.read_contexts_batch, till_pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
-        observe=app[METRICS].batch_size.labels("context_read").observe,
+        observe=metrics.batch_size.labels("context_read").observe,
     )
-    app[REDEEM_WRITES] = Batcher(
-        partial(_write_redemptions, till_pool),
+    redeem_writes = Batcher(
+        partial(redemption_db.write_redemptions_batch, till_pool),
         max_batch=settings.batch_max_size,
         max_running=settings.batch_concurrency,
         key=lambda bill: bill.citizen_id,  # one citizen's bills never share a statement
-        observe=app[METRICS].batch_size.labels("redeem_write").observe,
+        observe=metrics.batch_size.labels("redeem_write").observe,
+    )
+    app[TILL] = TillPorts(
+        pool=app[PG],
+        guard=app[GUARD],
+        context_reads=context_reads,
+        redeem_writes=redeem_writes,
+        quote_cache=ExpiringLru(20_000),
+        qr_verifier=app[QR_VERIFIER],
+        campaigns=campaigns,
+        clock=app[CLOCK],
+        tz=app[TZ],
+        metrics=metrics,
+        refusal_answer=till.kept_answer,
     )
     yield
-    await app[CONTEXT_READS].drain()
-    await app[REDEEM_WRITES].drain()
+    await context_reads.drain()
+    await redeem_writes.drain()
     await till_pool.close()
-    await pool.close()
-
-
-async def _read_contexts(pool: asyncpg.Pool, queries: list[ContextQuery]) -> list[Context]:
-    async with pool.acquire() as conn:
-        return await redemption_db.read_contexts(conn, queries)
-
-
-async def _write_redemptions(pool: asyncpg.Pool, bills: list[Redemption]) -> list[int | None]:
-    """All the bills in one statement; if the ledger refuses any of them, the statement
-    changed nothing and every bill gets None: each is then written alone (``till.redeem``),
-    where the refusal lands on the bill it belongs to. So does every bill of a statement that
-    PostgreSQL aborted to break a deadlock (two server processes writing one citizen's
-    vouchers while Redis is unavailable, issue 9 item 11): the bill alone retries it.
-
-    The statement takes its vouchers' row locks citizen by citizen in ascending order (its
-    bills are sorted so), so two batches lock shared citizens in the same order and seldom
-    deadlock at all."""
-    order = sorted(range(len(bills)), key=lambda n: bills[n].citizen_id)
-    async with pool.acquire() as conn:
-        try:
-            ids = await redemption_db.write_redemptions(conn, [bills[n] for n in order])
-        except asyncpg.PostgresError:
-            return [None] * len(bills)
-    written: list[int | None] = [None] * len(bills)
-    for n, redemption_id in zip(order, ids, strict=True):
-        written[n] = redemption_id
-    return written
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

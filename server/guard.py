@@ -146,10 +146,24 @@ class Guard:
             answers: list[Any] = await pipe.execute(raise_on_error=False)
         return answers
 
-    def end_soon(self, **kw: Any) -> None:
-        """``end`` after the answer is on its way: the till waits for the ledger, not for
-        Redis bookkeeping. ``drain`` awaits what is still pending (at shutdown)."""
-        future = self._calls.submit(self._end_call(**kw))
+    def end_soon(
+        self,
+        *,
+        token: str,
+        jti: str,
+        citizen: str,
+        terminal_id: int,
+        key: str,
+        used: bool,
+        jti_ttl_ms: int,
+    ) -> None:
+        """After a ``begin`` that answered OK, REPLAYED or IN_FLIGHT, once the answer is on its
+        way: mark the QR token id used for ``jti_ttl_ms`` (if ``used``), and release the key and
+        the citizen's lock if they still hold ``token`` (ours). The till waits for the ledger,
+        not for this bookkeeping; ``drain`` awaits what is still pending (at shutdown)."""
+        keys = _keys(jti, citizen, terminal_id, key)
+        call = (self._end, keys, [token, max(jti_ttl_ms, 1), "1" if used else "0"])
+        future = self._calls.submit(call)
         # nobody awaits it: an error (Redis down) only means the keys expire on their own
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
@@ -195,28 +209,6 @@ class Guard:
             return bool(await self.breaker.run(lambda: self.client.exists(key_name)))
         except RedisError:
             return False
-
-    async def end(self, **kw: Any) -> bool:
-        """Mark the token used (if it was) and release the key and the lock, if still ours."""
-        try:
-            answer = await self._calls.call(self._end_call(**kw))
-        except RedisError:
-            return False
-        return not isinstance(answer, Exception)
-
-    def _end_call(
-        self,
-        *,
-        token: str,
-        jti: str,
-        citizen: str,
-        terminal_id: int,
-        key: str,
-        used: bool,
-        jti_ttl_ms: int,
-    ) -> Call:
-        keys = _keys(jti, citizen, terminal_id, key)
-        return self._end, keys, [token, max(jti_ttl_ms, 1), "1" if used else "0"]
 
 
 def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:

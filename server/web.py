@@ -25,10 +25,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import schemas
-from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
-from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
+from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
 
@@ -57,12 +56,8 @@ CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
 ACCESS_CACHE: web.AppKey[ExpiringLru[str, Principal]] = web.AppKey("access_cache")
 QR_VERIFIER: web.AppKey[QrVerifier] = web.AppKey("qr_verifier")
-# what a quote read, for the redeem of the same QR token at the same terminal
-QUOTE_CACHE: web.AppKey[ExpiringLru[tuple[int, str], Any]] = web.AppKey("quote_cache")
-# the till's reads and writes of the ledger, batched across concurrent requests
-CONTEXT_READS: web.AppKey[Batcher[ContextQuery, Context]] = web.AppKey("context_reads")
-# a redemption id, or None when the batch changed nothing and the bill must go alone
-REDEEM_WRITES: web.AppKey[Batcher[Redemption, int | None]] = web.AppKey("redeem_writes")
+# what the till's services are handed (server/services/ports.py), built at start-up
+TILL: web.AppKey[TillPorts] = web.AppKey("till")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
 TZ: web.AppKey[tzinfo] = web.AppKey("tz")
 # (method, canonical path) of the routes that take a raw upload larger than a JSON body
@@ -221,6 +216,17 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("send the body as application/json")
     data = await read_body(request, request.app[SETTINGS].max_body_bytes)
     return struct_fields(decode_body(data, kind))
+
+
+async def read_body_as(request: web.Request, kind: type[S]) -> S:
+    """The request body as ``kind``, the route's body Struct (named again for the type
+    checker), decoded and validated as ``read_json`` does, or a clear 400."""
+    declared = _route_input(request).body
+    if declared is not kind:
+        raise RuntimeError(f"{request.method} {request.path}: the route table names {declared}")
+    if request.content_type != "application/json":
+        raise InvalidRequest("send the body as application/json")
+    return decode_body(await read_body(request, request.app[SETTINGS].max_body_bytes), kind)
 
 
 def decode_body(data: bytes, kind: type[S]) -> S:

@@ -13,6 +13,7 @@ keys required unless noted; unknown keys are errors)::
     tier_threshold_fen, tier_basis, tier_threshold_inclusive   # A2
     stacking_group                                  # U4
     partial_refund_policy                           # "keep_floor" (F2)
+    refund_returns (optional)                       # "latest_expiry_first" (F2)
     settlement_payment_day, last_payment_due        # S1
     qr_token_ttl_seconds                            # U5
     idempotency_retention_hours                     # U7
@@ -59,6 +60,14 @@ class PartialRefundPolicy(StrEnum):
     """Rule F2 [choice]: how many vouchers a partially refunded bill keeps."""
 
     KEEP_FLOOR = "keep_floor"  # keep min(k, floor(remaining bill / threshold))
+
+
+class RefundReturns(StrEnum):
+    """Rule F2 [choice]: which of a partially refunded bill's vouchers go back to the citizen
+    (how many is ``PartialRefundPolicy``). Ties by voucher id."""
+
+    LATEST_EXPIRY_FIRST = "latest_expiry_first"  # the citizen gets back the most time
+    EARLIEST_EXPIRY_FIRST = "earliest_expiry_first"  # the bill keeps its latest vouchers
 
 
 class EligiblePropertyKind(StrEnum):
@@ -120,6 +129,7 @@ class Campaign:
     last_payment_due: date
     qr_token_ttl_seconds: int
     idempotency_retention_hours: int
+    refund_returns: RefundReturns = RefundReturns.LATEST_EXPIRY_FIRST
 
     @property
     def tz(self) -> ZoneInfo:
@@ -160,7 +170,11 @@ _TOP_KEYS = (
     "last_payment_due",
     "qr_token_ttl_seconds",
     "idempotency_retention_hours",
+    "refund_returns",
 )
+# keys a campaign may leave out, with the default its ``Campaign`` field names
+_TOP_OPTIONAL = ("refund_returns",)
+_TOP_REQUIRED = tuple(k for k in _TOP_KEYS if k not in _TOP_OPTIONAL)
 _PHASE_KEYS = ("starts", "ends", "housing_low_bp", "housing_high_bp", "non_housing_bp")
 _DISTRICT_KEYS = ("name", "full_name")
 _DISTRICT_REQUIRED = ("name",)
@@ -387,7 +401,7 @@ def _read_phases(r: _Reader, raw: object) -> list[Phase] | None:
 
 def _validate(data: object, source: str) -> Campaign:
     r = _Reader(source)
-    top = r.table(data, "", _TOP_KEYS, _TOP_KEYS)
+    top = r.table(data, "", _TOP_KEYS, _TOP_REQUIRED)
     if top is None:
         _raise(r)
 
@@ -422,6 +436,11 @@ def _validate(data: object, source: str) -> Campaign:
     stacking_group = r.slug(top, "stacking_group", "stacking_group")
     refund_policy = r.choice(
         top, "partial_refund_policy", "partial_refund_policy", PartialRefundPolicy
+    )
+    refund_returns = (
+        r.choice(top, "refund_returns", "refund_returns", RefundReturns)
+        if "refund_returns" in top
+        else RefundReturns.LATEST_EXPIRY_FIRST
     )
     pay_day = r.integer(top, "settlement_payment_day", "settlement_payment_day", 1, 28)
     last_payment = r.day(top, "last_payment_due", "last_payment_due")
@@ -470,7 +489,7 @@ def _validate(data: object, source: str) -> Campaign:
     assert hard_end is not None and phases is not None and tier_threshold is not None
     assert kind is not None and counting is not None and tier_basis is not None
     assert inclusive is not None and stacking_group is not None and refund_policy is not None
-    assert pay_day is not None and last_payment is not None
+    assert pay_day is not None and last_payment is not None and refund_returns is not None
     assert qr_ttl is not None and retention is not None
     return Campaign(
         id=cid,
@@ -498,6 +517,7 @@ def _validate(data: object, source: str) -> Campaign:
         last_payment_due=last_payment,
         qr_token_ttl_seconds=qr_ttl,
         idempotency_retention_hours=retention,
+        refund_returns=refund_returns,
     )
 
 
@@ -631,4 +651,5 @@ def campaign_to_dict(c: Campaign) -> dict[str, JsonValue]:
         "last_payment_due": c.last_payment_due.isoformat(),
         "qr_token_ttl_seconds": c.qr_token_ttl_seconds,
         "idempotency_retention_hours": c.idempotency_retention_hours,
+        "refund_returns": c.refund_returns.value,
     }

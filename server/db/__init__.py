@@ -8,3 +8,5 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+# what services hold to reach the ledger (they never import asyncpg themselves)
+Pool: TypeAlias = "asyncpg.Pool[Any]"

@@ -7,20 +7,25 @@ redeemed (conditional update), records the QR token id, the redemption with its 
 key, and the items. If any chosen voucher was taken meanwhile, or the terminal, merchant or
 citizen lost their standing, the statement aborts itself (``ledger_changed``) and changes
 nothing.
+
+Every function returns frozen dataclasses (or the ``shared.redemption`` ones) and speaks the
+domain: a refused write raises ``MustDecideAgain`` or a domain error, never an asyncpg one.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
 from server.db import Conn
+from shared.errors import BillAlreadyRedeemed, IdempotencyKeyInUse, TokenReplayed, VoucherError
+from shared.redemption import HeldVoucher, MustDecideAgain, SpentVoucher, TillContext
 
 # Each lookup is a LATERAL subquery with LIMIT, so it stays a few index probes per bill: as a
 # plain join or EXISTS the planner may hash a whole table (consumed_tokens grows all day)
@@ -144,14 +149,6 @@ SELECT r.id, r.campaign_id, r.merchant_id, m.name AS merchant_name, r.terminal_i
 
 
 @dataclass(frozen=True, slots=True)
-class HeldVoucher:
-    id: int
-    campaign_id: str
-    expires_at: datetime
-    face_value_fen: int
-
-
-@dataclass(frozen=True, slots=True)
 class ContextQuery:
     """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
 
@@ -161,13 +158,10 @@ class ContextQuery:
     jti: uuid.UUID
 
 
-Context: TypeAlias = "tuple[asyncpg.Record | None, list[HeldVoucher]]"
-
-
-async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Context]:
+async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[TillContext | None]:
     """For each query: the terminal, its merchant, the citizen, whether the QR token was
     used, and the citizen's unexpired available vouchers, earliest expiry first (rule U6).
-    The record is None when there is no such terminal. One statement for all of them."""
+    None when there is no such terminal. One statement for all of them."""
     rows = await conn.fetch(
         CONTEXTS_SQL,
         list(range(len(queries))),
@@ -176,33 +170,60 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Con
         [q.now for q in queries],
         [q.jti for q in queries],
     )
-    found: list[Context] = [(None, []) for _ in queries]
+    found: list[TillContext | None] = [None] * len(queries)
     for row in rows:
         if row["terminal_status"] is None:
             continue
-        held = []
+        held: tuple[HeldVoucher, ...] = ()
         if row["ids"] is not None:
-            held = [
+            held = tuple(
                 HeldVoucher(i, c, e, f)
                 for i, c, e, f in zip(
                     row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
                 )
-            ]
-        found[row["n"]] = (row, held)
+            )
+        found[row["n"]] = TillContext(
+            terminal_status=row["terminal_status"],
+            terminal_label=row["terminal_label"],
+            merchant_id=row["merchant_id"],
+            merchant_name=row["merchant_name"],
+            district=row["district"],
+            admitted=row["admitted"],
+            permitted=row["permitted"],
+            merchant_status=row["merchant_status"],
+            citizen_id=row["citizen_id"],
+            citizen_status=row["citizen_status"],
+            id_masked=row["id_masked"],
+            expired_count=row["expired_count"],
+            token_used=row["token_used"],
+            held=held,
+        )
     return found
 
 
-async def read_context(conn: Conn, query: ContextQuery) -> Context:
+async def read_context(conn: Conn, query: ContextQuery) -> TillContext | None:
     return (await read_contexts(conn, [query]))[0]
 
 
-async def lock_citizen(conn: Conn, citizen_id: int) -> None:
-    """Serialise redemptions of one citizen in the database (the slow path, rule U7).
+async def read_contexts_batch(
+    pool: asyncpg.Pool, queries: Sequence[ContextQuery]
+) -> list[TillContext | None]:
+    """``read_contexts`` on a connection of ``pool``: the run of the batched read (a
+    ``server.batching.Batcher``)."""
+    async with pool.acquire() as conn:
+        return await read_contexts(conn, queries)
+
+
+async def lock_citizen(conn: Conn, subject: uuid.UUID) -> None:
+    """Serialise redemptions of one citizen in the database (the slow path, rule U7); no lock
+    when the QR code names nobody of the programme.
 
     FOR NO KEY UPDATE, not FOR UPDATE: it still excludes itself (and a revocation), but not the
     key-share lock that a batched write's foreign keys take on the same citizen after locking
     its vouchers; FOR UPDATE made that a lock-order deadlock between the two paths."""
-    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
+    citizen_id = await conn.fetchval("SELECT id FROM citizens WHERE subject = $1", subject)
+    if citizen_id is not None:
+        await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,83 +246,205 @@ class Redemption:
     request_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class RedemptionRecord:
+    """A redemption as the ledger holds it, with its merchant's and terminal's names."""
+
+    id: int
+    campaign_id: str
+    merchant_id: int
+    merchant_name: str
+    terminal_id: int
+    terminal_label: str
+    citizen_id: int
+    id_masked: str
+    receipt_no: str
+    bill_fen: int
+    current_bill_fen: int
+    face_value_fen: int
+    spend_threshold_fen: int
+    voucher_count: int
+    refunded_count: int
+    voucher_ids: tuple[int, ...]
+    returned_ids: tuple[int, ...]
+    settlement_id: int | None
+    idempotency_key: str
+    request_hash: bytes
+    created_at: datetime
+
+    @property
+    def live_count(self) -> int:
+        return self.voucher_count - self.refunded_count
+
+
+def _record(row: asyncpg.Record | None) -> RedemptionRecord | None:
+    if row is None:
+        return None
+    return RedemptionRecord(
+        id=row["id"],
+        campaign_id=row["campaign_id"],
+        merchant_id=row["merchant_id"],
+        merchant_name=row["merchant_name"],
+        terminal_id=row["terminal_id"],
+        terminal_label=row["terminal_label"],
+        citizen_id=row["citizen_id"],
+        id_masked=row["id_masked"],
+        receipt_no=row["receipt_no"],
+        bill_fen=row["bill_fen"],
+        current_bill_fen=row["current_bill_fen"],
+        face_value_fen=row["face_value_fen"],
+        spend_threshold_fen=row["spend_threshold_fen"],
+        voucher_count=row["voucher_count"],
+        refunded_count=row["refunded_count"],
+        voucher_ids=tuple(row["voucher_ids"] or ()),
+        returned_ids=tuple(row["returned_ids"] or ()),
+        settlement_id=row["settlement_id"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=bytes(row["request_hash"]),
+        created_at=row["created_at"],
+    )
+
+
 # Answers of the ledger that mean "decide this bill again from a fresh read": a chosen voucher
 # or a standing moved (``ledger_changed``), or PostgreSQL broke a lock cycle or a serialisation
 # conflict by aborting this statement (two writers on one citizen, e.g. two server processes
 # with Redis unavailable). Nothing was written in either case.
-DECIDE_AGAIN_SQLSTATES = frozenset(
-    {
-        "VC001",  # ledger_changed (voucher_abort)
-        "40P01",  # deadlock_detected
-        "40001",  # serialization_failure
-    }
-)
+DECIDE_AGAIN_SQLSTATES: Mapping[str, str] = {
+    "VC001": "ledger_changed",  # voucher_abort
+    "40P01": "deadlock_detected",
+    "40001": "serialization_failure",
+}
 
 
-def must_decide_again(exc: asyncpg.PostgresError) -> bool:
-    """The write changed nothing and may succeed if the bill is decided again."""
-    return exc.sqlstate in DECIDE_AGAIN_SQLSTATES
+def _refused(exc: asyncpg.PostgresError, bills: Sequence[Redemption]) -> Exception | None:
+    """The domain's name for what the ledger refused (the statement changed nothing); None for
+    an error the domain has no name for (a bug: it reaches the edge as a 500)."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        constraint = exc.constraint_name or ""
+        if constraint == "consumed_tokens_pkey":
+            return TokenReplayed("this QR code was already used")  # rule U5
+        if "receipt_no" in constraint:
+            if len(bills) == 1:
+                return BillAlreadyRedeemed(receipt_no=bills[0].receipt_no)  # rule U4
+            return BillAlreadyRedeemed()  # rule U4
+        if constraint == "redemption_items_one_live":
+            return MustDecideAgain("voucher_taken")  # rule U7: someone took a voucher first
+        if "idempotency_key" in constraint:
+            return IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
+        return None
+    reason = DECIDE_AGAIN_SQLSTATES.get(exc.sqlstate or "")
+    return None if reason is None else MustDecideAgain(reason)
 
 
 async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int]:
     """Write all the bills or none (one statement); their redemption ids, in order.
 
-    Raises ``asyncpg.PostgresError``: ``VC001`` (ledger_changed) when a voucher was taken or a
-    standing lost since the decision, a unique violation when a token, bill or key was used,
-    a deadlock or serialisation failure when another writer of the same rows came between
-    (``must_decide_again`` tells the first and the last apart from the others).
+    Raises, having changed nothing: ``MustDecideAgain`` when a voucher was taken or a standing
+    lost since the decision, or another writer of the same rows came between (a deadlock or a
+    serialisation failure); ``TokenReplayed`` (U5), ``BillAlreadyRedeemed`` (U4) or
+    ``IdempotencyKeyInUse`` (U7) when a token, a bill or a key was already used.
     """
-    rows = await conn.fetch(
-        REDEEM_SQL,
-        list(range(len(bills))),
-        [b.now for b in bills],
-        [b.citizen_id for b in bills],
-        [b.jti for b in bills],
-        [b.jti_expires_at for b in bills],
-        [b.campaign_id for b in bills],
-        [b.merchant_id for b in bills],
-        [b.terminal_id for b in bills],
-        [b.receipt_no for b in bills],
-        [b.bill_fen for b in bills],
-        [b.spend_threshold_fen for b in bills],
-        [b.face_value_fen for b in bills],
-        [b.idempotency_key for b in bills],
-        [b.request_hash for b in bills],
-        [len(b.voucher_ids) for b in bills],
-        [n for n, b in enumerate(bills) for _ in b.voucher_ids],
-        [v for b in bills for v in b.voucher_ids],
-    )
+    try:
+        rows = await conn.fetch(
+            REDEEM_SQL,
+            list(range(len(bills))),
+            [b.now for b in bills],
+            [b.citizen_id for b in bills],
+            [b.jti for b in bills],
+            [b.jti_expires_at for b in bills],
+            [b.campaign_id for b in bills],
+            [b.merchant_id for b in bills],
+            [b.terminal_id for b in bills],
+            [b.receipt_no for b in bills],
+            [b.bill_fen for b in bills],
+            [b.spend_threshold_fen for b in bills],
+            [b.face_value_fen for b in bills],
+            [b.idempotency_key for b in bills],
+            [b.request_hash for b in bills],
+            [len(b.voucher_ids) for b in bills],
+            [n for n, b in enumerate(bills) for _ in b.voucher_ids],
+            [v for b in bills for v in b.voucher_ids],
+        )
+    except asyncpg.PostgresError as exc:
+        refused = _refused(exc, bills)
+        if refused is None:
+            raise
+        raise refused from exc
     ids: dict[int, int] = {row["n"]: row["id"] for row in rows}
     if len(ids) != len(bills):
         raise RuntimeError(f"{len(bills)} bills written, {len(ids)} redemption ids returned")
     return [int(ids[n]) for n in range(len(bills))]
 
 
-async def get(conn: Conn, redemption_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(REDEMPTION_SQL + " WHERE r.id = $1", redemption_id)
+async def write_redemptions_batch(
+    pool: asyncpg.Pool, bills: Sequence[Redemption]
+) -> list[int | None]:
+    """All the bills in one statement (the run of the batched write, a
+    ``server.batching.Batcher``); if the ledger refuses any of them, the statement changed
+    nothing and every bill gets None: each is then written alone
+    (``server.services.redemption``), where the refusal lands on the bill it belongs to. So
+    does every bill of a statement that PostgreSQL aborted to break a deadlock (two server
+    processes writing one citizen's vouchers while Redis is unavailable, issue 9 item 11):
+    the bill alone retries it.
+
+    The statement takes its vouchers' row locks citizen by citizen in ascending order (its
+    bills are sorted so), so two batches lock shared citizens in the same order and seldom
+    deadlock at all."""
+    order = sorted(range(len(bills)), key=lambda n: bills[n].citizen_id)
+    async with pool.acquire() as conn:
+        try:
+            ids = await write_redemptions(conn, [bills[n] for n in order])
+        except (MustDecideAgain, VoucherError, asyncpg.PostgresError):
+            return [None] * len(bills)
+    written: list[int | None] = [None] * len(bills)
+    for n, redemption_id in zip(order, ids, strict=True):
+        written[n] = redemption_id
+    return written
 
 
-async def by_idempotency_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        REDEMPTION_SQL + " WHERE r.terminal_id = $1 AND r.idempotency_key = $2", terminal_id, key
+async def get(conn: Conn, redemption_id: int) -> RedemptionRecord | None:
+    return _record(await conn.fetchrow(REDEMPTION_SQL + " WHERE r.id = $1", redemption_id))
+
+
+async def by_idempotency_key(conn: Conn, terminal_id: int, key: str) -> RedemptionRecord | None:
+    return _record(
+        await conn.fetchrow(
+            REDEMPTION_SQL + " WHERE r.terminal_id = $1 AND r.idempotency_key = $2",
+            terminal_id,
+            key,
+        )
     )
 
 
-async def by_receipt(conn: Conn, merchant_id: int, receipt_no: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        REDEMPTION_SQL + " WHERE r.merchant_id = $1 AND r.receipt_no = $2",
-        merchant_id,
-        receipt_no,
+async def by_receipt(conn: Conn, merchant_id: int, receipt_no: str) -> RedemptionRecord | None:
+    return _record(
+        await conn.fetchrow(
+            REDEMPTION_SQL + " WHERE r.merchant_id = $1 AND r.receipt_no = $2",
+            merchant_id,
+            receipt_no,
+        )
     )
 
 
-async def refusal_by_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+@dataclass(frozen=True, slots=True)
+class KeptRefusal:
+    """Rule U7: the first answer to a redemption refused under a key, as it was sent."""
+
+    request_hash: bytes
+    status: int
+    answer: dict[str, Any]
+
+
+async def refusal_by_key(conn: Conn, terminal_id: int, key: str) -> KeptRefusal | None:
+    row = await conn.fetchrow(
         "SELECT request_hash, status, answer FROM refused_redemptions "
         "WHERE terminal_id = $1 AND idempotency_key = $2",
         terminal_id,
         key,
     )
+    if row is None:
+        return None
+    return KeptRefusal(bytes(row["request_hash"]), row["status"], json.loads(row["answer"]))
 
 
 async def keep_refusal(
@@ -333,21 +476,21 @@ async def keep_refusal(
     return bool(kept)
 
 
-async def lock_for_refund(conn: Conn, redemption_id: int) -> asyncpg.Record | None:
+async def lock_for_refund(conn: Conn, redemption_id: int) -> RedemptionRecord | None:
     await conn.execute("SELECT 1 FROM redemptions WHERE id = $1 FOR UPDATE", redemption_id)
     return await get(conn, redemption_id)
 
 
-async def live_items(conn: Conn, redemption_id: int) -> list[asyncpg.Record]:
-    """The vouchers still spent on the bill, latest expiry first (refunds return these)."""
-    return await conn.fetch(
+async def live_items(conn: Conn, redemption_id: int) -> list[SpentVoucher]:
+    """The vouchers still spent on the bill (a refund returns some of them)."""
+    rows = await conn.fetch(
         """
         SELECT v.id, v.expires_at FROM redemption_items i JOIN vouchers v ON v.id = i.voucher_id
          WHERE i.redemption_id = $1 AND i.refund_id IS NULL
-         ORDER BY v.expires_at DESC, v.id DESC
         """,
         redemption_id,
     )
+    return [SpentVoucher(row["id"], row["expires_at"]) for row in rows]
 
 
 async def write_refund(
@@ -409,17 +552,41 @@ async def write_refund(
     return int(refund_id)
 
 
-async def refund_by_key(conn: Conn, terminal_id: int, key: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+@dataclass(frozen=True, slots=True)
+class RefundKey:
+    """A refund made under an idempotency key, and the hash of the request that made it."""
+
+    id: int
+    redemption_id: int
+    request_hash: bytes
+
+
+async def refund_by_key(conn: Conn, terminal_id: int, key: str) -> RefundKey | None:
+    row = await conn.fetchrow(
         "SELECT id, redemption_id, request_hash FROM refunds "
         "WHERE terminal_id = $1 AND idempotency_key = $2",
         terminal_id,
         key,
     )
+    if row is None:
+        return None
+    return RefundKey(row["id"], row["redemption_id"], bytes(row["request_hash"]))
 
 
-async def refunds_of(conn: Conn, redemption_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+@dataclass(frozen=True, slots=True)
+class RefundRecord:
+    """One refund of a redemption, with the vouchers it returned."""
+
+    id: int
+    remaining_bill_fen: int
+    returned_count: int
+    created_at: datetime
+    terminal_id: int
+    voucher_ids: tuple[int, ...]
+
+
+async def refunds_of(conn: Conn, redemption_id: int) -> list[RefundRecord]:
+    rows = await conn.fetch(
         """
         SELECT f.id, f.remaining_bill_fen, f.returned_count, f.created_at, f.terminal_id,
                (SELECT array_agg(i.voucher_id ORDER BY i.voucher_id) FROM redemption_items i
@@ -428,11 +595,52 @@ async def refunds_of(conn: Conn, redemption_id: int) -> list[asyncpg.Record]:
         """,
         redemption_id,
     )
+    return [
+        RefundRecord(
+            id=f["id"],
+            remaining_bill_fen=f["remaining_bill_fen"],
+            returned_count=f["returned_count"],
+            created_at=f["created_at"],
+            terminal_id=f["terminal_id"],
+            voucher_ids=tuple(f["voucher_ids"] or ()),
+        )
+        for f in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class DayRedemption:
+    """A line of the merchant's day (rule S2): one bill."""
+
+    id: int
+    created_at: datetime
+    receipt_no: str
+    terminal_id: int
+    terminal_label: str
+    bill_fen: int
+    voucher_count: int
+    refunded_count: int
+    face_value_fen: int
+    campaign_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayRefund:
+    """A line of the merchant's day (rule S2): one refund."""
+
+    id: int
+    created_at: datetime
+    redemption_id: int
+    receipt_no: str
+    terminal_id: int
+    returned_count: int
+    face_value_fen: int
+    remaining_bill_fen: int
 
 
 async def merchant_day(
     conn: Conn, merchant_id: int, start: datetime, end: datetime
-) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+) -> tuple[list[DayRedemption], list[DayRefund]]:
     """Rule S2: the merchant's redemptions and refunds made in [start, end)."""
     redemptions = await conn.fetch(
         """
@@ -458,4 +666,4 @@ async def merchant_day(
         start,
         end,
     )
-    return redemptions, refunds
+    return [DayRedemption(**dict(r)) for r in redemptions], [DayRefund(**dict(f)) for f in refunds]

@@ -8,8 +8,10 @@ from pathlib import Path
 import shared
 
 FORBIDDEN_MODULES = ("asyncio", "aiohttp", "asyncpg", "redis", "textual")
-CORE = "shared.money, shared.errors, shared.idnumber, shared.campaign, shared.rules"
 SHARED_DIR = Path(shared.__file__).resolve().parent
+# every module of the core, so a new one is covered the day it is added
+MODULES = sorted(p.stem for p in SHARED_DIR.glob("*.py") if p.stem != "__init__")
+CORE = ", ".join(f"shared.{name}" for name in MODULES)
 
 
 def test_importing_the_core_loads_no_io_framework() -> None:

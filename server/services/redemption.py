@@ -1,0 +1,358 @@
+"""The till's quote and redemption (rules U1-U7), read top to bottom.
+
+``quote``: verify the QR token, read the context (batched with other tills' reads), decide,
+remember the read for the redeem of the same token.
+
+``redeem``:
+
+1. Verify the QR token (U5); a retry whose token has expired since still gets its first
+   answer.
+2. Ask Redis's guard (``server/guard.py``) to refuse a used token, mark the key in flight and
+   take the citizen's lock. Redis only makes contention cheap; the ledger decides (U7).
+3. Fast path, the citizen's lock held (Redis's, or this process's while Redis is
+   unavailable): decide from what the quote read (else one read, batched), then one atomic
+   write batched with other tills' bills.
+4. Slow path, when the fast one could not write (the lock not had in time, the batch refused,
+   a remembered read refused): under the citizen's row lock, the key's stored answer, a
+   fresh read, the decision and the write, decided again when the ledger moved meanwhile.
+5. A refusal is kept under the key (U7), so a retry gets the same answer.
+6. Tell the guard the outcome, after the answer is on its way.
+
+The decision is ``shared.redemption``; the SQL is ``server.db.redemptions``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from server.db import Conn
+from server.db import redemptions as db
+from server.db.redemptions import ContextQuery, RedemptionRecord
+from server.guard import Outcome
+from server.services.ports import TillPorts
+from shared import redemption as decisions
+from shared.errors import (
+    BillAlreadyRedeemed,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    TokenInvalid,
+    TokenReplayed,
+    VoucherError,
+)
+from shared.redemption import Decision, MustDecideAgain, TillContext
+from shared.rules import Quote as Allowance
+from shared.tokens import QrClaims
+
+RETRIES = 3  # decisions of one bill on the slow path before "busy, retry with the same key"
+# what the ledger's write refuses with (``server.db.redemptions.write_redemptions``)
+WRITE_REFUSALS = (MustDecideAgain, TokenReplayed, BillAlreadyRedeemed, IdempotencyKeyInUse)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What a till asks before the bill: how many vouchers may this QR code use on it?"""
+
+    terminal_id: int
+    token: str
+    bill_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    decision: Decision
+    allowance: Allowance
+    bill_fen: int
+    token_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Redeem:
+    """What a till asks to redeem. ``digest`` identifies the request under ``key`` (U7)."""
+
+    terminal_id: int
+    key: str
+    digest: bytes
+    bill_fen: int
+    receipt_no: str  # normalised (U4)
+    count: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    redemption: RedemptionRecord
+    replay: bool = False  # the first answer under the key, given again
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refusal kept under the key (rule U7): the status and body of its first answer."""
+
+    status: int
+    answer: dict[str, Any]
+    replay: bool = False
+
+    @property
+    def code(self) -> str:
+        return str(self.answer.get("error", {}).get("code", ""))
+
+
+RedeemResult = Redeemed | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A ``Redeem`` with its QR token verified."""
+
+    cmd: Redeem
+    claims: QrClaims
+    subject: uuid.UUID
+    jti: uuid.UUID
+
+    def context_query(self, now: datetime) -> ContextQuery:
+        return ContextQuery(self.cmd.terminal_id, self.subject, now, self.jti)
+
+
+def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
+    claims = ports.qr_verifier.verify(token, ports.clock())  # rule U5
+    try:
+        subject = uuid.UUID(claims.subject)
+    except ValueError as exc:
+        raise TokenInvalid("the QR code names no citizen", reason="subject") from exc
+    return claims, subject, uuid.UUID(claims.jti)
+
+
+async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
+    """Rules U1-U6: what the bill allows. Changes nothing."""
+    claims, subject, jti = _verify(ports, cmd.token)
+    now = ports.clock()
+    ctx = await ports.context_reads.call(ContextQuery(cmd.terminal_id, subject, now, jti))
+    decision = decisions.decide(ctx, ports.campaigns, replay=True)
+    # the redeem of this token at this till may start from what was read here
+    ports.quote_cache.put((cmd.terminal_id, claims.jti), decision.ctx, claims.expires_at)
+    allowance = decisions.quote(decision, cmd.bill_fen, now)  # rules U3, U6
+    return Quoted(decision, allowance, cmd.bill_fen, claims.expires_at)
+
+
+async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
+    """Rules U1-U7: move exactly the chosen vouchers to redeemed, or nothing. Raises the
+    domain errors that are about the request or its key (never kept); a refusal of the bill
+    is kept under the key and answered ``Refused``."""
+    metrics = ports.metrics
+    try:
+        claims, subject, jti = _verify(ports, cmd.token)
+    except VoucherError as exc:
+        # a retry after the token expired still gets its first answer
+        async with ports.pool.acquire() as conn:
+            stored = await _stored_answer(conn, cmd)
+        if stored is not None:
+            return stored
+        metrics.redemptions.labels(exc.code).inc()
+        raise
+    guard = ports.guard
+    outcome, lock = await guard.begin(
+        jti=str(jti), citizen=str(subject), terminal_id=cmd.terminal_id, key=cmd.key
+    )
+    if outcome is Outcome.UNAVAILABLE:
+        metrics.redis_failures.inc()  # Redis failed or skipped; not a lock wait (BUSY)
+    used = False
+    try:
+        if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
+            async with ports.pool.acquire() as conn:
+                stored = await _stored_answer(conn, cmd)
+            if stored is not None:
+                return stored
+            if outcome is Outcome.IN_FLIGHT:
+                raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
+            raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
+        asked = _Verified(cmd, claims, subject, jti)
+        if outcome is Outcome.UNAVAILABLE:
+            # item 11: Redis down or skipped: the citizen's lock in this process instead, and
+            # the batched write as with Redis's lock (the write itself fences, rule U7)
+            async with guard.local_lock(str(subject)) as held:
+                result = await _redeem_in_ledger(ports, asked, locked=held)
+        else:
+            result = await _redeem_in_ledger(ports, asked, locked=outcome is Outcome.OK)
+        used = isinstance(result, Redeemed)  # not when the key's first answer was a refusal
+        return result
+    except (IdempotencyKeyInUse, IdempotencyKeyReused) as exc:
+        metrics.redemptions.labels(exc.code).inc()
+        raise  # about the key, not the bill: nothing to keep
+    except VoucherError as exc:
+        metrics.redemptions.labels(exc.code).inc()
+        return await _keep_refusal(ports, cmd, exc)
+    finally:
+        if outcome not in (Outcome.UNAVAILABLE, Outcome.BUSY):  # else nothing of ours there
+            ttl = int((claims.expires_at - ports.clock()).total_seconds() * 1000) + 5000
+            guard.end_soon(
+                token=lock,
+                jti=str(jti),
+                citizen=str(subject),
+                terminal_id=cmd.terminal_id,
+                key=cmd.key,
+                used=used,
+                jti_ttl_ms=ttl,
+            )
+
+
+async def _redeem_in_ledger(ports: TillPorts, asked: _Verified, *, locked: bool) -> RedeemResult:
+    """Fast path (the citizen's lock held): decide from what this till's quote of the same
+    token read (else one read, batched with other tills' reads), then one atomic write batched
+    with other tills' bills. The write re-checks vouchers, terminal, merchant and citizen; if
+    anything moved in between (another process, say), the batch deadlocked, or the fast path
+    refused from a remembered read, the redemption is decided again from a fresh read under
+    the citizen's row lock, where a deadlock is tried again too, never answered 500."""
+    now = ports.clock()
+    cache_key = (asked.cmd.terminal_id, asked.claims.jti)
+    quoted = ports.quote_cache.get(cache_key, now)
+    ports.quote_cache.pop(cache_key)
+    if locked:
+        try:
+            ctx = quoted
+            if ctx is None:
+                ctx = await ports.context_reads.call(asked.context_query(now))
+            bill = _decide_bill(ports, asked, ctx, now)
+        except VoucherError:
+            if quoted is None:
+                raise
+            bill = None  # refused from a remembered read: decide again from a fresh one
+        if bill is not None:
+            redemption_id = await ports.redeem_writes.call(bill)
+            if redemption_id is not None:
+                assert ctx is not None  # a bill was decided on it
+                return _redeemed(ports, bill, ctx, redemption_id)
+    return await _redeem_alone(ports, asked, now)
+
+
+async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> RedeemResult:
+    """Slow path: one bill in its own transaction, under the citizen's row lock."""
+    async with ports.pool.acquire() as conn:
+        for _ in range(RETRIES):
+            try:
+                async with conn.transaction():
+                    await db.lock_citizen(conn, asked.subject)
+                    # rule U7: a key that already has its answer (Redis could not say so)
+                    stored = await _stored_answer(conn, asked.cmd)
+                    if stored is not None:
+                        return stored
+                    ctx = await db.read_context(conn, asked.context_query(now))
+                    bill = _decide_bill(ports, asked, ctx, now)
+                    (redemption_id,) = await db.write_redemptions(conn, [bill])
+            except (
+                MustDecideAgain,
+                TokenReplayed,
+                BillAlreadyRedeemed,
+                IdempotencyKeyInUse,
+            ) as exc:
+                # a concurrent request under the same key may have written first (U7)
+                stored = await _stored_answer(conn, asked.cmd)
+                if stored is not None:
+                    return stored
+                if isinstance(exc, MustDecideAgain):
+                    continue  # a voucher taken, the ledger changed, a deadlock: again
+                raise
+            assert ctx is not None  # a bill was decided on it
+            return _redeemed(ports, bill, ctx, redemption_id)
+    raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")
+
+
+def _decide_bill(
+    ports: TillPorts, asked: _Verified, ctx: TillContext | None, now: datetime
+) -> db.Redemption:
+    """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
+    decision = decisions.decide(ctx, ports.campaigns, replay=True)
+    cmd = asked.cmd
+    return db.Redemption(
+        now=now,
+        voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6
+        citizen_id=decision.citizen_id,
+        jti=asked.jti,
+        jti_expires_at=asked.claims.expires_at,
+        campaign_id=decision.campaign.id,
+        merchant_id=decision.ctx.merchant_id,
+        terminal_id=cmd.terminal_id,
+        receipt_no=cmd.receipt_no,
+        bill_fen=cmd.bill_fen,
+        spend_threshold_fen=decision.campaign.spend_threshold_fen,
+        face_value_fen=decision.campaign.face_value_fen,
+        idempotency_key=cmd.key,
+        request_hash=cmd.digest,
+    )
+
+
+def _redeemed(
+    ports: TillPorts, bill: db.Redemption, ctx: TillContext, redemption_id: int
+) -> Redeemed:
+    ports.metrics.redemptions.labels("ok").inc()
+    ports.metrics.vouchers_redeemed.inc(len(bill.voucher_ids))
+    # everything the answer says is known here: no need to read the row back
+    return Redeemed(
+        RedemptionRecord(
+            id=redemption_id,
+            campaign_id=bill.campaign_id,
+            merchant_id=bill.merchant_id,
+            merchant_name=ctx.merchant_name,
+            terminal_id=bill.terminal_id,
+            terminal_label=ctx.terminal_label,
+            citizen_id=bill.citizen_id,
+            id_masked=ctx.id_masked or "",
+            receipt_no=bill.receipt_no,
+            bill_fen=bill.bill_fen,
+            current_bill_fen=bill.bill_fen,
+            face_value_fen=bill.face_value_fen,
+            spend_threshold_fen=bill.spend_threshold_fen,
+            voucher_count=len(bill.voucher_ids),
+            refunded_count=0,
+            voucher_ids=bill.voucher_ids,
+            returned_ids=(),
+            settlement_id=None,
+            idempotency_key=bill.idempotency_key,
+            request_hash=bill.request_hash,
+            created_at=bill.now,
+        )
+    )
+
+
+async def _stored_answer(conn: Conn, cmd: Redeem) -> RedeemResult | None:
+    """Rule U7: the same key and body get the first answer, the redemption or the refusal kept
+    under the key; another body is refused ``idempotency_key_reused``."""
+    row = await db.by_idempotency_key(conn, cmd.terminal_id, cmd.key)
+    if row is not None:
+        if row.request_hash != cmd.digest:
+            raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+        return Redeemed(row, replay=True)
+    refused = await db.refusal_by_key(conn, cmd.terminal_id, cmd.key)
+    if refused is None:
+        return None
+    if refused.request_hash != cmd.digest:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
+    return Refused(refused.status, refused.answer, replay=True)
+
+
+async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> RedeemResult:
+    """Rule U7, as payment APIs do it: a redemption that began and was refused keeps its
+    answer under its key, and a retry with the same key and body gets that answer even if the
+    ledger changed since. A redemption made under the same key by a concurrent request (Redis
+    down) comes first."""
+    status, answer = ports.refusal_answer(exc)
+    async with ports.pool.acquire() as conn:
+        stored = await _stored_answer(conn, cmd)
+        if stored is not None:
+            return stored
+        kept = await db.keep_refusal(
+            conn,
+            terminal_id=cmd.terminal_id,
+            key=cmd.key,
+            request_hash=cmd.digest,
+            status=status,
+            answer=answer,
+            now=ports.clock(),
+        )
+        if not kept:  # a concurrent request with this key kept its refusal first
+            stored = await _stored_answer(conn, cmd)
+            if stored is not None:
+                return stored
+    return Refused(status, answer)

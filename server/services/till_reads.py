@@ -1,0 +1,116 @@
+"""What a till and its merchant read back: one redemption, a redemption found by receipt or
+by the idempotency key a terminal lost the answer of, and the merchant's day (rule S2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from server.db import Conn
+from server.db import redemptions as db
+from server.db.redemptions import DayRedemption, DayRefund, RedemptionRecord, RefundRecord
+from server.services.ports import TillPorts
+from shared import rules
+from shared.errors import IdempotencyKeyInUse, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionView:
+    """A redemption with its refunds, oldest first."""
+
+    redemption: RedemptionRecord
+    refunds: tuple[RefundRecord, ...]
+
+
+def own_redemption(merchant_id: int | None, row: RedemptionRecord | None) -> RedemptionRecord:
+    """Rule X2: a merchant's people see only that merchant's redemptions."""
+    if row is None or row.merchant_id != merchant_id:
+        raise NotFound("no such redemption at this merchant")
+    return row
+
+
+async def view(conn: Conn, row: RedemptionRecord) -> RedemptionView:
+    return RedemptionView(row, tuple(await db.refunds_of(conn, row.id)))
+
+
+async def get_redemption(
+    redemption_id: int, merchant_id: int | None, ports: TillPorts
+) -> RedemptionView:
+    async with ports.pool.acquire() as conn:
+        return await view(conn, own_redemption(merchant_id, await db.get(conn, redemption_id)))
+
+
+@dataclass(frozen=True, slots=True)
+class ByReceipt:
+    """A merchant's bill, by its receipt number (normalised, rule U4)."""
+
+    merchant_id: int
+    receipt_no: str
+
+
+@dataclass(frozen=True, slots=True)
+class ByKey:
+    """The redemption a terminal asked for under ``key`` and lost the answer of."""
+
+    merchant_id: int | None
+    terminal_id: int
+    key: str
+
+
+async def find_redemption(asked: ByReceipt | ByKey, ports: TillPorts) -> RedemptionView:
+    async with ports.pool.acquire() as conn:
+        if isinstance(asked, ByReceipt):
+            row = await db.by_receipt(conn, asked.merchant_id, asked.receipt_no)
+        else:
+            row = await db.by_idempotency_key(conn, asked.terminal_id, asked.key)
+            if row is None and await ports.guard.in_flight(asked.terminal_id, asked.key):
+                # rule U7: not "it never happened" while the first request is still at work
+                raise IdempotencyKeyInUse("the request with this key is still in progress")
+        return await view(conn, own_redemption(asked.merchant_id, row))
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    bills: int
+    vouchers: int
+    value_fen: int
+    bill_fen: int
+    refunds: int
+    returned_vouchers: int
+    returned_value_fen: int
+
+    @property
+    def net_value_fen(self) -> int:
+        return self.value_fen - self.returned_value_fen
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantDay:
+    merchant_id: int
+    day: date
+    redemptions: tuple[DayRedemption, ...]
+    refunds: tuple[DayRefund, ...]
+
+    @property
+    def totals(self) -> DayTotals:
+        reds, refs = self.redemptions, self.refunds
+        return DayTotals(
+            bills=len(reds),
+            vouchers=sum(r.voucher_count for r in reds),
+            value_fen=sum(r.voucher_count * r.face_value_fen for r in reds),
+            bill_fen=sum(r.bill_fen for r in reds),
+            refunds=len(refs),
+            returned_vouchers=sum(f.returned_count for f in refs),
+            returned_value_fen=sum(f.returned_count * f.face_value_fen for f in refs),
+        )
+
+
+async def merchant_day(merchant_id: int, day: date | None, ports: TillPorts) -> MerchantDay:
+    """Rule S2: the merchant's redemptions and refunds of one local date (today if None)."""
+    tz = ports.tz
+    day = day or ports.clock().astimezone(tz).date()
+    start = rules.start_of_day(day, tz)
+    end = rules.start_of_day(day + timedelta(days=1), tz)
+    async with ports.pool.acquire() as conn:
+        reds, refs = await db.merchant_day(conn, merchant_id, start, end)
+    return MerchantDay(merchant_id, day, tuple(reds), tuple(refs))

@@ -1,0 +1,177 @@
+"""The till's decisions as pure functions: which campaign a bill redeems, which vouchers it
+uses, and which vouchers a refund gives back. No I/O, no clock: what the ledger said is a
+``TillContext`` (read by ``server/db/redemptions.py``), the time is a parameter.
+
+``server/services/redemption.py`` and ``server/services/refunds.py`` call these; the rules
+themselves (U1-U6, F2, X1) live in ``shared.rules`` and are cited where they apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from shared import rules
+from shared.campaign import Campaign, RefundReturns
+from shared.errors import (
+    AlreadyRefunded,
+    NotEnoughVouchers,
+    TerminalDisabled,
+    TokenInvalid,
+    TokenReplayed,
+    VoucherExpired,
+    WrongDistrict,
+)
+
+
+class MustDecideAgain(Exception):
+    """The ledger refused a write that was decided on an older read, and changed nothing: a
+    chosen voucher or a standing moved (``ledger_changed``), another writer took a voucher
+    first, or PostgreSQL broke a deadlock or a serialisation conflict by aborting the
+    statement. Deciding the bill again from a fresh read may succeed (rule U7). Never an
+    answer to a client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class HeldVoucher:
+    """One available, unexpired voucher the citizen holds (any campaign)."""
+
+    id: int
+    campaign_id: str
+    expires_at: datetime
+    face_value_fen: int
+
+
+@dataclass(frozen=True, slots=True)
+class TillContext:
+    """What the ledger says about one bill at one till, in one read: the terminal and its
+    merchant, the citizen the QR code names (``citizen_id`` None: nobody of the programme),
+    whether the QR token was used, and the citizen's vouchers, earliest expiry first (U6).
+    ``expired_count`` is only read when nothing is usable (V2: expired or simply none)."""
+
+    terminal_status: str
+    terminal_label: str
+    merchant_id: int
+    merchant_name: str
+    district: str
+    admitted: bool
+    permitted: bool
+    merchant_status: str
+    citizen_id: int | None
+    citizen_status: str | None
+    id_masked: str | None
+    expired_count: int
+    token_used: bool
+    held: tuple[HeldVoucher, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules decided for one bill from one read: the campaign of the bill (U4) and
+    the citizen's vouchers of that campaign."""
+
+    ctx: TillContext
+    campaign: Campaign
+    views: tuple[rules.VoucherView, ...]
+
+    @property
+    def citizen_id(self) -> int:
+        assert self.ctx.citizen_id is not None  # decide refuses a context without one
+        return self.ctx.citizen_id
+
+
+def decide(
+    ctx: TillContext | None, campaigns: Mapping[str, Campaign], *, replay: bool = True
+) -> Decision:
+    """Rules U1, U2, V2, X1 and U5 (replay) on one read of the ledger; U3 and U6 (how many,
+    which) are ``quote`` and ``choose``. ``ctx`` None: there is no such terminal.
+
+    Raises, in order: ``terminal_disabled`` (U1), ``token_invalid`` (the QR code names no
+    citizen of the programme), ``token_replayed`` (U5, when ``replay``),
+    ``participation_revoked`` (X1), ``wrong_district`` (U2: vouchers held, none usable here),
+    ``voucher_expired`` (V2) or ``not_enough_vouchers`` (none at all), and the merchant's
+    refusals of ``rules.check_merchant`` (U1, U2).
+    """
+    if ctx is None or ctx.terminal_status != "active":
+        raise TerminalDisabled()  # rule U1
+    if ctx.citizen_id is None:
+        raise TokenInvalid("the QR code names no citizen of this programme", reason="subject")
+    if replay and ctx.token_used:
+        raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
+    rules.check_participation(ctx.citizen_status == "revoked")  # rule X1
+    district = ctx.district
+    here = [
+        v
+        for v in ctx.held
+        if (c := campaigns.get(v.campaign_id)) is not None and district in c.usable_districts
+    ]
+    if ctx.held and not here:
+        raise WrongDistrict(district=district)  # rule U2
+    if not here:
+        if ctx.expired_count:
+            raise VoucherExpired("the citizen's vouchers have expired")  # rule V2
+        raise NotEnoughVouchers(requested=1, available=0)
+    # rule U4: one campaign per bill; the campaign of the earliest-expiring voucher (U6)
+    campaign = campaigns[here[0].campaign_id]
+    rules.check_merchant(
+        campaign, district, ctx.admitted, ctx.permitted, ctx.merchant_status == "suspended"
+    )  # rules U1, U2
+    views = tuple(
+        rules.VoucherView(v.id, v.expires_at, v.face_value_fen)
+        for v in here
+        if v.campaign_id == campaign.id
+    )
+    return Decision(ctx, campaign, views)
+
+
+def quote(decision: Decision, bill_fen: int, now: datetime) -> rules.Quote:
+    """Rules U3, U6: what the bill allows with the vouchers of the decided campaign."""
+    return rules.quote(decision.campaign, bill_fen, decision.views, now)
+
+
+def choose(decision: Decision, count: int, bill_fen: int, now: datetime) -> tuple[int, ...]:
+    """Rules U3, U6: the ``count`` vouchers the bill uses, earliest expiry first, as the
+    ledger's ids in ascending order (the write locks them in that order)."""
+    chosen = rules.select_vouchers(decision.campaign, decision.views, count, bill_fen, now)
+    return tuple(sorted(int(i) for i in chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class SpentVoucher:
+    """A voucher still spent on a bill (not yet returned by a refund)."""
+
+    id: int
+    expires_at: datetime
+
+
+def vouchers_returned(
+    campaign: Campaign,
+    live: Sequence[SpentVoucher],
+    remaining_bill_fen: int,
+    *,
+    bill_fen: int,
+    settled: bool,
+) -> list[int]:
+    """Rules F1-F3: the vouchers a refund down to ``remaining_bill_fen`` gives back. How
+    many: ``rules.partial_refund_split`` (the bill keeps min(k, floor(remaining / threshold))).
+    Which: the campaign's ``refund_returns`` [choice]; ``latest_expiry_first`` gives back
+    the vouchers with the most time left, ``earliest_expiry_first`` those with the least;
+    ties by id, the higher first (latest) or the lower first (earliest).
+
+    Raises, in order: ``already_settled`` (F3), ``already_refunded`` (nothing left on the
+    bill), ``refund_invalid`` (F2: a remaining bill not below ``bill_fen``).
+    """
+    rules.check_refundable(settled)  # rule F3
+    if not live:
+        raise AlreadyRefunded()
+    _, returned = rules.partial_refund_split(
+        campaign, len(live), remaining_bill_fen, bill_fen=bill_fen
+    )  # rule F2
+    latest = campaign.refund_returns is RefundReturns.LATEST_EXPIRY_FIRST
+    ordered = sorted(live, key=lambda v: (v.expires_at, v.id), reverse=latest)
+    return [v.id for v in ordered[:returned]]
