@@ -30,6 +30,7 @@ from server.embedded import EmbeddedRedis
 from server.settings import Settings
 from server.web import GUARD
 from tests.e2e.conftest import Clock, Till, World
+from tests.e2e.test_till import key_at_work
 
 
 class ManualClock:
@@ -179,15 +180,11 @@ async def test_a_key_still_in_flight_is_told_apart_once_redis_is_back(breaker_wo
     world = breaker_world
     till = await world.till()
     key = uuid.uuid4().hex
-    client = aioredis.Redis.from_url(world.settings.redis_url)
-    try:
-        await client.set(f"idem:{till.terminal_id}:{key}", "at-work", px=5000)
+    async with key_at_work(world, till.terminal_id, key):
         r = await world.client.get(
             "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
         )
         assert r.status == 409
-    finally:
-        await client.aclose()
 
 
 def batched_bills(text: str) -> float:

@@ -6,16 +6,43 @@ import asyncio
 import logging
 import re
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from server.guard import Outcome
+from server.web import GUARD
 from tests.e2e.conftest import Clock, World, shanghai
 
 
 async def error_code(response: Any) -> str:
     body = await response.json()
     return str(body["error"]["code"])
+
+
+@asynccontextmanager
+async def key_at_work(world: World, terminal_id: int, key: str) -> AsyncIterator[None]:
+    """A first request under ``key`` still at work: it has begun with the guard (rule U7) and
+    not yet ended. (Its QR token and citizen are of nobody.)"""
+    guard = world.client.app[GUARD]
+    jti, citizen = str(uuid.uuid4()), str(uuid.uuid4())
+    outcome, lock = await guard.begin(jti=jti, citizen=citizen, terminal_id=terminal_id, key=key)
+    assert outcome is Outcome.OK
+    try:
+        yield
+    finally:
+        guard.end_soon(
+            token=lock,
+            jti=jti,
+            citizen=citizen,
+            terminal_id=terminal_id,
+            key=key,
+            used=False,
+            jti_ttl_ms=1,
+        )
+        await guard.drain()
 
 
 async def test_a_claim_issues_the_vouchers_with_their_expiry(world: World) -> None:
@@ -499,20 +526,13 @@ async def test_an_unknown_certificate_and_a_claim_before_the_start_are_refused(
 
 async def test_a_request_still_in_flight_with_the_same_key_gets_409(world: World) -> None:
     # rule U7: the in-flight marker is what a first request holds while it works
-    import redis.asyncio as aioredis
-
     person = await world.citizen_with_vouchers()
     till = await world.till()
     key = uuid.uuid4().hex
-    client = aioredis.Redis.from_url(world.settings.redis_url)
-    try:
-        await client.set(f"idem:{till.terminal_id}:{key}", "someone-else", px=5000)
+    async with key_at_work(world, till.terminal_id, key):
         r = await world.redeem(till, await world.qr(person), key=key)
         assert r.status == 409
         assert await error_code(r) == "idempotency_key_in_use"
-        await client.delete(f"idem:{till.terminal_id}:{key}")
-    finally:
-        await client.aclose()
     assert (await world.redeem(till, await world.qr(person), key=key)).status == 201
 
 
@@ -588,21 +608,14 @@ async def test_the_qr_code_renders_as_an_image(world: World, fmt: str, magic: by
 
 async def test_asking_by_key_while_the_first_request_is_at_work_says_so(world: World) -> None:
     # rule U7: a terminal that lost an answer must not hear "never happened" too early
-    import redis.asyncio as aioredis
-
     till = await world.till()
     key = uuid.uuid4().hex
-    client = aioredis.Redis.from_url(world.settings.redis_url)
-    try:
-        await client.set(f"idem:{till.terminal_id}:{key}", "at-work", px=5000)
+    async with key_at_work(world, till.terminal_id, key):
         r = await world.client.get(
             "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
         )
         assert r.status == 409
         assert await error_code(r) == "idempotency_key_in_use"
-        await client.delete(f"idem:{till.terminal_id}:{key}")
-    finally:
-        await client.aclose()
     r = await world.client.get(
         "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
     )
