@@ -325,6 +325,7 @@ class CampaignRules(Struct):
     last_payment_due: DateText
     qr_token_ttl_seconds: int
     idempotency_retention_hours: int
+    refund_returns: Literal["latest_expiry_first", "earliest_expiry_first"]  # rule F2 [choice]
 
 
 class Campaigns(Struct):
