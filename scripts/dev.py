@@ -61,7 +61,7 @@ def test(extra: list[str]) -> int:
 
 
 def demo(extra: list[str]) -> int:
-    return run("server", "demo", *extra)
+    return run("ops", "demo", *extra)
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from server.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
+from ops.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
 from server.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent

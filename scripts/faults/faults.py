@@ -12,7 +12,7 @@ One run:
 1. PostgreSQL and Redis: those of ``VOUCHER_DATABASE_URL`` / ``VOUCHER_REDIS_URL`` when set
    (the database named by ``--database`` on that server is DROPPED and recreated, the Redis
    db is FLUSHed; a stopped or killed service is restarted by ``--restart-command``), else
-   the embedded servers of ``server/embedded.py`` under ``--data-dir`` (default
+   the embedded servers of ``ops/embedded.py`` under ``--data-dir`` (default
    ``.data/faults``). Their pids are read where the services publish them: the postmaster's
    from ``postmaster.pid`` in the data directory, redis-server's from ``INFO server``.
 2. Seeds a ledger with the benchmark's COPY seeder (``scripts/bench/seed.py``) and starts the
@@ -73,7 +73,7 @@ import redis  # noqa: E402
 from bench.loadgen import HttpConnection, Tokens, post  # noqa: E402
 from bench.seed import seed  # noqa: E402
 
-from server import embedded  # noqa: E402
+from ops import embedded  # noqa: E402
 from server.db.invariants import check_ledger  # noqa: E402
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
 from shared.tokens import SigningKey  # noqa: E402

@@ -15,9 +15,16 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from server import access, seed
+from server import access
 from server.access import ACCESS_VIEW
-from server.auth import Principal, Role, hash_password_off_loop, principal_of, requires
+from server.auth import (
+    Principal,
+    Role,
+    hash_password_off_loop,
+    new_terminal_credential,
+    principal_of,
+    requires,
+)
 from server.db import admin as db
 from server.db import parties
 from server.handlers.operators import district_names
@@ -173,22 +180,25 @@ async def issue_terminal(request: web.Request) -> web.Response:
         if merchant is None:
             raise NotFound("no such merchant")
         require_district(me, merchant["district"])
-        credential = await seed.terminal(conn, merchant_id=merchant_id, label=label)
+        credential = new_terminal_credential()  # rule X2: only its hash is stored
+        terminal_id = await parties.create_terminal(
+            conn, merchant_id=merchant_id, label=label, credential_hash=credential.credential_hash
+        )
         await db.audit(
             conn,
             actor=me.actor,
             action="terminal.issue",
-            subject=f"terminal:{credential.terminal_id}",
+            subject=f"terminal:{terminal_id}",
             details={"merchant_id": merchant_id, "label": label},
         )
     pairing = {
         "server": str(request.url.origin()),
-        "terminal_id": credential.terminal_id,
+        "terminal_id": terminal_id,
         "terminal_secret": credential.secret,
     }
     return web.json_response(
         {
-            "terminal_id": credential.terminal_id,
+            "terminal_id": terminal_id,
             "merchant_id": merchant_id,
             "label": label,
             "pairing": pairing,

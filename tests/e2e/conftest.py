@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import seed
+from ops import demo as seed
 from server.app import create_app
 from server.settings import Settings
 from shared.campaign import bundled_campaigns_dir

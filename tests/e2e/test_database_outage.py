@@ -18,9 +18,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from ops.embedded import EmbeddedPostgres
 from server.app import create_app
 from server.db.invariants import check_ledger
-from server.embedded import EmbeddedPostgres
 from server.settings import Settings
 from tests.e2e.conftest import Clock, World
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from server import loadtest
+from ops import loadtest
 from server.app import create_app
 from server.settings import Settings
 from tests.e2e.conftest import Clock

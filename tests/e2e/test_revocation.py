@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import access, seed
+from ops import demo as seed
+from server import access
 from server.access import ACCESS_VIEW
 from server.app import create_app
 from server.auth import Principal, Role

@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server import seed
+from ops import demo as seed
 from server.app import ROUTES, create_app
 from server.migrate import migrate
 from server.settings import Settings

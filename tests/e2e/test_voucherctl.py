@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from ops.cli import main
 from server.app import create_app
-from server.cli import main
 from server.settings import Settings
 from tests.e2e.conftest import Clock, World, new_id_number
 
@@ -39,7 +39,7 @@ async def ctl(
 ) -> Ctl:
     server = await aiohttp_server(create_app(settings, clock=clock))
     username = f"city-{id(server)}"
-    from server import seed
+    from ops import demo as seed
 
     async with world.pool.acquire() as conn:
         await seed.account(conn, username=username, password="cli password", role="city_operator")

@@ -1,6 +1,6 @@
 """The operators' load test (run before launch days): seed, drive, measure, check the ledger.
 
-    python -m server.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
+    python -m ops.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
     voucherctl loadtest ...            (the same)
 
 1. Seeds a data set of the chosen size fast: COPY into staging tables, then set-wise inserts

@@ -515,7 +515,7 @@ def _account_parsers(groups: Any) -> None:
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["loadtest"]:
-        from server import loadtest
+        from ops import loadtest
 
         return loadtest.main(argv[1:])
     args = parser().parse_args(argv)
