@@ -23,7 +23,7 @@ import asyncpg
 from ops.embedded import DATABASE_URL_ENV, REDIS_URL_ENV, default_data_dir, services
 from server.app import load_campaigns
 from server.auth import hash_password, new_terminal_credential
-from server.db import Conn, parties
+from server.db import Conn, parties, seeding
 from server.db import campaigns as campaign_db
 from server.migrate import migrate
 from server.process import fast_loop, json_logging, run_server
@@ -52,30 +52,19 @@ async def certificate(
     new_build: bool = True,
 ) -> int:
     """An imported registration record (rule E3) with its owners' hashed ID numbers."""
-    certificate_id = await conn.fetchval(
-        """
-        INSERT INTO certificates (cert_no, district, property_type, new_build,
-                                  invoice_excl_vat_fen, tax_relief_fen, issued_on)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id
-        """,
-        cert_no,
-        district,
-        property_type,
-        new_build,
-        invoice_excl_vat_fen,
-        tax_relief_fen,
-        issued_on,
+    numbers = [validate_id_number(owner, date.max) for owner in owners]  # rule E1
+    row = seeding.CertificateRow(
+        cert_no=cert_no,
+        district=district,
+        issued_on=issued_on,
+        invoice_excl_vat_fen=invoice_excl_vat_fen,
+        owners=tuple((hash_id_number(n, id_hash_key), mask_id_number(n)) for n in numbers),
+        tax_relief_fen=tax_relief_fen,
+        property_type=property_type,
+        new_build=new_build,
     )
-    for owner in owners:
-        number = validate_id_number(owner, date.max)  # rule E1
-        await conn.execute(
-            "INSERT INTO certificate_owners (certificate_id, id_hash, id_masked) "
-            "VALUES ($1, $2, $3)",
-            certificate_id,
-            hash_id_number(number, id_hash_key),
-            mask_id_number(number),
-        )
-    return int(certificate_id)
+    (certificate_id,) = await seeding.certificates(conn, [row])
+    return certificate_id
 
 
 async def merchant_with_terminal(
@@ -87,8 +76,8 @@ async def merchant_with_terminal(
     permitted: bool = True,
     label: str = "收银台 1",
 ) -> TerminalCredential:
-    merchant_id = await parties.create_merchant(
-        conn, name=name, district=district, admitted=admitted, permitted=permitted
+    (merchant_id,) = await seeding.merchants(
+        conn, [seeding.MerchantRow(name, district, admitted=admitted, permitted=permitted)]
     )
     return await terminal(conn, merchant_id=merchant_id, label=label)
 
@@ -96,8 +85,8 @@ async def merchant_with_terminal(
 async def terminal(conn: Conn, *, merchant_id: int, label: str) -> TerminalCredential:
     """A terminal and its credential, shown once: only its hash is stored (rule X2)."""
     credential = new_terminal_credential()
-    terminal_id = await parties.create_terminal(
-        conn, merchant_id=merchant_id, label=label, credential_hash=credential.credential_hash
+    (terminal_id,) = await seeding.terminals(
+        conn, [seeding.TerminalRow(merchant_id, label, credential.credential_hash)]
     )
     return TerminalCredential(terminal_id, merchant_id, credential.secret)
 

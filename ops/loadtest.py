@@ -3,9 +3,9 @@
     python -m ops.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
     voucherctl loadtest ...            (the same)
 
-1. Seeds a data set of the chosen size fast: COPY into staging tables, then set-wise inserts
-   (certificates with owners, citizens who already claimed, their vouchers, merchants and
-   terminals with known credentials). Certificates left unclaimed feed the claim workload.
+1. Seeds a data set of the chosen size fast, with COPY (server/db/seeding.py: certificates
+   with owners, citizens who already claimed, their vouchers, merchants and terminals with
+   known credentials). Certificates left unclaimed feed the claim workload.
 2. Drives a mixed workload against the running server at the chosen concurrency for the
    chosen time: claims, QR + quote + redeem, refunds, day lists; live progress each second.
 3. Reports throughput, latency p50/p95/p99/max per operation (HdrHistogram), error codes, a
@@ -37,7 +37,8 @@ import aiohttp
 import asyncpg
 from hdrh.histogram import HdrHistogram
 
-from server.auth import hash_terminal_secret, new_terminal_secret
+from server.auth import new_terminal_credential
+from server.db import seeding
 from server.db.invariants import Violation, check_ledger
 from shared import rules
 from shared.campaign import Campaign, load_campaign_dict
@@ -78,7 +79,7 @@ class Seeded:
 
 
 async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
-    """COPY into temporary tables, then set-wise inserts: no row-by-row round trips."""
+    """COPY through server.db.seeding: no row-by-row round trips."""
     started = time.perf_counter()
     rng = random.Random(cfg.seed)
     run = uuid.uuid4().hex[:8]
@@ -89,112 +90,65 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
     if window < 0:
         raise SystemExit(f"campaign {campaign.id} has no certificates issued by {today}")
     people: list[tuple[str, str, str, date, int]] = []
-    for i in range(cfg.certificates):
+    numbers: set[str] = set()
+    while len(people) < cfg.certificates:
         birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
         number = make_id_number("371502", birth, f"{rng.randrange(1000):03d}")
+        if number in numbers:  # one owner per certificate, one citizen per owner
+            continue
+        numbers.add(number)
+        i = len(people)
         issued = campaign.certificate_issued_from + timedelta(days=rng.randrange(window + 1))
         price = rng.randrange(30_000_000, 300_000_000)  # 300,000 .. 3,000,000 元
         people.append((f"LT-{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
     n_claimed = int(cfg.certificates * cfg.preclaimed)
-    hashes = [hash_id_number(p[2], cfg.id_hash_key) for p in people]  # rule X3
+    owners = [(hash_id_number(p[2], cfg.id_hash_key), mask_id_number(p[2])) for p in people]
+    credentials = [new_terminal_credential() for _ in range(cfg.terminals)]
     async with conn.transaction():
-        await conn.execute(
-            """
-            CREATE TEMP TABLE lt_cert (cert_no text, district text, id_hash bytea,
-                id_masked text, issued_on date, price bigint, claimed boolean) ON COMMIT DROP
-            """
-        )
-        await conn.copy_records_to_table(
-            "lt_cert",
-            records=[
-                (
-                    c,
-                    d,
-                    hashes[i],
-                    mask_id_number(n),
-                    issued,
-                    price,
-                    i < n_claimed,
-                )
-                for i, (c, d, n, issued, price) in enumerate(people)
+        certificate_ids = await seeding.certificates(
+            conn,
+            [
+                seeding.CertificateRow(cert_no, district, issued, price, owners=(owner,))
+                for (cert_no, district, _, issued, price), owner in zip(people, owners, strict=True)
             ],
         )
-        await conn.execute(
-            """
-            INSERT INTO certificates (cert_no, district, property_type, new_build,
-                                      invoice_excl_vat_fen, tax_relief_fen, issued_on)
-            SELECT cert_no, district, 'housing', true, price, 0, issued_on FROM lt_cert;
-            INSERT INTO certificate_owners (certificate_id, id_hash, id_masked)
-            SELECT c.id, l.id_hash, l.id_masked FROM lt_cert l JOIN certificates c USING (cert_no);
-            INSERT INTO citizens (id_hash, id_masked)
-            SELECT id_hash, id_masked FROM lt_cert WHERE claimed
-            ON CONFLICT (id_hash) DO NOTHING;
-            """
+        citizen_ids = await seeding.citizens(
+            conn, [seeding.CitizenRow(*owner) for owner in owners[:n_claimed]]
         )
         # rules A1-A3, V1: the claims the server would have made, computed by the same rules
         claims = []
-        for (cert_no, district, _, issued, price), owner in zip(
-            people[:n_claimed], hashes, strict=False
+        for (cert_no, district, _, issued, price), (id_hash, _), cert_id, citizen_id in zip(
+            people, owners, certificate_ids, citizen_ids, strict=False
         ):
             record = rules.CertificateRecord(
                 cert_no, district, rules.PropertyType.HOUSING, True, price, 0, issued,
-                frozenset({owner}),
+                frozenset({id_hash}),
             )  # fmt: skip
-            decision = rules.check_claim(campaign, record, owner, now, False)
+            decision = rules.check_claim(campaign, record, id_hash, now, False)
             claims.append(
-                (cert_no, decision.base_fen, decision.rate_bp, decision.voucher_count,
-                 decision.expires_at)
+                seeding.ClaimRow(
+                    campaign.id, cert_id, citizen_id, decision.base_fen, decision.rate_bp,
+                    decision.voucher_count, campaign.face_value_fen, now, decision.expires_at,
+                )
             )  # fmt: skip
-        await conn.execute(
-            "CREATE TEMP TABLE lt_claim (cert_no text, base bigint, rate int, n int, "
-            "expires timestamptz) ON COMMIT DROP"
+        await seeding.claims(conn, claims)
+        merchant_ids = await seeding.merchants(
+            conn,
+            [
+                seeding.MerchantRow(f"LT-{run}-{g}", districts[g % len(districts)])
+                for g in range(1, cfg.merchants + 1)
+            ],
         )
-        await conn.copy_records_to_table("lt_claim", records=claims)
-        await conn.execute(
-            """
-            WITH k AS (
-                INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp,
-                                    voucher_count, face_value_fen, claimed_at, expires_at)
-                SELECT $1, c.id, z.id, l.base, l.rate, l.n, $2, $3, l.expires
-                  FROM lt_claim l JOIN certificates c USING (cert_no)
-                  JOIN certificate_owners o ON o.certificate_id = c.id
-                  JOIN citizens z ON z.id_hash = o.id_hash
-                RETURNING id, citizen_id, voucher_count, expires_at
-            )
-            INSERT INTO vouchers (campaign_id, claim_id, citizen_id, face_value_fen, expires_at)
-            SELECT $1, k.id, k.citizen_id, $2, k.expires_at
-              FROM k, generate_series(1, k.voucher_count)
-            """,
-            campaign.id,
-            campaign.face_value_fen,
-            now,
+        terminal_ids = await seeding.terminals(
+            conn,
+            [
+                seeding.TerminalRow(
+                    merchant_ids[g % len(merchant_ids)], f"LT till {g + 1}", c.credential_hash
+                )
+                for g, c in enumerate(credentials)
+            ],
         )
-        by_hash = {
-            hash_terminal_secret(s): s
-            for s in (new_terminal_secret() for _ in range(cfg.terminals))
-        }
-        merchant_ids = await conn.fetch(
-            """
-            INSERT INTO merchants (name, district, admitted, permitted)
-            SELECT 'LT-' || $1 || '-' || g, ($2::text[])[1 + g % cardinality($2::text[])],
-                   true, true
-              FROM generate_series(1, $3) g RETURNING id
-            """,
-            run,
-            districts,
-            cfg.merchants,
-        )
-        rows = await conn.fetch(
-            """
-            INSERT INTO terminals (merchant_id, label, credential_hash)
-            SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], 'LT till ' || g, h
-              FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, g)
-            RETURNING id, credential_hash
-            """,
-            [r["id"] for r in merchant_ids],
-            list(by_hash),
-        )
-        terminals = [(r["id"], by_hash[bytes(r["credential_hash"])]) for r in rows]
+        terminals = [(t, c.secret) for t, c in zip(terminal_ids, credentials, strict=True)]
     await conn.execute("ANALYZE")
     return Seeded(
         claimed=[p[2] for p in people[:n_claimed]],

@@ -14,6 +14,7 @@ from rich.console import Console
 from ops.cli import main
 from server.app import create_app
 from server.settings import Settings
+from tests import factories
 from tests.e2e.conftest import Clock, World, new_id_number
 
 HEADER = "不动产权证号,所在区,房屋类型,是否增量房,不含税价款,减免税价款,登簿日期,权利人身份证号\n"
@@ -172,29 +173,7 @@ async def test_a_campaign_file_is_loaded_validated_and_kept_once_claimed(
     assert code == 1 and "campaign_config_invalid" in out and "400" in out
     # once a claim exists under it, its rules are kept
     async with world.pool.acquire() as conn:
-        citizen = await conn.fetchval(
-            "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, '3715**********1234') "
-            "RETURNING id",
-            uuid.uuid4().bytes * 2,
-        )
-        await conn.execute(
-            "INSERT INTO districts (code, name) VALUES ('dongchangfu', '东昌府区') "
-            "ON CONFLICT DO NOTHING"
-        )
-        cert = await conn.fetchval(
-            "INSERT INTO certificates (cert_no, district, property_type, new_build, "
-            "invoice_excl_vat_fen, tax_relief_fen, issued_on) VALUES ($1, 'dongchangfu', "
-            "'housing', true, 100000000, 0, '2024-09-01') RETURNING id",
-            f"C-{campaign_id}",
-        )
-        await conn.execute(
-            "INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp, "
-            "voucher_count, face_value_fen, claimed_at, expires_at) VALUES "
-            "($1, $2, $3, 100000000, 20, 20, 10000, now(), now() + interval '1 day')",
-            campaign_id,
-            cert,
-            citizen,
-        )
+        await factories.claim_with_vouchers(conn, campaign_id, await factories.citizen(conn))
     path.write_text(text.replace("validity_days = 90", "validity_days = 30"), "utf-8")
     code, out = await ctl("campaigns", "load", str(path))
     assert code == 1 and "campaign_in_use" in out
