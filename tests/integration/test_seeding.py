@@ -1,6 +1,7 @@
-"""Issue 10, one seeding module: the demo, the tests' factories, the load test and the
-benchmark all write known rows through ``server/db/seeding.py``, and what it writes is a ledger
-that holds (rules U3, U7, F1, F2 as server/db/invariants.py checks them)."""
+"""Issue 10, one seeding module and one ledger check: the demo, the tests' factories, the
+load test and the benchmark all write known rows through ``server/db/seeding.py``, and what it
+writes is a ledger that holds (rules U3, U7, F1, F2 as server/db/invariants.py checks them,
+the one check the load test and the benchmark end with)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ async def test_the_factories_write_through_the_seeding_module(db: asyncpg.Connec
 async def test_the_benchmark_seeds_a_ledger_that_holds(fresh_database_url: str) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
+        import bench_redeem
         from bench.seed import seed
     finally:
         sys.path.remove(str(ROOT / "scripts"))
@@ -68,3 +70,7 @@ async def test_the_benchmark_seeds_a_ledger_that_holds(fresh_database_url: str) 
         assert merchant_id == 11
     finally:
         await conn.close()
+    # issue 10, one ledger check: the benchmark's verdict is server/db/invariants.py's
+    verdict = await bench_redeem.check_ledger(fresh_database_url)
+    assert verdict["violations"] == [] and verdict["consistent"]
+    assert verdict["redemptions"] == 40 and verdict["vouchers_redeemed"] == 40
