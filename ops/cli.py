@@ -4,12 +4,15 @@
 
 The password comes from $VOUCHER_PASSWORD or a prompt; ID numbers are read from a prompt or
 standard input, never from the command line (shell history, process lists: rule X3).
-Add ``--json`` for machine-readable output.
+Add ``--json`` for machine-readable output (the server's own JSON); ``--lang en`` for English
+statuses and reasons (Chinese by default). Every subcommand is one small function, chosen by
+argparse (``set_defaults(func=...)``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -17,7 +20,9 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ from rich.table import Table
 from shared.campaign import load_campaign
 from shared.errors import CampaignConfigInvalid
 from shared.money import format_yuan
+from shared.settlement import STATUS_NAMES as SETTLEMENT_STATUS
 
 
 class CliError(Exception):
@@ -87,28 +93,319 @@ class Api:
         self.token = json.loads(payload)["access_token"]
 
 
-def _table(
-    console: Console, title: str, rows: Sequence[dict[str, Any]], columns: Sequence[str]
-) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    console.print(table)
-
-
 def _secret_line(prompt: str) -> str:
     if sys.stdin.isatty():
         return getpass.getpass(prompt)
     return sys.stdin.readline().strip()
 
 
-# --- staff accounts (rule X2): one small function per subcommand -------------------------
+# --- output ---------------------------------------------------------------------------------
+
+STATUS = {
+    "active": ("正常", "active"),
+    "suspended": ("已暂停", "suspended"),
+    "revoked": ("已撤销", "revoked"),
+    "disabled": ("已停用", "disabled"),
+    **{k: (v, k) for k, v in SETTLEMENT_STATUS.items()},
+}
+YES_NO = {True: ("是", "yes"), False: ("否", "no")}
 
 
-def _show(console: Console, value: Any, as_json: bool) -> None:
-    console.print_json(json.dumps(value, ensure_ascii=False)) if as_json else console.print(value)
+@dataclass
+class Out:
+    """Where a subcommand writes: a rich console, as JSON or for people, in one language."""
+
+    console: Console
+    as_json: bool = False
+    lang: str = "zh"
+    api: Api | None = None
+    _districts: dict[str, str] | None = field(default=None, repr=False)
+
+    def pick(self, words: tuple[str, str]) -> str:
+        return words[0] if self.lang == "zh" else words[1]
+
+    def status(self, value: Any) -> str:
+        return self.pick(STATUS.get(str(value), (str(value), str(value))))
+
+    def yes_no(self, value: Any) -> str:
+        return self.pick(YES_NO[bool(value)])
+
+    def district(self, code: Any) -> str:
+        """东昌府区 for ``dongchangfu``: names from the server's campaigns (public)."""
+        if self._districts is None:
+            self._districts = {}
+            if self.api is not None:
+                with _quiet():
+                    for c in self.api.json("GET", "/v1/campaigns", auth=False)["campaigns"]:
+                        for known, d in c.get("districts", {}).items():
+                            self._districts[known] = d["name"]
+        return self._districts.get(str(code), str(code or ""))
+
+    def json(self, value: Any) -> None:
+        self.console.print_json(json.dumps(value, ensure_ascii=False))
+
+    def line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def table(
+        self,
+        title: str,
+        rows: Sequence[dict[str, Any]],
+        columns: Sequence[str],
+        *,
+        wide: Sequence[str] = (),
+    ) -> None:
+        """Every cell whole: long ones fold onto further lines, none is cut; None is blank."""
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, overflow="fold", no_wrap=column not in wide)
+        for row in rows:
+            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        self.console.print(table)
+
+
+class _quiet(contextlib.AbstractContextManager[None]):
+    """District names are a nicety: a server that cannot list them leaves the codes."""
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        return kind is not None and issubclass(kind, (CliError, KeyError, TypeError))
+
+
+def _local_time(value: Any) -> str:
+    """The server's local ISO time as ``2024-09-10 10:00:05`` (whole, no offset noise)."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+Command = Callable[[argparse.Namespace, Api, Out], int]
+
+
+# --- registry (rule E3) ---------------------------------------------------------------------
+
+
+def registry_import(args: argparse.Namespace, api: Api, out: Out) -> int:
+    result = api.json(
+        "POST",
+        "/v1/registry/imports",
+        raw=Path(args.file).read_bytes(),
+        content_type="text/csv",
+        query={"dry_run": "true" if args.dry_run else "false"},
+    )
+    if out.as_json:
+        out.json(result)
+        return 1 if result["rejected"] else 0
+    out.line(
+        f"{'dry run: ' if result['dry_run'] else ''}{result['inserted']} inserted, "
+        f"{result['updated']} updated, {result['unchanged']} unchanged, "
+        f"{result['rejected']} rejected ({result['encoding']})"
+    )
+    if result["rejects"]:
+        rows = [
+            {"line": r["line"], "cert_no": r["cert_no"], "reasons": reasons(r, out.lang)}
+            for r in result["rejects"]
+        ]
+        out.table("rejected rows", rows, ["line", "cert_no", "reasons"], wide=("reasons",))
+    return 1 if result["rejected"] else 0
+
+
+def reasons(reject: dict[str, Any], lang: str) -> str:
+    """Every reason of a rejected row, one per line, in the chosen language."""
+    listed = reject.get("reasons") or [{"message": reject.get("reason", "")}]
+    key = "message_zh" if lang == "zh" else "message"
+    return "\n".join(str(r.get(key) or r.get("message", "")) for r in listed)
+
+
+# --- merchants and terminals (rules U1, X2) -------------------------------------------------
+
+
+def _merchant_line(out: Out, m: dict[str, Any], verb: tuple[str, str]) -> None:
+    if out.as_json:
+        out.json(m)
+        return
+    if out.lang == "zh":
+        out.line(
+            f"商户 {m['id']} {m['name']}（{out.district(m['district'])}）{verb[0]}：准入 "
+            f"{out.yes_no(m['admitted'])} · 核销权限 {out.yes_no(m['permitted'])} · "
+            f"状态 {out.status(m['status'])}"
+        )
+    else:
+        out.line(
+            f"merchant {m['id']} {m['name']} ({out.district(m['district'])}) {verb[1]}: "
+            f"admitted {out.yes_no(m['admitted'])} · permitted {out.yes_no(m['permitted'])} · "
+            f"status {out.status(m['status'])}"
+        )
+
+
+def merchants_list(args: argparse.Namespace, api: Api, out: Out) -> int:
+    query = {"district": args.district} if args.district else None
+    merchants = api.json("GET", "/v1/merchants", query=query)["merchants"]
+    if out.as_json:
+        out.json(merchants)
+        return 0
+    rows = [
+        {
+            **m,
+            "district": out.district(m["district"]),
+            "admitted": out.yes_no(m["admitted"]),
+            "permitted": out.yes_no(m["permitted"]),
+            "status": out.status(m["status"]),
+        }
+        for m in merchants
+    ]
+    columns = ["id", "name", "district", "admitted", "permitted", "status", "active_terminals"]
+    out.table("merchants", rows, columns, wide=("name",))
+    return 0
+
+
+def merchants_add(args: argparse.Namespace, api: Api, out: Out) -> int:
+    made = api.json("POST", "/v1/merchants", body={"name": args.name, "district": args.district})
+    _merchant_line(out, made, ("已添加", "added"))
+    return 0
+
+
+# action: (path, field, value, what it did)
+MERCHANT_CHANGES = {
+    "admit": ("admission", "admitted", True, ("已准入", "admitted")),
+    "unadmit": ("admission", "admitted", False, ("已取消准入", "no longer admitted")),
+    "permit": ("permission", "permitted", True, ("已开通核销", "permitted")),
+    "withdraw": ("permission", "permitted", False, ("已关闭核销", "permission withdrawn")),
+    "suspend": ("suspension", "suspended", True, ("已暂停", "suspended")),
+    "resume": ("suspension", "suspended", False, ("已恢复", "resumed")),
+}
+
+
+def merchants_change(args: argparse.Namespace, api: Api, out: Out) -> int:
+    path, name, value, verb = MERCHANT_CHANGES[args.action]
+    changed = api.json(
+        "POST",
+        f"/v1/merchants/{args.merchant_id}/{path}",
+        body={name: value, "reason": args.reason},
+    )
+    _merchant_line(out, changed, verb)
+    return 0
+
+
+def terminals_issue(args: argparse.Namespace, api: Api, out: Out) -> int:
+    issued = api.json(
+        "POST", f"/v1/merchants/{args.merchant_id}/terminals", body={"label": args.label}
+    )
+    if args.qr:
+        Path(args.qr).write_text(issued["pairing_qr_svg"], encoding="utf-8")
+    if args.pairing_file:
+        pairing_path = Path(args.pairing_file)
+        pairing_path.write_text(json.dumps(issued["pairing"]), encoding="utf-8")
+        pairing_path.chmod(0o600)
+    issued.pop("pairing_qr_svg")
+    if out.as_json:
+        out.json(issued)
+        return 0
+    zh = out.lang == "zh"
+    out.line(
+        f"收银台 {issued['terminal_id']}（{issued['label']}）已发放给商户 {issued['merchant_id']}"
+        if zh
+        else f"terminal {issued['terminal_id']} ({issued['label']}) issued to merchant "
+        f"{issued['merchant_id']}"
+    )
+    if args.pairing_file:
+        out.line(f"配对文件：{args.pairing_file}" if zh else f"pairing file: {args.pairing_file}")
+    if args.qr:
+        out.line(f"配对二维码：{args.qr}" if zh else f"pairing QR code: {args.qr}")
+    if not args.pairing_file:
+        secret = issued["pairing"]["terminal_secret"]
+        out.line(f"凭证：{secret}" if zh else f"credential: {secret}")
+    out.line("凭证只显示这一次，服务器只保存其哈希。" if zh else issued["note"])
+    return 0
+
+
+def terminals_revoke(args: argparse.Namespace, api: Api, out: Out) -> int:
+    body = {"reason": args.reason}
+    done = api.json("POST", f"/v1/terminals/{args.terminal_id}/revocation", body=body)
+    if out.as_json:
+        out.json(done)
+    elif out.lang == "zh":
+        out.line(f"收银台 {done['terminal_id']}：{out.status(done['status'])}")
+    else:
+        out.line(f"terminal {done['terminal_id']}: {out.status(done['status'])}")
+    return 0
+
+
+# --- campaigns (rule C1) --------------------------------------------------------------------
+
+
+def _campaigns(api: Api) -> list[dict[str, Any]]:
+    return list(api.json("GET", "/v1/campaigns", auth=False)["campaigns"])
+
+
+def campaigns_list(args: argparse.Namespace, api: Api, out: Out) -> int:
+    campaigns = _campaigns(api)
+    if out.as_json:
+        out.json(campaigns)
+    else:
+        columns = ["id", "name", "claim_opens", "hard_end"]
+        out.table("campaigns", campaigns, columns, wide=("name",))
+    return 0
+
+
+def campaigns_show(args: argparse.Namespace, api: Api, out: Out) -> int:
+    found = [c for c in _campaigns(api) if c["id"] == args.campaign_id]
+    if not found:
+        raise CliError(f"no campaign {args.campaign_id}")
+    out.json(found[0])
+    return 0
+
+
+def campaigns_load(args: argparse.Namespace, api: Api, out: Out) -> int:
+    raw = Path(args.file).read_bytes()
+    loaded = api.json("POST", "/v1/campaigns", raw=raw, content_type="application/toml")
+    out.json(loaded) if out.as_json else out.line(f"{loaded['id']}: loaded ({loaded['name']})")
+    return 0
+
+
+def campaigns_check(args: argparse.Namespace, api: Api, out: Out) -> int:
+    try:
+        campaign = load_campaign(args.file)
+    except CampaignConfigInvalid as exc:
+        problems: list[Any] = list(exc.details.get("problems") or [])  # type: ignore[arg-type]
+        if out.as_json:
+            out.json({"valid": False, "file": args.file, "problems": problems})
+        elif problems:  # each problem once (the message lists them too)
+            out.line(f"{args.file}: {len(problems)} problem(s)")
+            for problem in problems:
+                out.line(f"  {problem['path']}: {problem['problem']}")
+        else:
+            out.line(exc.message)
+        return 1
+    if out.as_json:
+        out.json({"valid": True, "file": args.file, "id": campaign.id, "name": campaign.name})
+    else:
+        out.line(f"{campaign.id}: valid ({campaign.name})")
+    return 0
+
+
+# --- citizens (rule X1) ---------------------------------------------------------------------
+
+
+def citizens_revoke(args: argparse.Namespace, api: Api, out: Out) -> int:
+    number = _secret_line("ID number: ")
+    body = {"id_number": number, "reason": args.reason}
+    done = api.json("POST", "/v1/citizens/revocation", body=body)
+    if out.as_json:
+        out.json(done)
+    elif out.lang == "zh":
+        out.line(
+            f"{done['masked_id']}：参与资格{out.status(done['status'])}，"
+            f"收回未用消费券 {done['vouchers_clawed_back']} 张"
+        )
+    else:
+        out.line(
+            f"{done['masked_id']}: participation {out.status(done['status'])}, "
+            f"{done['vouchers_clawed_back']} unused vouchers clawed back"
+        )
+    return 0
+
+
+# --- staff accounts (rule X2) ---------------------------------------------------------------
 
 
 def _account_id(api: Api, username: str) -> int:
@@ -133,276 +430,168 @@ def _given_password(args: argparse.Namespace) -> dict[str, str]:
     return {"password": _secret_line("new password: ")} if args.password_stdin else {}
 
 
-def _shown_once(console: Console, account: dict[str, Any], as_json: bool) -> None:
-    _show(console, account, as_json)
-    if "password" in account and not as_json:
-        console.print("[bold]the password is shown this once; hand it over in person[/bold]")
+def _account_line(out: Out, account: dict[str, Any]) -> None:
+    if out.as_json:
+        out.json(account)
+        return
+    where = out.district(account["district"]) if account.get("district") else ""
+    if account.get("merchant_id") is not None:
+        where = f"merchant {account['merchant_id']}"
+    scope = f"{account['role']}{', ' + where if where else ''}"
+    out.line(f"{account['username']} ({scope}): {out.status(account['status'])}")
+    if "password" in account:
+        out.line(f"password: {account['password']}")
+        out.line("the password is shown this once; hand it over in person")
 
 
-def accounts_list(args: argparse.Namespace, api: Api, console: Console) -> int:
+def accounts_list(args: argparse.Namespace, api: Api, out: Out) -> int:
     query = {"role": args.role} if args.role else None
     found = api.json("GET", "/v1/accounts", query=query)["accounts"]
-    if args.json:
-        _show(console, found, True)
-    else:
-        columns = ["id", "username", "role", "district", "merchant_id", "status", "created_at"]
-        _table(console, "accounts", found, columns)
+    if out.as_json:
+        out.json(found)
+        return 0
+    rows = [
+        {
+            **a,
+            "district": out.district(a["district"]) if a["district"] else None,
+            "status": out.status(a["status"]),
+            "created_at": _local_time(a["created_at"]),
+        }
+        for a in found
+    ]
+    columns = ["id", "username", "role", "district", "merchant_id", "status", "created_at"]
+    out.table("accounts", rows, columns)
     return 0
 
 
-def accounts_add(args: argparse.Namespace, api: Api, console: Console) -> int:
+def accounts_add(args: argparse.Namespace, api: Api, out: Out) -> int:
     body = {"username": args.username, **_scope(args), "reason": args.reason}
-    made = api.json("POST", "/v1/accounts", body={**body, **_given_password(args)})
-    _shown_once(console, made, args.json)
+    _account_line(out, api.json("POST", "/v1/accounts", body={**body, **_given_password(args)}))
     return 0
 
 
-def accounts_disable(args: argparse.Namespace, api: Api, console: Console) -> int:
+def accounts_status(args: argparse.Namespace, api: Api, out: Out) -> int:
     path = f"/v1/accounts/{_account_id(api, args.username)}/status"
-    body = {"status": "disabled", "reason": args.reason}
-    _show(console, api.json("POST", path, body=body), args.json)
+    status = "disabled" if args.action == "disable" else "active"
+    _account_line(out, api.json("POST", path, body={"status": status, "reason": args.reason}))
     return 0
 
 
-def accounts_enable(args: argparse.Namespace, api: Api, console: Console) -> int:
-    path = f"/v1/accounts/{_account_id(api, args.username)}/status"
-    body = {"status": "active", "reason": args.reason}
-    _show(console, api.json("POST", path, body=body), args.json)
-    return 0
-
-
-def accounts_role(args: argparse.Namespace, api: Api, console: Console) -> int:
+def accounts_role(args: argparse.Namespace, api: Api, out: Out) -> int:
     path = f"/v1/accounts/{_account_id(api, args.username)}/role"
-    body = {**_scope(args), "reason": args.reason}
-    _show(console, api.json("POST", path, body=body), args.json)
+    _account_line(out, api.json("POST", path, body={**_scope(args), "reason": args.reason}))
     return 0
 
 
-def accounts_reset_password(args: argparse.Namespace, api: Api, console: Console) -> int:
+def accounts_reset_password(args: argparse.Namespace, api: Api, out: Out) -> int:
     path = f"/v1/accounts/{_account_id(api, args.username)}/password"
     body = {"reason": args.reason, **_given_password(args)}
-    _shown_once(console, api.json("POST", path, body=body), args.json)
+    _account_line(out, api.json("POST", path, body=body))
     return 0
 
 
-ACCOUNT_COMMANDS = {
-    "list": accounts_list,
-    "add": accounts_add,
-    "disable": accounts_disable,
-    "enable": accounts_enable,
-    "role": accounts_role,
-    "reset-password": accounts_reset_password,
-}
+# --- settlement and reports (rules S1, S3) --------------------------------------------------
 
 
-def run(args: argparse.Namespace, api: Api, console: Console) -> int:
-    out = args.json
-    cmd = (args.group, getattr(args, "action", None))
-    if args.group == "accounts":
-        return ACCOUNT_COMMANDS[args.action](args, api, console)
-
-    def show(value: Any) -> None:
-        console.print_json(json.dumps(value, ensure_ascii=False)) if out else console.print(value)
-
-    if cmd == ("registry", "import"):
-        result = api.json(
-            "POST",
-            "/v1/registry/imports",
-            raw=Path(args.file).read_bytes(),
-            content_type="text/csv",
-            query={"dry_run": "true" if args.dry_run else "false"},
-        )
-        if out:
-            show(result)
-        else:
-            console.print(
-                f"{'dry run: ' if result['dry_run'] else ''}{result['inserted']} inserted, "
-                f"{result['updated']} updated, {result['unchanged']} unchanged, "
-                f"{result['rejected']} rejected ({result['encoding']})"
-            )
-            if result["rejects"]:
-                _table(console, "rejected rows", result["rejects"], ["line", "cert_no", "reason"])
-        return 1 if result["rejected"] else 0
-    if cmd == ("merchants", "list"):
-        query = {"district": args.district} if args.district else None
-        merchants = api.json("GET", "/v1/merchants", query=query)["merchants"]
-        if out:
-            show(merchants)
-        else:
-            _table(
-                console,
-                "merchants",
-                merchants,
-                ["id", "name", "district", "admitted", "permitted", "status", "active_terminals"],
-            )
-        return 0
-    if cmd == ("merchants", "add"):
-        show(api.json("POST", "/v1/merchants", body={"name": args.name, "district": args.district}))
-        return 0
-    flags = {
-        "admit": ("admission", "admitted", True),
-        "unadmit": ("admission", "admitted", False),
-        "permit": ("permission", "permitted", True),
-        "withdraw": ("permission", "permitted", False),
-        "suspend": ("suspension", "suspended", True),
-        "resume": ("suspension", "suspended", False),
-    }
-    if args.group == "merchants" and args.action in flags:
-        path, field, value = flags[args.action]
-        show(
-            api.json(
-                "POST",
-                f"/v1/merchants/{args.merchant_id}/{path}",
-                body={field: value, "reason": args.reason},
-            )
-        )
-        return 0
-    if cmd == ("terminals", "issue"):
-        issued = api.json(
-            "POST", f"/v1/merchants/{args.merchant_id}/terminals", body={"label": args.label}
-        )
-        if args.qr:
-            Path(args.qr).write_text(issued["pairing_qr_svg"], encoding="utf-8")
-        if args.pairing_file:
-            pairing_path = Path(args.pairing_file)
-            pairing_path.write_text(json.dumps(issued["pairing"]), encoding="utf-8")
-            pairing_path.chmod(0o600)
-        issued.pop("pairing_qr_svg")
-        show(issued)
-        return 0
-    if cmd == ("terminals", "revoke"):
-        show(
-            api.json(
-                "POST", f"/v1/terminals/{args.terminal_id}/revocation", body={"reason": args.reason}
-            )
-        )
-        return 0
-    if cmd == ("campaigns", "list"):
-        campaigns = api.json("GET", "/v1/campaigns", auth=False)["campaigns"]
-        rows = [{k: c[k] for k in ("id", "name", "claim_opens", "hard_end")} for c in campaigns]
-        show(campaigns) if out else _table(
-            console, "campaigns", rows, ["id", "name", "claim_opens", "hard_end"]
-        )
-        return 0
-    if cmd == ("campaigns", "show"):
-        campaigns = api.json("GET", "/v1/campaigns", auth=False)["campaigns"]
-        found = [c for c in campaigns if c["id"] == args.campaign_id]
-        if not found:
-            raise CliError(f"no campaign {args.campaign_id}")
-        console.print_json(json.dumps(found[0], ensure_ascii=False))
-        return 0
-    if cmd == ("campaigns", "load"):
-        loaded = api.json(
-            "POST",
-            "/v1/campaigns",
-            raw=Path(args.file).read_bytes(),
-            content_type="application/toml",
-        )
-        show(loaded) if out else console.print(f"{loaded['id']}: loaded ({loaded['name']})")
-        return 0
-    if cmd == ("campaigns", "check"):
-        try:
-            campaign = load_campaign(args.file)
-        except CampaignConfigInvalid as exc:
-            console.print(f"[red]{exc.message}[/red]")
-            for problem in exc.details.get("problems", []):  # type: ignore[union-attr]
-                console.print(f"  {problem}")
-            return 1
-        console.print(f"{campaign.id}: valid ({campaign.name})")
-        return 0
-    if cmd == ("citizens", "revoke"):
-        number = _secret_line("ID number: ")
-        show(
-            api.json(
-                "POST", "/v1/citizens/revocation", body={"id_number": number, "reason": args.reason}
-            )
-        )
-        return 0
-    if cmd == ("settlements", "build"):
-        batch = api.json(
-            "POST",
-            "/v1/settlements",
-            body={"campaign_id": args.campaign_id, "district": args.district, "month": args.month},
-        )
-        _print_batch(console, batch, out)
-        return 0
-    if cmd == ("settlements", "show"):
-        _print_batch(console, api.json("GET", f"/v1/settlements/{args.settlement_id}"), out)
-        return 0
-    if args.group == "settlements" and args.action in ("review", "approve", "pay"):
-        body: dict[str, str] = {"step": args.action}
-        if args.note:
-            body["note"] = args.note
-        _print_batch(
-            console, api.json("POST", f"/v1/settlements/{args.settlement_id}/steps", body=body), out
-        )
-        return 0
-    if cmd == ("settlements", "csv"):
-        _, payload, _ = api.call("GET", f"/v1/settlements/{args.settlement_id}/csv")
-        Path(args.output).write_bytes(payload)
-        console.print(f"wrote {args.output}")
-        return 0
-    if cmd == ("reports", "ranking"):
-        fmt = {"table": "json", "csv": "csv", "png": "png"}[args.format]
-        query = {"month": args.month, "format": fmt}
-        _, payload, _ = api.call("GET", "/v1/reports/ranking", query=query)
-        if fmt != "json":
-            if not args.output:
-                raise CliError("--output is needed for csv and png")
-            Path(args.output).write_bytes(payload)
-            console.print(f"wrote {args.output}")
-            return 0
-        ranking = json.loads(payload)
-        rows = [
-            {
-                **d,
-                "value": format_yuan(d["value_redeemed_fen"]),
-                "rate": f"{d['redemption_rate_bp'] / 100:.2f}%",
-            }
-            for d in ranking["districts"]
-        ]
-        show(ranking) if out else _table(
-            console,
-            f"district ranking {ranking['month']}",
-            rows,
-            ["rank", "name", "claims", "vouchers_issued", "vouchers_redeemed", "value", "rate"],
-        )
-        return 0
-    if cmd == ("audit", None):
-        query = {
-            k: v
-            for k, v in (
-                ("actor", args.actor),
-                ("action", args.action_filter),
-                ("from", args.date_from),
-                ("to", args.date_to),
-            )
-            if v
-        }
-        entries = api.json("GET", "/v1/audit", query=query)["entries"]
-        show(entries) if out else _table(
-            console, "audit log", entries, ["at", "actor", "action", "subject", "reason"]
-        )
-        return 0
-    raise CliError(f"unknown command {cmd}")
-
-
-def _print_batch(console: Console, batch: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        console.print_json(json.dumps(batch, ensure_ascii=False))
+def _print_batch(out: Out, batch: dict[str, Any]) -> None:
+    if out.as_json:
+        out.json(batch)
         return
-    console.print(
-        f"settlement {batch['settlement_id']} · {batch['campaign_id']} · {batch['district']} · "
-        f"{batch['month']} · [bold]{batch['status']}[/bold] · {batch['redemption_count']} bills, "
-        f"{batch['voucher_count']} vouchers, {format_yuan(batch['amount_fen'])} 元"
+    out.line(
+        f"settlement {batch['settlement_id']} · {batch['campaign_id']} · "
+        f"{out.district(batch['district'])} · {batch['month']} · {out.status(batch['status'])} · "
+        f"{batch['redemption_count']} bills, {batch['voucher_count']} vouchers, "
+        f"{format_yuan(batch['amount_fen'])} 元"
     )
     rows = [{**x, "amount": format_yuan(x["amount_fen"])} for x in batch["lines"]]
-    _table(
-        console,
-        "per merchant",
-        rows,
-        ["merchant_id", "merchant_name", "redemptions", "vouchers", "amount"],
+    columns = ["merchant_id", "merchant_name", "redemptions", "vouchers", "amount"]
+    out.table("per merchant", rows, columns, wide=("merchant_name",))
+
+
+def settlements_build(args: argparse.Namespace, api: Api, out: Out) -> int:
+    body = {"campaign_id": args.campaign_id, "district": args.district, "month": args.month}
+    _print_batch(out, api.json("POST", "/v1/settlements", body=body))
+    return 0
+
+
+def settlements_show(args: argparse.Namespace, api: Api, out: Out) -> int:
+    _print_batch(out, api.json("GET", f"/v1/settlements/{args.settlement_id}"))
+    return 0
+
+
+def settlements_step(args: argparse.Namespace, api: Api, out: Out) -> int:
+    body: dict[str, str] = {"step": args.action}
+    if args.note:
+        body["note"] = args.note
+    _print_batch(out, api.json("POST", f"/v1/settlements/{args.settlement_id}/steps", body=body))
+    return 0
+
+
+def _write(out: Out, payload: bytes, output: str | None, *, text: bool) -> None:
+    """To the file named, or to standard output (text only: a PNG is no terminal's business)."""
+    if output and output != "-":
+        Path(output).write_bytes(payload)
+        out.console.print(f"wrote {output}", highlight=False, markup=False)
+    elif text:
+        out.console.file.write(payload.decode("utf-8-sig"))
+        out.console.file.flush()
+    else:
+        raise CliError("--output is needed for png")
+
+
+def settlements_csv(args: argparse.Namespace, api: Api, out: Out) -> int:
+    _, payload, _ = api.call("GET", f"/v1/settlements/{args.settlement_id}/csv")
+    _write(out, payload, args.output, text=True)
+    return 0
+
+
+def reports_ranking(args: argparse.Namespace, api: Api, out: Out) -> int:
+    fmt = {"table": "json", "csv": "csv", "png": "png"}[args.format]
+    _, payload, _ = api.call(
+        "GET", "/v1/reports/ranking", query={"month": args.month, "format": fmt}
     )
+    if fmt != "json":
+        _write(out, payload, args.output, text=fmt == "csv")
+        return 0
+    ranking = json.loads(payload)
+    if out.as_json:
+        out.json(ranking)
+        return 0
+    rows = [
+        {
+            **d,
+            "value": format_yuan(d["value_redeemed_fen"]),
+            "rate": f"{d['redemption_rate_bp'] / 100:.2f}%",
+        }
+        for d in ranking["districts"]
+    ]
+    columns = ["rank", "name", "claims", "vouchers_issued", "vouchers_redeemed", "value", "rate"]
+    out.table(f"district ranking {ranking['month']}", rows, columns)
+    return 0
+
+
+def audit(args: argparse.Namespace, api: Api, out: Out) -> int:
+    query = {
+        k: v
+        for k, v in (
+            ("actor", args.actor),
+            ("action", args.action_filter),
+            ("from", args.date_from),
+            ("to", args.date_to),
+        )
+        if v
+    }
+    entries = api.json("GET", "/v1/audit", query=query)["entries"]
+    if out.as_json:
+        out.json(entries)
+        return 0
+    rows = [{**e, "at": _local_time(e["at"])} for e in entries]
+    columns = ["at", "actor", "action", "subject", "reason"]
+    out.table("audit log", rows, columns, wide=("subject", "reason"))
+    return 0
+
+
+# --- the parser -----------------------------------------------------------------------------
 
 
 def parser() -> argparse.ArgumentParser:
@@ -412,86 +601,91 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default=os.environ.get("VOUCHER_SERVER", "http://127.0.0.1:8080"))
     p.add_argument("--user", default=os.environ.get("VOUCHER_USER"))
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="statuses and reasons")
     groups = p.add_subparsers(dest="group", required=True)
 
+    def command(parent: Any, name: str, func: Command, **kw: Any) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(name, **kw)
+        sub.set_defaults(func=func, action=name)
+        return sub
+
     registry = groups.add_parser("registry").add_subparsers(dest="action", required=True)
-    imp = registry.add_parser("import", help="import the registration office's CSV (UTF-8 or GBK)")
+    imp = command(registry, "import", registry_import, help="the office's CSV (UTF-8 or GBK)")
     imp.add_argument("file")
     imp.add_argument("--dry-run", action="store_true")
 
     merchants = groups.add_parser("merchants").add_subparsers(dest="action", required=True)
-    merchants.add_parser("list").add_argument("--district")
-    add = merchants.add_parser("add")
+    command(merchants, "list", merchants_list).add_argument("--district")
+    add = command(merchants, "add", merchants_add)
     add.add_argument("name")
     add.add_argument("district")
-    for action in ("admit", "unadmit", "permit", "withdraw", "suspend", "resume"):
-        sub = merchants.add_parser(action)
+    for action in MERCHANT_CHANGES:
+        sub = command(merchants, action, merchants_change)
         sub.add_argument("merchant_id", type=int)
         sub.add_argument("--reason", required=True)
 
     terminals = groups.add_parser("terminals").add_subparsers(dest="action", required=True)
-    issue = terminals.add_parser("issue", help="issue a terminal; its credential is shown once")
+    issue = command(terminals, "issue", terminals_issue, help="its credential is shown once")
     issue.add_argument("merchant_id", type=int)
     issue.add_argument("label")
     issue.add_argument("--qr", help="write the pairing QR code (SVG) here")
     issue.add_argument("--pairing-file", help="write the pairing JSON here (mode 0600)")
-    revoke = terminals.add_parser("revoke")
+    revoke = command(terminals, "revoke", terminals_revoke)
     revoke.add_argument("terminal_id", type=int)
     revoke.add_argument("--reason", required=True)
 
     campaigns = groups.add_parser("campaigns").add_subparsers(dest="action", required=True)
-    campaigns.add_parser("list")
-    campaigns.add_parser("show").add_argument("campaign_id")
-    campaigns.add_parser("check", help="validate a campaign file (rule C1)").add_argument("file")
-    campaigns.add_parser("load", help="load a campaign file into the server (C1)").add_argument(
-        "file"
-    )
+    command(campaigns, "list", campaigns_list)
+    command(campaigns, "show", campaigns_show).add_argument("campaign_id")
+    command(campaigns, "check", campaigns_check, help="validate a file (C1)").add_argument("file")
+    command(campaigns, "load", campaigns_load, help="load a file (C1)").add_argument("file")
 
     citizens = groups.add_parser("citizens").add_subparsers(dest="action", required=True)
-    crev = citizens.add_parser("revoke", help="revoke participation; the ID number is prompted")
+    crev = command(citizens, "revoke", citizens_revoke, help="the ID number is prompted")
     crev.add_argument("--reason", required=True)
 
-    _account_parsers(groups)
+    _account_parsers(groups, command)
 
     settlements = groups.add_parser("settlements").add_subparsers(dest="action", required=True)
-    build = settlements.add_parser("build")
+    build = command(settlements, "build", settlements_build)
     build.add_argument("campaign_id")
     build.add_argument("district")
     build.add_argument("month", help="YYYY-MM")
-    settlements.add_parser("show").add_argument("settlement_id", type=int)
+    command(settlements, "show", settlements_show).add_argument("settlement_id", type=int)
     for action in ("review", "approve", "pay"):
-        sub = settlements.add_parser(action)
+        sub = command(settlements, action, settlements_step)
         sub.add_argument("settlement_id", type=int)
         sub.add_argument("--note")
-    scsv = settlements.add_parser("csv")
+    scsv = command(settlements, "csv", settlements_csv)
     scsv.add_argument("settlement_id", type=int)
-    scsv.add_argument("-o", "--output", required=True)
+    scsv.add_argument("-o", "--output", help="a file (default: standard output)")
 
     reports = groups.add_parser("reports").add_subparsers(dest="action", required=True)
-    ranking = reports.add_parser("ranking")
+    ranking = command(reports, "ranking", reports_ranking)
     ranking.add_argument("month", help="YYYY-MM")
     ranking.add_argument("--format", choices=("table", "csv", "png"), default="table")
-    ranking.add_argument("-o", "--output")
+    ranking.add_argument("-o", "--output", help="a file (csv: default standard output)")
 
-    audit = groups.add_parser("audit")
-    audit.add_argument("--actor")
-    audit.add_argument("--action", dest="action_filter")
-    audit.add_argument("--from", dest="date_from")
-    audit.add_argument("--to", dest="date_to")
+    log = groups.add_parser("audit")
+    log.set_defaults(func=audit, action=None)
+    log.add_argument("--actor")
+    log.add_argument("--action", dest="action_filter")
+    log.add_argument("--from", dest="date_from")
+    log.add_argument("--to", dest="date_to")
     groups.add_parser("loadtest", help="the load test: see voucherctl loadtest --help")
     return p
 
 
-def _account_parsers(groups: Any) -> None:
+def _account_parsers(groups: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
     """voucherctl accounts ...: the city manages every account, a merchant manager their
     shop's manager accounts (rule X2); every change needs a --reason (it is audited)."""
     accounts = groups.add_parser("accounts", help="staff accounts (X2)").add_subparsers(
         dest="action", required=True
     )
-    accounts.add_parser("list").add_argument("--role")
+    command(accounts, "list", accounts_list).add_argument("--role")
     roles = ("merchant_manager", "district_operator", "city_operator", "auditor")
-    for action in ("add", "role"):
-        sub = accounts.add_parser(action)
+    for action, func in (("add", accounts_add), ("role", accounts_role)):
+        sub = command(accounts, action, func)
         sub.add_argument("username")
         sub.add_argument("role", choices=roles)
         sub.add_argument("--district", help="a district operator's district")
@@ -504,12 +698,19 @@ def _account_parsers(groups: Any) -> None:
                 help="read the password (12+ characters) from a prompt or stdin; "
                 "without it the server generates one and shows it once",
             )
-    for action in ("disable", "enable", "reset-password"):
-        sub = accounts.add_parser(action)
+    for action, func in (
+        ("disable", accounts_status),
+        ("enable", accounts_status),
+        ("reset-password", accounts_reset_password),
+    ):
+        sub = command(accounts, action, func)
         sub.add_argument("username")
         sub.add_argument("--reason", required=True)
         if action == "reset-password":
             sub.add_argument("--password-stdin", action="store_true")
+
+
+NO_SIGN_IN = {campaigns_list, campaigns_show, campaigns_check}
 
 
 def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -> int:
@@ -520,17 +721,18 @@ def main(argv: Sequence[str] | None = None, *, console: Console | None = None) -
         return loadtest.main(argv[1:])
     args = parser().parse_args(argv)
     console = console or Console()
-    needs_login = not (args.group == "campaigns" and args.action in ("list", "show", "check"))
     password = ""
-    if needs_login:
+    if args.func not in NO_SIGN_IN:
         if not args.user:
             console.print("[red]--user (or VOUCHER_USER) is needed[/red]")
             return 2
         password = os.environ.get("VOUCHER_PASSWORD") or getpass.getpass(
             f"password for {args.user}: "
         )
+    api = Api(args.server, args.user or "", password)
+    out = Out(console, as_json=args.json, lang=args.lang, api=api)
     try:
-        return run(args, Api(args.server, args.user or "", password), console)
+        return int(args.func(args, api, out))
     except CliError as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 1

@@ -315,6 +315,7 @@ ROUTES: tuple[Route, ...] = (
         body=S.AddMerchantRequest,
         response=S.Merchant,
         status=(201,),
+        errors=("conflict",),  # the same name in the same district (details.reason)
     ),
     Route(
         "POST",

@@ -53,6 +53,21 @@ async def merchants(conn: Conn, district: str | None) -> list[asyncpg.Record]:
     )
 
 
+async def same_merchant(conn: Conn, name: str, district: str) -> int | None:
+    """The merchant of exactly this name in this district, if any. Call inside the adding
+    transaction: the advisory lock makes two concurrent adds of one shop take turns, so the
+    second sees the first (the lock ends with the transaction)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))", name, district
+    )
+    found = await conn.fetchval(
+        "SELECT id FROM merchants WHERE name = $1 AND district = $2 ORDER BY id LIMIT 1",
+        name,
+        district,
+    )
+    return None if found is None else int(found)
+
+
 async def merchant_for_update(conn: Conn, merchant_id: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT id, name, district, admitted, permitted, status, created_at "
@@ -85,9 +100,13 @@ async def revoke_terminal(conn: Conn, terminal_id: int, at: datetime) -> None:
 
 
 async def revoke_citizen(
-    conn: Conn, id_hash: bytes, reason: str, at: datetime
+    conn: Conn, id_hash: bytes, id_masked: str, reason: str, at: datetime
 ) -> tuple[asyncpg.Record | None, int]:
-    """Rule X1: revoke participation and claw back every unused voucher; used ones stay."""
+    """Rule X1: revoke participation and claw back every unused voucher; used ones stay.
+
+    Someone who never signed in has no citizen row yet (an imported owner before their
+    claim): the row is made here, already revoked, so they are refused from their first
+    sign-in. None when the citizen is revoked already."""
     citizen = await conn.fetchrow(
         """
         UPDATE citizens SET status = 'revoked', revoked_at = $3, revoked_reason = $2
@@ -99,7 +118,19 @@ async def revoke_citizen(
         at,
     )
     if citizen is None:
-        return None, 0
+        made = await conn.fetchrow(
+            """
+            INSERT INTO citizens (id_hash, id_masked, status, revoked_at, revoked_reason)
+            VALUES ($1, $4, 'revoked', $3, $2)
+            ON CONFLICT (id_hash) DO NOTHING
+            RETURNING id, subject, id_masked
+            """,
+            id_hash,
+            reason,
+            at,
+            id_masked,
+        )
+        return made, 0
     clawed = await conn.execute(
         "UPDATE vouchers SET status = 'revoked' WHERE citizen_id = $1 AND status = 'available'",
         citizen["id"],

@@ -43,6 +43,7 @@ from server.web import (
 )
 from shared import rules
 from shared.errors import (
+    Conflict,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -51,7 +52,7 @@ from shared.errors import (
     UsernameInvalid,
     UsernameTaken,
 )
-from shared.idnumber import hash_id_number, validate_id_number
+from shared.idnumber import hash_id_number, mask_id_number, validate_id_number
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 
@@ -97,6 +98,15 @@ async def add_merchant(request: web.Request) -> web.Response:
         raise InvalidRequest("unknown district", field="district")
     require_district(me, district)
     async with request.app[PG].acquire() as conn, conn.transaction():
+        existing = await db.same_merchant(conn, name, district)
+        if existing is not None:
+            # rule U1: one shop, one ledger. The code stays the generic "conflict" (every code
+            # needs the terminal's words, terminal/i18n.py); details.reason says which.
+            raise Conflict(
+                "A merchant of this name is already registered in this district.",
+                reason="merchant_exists",
+                merchant_id=existing,
+            )
         merchant_id = await parties.create_merchant(
             conn, name=name, district=district, admitted=False, permitted=False
         )
@@ -251,8 +261,9 @@ async def revoke_citizen(request: web.Request) -> web.Response:
         get_str(body, "id_number", max_len=18), now.astimezone(request.app[TZ]).date()
     )  # rule E1
     digest = hash_id_number(number, request.app[SETTINGS].id_hash_key)  # rule X3
+    masked = mask_id_number(number)
     async with request.app[PG].acquire() as conn, conn.transaction():
-        citizen, clawed_back = await db.revoke_citizen(conn, digest, reason, now)
+        citizen, clawed_back = await db.revoke_citizen(conn, digest, masked, reason, now)
         if citizen is None:
             raise NotFound("no active participant with this ID number")
         change = await access.record(conn, "citizen", citizen["id"], blocked=True)

@@ -28,6 +28,14 @@ def district_names(request: web.Request) -> dict[str, str]:
     return names
 
 
+def _district_name(request: web.Request, code: str) -> str:
+    """东昌府区 for ``dongchangfu``: the name the campaigns give the district."""
+    for campaign in request.app[CAMPAIGNS].values():
+        if code in campaign.districts:
+            return campaign.districts[code].name
+    return code
+
+
 @requires(Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 async def import_registry(request: web.Request) -> web.Response:
     """Rule E3: the office's CSV (UTF-8 or GBK). All accepted rows are written in one
@@ -49,7 +57,12 @@ async def import_registry(request: web.Request) -> web.Response:
     if me.role is Role.DISTRICT_OPERATOR:
         theirs = [r for r in rows if r.district == me.district]
         rejects += [
-            Reject(r.line, r.cert_no, f"district {r.district} is not yours")
+            Reject.one(
+                r.line,
+                r.cert_no,
+                f"district {r.district} is not yours",
+                f"{_district_name(request, r.district)}不是您所辖的区",
+            )
             for r in rows
             if r.district != me.district
         ]
@@ -92,7 +105,12 @@ def _answer(
             "dry_run": dry_run,
             "encoding": encoding,
             "rejects": [
-                {"line": r.line, "cert_no": r.cert_no, "reason": r.reason}
+                {
+                    "line": r.line,
+                    "cert_no": r.cert_no,
+                    "reason": r.reason,
+                    "reasons": [{"message": x.en, "message_zh": x.zh} for x in r.reasons],
+                }
                 for r in sorted(rejects, key=lambda r: r.line)
             ],
         },

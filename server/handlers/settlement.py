@@ -139,12 +139,14 @@ async def finance_csv(request: web.Request) -> web.Response:
     """Rule S1: the finance bureau's CSV; its total row reconciles to the ledger."""
     async with request.app[PG].acquire() as conn:
         row, lines = await _readable(request, conn)
+    campaign = request.app[CAMPAIGNS].get(row["campaign_id"])
+    named = campaign.districts.get(row["district"]) if campaign else None
     text = rules.finance_csv(
         batch_id=row["id"],
         campaign_id=row["campaign_id"],
-        district=row["district"],
+        district=named.name if named else row["district"],  # 东昌府区, not its code
         month=row["month"],
-        status=row["status"],
+        status=rules.STATUS_NAMES.get(row["status"], row["status"]),
         lines=[
             rules.Line(
                 x["merchant_id"],
