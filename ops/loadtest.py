@@ -12,6 +12,11 @@
    latency-over-time chart (PNG), as JSON and Markdown.
 4. Checks the ledger (server.db.invariants): any violation makes it exit non-zero.
 
+What it seeds is tagged (certificates and merchants named ``LT-<run>-…``), and so is every
+bill made with it; ``--clean`` removes all of it afterwards (server/db/seeding.py), so the
+next ranking and settlement count real bills only. A server or database out of reach is one
+line naming the address tried. ``--server`` defaults to $VOUCHER_SERVER.
+
 Citizens sign in through the server's development identity provider, so the target is a
 demo-mode server (the README's demo), never production. Traffic goes to the given URL only.
 """
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import secrets
 import sys
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import asyncpg
@@ -45,6 +52,7 @@ from shared.campaign import Campaign, load_campaign_dict
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number
 
 OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day")
+TAG = seeding.LOAD_TEST_TAG  # what it seeds is named LT-<run>-…: --clean removes it
 DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1}
 
 
@@ -100,7 +108,7 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
         i = len(people)
         issued = campaign.certificate_issued_from + timedelta(days=rng.randrange(window + 1))
         price = rng.randrange(30_000_000, 300_000_000)  # 300,000 .. 3,000,000 元
-        people.append((f"LT-{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
+        people.append((f"{TAG}{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
     n_claimed = int(cfg.certificates * cfg.preclaimed)
     owners = [(hash_id_number(p[2], cfg.id_hash_key), mask_id_number(p[2])) for p in people]
     credentials = [new_terminal_credential() for _ in range(cfg.terminals)]
@@ -135,7 +143,7 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
         merchant_ids = await seeding.merchants(
             conn,
             [
-                seeding.MerchantRow(f"LT-{run}-{g}", districts[g % len(districts)])
+                seeding.MerchantRow(f"{TAG}{run}-{g}", districts[g % len(districts)])
                 for g in range(1, cfg.merchants + 1)
             ],
         )
@@ -421,9 +429,49 @@ def chart(stats: Stats, path: Path) -> None:
 
 
 async def check_only(database_url: str) -> list[Violation]:
-    conn = await asyncpg.connect(database_url)
+    conn = await _connect(database_url)
     try:
         return await check_ledger(conn)
+    finally:
+        await conn.close()
+
+
+class Unreachable(Exception):
+    """The server or the database is not there: one line for the operator, no traceback."""
+
+
+def _address(database_url: str) -> str:
+    """The database's address without its password."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+async def _connect(database_url: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(database_url, timeout=10)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        raise Unreachable(f"cannot reach the database at {_address(database_url)}: {exc}") from exc
+
+
+async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
+    try:
+        async with http.get(server + "/v1/campaigns") as r:
+            r.raise_for_status()
+            return {c["id"]: c for c in (await r.json())["campaigns"]}
+    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise Unreachable(
+            f"cannot reach the server at {server} ({reason}); start it "
+            "(python3 scripts/dev.py demo) or name it with --server or VOUCHER_SERVER"
+        ) from exc
+
+
+async def clean(database_url: str) -> dict[str, int]:
+    """Remove what every load test seeded in this database, and the bills made with it."""
+    conn = await _connect(database_url)
+    try:
+        return await seeding.remove_tagged(conn, TAG)
     finally:
         await conn.close()
 
@@ -433,12 +481,11 @@ async def run(cfg: Config, command: str) -> int:
         connector=aiohttp.TCPConnector(limit=cfg.concurrency * 2),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as http:
-        async with http.get(cfg.server + "/v1/campaigns") as r:
-            campaigns = {c["id"]: c for c in (await r.json())["campaigns"]}
+        campaigns = await _campaigns(http, cfg.server)
         if cfg.campaign_id not in campaigns:
             raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
         campaign = load_campaign_dict(campaigns[cfg.campaign_id])
-        conn = await asyncpg.connect(cfg.database_url)
+        conn = await _connect(cfg.database_url)
         try:
             seeded = await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
         finally:
@@ -472,6 +519,7 @@ async def run(cfg: Config, command: str) -> int:
     if not cfg.quiet:
         print(markdown(result))
         print(f"results in {cfg.out_dir}/results.json, results.md and latency.png")
+        print("its data stays in the ledger until: scripts/loadtest --clean (same --demo-dir)")
     return 1 if violations else 0
 
 
@@ -479,7 +527,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--server", default="http://127.0.0.1:8080")
+    p.add_argument(
+        "--server",
+        default=os.environ.get("VOUCHER_SERVER", "http://127.0.0.1:8080"),
+        help="the demo server (default: $VOUCHER_SERVER or http://127.0.0.1:8080)",
+    )
     p.add_argument(
         "--demo-dir", type=Path, help="take the database URL and ID hash key of the README's demo"
     )
@@ -497,6 +549,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--check-only", action="store_true", help="only check the ledger's invariants")
+    p.add_argument(
+        "--clean",
+        action="store_true",
+        help="remove what load tests seeded (LT-… certificates and merchants) and their bills",
+    )
     return p
 
 
@@ -509,7 +566,7 @@ def config_from(args: argparse.Namespace) -> Config:
         key_b64 = key_b64 or keys["VOUCHER_ID_HASH_KEY"]
     if not database_url:
         raise SystemExit("--database-url (or --demo-dir) is needed")
-    if not args.check_only and not key_b64:
+    if not (args.check_only or args.clean) and not key_b64:
         raise SystemExit("--id-hash-key-b64 (or --demo-dir) is needed to seed")
     mix = {}
     for part in args.mix.split(","):
@@ -543,6 +600,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     cfg = config_from(args)
+    try:
+        return _main(args, cfg, argv)
+    except Unreachable as exc:
+        print(f"loadtest: {exc}", file=sys.stderr)
+        return 2
+    except seeding.TaggedDataSettled as exc:
+        print(f"loadtest: not cleaned: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace, cfg: Config, argv: list[str]) -> int:
+    if args.clean:
+        removed = asyncio.run(clean(cfg.database_url))
+        print("removed: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
+        return 0
     if args.check_only:
         violations = asyncio.run(check_only(cfg.database_url))
         for v in violations:

@@ -377,3 +377,74 @@ async def check_foreign_keys(conn: Conn, tables: Sequence[str]) -> None:
         )
         if missing:
             raise RuntimeError(f"seed broke foreign key {fk['conname']}: {missing} rows")
+
+
+# --- removing what a load test seeded -------------------------------------------------------
+
+LOAD_TEST_TAG = "LT-"
+"""Certificates and merchants the load test seeds are named ``LT-<run>-…`` (its terminals
+``LT till …``), so that what it left can be found and removed: a ranking or settlement after
+a load test must not count its bills."""
+
+_REMOVE_TAGGED = """
+CREATE TEMP TABLE lt_merchants ON COMMIT DROP AS
+    SELECT id FROM merchants WHERE starts_with(name, $1);
+CREATE TEMP TABLE lt_terminals ON COMMIT DROP AS
+    SELECT id FROM terminals WHERE merchant_id IN (SELECT id FROM lt_merchants);
+CREATE TEMP TABLE lt_certificates ON COMMIT DROP AS
+    SELECT id FROM certificates WHERE starts_with(cert_no, $1);
+CREATE TEMP TABLE lt_claims ON COMMIT DROP AS
+    SELECT id, citizen_id FROM claims WHERE certificate_id IN (SELECT id FROM lt_certificates);
+-- the citizens made for the load test: they own tagged certificates and no other claim
+CREATE TEMP TABLE lt_citizens ON COMMIT DROP AS
+    SELECT z.id FROM citizens z
+     WHERE z.id_hash IN (SELECT o.id_hash FROM certificate_owners o
+                          WHERE o.certificate_id IN (SELECT id FROM lt_certificates))
+       AND NOT EXISTS (SELECT 1 FROM claims k WHERE k.citizen_id = z.id
+                          AND k.id NOT IN (SELECT id FROM lt_claims));
+CREATE TEMP TABLE lt_redemptions ON COMMIT DROP AS
+    SELECT id, settlement_id FROM redemptions
+     WHERE merchant_id IN (SELECT id FROM lt_merchants)
+        OR citizen_id IN (SELECT id FROM lt_citizens);
+"""
+
+_REMOVE_STEPS = (
+    ("redemption_items", "DELETE FROM redemption_items "
+     "WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),
+    ("refunds", "DELETE FROM refunds WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),
+    ("redemptions", "DELETE FROM redemptions WHERE id IN (SELECT id FROM lt_redemptions)"),
+    ("refused_redemptions", "DELETE FROM refused_redemptions "
+     "WHERE terminal_id IN (SELECT id FROM lt_terminals)"),
+    ("consumed_tokens", "DELETE FROM consumed_tokens "
+     "WHERE citizen_id IN (SELECT id FROM lt_citizens)"),
+    ("vouchers", "DELETE FROM vouchers WHERE claim_id IN (SELECT id FROM lt_claims)"),
+    ("claims", "DELETE FROM claims WHERE id IN (SELECT id FROM lt_claims)"),
+    ("certificates", "DELETE FROM certificates WHERE id IN (SELECT id FROM lt_certificates)"),
+    ("citizens", "DELETE FROM citizens WHERE id IN (SELECT id FROM lt_citizens)"),
+    ("terminals", "DELETE FROM terminals WHERE id IN (SELECT id FROM lt_terminals)"),
+    ("merchants", "DELETE FROM merchants WHERE id IN (SELECT id FROM lt_merchants)"),
+)  # fmt: skip
+
+
+class TaggedDataSettled(Exception):
+    """A settlement batch already holds some of the tagged bills: they are money now."""
+
+
+async def remove_tagged(conn: Conn, tag: str = LOAD_TEST_TAG) -> dict[str, int]:
+    """Remove everything seeded under ``tag`` and every bill made with it, in one transaction;
+    returns the rows removed per table. Refused (nothing removed) when a settlement batch
+    already counts one of those bills."""
+    async with conn.transaction():
+        await conn.execute(_REMOVE_TAGGED.replace("$1", "'" + tag.replace("'", "''") + "'"))
+        settled = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM lt_redemptions WHERE settlement_id IS NOT NULL) "
+            "+ (SELECT count(*) FROM settlement_lines "
+            "   WHERE merchant_id IN (SELECT id FROM lt_merchants))"
+        )
+        if settled:
+            raise TaggedDataSettled(f"{settled} settled bills or lines hold load-test data")
+        removed: dict[str, int] = {}
+        for table, sql in _REMOVE_STEPS:
+            status = await conn.execute(sql)
+            removed[table] = int(status.split()[-1])
+    return removed
