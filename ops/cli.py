@@ -12,14 +12,12 @@ argparse (``set_defaults(func=...)``).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import getpass
 import json
 import os
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +27,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ops.client import ApiError, Client, Response, Unreachable
 from shared.campaign import load_campaign
 from shared.errors import CampaignConfigInvalid
 from shared.money import format_yuan
@@ -40,6 +39,9 @@ class CliError(Exception):
 
 
 class Api:
+    """voucherctl's view of ops.client.Client: one blocking call at a time, signed in as the
+    operator on first use."""
+
     def __init__(self, server: str, user: str, password: str) -> None:
         self.server = server.rstrip("/")
         self.user = user
@@ -57,40 +59,24 @@ class Api:
         content_type: str = "application/json",
         auth: bool = True,
     ) -> tuple[int, bytes, str]:
-        if auth and not self.token:
-            self._sign_in()
-        url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": content_type} if data is not None else {}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        kw = {"json_body": body, "query": query, "raw": raw, "content_type": content_type}
         try:
-            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-                return response.status, response.read(), response.headers.get_content_type()
-        except urllib.error.HTTPError as exc:
-            payload = exc.read()
-            try:
-                error = json.loads(payload)["error"]
-                message = f"{error['code']}: {error['message']}"
-            except (ValueError, KeyError, TypeError):
-                message = payload.decode(errors="replace")[:200]
-            raise CliError(f"{exc.code} {message}") from exc
-        except urllib.error.URLError as exc:
-            raise CliError(f"cannot reach {self.server}: {exc.reason}") from exc
+            answer = asyncio.run(self._call(method, path, auth, kw))
+        except ApiError as exc:
+            raise CliError(str(exc)) from exc
+        except Unreachable as exc:
+            raise CliError(str(exc)) from exc
+        return answer.status, answer.body, answer.content_type
+
+    async def _call(self, method: str, path: str, auth: bool, kw: dict[str, Any]) -> Response:
+        async with Client(self.server, token=self.token) as client:
+            if auth and not self.token:
+                self.token = await client.sign_in_staff(self.user, self.password)
+            return await client.request(method, path, token=None if auth else "", **kw)
 
     def json(self, method: str, path: str, **kw: Any) -> Any:
         _, payload, _ = self.call(method, path, **kw)
         return json.loads(payload)
-
-    def _sign_in(self) -> None:
-        _, payload, _ = self.call(
-            "POST",
-            "/v1/auth/staff",
-            body={"username": self.user, "password": self.password},
-            auth=False,
-        )
-        self.token = json.loads(payload)["access_token"]
 
 
 def _secret_line(prompt: str) -> str:

@@ -44,6 +44,8 @@ import aiohttp
 import asyncpg
 from hdrh.histogram import HdrHistogram
 
+from ops.client import ApiError, Client
+from ops.client import Unreachable as ServerUnreachable
 from server.auth import new_terminal_credential
 from server.db import seeding
 from server.db.invariants import Violation, check_ledger
@@ -193,7 +195,7 @@ class Worker:
         self, cfg: Config, session: aiohttp.ClientSession, stats: Stats, seeded: Seeded, idx: int
     ) -> None:
         self.cfg = cfg
-        self.http = session
+        self.api = Client(cfg.server, session=session)  # ops/client.py, the pool shared
         self.stats = stats
         self.seeded = seeded
         self.terminal_id, self.secret = seeded.terminals[idx % len(seeded.terminals)]
@@ -205,47 +207,35 @@ class Worker:
     async def call(
         self, op: str, method: str, path: str, *, token: str, body: Any = None, key: str = ""
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"}
-        if key:
-            headers["Idempotency-Key"] = key
         started = time.perf_counter()
         try:
-            async with self.http.request(
-                method, self.cfg.server + path, json=body, headers=headers
-            ) as r:
-                payload = await r.json(content_type=None)
-                status = r.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            answer = await self.api.request(
+                method, path, json_body=body, token=token, idempotency_key=key, check=False
+            )
+            payload = answer.json()
+        except (ServerUnreachable, aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.stats.record(op, time.perf_counter() - started, type(exc).__name__)
             return 0, None
-        error = payload["error"]["code"] if status >= 400 and isinstance(payload, dict) else None
-        self.stats.record(op, time.perf_counter() - started, error)
-        return status, payload
+        self.stats.record(op, time.perf_counter() - started, answer.error_code)
+        return answer.status, payload
 
     async def sign_in_till(self) -> None:
-        async with self.http.post(
-            self.cfg.server + "/v1/auth/terminal",
-            json={"terminal_id": self.terminal_id, "secret": self.secret},
-        ) as r:
-            r.raise_for_status()
-            self.till = (await r.json())["access_token"]
+        self.till = await self.api.sign_in_terminal(self.terminal_id, self.secret)
 
     async def citizen(self, id_number: str) -> str:
         token = self.citizen_tokens.get(id_number)
         if token:
             return token
-        async with self.http.post(
-            self.cfg.server + "/dev/idp/assertion", json={"id_number": id_number}
-        ) as r:
-            if r.status == 404:
-                raise SystemExit("the server has no development identity provider: run the demo")
-            assertion = (await r.json())["assertion"]
-        async with self.http.post(
-            self.cfg.server + "/v1/auth/citizen", json={"assertion": assertion}
-        ) as r:
-            token = (await r.json())["access_token"]
+        try:
+            token = await self.api.citizen_token(id_number)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise SystemExit(
+                    "the server has no development identity provider: run the demo"
+                ) from exc
+            raise
         self.citizen_tokens[id_number] = token
-        return str(token)
+        return token
 
     async def claim(self) -> None:
         if not self.seeded.unclaimed:
@@ -456,10 +446,15 @@ async def _connect(database_url: str) -> asyncpg.Connection:
 
 async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
     try:
-        async with http.get(server + "/v1/campaigns") as r:
-            r.raise_for_status()
-            return {c["id"]: c for c in (await r.json())["campaigns"]}
-    except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+        return {c["id"]: c for c in await Client(server, session=http).campaigns()}
+    except (
+        ApiError,
+        ServerUnreachable,
+        aiohttp.ClientError,
+        TimeoutError,
+        ValueError,
+        KeyError,
+    ) as exc:
         reason = str(exc) or type(exc).__name__
         raise Unreachable(
             f"cannot reach the server at {server} ({reason}); start it "
