@@ -34,7 +34,7 @@ async def test_the_factories_write_through_the_seeding_module(db: asyncpg.Connec
     campaign_id = await f.campaign(db)
     citizen_id = await f.citizen(db)
     claim_id, vouchers = await f.claim_with_vouchers(db, campaign_id, citizen_id, count=4)
-    assert len(vouchers) == 4 and vouchers == list(range(vouchers[0], vouchers[0] + 4))
+    assert len(vouchers) == len(set(vouchers)) == 4
     rows = await db.fetch(
         "SELECT claim_id, citizen_id, status FROM vouchers WHERE id = ANY($1::bigint[])", vouchers
     )
