@@ -378,6 +378,9 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.TooManyConnectionsError,  # 53300
     asyncpg.InterfaceError,  # the pool or connection closed under the request
+    # a pooled connection that a crash left mid-operation ("cannot switch to state 12; another
+    # operation is in progress"): the statement was never sent
+    asyncpg.InternalClientError,
     OSError,  # ConnectionRefusedError, a missing Unix socket, a reset
     TimeoutError,  # no pooled connection in time; a statement past command_timeout
 )
