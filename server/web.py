@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from server.auth import Principal
 from shared.errors import (
     BodyTooLarge,
+    Category,
     DatabaseUnavailable,
     InvalidAmount,
     InvalidDate,
@@ -137,21 +138,36 @@ class Metrics:
         series.observe(seconds)
 
 
-# Error categories map to statuses in shared.errors; a few codes read better otherwise here:
-# the citizen's QR code is the payload of an authenticated cashier's request, so a bad QR
-# must not look like the terminal's own session failing (401).
+# The one table from a domain error to its HTTP status (errors know nothing of HTTP): each
+# category has its status, and a few codes read better otherwise.
+STATUS_OF_CATEGORY: Mapping[Category, int] = {
+    Category.INVALID_INPUT: 400,
+    Category.UNAUTHENTICATED: 401,
+    Category.FORBIDDEN: 403,
+    Category.NOT_FOUND: 404,
+    Category.CONFLICT: 409,
+    Category.REFUSED: 422,
+    Category.INTERNAL: 500,
+    Category.CONFIG: 500,
+    Category.UNAVAILABLE: 503,
+}
 STATUS_OVERRIDES: Mapping[str, int] = {
+    # the citizen's QR code is the payload of an authenticated cashier's request, so a bad QR
+    # must not look like the terminal's own session failing (401)
     "token_invalid": 422,
     "token_expired": 422,
     "token_replayed": 409,
     "idempotency_key_reused": 422,
+    "body_too_large": 413,
+    "too_many_attempts": 429,
+    "rate_limited": 429,
     # a campaign file that reaches the HTTP edge was sent by a client (voucherctl)
     "campaign_config_invalid": 400,
 }
 
 
 def status_of(error: VoucherError) -> int:
-    return STATUS_OVERRIDES.get(error.code, error.http_status)
+    return STATUS_OVERRIDES.get(error.code, STATUS_OF_CATEGORY[error.category])
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:

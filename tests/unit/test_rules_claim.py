@@ -18,9 +18,9 @@ from shared.errors import (
     CampaignNotStarted,
     CertificateAlreadyClaimed,
     CertificateNotEligible,
+    CertificateNotYours,
     InvalidAmount,
     InvalidRequest,
-    NotRegisteredOwner,
     NoVouchersDue,
 )
 from shared.idnumber import hash_id_number
@@ -261,7 +261,7 @@ def test_a_certificate_dated_after_the_claim_day_is_refused() -> None:
 
 def test_a_claimant_who_is_not_a_registered_owner_is_refused() -> None:
     # rule E3
-    with pytest.raises(NotRegisteredOwner):
+    with pytest.raises(CertificateNotYours):
         claim(cert(), who=STRANGER)
 
 
@@ -278,7 +278,7 @@ def test_a_certificate_already_claimed_is_refused() -> None:
 
 def test_a_stranger_learns_nothing_about_a_claimed_or_ineligible_certificate() -> None:
     # rule E3 is checked before E2 and E4
-    with pytest.raises(NotRegisteredOwner):
+    with pytest.raises(CertificateNotYours):
         claim(cert(new_build=False), who=STRANGER, already_claimed=True)
 
 
