@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.campaign import Campaign, load_bundled_campaign, load_campaign
+from server.campaign_files import load_bundled_campaign, load_campaign
+from shared.campaign import Campaign
 from shared.errors import (
     CampaignEnded,
     CampaignNotStarted,

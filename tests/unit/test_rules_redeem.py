@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.campaign import load_bundled_campaign, load_campaign
+from server.campaign_files import load_bundled_campaign, load_campaign
 from shared.errors import (
     BillTooSmall,
     InvalidAmount,
