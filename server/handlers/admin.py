@@ -16,11 +16,8 @@ from server.qrcodes import qr_svg
 from server.schemas import AccountsQuery, AuditQuery, MerchantsQuery
 from server.services import accounts, audit, citizens, merchants
 from server.services.merchants import Flag
-from server.services.scope import require_district
 from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
 from shared.errors import InvalidRequest, UsernameInvalid
-
-__all__ = ["require_district"]  # the settlement routes share the district rule (X2)
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 
