@@ -30,10 +30,10 @@ from server.campaign_files import load_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db.migrate import migrate
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
-from server.migrate import migrate
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
     ACCESS_CACHE,
