@@ -22,8 +22,8 @@ from aiohttp import web
 from server import seed
 from server.app import create_app, freeze_heap, load_campaigns
 from server.db import campaigns as campaign_db
+from server.db.migrate import migrate
 from server.embedded import DATABASE_URL_ENV, REDIS_URL_ENV, default_data_dir, services
-from server.migrate import migrate
 from server.settings import Settings
 from server.web import JsonLogFormatter
 from shared.idnumber import make_id_number

@@ -26,13 +26,14 @@ from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
+from server.campaign_files import load_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db.migrate import migrate
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
-from server.migrate import migrate
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
     ACCESS_CACHE,
@@ -56,7 +57,7 @@ from server.web import (
     status_of,
     wire_codes,
 )
-from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
+from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
 
 log = logging.getLogger("server")
@@ -650,13 +651,7 @@ async def freeze_heap(app: web.Application) -> None:
 
 
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
-    loaded: dict[str, Campaign] = {}
-    for path in settings.campaign_files:
-        campaign = load_campaign(path)
-        if campaign.id in loaded:
-            raise CampaignConfigInvalid(f"campaign {campaign.id} is configured twice")
-        loaded[campaign.id] = campaign
-    return loaded
+    return load_campaign_files(settings.campaign_files)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:

@@ -24,7 +24,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from shared.campaign import load_campaign
+from server.campaign_files import load_campaign
 from shared.errors import CampaignConfigInvalid
 from shared.money import format_yuan
 

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from shared.campaign import campaign_to_dict, load_bundled_campaign
+from server.campaign_files import load_bundled_campaign
+from shared.campaign import campaign_to_dict
 
 
 def ref(prefix: str) -> str:

@@ -29,9 +29,9 @@ from typing import Any
 import asyncpg
 
 from server.auth import hash_terminal_secret, new_terminal_secret
+from server.campaign_files import load_bundled_campaign
 from server.db import campaigns as campaign_db
-from server.migrate import migrate
-from shared.campaign import load_bundled_campaign
+from server.db.migrate import migrate
 
 CAMPAIGN_ID = "liaocheng-demo"
 MAIN_DISTRICTS = ("dongchangfu", "jingkai", "gaoxin", "dujia")

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from server import seed
 from server.app import ROUTES, create_app
-from server.migrate import migrate
+from server.db.migrate import migrate
 from server.settings import Settings
 from tests.conftest import Services
 from tests.e2e.conftest import Clock, World, new_id_number, redis_database, shanghai

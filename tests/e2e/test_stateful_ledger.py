@@ -43,9 +43,9 @@ from hypothesis.stateful import (
 )
 
 from server.app import create_app
+from server.campaign_files import bundled_campaigns_dir
 from server.db.invariants import check_ledger
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from shared.idnumber import hash_id_number, make_id_number
 from tests.e2e.conftest import Citizen, Clock, Till, World, shanghai
 
