@@ -1,5 +1,8 @@
 """Settings and pairing: the credential an operator issued (server URL, terminal id,
-secret), checked against the server before it is saved (0600); and the language."""
+secret), checked against the server before it is saved (0600); and the language. On a till
+that is already paired, changing the server or re-pairing needs a manager of this till's
+merchant first (issue 11 item 8): otherwise anyone at the counter could point the till at
+another server. The first pairing of an unpaired till needs none."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
-from terminal.client import Session, TillClient
+from terminal.client import Session, StaffSession, TillClient
 from terminal.config import (
     DEFAULT_SERVER,
     ConfigInvalid,
@@ -130,9 +133,43 @@ class SettingsScreen(TillScreen):
         config = self.read_form()
         if config is None:
             return
+        if self.till.config is not None:
+            self._ask_manager(config)
+            return
+        self._start_pairing(config)
+
+    def _start_pairing(self, config: TerminalConfig) -> None:
         self.busy = True
         self.query_one("#current", Static).update(self.t("settings.pairing"))
         self.run_pair(config)
+
+    def _ask_manager(self, config: TerminalConfig) -> None:
+        """The current server says whether a manager of this till's merchant approves."""
+        from terminal.screens.approval import ManagerApproval
+
+        client = self.client
+        if client is None:
+            self.till.tell(
+                self.t("manager.no_session"), title=self.t("title.error"), severity="error"
+            )
+            return
+        session = self.till.session
+
+        def approved(staff: StaffSession | None) -> None:
+            if staff is None:
+                self.till.tell(self.t("manager.cancelled"), title=self.t("manager.title"))
+                return
+            self.till.tell(
+                self.t("manager.approved", name=staff.username), title=self.t("title.ok")
+            )
+            self._start_pairing(config)
+
+        self.app.push_screen(
+            ManagerApproval(
+                self.t("manager.pair"), client, session.merchant.id if session else None
+            ),
+            callback=approved,
+        )
 
     @work(exclusive=True, group="pair", exit_on_error=False)
     async def run_pair(self, config: TerminalConfig) -> None:

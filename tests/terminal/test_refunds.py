@@ -12,19 +12,24 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from textual.pilot import Pilot
 
-from server import seed
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
-from terminal.screens.approval import ManagerApproval
 from terminal.screens.refund import RefundScreen
 from tests.e2e.conftest import Citizen, Till
-from tests.terminal.conftest import HangingProxy, World, settle, shown, type_text
+from tests.terminal.conftest import (
+    PASSWORD,
+    HangingProxy,
+    World,
+    approve,
+    settle,
+    shown,
+    staff_account,
+    type_text,
+)
 
 MakeApp = Callable[..., TerminalApp]
-PASSWORD = "a long password"
 
 
 async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
@@ -52,32 +57,6 @@ async def refunds_of(world: World, config: TerminalConfig, redemption_id: int) -
 
 def errors(app: TerminalApp) -> list[str]:
     return [f"{title}: {text}" for severity, title, text in app.history if severity == "error"]
-
-
-@pytest.fixture
-async def shop(world: World) -> Till:
-    return await world.till()
-
-
-@pytest.fixture
-def shop_config(shop: Till, live: Any) -> TerminalConfig:
-    return TerminalConfig(live.url, shop.terminal_id, shop.secret)
-
-
-async def staff_account(
-    world: World, role: str, merchant_id: int | None = None, district: str | None = None
-) -> str:
-    username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:10]}"
-    async with world.pool.acquire() as conn:
-        await seed.account(
-            conn,
-            username=username,
-            password=PASSWORD,
-            role=role,
-            merchant_id=merchant_id,
-            district=district,
-        )
-    return username
 
 
 async def open_refund(pilot: Pilot[Any], receipt_no: str) -> RefundScreen:
@@ -258,18 +237,6 @@ async def test_esc_stops_waiting_for_a_refund(
         await settle(pilot)
         assert screen.outcome == "ok" and len(screen.returned) == 3
     assert len(await refunds_of(world, till_config, redemption_id)) == 1
-
-
-async def approve(pilot: Pilot[Any], username: str, password: str) -> ManagerApproval:
-    modal = pilot.app.screen
-    assert isinstance(modal, ManagerApproval)
-    assert pilot.app.focused is modal.query_one("#manager-user")
-    await type_text(pilot, username)
-    await pilot.press("enter")
-    await type_text(pilot, password)
-    await pilot.press("enter")
-    await settle(pilot)
-    return modal
 
 
 async def test_a_refund_needs_a_manager_of_this_shop_when_the_setting_asks(
