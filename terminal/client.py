@@ -158,6 +158,9 @@ class Redemption:
     settled: bool
     created_at: str
     refunds: tuple[RefundEntry, ...] = ()
+    vouchers_left: int | None = None
+    """The citizen's vouchers left after this redemption, when the server says
+    (``citizen.vouchers_left``); printed on the receipt."""
     replayed: bool = False
     """The server gave the stored first answer to a retried request (rule U7)."""
     recovered: bool = False
@@ -236,6 +239,11 @@ def _fen(data: Mapping[str, Any], name: str) -> int:
     if type(value) is not int:
         raise BadAnswer(f"{name} is not a whole number of fen")
     return value
+
+
+def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    return value if type(value) is int else None
 
 
 def _str(data: Mapping[str, Any], name: str) -> str:
@@ -329,6 +337,7 @@ def parse_redemption(
             for f in refunds
             if isinstance(f, Mapping)
         ),
+        vouchers_left=_optional_int(_obj(data, "citizen"), "vouchers_left"),
         replayed=replayed,
         recovered=recovered,
     )

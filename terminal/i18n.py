@@ -36,6 +36,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "key.pair": ("配对", "Pair"),
     "key.lang": ("English", "中文"),
     "key.receipt": ("打印", "Print"),
+    "key.print": ("打印", "Print"),
+    "key.reprint": ("重印", "Reprint"),
+    "key.shift": ("交班", "Shift"),
+    "key.open_shift": ("开班", "Open"),
+    "key.close_shift": ("交班", "Close"),
+    "key.printer": ("存打印机", "Printer"),
     # checkout
     "checkout.bill": ("账单金额(元)", "Bill (元)"),
     "checkout.bill.placeholder": ("例如 450.00", "e.g. 450.00"),
@@ -170,6 +176,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "receipt.value": ("券抵扣", "Covered"),
     "receipt.to_pay": ("还需支付", "Still to pay"),
     "receipt.redemption_id": ("核销单号", "Redemption id"),
+    "receipt.reprint": ("（重印）", "(REPRINT)"),
+    "receipt.vouchers_left": ("剩余消费券", "Vouchers left"),
     "receipt.refund": ("退款", "Refund"),
     "receipt.refund.bill": ("退款后账单", "Bill after"),
     "receipt.refund.returned": ("退回消费券", "Returned"),
@@ -177,8 +185,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "receipt.footer": ("消费券不找零，不兑现。", "No change, no cash for vouchers."),
     "receipt.saved": ("凭证已保存：{path}", "Receipt saved: {path}"),
     "receipt.hint": (
-        "F7 保存为文本文件；Enter/Esc 关闭。",
-        "F7 saves it as text; Enter/Esc closes.",
+        "F7 打印 · F8 存为文件 · Enter 关闭",
+        "F7 print · F8 save as text · Enter close",
+    ),
+    "receipt.printing": ("正在打印…", "Printing…"),
+    "receipt.printed": ("已打印。", "Printed."),
+    "receipt.print_failed": (
+        "打印失败：{reason}。检查打印机后按 F7 重试，或按 F8 存为文件。",
+        "Printing failed: {reason}. Check the printer, F7 retries, F8 saves as text.",
     ),
     # refund
     "refund.title": ("退款", "Refund"),
@@ -304,6 +318,40 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
     "day.loading": ("正在查询…", "Loading…"),
+    "day.select": (
+        "请先用上下键选中一行，再按 F8 重印。",
+        "Select a row with the arrow keys, then F8 reprints it.",
+    ),
+    # the shift (交班)
+    "shift.title": ("交班汇总", "SHIFT SUMMARY"),
+    "shift.opened": ("开班", "Opened"),
+    "shift.until": ("截至", "Until"),
+    "shift.closed": ("交班", "Closed"),
+    "shift.bills": ("核销单数", "Bills"),
+    "shift.count": ("{n} 单", "{n}"),
+    "shift.vouchers": ("用券", "Vouchers"),
+    "shift.value": ("券金额", "Voucher value"),
+    "shift.bill": ("账单合计", "Bills total"),
+    "shift.cash": ("收现", "Cash collected"),
+    "shift.refunds": ("退款", "Refunds"),
+    "shift.refund_count": ("{n} 笔", "{n}"),
+    "shift.returned": ("退回券", "Returned"),
+    "shift.net": ("净券金额", "Net value"),
+    "shift.none": (
+        "本收银台没有开班。按 F9 开班：从现在起的核销和退款计入本班。",
+        "No shift is open at this till. F9 opens one: from now on, sales count to it.",
+    ),
+    "shift.hint.open": (
+        "F9 交班（结束本班）；F7 打印；Esc 关闭。",
+        "F9 closes the shift; F7 prints; Esc closes this window.",
+    ),
+    "shift.hint.closed": (
+        "已交班。F7 打印；F9 开新班；Esc 关闭。",
+        "Shift closed. F7 prints; F9 opens a new one; Esc closes this window.",
+    ),
+    "shift.opened_now": ("已开班：{at}", "Shift opened: {at}"),
+    "shift.closed_now": ("已交班：{at}", "Shift closed: {at}"),
+    "shift.loading": ("正在汇总…", "Adding up…"),
     # settings / pairing
     "settings.title": ("设置与配对", "Settings and pairing"),
     "settings.server": ("服务器地址", "Server URL"),
@@ -318,6 +366,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settings.saved": ("已保存：{path}", "Saved: {path}"),
     "settings.current": ("当前：终端 {id} @ {url}", "Now: till {id} @ {url}"),
     "settings.pairing": ("正在配对…", "Pairing…"),
+    "settings.printer": ("打印机", "Printer"),
+    "settings.printer.placeholder": (
+        "none / network:IP:9100 / usb:0x0416:0x5011 / device:/dev/usb/lp0",
+        "none / network:IP:9100 / usb:0x0416:0x5011 / device:/dev/usb/lp0",
+    ),
+    "settings.paper": ("纸宽(mm)", "Paper (mm)"),
+    "settings.printer.saved": (
+        "打印机设置已保存：{spec}，{mm} mm",
+        "Printer saved: {spec}, {mm} mm",
+    ),
+    "input.printer": (
+        "打印机设置不对：{reason}",
+        "The printer setting is not valid: {reason}",
+    ),
     "settings.lang.now": ("中文（F6 切换到 English）", "English (F6 switches to 中文)"),
 }
 

@@ -4,6 +4,7 @@ a server's answer goes through (no server, no clock, no ids that vary)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from terminal.screens.checkout import CheckoutScreen, PendingRedeem, RedeemFaile
 from terminal.screens.day import DayScreen
 from terminal.screens.receipt import ReceiptScreen
 from terminal.screens.refund import PendingRefund, Refunded, RefundScreen
+from terminal.screens.shift import ShiftScreen, Summed
+from terminal.shift import Shift, shift_summary
 from tests.terminal.data import (
     BIG_BILL,
     CAMPAIGN,
@@ -177,6 +180,41 @@ def test_the_day_list(snap_compare: SnapCompare, fixed_app: Callable[..., Termin
         await pilot.pause()
 
     assert snap_compare(fixed_app(), run_before=day)
+
+
+def test_a_reprinted_receipt_from_the_day_list(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    # issue 11 item 6: F8 on the day list's first row
+    async def reprint(pilot: Pilot[Any]) -> None:
+        app = online(pilot)
+        await app.switch_mode("day")
+        screen = app.screen
+        assert isinstance(screen, DayScreen)
+        screen.show_report(DAY)
+        screen.query_one("#table").focus()
+        await pilot.pause()
+        screen.action_reprint()
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), run_before=reprint)
+
+
+def test_the_shift_summary(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    # issue 11 item 6: a closed shift of till 3 from 10:01 to 12:00 on DAY
+    async def shift(pilot: Pilot[Any]) -> None:
+        app = online(pilot)
+        await app.switch_mode("day")
+        screen = ShiftScreen()
+        await app.push_screen(screen)
+        closed = Shift(3, "2024-09-10T10:01:00+08:00", "2024-09-10T12:00:00+08:00")
+        until = datetime.fromisoformat(closed.closed_at)
+        screen.post_message(Summed(shift_summary(closed, [DAY], until), closing=False))
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), run_before=shift)
 
 
 def test_settings_before_pairing(
