@@ -46,7 +46,8 @@ def ranking_svg(
     for tick in range(5):
         value = ceiling * tick / 4
         y = height - bottom - plot_h * tick / 4
-        parts.append(_text(left - 6, y + 5, f"{value:.0f}%", size=12, anchor="end"))
+        shown = f"{value:.1f}%" if ceiling < 10 else f"{value:.0f}%"
+        parts.append(_text(left - 6, y + 5, shown, size=12, anchor="end"))
     for n, (r, rate) in enumerate(zip(ranked, rates, strict=True)):
         bar_h = plot_h * rate / ceiling
         x = left + n * slot + slot * 0.2

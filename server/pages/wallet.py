@@ -34,6 +34,7 @@ async def _code(request: web.Request) -> dict[str, Any]:
     svg = await render_qr("svg", code.token)
     left = (code.expires_at - request.app[CLOCK]()).total_seconds()
     return {
+        "token": code.token,
         "src": "data:image/svg+xml;base64," + base64.b64encode(svg).decode(),
         "expires_in": max(0, int(left)),
     }

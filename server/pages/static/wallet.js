@@ -44,6 +44,7 @@
     }).then(function (body) {
       if (body && body.src) {
         img.src = body.src;
+        img.dataset.token = body.token;
         left = body.expires_in;
         offline = false;
       }
