@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from server.pages import PAGE_ROUTES, SECURITY_HEADERS
@@ -254,3 +255,20 @@ async def test_without_a_session_a_page_sends_you_to_sign_in(world: World) -> No
     r = await b.get("/signin?next=//evil.example")
     token = CSRF.search(await r.text())
     assert token
+
+
+def test_the_ranking_png_speaks_chinese_where_a_cjk_font_is_installed() -> None:
+    # issue 12: the PNG's labels were English with "dongchangfu"; with a CJK font they are the
+    # districts' names (a glyph missing from the font would warn, and warnings fail the suite)
+    import glob
+    from datetime import date
+
+    from server.handlers.settlement import cjk_family, ranking_chart
+    from shared.settlement import DistrictFigures, Ranked
+
+    if not glob.glob("/usr/share/fonts/**/*CJK*", recursive=True):
+        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    assert cjk_family() is not None
+    figures = DistrictFigures("dongchangfu", "东昌府区", 1, 48, 12, 120_000, 48, 12)
+    png = ranking_chart(date(2024, 9, 1), [Ranked(1, figures, 2500)])
+    assert png.startswith(b"\x89PNG")
