@@ -155,6 +155,11 @@ def demo(host: str, port: int) -> int:
                      .venv/bin/voucherctl --server {base} merchants list
    Settlement (S1):  review as demo-district, approve as demo-city, pay as demo-treasury
                      (passwords: <username>-password; no account takes two steps)
+   Pages (Chinese; add ?lang=en for English):
+     Citizen's wallet  {base}/wallet     sign in with the demo citizen's ID number above
+     Merchant's day    {base}/merchant   demo-manager / demo-manager-password
+     Dashboard         {base}/ops        demo-city / demo-city-password (the city), or
+                                         demo-district / demo-district-password (东昌府区)
 """,
             flush=True,
         )

@@ -34,6 +34,7 @@ from server.db.migrate import migrate
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
+from server.pages import install as install_pages
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
     ACCESS_CACHE,
@@ -679,6 +680,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for route in routes:
         added = app.router.add_route(route.method, route.path, route.handler)
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
+    install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
     return app
 
 

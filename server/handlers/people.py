@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import jwt
@@ -20,12 +20,13 @@ from server.auth import (
     terminal_secret_checks,
     verify_password,
 )
+from server.db.claims import Citizen
 from server.handlers.ports import ports_of
 from server.qrcodes import render
 from server.schemas import WalletQrQuery
 from server.services import claims, sign_in
 from server.services import wallet as wallets
-from server.settings import SERVICE_ISSUER
+from server.settings import SERVICE_ISSUER, Settings
 from server.throttle import says_when_to_retry
 from server.web import (
     CLOCK,
@@ -44,15 +45,10 @@ IDP_AUDIENCE = SERVICE_ISSUER
 # --- signing in ---------------------------------------------------------------------------
 
 
-@public
-async def citizen_sign_in(request: web.Request) -> web.Response:
-    """Rule X2: exchange the real-name app's signed assertion for an access token. No guess
-    limit: the assertion is signed by the city's app, there is nothing to guess."""
-    settings = request.app[SETTINGS]
-    body = await read_json(request)
-    allowed_fields(body, "assertion")
-    assertion = get_str(body, "assertion", max_len=4096)
-    now = request.app[CLOCK]()
+def id_number_of(settings: Settings, assertion: str, now: datetime, tz: tzinfo) -> str:
+    """Rule X2: the ID number the real-name app's signed assertion vouches for (ES256, the
+    configured issuer and keys, this service as audience, unexpired), checked by rule E1.
+    The API's sign-in and the wallet page's both come through here."""
     try:
         kid = jwt.get_unverified_header(assertion).get("kid")
         key = settings.idp_verifying_keys.get(kid) if isinstance(kid, str) else None
@@ -70,11 +66,25 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
         raise Unauthenticated("the identity assertion is not valid") from exc
     if type(claims["exp"]) is not int or claims["exp"] <= now.timestamp():
         raise Unauthenticated("the identity assertion has expired")
-    tz = request.app[TZ]
-    id_number = validate_id_number(str(claims["id_number"]), now.astimezone(tz).date())  # E1
+    return validate_id_number(str(claims["id_number"]), now.astimezone(tz).date())  # E1
+
+
+def citizen_principal(citizen: Citizen) -> Principal:
+    return Principal(Role.CITIZEN, str(citizen.subject), citizen_id=citizen.id)
+
+
+@public
+async def citizen_sign_in(request: web.Request) -> web.Response:
+    """Rule X2: exchange the real-name app's signed assertion for an access token. No guess
+    limit: the assertion is signed by the city's app, there is nothing to guess."""
+    settings = request.app[SETTINGS]
+    body = await read_json(request)
+    allowed_fields(body, "assertion")
+    assertion = get_str(body, "assertion", max_len=4096)
+    now = request.app[CLOCK]()
+    id_number = id_number_of(settings, assertion, now, request.app[TZ])
     citizen = await sign_in.citizen(ports_of(request), id_number)
-    principal = Principal(Role.CITIZEN, str(citizen.subject), citizen_id=citizen.id)
-    answer = issue_access_token(settings, principal, now)
+    answer = issue_access_token(settings, citizen_principal(citizen), now)
     answer["masked_id"] = citizen.id_masked
     return web.json_response(answer)
 
@@ -119,15 +129,10 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-@public
-@says_when_to_retry
-async def staff_sign_in(request: web.Request) -> web.Response:
-    """Rule X2. The guess is counted before it is checked (server/throttle.py); the password is
-    checked off the event loop, against a dummy hash for an unknown user (same cost)."""
-    body = await read_json(request)
-    allowed_fields(body, "username", "password")
-    username = get_str(body, "username", max_len=64)
-    password = get_str(body, "password", max_len=200)
+async def staff_principal(request: web.Request, username: str, password: str) -> Principal:
+    """Rule X2: who a username and password sign in as. The guess is counted before it is
+    checked (server/throttle.py); the password is checked off the event loop, against a dummy
+    hash for an unknown user (same cost). The API's sign-in and the pages' both use it."""
     slot = await throttle.sign_in_attempt(request, f"staff:{username}")
     async with throttle.checking(request, slot):
         row = await sign_in.staff(ports_of(request), username)
@@ -135,7 +140,7 @@ async def staff_sign_in(request: web.Request) -> web.Response:
     if row is None or not matches or row.status != "active":
         raise Unauthenticated("unknown user or wrong password")  # the slot stays taken
     await throttle.give_back(request, slot)
-    principal = Principal(
+    return Principal(
         Role(row.role),
         row.username,
         merchant_id=row.merchant_id,
@@ -143,8 +148,39 @@ async def staff_sign_in(request: web.Request) -> web.Response:
         account_id=row.id,
         generation=row.generation,  # rule X1: a changed account's tokens end
     )
+
+
+@public
+@says_when_to_retry
+async def staff_sign_in(request: web.Request) -> web.Response:
+    """Rule X2: a staff account's password buys a short-lived access token."""
+    body = await read_json(request)
+    allowed_fields(body, "username", "password")
+    username = get_str(body, "username", max_len=64)
+    password = get_str(body, "password", max_len=200)
+    principal = await staff_principal(request, username, password)
     return web.json_response(
         issue_access_token(request.app[SETTINGS], principal, request.app[CLOCK]())
+    )
+
+
+def dev_assertion(settings: Settings, id_number: str, now: datetime, tz: tzinfo) -> str:
+    """Demo only: what the development identity provider signs for a valid ID number (E1)."""
+    if settings.dev_idp_key is None:
+        raise web.HTTPNotFound()
+    validate_id_number(id_number, now.astimezone(tz).date())  # rule E1
+    return jwt.encode(
+        {
+            "iss": settings.idp_issuer,
+            "aud": IDP_AUDIENCE,
+            "sub": uuid.uuid4().hex,
+            "id_number": id_number,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(minutes=5)).timestamp()),
+        },
+        settings.dev_idp_key.private_key,
+        algorithm="ES256",
+        headers={"kid": settings.dev_idp_key.kid},
     )
 
 
@@ -158,21 +194,7 @@ async def dev_identity_assertion(request: web.Request) -> web.Response:
     allowed_fields(body, "id_number")
     id_number = get_str(body, "id_number", max_len=18)
     now = request.app[CLOCK]()
-    tz = request.app[TZ]
-    validate_id_number(id_number, now.astimezone(tz).date())  # rule E1
-    assertion = jwt.encode(
-        {
-            "iss": settings.idp_issuer,
-            "aud": IDP_AUDIENCE,
-            "sub": uuid.uuid4().hex,
-            "id_number": id_number,
-            "iat": int(now.timestamp()),
-            "exp": int((now + timedelta(minutes=5)).timestamp()),
-        },
-        settings.dev_idp_key.private_key,
-        algorithm="ES256",
-        headers={"kid": settings.dev_idp_key.kid},
-    )
+    assertion = dev_assertion(settings, id_number, now, request.app[TZ])
     return web.json_response({"assertion": assertion})
 
 
