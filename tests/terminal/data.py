@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from shared.campaign import load_campaign
+from shared.campaign import load_campaign_text
 from terminal.client import (
     DayRedemption,
     DayRefund,
@@ -98,9 +98,10 @@ PARTLY_REFUNDED = replace(  # rule F2: the bill became 250 元, one voucher stay
     refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),),
 )
 
-CAMPAIGN = load_campaign(
+_CAMPAIGN_FILE = (
     Path(__file__).resolve().parents[2] / "shared" / "campaigns" / "liaocheng-2024.toml"
 )
+CAMPAIGN = load_campaign_text(_CAMPAIGN_FILE.read_text(encoding="utf-8"), str(_CAMPAIGN_FILE))
 
 BIG_BILL = replace(  # the example: 1,000 元 paid with 5 vouchers and 500 元 cash
     REDEMPTION,
