@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.client import ApiError, Client, Response, Unreachable
-from shared.campaign import load_campaign
+from server.campaign_files import load_campaign
 from shared.errors import CampaignConfigInvalid
 from shared.money import format_yuan
 from shared.settlement import STATUS_NAMES as SETTLEMENT_STATUS

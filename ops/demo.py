@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import asyncpg
-
 from ops.embedded import DATABASE_URL_ENV, REDIS_URL_ENV, default_data_dir, services
 from server.app import load_campaigns
 from server.auth import hash_password, new_terminal_credential
-from server.db import Conn, parties, seeding
+from server.db import Conn, connect, parties, seeding
 from server.db import campaigns as campaign_db
-from server.migrate import migrate
+from server.db.migrate import migrate
 from server.process import fast_loop, json_logging, run_server
 from server.settings import Settings
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number, validate_id_number
@@ -125,7 +123,7 @@ DEMO_STAFF = (
 
 async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dict[str, object]:
     """Idempotent: the demo merchant, terminal and certificate are made once per data folder."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await connect(settings.database_url)
     try:
         await migrate(conn)
         for campaign in load_campaigns(settings).values():
@@ -223,6 +221,11 @@ def demo(host: str, port: int) -> int:
                      .venv/bin/voucherctl --server {base} merchants list
    Settlement (S1):  review as demo-district, approve as demo-city, pay as demo-treasury
                      (passwords: <username>-password; no account takes two steps)
+   Pages (Chinese; add ?lang=en for English):
+     Citizen's wallet  {base}/wallet     sign in with the demo citizen's ID number above
+     Merchant's day    {base}/merchant   demo-manager / demo-manager-password
+     Dashboard         {base}/ops        demo-city / demo-city-password (the city), or
+                                         demo-district / demo-district-password (东昌府区)
 """,
             flush=True,
         )

@@ -41,13 +41,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-import asyncpg
 from hdrh.histogram import HdrHistogram
 
 from ops.client import ApiError, Client
 from ops.client import Unreachable as ServerUnreachable
 from server.auth import new_terminal_credential
-from server.db import seeding
+from server.db import CONNECT_FAILED, Conn, seeding
+from server.db import connect as db_connect
 from server.db.invariants import Violation, check_ledger
 from shared import rules
 from shared.campaign import Campaign, load_campaign_dict
@@ -88,7 +88,7 @@ class Seeded:
 # --- seeding ------------------------------------------------------------------------------
 
 
-async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
+async def seed(conn: Conn, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
     """COPY through server.db.seeding: no row-by-row round trips."""
     started = time.perf_counter()
     rng = random.Random(cfg.seed)
@@ -159,7 +159,7 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
             ],
         )
         terminals = [(t, c.secret) for t, c in zip(terminal_ids, credentials, strict=True)]
-    await conn.execute("ANALYZE")
+    await seeding.analyze(conn)
     return Seeded(
         claimed=[p[2] for p in people[:n_claimed]],
         unclaimed=deque((p[0], p[2]) for p in people[n_claimed:]),
@@ -437,10 +437,10 @@ def _address(database_url: str) -> str:
     return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
 
-async def _connect(database_url: str) -> asyncpg.Connection:
+async def _connect(database_url: str) -> Conn:
     try:
-        return await asyncpg.connect(database_url, timeout=10)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return await db_connect(database_url, connect_timeout=10)
+    except CONNECT_FAILED as exc:
         raise Unreachable(f"cannot reach the database at {_address(database_url)}: {exc}") from exc
 
 

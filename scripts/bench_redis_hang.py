@@ -2,7 +2,8 @@
 """Redemptions per second with Redis healthy, then hung (SIGSTOP), against the real server
 (issue 9, item 11): rerunnable, bounded in time, loopback only.
 
-    PYTHONPATH=. .venv/bin/python scripts/bench_redis_hang.py [--duration 10] [--json-out F]
+    PYTHONPATH=. .venv/bin/python scripts/bench_redis_hang.py [--duration 10] [--processes 1]
+        [--json-out F]
 
 1. starts embedded PostgreSQL and a redis-server of its own under ``--data-dir`` (default
    ``.data/bench-redis-hang``), recreates the database ``voucher_hang`` and seeds it
@@ -12,7 +13,8 @@
 3. freezes Redis with SIGSTOP and runs the load generator again for the same window, then
    thaws Redis (SIGCONT) whatever happens;
 4. checks the ledger (no voucher spent twice, counts agree), prints both rates, their ratio
-   (target >= 0.5) and the breaker's metrics, and exits 1 if the ledger is inconsistent (or,
+   (target >= 0.5) and the breaker's metrics (of whichever process answered ``/metrics``),
+   the deadlocks PostgreSQL broke during the run, and exits 1 if the ledger is inconsistent (or,
    with ``--check``, if the ratio misses the target).
 """
 
@@ -40,6 +42,7 @@ for _path in (str(ROOT), str(SCRIPTS)):
         sys.path.insert(0, _path)
 
 import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
 import bench_redeem as br  # noqa: E402
 from bench.seed import seed  # noqa: E402
 
@@ -58,6 +61,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--concurrency", type=int, default=32, help="tills")
     p.add_argument("--citizens", type=int, default=20_000)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on one port (with Redis hung, each serialises a citizen's "
+        "bills only in itself: the ledger fences across them)",
+    )
     p.add_argument("--json-out", type=Path)
     p.add_argument("--check", action="store_true", help="exit 1 below the target ratio")
     return p.parse_args(argv)
@@ -74,6 +84,18 @@ async def breaker_metrics(base_url: str) -> dict[str, float]:
         ):
             out[name] = float(value)
     return out
+
+
+async def deadlocks(database_url: str) -> int:
+    """Deadlocks PostgreSQL broke in the database so far (its statistics, flushed within ~1 s)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        found = await conn.fetchval(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(found or 0)
+    finally:
+        await conn.close()
 
 
 def run_load(cfg: dict[str, Any], work: Path, name: str, budget: float) -> dict[str, Any]:
@@ -131,7 +153,7 @@ def main(argv: list[str]) -> int:
             "host": "127.0.0.1",
             "port": port,
             "pid_file": str(work / "server.pid"),
-            "processes": 1,
+            "processes": args.processes,
         }
         (work / "server.json").write_text(json.dumps(server_cfg))
         server_log = work / "server.log"
@@ -184,6 +206,8 @@ def main(argv: list[str]) -> int:
         breaker = asyncio.run(breaker_metrics(base_url))
         br.stop_server(int((work / "server.pid").read_text()), wrapper)
         ledger = asyncio.run(br.check_ledger(url))
+        time.sleep(1.5)  # the backends' statistics reach pg_stat_database within a second
+        broken = asyncio.run(deadlocks(url))
     finally:
         if redis_pid is not None:
             with suppress(ProcessLookupError):
@@ -200,7 +224,9 @@ def main(argv: list[str]) -> int:
         "hung": {k: hung[k] for k in ("redemptions_per_s", "latency", "outcomes") if k in hung},
         "ratio": round(ratio, 3),
         "target_ratio": TARGET_RATIO,
+        "processes": args.processes,
         "breaker": breaker,
+        "deadlocks": broken,
         "ledger": ledger,
     }
     print(json.dumps(results, indent=2, default=str))
@@ -209,6 +235,7 @@ def main(argv: list[str]) -> int:
     print(
         f"\nredemptions/s healthy {healthy['redemptions_per_s']:,.1f}, Redis hung "
         f"{hung['redemptions_per_s']:,.1f}: {ratio:.2f} x (target >= {TARGET_RATIO}); "
+        f"{args.processes} server process(es), {broken} deadlock(s) broken; "
         f"ledger {'consistent' if ledger['consistent'] else 'INCONSISTENT'}"
     )
     if not ledger["consistent"]:

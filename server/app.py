@@ -26,13 +26,15 @@ from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
+from server.campaign_files import load_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db.migrate import migrate
 from server.db.redemptions import Context, ContextQuery, Redemption
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
-from server.migrate import migrate
+from server.pages import install as install_pages
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
     ACCESS_CACHE,
@@ -56,7 +58,7 @@ from server.web import (
     status_of,
     wire_codes,
 )
-from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
+from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
 
 log = logging.getLogger("server")
@@ -651,13 +653,7 @@ async def freeze_heap(app: web.Application) -> None:
 
 
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
-    loaded: dict[str, Campaign] = {}
-    for path in settings.campaign_files:
-        campaign = load_campaign(path)
-        if campaign.id in loaded:
-            raise CampaignConfigInvalid(f"campaign {campaign.id} is configured twice")
-        loaded[campaign.id] = campaign
-    return loaded
+    return load_campaign_files(settings.campaign_files)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -685,6 +681,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for route in routes:
         added = app.router.add_route(route.method, route.path, route.handler)
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
+    install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
     return app
 
 
@@ -753,12 +750,23 @@ async def _read_contexts(pool: asyncpg.Pool, queries: list[ContextQuery]) -> lis
 async def _write_redemptions(pool: asyncpg.Pool, bills: list[Redemption]) -> list[int | None]:
     """All the bills in one statement; if the ledger refuses any of them, the statement
     changed nothing and every bill gets None: each is then written alone (``till.redeem``),
-    where the refusal lands on the bill it belongs to."""
+    where the refusal lands on the bill it belongs to. So does every bill of a statement that
+    PostgreSQL aborted to break a deadlock (two server processes writing one citizen's
+    vouchers while Redis is unavailable, issue 9 item 11): the bill alone retries it.
+
+    The statement takes its vouchers' row locks citizen by citizen in ascending order (its
+    bills are sorted so), so two batches lock shared citizens in the same order and seldom
+    deadlock at all."""
+    order = sorted(range(len(bills)), key=lambda n: bills[n].citizen_id)
     async with pool.acquire() as conn:
         try:
-            return list(await redemption_db.write_redemptions(conn, bills))
+            ids = await redemption_db.write_redemptions(conn, [bills[n] for n in order])
         except asyncpg.PostgresError:
             return [None] * len(bills)
+    written: list[int | None] = [None] * len(bills)
+    for n, redemption_id in zip(order, ids, strict=True):
+        written[n] = redemption_id
+    return written
 
 
 async def _reset(conn: asyncpg.Connection) -> None:

@@ -3,9 +3,14 @@
 One Lua call before a redemption: refuse a QR token id already used (pre-filter; the ledger's
 consumed_tokens is the fence), mark the idempotency key in flight, and take the citizen's lock
 (SET NX PX). One Lua call after: mark the token used, release the key and the lock, each only
-if still ours (compare-and-delete). If Redis is down, the caller falls back to the database's
-row lock and carries on. The calls of concurrent redemptions travel to Redis together, one
-pipeline per batch.
+if still ours (compare-and-delete). The calls of concurrent redemptions travel to Redis
+together, one pipeline per batch.
+
+Two ways of not getting the lock are told apart (issue 9 item 11, issue 10): ``BUSY``, Redis
+answered but another redemption of the citizen held the lock past ``lock_wait_s`` (the caller
+decides under the database's row lock), and ``UNAVAILABLE``, Redis failed or is skipped (the
+caller serialises the citizen's bills in this process, ``LocalLocks``, and keeps the batched
+write: a hung Redis must not cost the batching).
 
 Every call goes through a circuit breaker (``server/breaker.py``, issue 9 item 11): after a
 few consecutive failures or timeouts Redis is skipped for a cool-down, so a hung Redis costs
@@ -16,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -50,7 +57,42 @@ class Outcome(StrEnum):
     OK = "ok"  # lock held: the fast path
     REPLAYED = "replayed"
     IN_FLIGHT = "in_flight"
-    UNAVAILABLE = "unavailable"  # Redis down or lock not had in time: the database decides
+    BUSY = "busy"  # Redis answered, the citizen's lock was not had in time: the row lock decides
+    UNAVAILABLE = "unavailable"  # Redis failed or skipped (breaker open): a lock in this process
+
+
+class LocalLocks:
+    """One ``asyncio.Lock`` per key (a citizen), kept only while someone holds or awaits it:
+    with Redis unavailable, one citizen's bills in this process go one at a time, so they can
+    use the batched write without racing each other. Other processes are not held back: the
+    ledger's conditional write still refuses a voucher spent twice (rule U7)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}  # the lock, its users
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str, timeout_s: float) -> AsyncIterator[bool]:
+        """Hold ``key``'s lock for the block; yields False (not held) after ``timeout_s``."""
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        held = False
+        try:
+            # wait_for, not asyncio.timeout: a lock had just as the time runs out is returned
+            # as had (3.11), never lost with a cancellation pending
+            with suppress(TimeoutError):
+                held = await asyncio.wait_for(lock.acquire(), timeout_s)
+            yield held
+        finally:
+            if held:
+                lock.release()
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
 
 
 Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its keys and its arguments
@@ -65,6 +107,8 @@ class Guard:
     observe_batch: Histogram | None = None  # batch sizes, labelled by kind
     # shared with every other user of this Redis client (``app[GUARD].breaker``)
     breaker: Breaker = field(default_factory=Breaker)
+    # citizens' locks in this process, for when Redis is unavailable
+    local: LocalLocks = field(default_factory=LocalLocks)
 
     def __post_init__(self) -> None:
         self._begin = self.client.register_script(BEGIN)
@@ -135,9 +179,14 @@ class Guard:
             if answer != "locked":
                 return Outcome(answer), token
             if asyncio.get_running_loop().time() > deadline:
-                return Outcome.UNAVAILABLE, token
+                return Outcome.BUSY, token
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def local_lock(self, citizen: str) -> AbstractAsyncContextManager[bool]:
+        """``async with guard.local_lock(citizen) as held``: the citizen's lock in this process
+        (Redis unavailable), waited for at most ``lock_wait_s`` like Redis's."""
+        return self.local.hold(citizen, self.lock_wait_s)
 
     async def in_flight(self, terminal_id: int, key: str) -> bool:
         """Is a request with this key at work now? (False when Redis cannot say.)"""

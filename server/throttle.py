@@ -26,12 +26,13 @@ would pick a fresh "address" for every guess.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import ipaddress
 import math
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,6 +207,18 @@ async def give_back(request: web.Request, slot: Slot) -> None:
         await _run(request, GIVE_BACK, slot.keys, [])
     except RedisError:
         _redis_failed(request)
+
+
+@contextlib.asynccontextmanager
+async def checking(request: web.Request, slot: Slot) -> AsyncIterator[None]:
+    """Around reading and checking a credential: if that fails for any reason (the database
+    out of reach, a cancelled request), the guess was never checked and gives its slot back,
+    so that a till retrying its sign-in through an outage is not locked out after it."""
+    try:
+        yield
+    except BaseException:
+        await give_back(request, slot)
+        raise
 
 
 def client_address(request: web.Request) -> str:

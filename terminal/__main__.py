@@ -18,6 +18,7 @@ from terminal.config import (
     TerminalConfig,
     config_from_credentials,
     default_config_path,
+    keep_local_settings,
     load_config,
     normalise_server_url,
     parse_lang,
@@ -77,6 +78,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[Path, TerminalConfig | Non
         raise ConfigInvalid("--secret needs --terminal-id")
     elif saved is not None:
         config = TerminalConfig(normalise_server_url(server), saved.terminal_id, saved.secret, lang)
+    if config is not None and saved is not None and config is not saved:
+        config = keep_local_settings(config, saved)
     if config is not None and config != saved:
         save_config(path, config)
     return path, config

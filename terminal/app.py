@@ -3,27 +3,38 @@ function keys in the footer; the server's answers in the cashier's language."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
+from textual._time import get_time  # the clock Textual stamps key events with
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
 
 from terminal.client import Session, TillClient
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
+from terminal.documents import LOCAL_TZ
 from terminal.i18n import describe_error, tr
+from terminal.printing import PrinterFactory, PrinterInvalid
+from terminal.scanning import Out, ScanGate, Scanned, ScannerSettings, Typed
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
 from terminal.screens.settings import SettingsScreen
+
+log = logging.getLogger("terminal")
 
 SCREENS_BY_MODE: dict[str, type[Screen[Any]]] = {
     "checkout": CheckoutScreen,
@@ -74,8 +85,16 @@ class TerminalApp(App[None]):
         health_interval: float = 15.0,
         client_options: dict[str, Any] | None = None,
         files_dir: Path | None = None,
+        catch_errors: bool = True,
+        printer_factory: PrinterFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
+        self.catch_errors = catch_errors
+        self.printer_factory = printer_factory
+        """How a printer setting becomes an ESC/POS printer (tests: python-escpos's Dummy)."""
+        self.clock = clock or (lambda: datetime.now(LOCAL_TZ))
+        """The till's clock: a shift's opening and closing times."""
         self.config = config
         self.config_path = config_path
         self.lang: Lang = lang or (config.lang if config else "zh")
@@ -86,6 +105,11 @@ class TerminalApp(App[None]):
         self.client: TillClient | None = None
         self.history: deque[tuple[str, str, str]] = deque(maxlen=50)
         self.title = tr("app.title", self.lang)
+        self.gate: ScanGate[events.Key] = ScanGate(config.scanner if config else ScannerSettings())
+        self._deliveries: deque[Out[events.Key]] = deque()
+        self._let_through: dict[int, events.Key] = {}
+        self._pump: asyncio.Task[None] | None = None
+        self._quiet_call: asyncio.TimerHandle | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -98,6 +122,10 @@ class TerminalApp(App[None]):
         await self.switch_mode("checkout" if self.config is not None else "settings")
 
     async def on_unmount(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        if self._quiet_call is not None:
+            self._quiet_call.cancel()
         if self.client is not None:
             await self.client.close()
 
@@ -158,6 +186,109 @@ class TerminalApp(App[None]):
         if alive and self.session is None:
             self.run_sign_in()
 
+    # -- keys and scans (issue 11 item 1) ---------------------------------------------
+    #
+    # Every key from the terminal passes the scan gate (terminal/scanning.py) before Textual
+    # sees it: a scanner's burst goes to checkout as one scan, a person's keys go where the
+    # focus is, in the order typed. After a key that can move the focus or change the
+    # screen (Enter, Tab, Esc, F-keys...) and after a scan, the next key waits until the
+    # app has dealt with it, so a key typed 2 ms after Enter lands in the next field.
+
+    @property
+    def keys_held(self) -> int:
+        """Keys (and scans) taken from the terminal but not yet delivered."""
+        pumping = self._pump is not None and not self._pump.done()
+        return len(self.gate.held) + len(self._deliveries) + int(pumping)
+
+    async def on_event(self, event: events.Event) -> None:
+        if (
+            isinstance(event, events.Key)
+            and not event.is_forwarded
+            and self._let_through.pop(id(event), None) is None
+        ):
+            self._take_key(event)
+            return
+        await super().on_event(event)
+
+    def _take_key(self, event: events.Key) -> None:
+        self._deliver(self.gate.feed(event, event.key, event.character, event.time))
+        self._wait_for_quiet()
+
+    def _wait_for_quiet(self) -> None:
+        if self._quiet_call is not None:
+            self._quiet_call.cancel()
+            self._quiet_call = None
+        due = self.gate.due()
+        if due is not None:
+            delay = max(0.0, due - get_time()) + 0.001
+            # through the app's queue, behind any key already waiting there
+            self._quiet_call = asyncio.get_running_loop().call_later(
+                delay, lambda: self.call_later(self._gate_quiet)
+            )
+
+    def _gate_quiet(self) -> None:
+        self._deliver(self.gate.quiet(get_time()))
+        self._wait_for_quiet()
+
+    def _deliver(self, outs: list[Out[events.Key]]) -> None:
+        if not outs:
+            return
+        self._deliveries.extend(outs)
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._run_deliveries())
+
+    async def _run_deliveries(self) -> None:
+        while self._deliveries:
+            out = self._deliveries.popleft()
+            if isinstance(out, Typed):
+                key = out.key
+                copy = events.Key(key.key, key.character)
+                copy.time = key.time
+                copy.set_sender(self)
+                self._let_through[id(copy)] = copy
+                self.post_message(copy)
+                if not key.is_printable:
+                    await self._quiet_down()
+            elif isinstance(out, Scanned):
+                self.call_later(self._make_way_for_scan)
+                await self._quiet_down()
+                self.screen.call_later(self._hand_scan, out.text)
+                await self._quiet_down()
+
+    async def _make_way_for_scan(self) -> None:
+        """A scan belongs to checkout: close the receipt, leave another screen."""
+        while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
+            await self.screen.dismiss(None)
+        if self.current_mode != "checkout":
+            await self.switch_mode("checkout")
+
+    def _hand_scan(self, text: str) -> None:
+        screen = self.screen
+        if isinstance(screen, CheckoutScreen):
+            screen.take_scan(text)
+
+    async def _quiet_down(self, rounds: int = 4) -> None:
+        """Until the app, the screen and its widgets have handled what is queued now, and
+        what that caused (a Submitted message, a focus change, a new screen's mount)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(rounds):
+            try:
+                nodes: list[DOMNode] = [self, *self.screen.walk_children(with_self=True)]
+            except Exception:
+                return
+            waits: list[asyncio.Future[None]] = []
+            for node in nodes:
+                done: asyncio.Future[None] = loop.create_future()
+
+                def finish(done: asyncio.Future[None] = done) -> None:
+                    if not done.done():
+                        done.set_result(None)
+
+                if node.call_later(finish):
+                    waits.append(done)
+            if waits:
+                await asyncio.wait(waits, timeout=2.0)
+
     # -- actions ----------------------------------------------------------------------
 
     async def action_mode(self, mode: str) -> None:
@@ -174,6 +305,7 @@ class TerminalApp(App[None]):
             return
         old = self.client
         self.config = config
+        self.gate.settings = config.scanner
         self.session = session
         self.online = True
         if old is not None:
@@ -209,6 +341,16 @@ class TerminalApp(App[None]):
 
     # -- helpers ----------------------------------------------------------------------
 
+    @property
+    def has_printer(self) -> bool:
+        """A receipt printer is set up (F5, or ``printer`` in the config file)."""
+        if self.config is None:
+            return False
+        try:
+            return self.config.printer_settings.kind != "none"
+        except PrinterInvalid:
+            return True  # set, but wrong: printing says why
+
     def localize_bindings(self, node: DOMNode) -> None:
         """Footer words in the cashier's language: a binding's id names its label."""
         table = node._bindings.key_to_bindings
@@ -225,4 +367,31 @@ class TerminalApp(App[None]):
     def tell(self, text: str, *, title: str = "", severity: SeverityLevel = "information") -> None:
         """A notification (never markup: server and cashier text is shown as is)."""
         self.history.append((severity, title, text))
+        notices = self.screen.query("#notice") if self.screen_stack else None
+        if notices:  # a screen with its own notice lines: nothing is drawn over it
+            notice = notices.first(Static)
+            notice.update(f"{title}: {text}" if title else text)
+            notice.set_classes(f"-{severity}")
+            return
         self.notify(text, title=title, severity=severity, markup=False, timeout=6)
+
+    async def run_action(
+        self,
+        action: Any,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """A key's action that fails says so briefly and the till goes on (issue 11 item 8)."""
+        try:
+            return await super().run_action(action, default_namespace, namespaces)
+        except Exception as error:
+            if not self.catch_errors:
+                raise
+            self.report_unexpected(error)
+            return True
+
+    def report_unexpected(self, error: BaseException) -> None:
+        """An unexpected error: a short message and the log, never Textual's traceback.
+        ``catch_errors=False`` (tests) fails loudly instead."""
+        log.error("unexpected error in the terminal", exc_info=error)
+        self.tell(tr("error.ui", self.lang), title=tr("title.error", self.lang), severity="error")

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from terminal.printing import PrinterInvalid, PrinterSettings, parse_paper, parse_printer
+from terminal.scanning import SUFFIX_KEYS, ScannerSettings
+
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 CONFIG_ENV = "VOUCHER_TERMINAL_CONFIG"
@@ -27,9 +30,34 @@ class TerminalConfig:
     terminal_id: int
     secret: str
     lang: Lang = "zh"
+    scan_gap_ms: int = 30
+    """Keys closer than this are one burst (a scanner); see ``ScannerSettings``."""
+    scan_prefix: str = ""
+    scan_suffix: str = "enter"
+    scan_min_length: int = 8
+    answer_wait_s: float = 10.0
+    """The longest a cashier waits for a redeem or refund before the unknown-outcome flow
+    (issue 11 item 4)."""
+    refund_needs_manager: bool = False
+    """A refund needs a merchant manager's username and password, checked by the server,
+    before it is sent (issue 11 item 5; until the merchant can set it on the server)."""
+    printer: str = "none"
+    """The receipt printer (``terminal/printing.py``: none, network:, usb:, serial:, device:)."""
+    paper_mm: int = 58
+    """58 mm paper has 32 columns, 80 mm has 48."""
 
     def with_lang(self, lang: Lang) -> TerminalConfig:
         return replace(self, lang=lang)
+
+    @property
+    def scanner(self) -> ScannerSettings:
+        return ScannerSettings(
+            self.scan_gap_ms, self.scan_prefix, self.scan_suffix, self.scan_min_length
+        )
+
+    @property
+    def printer_settings(self) -> PrinterSettings:
+        return parse_printer(self.printer)
 
     def __repr__(self) -> str:  # the secret never shows up in logs or tracebacks
         return (
@@ -74,12 +102,51 @@ def parse_secret(value: object) -> str:
     return value.strip()
 
 
+def _whole(data: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = data.get(name, default)
+    if type(value) is not int or not low <= value <= high:
+        raise ConfigInvalid(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def parse_scanner(data: dict[str, Any]) -> dict[str, Any]:
+    """The scanner, waiting and approval settings of a config file (all optional)."""
+    prefix = data.get("scan_prefix", "")
+    if not isinstance(prefix, str) or len(prefix) > 8:
+        raise ConfigInvalid(f"scan_prefix must be a text of at most 8 characters, got {prefix!r}")
+    suffix = data.get("scan_suffix", "enter")
+    if suffix not in SUFFIX_KEYS:
+        raise ConfigInvalid(f"scan_suffix must be one of enter, tab or empty, got {suffix!r}")
+    wait = data.get("answer_wait_s", 10.0)
+    if type(wait) not in (int, float) or not 1 <= wait <= 60:
+        raise ConfigInvalid(f"answer_wait_s must be from 1 to 60 seconds, got {wait!r}")
+    needs_manager = data.get("refund_needs_manager", False)
+    if type(needs_manager) is not bool:
+        raise ConfigInvalid(f"refund_needs_manager must be true or false, got {needs_manager!r}")
+    try:
+        printer = parse_printer(str(data.get("printer", "none"))).spec
+        paper = parse_paper(data.get("paper_mm", 58))
+    except PrinterInvalid as exc:
+        raise ConfigInvalid(str(exc)) from exc
+    return {
+        "printer": printer,
+        "paper_mm": paper,
+        "refund_needs_manager": needs_manager,
+        "scan_gap_ms": _whole(data, "scan_gap_ms", 30, 5, 500),
+        "scan_prefix": prefix,
+        "scan_suffix": suffix,
+        "scan_min_length": _whole(data, "scan_min_length", 8, 4, 64),
+        "answer_wait_s": float(wait),
+    }
+
+
 def config_from_dict(data: dict[str, Any]) -> TerminalConfig:
     return TerminalConfig(
         server_url=normalise_server_url(str(data.get("server_url", ""))),
         terminal_id=parse_terminal_id(data.get("terminal_id")),
         secret=parse_secret(data.get("secret")),
         lang=parse_lang(data.get("lang", "zh")),
+        **parse_scanner(data),
     )
 
 
@@ -127,6 +194,21 @@ def config_from_credentials(path: Path, server_url: str, lang: Lang = "zh") -> T
         terminal_id=parse_terminal_id(data.get("terminal_id")),
         secret=parse_secret(data.get("terminal_secret", data.get("secret"))),
         lang=lang,
+    )
+
+
+def keep_local_settings(config: TerminalConfig, saved: TerminalConfig) -> TerminalConfig:
+    """A new pairing keeps this till's own settings (scanner, waiting)."""
+    return replace(
+        config,
+        scan_gap_ms=saved.scan_gap_ms,
+        scan_prefix=saved.scan_prefix,
+        scan_suffix=saved.scan_suffix,
+        scan_min_length=saved.scan_min_length,
+        answer_wait_s=saved.answer_wait_s,
+        refund_needs_manager=saved.refund_needs_manager,
+        printer=saved.printer,
+        paper_mm=saved.paper_mm,
     )
 
 

@@ -7,12 +7,13 @@ import csv
 import io
 import os
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.money import format_yuan
-from terminal.client import DayReport, Redemption
+from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -59,24 +60,99 @@ def _line(label: str, value: str, width: int) -> str:
     return head + pad(value, room, right=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptData:
+    """What a printed receipt says; from a redeem answer, or from a day list row for a
+    reprint (issue 11 item 6)."""
+
+    merchant_name: str
+    terminal_id: int
+    terminal_label: str
+    time: str
+    receipt_no: str
+    redemption_id: int
+    bill_fen: int
+    voucher_count: int
+    face_value_fen: int
+    value_fen: int
+    masked_id: str = ""
+    vouchers_left: int | None = None
+    refunds: tuple[RefundEntry, ...] = ()
+    refunded_count: int = 0
+    reprint: bool = False
+
+    @property
+    def cash_due_fen(self) -> int:
+        """Rule U3: the part of the bill the vouchers do not cover, paid otherwise."""
+        return self.bill_fen - self.value_fen
+
+
+def receipt_of(r: Redemption) -> ReceiptData:
+    return ReceiptData(
+        merchant_name=r.merchant_name,
+        terminal_id=r.terminal_id,
+        terminal_label=r.terminal_label,
+        time=r.created_at,
+        receipt_no=r.receipt_no,
+        redemption_id=r.redemption_id,
+        bill_fen=r.bill_fen,
+        voucher_count=r.voucher_count,
+        face_value_fen=r.face_value_fen,
+        value_fen=r.value_fen,
+        masked_id=r.masked_id,
+        vouchers_left=r.vouchers_left,
+        refunds=r.refunds,
+        refunded_count=r.refunded_count,
+    )
+
+
+def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "") -> ReceiptData:
+    """A receipt again, from the day list's row (issue 11 item 6): what the list does not
+    carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
+    return ReceiptData(
+        merchant_name=merchant_name,
+        terminal_id=row.terminal_id,
+        terminal_label=row.terminal_label or terminal_label,
+        time=row.time,
+        receipt_no=row.receipt_no,
+        redemption_id=row.redemption_id,
+        bill_fen=row.bill_fen,
+        voucher_count=row.voucher_count,
+        face_value_fen=row.value_fen // row.voucher_count if row.voucher_count else 0,
+        value_fen=row.value_fen,
+        refunded_count=row.refunded_count,
+        reprint=True,
+    )
+
+
 def receipt_text(
-    redemption: Redemption,
+    redemption: Redemption | ReceiptData,
     lang: Lang = "zh",
     *,
     tz: tzinfo = LOCAL_TZ,
     width: int = RECEIPT_WIDTH,
 ) -> str:
-    """The customer's receipt: merchant, time, receipt number, vouchers used and their
-    value, the amount still to pay (rule U3: no change given), the redemption id."""
-    r = redemption
+    """The customer's receipt: merchant, till, time, receipt number, the bill, the vouchers
+    used and their value, the cash still due (rule U3: no change given), the citizen's
+    vouchers left when the server said, the redemption id and any refunds."""
+    r = receipt_of(redemption) if isinstance(redemption, Redemption) else redemption
     rule = "-" * width
     title = tr("receipt.title", lang)
     lines = [
         pad(" " * ((width - display_width(title)) // 2) + title, width).rstrip(),
+    ]
+    if r.reprint:
+        mark = tr("receipt.reprint", lang)
+        lines.append(pad(" " * ((width - display_width(mark)) // 2) + mark, width).rstrip())
+    lines += [
         rule,
         _line(tr("receipt.merchant", lang), r.merchant_name, width),
-        _line(tr("receipt.terminal", lang), r.terminal_label or str(r.terminal_id), width),
-        _line(tr("receipt.time", lang), local_time(r.created_at, tz), width),
+        _line(
+            tr("receipt.terminal", lang),
+            terminal_name(r.terminal_id, r.terminal_label, lang),
+            width,
+        ),
+        _line(tr("receipt.time", lang), local_time(r.time, tz), width),
         _line(tr("receipt.receipt_no", lang), r.receipt_no, width),
     ]
     if r.masked_id:
@@ -90,7 +166,17 @@ def receipt_text(
             width,
         ),
         _line(tr("receipt.value", lang), f"-{yuan(r.value_fen)} 元", width),
-        _line(tr("receipt.to_pay", lang), f"{yuan(r.remaining_fen)} 元", width),
+        _line(tr("receipt.to_pay", lang), f"{yuan(r.cash_due_fen)} 元", width),
+    ]
+    if r.vouchers_left is not None:
+        lines.append(
+            _line(
+                tr("receipt.vouchers_left", lang),
+                tr("receipt.refund.count", lang, n=r.vouchers_left),
+                width,
+            )
+        )
+    lines += [
         rule,
         _line(tr("receipt.redemption_id", lang), str(r.redemption_id), width),
     ]
@@ -104,8 +190,64 @@ def receipt_text(
                 width,
             ),
         ]
+    if not r.refunds and r.refunded_count:
+        lines.append(
+            _line(
+                tr("receipt.refund.returned", lang),
+                tr("receipt.refund.count", lang, n=r.refunded_count),
+                width,
+            )
+        )
     lines += [rule, tr("receipt.footer", lang)]
     return "\n".join(lines) + "\n"
+
+
+def terminal_name(terminal_id: int, label: str = "", lang: Lang = "zh") -> str:
+    """One name for a till everywhere (status line, day list, CSV, receipt): its label, or
+    ``终端 #3`` when it has none (issue 11 item 7)."""
+    return label or f"{tr('status.terminal', lang)} #{terminal_id}"
+
+
+def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> dict[int, str]:
+    """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
+    names = dict(known or {})
+    for r in report.redemptions:
+        if r.terminal_label:
+            names.setdefault(r.terminal_id, r.terminal_label)
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class TillTotals:
+    """One till's part of the day: bills, vouchers and their value (gross), vouchers given
+    back by refunds made at this till, and the cash collected at redemption (bill - value,
+    rule U3: the rest of the bill is paid otherwise)."""
+
+    terminal_id: int
+    bills: int = 0
+    vouchers: int = 0
+    value_fen: int = 0
+    cash_fen: int = 0
+    returned: int = 0
+    returned_value_fen: int = 0
+
+
+def till_totals(report: DayReport) -> list[TillTotals]:
+    by: dict[int, dict[str, int]] = {}
+    for r in report.redemptions:
+        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t["b"] += 1
+        t["v"] += r.voucher_count
+        t["val"] += r.value_fen
+        t["cash"] += r.bill_fen - r.value_fen
+    for f in report.refunds:
+        t = by.setdefault(f.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t["ret"] += f.returned_count
+        t["rv"] += f.value_fen
+    return [
+        TillTotals(tid, t["b"], t["v"], t["val"], t["cash"], t["ret"], t["rv"])
+        for tid, t in sorted(by.items())
+    ]
 
 
 CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
@@ -117,9 +259,13 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "小票号",
         "终端",
         "账单金额(元)",
+        "收现(元)",
         "用券(张)",
         "券金额(元)",
         "退回(张)",
+        "退回券金额(元)",
+        "净用券(张)",
+        "净券金额(元)",
     ),
     "en": (
         "kind",
@@ -129,9 +275,13 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "receipt_no",
         "terminal",
         "bill_yuan",
-        "vouchers",
-        "value_yuan",
-        "returned_vouchers",
+        "cash_yuan",
+        "vouchers_gross",
+        "value_gross_yuan",
+        "vouchers_returned",
+        "value_returned_yuan",
+        "vouchers_net",
+        "value_net_yuan",
     ),
 }
 _KINDS: dict[Lang, tuple[str, str, str]] = {
@@ -140,42 +290,52 @@ _KINDS: dict[Lang, tuple[str, str, str]] = {
 }
 
 
-def day_csv(report: DayReport, lang: Lang = "zh") -> str:
+def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> str:
     """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
-    元 with two decimals (converted from fen by shared.money, never floats). Refund rows carry
-    the returned value as a negative amount, so the value column sums to the net value."""
+    元 with two decimals (converted from fen by shared.money, never floats), times in local
+    wall-clock time. Gross, returned and net each have their own columns, so every column
+    sums to its total (issue 11 item 7); cash is what the till collected at redemption."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[lang])
     redemption, refund, total = _KINDS[lang]
+    names = terminal_names(report)
     for r in report.redemptions:
         writer.writerow(
             [
                 redemption,
-                r.time,
+                local_time(r.time, tz),
                 r.redemption_id,
                 "",
                 r.receipt_no,
-                r.terminal_label or r.terminal_id,
+                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
                 format_yuan(r.bill_fen),
+                format_yuan(r.bill_fen - r.value_fen),
                 r.voucher_count,
                 format_yuan(r.value_fen),
-                r.refunded_count,
+                "",
+                "",
+                r.voucher_count,
+                format_yuan(r.value_fen),
             ]
         )
     for f in report.refunds:
         writer.writerow(
             [
                 refund,
-                f.time,
+                local_time(f.time, tz),
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                f.terminal_id,
+                terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
                 "",
                 "",
-                format_yuan(-f.value_fen),
+                "",
+                "",
                 f.returned_count,
+                format_yuan(f.value_fen),
+                -f.returned_count,
+                format_yuan(-f.value_fen),
             ]
         )
     t = report.totals
@@ -188,9 +348,13 @@ def day_csv(report: DayReport, lang: Lang = "zh") -> str:
             "",
             "",
             format_yuan(t.bill_fen),
+            format_yuan(t.bill_fen - t.value_fen),
             t.vouchers,
-            format_yuan(t.net_value_fen),
+            format_yuan(t.value_fen),
             t.returned_vouchers,
+            format_yuan(t.returned_value_fen),
+            t.vouchers - t.returned_vouchers,
+            format_yuan(t.net_value_fen),
         ]
     )
     return out.getvalue()

@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
-from server.migrate import migrate
+from server.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from server.campaign_files import load_bundled_campaign
 from server.db import campaigns as campaign_db
 from server.db import seeding
-from shared.campaign import load_bundled_campaign
 
 
 def ref(prefix: str) -> str:

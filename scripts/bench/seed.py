@@ -22,10 +22,10 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 
 from server.auth import new_terminal_credential
+from server.campaign_files import load_bundled_campaign
 from server.db import campaigns as campaign_db
 from server.db import seeding
-from server.migrate import migrate
-from shared.campaign import load_bundled_campaign
+from server.db.migrate import migrate
 
 CAMPAIGN_ID = "liaocheng-demo"
 MAIN_DISTRICTS = ("dongchangfu", "jingkai", "gaoxin", "dujia")

@@ -45,6 +45,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -548,6 +549,8 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faults-")))
+        if args.server_log:  # kept: the temporary folder goes at the end
+            stack.callback(lambda: shutil.copyfile(tmp / "server.log", args.server_log))
         services = Services(args, stack)
         cfg = asyncio.run(prepare(args, services, tmp))
         cfg_path = tmp / "serve.json"
@@ -648,6 +651,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", type=Path)
+    p.add_argument("--server-log", type=Path, help="keep the server's log in this file")
     args = p.parse_args(argv)
     if not 0 < args.duration <= 60:
         p.error("--duration is at most 60 s")

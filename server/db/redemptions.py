@@ -197,8 +197,12 @@ async def read_context(conn: Conn, query: ContextQuery) -> Context:
 
 
 async def lock_citizen(conn: Conn, citizen_id: int) -> None:
-    """Serialise redemptions of one citizen in the database (the slow path, rule U7)."""
-    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR UPDATE", citizen_id)
+    """Serialise redemptions of one citizen in the database (the slow path, rule U7).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: it still excludes itself (and a revocation), but not the
+    key-share lock that a batched write's foreign keys take on the same citizen after locking
+    its vouchers; FOR UPDATE made that a lock-order deadlock between the two paths."""
+    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +225,31 @@ class Redemption:
     request_hash: bytes
 
 
+# Answers of the ledger that mean "decide this bill again from a fresh read": a chosen voucher
+# or a standing moved (``ledger_changed``), or PostgreSQL broke a lock cycle or a serialisation
+# conflict by aborting this statement (two writers on one citizen, e.g. two server processes
+# with Redis unavailable). Nothing was written in either case.
+DECIDE_AGAIN_SQLSTATES = frozenset(
+    {
+        "VC001",  # ledger_changed (voucher_abort)
+        "40P01",  # deadlock_detected
+        "40001",  # serialization_failure
+    }
+)
+
+
+def must_decide_again(exc: asyncpg.PostgresError) -> bool:
+    """The write changed nothing and may succeed if the bill is decided again."""
+    return exc.sqlstate in DECIDE_AGAIN_SQLSTATES
+
+
 async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int]:
     """Write all the bills or none (one statement); their redemption ids, in order.
 
     Raises ``asyncpg.PostgresError``: ``VC001`` (ledger_changed) when a voucher was taken or a
-    standing lost since the decision, a unique violation when a token, bill or key was used.
+    standing lost since the decision, a unique violation when a token, bill or key was used,
+    a deadlock or serialisation failure when another writer of the same rows came between
+    (``must_decide_again`` tells the first and the last apart from the others).
     """
     rows = await conn.fetch(
         REDEEM_SQL,

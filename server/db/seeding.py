@@ -326,6 +326,12 @@ async def past_bills(conn: Conn, *, every: int, terminal_ids: Sequence[int], at:
     return int(status.split()[-1])
 
 
+async def analyze(conn: Conn) -> None:
+    """Fresh planner statistics after a bulk seed, so the first requests plan for the tables'
+    real sizes."""
+    await conn.execute("ANALYZE")
+
+
 # --- bulk loading without per-row triggers --------------------------------------------------
 
 

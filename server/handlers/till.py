@@ -312,7 +312,7 @@ async def redeem(request: web.Request) -> web.Response:
         jti=str(jti), citizen=str(subject), terminal_id=me.terminal_id, key=key
     )
     if outcome is Outcome.UNAVAILABLE:
-        metrics.redis_failures.inc()
+        metrics.redis_failures.inc()  # Redis failed or skipped; not a lock wait (BUSY)
     used = False
     try:
         if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
@@ -326,7 +326,13 @@ async def redeem(request: web.Request) -> web.Response:
         asked = Asked(
             me.terminal_id, key, digest, bill_fen, receipt_no, count, claims, subject, jti
         )
-        response = await _redeem_in_ledger(request, asked, locked=outcome is Outcome.OK)
+        if outcome is Outcome.UNAVAILABLE:
+            # item 11: Redis down or skipped: the citizen's lock in this process instead, and
+            # the batched write as with Redis's lock (the write itself fences, rule U7)
+            async with guard.local_lock(str(subject)) as held:
+                response = await _redeem_in_ledger(request, asked, locked=held)
+        else:
+            response = await _redeem_in_ledger(request, asked, locked=outcome is Outcome.OK)
         used = response.status == 201  # not when the key's first answer was a refusal
         return response
     except (IdempotencyKeyInUse, IdempotencyKeyReused) as exc:
@@ -336,7 +342,7 @@ async def redeem(request: web.Request) -> web.Response:
         metrics.redemptions.labels(exc.code).inc()
         return await _keep_refusal(request, me.terminal_id, key, digest, exc)
     finally:
-        if outcome is not Outcome.UNAVAILABLE:
+        if outcome not in (Outcome.UNAVAILABLE, Outcome.BUSY):  # else nothing of ours there
             ttl = int((claims.expires_at - request.app[CLOCK]()).total_seconds() * 1000) + 5000
             guard.end_soon(
                 token=lock,
@@ -368,11 +374,13 @@ class Asked:
 
 
 async def _redeem_in_ledger(request: web.Request, asked: Asked, *, locked: bool) -> web.Response:
-    """Fast path (the citizen's Redis lock held): decide from what this till's quote of the
-    same token read (else one read, batched with other tills' reads), then one atomic write
-    batched with other tills' bills. The write re-checks vouchers, terminal, merchant and
-    citizen; if anything moved in between, or the fast path refused from a remembered read,
-    the redemption is decided again from a fresh read under the citizen's row lock."""
+    """Fast path (the citizen's lock held: Redis's, or this process's while Redis is
+    unavailable): decide from what this till's quote of the same token read (else one read,
+    batched with other tills' reads), then one atomic write batched with other tills' bills.
+    The write re-checks vouchers, terminal, merchant and citizen; if anything moved in between
+    (another process, say), the batch deadlocked, or the fast path refused from a remembered
+    read, the redemption is decided again from a fresh read under the citizen's row lock,
+    where a deadlock is tried again too, never answered 500."""
     app = request.app
     now = app[CLOCK]()
     cache_key = (asked.terminal_id, asked.claims.jti)
@@ -423,8 +431,8 @@ async def _redeem_in_ledger(request: web.Request, asked: Asked, *, locked: bool)
                     continue  # rule U7: someone else took a voucher; decide again
                 raise
             except asyncpg.PostgresError as exc:
-                if exc.sqlstate == "VC001":
-                    continue  # vouchers_changed: decide again
+                if db.must_decide_again(exc):
+                    continue  # ledger_changed, a deadlock or serialisation failure: again
                 raise
             return _redeemed(request, bill, ctx, redemption_id)
     raise IdempotencyKeyInUse("the citizen's vouchers are busy; retry with the same key")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from textual.message import Message
 from textual.screen import Screen
 
 from terminal.client import TillClient
@@ -33,6 +34,15 @@ class TillScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.till.localize_bindings(self)
+
+    async def _on_message(self, message: Message) -> None:
+        """A handler that fails says so briefly and the screen goes on (issue 11 item 8)."""
+        try:
+            await super()._on_message(message)
+        except Exception as error:
+            if not self.till.catch_errors:
+                raise
+            self.till.report_unexpected(error)
 
     def fail(self, exc: BaseException) -> str:
         """Tell the cashier, in plain words, what went wrong; return the error code."""

@@ -3,7 +3,10 @@ confirm; a clear success or the refusal in plain words (rules U1-U7)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from textual import events, on, work
@@ -18,10 +21,15 @@ from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
 from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
+from terminal.scanning import classify_scan
 from terminal.screens.base import TillScreen
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
 from terminal.widgets.status_bar import StatusBar
+
+
+def _now_hms() -> str:
+    return datetime.now().strftime("%H:%M:%S")  # the till's own clock, for the cashier
 
 
 class ScanInput(Input):
@@ -62,6 +70,7 @@ class QuoteFailed(Message):
 @dataclass
 class Redeemed(Message):
     redemption: Redemption
+    key: str = ""
 
 
 @dataclass
@@ -76,16 +85,20 @@ class CheckoutScreen(TillScreen):
         Binding("f8", "check", "check", id="check"),
         Binding("f6", "new", "new", id="new"),
         Binding("f7", "receipt", "receipt", id="receipt"),
+        Binding("escape", "stop_waiting", "stop", id="stop"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.quote: Quote | None = None
         self.token = ""
+        self.held_token = ""
+        """A code scanned before the bill and receipt number were in: quoted once they are."""
         self.pending: PendingRedeem | None = None
         self.last: Redemption | None = None
         self.busy = False
         self.outcome = ""  # the last result's kind, for tests and the next cashier action
+        self.checks = 0  # how often F8 asked the server about the pending redeem
 
     def compose(self) -> ComposeResult:
         yield StatusBar()
@@ -121,6 +134,7 @@ class CheckoutScreen(TillScreen):
                 yield Amount(self.t("quote.covered"), id="covered")
                 yield Amount(self.t("quote.to_pay"), id="to-pay")
         yield Static(self.t("hint.start"), id="result", markup=False)
+        yield Static(id="notice", markup=False)  # notifications, below the quote, never over it
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -154,7 +168,10 @@ class CheckoutScreen(TillScreen):
     @on(Input.Submitted, "#receipt")
     def _receipt_entered(self) -> None:
         if self._receipt_no() is not None:
-            self.query_one("#scan", Input).focus()
+            if self.held_token and self._bill_fen() is not None:
+                self._quote_held()
+            else:
+                self.query_one("#scan", Input).focus()
 
     @on(Input.Changed, "#bill")
     def _bill_changed(self, event: Input.Changed) -> None:
@@ -173,15 +190,60 @@ class CheckoutScreen(TillScreen):
     def _scanned(self, event: Input.Submitted) -> None:
         token = event.value.strip()
         event.input.value = ""
-        if self.busy:
-            return
         if not token:
-            self.till.tell(self.t("input.scan"), title=self.t("title.input"), severity="error")
+            if not self.busy:
+                self.till.tell(self.t("input.scan"), title=self.t("title.input"), severity="error")
             return
+        self.take_scan(token)
+
+    def take_scan(self, text: str) -> None:
+        """A scan, from the scanner wherever the focus was, or typed or pasted into the scan
+        field (issue 11 item 1). Our code is quoted as soon as the bill and the receipt
+        number are in; until then it is held and the cashier is asked for what is missing.
+        Anything else scanned is named for what it is (item 8) and changes nothing."""
+        code = text.strip()
+        kind = classify_scan(code)
+        if kind != "voucher":
+            self.till.tell(
+                self.t(f"scan.{kind}"), title=self.t("title.not_voucher"), severity="error"
+            )
+            return
+        if self.busy or self.pending is not None:
+            # one customer at a time: the current redeem's outcome comes first
+            key = "result.unknown" if self.pending is not None else "hint.redeeming"
+            self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
+            return
+        self.held_token = code
+        self._clear_quote()
+        if not self._bill_ok():
+            self._say(self.t("scan.held.bill"), "held")
+            if self.query_one("#bill", Input).value.strip():
+                self._bill_fen()  # typed but wrong: say so
+            self.query_one("#bill", Input).focus()
+        elif not self._receipt_ok():
+            self._say(self.t("scan.held.receipt"), "held")
+            self.query_one("#receipt", Input).focus()
+        else:
+            self._quote_held()
+
+    def _bill_ok(self) -> bool:
+        try:
+            parse_yuan(self.query_one("#bill", Input).value, positive=True)
+        except InvalidAmount:
+            return False
+        return True
+
+    def _receipt_ok(self) -> bool:
+        try:
+            normalise_receipt_no(self.query_one("#receipt", Input).value)
+        except InvalidRequest:
+            return False
+        return True
+
+    def _quote_held(self) -> None:
+        token, self.held_token = self.held_token, ""
         bill_fen = self._bill_fen()
-        if bill_fen is None or self._receipt_no() is None:
-            return
-        if self.need_client() is None:
+        if bill_fen is None or self._receipt_no() is None or self.need_client() is None:
             return
         self._clear_quote()
         self._say(self.t("hint.quoting"), "working")
@@ -193,8 +255,11 @@ class CheckoutScreen(TillScreen):
     async def run_quote(self, token: str, bill_fen: int) -> None:
         client = self.client
         assert client is not None
-        try:
-            quote = await client.quote(token, bill_fen)
+        try:  # a quote changes nothing: no answer in time is simply no answer
+            quote = await asyncio.wait_for(client.quote(token, bill_fen), self.answer_wait)
+        except TimeoutError:
+            self.post_message(QuoteFailed(Unreachable("no answer in time", maybe_sent=True)))
+            return
         except Exception as exc:
             self.post_message(QuoteFailed(exc))
             return
@@ -218,6 +283,7 @@ class CheckoutScreen(TillScreen):
 
     @on(QuoteFailed)
     def _quote_failed(self, message: QuoteFailed) -> None:
+        self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
         _, _, text = describe_error(message.error, self.lang)
         self._say(text, "refused")
@@ -244,13 +310,18 @@ class CheckoutScreen(TillScreen):
             covered.show(None)
             to_pay.show(None)
             return
+        if self.pending is not None:
+            # sent, outcome not known: no amount may look final (issue 11 item 4)
+            covered.show(None, title=self.t("quote.covered.pending"))
+            to_pay.show(None, title=self.t("quote.to_pay.pending"))
+            return
         count = self.query_one(CountStepper).value
         held = self.t("quote.held", n=q.available_count)
         allowed = self.t("quote.allowed", n=q.max_by_bill)
         customer.update(f"{self.t('quote.customer')} {q.masked_id}   {held}   {allowed}")
         each.update(self.t("quote.each", v=format_yuan(q.face_value_fen)))
-        covered.show(q.covered_fen(count))  # rule U3
-        to_pay.show(q.to_pay_fen(count))
+        covered.show(q.covered_fen(count), title=self.t("quote.covered"))  # rule U3
+        to_pay.show(q.to_pay_fen(count), title=self.t("quote.to_pay"))
 
     # -- redeem -------------------------------------------------------------------------
 
@@ -297,7 +368,9 @@ class CheckoutScreen(TillScreen):
         )
         self.pending = pending
         self.busy = True
-        self._say(self.t("hint.redeeming"), "working")
+        self.checks = 0
+        self._say(self.t("hint.redeeming", s=self._wait_text()), "working")
+        self._show_quote()
         self.run_redeem(pending)
 
     def action_check(self) -> None:
@@ -305,36 +378,75 @@ class CheckoutScreen(TillScreen):
         if self.busy or self.pending is None or self.need_client() is None:
             return
         self.busy = True
-        self._say(self.t("hint.checking"), "working")
+        self.checks += 1
+        self._say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
+        self._show_quote()
         self.run_check(self.pending)
+
+    def action_stop_waiting(self) -> None:
+        """Esc while waiting for the server: stop waiting, the outcome is unknown (issue 11
+        item 4). The request may have arrived, so the key is kept for F8 / F9."""
+        if not self.busy or self.pending is None:
+            return
+        self.workers.cancel_group(self, "redeem")
+        self.post_message(RedeemFailed(OutcomeUnknown(self.pending.key), self.pending))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_waiting":  # Esc shows in the footer only while waiting
+            return self.busy and self.pending is not None
+        return True
+
+    def _say(self, text: str, outcome: str) -> None:
+        self.outcome = outcome
+        result = self.query_one("#result", Static)
+        result.update(text)
+        result.set_classes(f"-{outcome}" if outcome else "")
+        self.refresh_bindings()
+
+    @property
+    def answer_wait(self) -> float:
+        config = self.till.config
+        return config.answer_wait_s if config is not None else 10.0
+
+    def _wait_text(self) -> str:
+        return f"{self.answer_wait:g}"
+
+    async def _within_wait(self, pending: PendingRedeem, call: Awaitable[Redemption]) -> None:
+        """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
+        unknown (the same key asks or sends again later); never a success not received."""
+        try:
+            redemption = await asyncio.wait_for(call, timeout=self.answer_wait)
+        except TimeoutError:
+            unknown = OutcomeUnknown(pending.key, "no answer in time")
+            self.post_message(RedeemFailed(unknown, pending))
+            return
+        except Exception as exc:
+            self.post_message(RedeemFailed(exc, pending))
+            return
+        self.post_message(Redeemed(redemption, pending.key))
 
     @work(group="redeem", exit_on_error=False)
     async def run_redeem(self, pending: PendingRedeem) -> None:
         client = self.client
         assert client is not None
-        try:
-            redemption = await client.redeem(
+        await self._within_wait(
+            pending,
+            client.redeem(
                 pending.token, pending.bill_fen, pending.receipt_no, pending.count, key=pending.key
-            )
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption))
+            ),
+        )
 
     @work(group="redeem", exit_on_error=False)
     async def run_check(self, pending: PendingRedeem) -> None:
         client = self.client
         assert client is not None
-        try:
-            redemption = await client.redemption_by_key(pending.key)
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption))
+        await self._within_wait(pending, client.redemption_by_key(pending.key))
 
     @on(Redeemed)
     def _redeemed(self, message: Redeemed) -> None:
         r = message.redemption
+        if self.pending is None or self.pending.key != message.key:
+            return  # an answer to a request the cashier stopped waiting for, then resolved
         self.busy = False
         self.pending = None
         self.last = r
@@ -348,19 +460,26 @@ class CheckoutScreen(TillScreen):
             text += " " + self.t("result.recovered")
         self._say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"), severity="information")
-        self.action_receipt()
+        self.action_receipt(auto_print=True)  # printed at once when a printer is set up
 
     @on(RedeemFailed)
     def _redeem_failed(self, message: RedeemFailed) -> None:
+        if not self.busy or self.pending is None or self.pending.key != message.pending.key:
+            return  # already settled (Esc, then the cancelled request's own answer)
         self.busy = False
         exc = message.error
         self.fail(exc)
         _, _, words = describe_error(exc, self.lang)
         if isinstance(exc, OutcomeUnknown):
             self.pending = message.pending  # keep the key: F8 asks, F9 sends the same again
-            self._say(self.t("result.unknown"), "unknown")
+            if self.checks:
+                self._say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
+            else:
+                self._say(self.t("result.unknown"), "unknown")
+            self._show_quote()
             return
         self.pending = None
+        self._show_quote()
         if isinstance(exc, Unreachable):
             self._say(self.t("result.offline"), "offline")
         elif isinstance(exc, ApiError) and exc.code == "not_redeemed":
@@ -378,12 +497,14 @@ class CheckoutScreen(TillScreen):
 
     # -- after ---------------------------------------------------------------------------
 
-    def action_receipt(self) -> None:
+    def action_receipt(self, auto_print: bool = False) -> None:
         if self.last is None:
             return
         from terminal.screens.receipt import ReceiptScreen
 
-        self.app.push_screen(ReceiptScreen(self.last), callback=self._receipt_closed)
+        self.app.push_screen(
+            ReceiptScreen(self.last, auto_print=auto_print), callback=self._receipt_closed
+        )
 
     def _receipt_closed(self, _: None) -> None:
         if self.outcome == "ok":
@@ -401,16 +522,11 @@ class CheckoutScreen(TillScreen):
             return
         for name in ("#bill", "#receipt", "#scan"):
             self.query_one(name, Input).value = ""
+        self.held_token = ""
         self._clear_quote()
         if not keep_result:
             self._say(self.t("hint.start"), "")
         self.query_one("#bill", Input).focus()
-
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
 
     @property
     def result_text(self) -> str:

@@ -23,9 +23,16 @@ class Amount(Vertical):
         yield Label(self._title, markup=False)
         yield Digits("-")
 
-    def show(self, fen: int | None) -> None:
+    def show(self, fen: int | None, *, title: str | None = None) -> None:
         """Fen as 元 with two decimals (shared.money), or a dash when there is nothing."""
         self.query_one(Digits).update("-" if fen is None else format_yuan(fen))
+        if title is not None and title != self._title:
+            self._title = title
+            self.query_one(Label).update(title)
+
+    @property
+    def title(self) -> str:
+        return self._title
 
     @property
     def text(self) -> str:

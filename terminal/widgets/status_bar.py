@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+from terminal.documents import terminal_name
 from terminal.i18n import district_name, tr
 
 if TYPE_CHECKING:
@@ -43,15 +44,12 @@ class StatusBar(Horizontal):
                 who.update(f" {tr('app.title', lang)} · {tr('status.unpaired', lang)}")
             else:
                 who.update(
-                    f" {tr('app.title', lang)} · {tr('status.terminal', lang)} "
-                    f"#{app.config.terminal_id}"
+                    f" {tr('app.title', lang)} · {terminal_name(app.config.terminal_id, '', lang)}"
                 )
         else:
             district = district_name(session.merchant.district, lang, app.district_names)
-            label = session.terminal.label or f"#{session.terminal.id}"
-            who.update(
-                f" {session.merchant.name} · {district} · {tr('status.terminal', lang)} {label}"
-            )
+            name = terminal_name(session.terminal.id, session.terminal.label, lang)
+            who.update(f" {session.merchant.name} · {district} · {name}")
         if app.config is None:
             state, cls = "", "-unpaired"
         elif app.online is None:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -21,11 +22,22 @@ from aiohttp.test_utils import TestClient
 
 from ops import demo as seed
 from server.app import create_app
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from shared.idnumber import make_id_number
 from shared.tokens import SigningKey
 from tests.conftest import Services
+
+
+def redis_database(url: str, index: int) -> str:
+    """The same Redis server, another of its databases (the suite uses 0): for a test whose
+    ledger is a fresh database, whose ids start again at 1 and must not meet the suite's
+    throttles and locks."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return urlunsplit(parts._replace(query=f"db={index}"))
+    return urlunsplit(parts._replace(path=f"/{index}"))
+
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -15,10 +15,10 @@ import redis.asyncio as aioredis
 
 from ops import loadtest
 from server.app import create_app
+from server.campaign_files import load_bundled_campaign
 from server.db import campaigns as campaign_db
 from server.db import seeding
 from server.settings import Settings
-from shared.campaign import load_bundled_campaign
 from tests import factories
 from tests.e2e.conftest import Clock
 

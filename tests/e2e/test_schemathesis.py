@@ -38,10 +38,10 @@ from schemathesis.specs.openapi.checks import (
 
 from ops import demo as seed
 from server.app import ROUTES, create_app
-from server.migrate import migrate
+from server.db.migrate import migrate
 from server.settings import Settings
 from tests.conftest import Services
-from tests.e2e.conftest import Clock, World, new_id_number, shanghai
+from tests.e2e.conftest import Clock, World, new_id_number, redis_database, shanghai
 
 ROLES = (
     "anyone",
@@ -107,13 +107,6 @@ def _with(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
 
 
-def _redis_index(url: str, index: int) -> str:
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query=f"db={index}"))
-    return urlunsplit(parts._replace(path=f"/{index}"))
-
-
 @pytest.fixture(scope="module")
 async def own_settings(settings: Settings, test_services: Services) -> AsyncIterator[Settings]:
     """The suite's settings on a fresh database and Redis index (dropped afterwards)."""
@@ -130,7 +123,7 @@ async def own_settings(settings: Settings, test_services: Services) -> AsyncIter
     finally:
         await conn.close()
     yield dataclasses.replace(
-        settings, database_url=database_url, redis_url=_redis_index(settings.redis_url, 7)
+        settings, database_url=database_url, redis_url=redis_database(settings.redis_url, 7)
     )
     admin = await asyncpg.connect(test_services.admin_database_url)
     try:

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from server.app import create_app
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from tests.e2e.conftest import Clock, World, shanghai
 from tests.e2e.test_till import error_code
 

@@ -118,7 +118,7 @@ async def test_revoking_a_citizen_reads_the_id_number_from_stdin(
 
 async def test_campaign_files_are_checked_with_clear_errors(ctl: Ctl, tmp_path: Path) -> None:
     # rule C1
-    from shared.campaign import bundled_campaigns_dir
+    from server.campaign_files import bundled_campaigns_dir
 
     good = bundled_campaigns_dir() / "liaocheng-2024.toml"
     code, out = await ctl("campaigns", "check", str(good))
@@ -155,7 +155,7 @@ async def test_a_campaign_file_is_loaded_validated_and_kept_once_claimed(
     # rule C1: a second, differently configured campaign runs beside the others
     import uuid
 
-    from shared.campaign import bundled_campaigns_dir
+    from server.campaign_files import bundled_campaigns_dir
 
     campaign_id = f"county-{uuid.uuid4().hex[:8]}"
     text = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text(encoding="utf-8")
@@ -242,7 +242,7 @@ async def test_registry_rejects_list_every_reason_in_chinese_or_english(
 
 
 async def test_campaign_problems_are_printed_once(ctl: Ctl, tmp_path: Path) -> None:
-    from shared.campaign import bundled_campaigns_dir
+    from server.campaign_files import bundled_campaigns_dir
 
     good = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text()
     bad = tmp_path / "bad.toml"

@@ -3,7 +3,9 @@ Redis, the suite's pinned clock). Only tests import ``server``; ``terminal`` nev
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,15 @@ from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from ops import demo as seed
 from server.app import create_app
 from server.settings import Settings
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
+from terminal.screens.approval import ManagerApproval
 from terminal.widgets.amount import Amount
 from tests.e2e import conftest as e2e
-from tests.e2e.conftest import Clock, World, shanghai
+from tests.e2e.conftest import Clock, Till, World, shanghai
 
 # the e2e fixtures, shared: the real app's settings, its pinned clock, and the World helpers
 settings = e2e.settings
@@ -33,6 +37,7 @@ world = e2e.world
 
 __all__ = ["Clock", "World", "shanghai"]
 
+PASSWORD = "a long password"
 FAST_CLIENT: dict[str, Any] = {"retries": 2, "backoff": 0.05, "timeout": 3.0}
 
 
@@ -46,6 +51,23 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
         self.cursor_blink = False
 
     monkeypatch.setattr(Input, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def press_waits_for_the_scan_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app holds a key back for up to its scanner gap (terminal/scanning.py) before it
+    knows it was typed by a person: ``pilot.press`` returns once its keys have landed."""
+    original = Pilot.press
+
+    async def press(self: Pilot[Any], *keys: str) -> None:
+        await original(self, *keys)
+        for _ in range(400):
+            if not getattr(self.app, "keys_held", 0):
+                break
+            await self.pause(0.005)
+        await self.pause()
+
+    monkeypatch.setattr(Pilot, "press", press)
 
 
 def free_port() -> int:
@@ -144,6 +166,39 @@ class LossyProxy:
         return web.Response(body=payload, status=status, headers=kept)
 
 
+class HangingProxy(LossyProxy):
+    """A hop that, while ``hang`` says so for a request, passes it to the real server (so
+    it is done there) and then never answers, like a frozen server or a dead link."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream)
+        self.hang: Callable[[web.Request], bool] = lambda request: False
+        self.hung: list[str] = []
+        self.released = asyncio.Event()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        if not self.hang(request):
+            return await super()._forward(request)
+        answer = await super()._forward(request)
+        self.hung.append(f"{request.method} {request.path_qs}")
+        await self.released.wait()  # set only when the proxy stops
+        assert request.transport is not None
+        request.transport.abort()
+        return answer
+
+    async def stop(self) -> None:
+        self.released.set()
+        await super().stop()
+
+
+@pytest.fixture
+async def hanging(live: LiveServer) -> AsyncIterator[HangingProxy]:
+    hop = HangingProxy(live.url)
+    await hop.start()
+    yield hop
+    await hop.stop()
+
+
 @pytest.fixture
 async def proxy(live: LiveServer) -> AsyncIterator[LossyProxy]:
     hop = LossyProxy(live.url)
@@ -164,6 +219,7 @@ def make_app(tmp_path: Path) -> Callable[..., TerminalApp]:
         kwargs.setdefault("config_path", tmp_path / "config" / "config.json")
         kwargs.setdefault("health_interval", 0)
         kwargs.setdefault("client_options", FAST_CLIENT)
+        kwargs.setdefault("catch_errors", False)  # a bug fails the test, not a message
         return TerminalApp(config, **kwargs)
 
     return make
@@ -205,3 +261,41 @@ async def scan(pilot: Pilot[Any], code: str) -> None:
     """A USB scanner: the code, then Enter."""
     await keys_into_focus(pilot, code)
     await pilot.press("enter")
+
+
+@pytest.fixture
+async def shop(world: World) -> Till:
+    return await world.till()
+
+
+@pytest.fixture
+def shop_config(shop: Till, live: LiveServer) -> TerminalConfig:
+    return TerminalConfig(live.url, shop.terminal_id, shop.secret)
+
+
+async def staff_account(
+    world: World, role: str, merchant_id: int | None = None, district: str | None = None
+) -> str:
+    username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:10]}"
+    async with world.pool.acquire() as conn:
+        await seed.account(
+            conn,
+            username=username,
+            password=PASSWORD,
+            role=role,
+            merchant_id=merchant_id,
+            district=district,
+        )
+    return username
+
+
+async def approve(pilot: Pilot[Any], username: str, password: str) -> ManagerApproval:
+    modal = pilot.app.screen
+    assert isinstance(modal, ManagerApproval)
+    assert pilot.app.focused is modal.query_one("#manager-user")
+    await type_text(pilot, username)
+    await pilot.press("enter")
+    await type_text(pilot, password)
+    await pilot.press("enter")
+    await settle(pilot)
+    return modal

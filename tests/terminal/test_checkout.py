@@ -206,8 +206,8 @@ async def test_an_expired_code_asks_the_citizen_to_refresh_it(
         await scan(pilot, token)
         await settle(pilot)
         assert screen.quote is None and screen.outcome == "refused"
-        assert "请顾客刷新付款码" in screen.result_text
-        assert errors(app)[-1].startswith("请顾客刷新付款码: 付款码已过期")
+        assert "请顾客刷新消费券码" in screen.result_text
+        assert errors(app)[-1].startswith("请顾客刷新消费券码: 消费券码已过期")
         assert app.focused is screen.query_one("#scan")  # ready for the fresh code
         await scan(pilot, await world.qr(person))
         await settle(pilot)

@@ -4,12 +4,15 @@ cashier's words, the receipt and the CSV."""
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import re
 import stat
 import subprocess
 import sys
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,7 +34,10 @@ from terminal.i18n import DISTRICTS, ERRORS, REFRESH_QR_CODES, TEXTS, describe_e
 from tests.terminal.data import DAY, QUOTE, REDEMPTION
 
 TERMINAL_DIR = Path(terminal.__file__).resolve().parent
-CORE = "terminal.client, terminal.config, terminal.i18n, terminal.documents"
+CORE = (
+    "terminal.client, terminal.config, terminal.i18n, terminal.documents, terminal.refunds, "
+    "terminal.printing, terminal.shift"
+)
 
 
 def _modules_after(imports: str) -> set[str]:
@@ -292,15 +298,23 @@ def test_the_receipt_in_english_and_with_a_refund() -> None:
 
 
 def test_the_day_exports_as_csv() -> None:
-    # rule S2
+    # rule S2; issue 11 item 7: local times, one name per till (the refund row said 3), and
+    # gross, returned and net in their own columns (the total row put 3 gross vouchers
+    # beside a net 200.00 元)
     assert day_csv(DAY, "en") == (
-        "kind,time,redemption_id,refund_id,receipt_no,terminal,bill_yuan,vouchers,value_yuan,"
-        "returned_vouchers\r\n"
-        "redemption,2024-09-10T10:00:05+08:00,1,,R-0001,收银台 1,450.00,2,200.00,1\r\n"
-        'redemption,2024-09-10T10:05:00+08:00,2,,"R,2",收银台 1,200.00,1,100.00,0\r\n'
-        "refund,2024-09-10T11:00:00+08:00,1,9,R-0001,3,,,-100.00,1\r\n"
-        "total,2024-09-10,,,,,650.00,3,200.00,1\r\n"
+        "kind,time,redemption_id,refund_id,receipt_no,terminal,bill_yuan,cash_yuan,"
+        "vouchers_gross,value_gross_yuan,vouchers_returned,value_returned_yuan,"
+        "vouchers_net,value_net_yuan\r\n"
+        "redemption,2024-09-10 10:00:05,1,,R-0001,收银台 1,450.00,250.00,2,200.00,,,2,200.00\r\n"
+        'redemption,2024-09-10 10:05:00,2,,"R,2",收银台 1,200.00,100.00,1,100.00,,,1,100.00\r\n'
+        "refund,2024-09-10 11:00:00,1,9,R-0001,收银台 1,,,,,1,100.00,-1,-100.00\r\n"
+        "total,2024-09-10,,,,,650.00,350.00,3,300.00,1,100.00,2,200.00\r\n"
     )
+    rows = list(csv.reader(io.StringIO(day_csv(DAY, "en"))))
+    body, total = rows[1:-1], rows[-1]
+    for column in range(6, 14):  # every amount column sums to its total
+        cells = [r[column] for r in body if r[column]]
+        assert sum(Decimal(c) for c in cells) == Decimal(total[column]), rows[0][column]
     zh = day_csv(DAY, "zh")
     assert zh.startswith("类型,时间,核销单号,")
     assert "\r\n合计,2024-09-10," in zh

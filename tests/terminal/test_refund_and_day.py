@@ -64,16 +64,17 @@ async def test_refund_part_by_receipt_then_the_rest_by_id(
         assert screen.found is not None and screen.found.redemption_id == redemption_id
         found = shown(screen, "#found")
         assert f"单号 {redemption_id}" in found and "用券 3 张" in found
-        assert app.focused is screen.query_one("#remaining")
-        await type_text(pilot, "250.00")
-        await pilot.press("f9")
+        assert app.focused is screen.query_one("#amount")
+        await type_text(pilot, "350.00")  # refunded: the bill becomes 250 元
+        await pilot.press("enter")  # shows the money
+        await pilot.press("f9")  # confirms
         await settle(pilot)
         assert screen.outcome == "ok", shown(screen, "#result")
         assert len(screen.returned) == 2
         assert set(screen.returned) <= set(screen.found.voucher_ids)
         returned = shown(screen, "#returned")
         assert all(str(v) in returned for v in screen.returned)
-        assert "2 张券已退回顾客" in shown(screen, "#result")
+        assert "2 张券退回顾客" in shown(screen, "#result")
         assert screen.found.live_voucher_count == 1
         assert (await wallet_counts(world, person))["available"] == 47
 
@@ -83,13 +84,14 @@ async def test_refund_part_by_receipt_then_the_rest_by_id(
         await pilot.press("enter")
         await settle(pilot)
         assert screen.found is not None and screen.found.status == "partially_refunded"
-        await pilot.press("f9")  # bill after left empty: refund all
+        await pilot.press("f8")  # the whole bill left, shown first
+        await pilot.press("f9")
         await settle(pilot)
         assert screen.outcome == "ok" and len(screen.returned) == 1
         assert screen.found.status == "refunded"
         assert (await wallet_counts(world, person))["available"] == 48
 
-        await pilot.press("f9")  # once more: nothing left to refund
+        await pilot.press("f8")  # once more: nothing left to refund
         await settle(pilot)
         assert screen.outcome == "refused"
         assert "已经全额退款" in errors(app)[-1]
@@ -190,3 +192,46 @@ async def test_english_by_setting_and_the_choice_is_kept(
         assert "Enter the bill" in shown(app.screen, "#result")
     saved = load_config(config_path)
     assert saved is not None and saved.lang == "en"
+
+
+async def test_the_day_list_is_fetched_again_when_f4_opens_it_and_names_each_till_once(
+    world: World, till_config: TerminalConfig, make_app: MakeApp
+) -> None:
+    # issue 11 item 7: it showed 6 bills while the server had 19; refund rows said #1
+    person = await world.citizen_with_vouchers()
+    await redeemed(world, till_config, person, 45_000, 2)
+    app = make_app(till_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, DayScreen)
+        assert screen.report is not None and len(screen.report.redemptions) == 1
+        await pilot.press("f2")
+        await settle(pilot)
+        _, second_id = await redeemed(world, till_config, person, 20_000, 1)  # meanwhile
+        till = await world.sign_in(Till(till_config.terminal_id, 0, till_config.secret))
+        r = await world.client.post(
+            f"/v1/redemptions/{second_id}/refunds",
+            json={"remaining_bill_fen": 0},
+            headers={**till.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status == 201
+        await pilot.press("f4")
+        await settle(pilot)
+        assert app.screen is screen and screen.report is not None
+        assert len(screen.report.redemptions) == 2 and len(screen.report.refunds) == 1
+        table = screen.query_one(DataTable)
+        names = {str(table.get_row_at(i)[6]) for i in range(table.row_count)}
+        label = app.session.terminal.label if app.session else ""
+        assert names == {label or f"终端 #{till_config.terminal_id}"}, names
+        assert all(":" in str(table.get_row_at(i)[0]) for i in range(table.row_count))
+        assert "T" not in str(table.get_row_at(0)[0])  # a local time, not ISO
+        totals = shown(screen, "#totals")
+        assert "收现 350.00 元" in totals  # (450 - 200) + (200 - 100)
+        assert f"{names.pop()}：2 单" in totals and "退回 1 张" in totals
+        assert screen._refresher._active.is_set()  # and again every 20 s while shown
+        await pilot.press("f2")
+        await settle(pilot)
+        assert not screen._refresher._active.is_set()
