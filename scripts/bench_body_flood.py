@@ -3,7 +3,7 @@
 
     PYTHONPATH=. .venv/bin/python scripts/bench_body_flood.py [--clients 6] [--megabytes 60]
 
-Starts the demo server (``python -m server demo``, embedded services under ``--data-dir``,
+Starts the demo server (``python -m ops demo``, embedded services under ``--data-dir``,
 default ``.data/bench-body-flood``) on a free port, reads its resident memory (VmRSS), sends
 ``--clients`` concurrent chunked bodies of ``--megabytes`` MB each to ``POST /v1/auth/staff``
 (no authentication needed), each client writing as fast as the server takes it until the
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
     log = args.data_dir / "server.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "server", "demo", "--port", str(port)],
+            [sys.executable, "-m", "ops", "demo", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -66,6 +66,7 @@ from bench import procstat, profiles  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
+from server.db import invariants  # noqa: E402
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
 from shared.tokens import SigningKey  # noqa: E402
 
@@ -418,30 +419,30 @@ async def batch_sizes(base_url: str) -> dict[str, dict[str, float]]:
 
 
 async def check_ledger(database_url: str) -> dict[str, Any]:
-    """After the run: no voucher spent twice, and every count agrees with every other."""
+    """After the run: the ledger's own check (server/db/invariants.py: no voucher spent twice,
+    every redemption's count and value agree with its vouchers, refunds add up), and the
+    counts the report quotes."""
     conn = await asyncpg.connect(database_url)
     try:
-        row = await conn.fetchrow(
-            """
-            SELECT (SELECT count(*) FROM redemptions) AS redemptions,
-                   (SELECT coalesce(sum(voucher_count), 0) FROM redemptions) AS items_declared,
-                   (SELECT count(*) FROM redemption_items WHERE refund_id IS NULL) AS items,
-                   (SELECT count(*) FROM vouchers WHERE status = 'redeemed') AS vouchers_redeemed,
-                   (SELECT count(*) FROM consumed_tokens) AS tokens_consumed,
-                   (SELECT count(*) FROM (SELECT voucher_id FROM redemption_items
-                     WHERE refund_id IS NULL GROUP BY 1 HAVING count(*) > 1) d) AS double_spent
-            """
+        violations = await invariants.check_ledger(conn)
+        counts = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM redemptions) AS redemptions, "
+            "(SELECT count(*) FROM vouchers WHERE status = 'redeemed') AS vouchers_redeemed"
         )
     finally:
         await conn.close()
-    assert row is not None
-    out = dict(row)
-    out["consistent"] = (
-        out["double_spent"] == 0
-        and out["items"] == out["items_declared"] == out["vouchers_redeemed"]
-        and out["tokens_consumed"] == out["redemptions"]
-    )
-    return out
+    assert counts is not None
+    found = {v.check: v for v in violations}
+    twice = found.get("voucher_redeemed_twice")
+    return {
+        **dict(counts),
+        "double_spent": twice.count if twice else 0,
+        "violations": [
+            {"check": v.check, "meaning": v.meaning, "count": v.count, "examples": v.examples}
+            for v in violations
+        ],
+        "consistent": not violations,
+    }
 
 
 # --- pgbench --------------------------------------------------------------------------------

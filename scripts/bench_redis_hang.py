@@ -46,7 +46,7 @@ import asyncpg  # noqa: E402
 import bench_redeem as br  # noqa: E402
 from bench.seed import seed  # noqa: E402
 
-from server.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+from ops.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
 from shared.tokens import SigningKey  # noqa: E402
 

@@ -2,7 +2,7 @@
 """The two commands of the README, on a fresh machine with Python 3.11+ and nothing else.
 
     python3 scripts/dev.py demo    # services, migrations, seed data, server, terminal hint
-    python3 scripts/dev.py test    # ruff, mypy, the whole test suite
+    python3 scripts/dev.py test    # ruff, mypy, import contracts, the whole test suite
 
 Both first make ``.venv`` and install the project into it (again only when pyproject.toml
 changed). PostgreSQL and Redis come from ``VOUCHER_DATABASE_URL`` / ``VOUCHER_REDIS_URL`` when
@@ -34,6 +34,7 @@ def ensure_venv() -> None:
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
+    # the dev extra pulls in every other one: server, terminal, ops and embedded (pyproject)
     print("== installing the project and its dependencies into .venv", flush=True)
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
@@ -46,6 +47,13 @@ def run(*args: str) -> int:
     return subprocess.run([str(PYTHON), "-m", *args], cwd=ROOT).returncode
 
 
+def lint_imports() -> int:
+    """The layers' import contracts (``[tool.importlinter]`` in pyproject.toml)."""
+    print("== lint-imports", flush=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([str(BIN / "lint-imports")], cwd=ROOT, env=env).returncode
+
+
 def test(extra: list[str]) -> int:
     checks = [
         ("ruff", "check", "."),
@@ -53,6 +61,8 @@ def test(extra: list[str]) -> int:
         ("mypy",),
     ]
     failed = [" ".join(c) for c in checks if run(*c) != 0]
+    if lint_imports() != 0:
+        failed.append("lint-imports")
     code = run("pytest", *extra)
     if failed:
         print("== failed:", ", ".join(failed), flush=True)
@@ -61,7 +71,7 @@ def test(extra: list[str]) -> int:
 
 
 def demo(extra: list[str]) -> int:
-    return run("server", "demo", *extra)
+    return run("ops", "demo", *extra)
 
 
 def main(argv: list[str]) -> int:

@@ -36,13 +36,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-import asyncpg
 from aiohttp import web
 
-from server.db import Conn
+from server.db import Conn, Pool
+from server.db import access as db
+from server.db.access import Change, Kind, record
 from server.web import PG
 from shared.errors import (
     AccountDisabled,
@@ -55,29 +55,18 @@ from shared.errors import (
 if TYPE_CHECKING:
     from server.auth import Principal
 
+__all__ = ["ACCESS_VIEW", "AccessView", "Change", "Kind", "record", "serve_view"]
+
 log = logging.getLogger("server.access")
 
 POLL_INTERVAL_S = 1.0
 STALE_AFTER_S = 2.0
 
-Kind = Literal["terminal", "merchant", "account", "citizen"]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A principal's state as of ``version`` (a row of ``access_changes``)."""
-
-    version: int
-    kind: Kind
-    key: int
-    blocked: bool
-    generation: int = 0
-
 
 class AccessView:
     """The blocked principals of one process, and the account generations."""
 
-    def __init__(self, pool: asyncpg.Pool | None = None) -> None:
+    def __init__(self, pool: Pool | None = None) -> None:
         self.pool = pool
         self.version = 0  # every change up to this one is applied
         self.refreshed_at = 0.0  # time.monotonic() of the last successful load or poll
@@ -137,25 +126,9 @@ class AccessView:
 
     async def load(self, conn: Conn) -> None:
         """The whole view from the ledger, in one snapshot with the version it reflects."""
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            version = int(await conn.fetchval("SELECT version FROM access_version"))
-            rows = await conn.fetch(
-                """
-                SELECT 'terminal' AS kind, id AS key, true AS blocked, 0::bigint AS generation
-                  FROM terminals WHERE status = 'revoked'
-                UNION ALL
-                SELECT 'merchant', id, true, 0 FROM merchants WHERE status = 'suspended'
-                UNION ALL
-                SELECT 'citizen', id, true, 0 FROM citizens WHERE status = 'revoked'
-                UNION ALL
-                SELECT 'account', id, status = 'disabled', generation FROM accounts
-                 WHERE status = 'disabled' OR generation > 0
-                """
-            )
+        version, changes = await db.snapshot(conn)
         self._state.clear()
-        self.apply(
-            Change(version, r["kind"], r["key"], r["blocked"], r["generation"]) for r in rows
-        )
+        self.apply(changes)
         self.version = version
         self.refreshed_at = time.monotonic()
 
@@ -163,18 +136,9 @@ class AccessView:
         """One poll: the counter, and the changes past what this process has applied."""
         assert self.pool is not None
         async with self.pool.acquire() as conn:
-            version = int(await conn.fetchval("SELECT version FROM access_version"))
+            version = await db.current_version(conn)
             if version > self.version:
-                rows = await conn.fetch(
-                    "SELECT version, kind, key, blocked, generation FROM access_changes "
-                    "WHERE version > $1 AND version <= $2 ORDER BY version",
-                    self.version,
-                    version,
-                )
-                self.apply(
-                    Change(r["version"], r["kind"], r["key"], r["blocked"], r["generation"])
-                    for r in rows
-                )
+                self.apply(await db.changes_between(conn, self.version, version))
                 self.version = version
         self.refreshed_at = time.monotonic()
 
@@ -190,22 +154,6 @@ class AccessView:
 
 
 ACCESS_VIEW: web.AppKey[AccessView] = web.AppKey("access_view", AccessView)
-
-
-async def record(conn: Conn, kind: Kind, key: int, *, blocked: bool, generation: int = 0) -> Change:
-    """In the caller's transaction, next to the change itself: the principal's new state."""
-    version = await conn.fetchval(
-        """
-        WITH bumped AS (UPDATE access_version SET version = version + 1 RETURNING version)
-        INSERT INTO access_changes (version, kind, key, blocked, generation)
-        SELECT version, $1, $2, $3, $4 FROM bumped RETURNING version
-        """,
-        kind,
-        key,
-        blocked,
-        generation,
-    )
-    return Change(int(version), kind, key, blocked, generation)
 
 
 async def serve_view(app: web.Application) -> AsyncIterator[None]:

@@ -21,17 +21,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from server import schemas as S
-from server.access import serve_view
+from server.access import ACCESS_VIEW, serve_view
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
+from server.campaign_files import load_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db.migrate import migrate
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
-from server.migrate import migrate
+from server.pages import install as install_pages
 from server.services.ports import TillPorts
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
 from server.web import (
@@ -54,7 +56,7 @@ from server.web import (
     status_of,
     wire_codes,
 )
-from shared.campaign import Campaign, campaign_to_dict, load_campaign, load_campaign_dict
+from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
 
 log = logging.getLogger("server")
@@ -313,6 +315,7 @@ ROUTES: tuple[Route, ...] = (
         body=S.AddMerchantRequest,
         response=S.Merchant,
         status=(201,),
+        errors=("conflict",),  # the same name in the same district (details.reason)
     ),
     Route(
         "POST",
@@ -648,13 +651,7 @@ async def freeze_heap(app: web.Application) -> None:
 
 
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
-    loaded: dict[str, Campaign] = {}
-    for path in settings.campaign_files:
-        campaign = load_campaign(path)
-        if campaign.id in loaded:
-            raise CampaignConfigInvalid(f"campaign {campaign.id} is configured twice")
-        loaded[campaign.id] = campaign
-    return loaded
+    return load_campaign_files(settings.campaign_files)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -683,6 +680,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     for route in routes:
         added = app.router.add_route(route.method, route.path, route.handler)
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
+    install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
     return app
 
 
@@ -755,8 +753,10 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         key=lambda bill: bill.citizen_id,  # one citizen's bills never share a statement
         observe=metrics.batch_size.labels("redeem_write").observe,
     )
+    view = app.get(ACCESS_VIEW)
     app[TILL] = TillPorts(
         pool=app[PG],
+        settings=settings,
         guard=app[GUARD],
         context_reads=context_reads,
         redeem_writes=redeem_writes,
@@ -767,6 +767,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         tz=app[TZ],
         metrics=metrics,
         refusal_answer=till.kept_answer,
+        **({"publish": view.apply} if view is not None else {}),
     )
     yield
     await context_reads.drain()

@@ -203,6 +203,20 @@ def hash_terminal_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class TerminalCredential:
+    """A terminal's new credential: the secret, shown once, and the hash that is stored
+    (rule X2: the ledger never holds the secret)."""
+
+    secret: str
+    credential_hash: bytes
+
+
+def new_terminal_credential() -> TerminalCredential:
+    secret = new_terminal_secret()
+    return TerminalCredential(secret, hash_terminal_secret(secret))
+
+
 def terminal_secret_matches(secret: str, stored: bytes) -> bool:
     return hmac.compare_digest(hash_terminal_secret(secret), bytes(stored))
 

@@ -474,10 +474,16 @@ class Redemption(Struct):
     refunds: list[RefundLine] | UnsetType = UNSET
 
 
+class RejectReason(Struct):
+    message: str
+    message_zh: str
+
+
 class RegistryReject(Struct):
     line: int
     cert_no: str
-    reason: str
+    reason: str  # every reason in English, joined by "; "
+    reasons: list[RejectReason]
 
 
 class RegistryImport(Struct):

@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from shared.campaign import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir
 from shared.tokens import SigningKey, VerifyingKey
 
 SERVICE_ISSUER = "liaocheng-vouchers"

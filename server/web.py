@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -26,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import schemas
 from server.caches import ExpiringLru, QrVerifier
+from server.db import Pool, database_down
 from server.guard import Guard
 from server.services.ports import TillPorts
 from server.settings import Settings
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from server.auth import Principal
 from shared.errors import (
     BodyTooLarge,
+    Category,
     DatabaseUnavailable,
     InvalidAmount,
     InvalidDate,
@@ -48,7 +49,7 @@ log = logging.getLogger("server")
 access_log = logging.getLogger("server.access")
 
 SETTINGS = web.AppKey("settings", Settings)
-PG = web.AppKey("pg", asyncpg.Pool)
+PG = web.AppKey("pg", Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
@@ -132,21 +133,36 @@ class Metrics:
         series.observe(seconds)
 
 
-# Error categories map to statuses in shared.errors; a few codes read better otherwise here:
-# the citizen's QR code is the payload of an authenticated cashier's request, so a bad QR
-# must not look like the terminal's own session failing (401).
+# The one table from a domain error to its HTTP status (errors know nothing of HTTP): each
+# category has its status, and a few codes read better otherwise.
+STATUS_OF_CATEGORY: Mapping[Category, int] = {
+    Category.INVALID_INPUT: 400,
+    Category.UNAUTHENTICATED: 401,
+    Category.FORBIDDEN: 403,
+    Category.NOT_FOUND: 404,
+    Category.CONFLICT: 409,
+    Category.REFUSED: 422,
+    Category.INTERNAL: 500,
+    Category.CONFIG: 500,
+    Category.UNAVAILABLE: 503,
+}
 STATUS_OVERRIDES: Mapping[str, int] = {
+    # the citizen's QR code is the payload of an authenticated cashier's request, so a bad QR
+    # must not look like the terminal's own session failing (401)
     "token_invalid": 422,
     "token_expired": 422,
     "token_replayed": 409,
     "idempotency_key_reused": 422,
+    "body_too_large": 413,
+    "too_many_attempts": 429,
+    "rate_limited": 429,
     # a campaign file that reaches the HTTP edge was sent by a client (voucherctl)
     "campaign_config_invalid": 400,
 }
 
 
 def status_of(error: VoucherError) -> int:
-    return STATUS_OVERRIDES.get(error.code, error.http_status)
+    return STATUS_OVERRIDES.get(error.code, STATUS_OF_CATEGORY[error.category])
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -374,26 +390,7 @@ def get_int(body: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-# PostgreSQL out of reach, as the driver, the socket or the pool says it: answered 503
-# ``database_unavailable`` with Retry-After, never 500 (the request decided nothing). Errors
-# of a statement itself (constraints, syntax) are not here: those are bugs or domain answers.
-DATABASE_DOWN: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError,  # class 08: connection lost, refused, does not exist
-    asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
-    asyncpg.AdminShutdownError,  # 57P01
-    asyncpg.CrashShutdownError,  # 57P02
-    asyncpg.TooManyConnectionsError,  # 53300
-    asyncpg.InterfaceError,  # the pool or connection closed under the request
-    OSError,  # ConnectionRefusedError, a missing Unix socket, a reset
-    TimeoutError,  # no pooled connection in time; a statement past command_timeout
-)
 DATABASE_RETRY_AFTER_S = 2
-
-
-def _database_down(exc: BaseException) -> bool:
-    if isinstance(exc, asyncpg.ClientConfigurationError):
-        return False  # a wrong setting, not an outage
-    return isinstance(exc, DATABASE_DOWN)
 
 
 def _body_limit(request: web.Request) -> int:
@@ -431,7 +428,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         code = _http_code(exc.status)
         response = error_response(exc.status, code, exc.reason)
     except Exception as exc:
-        if _database_down(exc):
+        if database_down(exc):
             log.warning(
                 "database unavailable: %s", type(exc).__name__, extra={"request_id": request_id}
             )

@@ -1,5 +1,8 @@
 """Rule C1: a campaign is data — a TOML file the server loads, validated with clear errors.
 
+Parsing only: this module reads no file (``shared/`` does no I/O). The edge reads the files
+and hands their text here (``server/campaign_files.py``).
+
 Every SPEC **[choice]** is a parameter here, never a literal in the rules. The schema (all
 keys required unless noted; unknown keys are errors)::
 
@@ -31,7 +34,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -102,7 +104,8 @@ class Phase:
 
 @dataclass(frozen=True, slots=True)
 class Campaign:
-    """Rule C1: one campaign's parameters. Build it with ``load_campaign*``, which validates."""
+    """Rule C1: one campaign's parameters. Build it with ``load_campaign_text`` or
+    ``load_campaign_dict``, which validate."""
 
     id: str
     name: str
@@ -566,49 +569,6 @@ def load_campaign_text(text: str, source: str = "<string>") -> Campaign:
             problems=[{"path": "<toml>", "problem": "nested too deeply"}],
         ) from None
     return _validate(data, source)
-
-
-def load_campaign(path: str | Path) -> Campaign:
-    """Rule C1: read, parse and validate one campaign TOML file (UTF-8)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CampaignConfigInvalid(
-            f"{p}: cannot read campaign file: {exc}",
-            source=str(p),
-            problems=[{"path": "<file>", "problem": str(exc)}],
-        ) from None
-    return load_campaign_text(text, source=str(p))
-
-
-def load_campaigns_dir(directory: str | Path) -> dict[str, Campaign]:
-    """Rule C1: load every ``*.toml`` of a directory, by campaign id (ids must be unique)."""
-    out: dict[str, Campaign] = {}
-    origin: dict[str, Path] = {}
-    for p in sorted(Path(directory).glob("*.toml")):
-        c = load_campaign(p)
-        if c.id in out:
-            raise CampaignConfigInvalid(
-                f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
-                source=str(p),
-                problems=[{"path": "id", "problem": "duplicate campaign id"}],
-            )
-        out[c.id] = c
-        origin[c.id] = p
-    return out
-
-
-def bundled_campaigns_dir() -> Path:
-    """The directory of campaign files shipped with the package (``shared/campaigns``)."""
-    return Path(__file__).resolve().parent / "campaigns"
-
-
-def load_bundled_campaign(campaign_id: str) -> Campaign:
-    """Rule C1: load a shipped campaign by id, e.g. ``load_bundled_campaign("liaocheng-2024")``."""
-    if not _SLUG_RE.fullmatch(campaign_id):
-        raise CampaignConfigInvalid(f"{campaign_id!r}: not a campaign id", source=campaign_id)
-    return load_campaign(bundled_campaigns_dir() / f"{campaign_id}.toml")
 
 
 def campaign_to_dict(c: Campaign) -> dict[str, JsonValue]:

@@ -1,33 +1,47 @@
 """One error hierarchy for the whole system, each error with a stable string code.
 
 Domain code raises these; only the edges translate them: the server into an HTTP status
-plus ``{"error": {"code", "message", "details"}}``, the terminal into a notification in
-the cashier's language. Codes never change once shipped; messages may.
+plus ``{"error": {"code", "message", "details"}}`` (one table in ``server/web.py`` maps each
+``category``, and the few codes that read better otherwise, to a status), the terminal into a
+notification in the cashier's language. Errors know nothing of HTTP. Codes never change once
+shipped; messages may.
 
-Categories (the HTTP edge maps the category, see ``http_status``):
+Categories (``Category``, one class each):
 
-- ``InvalidInput``     400  the request itself is malformed
-- ``Unauthenticated``  401  a credential (session, or the citizen's QR token) is not valid
-- ``Forbidden``        403  the caller may not do this
-- ``NotFound``         404  the thing does not exist (or the caller may not know it does)
-- ``Conflict``         409  the state of the world forbids it (already claimed, redeemed, ...)
-- ``Refused``          422  a business rule of the SPEC refuses the operation
-- ``ConfigError``      500  a campaign file or setting is invalid
-- ``Unavailable``      503  a service it needs is out of reach for now (retry later)
+- ``InvalidInput``     the request itself is malformed
+- ``Unauthenticated``  a credential (session, or the citizen's QR token) is not valid
+- ``Forbidden``        the caller may not do this
+- ``NotFound``         the thing does not exist (or the caller may not know it does)
+- ``Conflict``         the state of the world forbids it (already claimed, redeemed, ...)
+- ``Refused``          a business rule of the SPEC refuses the operation
+- ``ConfigError``      a campaign file or setting is invalid
+- ``Unavailable``      a service it needs is out of reach for now (retry later)
 
 Details must stay plain JSON values and must never hold a full ID number (rule X3).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, datetime
+from enum import StrEnum
 from typing import ClassVar
 
 JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
-_CODE_RE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+class Category(StrEnum):
+    """What kind of failure an error is; the edges map it (the server to an HTTP status)."""
+
+    INTERNAL = "internal"
+    INVALID_INPUT = "invalid_input"
+    UNAUTHENTICATED = "unauthenticated"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    REFUSED = "refused"
+    CONFIG = "config"
+    UNAVAILABLE = "unavailable"
 
 
 def _to_json(value: object, key: str) -> JsonValue:
@@ -49,7 +63,7 @@ class VoucherError(Exception):
     """Base of every domain error. Never raised itself: raise a concrete subclass."""
 
     code: ClassVar[str] = "voucher_error"
-    http_status: ClassVar[int] = 500
+    category: ClassVar[Category] = Category.INTERNAL
     default_message: ClassVar[str] = "The operation failed."
 
     message: str
@@ -75,7 +89,7 @@ class InvalidInput(VoucherError, ValueError):
     """The request is malformed: a bad number, amount, date or missing field."""
 
     code = "invalid_input"
-    http_status = 400
+    category = Category.INVALID_INPUT
     default_message = "The request is not valid."
 
 
@@ -83,7 +97,7 @@ class Unauthenticated(VoucherError):
     """No valid credential was presented (terminal/user session or the citizen's QR)."""
 
     code = "unauthenticated"
-    http_status = 401
+    category = Category.UNAUTHENTICATED
     default_message = "Authentication is required."
 
 
@@ -91,7 +105,7 @@ class Forbidden(VoucherError):
     """Rule X2: the caller's role or scope does not allow this operation."""
 
     code = "forbidden"
-    http_status = 403
+    category = Category.FORBIDDEN
     default_message = "You are not allowed to do this."
 
 
@@ -99,7 +113,7 @@ class NotFound(VoucherError):
     """The requested thing does not exist."""
 
     code = "not_found"
-    http_status = 404
+    category = Category.NOT_FOUND
     default_message = "Not found."
 
 
@@ -107,7 +121,7 @@ class Conflict(VoucherError):
     """The current state forbids the operation (something already happened)."""
 
     code = "conflict"
-    http_status = 409
+    category = Category.CONFLICT
     default_message = "The operation conflicts with the current state."
 
 
@@ -115,7 +129,7 @@ class Refused(VoucherError):
     """A business rule of the SPEC refuses the operation."""
 
     code = "refused"
-    http_status = 422
+    category = Category.REFUSED
     default_message = "The operation is refused by the campaign rules."
 
 
@@ -123,7 +137,7 @@ class ConfigError(VoucherError, ValueError):
     """A configuration (campaign file, setting) is invalid."""
 
     code = "config_error"
-    http_status = 500
+    category = Category.CONFIG
     default_message = "The configuration is invalid."
 
 
@@ -132,7 +146,7 @@ class Unavailable(VoucherError):
     and may be retried (with the same idempotency key) after ``Retry-After`` seconds."""
 
     code = "service_unavailable"
-    http_status = 503
+    category = Category.UNAVAILABLE
     default_message = "The service is unavailable for a moment; try again."
 
 
@@ -182,7 +196,6 @@ class IdempotencyKeyReused(InvalidInput):
     """Rule U7: an idempotency key was reused with a different request body."""
 
     code = "idempotency_key_reused"
-    http_status = 422
     default_message = "This idempotency key was already used for a different request."
 
 
@@ -190,7 +203,6 @@ class BodyTooLarge(InvalidInput):
     """The request body is larger than the endpoint accepts."""
 
     code = "body_too_large"
-    http_status = 413
     default_message = "The request body is too large."
 
 
@@ -214,40 +226,18 @@ class PasswordTooShort(InvalidInput):
 # --- not found --------------------------------------------------------------------------
 
 
-class CertificateNotFound(NotFound):
-    """Rule E3: no imported registration record has this certificate number."""
-
-    code = "certificate_not_found"
-    default_message = "No property certificate with this number is registered."
-
-
 class CertificateNotYours(NotFound):
     """Rule E3: no certificate with this number lists the claimant as an owner.
 
     One answer whether the number exists or not, so that claims cannot enumerate certificates
-    (issue 9); ``certificate_not_found`` and ``not_registered_owner`` stay defined for the pure
-    rules, but the claim route answers only this.
+    (issue 9): the pure rule (``shared.rules.check_claim``) and the claim route both answer it.
     """
 
     code = "certificate_not_yours"
     default_message = "No property certificate with this number lists you as an owner."
 
 
-class CampaignNotFound(NotFound):
-    """Rule C1: no campaign with this id is loaded."""
-
-    code = "campaign_not_found"
-    default_message = "No such campaign."
-
-
 # --- forbidden --------------------------------------------------------------------------
-
-
-class NotRegisteredOwner(Forbidden):
-    """Rule E3: the claimant is not a registered owner of the certificate."""
-
-    code = "not_registered_owner"
-    default_message = "You are not a registered owner of this property certificate."
 
 
 class MerchantNotPermitted(Forbidden):
@@ -362,7 +352,6 @@ class TooManyAttempts(Forbidden):
     """
 
     code = "too_many_attempts"
-    http_status = 429
     default_message = "Too many failed attempts; wait a few minutes and try again."
 
 
@@ -373,7 +362,6 @@ class RateLimited(Forbidden):
     """
 
     code = "rate_limited"
-    http_status = 429
     default_message = "Too many requests; wait a moment and try again."
 
 
@@ -496,8 +484,8 @@ class NotEnoughVouchers(Refused):
 
 
 class DatabaseUnavailable(Unavailable):
-    """PostgreSQL cannot be reached (down, restarting, out of connections): 503 with
-    Retry-After. The ledger decides every write, so nothing was decided; a retry with the
+    """PostgreSQL cannot be reached (down, restarting, out of connections); the caller may
+    retry after a moment. The ledger decides every write, so nothing was decided; a retry with the
     same idempotency key gets one consistent answer (rule U7)."""
 
     code = "database_unavailable"
@@ -533,8 +521,3 @@ def error_classes() -> dict[str, type[VoucherError]]:
             raise RuntimeError(f"duplicate error code {cls.code!r}")
         result[cls.code] = cls
     return result
-
-
-def is_valid_code(code: str) -> bool:
-    """True if ``code`` is snake_case ASCII (the form every error code must have)."""
-    return _CODE_RE.fullmatch(code) is not None

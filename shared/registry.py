@@ -82,10 +82,28 @@ class RegistryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a row is rejected, in English and in Chinese (operators read the Chinese)."""
+
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True, slots=True)
 class Reject:
+    """A rejected row with every reason found in it (not only the first)."""
+
     line: int
     cert_no: str
-    reason: str
+    reasons: tuple[Reason, ...]
+
+    @classmethod
+    def one(cls, line: int, cert_no: str, en: str, zh: str) -> Reject:
+        return cls(line, cert_no, (Reason(en, zh),))
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(r.en for r in self.reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,14 @@ class ParsedRegistry:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# rule E1: why an ID number is not valid (shared/idnumber.py's details.reason), in Chinese
+_ID_REASONS = {
+    "length": "位数不对",
+    "characters": "含有无效字符",
+    "region": "地区码无效",
+    "birth_date": "出生日期无效",
+    "checksum": "校验位不符",
+}
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -134,15 +160,17 @@ def parse_registry_csv(
             continue
         raw = {name: cells[i].strip() if i < len(cells) else "" for name, i in positions.items()}
         cert_no = raw["cert_no"]
-        try:
-            row = _row(line, raw, districts, id_hash_key, today)
-        except InvalidInput as exc:
-            rejects.append(Reject(line, cert_no, exc.message))
-            continue
-        if row.cert_no in seen:
-            rejects.append(
-                Reject(line, cert_no, f"repeats the certificate of line {seen[cert_no]}")
+        problems: list[Reason] = []
+        row = _row(line, raw, districts, id_hash_key, today, problems)
+        if cert_no in seen:
+            problems.append(
+                Reason(
+                    f"repeats the certificate of line {seen[cert_no]}",
+                    f"与第 {seen[cert_no]} 行的证号重复",
+                )
             )
+        if row is None or problems:
+            rejects.append(Reject(line, cert_no, tuple(problems)))
             continue
         seen[row.cert_no] = line
         rows.append(row)
@@ -164,45 +192,103 @@ def _header_positions(header: list[str]) -> dict[str, int]:
 
 
 def _row(
-    line: int, raw: Mapping[str, str], districts: Mapping[str, str], key: bytes, today: date
-) -> RegistryRow:
+    line: int,
+    raw: Mapping[str, str],
+    districts: Mapping[str, str],
+    key: bytes,
+    today: date,
+    problems: list[Reason],
+) -> RegistryRow | None:
+    """The row, or None with every problem found appended to ``problems`` (each cell is
+    checked on its own, so an office fixing its export sees all of them at once)."""
     cert_no = raw["cert_no"]
     if not cert_no or len(cert_no) > 64:
-        raise InvalidRequest("the certificate number is empty or longer than 64 characters")
-    if _CONTROL.search(cert_no):
-        raise InvalidRequest("the certificate number holds control characters")
+        problems.append(
+            Reason(
+                "the certificate number is empty or longer than 64 characters",
+                "不动产权证号为空或超过 64 个字符",
+            )
+        )
+    elif _CONTROL.search(cert_no):
+        problems.append(
+            Reason("the certificate number holds control characters", "不动产权证号含有控制字符")
+        )
     district = districts.get(raw["district"])
     if district is None:
-        raise InvalidRequest(f"unknown district {raw['district']!r}")
+        problems.append(
+            Reason(f"unknown district {raw['district']!r}", f"所在区“{raw['district']}”不存在")
+        )
     property_type = _PROPERTY_TYPES.get(raw["property_type"].lower())
     if property_type is None:
-        raise InvalidRequest(f"property type {raw['property_type']!r} is not 住宅 or 非住宅")
+        problems.append(
+            Reason(
+                f"property type {raw['property_type']!r} is not 住宅 or 非住宅",
+                f"房屋类型“{raw['property_type']}”应为住宅或非住宅",
+            )
+        )
     flag = raw["new_build"].lower()
     if flag not in _YES | _NO:
-        raise InvalidRequest(f"new-build flag {raw['new_build']!r} is not 是 or 否")
-    invoice = parse_yuan(raw["invoice_excl_vat"], field="不含税价款")
-    relief = parse_yuan(raw.get("tax_relief") or "0", field="减免税价款")
+        problems.append(
+            Reason(
+                f"new-build flag {raw['new_build']!r} is not 是 or 否",
+                f"是否增量房“{raw['new_build']}”应为是或否",
+            )
+        )
+    amounts = {}
+    for name, label, text in (
+        ("invoice", "不含税价款", raw["invoice_excl_vat"]),
+        ("relief", "减免税价款", raw.get("tax_relief") or "0"),
+    ):
+        try:
+            amounts[name] = parse_yuan(text, field=label)
+        except InvalidInput as exc:
+            problems.append(Reason(exc.message, f"{label}“{text}”不是有效的金额（元）"))
     issued_text = raw["issued_on"]
+    issued_on: date | None = None
     if not _DATE.match(issued_text):
-        raise InvalidRequest(f"issue date {issued_text!r} is not YYYY-MM-DD")
-    try:
-        issued_on = date.fromisoformat(issued_text)
-    except ValueError as exc:
-        raise InvalidRequest(f"issue date {issued_text!r} is not a calendar date") from exc
-    if issued_on > today:
-        raise InvalidRequest(f"issue date {issued_text} is in the future")
+        problems.append(
+            Reason(
+                f"issue date {issued_text!r} is not YYYY-MM-DD",
+                f"登簿日期“{issued_text}”应为 YYYY-MM-DD",
+            )
+        )
+    else:
+        try:
+            issued_on = date.fromisoformat(issued_text)
+        except ValueError:
+            problems.append(
+                Reason(
+                    f"issue date {issued_text!r} is not a calendar date",
+                    f"登簿日期“{issued_text}”不是有效日期",
+                )
+            )
+        if issued_on is not None and issued_on > today:
+            problems.append(
+                Reason(
+                    f"issue date {issued_text} is in the future", f"登簿日期 {issued_text} 晚于今天"
+                )
+            )
     numbers = [n for n in _OWNER_SPLIT.split(raw["owner_id_numbers"]) if n]
     if not numbers:
-        raise InvalidRequest("no owner ID number")
+        problems.append(Reason("no owner ID number", "缺少权利人身份证号"))
     owners: dict[bytes, Owner] = {}
     for position, number in enumerate(numbers, start=1):
         try:
             valid = validate_id_number(number, today)  # rule E1
         except InvalidInput as exc:
-            reason = exc.details.get("reason", "invalid")
-            raise InvalidRequest(f"owner {position}: ID number is not valid ({reason})") from exc
+            why = str(exc.details.get("reason", "invalid"))
+            problems.append(
+                Reason(
+                    f"owner {position}: ID number is not valid ({why})",
+                    f"第 {position} 位权利人的身份证号无效（{_ID_REASONS.get(why, why)}）",
+                )
+            )
+            continue
         digest = hash_id_number(valid, key)  # rule X3
         owners[digest] = Owner(digest, mask_id_number(valid))
+    if problems or district is None or property_type is None or issued_on is None:
+        return None
+    invoice, relief = amounts["invoice"], amounts["relief"]
     return RegistryRow(
         line=line,
         cert_no=cert_no,

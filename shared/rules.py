@@ -29,15 +29,14 @@ from shared.errors import (
     CampaignNotStarted,
     CertificateAlreadyClaimed,
     CertificateNotEligible,
+    CertificateNotYours,
     InvalidRequest,
     MerchantNotPermitted,
     MerchantSuspended,
     NotEnoughVouchers,
-    NotRegisteredOwner,
     NoVouchersDue,
     ParticipationRevoked,
     RefundInvalid,
-    TerminalDisabled,
     TooManyVouchers,
     VoucherExpired,
     WrongDistrict,
@@ -88,10 +87,10 @@ class ClaimDecision:
 class VoucherView:
     """Rule U3/U6: what the redemption rules need to know about one held, unused voucher.
 
-    ``id`` is the voucher's id (all ids in one call should have the same type).
+    ``id`` is the voucher's id in the ledger.
     """
 
-    id: int | str
+    id: int
     expires_at: datetime
     face_value_fen: int
 
@@ -251,7 +250,7 @@ def check_claim(
     1. ``now`` aware, local date d (campaign time zone);
     2. ``campaign_not_started`` if d < claim_opens;
     3. ``campaign_ended`` if d > hard_end (V3);
-    4. ``not_registered_owner`` if the claimant is not an owner (E3) — before anything
+    4. ``certificate_not_yours`` if the claimant is not an owner (E3) — before anything
        about the certificate is revealed;
     5. ``certificate_not_eligible`` (E2), ``details["reason"]``: district, not_new_build,
        issued_outside_window, issued_after_claim;
@@ -264,7 +263,7 @@ def check_claim(
     if today > campaign.hard_end:
         raise CampaignEnded(hard_end=campaign.hard_end)  # rule V3
     if claimant_hash not in record.owner_hashes:
-        raise NotRegisteredOwner()  # rule E3
+        raise CertificateNotYours(certificate_no=record.cert_no)  # rule E3
     if record.district not in campaign.issuing_districts:
         raise CertificateNotEligible(
             "The property is not in a district of this campaign.", reason="district"
@@ -315,18 +314,14 @@ def check_merchant(
     admitted: bool,
     permitted: bool,
     suspended: bool,
-    *,
-    terminal_enabled: bool = True,
 ) -> None:
-    """Rules U1/U2/X1: may this merchant (terminal) redeem this campaign's vouchers?
+    """Rules U1/U2/X1: may this merchant redeem this campaign's vouchers?
 
-    In order: ``terminal_disabled`` (U1), ``merchant_suspended`` (U1/X1),
+    In order: ``merchant_suspended`` (U1/X1),
     ``merchant_not_permitted`` if not admitted by the commerce bureau or not granted
     permission by the district operator (U1), ``wrong_district`` if the merchant's district
     is not a usable district of the campaign (U2).
     """
-    if not terminal_enabled:
-        raise TerminalDisabled()  # rule U1
     if suspended:
         raise MerchantSuspended()  # rule U1, X1
     if not admitted or not permitted:
@@ -346,7 +341,7 @@ def _usable_sorted(
 ) -> list[VoucherView]:
     """Rules V2/U6: the unexpired vouchers, earliest expiry first, ties by id."""
     require_aware(now, "now")
-    seen: set[int | str] = set()
+    seen: set[int] = set()
     for v in available:
         if v.id in seen:
             raise InvalidRequest("duplicate voucher id", voucher_id=v.id)
@@ -357,11 +352,9 @@ def _usable_sorted(
     return sorted(live, key=_expiry_order)  # rule U6
 
 
-def _expiry_order(v: VoucherView) -> tuple[datetime, int, int, str]:
-    """Rule U6: earliest expiry first; ties by id (integers numerically, text lexically)."""
-    if isinstance(v.id, int):
-        return (v.expires_at, 0, v.id, "")
-    return (v.expires_at, 1, 0, v.id)
+def _expiry_order(v: VoucherView) -> tuple[datetime, int]:
+    """Rule U6: earliest expiry first; ties by id."""
+    return (v.expires_at, v.id)
 
 
 def quote(
@@ -387,7 +380,7 @@ def select_vouchers(
     count: int,
     bill_fen: int,
     now: datetime,
-) -> tuple[int | str, ...]:
+) -> tuple[int, ...]:
     """Rules U3/U6/V2: choose ``count`` vouchers for a bill, earliest expiry first.
 
     Raises, in order: ``invalid_request`` (count < 1), ``bill_too_small`` (bill below the

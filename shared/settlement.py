@@ -106,6 +106,10 @@ class Line:
     amount_fen: int
 
 
+STATUS_NAMES = {"draft": "待复核", "reviewed": "已复核", "approved": "已批准", "paid": "已支付"}
+"""Rule S1: a batch's steps as the finance bureau and the districts name them."""
+
+
 def finance_csv(
     *,
     batch_id: int,

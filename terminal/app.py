@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +25,9 @@ from textual.widgets import Static
 
 from terminal.client import Session, TillClient
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
+from terminal.documents import LOCAL_TZ
 from terminal.i18n import describe_error, tr
+from terminal.printing import PrinterFactory, PrinterInvalid
 from terminal.scanning import Out, ScanGate, Scanned, ScannerSettings, Typed
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
@@ -83,9 +86,15 @@ class TerminalApp(App[None]):
         client_options: dict[str, Any] | None = None,
         files_dir: Path | None = None,
         catch_errors: bool = True,
+        printer_factory: PrinterFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.catch_errors = catch_errors
+        self.printer_factory = printer_factory
+        """How a printer setting becomes an ESC/POS printer (tests: python-escpos's Dummy)."""
+        self.clock = clock or (lambda: datetime.now(LOCAL_TZ))
+        """The till's clock: a shift's opening and closing times."""
         self.config = config
         self.config_path = config_path
         self.lang: Lang = lang or (config.lang if config else "zh")
@@ -331,6 +340,16 @@ class TerminalApp(App[None]):
         self.refresh_bindings()
 
     # -- helpers ----------------------------------------------------------------------
+
+    @property
+    def has_printer(self) -> bool:
+        """A receipt printer is set up (F5, or ``printer`` in the config file)."""
+        if self.config is None:
+            return False
+        try:
+            return self.config.printer_settings.kind != "none"
+        except PrinterInvalid:
+            return True  # set, but wrong: printing says why
 
     def localize_bindings(self, node: DOMNode) -> None:
         """Footer words in the cashier's language: a binding's id names its label."""

@@ -21,6 +21,8 @@ repeats the request once, transparently.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -28,6 +30,9 @@ from datetime import date, datetime
 from typing import Any
 
 import aiohttp
+
+from shared.campaign import Campaign, load_campaign_dict
+from shared.errors import VoucherError
 
 USER_AGENT = "liaocheng-voucher-terminal/0.1"
 
@@ -153,6 +158,9 @@ class Redemption:
     settled: bool
     created_at: str
     refunds: tuple[RefundEntry, ...] = ()
+    vouchers_left: int | None = None
+    """The citizen's vouchers left after this redemption, when the server says
+    (``citizen.vouchers_left``); printed on the receipt."""
     replayed: bool = False
     """The server gave the stored first answer to a retried request (rule U7)."""
     recovered: bool = False
@@ -205,6 +213,16 @@ class DayReport:
     totals: DayTotals = field(default_factory=DayTotals)
 
 
+@dataclass(frozen=True, slots=True)
+class StaffSession:
+    """Who signed in with a staff credential (``POST /v1/auth/staff``): the role from the
+    answer, the merchant from the access token's claims."""
+
+    username: str
+    role: str
+    merchant_id: int | None
+
+
 # --- parsing the server's JSON -----------------------------------------------------------
 
 
@@ -221,6 +239,11 @@ def _fen(data: Mapping[str, Any], name: str) -> int:
     if type(value) is not int:
         raise BadAnswer(f"{name} is not a whole number of fen")
     return value
+
+
+def _optional_int(data: Mapping[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    return value if type(value) is int else None
 
 
 def _str(data: Mapping[str, Any], name: str) -> str:
@@ -314,9 +337,24 @@ def parse_redemption(
             for f in refunds
             if isinstance(f, Mapping)
         ),
+        vouchers_left=_optional_int(_obj(data, "citizen"), "vouchers_left"),
         replayed=replayed,
         recovered=recovered,
     )
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of the server's access token, read but not verified: the till cannot check
+    the server's signature (HS256) and only learns from them what the server said, over the
+    same connection as the answer itself."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError) as exc:
+        raise BadAnswer("the access token cannot be read") from exc
+    if not isinstance(data, dict):
+        raise BadAnswer("the access token holds no claims")
+    return data
 
 
 def parse_day(data: Mapping[str, Any]) -> DayReport:
@@ -389,6 +427,7 @@ class TillClient:
         self._token: str | None = None
         self._http: aiohttp.ClientSession | None = None
         self._sign_in_lock = asyncio.Lock()
+        self._campaigns: dict[str, Campaign] = {}
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -527,6 +566,45 @@ class TillClient:
         self._token = token
         self.session_info = parse_session(answer.body)
         return self.session_info
+
+    async def staff_sign_in(self, username: str, password: str) -> StaffSession:
+        """POST /v1/auth/staff: a staff member's credential, checked by the server (rule X2),
+        for a manager's approval at the till. The token is not kept: the till goes on as
+        itself. Not retried: each try counts as a guess (the server's throttle)."""
+        answer = await self._call(
+            "POST",
+            "/v1/auth/staff",
+            body={"username": username, "password": password},
+            auth=False,
+            retries=0,
+        )
+        token = answer.body.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise BadAnswer("no access token in the staff sign-in answer")
+        claims = token_claims(token)
+        merchant = claims.get("merchant_id")
+        return StaffSession(
+            username=username,
+            role=_str(answer.body, "role") or str(claims.get("role") or ""),
+            merchant_id=merchant if type(merchant) is int else None,
+        )
+
+    async def campaign(self, campaign_id: str) -> Campaign:
+        """One campaign's rules (C1), from the public ``GET /v1/campaigns``; kept once read
+        (a campaign's rules do not change once it has claims)."""
+        known = self._campaigns.get(campaign_id)
+        if known is not None:
+            return known
+        answer = await self._call("GET", "/v1/campaigns", auth=False)
+        for data in answer.body.get("campaigns") or []:
+            if isinstance(data, Mapping) and data.get("id") == campaign_id:
+                try:
+                    found = load_campaign_dict(data, source="GET /v1/campaigns")
+                except VoucherError as exc:
+                    raise BadAnswer(f"campaign {campaign_id}: {exc}") from exc
+                self._campaigns[campaign_id] = found
+                return found
+        raise ApiError("campaign_not_found", f"no campaign {campaign_id!r}", 404)
 
     async def health(self) -> bool:
         """GET /healthz, once, without retries: is the server there right now?"""

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from terminal.printing import PrinterInvalid, PrinterSettings, parse_paper, parse_printer
 from terminal.scanning import SUFFIX_KEYS, ScannerSettings
 
 Lang = Literal["zh", "en"]
@@ -37,6 +38,13 @@ class TerminalConfig:
     answer_wait_s: float = 10.0
     """The longest a cashier waits for a redeem or refund before the unknown-outcome flow
     (issue 11 item 4)."""
+    refund_needs_manager: bool = False
+    """A refund needs a merchant manager's username and password, checked by the server,
+    before it is sent (issue 11 item 5; until the merchant can set it on the server)."""
+    printer: str = "none"
+    """The receipt printer (``terminal/printing.py``: none, network:, usb:, serial:, device:)."""
+    paper_mm: int = 58
+    """58 mm paper has 32 columns, 80 mm has 48."""
 
     def with_lang(self, lang: Lang) -> TerminalConfig:
         return replace(self, lang=lang)
@@ -46,6 +54,10 @@ class TerminalConfig:
         return ScannerSettings(
             self.scan_gap_ms, self.scan_prefix, self.scan_suffix, self.scan_min_length
         )
+
+    @property
+    def printer_settings(self) -> PrinterSettings:
+        return parse_printer(self.printer)
 
     def __repr__(self) -> str:  # the secret never shows up in logs or tracebacks
         return (
@@ -98,7 +110,7 @@ def _whole(data: dict[str, Any], name: str, default: int, low: int, high: int) -
 
 
 def parse_scanner(data: dict[str, Any]) -> dict[str, Any]:
-    """The scanner and waiting settings of a config file (all optional)."""
+    """The scanner, waiting and approval settings of a config file (all optional)."""
     prefix = data.get("scan_prefix", "")
     if not isinstance(prefix, str) or len(prefix) > 8:
         raise ConfigInvalid(f"scan_prefix must be a text of at most 8 characters, got {prefix!r}")
@@ -108,7 +120,18 @@ def parse_scanner(data: dict[str, Any]) -> dict[str, Any]:
     wait = data.get("answer_wait_s", 10.0)
     if type(wait) not in (int, float) or not 1 <= wait <= 60:
         raise ConfigInvalid(f"answer_wait_s must be from 1 to 60 seconds, got {wait!r}")
+    needs_manager = data.get("refund_needs_manager", False)
+    if type(needs_manager) is not bool:
+        raise ConfigInvalid(f"refund_needs_manager must be true or false, got {needs_manager!r}")
+    try:
+        printer = parse_printer(str(data.get("printer", "none"))).spec
+        paper = parse_paper(data.get("paper_mm", 58))
+    except PrinterInvalid as exc:
+        raise ConfigInvalid(str(exc)) from exc
     return {
+        "printer": printer,
+        "paper_mm": paper,
+        "refund_needs_manager": needs_manager,
         "scan_gap_ms": _whole(data, "scan_gap_ms", 30, 5, 500),
         "scan_prefix": prefix,
         "scan_suffix": suffix,
@@ -183,6 +206,9 @@ def keep_local_settings(config: TerminalConfig, saved: TerminalConfig) -> Termin
         scan_suffix=saved.scan_suffix,
         scan_min_length=saved.scan_min_length,
         answer_wait_s=saved.answer_wait_s,
+        refund_needs_manager=saved.refund_needs_manager,
+        printer=saved.printer,
+        paper_mm=saved.paper_mm,
     )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.money import format_yuan
-from terminal.client import DayReport, Redemption
+from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -60,20 +60,91 @@ def _line(label: str, value: str, width: int) -> str:
     return head + pad(value, room, right=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ReceiptData:
+    """What a printed receipt says; from a redeem answer, or from a day list row for a
+    reprint (issue 11 item 6)."""
+
+    merchant_name: str
+    terminal_id: int
+    terminal_label: str
+    time: str
+    receipt_no: str
+    redemption_id: int
+    bill_fen: int
+    voucher_count: int
+    face_value_fen: int
+    value_fen: int
+    masked_id: str = ""
+    vouchers_left: int | None = None
+    refunds: tuple[RefundEntry, ...] = ()
+    refunded_count: int = 0
+    reprint: bool = False
+
+    @property
+    def cash_due_fen(self) -> int:
+        """Rule U3: the part of the bill the vouchers do not cover, paid otherwise."""
+        return self.bill_fen - self.value_fen
+
+
+def receipt_of(r: Redemption) -> ReceiptData:
+    return ReceiptData(
+        merchant_name=r.merchant_name,
+        terminal_id=r.terminal_id,
+        terminal_label=r.terminal_label,
+        time=r.created_at,
+        receipt_no=r.receipt_no,
+        redemption_id=r.redemption_id,
+        bill_fen=r.bill_fen,
+        voucher_count=r.voucher_count,
+        face_value_fen=r.face_value_fen,
+        value_fen=r.value_fen,
+        masked_id=r.masked_id,
+        vouchers_left=r.vouchers_left,
+        refunds=r.refunds,
+        refunded_count=r.refunded_count,
+    )
+
+
+def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "") -> ReceiptData:
+    """A receipt again, from the day list's row (issue 11 item 6): what the list does not
+    carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
+    return ReceiptData(
+        merchant_name=merchant_name,
+        terminal_id=row.terminal_id,
+        terminal_label=row.terminal_label or terminal_label,
+        time=row.time,
+        receipt_no=row.receipt_no,
+        redemption_id=row.redemption_id,
+        bill_fen=row.bill_fen,
+        voucher_count=row.voucher_count,
+        face_value_fen=row.value_fen // row.voucher_count if row.voucher_count else 0,
+        value_fen=row.value_fen,
+        refunded_count=row.refunded_count,
+        reprint=True,
+    )
+
+
 def receipt_text(
-    redemption: Redemption,
+    redemption: Redemption | ReceiptData,
     lang: Lang = "zh",
     *,
     tz: tzinfo = LOCAL_TZ,
     width: int = RECEIPT_WIDTH,
 ) -> str:
-    """The customer's receipt: merchant, time, receipt number, vouchers used and their
-    value, the amount still to pay (rule U3: no change given), the redemption id."""
-    r = redemption
+    """The customer's receipt: merchant, till, time, receipt number, the bill, the vouchers
+    used and their value, the cash still due (rule U3: no change given), the citizen's
+    vouchers left when the server said, the redemption id and any refunds."""
+    r = receipt_of(redemption) if isinstance(redemption, Redemption) else redemption
     rule = "-" * width
     title = tr("receipt.title", lang)
     lines = [
         pad(" " * ((width - display_width(title)) // 2) + title, width).rstrip(),
+    ]
+    if r.reprint:
+        mark = tr("receipt.reprint", lang)
+        lines.append(pad(" " * ((width - display_width(mark)) // 2) + mark, width).rstrip())
+    lines += [
         rule,
         _line(tr("receipt.merchant", lang), r.merchant_name, width),
         _line(
@@ -81,7 +152,7 @@ def receipt_text(
             terminal_name(r.terminal_id, r.terminal_label, lang),
             width,
         ),
-        _line(tr("receipt.time", lang), local_time(r.created_at, tz), width),
+        _line(tr("receipt.time", lang), local_time(r.time, tz), width),
         _line(tr("receipt.receipt_no", lang), r.receipt_no, width),
     ]
     if r.masked_id:
@@ -95,7 +166,17 @@ def receipt_text(
             width,
         ),
         _line(tr("receipt.value", lang), f"-{yuan(r.value_fen)} 元", width),
-        _line(tr("receipt.to_pay", lang), f"{yuan(r.remaining_fen)} 元", width),
+        _line(tr("receipt.to_pay", lang), f"{yuan(r.cash_due_fen)} 元", width),
+    ]
+    if r.vouchers_left is not None:
+        lines.append(
+            _line(
+                tr("receipt.vouchers_left", lang),
+                tr("receipt.refund.count", lang, n=r.vouchers_left),
+                width,
+            )
+        )
+    lines += [
         rule,
         _line(tr("receipt.redemption_id", lang), str(r.redemption_id), width),
     ]
@@ -109,6 +190,14 @@ def receipt_text(
                 width,
             ),
         ]
+    if not r.refunds and r.refunded_count:
+        lines.append(
+            _line(
+                tr("receipt.refund.returned", lang),
+                tr("receipt.refund.count", lang, n=r.refunded_count),
+                width,
+            )
+        )
     lines += [rule, tr("receipt.footer", lang)]
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@ can send (``shared/errors.py`` and the HTTP edge) has plain words in both langua
 
 from __future__ import annotations
 
+from shared.errors import VoucherError
 from terminal.client import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from terminal.config import Lang
 
@@ -35,6 +36,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "key.pair": ("配对", "Pair"),
     "key.lang": ("English", "中文"),
     "key.receipt": ("打印", "Print"),
+    "key.print": ("打印", "Print"),
+    "key.reprint": ("重印", "Reprint"),
+    "key.shift": ("交班", "Shift"),
+    "key.open_shift": ("开班", "Open"),
+    "key.close_shift": ("交班", "Close"),
+    "key.printer": ("存打印机", "Printer"),
     # checkout
     "checkout.bill": ("账单金额(元)", "Bill (元)"),
     "checkout.bill.placeholder": ("例如 450.00", "e.g. 450.00"),
@@ -142,10 +149,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "input.date": ("日期格式：YYYY-MM-DD。", "Date format: YYYY-MM-DD."),
     "input.id": ("核销单号是数字。", "The redemption id is a number."),
     "input.find": ("请输入小票号或核销单号。", "Enter a receipt number or redemption id."),
-    "input.remaining": (
-        "退款后账单金额：请输入元，最多两位小数；0 表示全额退款。",
-        "Bill after refund: 元 with at most two decimals; 0 refunds all.",
-    ),
     # titles of notifications
     "title.refused": ("未能办理", "Refused"),
     "title.error": ("出错了", "Error"),
@@ -173,6 +176,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "receipt.value": ("券抵扣", "Covered"),
     "receipt.to_pay": ("还需支付", "Still to pay"),
     "receipt.redemption_id": ("核销单号", "Redemption id"),
+    "receipt.reprint": ("（重印）", "(REPRINT)"),
+    "receipt.vouchers_left": ("剩余消费券", "Vouchers left"),
     "receipt.refund": ("退款", "Refund"),
     "receipt.refund.bill": ("退款后账单", "Bill after"),
     "receipt.refund.returned": ("退回消费券", "Returned"),
@@ -180,38 +185,109 @@ TEXTS: dict[str, tuple[str, str]] = {
     "receipt.footer": ("消费券不找零，不兑现。", "No change, no cash for vouchers."),
     "receipt.saved": ("凭证已保存：{path}", "Receipt saved: {path}"),
     "receipt.hint": (
-        "F7 保存为文本文件；Enter/Esc 关闭。",
-        "F7 saves it as text; Enter/Esc closes.",
+        "F7 打印 · F8 存为文件 · Enter 关闭",
+        "F7 print · F8 save as text · Enter close",
+    ),
+    "receipt.printing": ("正在打印…", "Printing…"),
+    "receipt.printed": ("已打印。", "Printed."),
+    "receipt.print_failed": (
+        "打印失败：{reason}。检查打印机后按 F7 重试，或按 F8 存为文件。",
+        "Printing failed: {reason}. Check the printer, F7 retries, F8 saves as text.",
     ),
     # refund
     "refund.title": ("退款", "Refund"),
     "refund.receipt": ("小票号", "Receipt no."),
     "refund.id": ("核销单号", "Redemption id"),
-    "refund.remaining": ("退款后金额(元)", "Bill after (元)"),
-    "refund.remaining.placeholder": ("0 = 全额退款", "0 = refund all"),
+    "refund.amount": ("退款金额(元)", "Refund (元)"),
+    "refund.amount.placeholder": ("退给顾客的金额；F8 = 全额", "amount refunded; F8 = all"),
     "refund.hint": (
-        "输入小票号或核销单号后按 Enter 查找；填退款后金额，按 F9 退款。",
-        "Enter a receipt no. or id and press Enter; fill in the bill after, F9 refunds.",
+        "输入小票号或核销单号后按 Enter 查找；再输入退款金额，按 Enter 核对。",
+        "Enter a receipt no. or id to find it; type the amount refunded, Enter checks it.",
     ),
     "refund.found": (
         "单号 {id} · 小票 {receipt} · 账单 {bill} 元 · 用券 {n} 张 · 未退 {live} 张 · {status}",
         "id {id} · receipt {receipt} · bill {bill} 元 · {n} vouchers · {live} live · {status}",
     ),
+    "refund.preview.title": ("退款核对", "Check the refund"),
+    "refund.preview.full": ("全额退款", "Full refund"),
+    "refund.preview.unknown": ("退款核对 · 结果未知", "Check the refund · outcome unknown"),
+    "refund.preview": (
+        "退款 {refund} 元 · 退款后账单 {remaining} 元（原 {bill} 元）\n"
+        "消费券：退回顾客 {returned} 张（{rvalue} 元）· 保留 {kept} 张\n"
+        "应退现金 {cash} 元（已付现金 {paid} 元，退款后应付 {owed} 元）",
+        "Refund {refund} 元 · bill after {remaining} 元 (was {bill} 元)\n"
+        "Vouchers: {returned} back to the customer ({rvalue} 元) · {kept} kept\n"
+        "Cash to hand back {cash} 元 (paid {paid} 元, owes {owed} 元 after)",
+    ),
+    "refund.press_f9": (
+        "核对无误请按 F9 确认退款；要改金额，直接修改。",
+        "If this is right, F9 refunds; to change it, edit the amount.",
+    ),
+    "refund.press_f9.manager": (
+        "核对无误请按 F9，由经理授权后退款；要改金额，直接修改。",
+        "If this is right, F9 asks a manager to approve; to change it, edit the amount.",
+    ),
     "refund.ok": (
-        "✔ 退款完成：{n} 张券已退回顾客。",
-        "✔ Refunded: {n} vouchers back to the customer.",
+        "✔ 已退款 {refund} 元：{n} 张券退回顾客，保留 {kept} 张；请退现金 {cash} 元。",
+        "✔ Refunded {refund} 元: {n} vouchers back, {kept} kept; hand back {cash} 元 cash.",
     ),
     "refund.none": (
-        "✔ 已记录，没有券退回（剩余金额仍可用这些券）。",
-        "✔ Recorded; no voucher returned (the rest of the bill still uses them).",
+        "✔ 已退款 {refund} 元：没有券退回（保留 {kept} 张）；请退现金 {cash} 元。",
+        "✔ Refunded {refund} 元: no voucher back ({kept} kept); hand back {cash} 元 cash.",
     ),
     "refund.returned": ("退回的券：{ids}", "Vouchers returned: {ids}"),
     "refund.unknown": (
-        "？结果未知：服务器没有应答。按 F9 以同一请求再试。",
-        "? Outcome unknown: no answer. Press F9 to send the same request again.",
+        "？结果未知：服务器没有应答。先不要退现金；按 F9 以同一请求再试。",
+        "? Outcome unknown: no answer. Hand back no cash yet; F9 sends the same request again.",
     ),
-    "refund.press_f9": ("核对无误后按 F9 退款。", "Check, then press F9 to refund."),
-    "refund.working": ("正在退款…", "Refunding…"),
+    "refund.working": (
+        "正在退款，请稍候…（最多 {s} 秒；Esc 停止等待）",
+        "Refunding, please wait… (at most {s} s; Esc stops waiting)",
+    ),
+    "input.refund": (
+        "退款金额：请输入元，最多两位小数，例如 450；全额退款按 F8。",
+        "Refund: 元 with at most two decimals, e.g. 450; F8 refunds all.",
+    ),
+    "input.refund.empty": (
+        "请输入退款金额（全额退款按 F8）。",
+        "Type the amount refunded (F8 refunds all).",
+    ),
+    "input.campaign": (
+        "暂时读不到活动规则，无法核对退款；请稍后再试。",
+        "The campaign's rules cannot be read now, so the refund cannot be checked; retry.",
+    ),
+    # a manager's approval (issue 11 items 5, 8)
+    "manager.title": ("经理授权", "Manager approval"),
+    "manager.refund": (
+        "退款 {refund} 元需要本店经理授权。",
+        "Refunding {refund} 元 needs a manager of this shop.",
+    ),
+    "manager.pair": (
+        "更改服务器或重新配对需要本店经理授权。",
+        "Changing the server or re-pairing needs a manager of this shop.",
+    ),
+    "manager.username": ("经理账号", "Manager"),
+    "manager.password": ("密码", "Password"),
+    "manager.hint": ("Enter/F9 确认；Esc 取消。", "Enter/F9 approves; Esc cancels."),
+    "manager.checking": ("正在核对…", "Checking…"),
+    "manager.wrong": ("账号或密码不对。", "Wrong username or password."),
+    "manager.not_manager": (
+        "这个账号不是本店经理，不能授权。",
+        "This account is not a manager of this shop.",
+    ),
+    "manager.no_session": (
+        "连不上当前服务器，无法核对经理账号；什么都没有改。",
+        "The current server cannot be reached to check the manager; nothing changed.",
+    ),
+    "manager.approved": ("经理 {name} 已授权。", "Approved by manager {name}."),
+    "manager.cancelled": ("已取消，没有办理。", "Cancelled; nothing was done."),
+    "input.manager": (
+        "请输入经理账号和密码。",
+        "Enter the manager's username and password.",
+    ),
+    "key.full": ("全额", "All"),
+    "key.approve": ("授权", "Approve"),
+    "key.cancel": ("取消", "Cancel"),
     "status.redeemed": ("已核销", "redeemed"),
     "status.partially_refunded": ("部分退款", "partly refunded"),
     "status.refunded": ("已全额退款", "refunded"),
@@ -242,6 +318,40 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
     "day.loading": ("正在查询…", "Loading…"),
+    "day.select": (
+        "请先用上下键选中一行，再按 F8 重印。",
+        "Select a row with the arrow keys, then F8 reprints it.",
+    ),
+    # the shift (交班)
+    "shift.title": ("交班汇总", "SHIFT SUMMARY"),
+    "shift.opened": ("开班", "Opened"),
+    "shift.until": ("截至", "Until"),
+    "shift.closed": ("交班", "Closed"),
+    "shift.bills": ("核销单数", "Bills"),
+    "shift.count": ("{n} 单", "{n}"),
+    "shift.vouchers": ("用券", "Vouchers"),
+    "shift.value": ("券金额", "Voucher value"),
+    "shift.bill": ("账单合计", "Bills total"),
+    "shift.cash": ("收现", "Cash collected"),
+    "shift.refunds": ("退款", "Refunds"),
+    "shift.refund_count": ("{n} 笔", "{n}"),
+    "shift.returned": ("退回券", "Returned"),
+    "shift.net": ("净券金额", "Net value"),
+    "shift.none": (
+        "本收银台没有开班。按 F9 开班：从现在起的核销和退款计入本班。",
+        "No shift is open at this till. F9 opens one: from now on, sales count to it.",
+    ),
+    "shift.hint.open": (
+        "F9 交班（结束本班）；F7 打印；Esc 关闭。",
+        "F9 closes the shift; F7 prints; Esc closes this window.",
+    ),
+    "shift.hint.closed": (
+        "已交班。F7 打印；F9 开新班；Esc 关闭。",
+        "Shift closed. F7 prints; F9 opens a new one; Esc closes this window.",
+    ),
+    "shift.opened_now": ("已开班：{at}", "Shift opened: {at}"),
+    "shift.closed_now": ("已交班：{at}", "Shift closed: {at}"),
+    "shift.loading": ("正在汇总…", "Adding up…"),
     # settings / pairing
     "settings.title": ("设置与配对", "Settings and pairing"),
     "settings.server": ("服务器地址", "Server URL"),
@@ -256,6 +366,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "settings.saved": ("已保存：{path}", "Saved: {path}"),
     "settings.current": ("当前：终端 {id} @ {url}", "Now: till {id} @ {url}"),
     "settings.pairing": ("正在配对…", "Pairing…"),
+    "settings.printer": ("打印机", "Printer"),
+    "settings.printer.placeholder": (
+        "none / network:IP:9100 / usb:0x0416:0x5011 / device:/dev/usb/lp0",
+        "none / network:IP:9100 / usb:0x0416:0x5011 / device:/dev/usb/lp0",
+    ),
+    "settings.paper": ("纸宽(mm)", "Paper (mm)"),
+    "settings.printer.saved": (
+        "打印机设置已保存：{spec}，{mm} mm",
+        "Printer saved: {spec}, {mm} mm",
+    ),
+    "input.printer": (
+        "打印机设置不对：{reason}",
+        "The printer setting is not valid: {reason}",
+    ),
     "settings.lang.now": ("中文（F6 切换到 English）", "English (F6 switches to 中文)"),
 }
 
@@ -336,8 +460,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
     "already_refunded": ("这笔核销已经全额退款。", "This redemption was already fully refunded."),
     "refund_invalid": (
-        "退款金额不对：退款后金额必须小于原账单金额。",
-        "The refund is not valid: the bill after must be below the bill.",
+        "退款金额不对：必须大于 0，且不超过当前账单金额。",
+        "The refund is not valid: more than 0 and at most the current bill.",
     ),
     # requests
     "invalid_amount": (
@@ -507,6 +631,8 @@ def error_code_of(exc: BaseException) -> str:
             # cashier and the citizen that is an old code, not a strange one (issue 11 item 8)
             return "token_expired"
         return exc.code
+    if isinstance(exc, VoucherError):  # a rule checked at the till (shared/rules.py)
+        return exc.code
     if isinstance(exc, OutcomeUnknown):
         return "outcome_unknown"
     if isinstance(exc, Unreachable):
@@ -519,5 +645,5 @@ def error_code_of(exc: BaseException) -> str:
 def describe_error(exc: BaseException, lang: Lang) -> tuple[str, str, str]:
     """(code, notification title, plain words) for a failure; never a traceback."""
     code = error_code_of(exc)
-    fallback = exc.message if isinstance(exc, ApiError) and exc.code == code else ""
+    fallback = exc.message if isinstance(exc, ApiError | VoucherError) and exc.code == code else ""
     return code, error_title(code, lang), error_text(code, lang, fallback)

@@ -18,8 +18,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from server.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
-from server.migrate import migrate
+from ops.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
+from server.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 

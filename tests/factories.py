@@ -1,9 +1,12 @@
-"""Rows with random ids, so that tests sharing one database never see each other's data."""
+"""Rows with random ids, so that tests sharing one database never see each other's data.
+
+Every row is written through ``server.db.seeding`` (issue 10: one seeding module), the same
+code the demo, the load test and the benchmark seed with; no SQL here.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 import uuid
 from dataclasses import replace
@@ -11,7 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from shared.campaign import campaign_to_dict, load_bundled_campaign
+from server.campaign_files import load_bundled_campaign
+from server.db import campaigns as campaign_db
+from server.db import seeding
 
 
 def ref(prefix: str) -> str:
@@ -23,11 +28,7 @@ def fake_hash() -> bytes:
 
 
 async def district(conn: asyncpg.Connection, code: str = "dongchangfu") -> str:
-    await conn.execute(
-        "INSERT INTO districts (code, name) VALUES ($1, $2) ON CONFLICT (code) DO NOTHING",
-        code,
-        code,
-    )
+    await seeding.districts(conn, {code: code})
     return code
 
 
@@ -35,109 +36,66 @@ async def campaign(conn: asyncpg.Connection) -> str:
     """A campaign row holding a valid file (a copy of liaocheng-2024 under a fresh id): servers
     load every campaign of the ledger when they start."""
     campaign_id = ref("test").lower()
-    config = campaign_to_dict(replace(load_bundled_campaign("liaocheng-2024"), id=campaign_id))
-    await conn.execute(
-        "INSERT INTO campaigns (id, name, stacking_group, config) VALUES ($1, $2, $3, $4)",
-        campaign_id,
-        campaign_id,
-        "test",
-        json.dumps(config),
+    copy = replace(
+        load_bundled_campaign("liaocheng-2024"),
+        id=campaign_id,
+        name=campaign_id,
+        stacking_group="test",
     )
+    await campaign_db.upsert(conn, copy)
     return campaign_id
 
 
 async def certificate(conn: asyncpg.Connection, district_code: str = "dongchangfu") -> int:
     await district(conn, district_code)
-    return int(
-        await conn.fetchval(
-            """
-            INSERT INTO certificates (cert_no, district, property_type, new_build,
-                                      invoice_excl_vat_fen, tax_relief_fen, issued_on)
-            VALUES ($1, $2, 'housing', true, 120000000, 0, $3) RETURNING id
-            """,
-            ref("cert"),
-            district_code,
-            date(2024, 9, 1),
-        )
-    )
+    row = seeding.CertificateRow(ref("cert"), district_code, date(2024, 9, 1), 120_000_000)
+    (certificate_id,) = await seeding.certificates(conn, [row])
+    return certificate_id
 
 
 async def citizen(conn: asyncpg.Connection) -> int:
-    return int(
-        await conn.fetchval(
-            "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, '3715**********1234') "
-            "RETURNING id",
-            fake_hash(),
-        )
+    (citizen_id,) = await seeding.citizens(
+        conn, [seeding.CitizenRow(fake_hash(), "3715**********1234")]
     )
+    return citizen_id
 
 
 async def claim_with_vouchers(
     conn: asyncpg.Connection, campaign_id: str, citizen_id: int, count: int = 3
 ) -> tuple[int, list[int]]:
     claimed_at = datetime(2024, 9, 1, 2, tzinfo=UTC)
-    expires_at = claimed_at + timedelta(days=90)
-    cert_id = await certificate(conn)
-    claim_id = int(
-        await conn.fetchval(
-            """
-            INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp,
-                                voucher_count, face_value_fen, claimed_at, expires_at)
-            VALUES ($1, $2, $3, 120000000, 40, $4, 10000, $5, $6) RETURNING id
-            """,
-            campaign_id,
-            cert_id,
-            citizen_id,
-            count,
-            claimed_at,
-            expires_at,
-        )
+    row = seeding.ClaimRow(
+        campaign_id=campaign_id,
+        certificate_id=await certificate(conn),
+        citizen_id=citizen_id,
+        base_fen=120_000_000,
+        rate_bp=40,
+        voucher_count=count,
+        face_value_fen=10_000,
+        claimed_at=claimed_at,
+        expires_at=claimed_at + timedelta(days=90),
     )
-    rows = await conn.fetch(
-        """
-        INSERT INTO vouchers (campaign_id, claim_id, citizen_id, face_value_fen, expires_at)
-        SELECT $1, $2, $3, 10000, $4 FROM generate_series(1, $5) RETURNING id
-        """,
-        campaign_id,
-        claim_id,
-        citizen_id,
-        expires_at,
-        count,
-    )
-    return claim_id, [r["id"] for r in rows]
+    (claim_id,) = await seeding.claims(conn, [row])
+    return claim_id, await seeding.voucher_ids(conn, claim_id)
 
 
 async def merchant(conn: asyncpg.Connection, district_code: str = "dongchangfu") -> int:
     await district(conn, district_code)
-    return int(
-        await conn.fetchval(
-            "INSERT INTO merchants (name, district, admitted, permitted) "
-            "VALUES ($1, $2, true, true) RETURNING id",
-            ref("shop"),
-            district_code,
-        )
+    (merchant_id,) = await seeding.merchants(
+        conn, [seeding.MerchantRow(ref("shop"), district_code)]
     )
+    return merchant_id
 
 
 async def terminal(conn: asyncpg.Connection, merchant_id: int) -> int:
-    return int(
-        await conn.fetchval(
-            "INSERT INTO terminals (merchant_id, label, credential_hash) "
-            "VALUES ($1, 'till 1', $2) RETURNING id",
-            merchant_id,
-            fake_hash(),
-        )
+    (terminal_id,) = await seeding.terminals(
+        conn, [seeding.TerminalRow(merchant_id, "till 1", fake_hash())]
     )
+    return terminal_id
 
 
 async def consumed_token(conn: asyncpg.Connection, citizen_id: int) -> uuid.UUID:
-    jti = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO consumed_tokens (jti, citizen_id, expires_at) VALUES ($1, $2, now())",
-        jti,
-        citizen_id,
-    )
-    return jti
+    return await seeding.consumed_token(conn, citizen_id, datetime.now(UTC))
 
 
 async def redemption(
@@ -151,24 +109,18 @@ async def redemption(
     bill_fen: int = 40000,
     voucher_count: int = 1,
 ) -> int:
-    jti = await consumed_token(conn, citizen_id)
-    return int(
-        await conn.fetchval(
-            """
-            INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
-                                     bill_fen, spend_threshold_fen, face_value_fen,
-                                     voucher_count, token_jti, idempotency_key, request_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, 20000, 10000, $7, $8, $9, $10) RETURNING id
-            """,
-            campaign_id,
-            merchant_id,
-            terminal_id,
-            citizen_id,
-            receipt_no or ref("R"),
-            bill_fen,
-            voucher_count,
-            jti,
-            ref("idem"),
-            fake_hash(),
-        )
+    return await seeding.redemption(
+        conn,
+        seeding.RedemptionRow(
+            campaign_id=campaign_id,
+            merchant_id=merchant_id,
+            terminal_id=terminal_id,
+            citizen_id=citizen_id,
+            receipt_no=receipt_no or ref("R"),
+            bill_fen=bill_fen,
+            voucher_count=voucher_count,
+            token_jti=await consumed_token(conn, citizen_id),
+            idempotency_key=ref("idem"),
+            request_hash=fake_hash(),
+        ),
     )

@@ -19,6 +19,12 @@ The measuring tool must cost little next to what it measures: aiohttp's client s
 itself over an ``asyncio.Protocol``: requests are pre-formatted bytes, responses are parsed
 by ``httptools`` (the C parser uvicorn uses). One request at a time per connection, a 30 s
 timeout per request, reconnect after a closed connection.
+
+That is why the benchmark keeps this generator of its own instead of the operators' typed
+client (ops/client.py, on aiohttp, which ``voucherctl`` and the load test share): with that
+client the generator would spend a fifth of the 2-core machine on itself and the benchmark
+would measure the client as much as the server. Sign-in, which is not measured, does use
+aiohttp.
 """
 
 from __future__ import annotations

@@ -22,9 +22,9 @@ from typing import Any
 from aiohttp import web
 
 from server.app import create_app, freeze_heap
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
 from server.web import JsonLogFormatter
-from shared.campaign import bundled_campaigns_dir
 from shared.tokens import SigningKey
 
 

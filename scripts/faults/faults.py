@@ -12,7 +12,7 @@ One run:
 1. PostgreSQL and Redis: those of ``VOUCHER_DATABASE_URL`` / ``VOUCHER_REDIS_URL`` when set
    (the database named by ``--database`` on that server is DROPPED and recreated, the Redis
    db is FLUSHed; a stopped or killed service is restarted by ``--restart-command``), else
-   the embedded servers of ``server/embedded.py`` under ``--data-dir`` (default
+   the embedded servers of ``ops/embedded.py`` under ``--data-dir`` (default
    ``.data/faults``). Their pids are read where the services publish them: the postmaster's
    from ``postmaster.pid`` in the data directory, redis-server's from ``INFO server``.
 2. Seeds a ledger with the benchmark's COPY seeder (``scripts/bench/seed.py``) and starts the
@@ -45,6 +45,7 @@ import os
 import random
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,7 +74,7 @@ import redis  # noqa: E402
 from bench.loadgen import HttpConnection, Tokens, post  # noqa: E402
 from bench.seed import seed  # noqa: E402
 
-from server import embedded  # noqa: E402
+from ops import embedded  # noqa: E402
 from server.db.invariants import check_ledger  # noqa: E402
 from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
 from shared.tokens import SigningKey  # noqa: E402
@@ -548,6 +549,8 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
 def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="faults-")))
+        if args.server_log:  # kept: the temporary folder goes at the end
+            stack.callback(lambda: shutil.copyfile(tmp / "server.log", args.server_log))
         services = Services(args, stack)
         cfg = asyncio.run(prepare(args, services, tmp))
         cfg_path = tmp / "serve.json"
@@ -648,6 +651,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", type=Path)
+    p.add_argument("--server-log", type=Path, help="keep the server's log in this file")
     args = p.parse_args(argv)
     if not 0 < args.duration <= 60:
         p.error("--duration is at most 60 s")

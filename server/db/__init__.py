@@ -1,4 +1,10 @@
-"""One adapter module per aggregate; SQL inline with $n placeholders."""
+"""One adapter module per aggregate; SQL inline with $n placeholders.
+
+Only this package speaks SQL and knows asyncpg (an import-linter contract in pyproject.toml
+keeps it so): the adapters return frozen dataclasses and translate the driver's errors into
+domain errors (``shared/errors.py``); what is left to the edge is whether PostgreSQL can be
+reached at all (``database_down``).
+"""
 
 from __future__ import annotations
 
@@ -8,5 +14,43 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
-# what services hold to reach the ledger (they never import asyncpg themselves)
-Pool: TypeAlias = "asyncpg.Pool[Any]"
+# what services hold to reach the ledger (they never import asyncpg themselves); a class,
+# so it also keys the app (server/web.py's PG)
+Pool = asyncpg.Pool
+
+# PostgreSQL out of reach, as the driver, the socket or the pool says it: the HTTP edge answers
+# 503 ``database_unavailable`` with Retry-After, never 500 (the request decided nothing).
+# Errors of a statement itself (constraints, syntax) are not here: those are bugs or domain
+# answers, translated by the adapters.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,  # class 08: connection lost, refused, does not exist
+    asyncpg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+    asyncpg.InterfaceError,  # the pool or connection closed under the request
+    # a pooled connection that a crash left mid-operation ("cannot switch to state 12; another
+    # operation is in progress"): the statement was never sent
+    asyncpg.InternalClientError,
+    OSError,  # ConnectionRefusedError, a missing Unix socket, a reset
+    TimeoutError,  # no pooled connection in time; a statement past command_timeout
+)
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether ``exc`` says PostgreSQL is out of reach (not a wrong setting, not a bug)."""
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        return False  # a wrong setting, not an outage
+    return isinstance(exc, DATABASE_DOWN)
+
+
+# Opening a connection of one's own failed: PostgreSQL out of reach, or refusing it (a wrong
+# password, a missing database). A tool says so in one line (ops/loadtest.py).
+CONNECT_FAILED: tuple[type[BaseException], ...] = (OSError, TimeoutError, asyncpg.PostgresError)
+
+
+async def connect(database_url: str, *, connect_timeout: float = 60) -> asyncpg.Connection[Any]:
+    """A connection of its own, for a tool (the demo's and the load test's seeding, the load
+    test's clean-up): the tools reach PostgreSQL through this package and its adapters, as the
+    server does, never the driver itself (pyproject's import contracts)."""
+    return await asyncpg.connect(database_url, timeout=connect_timeout)

@@ -1,14 +1,58 @@
-"""SQL of merchants, terminals and staff accounts (rules U1, X1, X2)."""
+"""SQL of merchants, terminals and staff accounts (rules U1, X1, X2), as frozen dataclasses.
+A username taken by another account comes back as ``UsernameTaken``."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from server.db import Conn
+from shared.errors import UsernameTaken
 
 
-async def terminal_with_merchant(conn: Conn, terminal_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+@dataclass(frozen=True, slots=True)
+class TerminalSignIn:
+    """What a terminal's sign-in reads: its credential and its merchant (rules U1, X2)."""
+
+    id: int
+    status: str  # active | revoked
+    credential_hash: bytes
+    label: str
+    merchant_id: int
+    merchant_name: str
+    district: str
+    merchant_status: str  # active | suspended
+    admitted: bool
+    permitted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSignIn:
+    """What a staff sign-in reads (rule X2)."""
+
+    id: int
+    username: str
+    role: str
+    district: str | None
+    merchant_id: int | None
+    credential_hash: bytes
+    status: str  # active | disabled
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class Participation:
+    """Rule X1: whether an operator revoked the citizen, when and why."""
+
+    status: str  # active | revoked
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+async def terminal_with_merchant(conn: Conn, terminal_id: int) -> TerminalSignIn | None:
+    row = await conn.fetchrow(
         """
         SELECT t.id, t.status, t.credential_hash, t.label, m.id AS merchant_id,
                m.name AS merchant_name, m.district, m.status AS merchant_status,
@@ -17,27 +61,33 @@ async def terminal_with_merchant(conn: Conn, terminal_id: int) -> asyncpg.Record
         """,
         terminal_id,
     )
+    if row is None:
+        return None
+    return TerminalSignIn(**{**dict(row), "credential_hash": bytes(row["credential_hash"])})
 
 
-async def account(conn: Conn, username: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def account(conn: Conn, username: str) -> StaffSignIn | None:
+    row = await conn.fetchrow(
         "SELECT id, username, role, district, merchant_id, credential_hash, status, generation "
         "FROM accounts WHERE username = $1",
         username,
     )
+    if row is None:
+        return None
+    return StaffSignIn(**{**dict(row), "credential_hash": bytes(row["credential_hash"])})
 
 
-async def participation(conn: Conn, citizen_id: int) -> asyncpg.Record | None:
+async def participation(conn: Conn, citizen_id: int) -> Participation | None:
     """Rule X1: whether an operator revoked the citizen, when and why (shown in the wallet)."""
-    return await conn.fetchrow(
+    row = await conn.fetchrow(
         "SELECT status, revoked_at, revoked_reason FROM citizens WHERE id = $1", citizen_id
     )
+    return None if row is None else Participation(**dict(row))
 
 
-async def merchant(conn: Conn, merchant_id: int) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, name, district, admitted, permitted, status FROM merchants WHERE id = $1",
-        merchant_id,
+async def merchant_exists(conn: Conn, merchant_id: int) -> bool:
+    return bool(
+        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM merchants WHERE id = $1)", merchant_id)
     )
 
 
@@ -79,14 +129,20 @@ async def create_account(
     district: str | None = None,
     merchant_id: int | None = None,
 ) -> int:
-    return int(
-        await conn.fetchval(
-            "INSERT INTO accounts (username, role, district, merchant_id, credential_hash) "
-            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            username,
-            role,
-            district,
-            merchant_id,
-            credential_hash,
-        )
-    )
+    """A new account; ``UsernameTaken`` if another account has the name (the caller's
+    transaction stays usable: the insert runs in a savepoint)."""
+    try:
+        async with conn.transaction():
+            return int(
+                await conn.fetchval(
+                    "INSERT INTO accounts (username, role, district, merchant_id, credential_hash) "
+                    "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    username,
+                    role,
+                    district,
+                    merchant_id,
+                    credential_hash,
+                )
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise UsernameTaken(username=username) from exc

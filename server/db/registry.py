@@ -62,7 +62,12 @@ async def import_rows(conn: Conn, rows: Sequence[RegistryRow]) -> ImportSummary:
             summary.unchanged += 1
         elif old["claimed"]:
             summary.rejects.append(
-                Reject(row.line, row.cert_no, "differs from the record already claimed on")
+                Reject.one(
+                    row.line,
+                    row.cert_no,
+                    "differs from the record already claimed on",
+                    "与已领取消费券的登记记录不一致",
+                )
             )
         else:
             changed.append((int(old["id"]), row))

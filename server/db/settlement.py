@@ -1,12 +1,34 @@
-"""SQL of settlement batches (rule S1, F3) and the district ranking (rule S3)."""
+"""SQL of settlement batches (rule S1, F3) and the district ranking (rule S3). Rows come back
+as frozen dataclasses, lines and figures as the pure rules' own types (shared/settlement.py)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
-import asyncpg
-
 from server.db import Conn
+from shared.settlement import DistrictFigures, Line
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One month's settlement batch of a campaign and district (rule S1)."""
+
+    id: int
+    campaign_id: str
+    district: str
+    month: date  # its first day
+    status: str  # draft | reviewed | approved | paid
+    redemption_count: int
+    voucher_count: int
+    amount_fen: int
+    created_at: datetime
+    reviewed_at: datetime | None
+    approved_at: datetime | None
+    paid_at: datetime | None
+    reviewed_by: int | None  # the account that took each step (separation of duties)
+    approved_by: int | None
+    paid_by: int | None
 
 
 async def build_batch(
@@ -84,12 +106,14 @@ _BATCH = (
 )
 
 
-async def batch(conn: Conn, batch_id: int, *, lock: bool = False) -> asyncpg.Record | None:
-    return await conn.fetchrow(_BATCH + " FOR UPDATE" if lock else _BATCH, batch_id)
+async def batch(conn: Conn, batch_id: int, *, lock: bool = False) -> Batch | None:
+    row = await conn.fetchrow(_BATCH + " FOR UPDATE" if lock else _BATCH, batch_id)
+    return None if row is None else Batch(**dict(row))
 
 
-async def lines(conn: Conn, batch_id: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
+async def lines(conn: Conn, batch_id: int) -> list[Line]:
+    """The batch's lines, one per merchant, by merchant id."""
+    rows = await conn.fetch(
         """
         SELECT l.merchant_id, m.name AS merchant_name, l.redemption_count, l.voucher_count,
                l.amount_fen
@@ -98,6 +122,16 @@ async def lines(conn: Conn, batch_id: int) -> list[asyncpg.Record]:
         """,
         batch_id,
     )
+    return [
+        Line(
+            r["merchant_id"],
+            r["merchant_name"],
+            r["redemption_count"],
+            r["voucher_count"],
+            r["amount_fen"],
+        )
+        for r in rows
+    ]
 
 
 _STEP_SQL = {
@@ -117,10 +151,10 @@ async def set_status(conn: Conn, batch_id: int, status: str, at: datetime, by: i
 
 async def district_figures(
     conn: Conn, *, campaign_ids: list[str], districts: list[str], start: datetime, end: datetime
-) -> list[asyncpg.Record]:
+) -> list[DistrictFigures]:
     """Rule S3: per issuing district, the month's claims and vouchers, vouchers redeemed in the
     month (live, not refunded), and both to date (through the month's end)."""
-    return await conn.fetch(
+    rows = await conn.fetch(
         """
         WITH issued AS (
             SELECT c.district, k.claimed_at, k.voucher_count FROM claims k
@@ -154,3 +188,4 @@ async def district_figures(
         end,
         districts,
     )
+    return [DistrictFigures(**dict(r)) for r in rows]

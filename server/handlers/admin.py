@@ -1,196 +1,111 @@
-"""Operators' changes: merchants (U1, X1), terminals (X2), citizens' participation (X1), staff
-accounts (X2), the audit log. District operators act in their own district only; every change
-is audited. A revocation, suspension or disabling is written with an ``access_changes`` row in
-the same transaction and applied to this process's view as soon as it commits; every other
-process has it within about a second (server/access.py)."""
+"""Operators' changes over HTTP: merchants (U1, X1), terminals (X2), citizens' participation
+(X1), staff accounts (X2), the audit log. Each handler parses the request, calls one service
+(server/services/merchants.py, citizens.py, accounts.py, audit.py) and shapes its answer."""
 
 from __future__ import annotations
 
 import json
-import re
-import secrets
-from datetime import timedelta
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
-from server import access, seed
-from server.access import ACCESS_VIEW
-from server.auth import Principal, Role, hash_password_off_loop, principal_of, requires
-from server.db import admin as db
-from server.db import parties
-from server.handlers.operators import district_names
+from server.auth import Role, principal_of, requires
+from server.db.admin import Account, Merchant
+from server.handlers.ports import ports_of
 from server.qrcodes import qr_svg
 from server.schemas import AccountsQuery, AuditQuery, MerchantsQuery
-from server.web import (
-    CLOCK,
-    PG,
-    SETTINGS,
-    TZ,
-    allowed_fields,
-    get_str,
-    path_id,
-    read_json,
-    read_query,
-)
-from shared import rules
-from shared.errors import (
-    Forbidden,
-    InvalidRequest,
-    NotFound,
-    OwnAccount,
-    PasswordTooShort,
-    UsernameInvalid,
-    UsernameTaken,
-)
-from shared.idnumber import hash_id_number, validate_id_number
+from server.services import accounts, audit, citizens, merchants
+from server.services.merchants import Flag
+from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
+from shared.errors import InvalidRequest, UsernameInvalid
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 
 
-def require_district(me: Principal, district: str) -> None:
-    """Rule X2: a district operator acts in their own district only."""
-    if me.role is Role.DISTRICT_OPERATOR and me.district != district:
-        raise Forbidden("this merchant is in another district", district=district)
-
-
-def _merchant(row: Any, tz: Any) -> dict[str, Any]:
+def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "name": row["name"],
-        "district": row["district"],
-        "admitted": row["admitted"],
-        "permitted": row["permitted"],
-        "status": row["status"],
-        "created_at": row["created_at"].astimezone(tz).isoformat(),
-        **({"active_terminals": row["active_terminals"]} if "active_terminals" in row else {}),
+        "id": merchant.id,
+        "name": merchant.name,
+        "district": merchant.district,
+        "admitted": merchant.admitted,
+        "permitted": merchant.permitted,
+        "status": merchant.status,
+        "created_at": merchant.created_at.astimezone(tz).isoformat(),
+        **(
+            {"active_terminals": merchant.active_terminals}
+            if merchant.active_terminals is not None
+            else {}
+        ),
     }
 
 
 @requires(*OPERATORS, Role.AUDITOR)
 async def list_merchants(request: web.Request) -> web.Response:
-    me = principal_of(request)
     asked = read_query(request, MerchantsQuery).district
-    district = me.district if me.role is Role.DISTRICT_OPERATOR else asked
-    async with request.app[PG].acquire() as conn:
-        rows = await db.merchants(conn, district)
-    return web.json_response({"merchants": [_merchant(r, request.app[TZ]) for r in rows]})
+    found = await merchants.merchants(ports_of(request), principal_of(request), asked)
+    return web.json_response({"merchants": [_merchant(m, request.app[TZ]) for m in found]})
 
 
 @requires(*OPERATORS)
 async def add_merchant(request: web.Request) -> web.Response:
     """A merchant starts not admitted and without permission (rule U1)."""
-    me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "name", "district")
-    name = get_str(body, "name", max_len=200)
-    district = district_names(request).get(get_str(body, "district", max_len=64))
-    if district is None:
-        raise InvalidRequest("unknown district", field="district")
-    require_district(me, district)
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        merchant_id = await parties.create_merchant(
-            conn, name=name, district=district, admitted=False, permitted=False
-        )
-        await db.audit(
-            conn,
-            actor=me.actor,
-            action="merchant.add",
-            subject=f"merchant:{merchant_id}",
-            details={"name": name, "district": district},
-        )
-        row = await db.merchant_for_update(conn, merchant_id)
-    return web.json_response(_merchant(row, request.app[TZ]), status=201)
+    cmd = merchants.AddMerchant(
+        name=get_str(body, "name", max_len=200), district=get_str(body, "district", max_len=64)
+    )
+    merchant = await merchants.add_merchant(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_merchant(merchant, request.app[TZ]), status=201)
 
 
-async def _change_merchant(
-    request: web.Request, *, field: str, column: str, roles_note: str
-) -> web.Response:
-    me = principal_of(request)
+async def _change_merchant(request: web.Request, flag: Flag) -> web.Response:
     merchant_id = path_id(request, "merchant_id", "no such merchant")
     body = await read_json(request)
-    allowed_fields(body, field, "reason")
-    value = body.get(field)
+    allowed_fields(body, flag, "reason")
+    value = body.get(flag)
     if type(value) is not bool:
-        raise InvalidRequest(f"{field} must be true or false", field=field)
-    reason = get_str(body, "reason", max_len=500)
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        row = await db.merchant_for_update(conn, merchant_id)
-        if row is None:
-            raise NotFound("no such merchant")
-        require_district(me, row["district"])
-        stored: Any = value
-        if column == "status":
-            stored = "suspended" if value else "active"
-        row = await db.set_merchant(conn, merchant_id, column, stored)
-        change = None
-        if column == "status":  # rule X1: a suspension bites on every route at once
-            change = await access.record(conn, "merchant", merchant_id, blocked=bool(value))
-        await db.audit(
-            conn,
-            actor=me.actor,
-            action=f"merchant.{roles_note}",
-            subject=f"merchant:{merchant_id}",
-            reason=reason,
-            details={field: value},
-        )
-    if change is not None:
-        request.app[ACCESS_VIEW].apply([change])
-    return web.json_response(_merchant(row, request.app[TZ]))
+        raise InvalidRequest(f"{flag} must be true or false", field=flag)
+    cmd = merchants.ChangeMerchant(merchant_id, flag, value, get_str(body, "reason", max_len=500))
+    merchant = await merchants.change_merchant(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_merchant(merchant, request.app[TZ]))
 
 
 @requires(Role.CITY_OPERATOR)
 async def admit_merchant(request: web.Request) -> web.Response:
     """Rule U1: the commerce bureau (the city's team) admits or un-admits a merchant."""
-    return await _change_merchant(request, field="admitted", column="admitted", roles_note="admit")
+    return await _change_merchant(request, "admitted")
 
 
 @requires(*OPERATORS)
 async def permit_merchant(request: web.Request) -> web.Response:
     """Rule U1: the district grants or withdraws redemption permission."""
-    return await _change_merchant(
-        request, field="permitted", column="permitted", roles_note="permit"
-    )
+    return await _change_merchant(request, "permitted")
 
 
 @requires(*OPERATORS)
 async def suspend_merchant(request: web.Request) -> web.Response:
     """Rule X1: suspend (or lift the suspension of) a merchant, with a reason."""
-    return await _change_merchant(request, field="suspended", column="status", roles_note="suspend")
+    return await _change_merchant(request, "suspended")
 
 
 @requires(*OPERATORS)
 async def issue_terminal(request: web.Request) -> web.Response:
     """Rule X2: a terminal and its credential, shown once (also as a pairing QR code)."""
-    me = principal_of(request)
     merchant_id = path_id(request, "merchant_id", "no such merchant")
     body = await read_json(request)
     allowed_fields(body, "label")
-    label = get_str(body, "label", max_len=100)
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        merchant = await db.merchant_for_update(conn, merchant_id)
-        if merchant is None:
-            raise NotFound("no such merchant")
-        require_district(me, merchant["district"])
-        credential = await seed.terminal(conn, merchant_id=merchant_id, label=label)
-        await db.audit(
-            conn,
-            actor=me.actor,
-            action="terminal.issue",
-            subject=f"terminal:{credential.terminal_id}",
-            details={"merchant_id": merchant_id, "label": label},
-        )
+    cmd = merchants.IssueTerminal(merchant_id, get_str(body, "label", max_len=100))
+    issued = await merchants.issue_terminal(ports_of(request), principal_of(request), cmd)
     pairing = {
         "server": str(request.url.origin()),
-        "terminal_id": credential.terminal_id,
-        "terminal_secret": credential.secret,
+        "terminal_id": issued.terminal_id,
+        "terminal_secret": issued.secret,
     }
     return web.json_response(
         {
-            "terminal_id": credential.terminal_id,
-            "merchant_id": merchant_id,
-            "label": label,
+            "terminal_id": issued.terminal_id,
+            "merchant_id": issued.merchant_id,
+            "label": issued.label,
             "pairing": pairing,
             "pairing_qr_svg": qr_svg(json.dumps(pairing)).decode(),
             "note": "the credential is shown once; only its hash is stored",
@@ -203,63 +118,27 @@ async def issue_terminal(request: web.Request) -> web.Response:
 @requires(*OPERATORS)
 async def revoke_terminal(request: web.Request) -> web.Response:
     """Rule U1: a revoked terminal is refused at once, whatever token it holds."""
-    me = principal_of(request)
     terminal_id = path_id(request, "terminal_id", "no such terminal")
     body = await read_json(request)
     allowed_fields(body, "reason")
-    reason = get_str(body, "reason", max_len=500)
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        row = await db.terminal_for_update(conn, terminal_id)
-        if row is None:
-            raise NotFound("no such terminal")
-        require_district(me, row["district"])
-        change = None
-        if row["status"] == "active":
-            await db.revoke_terminal(conn, terminal_id, request.app[CLOCK]())
-            change = await access.record(conn, "terminal", terminal_id, blocked=True)
-            await db.audit(
-                conn,
-                actor=me.actor,
-                action="terminal.revoke",
-                subject=f"terminal:{terminal_id}",
-                reason=reason,
-            )
-    if change is not None:
-        request.app[ACCESS_VIEW].apply([change])  # rule U1: refused at once, whatever token
+    cmd = merchants.RevokeTerminal(terminal_id, get_str(body, "reason", max_len=500))
+    await merchants.revoke_terminal(ports_of(request), principal_of(request), cmd)
     return web.json_response({"terminal_id": terminal_id, "status": "revoked"})
 
 
 @requires(Role.CITY_OPERATOR)
 async def revoke_citizen(request: web.Request) -> web.Response:
     """Rule X1: revoke a citizen's participation and claw back unused vouchers, audited."""
-    me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "id_number", "reason")
     reason = get_str(body, "reason", max_len=500)
-    now = request.app[CLOCK]()
-    number = validate_id_number(
-        get_str(body, "id_number", max_len=18), now.astimezone(request.app[TZ]).date()
-    )  # rule E1
-    digest = hash_id_number(number, request.app[SETTINGS].id_hash_key)  # rule X3
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        citizen, clawed_back = await db.revoke_citizen(conn, digest, reason, now)
-        if citizen is None:
-            raise NotFound("no active participant with this ID number")
-        change = await access.record(conn, "citizen", citizen["id"], blocked=True)
-        await db.audit(
-            conn,
-            actor=me.actor,
-            action="citizen.revoke",
-            subject=f"citizen:{citizen['subject']}",
-            reason=reason,
-            details={"vouchers_clawed_back": clawed_back, "masked_id": citizen["id_masked"]},
-        )
-    request.app[ACCESS_VIEW].apply([change])  # no new QR code, claim or redemption
+    cmd = citizens.RevokeCitizen(get_str(body, "id_number", max_len=18), reason)
+    revoked = await citizens.revoke(ports_of(request), principal_of(request), cmd)
     return web.json_response(
         {
-            "masked_id": citizen["id_masked"],
+            "masked_id": revoked.masked_id,
             "status": "revoked",
-            "vouchers_clawed_back": clawed_back,
+            "vouchers_clawed_back": revoked.vouchers_clawed_back,
         }
     )
 
@@ -269,25 +148,22 @@ async def audit_log(request: web.Request) -> web.Response:
     """Rule X1: the audit log, filtered by actor, action and local dates [from, to]."""
     tz = request.app[TZ]
     q = read_query(request, AuditQuery)  # dates within what the server serves
-    start = rules.start_of_day(q.from_, tz) if q.from_ else None
-    end = rules.start_of_day(q.to + timedelta(days=1), tz) if q.to else None
-    async with request.app[PG].acquire() as conn:
-        rows = await db.audit_entries(
-            conn, actor=q.actor, action=q.action, start=start, end=end, limit=q.limit
-        )
+    found = await audit.entries(
+        ports_of(request), audit.AuditFilter(q.actor, q.action, q.from_, q.to, q.limit)
+    )
     return web.json_response(
         {
             "entries": [
                 {
-                    "id": r["id"],
-                    "at": r["at"].astimezone(tz).isoformat(),
-                    "actor": r["actor"],
-                    "action": r["action"],
-                    "subject": r["subject"],
-                    "reason": r["reason"],
-                    "details": json.loads(r["details"]),
+                    "id": e.id,
+                    "at": e.at.astimezone(tz).isoformat(),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "subject": e.subject,
+                    "reason": e.reason,
+                    "details": e.details,
                 }
-                for r in rows
+                for e in found
             ]
         }
     )
@@ -295,249 +171,101 @@ async def audit_log(request: web.Request) -> web.Response:
 
 # --- staff accounts (rule X2, issue 9 item 5) ----------------------------------------------
 
-STAFF_ROLES = (
-    Role.MERCHANT_MANAGER,
-    Role.DISTRICT_OPERATOR,
-    Role.CITY_OPERATOR,
-    Role.AUDITOR,
-)
 ACCOUNT_MANAGERS = (Role.CITY_OPERATOR, Role.MERCHANT_MANAGER)
-_USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,63}")
-MIN_PASSWORD = 12
 
 
-def _account(row: Any, tz: Any) -> dict[str, Any]:
+def _account(account: Account, tz: Any) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "username": row["username"],
-        "role": row["role"],
-        "district": row["district"],
-        "merchant_id": row["merchant_id"],
-        "status": row["status"],
-        "created_at": row["created_at"].astimezone(tz).isoformat(),
+        "id": account.id,
+        "username": account.username,
+        "role": account.role,
+        "district": account.district,
+        "merchant_id": account.merchant_id,
+        "status": account.status,
+        "created_at": account.created_at.astimezone(tz).isoformat(),
     }
 
 
-def _in_scope(me: Principal, row: Any) -> Any:
-    """Rule X2: the city manages every account; a merchant manager only the manager accounts
-    of their own shop (others look absent to them)."""
-    if row is None or (
-        me.role is Role.MERCHANT_MANAGER
-        and (row["role"] != Role.MERCHANT_MANAGER or row["merchant_id"] != me.merchant_id)
-    ):
-        raise NotFound("no such account")
-    return row
-
-
-def _not_own(me: Principal, row: Any) -> None:
-    if row["id"] == me.account_id:
-        raise OwnAccount()
+def _shown_once(done: accounts.Changed, tz: Any, status: int = 200) -> web.Response:
+    body = _account(done.account, tz)
+    if done.password is not None:
+        body["password"] = done.password
+        body["note"] = "the password is shown once; only its hash is stored"
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
 def _password(body: dict[str, Any]) -> str | None:
-    """A password given by the manager (12 to 200 characters), or None to generate one."""
+    """A password given by the manager, or None to have one generated."""
     if body.get("password") is None:
         return None
-    password = get_str(body, "password", max_len=200)
-    if len(password) < MIN_PASSWORD:
-        raise PasswordTooShort(field="password")
-    return password
+    return get_str(body, "password", max_len=200)
 
 
-async def _scope(
-    request: web.Request, conn: Any, me: Principal, body: dict[str, Any]
-) -> tuple[Role, str | None, int | None]:
-    """The role, district and merchant an account is to have, checked (rule X2)."""
-    raw_role = get_str(body, "role", max_len=32)
-    try:
-        role = Role(raw_role)
-    except ValueError:
-        role = Role.CITIZEN  # refused just below
-    if role not in STAFF_ROLES:
-        raise InvalidRequest(
-            f"role is one of {', '.join(STAFF_ROLES)}", field="role", roles=list(STAFF_ROLES)
-        )
-    if me.role is Role.MERCHANT_MANAGER and role is not Role.MERCHANT_MANAGER:
-        raise Forbidden("a merchant manager makes only manager accounts of their own shop")
-    district: str | None = None
-    merchant_id: int | None = None
-    if role is Role.DISTRICT_OPERATOR:
-        district = district_names(request).get(get_str(body, "district", max_len=64))
-        if district is None:
-            raise InvalidRequest("unknown district", field="district")
-    elif body.get("district") is not None:
-        raise InvalidRequest("only a district operator has a district", field="district")
-    if role is Role.MERCHANT_MANAGER:
-        given = body.get("merchant_id", me.merchant_id)
-        if type(given) is not int or not 0 < given < 2**63:
-            raise InvalidRequest("merchant_id must name a merchant", field="merchant_id")
-        if me.role is Role.MERCHANT_MANAGER and given != me.merchant_id:
-            raise Forbidden("a merchant manager makes only manager accounts of their own shop")
-        if await parties.merchant(conn, given) is None:
-            raise InvalidRequest("unknown merchant", field="merchant_id")
-        merchant_id = given
-    elif body.get("merchant_id") is not None:
-        raise InvalidRequest("only a merchant manager has a merchant", field="merchant_id")
-    return role, district, merchant_id
+def _scope(body: dict[str, Any]) -> accounts.Scope:
+    return accounts.Scope(
+        role=get_str(body, "role", max_len=32),
+        district=body.get("district"),
+        merchant_id=body.get("merchant_id"),
+    )
 
 
-def _audit_details(row: Any) -> dict[str, Any]:
-    return {
-        "account_id": row["id"],
-        "role": row["role"],
-        "district": row["district"],
-        "merchant_id": row["merchant_id"],
-        "status": row["status"],
-    }
-
-
-def _shown_once(row: Any, tz: Any, password: str | None, status: int = 200) -> web.Response:
-    body = _account(row, tz)
-    if password is not None:
-        body["password"] = password
-        body["note"] = "the password is shown once; only its hash is stored"
-    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+async def _change(request: web.Request, *fields: str) -> tuple[int, dict[str, Any], str]:
+    account_id = path_id(request, "account_id", "no such account")
+    body = await read_json(request)
+    allowed_fields(body, *fields, "reason")
+    return account_id, body, get_str(body, "reason", max_len=500)
 
 
 @requires(*ACCOUNT_MANAGERS, Role.AUDITOR)
 async def list_accounts(request: web.Request) -> web.Response:
     """Rule X2: the city and the auditor see every account, a merchant manager their shop's
     manager accounts."""
-    me = principal_of(request)
     q = read_query(request, AccountsQuery)
-    role, username = q.role, q.username
-    if username is not None and not _USERNAME.fullmatch(username):
-        return web.json_response({"accounts": []})  # no account has such a name
-    own_shop = me.role is Role.MERCHANT_MANAGER
-    async with request.app[PG].acquire() as conn:
-        rows = await db.accounts(
-            conn,
-            merchant_id=me.merchant_id if own_shop else None,
-            role=Role.MERCHANT_MANAGER if own_shop else role,
-            username=username,
-        )
-    return web.json_response({"accounts": [_account(r, request.app[TZ]) for r in rows]})
+    found = await accounts.accounts(
+        ports_of(request), principal_of(request), role=q.role, username=q.username
+    )
+    return web.json_response({"accounts": [_account(a, request.app[TZ]) for a in found]})
 
 
 @requires(*ACCOUNT_MANAGERS)
 async def add_account(request: web.Request) -> web.Response:
     """Rule X2: a staff account, with a password given (12+ characters) or generated and
     shown once; audited."""
-    me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "username", "role", "district", "merchant_id", "password", "reason")
     username = body.get("username")
-    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+    if not isinstance(username, str) or not accounts.USERNAME.fullmatch(username):
         raise UsernameInvalid(field="username")
     reason = get_str(body, "reason", max_len=500)
-    password = _password(body)
-    shown = None if password is not None else secrets.token_urlsafe(18)
-    credential = await hash_password_off_loop(password or shown or "")
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        role, district, merchant_id = await _scope(request, conn, me, body)
-        try:
-            async with conn.transaction():
-                account_id = await parties.create_account(
-                    conn,
-                    username=username,
-                    role=role,
-                    credential_hash=credential,
-                    district=district,
-                    merchant_id=merchant_id,
-                )
-        except asyncpg.UniqueViolationError as exc:
-            raise UsernameTaken(username=username) from exc
-        row = await db.account_by_id(conn, account_id)
-        await db.audit(
-            conn,
-            actor=me.actor,
-            action="account.create",
-            subject=f"account:{username}",
-            reason=reason,
-            details=_audit_details(row),
-        )
-    return _shown_once(row, request.app[TZ], shown, status=201)
-
-
-async def _change_account(
-    request: web.Request, fields: tuple[str, ...]
-) -> tuple[Principal, int, dict[str, Any], str]:
-    me = principal_of(request)
-    account_id = path_id(request, "account_id", "no such account")
-    body = await read_json(request)
-    allowed_fields(body, *fields, "reason")
-    return me, account_id, body, get_str(body, "reason", max_len=500)
-
-
-async def _commit_change(
-    request: web.Request, conn: Any, me: Principal, row: Any, action: str, reason: str
-) -> access.Change:
-    """Audit the change and record the account's new state for every process (rule X1)."""
-    await db.audit(
-        conn,
-        actor=me.actor,
-        action=action,
-        subject=f"account:{row['username']}",
-        reason=reason,
-        details=_audit_details(row),
-    )
-    return await access.record(
-        conn,
-        "account",
-        row["id"],
-        blocked=row["status"] == "disabled",
-        generation=row["generation"],
-    )
+    cmd = accounts.AddAccount(username, _scope(body), reason, _password(body))
+    done = await accounts.add(ports_of(request), principal_of(request), cmd)
+    return _shown_once(done, request.app[TZ], status=201)
 
 
 @requires(*ACCOUNT_MANAGERS)
 async def set_account_status(request: web.Request) -> web.Response:
     """Rules X1, X2: disable an account (refused at once on every route, whatever token it
     holds) or enable it again (it signs in afresh; the tokens of before stay dead)."""
-    me, account_id, body, reason = await _change_account(request, ("status",))
-    status = body.get("status")
-    if status not in ("active", "disabled"):
-        raise InvalidRequest("status is active or disabled", field="status")
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        row = _in_scope(me, await db.account_for_update(conn, account_id))
-        _not_own(me, row)
-        row = await db.set_account_status(conn, account_id, status)
-        action = "account.disable" if status == "disabled" else "account.enable"
-        change = await _commit_change(request, conn, me, row, action, reason)
-    request.app[ACCESS_VIEW].apply([change])
-    return web.json_response(_account(row, request.app[TZ]))
+    account_id, body, reason = await _change(request, "status")
+    cmd = accounts.SetStatus(account_id, str(body.get("status")), reason)
+    account = await accounts.set_status(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_account(account, request.app[TZ]))
 
 
 @requires(Role.CITY_OPERATOR)
 async def set_account_role(request: web.Request) -> web.Response:
     """Rule X2: a new role (with its district or merchant); the old tokens end at once."""
-    me, account_id, body, reason = await _change_account(
-        request, ("role", "district", "merchant_id")
-    )
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        row = _in_scope(me, await db.account_for_update(conn, account_id))
-        _not_own(me, row)
-        role, district, merchant_id = await _scope(request, conn, me, body)
-        row = await db.set_account_role(
-            conn, account_id, role=role, district=district, merchant_id=merchant_id
-        )
-        change = await _commit_change(request, conn, me, row, "account.role", reason)
-    request.app[ACCESS_VIEW].apply([change])
-    return web.json_response(_account(row, request.app[TZ]))
+    account_id, body, reason = await _change(request, "role", "district", "merchant_id")
+    cmd = accounts.SetRole(account_id, _scope(body), reason)
+    account = await accounts.set_role(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_account(account, request.app[TZ]))
 
 
 @requires(*ACCOUNT_MANAGERS)
 async def reset_account_password(request: web.Request) -> web.Response:
     """Rule X2: a new password, given or generated and shown once; the account's sessions
     end at once (its tokens carry the old generation)."""
-    me, account_id, body, reason = await _change_account(request, ("password",))
-    password = _password(body)
-    shown = None if password is not None else secrets.token_urlsafe(18)
-    credential = await hash_password_off_loop(password or shown or "")
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        row = _in_scope(me, await db.account_for_update(conn, account_id))
-        _not_own(me, row)
-        row = await db.set_account_password(conn, account_id, credential)
-        change = await _commit_change(request, conn, me, row, "account.password_reset", reason)
-    request.app[ACCESS_VIEW].apply([change])
-    return _shown_once(row, request.app[TZ], shown)
+    account_id, body, reason = await _change(request, "password")
+    cmd = accounts.ResetPassword(account_id, reason, _password(body))
+    done = await accounts.reset_password(ports_of(request), principal_of(request), cmd)
+    return _shown_once(done, request.app[TZ])

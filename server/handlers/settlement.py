@@ -1,72 +1,64 @@
-"""Monthly settlement (rule S1, F3) and the district ranking (rule S3)."""
+"""Monthly settlement (rule S1, F3) and the district ranking (rule S3) over HTTP; the use cases
+are server/services/settlement.py."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from server.auth import Role, principal_of, requires
-from server.db import admin as audit_db
-from server.db import settlement as db
-from server.handlers.admin import require_district
-from server.handlers.operators import district_names
+from server.handlers.ports import ports_of
 from server.schemas import RankingQuery
-from server.web import (
-    CAMPAIGNS,
-    CLOCK,
-    PG,
-    TZ,
-    allowed_fields,
-    get_str,
-    path_id,
-    read_json,
-    read_query,
-)
+from server.services import settlement
+from server.services.settlement import BatchView
+from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
 from shared import settlement as rules
-from shared.errors import InvalidRequest, NotFound, SettlementExists
-from shared.rules import month_bounds, payment_due
+from shared.rules import payment_due
 
 READERS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR, Role.AUDITOR)
 
 
-def _batch_body(
-    row: asyncpg.Record, lines: list[asyncpg.Record], tz: Any, campaign: Any = None
-) -> dict[str, Any]:
-    def when(name: str) -> str | None:
-        return row[name].astimezone(tz).isoformat() if row[name] else None
+def _batch_body(view: BatchView, tz: Any) -> dict[str, Any]:
+    batch = view.batch
+
+    def when(at: Any) -> str | None:
+        return at.astimezone(tz).isoformat() if at else None
 
     return {
-        "settlement_id": row["id"],
-        "campaign_id": row["campaign_id"],
-        "district": row["district"],
-        "month": row["month"].strftime("%Y-%m"),
-        "status": row["status"],
+        "settlement_id": batch.id,
+        "campaign_id": batch.campaign_id,
+        "district": batch.district,
+        "month": batch.month.strftime("%Y-%m"),
+        "status": batch.status,
         # rule S1: paid before the 15th of the next month, the last time before 2025-05-15
         "payment_due_before": (
-            payment_due(campaign, row["month"]).isoformat() if campaign is not None else None
+            payment_due(view.campaign, batch.month).isoformat()
+            if view.campaign is not None
+            else None
         ),
-        "redemption_count": row["redemption_count"],
-        "voucher_count": row["voucher_count"],
-        "amount_fen": row["amount_fen"],
-        "created_at": when("created_at"),
-        "reviewed_at": when("reviewed_at"),
-        "approved_at": when("approved_at"),
-        "paid_at": when("paid_at"),
-        "reviewed_by": row["reviewed_by"],
-        "approved_by": row["approved_by"],
-        "paid_by": row["paid_by"],
+        "redemption_count": batch.redemption_count,
+        "voucher_count": batch.voucher_count,
+        "amount_fen": batch.amount_fen,
+        "created_at": when(batch.created_at),
+        "reviewed_at": when(batch.reviewed_at),
+        "approved_at": when(batch.approved_at),
+        "paid_at": when(batch.paid_at),
+        "reviewed_by": batch.reviewed_by,
+        "approved_by": batch.approved_by,
+        "paid_by": batch.paid_by,
         "lines": [
             {
-                "merchant_id": x["merchant_id"],
-                "merchant_name": x["merchant_name"],
-                "redemptions": x["redemption_count"],
-                "vouchers": x["voucher_count"],
-                "amount_fen": x["amount_fen"],
+                "merchant_id": x.merchant_id,
+                "merchant_name": x.merchant_name,
+                "redemptions": x.redemptions,
+                "vouchers": x.vouchers,
+                "amount_fen": x.amount_fen,
             }
-            for x in lines
+            for x in view.lines
         ],
     }
 
@@ -74,89 +66,42 @@ def _batch_body(
 @requires(Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 async def build(request: web.Request) -> web.Response:
     """Rule S1: build the batch of a campaign, district and month once the month is over."""
-    me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "campaign_id", "district", "month")
-    campaign = request.app[CAMPAIGNS].get(get_str(body, "campaign_id"))
-    if campaign is None:
-        raise InvalidRequest("unknown campaign", field="campaign_id")
-    district = district_names(request).get(get_str(body, "district"))
-    if district is None or district not in campaign.usable_districts:
-        raise InvalidRequest("not a district of this campaign", field="district")
-    require_district(me, district)
-    month = rules.parse_month(get_str(body, "month", max_len=7))
-    now = request.app[CLOCK]()
-    start, end = rules.check_month_over(month, now, request.app[TZ])
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        batch_id = await db.build_batch(
-            conn,
-            campaign_id=campaign.id,
-            district=district,
-            month=month,
-            start=start,
-            end=end,
-            now=now,
-        )
-        if batch_id is None:
-            raise SettlementExists(month=month.strftime("%Y-%m"), district=district)
-        await audit_db.audit(
-            conn,
-            actor=me.actor,
-            action="settlement.build",
-            subject=f"settlement:{batch_id}",
-            details={"campaign_id": campaign.id, "district": district, "month": str(month)},
-        )
-        row = await db.batch(conn, batch_id)
-        lines = await db.lines(conn, batch_id)
-    assert row is not None
-    return web.json_response(
-        _batch_body(row, lines, request.app[TZ], request.app[CAMPAIGNS].get(row["campaign_id"])),
-        status=201,
+    cmd = settlement.BuildBatch(
+        campaign_id=get_str(body, "campaign_id"),
+        district=get_str(body, "district"),
+        month=get_str(body, "month", max_len=7),
     )
+    view = await settlement.build(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_batch_body(view, request.app[TZ]), status=201)
 
 
-async def _readable(request: web.Request, conn: Any) -> tuple[asyncpg.Record, list[Any]]:
-    me = principal_of(request)
-    batch_id = path_id(request, "settlement_id", "no such settlement batch")
-    row = await db.batch(conn, batch_id)
-    if row is None:
-        raise NotFound("no such settlement batch")
-    require_district(me, row["district"])
-    return row, await db.lines(conn, batch_id)
+def _batch_id(request: web.Request) -> int:
+    return path_id(request, "settlement_id", "no such settlement batch")
 
 
 @requires(*READERS)
 async def show(request: web.Request) -> web.Response:
-    async with request.app[PG].acquire() as conn:
-        row, lines = await _readable(request, conn)
-    return web.json_response(
-        _batch_body(row, lines, request.app[TZ], request.app[CAMPAIGNS].get(row["campaign_id"]))
-    )
+    view = await settlement.show(ports_of(request), principal_of(request), _batch_id(request))
+    return web.json_response(_batch_body(view, request.app[TZ]))
 
 
 @requires(*READERS)
 async def finance_csv(request: web.Request) -> web.Response:
     """Rule S1: the finance bureau's CSV; its total row reconciles to the ledger."""
-    async with request.app[PG].acquire() as conn:
-        row, lines = await _readable(request, conn)
+    view = await settlement.show(ports_of(request), principal_of(request), _batch_id(request))
+    batch = view.batch
+    named = view.campaign.districts.get(batch.district) if view.campaign else None
     text = rules.finance_csv(
-        batch_id=row["id"],
-        campaign_id=row["campaign_id"],
-        district=row["district"],
-        month=row["month"],
-        status=row["status"],
-        lines=[
-            rules.Line(
-                x["merchant_id"],
-                x["merchant_name"],
-                x["redemption_count"],
-                x["voucher_count"],
-                x["amount_fen"],
-            )
-            for x in lines
-        ],
+        batch_id=batch.id,
+        campaign_id=batch.campaign_id,
+        district=named.name if named else batch.district,  # 东昌府区, not its code
+        month=batch.month,
+        status=rules.STATUS_NAMES.get(batch.status, batch.status),
+        lines=view.lines,
     )
-    name = f"settlement-{row['id']}-{row['district']}-{row['month']:%Y-%m}.csv"
+    name = f"settlement-{batch.id}-{batch.district}-{batch.month:%Y-%m}.csv"
     return web.Response(
         body=("\ufeff" + text).encode(),  # BOM: the finance bureau opens it in Excel
         content_type="text/csv",
@@ -169,84 +114,34 @@ async def finance_csv(request: web.Request) -> web.Response:
 async def step(request: web.Request) -> web.Response:
     """Rule S1: review (the batch's district), approve (city office), pay (recorded by the
     city office), in that order; no account takes two of these steps on one batch."""
-    me = principal_of(request)
     body = await read_json(request)
     allowed_fields(body, "step", "note")
     name = get_str(body, "step", max_len=16)
     note = get_str(body, "note", max_len=500, required=False) or None
-    async with request.app[PG].acquire() as conn, conn.transaction():
-        found, _ = await _readable(request, conn)
-        batch_id = found["id"]
-        locked = await db.batch(conn, batch_id, lock=True)
-        assert locked is not None
-        status = rules.next_status(locked["status"], name, str(me.role))
-        taken_by = {
-            "review": locked["reviewed_by"],
-            "approve": locked["approved_by"],
-            "pay": locked["paid_by"],
-        }
-        rules.check_separation(name, me.account_id, taken_by)  # rule S1
-        assert me.account_id is not None
-        await db.set_status(conn, batch_id, status, request.app[CLOCK](), me.account_id)
-        await audit_db.audit(
-            conn,
-            actor=me.actor,
-            action=f"settlement.{name}",
-            subject=f"settlement:{batch_id}",
-            reason=note,
-        )
-        after = await db.batch(conn, batch_id)
-        lines = await db.lines(conn, batch_id)
-    assert after is not None
-    return web.json_response(
-        _batch_body(after, lines, request.app[TZ], request.app[CAMPAIGNS].get(after["campaign_id"]))
-    )
+    batch_id = _batch_id(request)
+    cmd = settlement.TakeStep(batch_id, name, note)
+    view = await settlement.take_step(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_batch_body(view, request.app[TZ]))
 
 
 @requires(Role.CITY_OPERATOR, Role.AUDITOR)
 async def ranking(request: web.Request) -> web.Response:
     """Rule S3: the month's district ranking as JSON, CSV or a PNG chart."""
     asked = read_query(request, RankingQuery)  # a month within what the server serves
-    month = rules.parse_month(asked.month)
-    fmt = asked.format
-    campaigns = request.app[CAMPAIGNS]
-    wanted = asked.campaign_id
-    if wanted is not None and wanted not in campaigns:
-        raise InvalidRequest("unknown campaign", field="campaign_id")
-    chosen = [wanted] if wanted else sorted(campaigns)
-    districts = sorted({d for c in chosen for d in campaigns[c].issuing_districts})
-    start, end = month_bounds(month, request.app[TZ])
-    async with request.app[PG].acquire() as conn:
-        rows = await db.district_figures(
-            conn, campaign_ids=chosen, districts=districts, start=start, end=end
-        )
-    ranked = rules.rank_districts(
-        [
-            rules.DistrictFigures(
-                district=r["district"],
-                name=r["name"],
-                claims=r["claims"],
-                vouchers_issued=r["vouchers_issued"],
-                vouchers_redeemed=r["vouchers_redeemed"],
-                value_redeemed_fen=r["value_redeemed_fen"],
-                issued_to_date=r["issued_to_date"],
-                redeemed_to_date=r["redeemed_to_date"],
-            )
-            for r in rows
-        ]
-    )
-    if fmt == "csv":
+    found = await settlement.ranking(ports_of(request), asked.month, asked.campaign_id)
+    month, ranked = found.month, found.ranked
+    if asked.format == "csv":
         return web.Response(
             body=("\ufeff" + rules.ranking_csv(month, ranked)).encode(),
             content_type="text/csv",
             charset="utf-8",
         )
-    if fmt == "png":
+    if asked.format == "png":
         return web.Response(body=ranking_chart(month, ranked), content_type="image/png")
     return web.json_response(
         {
             "month": month.strftime("%Y-%m"),
-            "campaigns": chosen,
+            "campaigns": found.campaign_ids,
             "districts": [
                 {
                     "rank": r.rank,
@@ -266,21 +161,62 @@ async def ranking(request: web.Request) -> web.Response:
     )
 
 
+# CJK families in the order tried: the Chinese district names need one (issue 12)
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+)
+
+
+@functools.cache
+def cjk_family() -> str | None:
+    """A font family with Chinese glyphs that matplotlib can use, or None. Its font cache may
+    predate the system's fonts (fonts-noto-cjk installed later), so files named CJK are added
+    to it first."""
+    from matplotlib import font_manager
+
+    known = {f.name for f in font_manager.fontManager.ttflist}
+    if not known & set(CJK_FAMILIES):
+        for path in font_manager.findSystemFonts():
+            if "CJK" in path or "wqy" in path.lower():
+                with contextlib.suppress(Exception):  # an unreadable font file is skipped
+                    font_manager.fontManager.addfont(path)
+        known = {f.name for f in font_manager.fontManager.ttflist}
+    return next((family for family in CJK_FAMILIES if family in known), None)
+
+
 def ranking_chart(month: Any, ranked: list[rules.Ranked]) -> bytes:
-    """Rule S3: a bar chart of the redemption rate per district (matplotlib, no display)."""
+    """Rule S3: a bar chart of the redemption rate per district (matplotlib, no display), in
+    Chinese with the districts' names; where no CJK font is installed, in English with their
+    codes (never boxes for missing glyphs)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
+    family = cjk_family()
     figure = Figure(figsize=(7, 4), dpi=100)
     axes = figure.subplots()
-    labels = [r.figures.district for r in ranked]
+    if family is not None:
+        font: dict[str, Any] = {"fontfamily": family}
+        labels = [r.figures.name for r in ranked]
+        ylabel, title = "累计核销率（%）", f"{month:%Y-%m} 各区消费券核销排名"
+    else:
+        font = {}
+        labels = [r.figures.district for r in ranked]
+        ylabel, title = "redemption rate to date (%)", f"District ranking {month:%Y-%m}"
     rates = [r.redemption_rate_bp / 100 for r in ranked]
-    bars = axes.bar(labels, rates, color="#c0392b")
+    bars = axes.bar(range(len(ranked)), rates, color="#c0392b")
+    axes.set_xticks(range(len(ranked)), labels, **font)
     axes.bar_label(bars, labels=[f"{x:.2f}%" for x in rates])
-    axes.set_ylabel("redemption rate to date (%)")
-    axes.set_title(f"District ranking {month:%Y-%m}")
+    axes.set_ylabel(ylabel, **font)
+    axes.set_title(title, **font)
     axes.set_ylim(0, max([*rates, 1.0]) * 1.2)
     out = io.BytesIO()
     figure.savefig(out, format="png")

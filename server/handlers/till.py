@@ -16,6 +16,7 @@ from aiohttp import web
 
 from server.auth import Role, principal_of, requires
 from server.db.redemptions import RedemptionRecord, RefundRecord
+from server.handlers.ports import till_ports_of
 from server.schemas import (
     FindRedemptionQuery,
     MerchantDayQuery,
@@ -27,7 +28,6 @@ from server.services import redemption, refunds, till_reads
 from server.services.till_reads import ByKey, ByReceipt, RedemptionView
 from server.web import (
     ERROR_CODE,
-    TILL,
     error_body,
     get_str,
     path_id,
@@ -78,7 +78,7 @@ async def quote(request: web.Request) -> web.Response:
     """Rules U1-U6: what the bill allows. Changes nothing."""
     body = await read_body_as(request, QuoteRequest)
     cmd = redemption.Quote(_terminal(request), _token(body.token), body.bill_fen)
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     quoted = await redemption.quote(cmd, tills)
     ctx, q = quoted.decision.ctx, quoted.allowance
     campaign = quoted.decision.campaign
@@ -115,7 +115,7 @@ async def redeem(request: web.Request) -> web.Response:
         count=body.voucher_count,
         token=_token(body.token),
     )
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     result = await redemption.redeem(cmd, tills)
     replay = {"Idempotent-Replay": "true"} if result.replay else None
     if isinstance(result, redemption.Refused):
@@ -177,7 +177,7 @@ def _viewed(found: RedemptionView, tz: tzinfo, status: int = 200) -> web.Respons
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def get_redemption(request: web.Request) -> web.Response:
     redemption_id = path_id(request, "redemption_id", NO_SUCH_REDEMPTION)
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     merchant_id = principal_of(request).merchant_id
     return _viewed(await till_reads.get_redemption(redemption_id, merchant_id, tills), tills.tz)
 
@@ -199,7 +199,7 @@ async def find_redemption(request: web.Request) -> web.Response:
         raise InvalidRequest("only a terminal can ask by its idempotency key")
     else:
         asked = ByKey(me.merchant_id, me.terminal_id, key or "")
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     return _viewed(await till_reads.find_redemption(asked, tills), tills.tz)
 
 
@@ -217,7 +217,7 @@ async def refund(request: web.Request) -> web.Response:
         digest=request_hash(request, struct_fields(body)),
         remaining_bill_fen=body.remaining_bill_fen,
     )
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     return _viewed(await refunds.refund(cmd, tills), tills.tz, status=201)
 
 
@@ -227,7 +227,7 @@ async def merchant_day(request: web.Request) -> web.Response:
     merchant_id = principal_of(request).merchant_id
     assert merchant_id is not None
     day = read_query(request, MerchantDayQuery).date
-    tills = request.app[TILL]
+    tills = till_ports_of(request)
     found = await till_reads.merchant_day(merchant_id, day, tills)
     tz, totals = tills.tz, found.totals
     return web.json_response(

@@ -1,10 +1,18 @@
-"""What the till's services are handed: the ledger, Redis's guard, the batchers, the caches,
-the campaigns and the clock. ``server/app.py`` builds one ``TillPorts`` per app at start-up;
-a test or a tool may build its own."""
+"""What the services are handed, one home for both kinds (they never see a request):
+
+- ``Ports``: what every use case needs: the ledger's pool, the settings, the clock, the
+  programme's time zone, the loaded campaigns and a way to tell this process's access view.
+  The HTTP edge builds one per request from the app (``server/handlers/ports.py``'s
+  ``ports_of``); a tool or a test builds its own from a pool of its own.
+- ``TillPorts``: ``Ports`` plus the till's hot-path machinery (Redis's guard, the batchers,
+  the quote cache, the QR verifier, the counters), which lives as long as the app: built
+  once at start-up (``server/app.py``'s ``_till``) and found by ``till_ports_of``. Being a
+  ``Ports``, it serves every use case that only needs those (the merchant's day, for one).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
@@ -14,11 +22,31 @@ from prometheus_client import Counter
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
 from server.db import Pool
+from server.db.access import Change
 from server.db.redemptions import ContextQuery, Redemption
 from server.guard import Guard
+from server.settings import Settings
 from shared.campaign import Campaign
 from shared.errors import VoucherError
 from shared.redemption import TillContext
+
+
+def _nowhere(changes: Iterable[Change]) -> None:
+    """No in-memory access view to tell (a tool or a test): the pollers read the ledger."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """What a use case needs from the world."""
+
+    pool: Pool
+    settings: Settings
+    clock: Callable[[], datetime]
+    tz: tzinfo  # the programme's local time zone (rules V1, S1, S2)
+    # the loaded campaigns by id (rule C1): the app's own dict, so a load adds one for all
+    campaigns: dict[str, Campaign]
+    # rule X1: tell this process's view of blocked principals at once (server/access.py)
+    publish: Callable[[Iterable[Change]], None] = _nowhere
 
 
 class TillMetrics(Protocol):
@@ -29,9 +57,10 @@ class TillMetrics(Protocol):
     redis_failures: Counter
 
 
-@dataclass(frozen=True, slots=True)
-class TillPorts:
-    pool: Pool
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TillPorts(Ports):
+    """``Ports`` plus what the till's quote, redeem and refund need, alive as long as the app."""
+
     guard: Guard
     # the till's reads and writes of the ledger, batched across concurrent requests; a write
     # answers None when its batch changed nothing and the bill must go alone
@@ -40,9 +69,6 @@ class TillPorts:
     # what a quote read, for the redeem of the same QR token at the same terminal
     quote_cache: ExpiringLru[tuple[int, str], TillContext]
     qr_verifier: QrVerifier
-    campaigns: Mapping[str, Campaign]  # the app's own dict: campaigns loaded later are in it
-    clock: Callable[[], datetime]
-    tz: tzinfo  # the programme's local time zone (the merchant's day)
     metrics: TillMetrics
     # rule U7: the status and body a refusal is kept under (the HTTP edge's choice)
     refusal_answer: Callable[[VoucherError], tuple[int, dict[str, Any]]]

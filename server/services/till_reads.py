@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from server.db import Conn
 from server.db import redemptions as db
 from server.db.redemptions import DayRedemption, DayRefund, RedemptionRecord, RefundRecord
-from server.services.ports import TillPorts
+from server.services.ports import Ports, TillPorts
 from shared import rules
 from shared.errors import IdempotencyKeyInUse, NotFound
 
@@ -34,7 +34,7 @@ async def view(conn: Conn, row: RedemptionRecord) -> RedemptionView:
 
 
 async def get_redemption(
-    redemption_id: int, merchant_id: int | None, ports: TillPorts
+    redemption_id: int, merchant_id: int | None, ports: Ports
 ) -> RedemptionView:
     async with ports.pool.acquire() as conn:
         return await view(conn, own_redemption(merchant_id, await db.get(conn, redemption_id)))
@@ -105,7 +105,7 @@ class MerchantDay:
         )
 
 
-async def merchant_day(merchant_id: int, day: date | None, ports: TillPorts) -> MerchantDay:
+async def merchant_day(merchant_id: int, day: date | None, ports: Ports) -> MerchantDay:
     """Rule S2: the merchant's redemptions and refunds of one local date (today if None)."""
     tz = ports.tz
     day = day or ports.clock().astimezone(tz).date()

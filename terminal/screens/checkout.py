@@ -460,7 +460,7 @@ class CheckoutScreen(TillScreen):
             text += " " + self.t("result.recovered")
         self._say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"), severity="information")
-        self.action_receipt()
+        self.action_receipt(auto_print=True)  # printed at once when a printer is set up
 
     @on(RedeemFailed)
     def _redeem_failed(self, message: RedeemFailed) -> None:
@@ -497,12 +497,14 @@ class CheckoutScreen(TillScreen):
 
     # -- after ---------------------------------------------------------------------------
 
-    def action_receipt(self) -> None:
+    def action_receipt(self, auto_print: bool = False) -> None:
         if self.last is None:
             return
         from terminal.screens.receipt import ReceiptScreen
 
-        self.app.push_screen(ReceiptScreen(self.last), callback=self._receipt_closed)
+        self.app.push_screen(
+            ReceiptScreen(self.last, auto_print=auto_print), callback=self._receipt_closed
+        )
 
     def _receipt_closed(self, _: None) -> None:
         if self.outcome == "ok":

@@ -17,10 +17,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from shared.money import format_yuan
-from terminal.client import DayReport
+from terminal.client import DayRedemption, DayReport
 from terminal.documents import (
     day_csv,
     local_time,
+    reprint_of,
     terminal_name,
     terminal_names,
     till_totals,
@@ -48,6 +49,8 @@ class DayScreen(TillScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f9", "load", "load", id="load"),
         Binding("f7", "export", "export", id="export"),
+        Binding("f8", "reprint", "reprint", id="reprint"),
+        Binding("f6", "shift", "shift", id="shift"),
     ]
 
     def __init__(self) -> None:
@@ -143,11 +146,12 @@ class DayScreen(TillScreen):
         names = terminal_names(report, self._own_name())
         table = self.query_one(DataTable)
         table.clear()
-        rows: list[tuple[str, tuple[Text | str, ...]]] = []
+        rows: list[tuple[str, str, tuple[Text | str, ...]]] = []
         for r in report.redemptions:
             rows.append(
                 (
                     r.time,
+                    f"r{r.redemption_id}",
                     (
                         local_time(r.time, fmt="%H:%M:%S"),
                         r.receipt_no,
@@ -163,6 +167,7 @@ class DayScreen(TillScreen):
             rows.append(
                 (
                     f.time,
+                    f"f{f.refund_id}:{f.redemption_id}",
                     (
                         local_time(f.time, fmt="%H:%M:%S"),
                         f"↩ {f.receipt_no}",
@@ -174,8 +179,8 @@ class DayScreen(TillScreen):
                     ),
                 )
             )
-        for _, cells in sorted(rows, key=lambda row: row[0]):
-            table.add_row(*cells)
+        for _, key, cells in sorted(rows, key=lambda row: row[0]):
+            table.add_row(*cells, key=key)
         t = report.totals
         if not report.redemptions and not report.refunds:
             summary = self.t("day.empty", date=report.date)
@@ -209,6 +214,37 @@ class DayScreen(TillScreen):
         if not export.value or export.value == self._default_export:
             export.value = suggestion
         self._default_export = suggestion
+
+    def selected(self) -> DayRedemption | None:
+        """The bill of the selected row (a refund row: the bill it refunded)."""
+        table = self.query_one(DataTable)
+        if self.report is None or table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        wanted = int(key[1:]) if key.startswith("r") else int(key.partition(":")[2] or 0)
+        return next((r for r in self.report.redemptions if r.redemption_id == wanted), None)
+
+    def action_reprint(self) -> None:
+        """F8: the selected row's receipt again, built from the day list (issue 11 item 6),
+        printed at once when a printer is set up."""
+        row = self.selected()
+        if row is None:
+            self.till.tell(self.t("day.select"), title=self.t("title.input"), severity="error")
+            return
+        from terminal.screens.receipt import ReceiptScreen
+
+        session = self.till.session
+        data = reprint_of(
+            row,
+            session.merchant.name if session else "",
+            self._own_name().get(row.terminal_id, ""),
+        )
+        self.app.push_screen(ReceiptScreen(data, auto_print=True))
+
+    def action_shift(self) -> None:
+        from terminal.screens.shift import ShiftScreen
+
+        self.app.push_screen(ShiftScreen(), callback=lambda _: self._refresh_now())
 
     def _own_name(self) -> dict[int, str]:
         session = self.till.session

@@ -1,33 +1,63 @@
-"""The customer's receipt, as the plain text a till printer prints; F7 saves it to a file."""
+"""The customer's receipt, as the till printer prints it: F7 prints it on the receipt
+printer set up in F5 (without one, F7 saves it as a text file), F8 saves it. After a redeem
+with a printer set up it is printed at once; a reprint from the day list is marked as one
+(issue 11 item 6)."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from terminal.client import Redemption
-from terminal.documents import receipt_text, safe_file_part, write_text_file
+from terminal.documents import (
+    ReceiptData,
+    receipt_of,
+    receipt_text,
+    safe_file_part,
+    write_text_file,
+)
 from terminal.i18n import tr
+from terminal.printing import (
+    PAPER_COLUMNS,
+    PrinterInvalid,
+    PrinterSettings,
+    PrintFailed,
+    print_text,
+)
 
 if TYPE_CHECKING:
     from terminal.app import TerminalApp
 
 
+@dataclass
+class Printed(Message):
+    error: str = ""
+
+
 class ReceiptScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f7", "save", "save", id="save"),
+        Binding("f7", "print", "print", id="print"),
+        Binding("f8", "save", "save", id="save"),
         Binding("escape,enter", "close", "close", id="close"),
     ]
 
-    def __init__(self, redemption: Redemption) -> None:
+    def __init__(self, receipt: Redemption | ReceiptData, *, auto_print: bool = False) -> None:
         super().__init__()
-        self.redemption = redemption
+        self.redemption: Redemption | None = receipt if isinstance(receipt, Redemption) else None
+        self.data = receipt_of(receipt) if isinstance(receipt, Redemption) else receipt
+        self.auto_print = auto_print
         self.saved_to: str = ""
+        self.printed = 0
+        self.printing = False
 
     @property
     def till(self) -> TerminalApp:
@@ -35,7 +65,13 @@ class ReceiptScreen(ModalScreen[None]):
 
     @property
     def text(self) -> str:
-        return receipt_text(self.redemption, self.till.lang)
+        return receipt_text(self.data, self.till.lang)
+
+    def paper_text(self) -> str:
+        """The receipt as wide as the printer's paper (32 or 48 columns)."""
+        config = self.till.config
+        width = PAPER_COLUMNS[config.paper_mm if config else 58]
+        return receipt_text(self.data, self.till.lang, width=width)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="receipt-box"):
@@ -46,9 +82,53 @@ class ReceiptScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.till.localize_bindings(self)
+        if self.auto_print and self.till.has_printer:
+            self.action_print()
+
+    def action_print(self) -> None:
+        if self.printing:
+            return
+        if not self.till.has_printer:
+            self.action_save()  # no printer at this till: the text file is the printout
+            return
+        config = self.till.config
+        assert config is not None
+        try:
+            settings = config.printer_settings
+        except PrinterInvalid as exc:
+            self._printed(Printed(str(exc)))
+            return
+        self.printing = True
+        self._hint(tr("receipt.printing", self.till.lang))
+        self.run_print(settings, self.paper_text())
+
+    @work(exclusive=True, group="print", exit_on_error=False)
+    async def run_print(self, settings: PrinterSettings, text: str) -> None:
+        try:  # the printer's socket or device blocks: not on the event loop
+            await asyncio.to_thread(print_text, settings, text, self.till.printer_factory)
+        except PrintFailed as exc:
+            self.post_message(Printed(str(exc)))
+            return
+        self.post_message(Printed())
+
+    @on(Printed)
+    def _printed(self, message: Printed) -> None:
+        self.printing = False
+        lang = self.till.lang
+        if message.error:
+            text = tr("receipt.print_failed", lang, reason=message.error)
+            self._hint(text)
+            self.till.tell(text, title=tr("title.error", lang), severity="error")
+            return
+        self.printed += 1
+        self._hint(tr("receipt.printed", lang))
+        self.till.tell(tr("receipt.printed", lang), title=tr("title.ok", lang))
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#receipt-hint", Static).update(text)
 
     def action_save(self) -> None:
-        r = self.redemption
+        r = self.data
         name = f"receipt-{r.redemption_id}-{safe_file_part(r.receipt_no)}.txt"
         try:
             path = write_text_file(self.till.files_dir / "receipts" / name, self.text)

@@ -1,9 +1,12 @@
 """Settings and pairing: the credential an operator issued (server URL, terminal id,
-secret), checked against the server before it is saved (0600); and the language."""
+secret), checked against the server before it is saved (0600); and the language. On a till
+that is already paired, changing the server or re-pairing needs a manager of this till's
+merchant first (issue 11 item 8): otherwise anyone at the counter could point the till at
+another server. The first pairing of an unpaired till needs none."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from textual import on, work
@@ -13,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
-from terminal.client import Session, TillClient
+from terminal.client import Session, StaffSession, TillClient
 from terminal.config import (
     DEFAULT_SERVER,
     ConfigInvalid,
@@ -22,7 +25,9 @@ from terminal.config import (
     normalise_server_url,
     parse_secret,
     parse_terminal_id,
+    save_config,
 )
+from terminal.printing import PrinterInvalid, parse_paper, parse_printer
 from terminal.screens.base import TillScreen
 from terminal.widgets.status_bar import StatusBar
 
@@ -42,6 +47,7 @@ class SettingsScreen(TillScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f9", "pair", "pair", id="pair"),
         Binding("f6", "toggle_lang", "lang", id="lang"),
+        Binding("f8", "save_printer", "printer", id="printer"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +80,24 @@ class SettingsScreen(TillScreen):
                     id="secret",
                     password=True,
                     compact=True,
+                )
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.printer"), classes="label")
+                yield Input(
+                    config.printer if config else "none",
+                    placeholder=self.t("settings.printer.placeholder"),
+                    id="printer",
+                    compact=True,
+                    max_length=120,
+                )
+            with Horizontal(classes="row"):
+                yield Label(self.t("settings.paper"), classes="label")
+                yield Input(
+                    str(config.paper_mm) if config else "58",
+                    id="paper",
+                    compact=True,
+                    max_length=2,
+                    restrict=r"[0-9]*",
                 )
             with Horizontal(classes="row"):
                 yield Label(self.t("settings.lang"), classes="label")
@@ -130,9 +154,43 @@ class SettingsScreen(TillScreen):
         config = self.read_form()
         if config is None:
             return
+        if self.till.config is not None:
+            self._ask_manager(config)
+            return
+        self._start_pairing(config)
+
+    def _start_pairing(self, config: TerminalConfig) -> None:
         self.busy = True
         self.query_one("#current", Static).update(self.t("settings.pairing"))
         self.run_pair(config)
+
+    def _ask_manager(self, config: TerminalConfig) -> None:
+        """The current server says whether a manager of this till's merchant approves."""
+        from terminal.screens.approval import ManagerApproval
+
+        client = self.client
+        if client is None:
+            self.till.tell(
+                self.t("manager.no_session"), title=self.t("title.error"), severity="error"
+            )
+            return
+        session = self.till.session
+
+        def approved(staff: StaffSession | None) -> None:
+            if staff is None:
+                self.till.tell(self.t("manager.cancelled"), title=self.t("manager.title"))
+                return
+            self.till.tell(
+                self.t("manager.approved", name=staff.username), title=self.t("title.ok")
+            )
+            self._start_pairing(config)
+
+        self.app.push_screen(
+            ManagerApproval(
+                self.t("manager.pair"), client, session.merchant.id if session else None
+            ),
+            callback=approved,
+        )
 
     @work(exclusive=True, group="pair", exit_on_error=False)
     async def run_pair(self, config: TerminalConfig) -> None:
@@ -168,6 +226,32 @@ class SettingsScreen(TillScreen):
             else ""
         )
         self.fail(message.error)
+
+    def action_save_printer(self) -> None:
+        """F8: the receipt printer and its paper (this till's own: no manager needed)."""
+        config = self.till.config
+        if config is None:
+            self.till.tell(self.t("input.unpaired"), title=self.t("title.error"), severity="error")
+            return
+        try:
+            printer = parse_printer(self.query_one("#printer", Input).value)
+            paper = parse_paper(self.query_one("#paper", Input).value)
+        except PrinterInvalid as exc:
+            self.till.tell(
+                self.t("input.printer", reason=exc), title=self.t("title.input"), severity="error"
+            )
+            return
+        updated = replace(config, printer=printer.spec, paper_mm=paper)
+        try:
+            save_config(self.till.config_path, updated)
+        except OSError as exc:
+            self.till.tell(str(exc), title=self.t("title.error"), severity="error")
+            return
+        self.till.config = updated
+        self.query_one("#printer", Input).value = printer.spec
+        self.till.tell(
+            self.t("settings.printer.saved", spec=printer.spec, mm=paper), title=self.t("title.ok")
+        )
 
     async def action_toggle_lang(self) -> None:
         await self.till.set_language("en" if self.lang == "zh" else "zh")

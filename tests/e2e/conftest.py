@@ -20,10 +20,10 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import seed
+from ops import demo as seed
 from server.app import create_app
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from shared.idnumber import make_id_number
 from shared.tokens import SigningKey
 from tests.conftest import Services

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from server import seed
+from ops import demo as seed
 from tests.e2e.conftest import World
 
 

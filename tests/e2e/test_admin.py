@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from tests.e2e.conftest import Till, World
+from tests.e2e.conftest import Till, World, new_id_number
 from tests.e2e.test_till import error_code
 
 
@@ -162,3 +163,48 @@ async def test_the_auditor_reads_the_log_but_changes_nothing(world: World) -> No
     assert r.status == 403
     r = await world.client.get("/v1/audit", params={"from": "2024-13-01"}, headers=auditor)
     assert await error_code(r) == "invalid_date"  # issue 9: a date has its own code
+
+
+async def test_an_exact_duplicate_merchant_is_refused_and_changes_nothing(world: World) -> None:
+    # issue 10 (voucherctl merchants add): one shop, one ledger (rule U1)
+    city = await world.staff("city_operator")
+    name = f"高新区重复测试店-{uuid.uuid4().hex[:6]}"
+    r = await post(world, "/v1/merchants", {"name": name, "district": "高新区"}, city)
+    assert r.status == 201
+    first = (await r.json())["id"]
+    r = await post(world, "/v1/merchants", {"name": name, "district": "gaoxin"}, city)
+    assert r.status == 409
+    error = (await r.json())["error"]
+    assert error["code"] == "conflict"
+    assert error["details"] == {"reason": "merchant_exists", "merchant_id": first}
+    listed = await (await world.client.get("/v1/merchants", headers=city)).json()
+    assert [m["id"] for m in listed["merchants"] if m["name"] == name] == [first]
+    added = [e for e in await audit(world, city, action="merchant.add") if name in str(e)]
+    assert len(added) == 1
+    # the same name in another district is another shop
+    r = await post(world, "/v1/merchants", {"name": name, "district": "东昌府区"}, city)
+    assert r.status == 201
+
+
+async def test_an_imported_owner_revoked_before_their_claim_is_refused_from_the_start(
+    world: World,
+) -> None:
+    # issue 10 (voucherctl citizens revoke), rule X1: the owner never signed in, so there is
+    # no citizen row yet; the revocation makes one, already revoked
+    city = await world.staff("city_operator")
+    number = new_id_number()
+    cert_no = await world.certificate([number])
+    body = {"id_number": number, "reason": "冒名登记"}
+    r = await post(world, "/v1/citizens/revocation", body, city)
+    assert r.status == 200, await r.text()
+    assert (await r.json())["vouchers_clawed_back"] == 0
+    person = await world.citizen(number)
+    r = await post(world, "/v1/claims", {"certificate_no": cert_no}, person.headers)
+    assert await error_code(r) == "participation_revoked"
+    wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
+    assert wallet["participation"]["status"] == "revoked"
+    assert wallet["participation"]["reason"] == "冒名登记"
+    assert wallet["claims"] == []
+    # revoked already: nothing more to revoke
+    r = await post(world, "/v1/citizens/revocation", body, city)
+    assert await error_code(r) == "not_found"

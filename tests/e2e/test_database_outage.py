@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from ops.embedded import EmbeddedPostgres
 from server.app import create_app
 from server.db.invariants import check_ledger
-from server.embedded import EmbeddedPostgres
 from server.settings import Settings
 from tests.e2e.conftest import Clock, World, redis_database
 

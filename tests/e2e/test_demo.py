@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from server.embedded import DATABASE_URL_ENV, REDIS_URL_ENV
+from ops.embedded import DATABASE_URL_ENV, REDIS_URL_ENV
 
 
 def free_port() -> int:
@@ -26,7 +26,7 @@ def test_the_demo_serves_a_claim_ready_citizen_and_stops_its_services(tmp_path: 
     env = {k: v for k, v in os.environ.items() if k not in (DATABASE_URL_ENV, REDIS_URL_ENV)}
     env["VOUCHER_DATA_DIR"] = str(tmp_path / "data")
     demo = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "server", "demo", "--port", str(port)],
+        [sys.executable, "-m", "ops", "demo", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = """
 import sys, time
 from pathlib import Path
-from server.embedded import services
+from ops.embedded import services
 with services(data_dir=Path(sys.argv[1]), env={}) as (urls, pg, rd):
     print(urls.database_url, urls.redis_url, flush=True)
     if sys.argv[2] == "wait":

@@ -17,7 +17,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import auth, qrcodes, seed
+from ops import demo as seed
+from server import auth, qrcodes
 from server.app import create_app
 from server.settings import Settings, SettingsError
 from tests.e2e.conftest import Clock, Till, World

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +13,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import redis.asyncio as aioredis
 
-from server import loadtest
+from ops import loadtest
 from server.app import create_app
+from server.campaign_files import load_bundled_campaign
+from server.db import campaigns as campaign_db
+from server.db import seeding
 from server.settings import Settings
+from tests import factories
 from tests.e2e.conftest import Clock
 
 
@@ -84,3 +89,84 @@ async def test_the_load_test_runs_reports_and_checks_the_ledger(
     assert code == 1
     found = {v.check for v in await loadtest.check_only(fresh_database_url)}
     assert "voucher_redeemed_twice" in found
+
+
+async def test_a_server_or_database_out_of_reach_is_one_line_naming_the_address(
+    fresh_database_url: str, capsys: Any
+) -> None:
+    # issue 10: no traceback, the address tried (and no password)
+    key = base64.b64encode(b"k" * 32).decode()
+    argv = ["--server", "http://127.0.0.1:9", "--database-url", fresh_database_url]
+    code = await asyncio.to_thread(loadtest.main, [*argv, "--id-hash-key-b64", key, "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "http://127.0.0.1:9" in err and "Traceback" not in err, err
+    url = "postgresql://someone:hunter2@127.0.0.1:9/ledger"
+    code = await asyncio.to_thread(loadtest.main, ["--check-only", "--database-url", url])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "127.0.0.1:9/ledger" in err, err
+    assert "hunter2" not in err and "Traceback" not in err
+
+
+async def test_clean_removes_what_the_load_test_seeded_and_its_bills_only(
+    aiohttp_server: Any,
+    settings: Settings,
+    clock: Clock,
+    fresh_database_url: str,
+    tmp_path: Path,
+    capsys: Any,
+) -> None:
+    # issue 10: the next ranking counts real bills only
+    redis_url = fresh_redis_database(settings.redis_url)
+    flush = aioredis.Redis.from_url(redis_url)
+    try:
+        await flush.flushdb()
+    finally:
+        await flush.aclose()
+    app_settings = replace(settings, database_url=fresh_database_url, redis_url=redis_url)
+    server = await aiohttp_server(create_app(app_settings, clock=clock))
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        # a real shop and a real citizen's bill, which must survive the clean-up
+        await campaign_db.upsert(conn, load_bundled_campaign("liaocheng-2024"))
+        campaign_id = await factories.campaign(conn)
+        shop = await factories.merchant(conn)
+        till = await factories.terminal(conn, shop)
+        citizen = await factories.citizen(conn)
+        _, vouchers = await factories.claim_with_vouchers(conn, campaign_id, citizen)
+        # one bill with its voucher, as the ledger holds it
+        assert await seeding.past_bills(conn, every=1, terminal_ids=[till], at=clock()) == 1
+        real_bill = await conn.fetchval("SELECT id FROM redemptions WHERE citizen_id = $1", citizen)
+        cfg = loadtest.Config(
+            server=str(server.make_url("")).rstrip("/"),
+            database_url=fresh_database_url,
+            id_hash_key=settings.id_hash_key,
+            campaign_id="liaocheng-2024",
+            certificates=100,
+            merchants=3,
+            terminals=4,
+            concurrency=4,
+            duration=2,
+            out_dir=tmp_path / "out",
+            seed=11,
+            quiet=True,
+            now=clock(),
+        )
+        assert await loadtest.run(cfg, "loadtest (test)") == 0
+        assert await conn.fetchval("SELECT count(*) FROM redemptions") > 1
+        code = await asyncio.to_thread(
+            loadtest.main, ["--clean", "--database-url", fresh_database_url]
+        )
+        assert code == 0
+        assert "merchants" in capsys.readouterr().out
+        assert (
+            await conn.fetchval("SELECT count(*) FROM merchants WHERE name LIKE 'LT-%'")
+            == await conn.fetchval("SELECT count(*) FROM certificates WHERE cert_no LIKE 'LT-%'")
+            == 0
+        )
+        assert [r["id"] for r in await conn.fetch("SELECT id FROM redemptions")] == [real_bill]
+        assert await conn.fetchval("SELECT count(*) FROM vouchers") == len(vouchers)
+        assert await conn.fetchval("SELECT count(*) FROM citizens") == 1
+        assert await loadtest.check_only(fresh_database_url) == []
+    finally:
+        await conn.close()

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from server.app import ROUTES, create_app
 from server.auth import Principal, Role, issue_access_token
+from server.pages import PAGE_ROUTES
 from server.settings import Settings
 from server.web import JsonLogFormatter
 from tests.conftest import Services
@@ -92,12 +93,16 @@ async def test_an_expired_or_forged_access_token_is_refused(
 async def test_the_api_description_matches_the_routes_and_their_bodies(world: World) -> None:
     doc = await (await world.client.get("/openapi.json")).json()
     described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    pages = {(method, path) for method, path, _ in PAGE_ROUTES}  # issue 12: not the API
     served = {
         (r.method, r.resource.canonical)
         for r in world.client.app.router.routes()
-        if r.method != "HEAD" and not r.resource.canonical.startswith("/dev/")
+        if r.method != "HEAD"
+        and not r.resource.canonical.startswith(("/dev/", "/static"))
+        and (r.method, r.resource.canonical) not in pages
     }
     assert described == served
+    assert not described & pages
     for route in ROUTES:
         op = doc["paths"][route.path][route.method.lower()]
         roles = route.handler.roles  # type: ignore[attr-defined]

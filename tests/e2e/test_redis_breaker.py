@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from ops.embedded import EmbeddedRedis
 from server.app import create_app
 from server.breaker import Breaker, CircuitOpen, State
 from server.db.invariants import check_ledger
-from server.embedded import EmbeddedRedis
 from server.settings import Settings
 from server.web import GUARD
 from tests.e2e.conftest import Clock, Till, World

@@ -144,7 +144,17 @@ async def test_a_district_operator_imports_only_their_district(world: World) -> 
     body = await (await upload(world, district_op, text)).json()
     assert body["inserted"] == 1
     assert body["rejects"] == [
-        {"line": 3, "cert_no": theirs, "reason": "district dongchangfu is not yours"}
+        {
+            "line": 3,
+            "cert_no": theirs,
+            "reason": "district dongchangfu is not yours",
+            "reasons": [
+                {
+                    "message": "district dongchangfu is not yours",
+                    "message_zh": "东昌府区不是您所辖的区",  # issue 10: by its name, in Chinese
+                }
+            ],
+        }
     ]
 
 

@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server import access, seed
+from ops import demo as seed
+from server import access
 from server.access import ACCESS_VIEW
 from server.app import create_app
 from server.auth import Principal, Role
@@ -376,7 +377,12 @@ async def test_a_stale_view_is_refreshed_before_a_request_is_decided(
     # refreshed before a request is decided. A view of its own (no poller) sees a revocation
     # written to the ledger as another process would, only once it is refreshed.
     till = await world.till()
-    me = Principal(Role.CASHIER, str(till.terminal_id), terminal_id=till.terminal_id, merchant_id=1)
+    me = Principal(
+        Role.CASHIER,
+        str(till.terminal_id),
+        terminal_id=till.terminal_id,
+        merchant_id=till.merchant_id,  # its own shop's (merchant 1 may be another test's)
+    )
     view = access.AccessView(db_pool)
     async with db_pool.acquire() as conn:
         await view.load(conn)

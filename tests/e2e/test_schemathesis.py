@@ -36,9 +36,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from server import seed
+from ops import demo as seed
 from server.app import ROUTES, create_app
-from server.migrate import migrate
+from server.db.migrate import migrate
 from server.settings import Settings
 from tests.conftest import Services
 from tests.e2e.conftest import Clock, World, new_id_number, redis_database, shanghai

@@ -134,10 +134,10 @@ async def test_the_voucherctl_flow_takes_each_step_with_its_own_account(
     _, treasury, _ = await staff_account(world, "city_operator")
     for user, action, expected in (
         (city, "review", "forbidden"),
-        (district, "review", "reviewed"),
-        (city, "approve", "approved"),
+        (district, "review", "已复核"),  # issue 10: statuses in Chinese (reviewed)
+        (city, "approve", "已批准"),  # approved
         (city, "pay", "separation_of_duties"),
-        (treasury, "pay", "paid"),
+        (treasury, "pay", "已支付"),  # paid
     ):
         code, out = await Ctl(url, user)("settlements", action, batch_id)
         assert expected in out, out

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from server.app import create_app
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from tests.e2e.conftest import Clock, World, shanghai
 from tests.e2e.test_till import error_code
 
@@ -113,6 +113,8 @@ async def test_the_settlement_life_cycle_reconciles_to_the_ledger(
     assert rows[0][-1] == "结算金额(元)"
     assert rows[-1][5] == "合计" and rows[-1][-1] == "500.00"
     assert sum(int(row[8]) for row in rows[1:-1]) == int(rows[-1][8]) == 5
+    # issue 10: the district by its name and the batch's status in Chinese, as the bureau reads
+    assert {(row[2], row[4]) for row in rows[1:]} == {("东昌府区", "已支付")}
 
     other = await world.staff("district_operator", district="gaoxin")
     r = await world.client.get(f"/v1/settlements/{body['settlement_id']}", headers=other)

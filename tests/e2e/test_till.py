@@ -564,7 +564,7 @@ async def test_refunds_refuse_what_makes_no_sense(world: World) -> None:
 
 async def test_a_merchant_manager_sees_the_day_of_their_merchant_only(world: World) -> None:
     # rules S2, X2
-    from server import seed
+    from ops import demo as seed
 
     person = await world.citizen_with_vouchers()
     till = await world.till()

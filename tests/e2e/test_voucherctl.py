@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import Console
 
+from ops.cli import main
 from server.app import create_app
-from server.cli import main
 from server.settings import Settings
+from tests import factories
 from tests.e2e.conftest import Clock, World, new_id_number
 
 HEADER = "不动产权证号,所在区,房屋类型,是否增量房,不含税价款,减免税价款,登簿日期,权利人身份证号\n"
@@ -39,7 +41,7 @@ async def ctl(
 ) -> Ctl:
     server = await aiohttp_server(create_app(settings, clock=clock))
     username = f"city-{id(server)}"
-    from server import seed
+    from ops import demo as seed
 
     async with world.pool.acquire() as conn:
         await seed.account(conn, username=username, password="cli password", role="city_operator")
@@ -116,7 +118,7 @@ async def test_revoking_a_citizen_reads_the_id_number_from_stdin(
 
 async def test_campaign_files_are_checked_with_clear_errors(ctl: Ctl, tmp_path: Path) -> None:
     # rule C1
-    from shared.campaign import bundled_campaigns_dir
+    from server.campaign_files import bundled_campaigns_dir
 
     good = bundled_campaigns_dir() / "liaocheng-2024.toml"
     code, out = await ctl("campaigns", "check", str(good))
@@ -153,7 +155,7 @@ async def test_a_campaign_file_is_loaded_validated_and_kept_once_claimed(
     # rule C1: a second, differently configured campaign runs beside the others
     import uuid
 
-    from shared.campaign import bundled_campaigns_dir
+    from server.campaign_files import bundled_campaigns_dir
 
     campaign_id = f"county-{uuid.uuid4().hex[:8]}"
     text = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text(encoding="utf-8")
@@ -172,29 +174,92 @@ async def test_a_campaign_file_is_loaded_validated_and_kept_once_claimed(
     assert code == 1 and "campaign_config_invalid" in out and "400" in out
     # once a claim exists under it, its rules are kept
     async with world.pool.acquire() as conn:
-        citizen = await conn.fetchval(
-            "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, '3715**********1234') "
-            "RETURNING id",
-            uuid.uuid4().bytes * 2,
-        )
-        await conn.execute(
-            "INSERT INTO districts (code, name) VALUES ('dongchangfu', '东昌府区') "
-            "ON CONFLICT DO NOTHING"
-        )
-        cert = await conn.fetchval(
-            "INSERT INTO certificates (cert_no, district, property_type, new_build, "
-            "invoice_excl_vat_fen, tax_relief_fen, issued_on) VALUES ($1, 'dongchangfu', "
-            "'housing', true, 100000000, 0, '2024-09-01') RETURNING id",
-            f"C-{campaign_id}",
-        )
-        await conn.execute(
-            "INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp, "
-            "voucher_count, face_value_fen, claimed_at, expires_at) VALUES "
-            "($1, $2, $3, 100000000, 20, 20, 10000, now(), now() + interval '1 day')",
-            campaign_id,
-            cert,
-            citizen,
-        )
+        await factories.claim_with_vouchers(conn, campaign_id, await factories.citizen(conn))
     path.write_text(text.replace("validity_days = 90", "validity_days = 30"), "utf-8")
     code, out = await ctl("campaigns", "load", str(path))
     assert code == 1 and "campaign_in_use" in out
+
+
+# --- issue 10: output that reads well, and --json for machines -------------------------------
+
+
+async def test_changes_print_one_line_each_and_json_for_machines(ctl: Ctl, tmp_path: Path) -> None:
+    name = f"一行店-{new_id_number()[-6:]}"
+    code, out = await ctl("merchants", "add", name, "东昌府区")
+    assert code == 0 and out.count("\n") == 1, out
+    assert f"{name}（东昌府区）已添加" in out and "未准入" not in out and "准入 否" in out
+    assert "{" not in out and "dongchangfu" not in out  # no Python dict, no pinyin code
+    code, out = await ctl("--json", "merchants", "add", f"{name}-2", "东昌府区")
+    merchant = json.loads(out)
+    assert (merchant["district"], merchant["admitted"], merchant["status"]) == (
+        "dongchangfu",
+        False,
+        "active",
+    )
+    merchant_id = str(merchant["id"])
+    for action, shown in (("admit", "准入 是"), ("permit", "核销权限 是"), ("suspend", "已暂停")):
+        code, out = await ctl("merchants", action, merchant_id, "--reason", "检查")
+        assert code == 0 and out.count("\n") == 1 and shown in out, out
+    code, out = await ctl("--json", "merchants", "resume", merchant_id, "--reason", "整改完成")
+    assert json.loads(out)["status"] == "active"
+    code, out = await ctl("--lang", "en", "merchants", "suspend", merchant_id, "--reason", "x")
+    assert "status suspended" in out and "(东昌府区)" in out
+    code, out = await ctl("merchants", "list", "--district", "dongchangfu")
+    assert name in out and "东昌府区" in out and "已暂停" in out and "dongchangfu" not in out
+    pairing = str(tmp_path / "p.json")
+    code, out = await ctl("terminals", "issue", merchant_id, "2号机", "--pairing-file", pairing)
+    assert code == 0 and "已发放给商户" in out and pairing in out and "{" not in out
+    code, out = await ctl("--json", "terminals", "issue", merchant_id, "3号机")
+    issued = json.loads(out)
+    assert issued["merchant_id"] == int(merchant_id) and issued["pairing"]["terminal_secret"]
+    # the duplicate is refused, with the server's code
+    code, out = await ctl("merchants", "add", name, "东昌府区")
+    assert code == 1 and "409 conflict" in out
+
+
+async def test_registry_rejects_list_every_reason_in_chinese_or_english(
+    ctl: Ctl, tmp_path: Path
+) -> None:
+    text = HEADER + "BAD-2,火星区,别墅,也许,abc,0,2024-13-01,12345\n"
+    path = tmp_path / "registry.csv"
+    path.write_text(text, encoding="utf-8")
+    code, out = await ctl("registry", "import", "--dry-run", str(path))
+    assert code == 1
+    for words in (
+        "所在区“火星区”不存在",
+        "房屋类型“别墅”应为住宅或非住宅",
+        "是否增量房“也许”应为是或否",
+        "不含税价款“abc”不是有效的金额（元）",
+        "登簿日期“2024-13-01”不是有效日期",
+        "第 1 位权利人的身份证号无效（位数不对）",
+    ):
+        assert words in out, (words, out)
+    code, out = await ctl("--lang", "en", "registry", "import", "--dry-run", str(path))
+    assert "unknown district '火星区'" in out and "is not a calendar date" in out
+    code, out = await ctl("--json", "registry", "import", "--dry-run", str(path))
+    (reject,) = json.loads(out)["rejects"]
+    assert len(reject["reasons"]) == 6
+
+
+async def test_campaign_problems_are_printed_once(ctl: Ctl, tmp_path: Path) -> None:
+    from server.campaign_files import bundled_campaigns_dir
+
+    good = (bundled_campaigns_dir() / "liaocheng-2024.toml").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(good.replace("face_value_fen = 10_000", "face_value_fen = -1"))
+    code, out = await ctl("campaigns", "check", str(bad))
+    assert code == 1 and out.count("face_value_fen") == 1, out
+    code, out = await ctl("--json", "campaigns", "check", str(bad))
+    assert json.loads(out)["valid"] is False
+
+
+async def test_the_ranking_csv_goes_to_stdout_and_the_audit_shows_whole_local_times(
+    ctl: Ctl,
+) -> None:
+    code, out = await ctl("reports", "ranking", "2024-09", "--format", "csv")
+    assert code == 0 and out.startswith("月份,名次,区"), out
+    assert "东昌府区" in out
+    await ctl("merchants", "add", f"审计店-{new_id_number()[-6:]}", "高新区")
+    code, out = await ctl("audit", "--action", "merchant.add")
+    assert code == 0 and "None" not in out
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", out), out

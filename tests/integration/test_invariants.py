@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from server.db.invariants import check_ledger
-from server.migrate import migrate
+from server.db.migrate import migrate
 from tests import factories as f
 from tests.integration.test_migrations import empty_db  # noqa: F401 - a fixture
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.migrate import MIGRATIONS_DIR, MigrationError, load_migrations, migrate
+from server.db.migrate import MIGRATIONS_DIR, MigrationError, load_migrations, migrate
 from tests.conftest import Services, _with_database
 
 SCHEMA_SNAPSHOT = """

@@ -4,6 +4,7 @@ the ports, no aiohttp, no request; against the real PostgreSQL and Redis (issue 
 from __future__ import annotations
 
 import hashlib
+import secrets
 import subprocess
 import sys
 import uuid
@@ -20,13 +21,14 @@ from prometheus_client import CollectorRegistry, Counter
 
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
+from server.campaign_files import bundled_campaigns_dir, load_bundled_campaign
 from server.db import redemptions as ledger
 from server.db.invariants import check_ledger
 from server.guard import Guard
 from server.services import redemption, refunds, till_reads
 from server.services.ports import TillPorts
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-from shared.campaign import Campaign, RefundReturns, load_bundled_campaign
+from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
+from shared.campaign import Campaign, RefundReturns
 from shared.errors import IdempotencyKeyReused, TokenReplayed, VoucherError
 from shared.tokens import SigningKey, issue_qr_token
 from tests import factories as f
@@ -106,6 +108,7 @@ class Shop:
 
 async def open_shop(
     pool: asyncpg.Pool,
+    database_url: str,
     redis_url: str,
     refund_returns: RefundReturns = RefundReturns.LATEST_EXPIRY_FIRST,
 ) -> AsyncIterator[Shop]:
@@ -122,8 +125,19 @@ async def open_shop(
     guard = Guard(client)
     reads = Batcher(partial(ledger.read_contexts_batch, pool))
     writes = Batcher(partial(ledger.write_redemptions_batch, pool), key=lambda b: b.citizen_id)
+    settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        id_hash_key=secrets.token_bytes(32),
+        access_token_secret=secrets.token_bytes(32),
+        qr_keys=(QR_KEY,),
+        idp_issuer="https://idp.test",
+        idp_keys={},
+        campaign_files=tuple(sorted(bundled_campaigns_dir().glob("*.toml"))),
+    )
     ports = TillPorts(
         pool=pool,
+        settings=settings,
         guard=guard,
         context_reads=reads,
         redeem_writes=writes,
@@ -144,7 +158,7 @@ async def open_shop(
 
 @pytest.fixture
 async def shop(db_pool: asyncpg.Pool, test_services: Services) -> AsyncIterator[Shop]:
-    async for opened in open_shop(db_pool, test_services.redis_url):
+    async for opened in open_shop(db_pool, test_services.database_url, test_services.redis_url):
         yield opened
 
 
@@ -244,10 +258,10 @@ async def test_a_redeem_decides_again_when_the_ledger_moved_since_the_quote(shop
 
 
 async def test_with_redis_out_of_reach_the_ledger_still_redeems_exactly_once(
-    db_pool: asyncpg.Pool,
+    db_pool: asyncpg.Pool, test_services: Services
 ) -> None:
     # item 11, rule U7: Redis refused; the lock of this process and the ledger decide
-    async for shop in open_shop(db_pool, "redis://127.0.0.1:1/0"):
+    async for shop in open_shop(db_pool, test_services.database_url, "redis://127.0.0.1:1/0"):
         subject, ids = await shop.citizen(3)
         cmd = shop.redeem(shop.qr(subject), count=3, bill_fen=60_000)
         done = await redemption.redeem(cmd, shop.ports)
@@ -267,7 +281,9 @@ async def test_a_partial_refund_returns_the_vouchers_the_campaign_names(
 ) -> None:
     # rules F1, F2 [choice]: a 600 元 bill with 3 vouchers refunded down to 400 元 keeps 2;
     # which one goes back is the campaign's refund_returns (one expiry: ties go by id)
-    async for shop in open_shop(db_pool, test_services.redis_url, order):
+    async for shop in open_shop(
+        db_pool, test_services.database_url, test_services.redis_url, order
+    ):
         subject, ids = await shop.citizen(3)
         done = await redemption.redeem(
             shop.redeem(shop.qr(subject), count=3, bill_fen=60_000), shop.ports

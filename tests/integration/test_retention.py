@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 
 from server.app import create_app, retention_hours
+from server.campaign_files import bundled_campaigns_dir
 from server.db.invariants import check_ledger
 from server.db.retention import purge
 from server.settings import Settings
-from shared.campaign import bundled_campaigns_dir
 from shared.tokens import SigningKey
 from tests import factories as f
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,15 @@ from textual.dom import DOMNode
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
+from ops import demo as seed
 from server.app import create_app
 from server.settings import Settings
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
+from terminal.screens.approval import ManagerApproval
 from terminal.widgets.amount import Amount
 from tests.e2e import conftest as e2e
-from tests.e2e.conftest import Clock, World, shanghai
+from tests.e2e.conftest import Clock, Till, World, shanghai
 
 # the e2e fixtures, shared: the real app's settings, its pinned clock, and the World helpers
 settings = e2e.settings
@@ -34,6 +37,7 @@ world = e2e.world
 
 __all__ = ["Clock", "World", "shanghai"]
 
+PASSWORD = "a long password"
 FAST_CLIENT: dict[str, Any] = {"retries": 2, "backoff": 0.05, "timeout": 3.0}
 
 
@@ -257,3 +261,41 @@ async def scan(pilot: Pilot[Any], code: str) -> None:
     """A USB scanner: the code, then Enter."""
     await keys_into_focus(pilot, code)
     await pilot.press("enter")
+
+
+@pytest.fixture
+async def shop(world: World) -> Till:
+    return await world.till()
+
+
+@pytest.fixture
+def shop_config(shop: Till, live: LiveServer) -> TerminalConfig:
+    return TerminalConfig(live.url, shop.terminal_id, shop.secret)
+
+
+async def staff_account(
+    world: World, role: str, merchant_id: int | None = None, district: str | None = None
+) -> str:
+    username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:10]}"
+    async with world.pool.acquire() as conn:
+        await seed.account(
+            conn,
+            username=username,
+            password=PASSWORD,
+            role=role,
+            merchant_id=merchant_id,
+            district=district,
+        )
+    return username
+
+
+async def approve(pilot: Pilot[Any], username: str, password: str) -> ManagerApproval:
+    modal = pilot.app.screen
+    assert isinstance(modal, ManagerApproval)
+    assert pilot.app.focused is modal.query_one("#manager-user")
+    await type_text(pilot, username)
+    await pilot.press("enter")
+    await type_text(pilot, password)
+    await pilot.press("enter")
+    await settle(pilot)
+    return modal

@@ -4,7 +4,9 @@ snapshots): nothing in them varies from run to run."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
+from shared.campaign import load_campaign_text
 from terminal.client import (
     DayRedemption,
     DayRefund,
@@ -94,4 +96,22 @@ PARTLY_REFUNDED = replace(  # rule F2: the bill became 250 元, one voucher stay
     returned_voucher_ids=(12,),
     status="partially_refunded",
     refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),),
+)
+
+_CAMPAIGN_FILE = (
+    Path(__file__).resolve().parents[2] / "shared" / "campaigns" / "liaocheng-2024.toml"
+)
+CAMPAIGN = load_campaign_text(_CAMPAIGN_FILE.read_text(encoding="utf-8"), str(_CAMPAIGN_FILE))
+
+BIG_BILL = replace(  # the issue's example: 1,000 元 paid with 5 vouchers and 500 元 cash
+    REDEMPTION,
+    redemption_id=1240,
+    receipt_no="R-0007",
+    bill_fen=100_000,
+    current_bill_fen=100_000,
+    voucher_count=5,
+    value_fen=50_000,
+    remaining_fen=50_000,
+    live_voucher_count=5,
+    voucher_ids=(21, 22, 23, 24, 25),
 )

@@ -34,7 +34,10 @@ from terminal.i18n import DISTRICTS, ERRORS, REFRESH_QR_CODES, TEXTS, describe_e
 from tests.terminal.data import DAY, QUOTE, REDEMPTION
 
 TERMINAL_DIR = Path(terminal.__file__).resolve().parent
-CORE = "terminal.client, terminal.config, terminal.i18n, terminal.documents"
+CORE = (
+    "terminal.client, terminal.config, terminal.i18n, terminal.documents, terminal.refunds, "
+    "terminal.printing, terminal.shift"
+)
 
 
 def _modules_after(imports: str) -> set[str]:

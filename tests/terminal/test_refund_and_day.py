@@ -64,16 +64,17 @@ async def test_refund_part_by_receipt_then_the_rest_by_id(
         assert screen.found is not None and screen.found.redemption_id == redemption_id
         found = shown(screen, "#found")
         assert f"单号 {redemption_id}" in found and "用券 3 张" in found
-        assert app.focused is screen.query_one("#remaining")
-        await type_text(pilot, "250.00")
-        await pilot.press("f9")
+        assert app.focused is screen.query_one("#amount")
+        await type_text(pilot, "350.00")  # refunded: the bill becomes 250 元
+        await pilot.press("enter")  # shows the money
+        await pilot.press("f9")  # confirms
         await settle(pilot)
         assert screen.outcome == "ok", shown(screen, "#result")
         assert len(screen.returned) == 2
         assert set(screen.returned) <= set(screen.found.voucher_ids)
         returned = shown(screen, "#returned")
         assert all(str(v) in returned for v in screen.returned)
-        assert "2 张券已退回顾客" in shown(screen, "#result")
+        assert "2 张券退回顾客" in shown(screen, "#result")
         assert screen.found.live_voucher_count == 1
         assert (await wallet_counts(world, person))["available"] == 47
 
@@ -83,13 +84,14 @@ async def test_refund_part_by_receipt_then_the_rest_by_id(
         await pilot.press("enter")
         await settle(pilot)
         assert screen.found is not None and screen.found.status == "partially_refunded"
-        await pilot.press("f9")  # bill after left empty: refund all
+        await pilot.press("f8")  # the whole bill left, shown first
+        await pilot.press("f9")
         await settle(pilot)
         assert screen.outcome == "ok" and len(screen.returned) == 1
         assert screen.found.status == "refunded"
         assert (await wallet_counts(world, person))["available"] == 48
 
-        await pilot.press("f9")  # once more: nothing left to refund
+        await pilot.press("f8")  # once more: nothing left to refund
         await settle(pilot)
         assert screen.outcome == "refused"
         assert "已经全额退款" in errors(app)[-1]

@@ -4,6 +4,7 @@ a server's answer goes through (no server, no clock, no ids that vary)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,16 @@ from textual.widgets import Input
 from terminal.app import TerminalApp
 from terminal.client import OutcomeUnknown
 from terminal.config import Lang
+from terminal.refunds import handed_back_fen, preview_refund
 from terminal.screens.checkout import CheckoutScreen, PendingRedeem, RedeemFailed
 from terminal.screens.day import DayScreen
 from terminal.screens.receipt import ReceiptScreen
-from terminal.screens.refund import Refunded, RefundScreen
+from terminal.screens.refund import PendingRefund, Refunded, RefundScreen
+from terminal.screens.shift import ShiftScreen, Summed
+from terminal.shift import Shift, shift_summary
 from tests.terminal.data import (
+    BIG_BILL,
+    CAMPAIGN,
     CONFIG,
     DAY,
     DISTRICT_NAMES,
@@ -118,11 +124,50 @@ def test_refund_after_a_partial_refund(
         screen = app.screen
         assert isinstance(screen, RefundScreen)
         screen.query_one("#find-receipt", Input).value = "R-0001"
-        screen.query_one("#remaining", Input).value = "250.00"
-        screen.post_message(Refunded(PARTLY_REFUNDED, (12,)))
+        screen.campaign = CAMPAIGN
+        screen.show_found(REDEMPTION)
+        preview = preview_refund(REDEMPTION, CAMPAIGN, 20_000)
+        pending = PendingRefund("k", 1234, 25_000, preview, REDEMPTION)
+        screen.pending, screen.busy = pending, True  # sent, as F9 leaves it
+        back = handed_back_fen(REDEMPTION, PARTLY_REFUNDED)
+        screen.post_message(Refunded(PARTLY_REFUNDED, (12,), "k", back, 20_000))
         await pilot.pause()
 
     assert snap_compare(fixed_app(), run_before=refund)
+
+
+async def refund_shown(pilot: Pilot[Any], amount: str) -> RefundScreen:
+    app = online(pilot)
+    await app.switch_mode("refund")
+    screen = app.screen
+    assert isinstance(screen, RefundScreen)
+    screen.query_one("#find-receipt", Input).value = "R-0007"
+    screen.campaign = CAMPAIGN
+    screen.show_found(BIG_BILL)
+    screen.query_one("#amount", Input).value = amount
+    screen.query_one("#amount", Input).focus()
+    screen.check_amount()
+    await pilot.pause()
+    return screen
+
+
+def test_refund_confirmation_shows_the_money(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    # issue 11 item 5: 1,000 元 with 5 vouchers and 500 元 cash, 450 元 refunded
+    async def confirm(pilot: Pilot[Any]) -> None:
+        await refund_shown(pilot, "450")
+
+    assert snap_compare(fixed_app(), run_before=confirm)
+
+
+def test_refund_confirmation_in_english(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    async def confirm(pilot: Pilot[Any]) -> None:
+        await refund_shown(pilot, "1000")
+
+    assert snap_compare(fixed_app("en"), run_before=confirm)
 
 
 def test_the_day_list(snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]) -> None:
@@ -135,6 +180,41 @@ def test_the_day_list(snap_compare: SnapCompare, fixed_app: Callable[..., Termin
         await pilot.pause()
 
     assert snap_compare(fixed_app(), run_before=day)
+
+
+def test_a_reprinted_receipt_from_the_day_list(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    # issue 11 item 6: F8 on the day list's first row
+    async def reprint(pilot: Pilot[Any]) -> None:
+        app = online(pilot)
+        await app.switch_mode("day")
+        screen = app.screen
+        assert isinstance(screen, DayScreen)
+        screen.show_report(DAY)
+        screen.query_one("#table").focus()
+        await pilot.pause()
+        screen.action_reprint()
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), run_before=reprint)
+
+
+def test_the_shift_summary(
+    snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
+) -> None:
+    # issue 11 item 6: a closed shift of till 3 from 10:01 to 12:00 on DAY
+    async def shift(pilot: Pilot[Any]) -> None:
+        app = online(pilot)
+        await app.switch_mode("day")
+        screen = ShiftScreen()
+        await app.push_screen(screen)
+        closed = Shift(3, "2024-09-10T10:01:00+08:00", "2024-09-10T12:00:00+08:00")
+        until = datetime.fromisoformat(closed.closed_at)
+        screen.post_message(Summed(shift_summary(closed, [DAY], until), closing=False))
+        await pilot.pause()
+
+    assert snap_compare(fixed_app(), run_before=shift)
 
 
 def test_settings_before_pairing(

@@ -9,6 +9,12 @@ from typing import Any
 
 import pytest
 
+from server.campaign_files import (
+    bundled_campaigns_dir,
+    load_bundled_campaign,
+    load_campaign,
+    load_campaign_files,
+)
 from shared.campaign import (
     Campaign,
     District,
@@ -16,13 +22,9 @@ from shared.campaign import (
     Phase,
     TierBasis,
     ValidityCounting,
-    bundled_campaigns_dir,
     campaign_to_dict,
-    load_bundled_campaign,
-    load_campaign,
     load_campaign_dict,
     load_campaign_text,
-    load_campaigns_dir,
 )
 from shared.errors import CampaignConfigInvalid
 
@@ -119,7 +121,7 @@ def test_the_demo_campaign_has_the_same_rules_two_years_later() -> None:
 
 
 def test_the_bundled_directory_holds_both_campaigns() -> None:
-    loaded = load_campaigns_dir(bundled_campaigns_dir())
+    loaded = load_campaign_files(sorted(bundled_campaigns_dir().glob("*.toml")))
     assert set(loaded) == {"liaocheng-2024", "liaocheng-demo"}
 
 
@@ -297,7 +299,7 @@ def test_two_files_with_the_same_campaign_id_are_refused(tmp_path: Path) -> None
     for name in ("a.toml", "b.toml"):
         (tmp_path / name).write_text(LIAOCHENG_FILE.read_text(encoding="utf-8"), "utf-8")
     with pytest.raises(CampaignConfigInvalid, match="already defined"):
-        load_campaigns_dir(tmp_path)
+        load_campaign_files([tmp_path / "a.toml", tmp_path / "b.toml"])
 
 
 def test_a_document_that_is_not_a_table_is_refused() -> None:

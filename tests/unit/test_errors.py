@@ -27,8 +27,7 @@ REQUIRED_CODES = {
     "invalid_id_number",
     "invalid_amount",
     "invalid_request",
-    "certificate_not_found",
-    "not_registered_owner",
+    "certificate_not_yours",
     "certificate_not_eligible",
     "certificate_already_claimed",
     "no_vouchers_due",
@@ -107,8 +106,30 @@ def test_rule_bearing_errors_cite_their_rule_id_in_the_docstring() -> None:
         assert re.search(r"Rules? [A-Z][0-9]", doc), code
 
 
-def test_categories_map_to_the_documented_http_statuses() -> None:
-    assert [c.http_status for c in CATEGORIES] == [400, 401, 403, 404, 409, 422, 500, 503]
+def test_errors_know_nothing_of_http() -> None:
+    # issue 10: a category, never a status; one table at the HTTP edge maps them
+    assert [c.category for c in CATEGORIES] == [
+        "invalid_input",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "conflict",
+        "refused",
+        "config",
+        "unavailable",
+    ]
+    for cls in error_classes().values():
+        assert not any("http_status" in vars(k) for k in cls.__mro__), cls
+
+
+def test_the_edge_maps_categories_to_the_documented_http_statuses() -> None:
+    from server.web import status_of
+
+    assert [status_of(c()) for c in CATEGORIES] == [400, 401, 403, 404, 409, 422, 500, 503]
+    overrides = {"token_invalid": 422, "token_replayed": 409, "body_too_large": 413}
+    overrides |= {"too_many_attempts": 429, "rate_limited": 429, "idempotency_key_reused": 422}
+    for code, status in overrides.items():
+        assert status_of(error_classes()[code]()) == status, code
 
 
 def test_invalid_input_is_a_value_error() -> None:

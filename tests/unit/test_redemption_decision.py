@@ -8,13 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.campaign import (
-    RefundReturns,
-    campaign_to_dict,
-    load_bundled_campaign,
-    load_campaign,
-    load_campaign_dict,
-)
+from server.campaign_files import load_bundled_campaign, load_campaign
+from shared.campaign import RefundReturns, campaign_to_dict, load_campaign_dict
 from shared.errors import (
     AlreadyRefunded,
     AlreadySettled,

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.campaign import load_bundled_campaign, load_campaign
+from server.campaign_files import load_bundled_campaign, load_campaign
 from shared.errors import AlreadySettled, InvalidRequest, ParticipationRevoked, RefundInvalid
 from shared.rules import (
     check_participation,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings, SettingsError
-from shared.campaign import bundled_campaigns_dir
 from shared.tokens import SigningKey
 
 KEY = SigningKey.generate("qr-1")

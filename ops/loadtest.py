@@ -1,16 +1,21 @@
 """The operators' load test (run before launch days): seed, drive, measure, check the ledger.
 
-    python -m server.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
+    python -m ops.loadtest --demo-dir .data/demo --concurrency 32 --duration 60
     voucherctl loadtest ...            (the same)
 
-1. Seeds a data set of the chosen size fast: COPY into staging tables, then set-wise inserts
-   (certificates with owners, citizens who already claimed, their vouchers, merchants and
-   terminals with known credentials). Certificates left unclaimed feed the claim workload.
+1. Seeds a data set of the chosen size fast, with COPY (server/db/seeding.py: certificates
+   with owners, citizens who already claimed, their vouchers, merchants and terminals with
+   known credentials). Certificates left unclaimed feed the claim workload.
 2. Drives a mixed workload against the running server at the chosen concurrency for the
    chosen time: claims, QR + quote + redeem, refunds, day lists; live progress each second.
 3. Reports throughput, latency p50/p95/p99/max per operation (HdrHistogram), error codes, a
    latency-over-time chart (PNG), as JSON and Markdown.
 4. Checks the ledger (server.db.invariants): any violation makes it exit non-zero.
+
+What it seeds is tagged (certificates and merchants named ``LT-<run>-…``), and so is every
+bill made with it; ``--clean`` removes all of it afterwards (server/db/seeding.py), so the
+next ranking and settlement count real bills only. A server or database out of reach is one
+line naming the address tried. ``--server`` defaults to $VOUCHER_SERVER.
 
 Citizens sign in through the server's development identity provider, so the target is a
 demo-mode server (the README's demo), never production. Traffic goes to the given URL only.
@@ -22,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import secrets
 import sys
@@ -32,18 +38,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
-import asyncpg
 from hdrh.histogram import HdrHistogram
 
-from server.auth import hash_terminal_secret, new_terminal_secret
+from ops.client import ApiError, Client
+from ops.client import Unreachable as ServerUnreachable
+from server.auth import new_terminal_credential
+from server.db import CONNECT_FAILED, Conn, seeding
+from server.db import connect as db_connect
 from server.db.invariants import Violation, check_ledger
 from shared import rules
 from shared.campaign import Campaign, load_campaign_dict
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number
 
 OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day")
+TAG = seeding.LOAD_TEST_TAG  # what it seeds is named LT-<run>-…: --clean removes it
 DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1}
 
 
@@ -77,8 +88,8 @@ class Seeded:
 # --- seeding ------------------------------------------------------------------------------
 
 
-async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
-    """COPY into temporary tables, then set-wise inserts: no row-by-row round trips."""
+async def seed(conn: Conn, cfg: Config, campaign: Campaign, now: datetime) -> Seeded:
+    """COPY through server.db.seeding: no row-by-row round trips."""
     started = time.perf_counter()
     rng = random.Random(cfg.seed)
     run = uuid.uuid4().hex[:8]
@@ -89,113 +100,66 @@ async def seed(conn: asyncpg.Connection, cfg: Config, campaign: Campaign, now: d
     if window < 0:
         raise SystemExit(f"campaign {campaign.id} has no certificates issued by {today}")
     people: list[tuple[str, str, str, date, int]] = []
-    for i in range(cfg.certificates):
+    numbers: set[str] = set()
+    while len(people) < cfg.certificates:
         birth = date(1950, 1, 1) + timedelta(days=rng.randrange(365 * 50))
         number = make_id_number("371502", birth, f"{rng.randrange(1000):03d}")
+        if number in numbers:  # one owner per certificate, one citizen per owner
+            continue
+        numbers.add(number)
+        i = len(people)
         issued = campaign.certificate_issued_from + timedelta(days=rng.randrange(window + 1))
         price = rng.randrange(30_000_000, 300_000_000)  # 300,000 .. 3,000,000 元
-        people.append((f"LT-{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
+        people.append((f"{TAG}{run}-{i:07d}", districts[i % len(districts)], number, issued, price))
     n_claimed = int(cfg.certificates * cfg.preclaimed)
-    hashes = [hash_id_number(p[2], cfg.id_hash_key) for p in people]  # rule X3
+    owners = [(hash_id_number(p[2], cfg.id_hash_key), mask_id_number(p[2])) for p in people]
+    credentials = [new_terminal_credential() for _ in range(cfg.terminals)]
     async with conn.transaction():
-        await conn.execute(
-            """
-            CREATE TEMP TABLE lt_cert (cert_no text, district text, id_hash bytea,
-                id_masked text, issued_on date, price bigint, claimed boolean) ON COMMIT DROP
-            """
-        )
-        await conn.copy_records_to_table(
-            "lt_cert",
-            records=[
-                (
-                    c,
-                    d,
-                    hashes[i],
-                    mask_id_number(n),
-                    issued,
-                    price,
-                    i < n_claimed,
-                )
-                for i, (c, d, n, issued, price) in enumerate(people)
+        certificate_ids = await seeding.certificates(
+            conn,
+            [
+                seeding.CertificateRow(cert_no, district, issued, price, owners=(owner,))
+                for (cert_no, district, _, issued, price), owner in zip(people, owners, strict=True)
             ],
         )
-        await conn.execute(
-            """
-            INSERT INTO certificates (cert_no, district, property_type, new_build,
-                                      invoice_excl_vat_fen, tax_relief_fen, issued_on)
-            SELECT cert_no, district, 'housing', true, price, 0, issued_on FROM lt_cert;
-            INSERT INTO certificate_owners (certificate_id, id_hash, id_masked)
-            SELECT c.id, l.id_hash, l.id_masked FROM lt_cert l JOIN certificates c USING (cert_no);
-            INSERT INTO citizens (id_hash, id_masked)
-            SELECT id_hash, id_masked FROM lt_cert WHERE claimed
-            ON CONFLICT (id_hash) DO NOTHING;
-            """
+        citizen_ids = await seeding.citizens(
+            conn, [seeding.CitizenRow(*owner) for owner in owners[:n_claimed]]
         )
         # rules A1-A3, V1: the claims the server would have made, computed by the same rules
         claims = []
-        for (cert_no, district, _, issued, price), owner in zip(
-            people[:n_claimed], hashes, strict=False
+        for (cert_no, district, _, issued, price), (id_hash, _), cert_id, citizen_id in zip(
+            people, owners, certificate_ids, citizen_ids, strict=False
         ):
             record = rules.CertificateRecord(
                 cert_no, district, rules.PropertyType.HOUSING, True, price, 0, issued,
-                frozenset({owner}),
+                frozenset({id_hash}),
             )  # fmt: skip
-            decision = rules.check_claim(campaign, record, owner, now, False)
+            decision = rules.check_claim(campaign, record, id_hash, now, False)
             claims.append(
-                (cert_no, decision.base_fen, decision.rate_bp, decision.voucher_count,
-                 decision.expires_at)
+                seeding.ClaimRow(
+                    campaign.id, cert_id, citizen_id, decision.base_fen, decision.rate_bp,
+                    decision.voucher_count, campaign.face_value_fen, now, decision.expires_at,
+                )
             )  # fmt: skip
-        await conn.execute(
-            "CREATE TEMP TABLE lt_claim (cert_no text, base bigint, rate int, n int, "
-            "expires timestamptz) ON COMMIT DROP"
+        await seeding.claims(conn, claims)
+        merchant_ids = await seeding.merchants(
+            conn,
+            [
+                seeding.MerchantRow(f"{TAG}{run}-{g}", districts[g % len(districts)])
+                for g in range(1, cfg.merchants + 1)
+            ],
         )
-        await conn.copy_records_to_table("lt_claim", records=claims)
-        await conn.execute(
-            """
-            WITH k AS (
-                INSERT INTO claims (campaign_id, certificate_id, citizen_id, base_fen, rate_bp,
-                                    voucher_count, face_value_fen, claimed_at, expires_at)
-                SELECT $1, c.id, z.id, l.base, l.rate, l.n, $2, $3, l.expires
-                  FROM lt_claim l JOIN certificates c USING (cert_no)
-                  JOIN certificate_owners o ON o.certificate_id = c.id
-                  JOIN citizens z ON z.id_hash = o.id_hash
-                RETURNING id, citizen_id, voucher_count, expires_at
-            )
-            INSERT INTO vouchers (campaign_id, claim_id, citizen_id, face_value_fen, expires_at)
-            SELECT $1, k.id, k.citizen_id, $2, k.expires_at
-              FROM k, generate_series(1, k.voucher_count)
-            """,
-            campaign.id,
-            campaign.face_value_fen,
-            now,
+        terminal_ids = await seeding.terminals(
+            conn,
+            [
+                seeding.TerminalRow(
+                    merchant_ids[g % len(merchant_ids)], f"LT till {g + 1}", c.credential_hash
+                )
+                for g, c in enumerate(credentials)
+            ],
         )
-        by_hash = {
-            hash_terminal_secret(s): s
-            for s in (new_terminal_secret() for _ in range(cfg.terminals))
-        }
-        merchant_ids = await conn.fetch(
-            """
-            INSERT INTO merchants (name, district, admitted, permitted)
-            SELECT 'LT-' || $1 || '-' || g, ($2::text[])[1 + g % cardinality($2::text[])],
-                   true, true
-              FROM generate_series(1, $3) g RETURNING id
-            """,
-            run,
-            districts,
-            cfg.merchants,
-        )
-        rows = await conn.fetch(
-            """
-            INSERT INTO terminals (merchant_id, label, credential_hash)
-            SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], 'LT till ' || g, h
-              FROM unnest($2::bytea[]) WITH ORDINALITY AS t(h, g)
-            RETURNING id, credential_hash
-            """,
-            [r["id"] for r in merchant_ids],
-            list(by_hash),
-        )
-        terminals = [(r["id"], by_hash[bytes(r["credential_hash"])]) for r in rows]
-    await conn.execute("ANALYZE")
+        terminals = [(t, c.secret) for t, c in zip(terminal_ids, credentials, strict=True)]
+    await seeding.analyze(conn)
     return Seeded(
         claimed=[p[2] for p in people[:n_claimed]],
         unclaimed=deque((p[0], p[2]) for p in people[n_claimed:]),
@@ -231,7 +195,7 @@ class Worker:
         self, cfg: Config, session: aiohttp.ClientSession, stats: Stats, seeded: Seeded, idx: int
     ) -> None:
         self.cfg = cfg
-        self.http = session
+        self.api = Client(cfg.server, session=session)  # ops/client.py, the pool shared
         self.stats = stats
         self.seeded = seeded
         self.terminal_id, self.secret = seeded.terminals[idx % len(seeded.terminals)]
@@ -243,47 +207,35 @@ class Worker:
     async def call(
         self, op: str, method: str, path: str, *, token: str, body: Any = None, key: str = ""
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {token}"}
-        if key:
-            headers["Idempotency-Key"] = key
         started = time.perf_counter()
         try:
-            async with self.http.request(
-                method, self.cfg.server + path, json=body, headers=headers
-            ) as r:
-                payload = await r.json(content_type=None)
-                status = r.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            answer = await self.api.request(
+                method, path, json_body=body, token=token, idempotency_key=key, check=False
+            )
+            payload = answer.json()
+        except (ServerUnreachable, aiohttp.ClientError, TimeoutError, ValueError) as exc:
             self.stats.record(op, time.perf_counter() - started, type(exc).__name__)
             return 0, None
-        error = payload["error"]["code"] if status >= 400 and isinstance(payload, dict) else None
-        self.stats.record(op, time.perf_counter() - started, error)
-        return status, payload
+        self.stats.record(op, time.perf_counter() - started, answer.error_code)
+        return answer.status, payload
 
     async def sign_in_till(self) -> None:
-        async with self.http.post(
-            self.cfg.server + "/v1/auth/terminal",
-            json={"terminal_id": self.terminal_id, "secret": self.secret},
-        ) as r:
-            r.raise_for_status()
-            self.till = (await r.json())["access_token"]
+        self.till = await self.api.sign_in_terminal(self.terminal_id, self.secret)
 
     async def citizen(self, id_number: str) -> str:
         token = self.citizen_tokens.get(id_number)
         if token:
             return token
-        async with self.http.post(
-            self.cfg.server + "/dev/idp/assertion", json={"id_number": id_number}
-        ) as r:
-            if r.status == 404:
-                raise SystemExit("the server has no development identity provider: run the demo")
-            assertion = (await r.json())["assertion"]
-        async with self.http.post(
-            self.cfg.server + "/v1/auth/citizen", json={"assertion": assertion}
-        ) as r:
-            token = (await r.json())["access_token"]
+        try:
+            token = await self.api.citizen_token(id_number)
+        except ApiError as exc:
+            if exc.status == 404:
+                raise SystemExit(
+                    "the server has no development identity provider: run the demo"
+                ) from exc
+            raise
         self.citizen_tokens[id_number] = token
-        return str(token)
+        return token
 
     async def claim(self) -> None:
         if not self.seeded.unclaimed:
@@ -467,9 +419,54 @@ def chart(stats: Stats, path: Path) -> None:
 
 
 async def check_only(database_url: str) -> list[Violation]:
-    conn = await asyncpg.connect(database_url)
+    conn = await _connect(database_url)
     try:
         return await check_ledger(conn)
+    finally:
+        await conn.close()
+
+
+class Unreachable(Exception):
+    """The server or the database is not there: one line for the operator, no traceback."""
+
+
+def _address(database_url: str) -> str:
+    """The database's address without its password."""
+    parts = urlsplit(database_url)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["local socket"])[0]
+    return f"{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+async def _connect(database_url: str) -> Conn:
+    try:
+        return await db_connect(database_url, connect_timeout=10)
+    except CONNECT_FAILED as exc:
+        raise Unreachable(f"cannot reach the database at {_address(database_url)}: {exc}") from exc
+
+
+async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
+    try:
+        return {c["id"]: c for c in await Client(server, session=http).campaigns()}
+    except (
+        ApiError,
+        ServerUnreachable,
+        aiohttp.ClientError,
+        TimeoutError,
+        ValueError,
+        KeyError,
+    ) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise Unreachable(
+            f"cannot reach the server at {server} ({reason}); start it "
+            "(python3 scripts/dev.py demo) or name it with --server or VOUCHER_SERVER"
+        ) from exc
+
+
+async def clean(database_url: str) -> dict[str, int]:
+    """Remove what every load test seeded in this database, and the bills made with it."""
+    conn = await _connect(database_url)
+    try:
+        return await seeding.remove_tagged(conn, TAG)
     finally:
         await conn.close()
 
@@ -479,12 +476,11 @@ async def run(cfg: Config, command: str) -> int:
         connector=aiohttp.TCPConnector(limit=cfg.concurrency * 2),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as http:
-        async with http.get(cfg.server + "/v1/campaigns") as r:
-            campaigns = {c["id"]: c for c in (await r.json())["campaigns"]}
+        campaigns = await _campaigns(http, cfg.server)
         if cfg.campaign_id not in campaigns:
             raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
         campaign = load_campaign_dict(campaigns[cfg.campaign_id])
-        conn = await asyncpg.connect(cfg.database_url)
+        conn = await _connect(cfg.database_url)
         try:
             seeded = await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
         finally:
@@ -518,6 +514,7 @@ async def run(cfg: Config, command: str) -> int:
     if not cfg.quiet:
         print(markdown(result))
         print(f"results in {cfg.out_dir}/results.json, results.md and latency.png")
+        print("its data stays in the ledger until: scripts/loadtest --clean (same --demo-dir)")
     return 1 if violations else 0
 
 
@@ -525,7 +522,11 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--server", default="http://127.0.0.1:8080")
+    p.add_argument(
+        "--server",
+        default=os.environ.get("VOUCHER_SERVER", "http://127.0.0.1:8080"),
+        help="the demo server (default: $VOUCHER_SERVER or http://127.0.0.1:8080)",
+    )
     p.add_argument(
         "--demo-dir", type=Path, help="take the database URL and ID hash key of the README's demo"
     )
@@ -543,6 +544,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--check-only", action="store_true", help="only check the ledger's invariants")
+    p.add_argument(
+        "--clean",
+        action="store_true",
+        help="remove what load tests seeded (LT-… certificates and merchants) and their bills",
+    )
     return p
 
 
@@ -555,7 +561,7 @@ def config_from(args: argparse.Namespace) -> Config:
         key_b64 = key_b64 or keys["VOUCHER_ID_HASH_KEY"]
     if not database_url:
         raise SystemExit("--database-url (or --demo-dir) is needed")
-    if not args.check_only and not key_b64:
+    if not (args.check_only or args.clean) and not key_b64:
         raise SystemExit("--id-hash-key-b64 (or --demo-dir) is needed to seed")
     mix = {}
     for part in args.mix.split(","):
@@ -589,6 +595,21 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     cfg = config_from(args)
+    try:
+        return _main(args, cfg, argv)
+    except Unreachable as exc:
+        print(f"loadtest: {exc}", file=sys.stderr)
+        return 2
+    except seeding.TaggedDataSettled as exc:
+        print(f"loadtest: not cleaned: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace, cfg: Config, argv: list[str]) -> int:
+    if args.clean:
+        removed = asyncio.run(clean(cfg.database_url))
+        print("removed: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
+        return 0
     if args.check_only:
         violations = asyncio.run(check_only(cfg.database_url))
         for v in violations:

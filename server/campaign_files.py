@@ -1,0 +1,58 @@
+"""Campaign files (rule C1), read at the edge: the server's start-up, the operators' tools and
+the tests read a file here and hand its text to ``shared.campaign``, which only parses (the
+functional core does no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import shared
+from shared.campaign import Campaign, load_campaign_text
+from shared.errors import CampaignConfigInvalid
+
+_CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    """Rule C1: read, parse and validate one campaign TOML file (UTF-8)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CampaignConfigInvalid(
+            f"{p}: cannot read campaign file: {exc}",
+            source=str(p),
+            problems=[{"path": "<file>", "problem": str(exc)}],
+        ) from None
+    return load_campaign_text(text, source=str(p))
+
+
+def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
+    """Rule C1: the server's campaigns, one file each, by campaign id (ids must be unique)."""
+    out: dict[str, Campaign] = {}
+    origin: dict[str, Path] = {}
+    for p in map(Path, paths):
+        c = load_campaign(p)
+        if c.id in out:
+            raise CampaignConfigInvalid(
+                f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
+                source=str(p),
+                problems=[{"path": "id", "problem": "duplicate campaign id"}],
+            )
+        out[c.id] = c
+        origin[c.id] = p
+    return out
+
+
+def bundled_campaigns_dir() -> Path:
+    """The directory of campaign files shipped with the package (``shared/campaigns``)."""
+    return Path(shared.__file__).resolve().parent / "campaigns"
+
+
+def load_bundled_campaign(campaign_id: str) -> Campaign:
+    """Rule C1: load a shipped campaign by id, e.g. ``load_bundled_campaign("liaocheng-2024")``."""
+    if not _CAMPAIGN_ID.fullmatch(campaign_id):
+        raise CampaignConfigInvalid(f"{campaign_id!r}: not a campaign id", source=campaign_id)
+    return load_campaign(bundled_campaigns_dir() / f"{campaign_id}.toml")

@@ -1,0 +1,175 @@
+"""Merchants and their terminals (rules U1, X1, X2). District operators act in their own
+district only; every change is audited in its own transaction, and a suspension or a revoked
+terminal is recorded for every process (``access_changes``) and told to this one at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from server.auth import Principal, Role, hash_terminal_secret, new_terminal_secret
+from server.db import access, parties
+from server.db import admin as db
+from server.db.admin import Merchant
+from server.services.ports import Ports
+from server.services.scope import district_codes, require_district
+from shared.errors import Conflict, InvalidRequest, NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class AddMerchant:
+    name: str
+    district: str  # a code, short name or full name
+
+
+# the merchant's flag -> (its column, the audit action's name)
+Flag = Literal["admitted", "permitted", "suspended"]
+_FLAGS: dict[Flag, tuple[str, str]] = {
+    "admitted": ("admitted", "admit"),  # rule U1: the commerce bureau (the city's team)
+    "permitted": ("permitted", "permit"),  # rule U1: the district
+    "suspended": ("status", "suspend"),  # rule X1
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMerchant:
+    merchant_id: int
+    flag: Flag
+    value: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueTerminal:
+    merchant_id: int
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTerminal:
+    terminal_id: int
+    merchant_id: int
+    label: str
+    secret: str  # shown once; only its hash is stored (rule X2)
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeTerminal:
+    terminal_id: int
+    reason: str
+
+
+async def merchants(ports: Ports, me: Principal, district: str | None) -> list[Merchant]:
+    """Every merchant, or a district's; a district operator sees their own district only."""
+    if me.role is Role.DISTRICT_OPERATOR:
+        district = me.district
+    async with ports.pool.acquire() as conn:
+        return await db.merchants(conn, district)
+
+
+async def add_merchant(ports: Ports, me: Principal, cmd: AddMerchant) -> Merchant:
+    """A merchant starts not admitted and without permission (rule U1); the same name in the
+    same district again is refused (``conflict``, details.reason ``merchant_exists``)."""
+    district = district_codes(ports.campaigns).get(cmd.district)
+    if district is None:
+        raise InvalidRequest("unknown district", field="district")
+    require_district(me, district)
+    async with ports.pool.acquire() as conn, conn.transaction():
+        existing = await db.same_merchant(conn, cmd.name, district)
+        if existing is not None:
+            # rule U1: one shop, one ledger. The code stays the generic "conflict" (every code
+            # needs the terminal's words, terminal/i18n.py); details.reason says which.
+            raise Conflict(
+                "A merchant of this name is already registered in this district.",
+                reason="merchant_exists",
+                merchant_id=existing,
+            )
+        merchant_id = await parties.create_merchant(
+            conn, name=cmd.name, district=district, admitted=False, permitted=False
+        )
+        await db.audit(
+            conn,
+            actor=me.actor,
+            action="merchant.add",
+            subject=f"merchant:{merchant_id}",
+            details={"name": cmd.name, "district": district},
+        )
+        merchant = await db.merchant_for_update(conn, merchant_id)
+    assert merchant is not None
+    return merchant
+
+
+async def change_merchant(ports: Ports, me: Principal, cmd: ChangeMerchant) -> Merchant:
+    """Rules U1, X1: admit, permit or suspend (or undo it), with a reason; a suspension bites
+    on every route at once."""
+    column, action = _FLAGS[cmd.flag]
+    change = None
+    async with ports.pool.acquire() as conn, conn.transaction():
+        found = await db.merchant_for_update(conn, cmd.merchant_id)
+        if found is None:
+            raise NotFound("no such merchant")
+        require_district(me, found.district)
+        stored: bool | str = cmd.value
+        if column == "status":
+            stored = "suspended" if cmd.value else "active"
+        merchant = await db.set_merchant(conn, cmd.merchant_id, column, stored)
+        if column == "status":  # rule X1: a suspension bites on every route at once
+            change = await access.record(conn, "merchant", cmd.merchant_id, blocked=cmd.value)
+        await db.audit(
+            conn,
+            actor=me.actor,
+            action=f"merchant.{action}",
+            subject=f"merchant:{cmd.merchant_id}",
+            reason=cmd.reason,
+            details={cmd.flag: cmd.value},
+        )
+    if change is not None:
+        ports.publish([change])
+    return merchant
+
+
+async def issue_terminal(ports: Ports, me: Principal, cmd: IssueTerminal) -> IssuedTerminal:
+    """Rule X2: a terminal and its credential, shown once: only its hash is stored."""
+    secret = new_terminal_secret()
+    async with ports.pool.acquire() as conn, conn.transaction():
+        merchant = await db.merchant_for_update(conn, cmd.merchant_id)
+        if merchant is None:
+            raise NotFound("no such merchant")
+        require_district(me, merchant.district)
+        terminal_id = await parties.create_terminal(
+            conn,
+            merchant_id=cmd.merchant_id,
+            label=cmd.label,
+            credential_hash=hash_terminal_secret(secret),
+        )
+        await db.audit(
+            conn,
+            actor=me.actor,
+            action="terminal.issue",
+            subject=f"terminal:{terminal_id}",
+            details={"merchant_id": cmd.merchant_id, "label": cmd.label},
+        )
+    return IssuedTerminal(terminal_id, cmd.merchant_id, cmd.label, secret)
+
+
+async def revoke_terminal(ports: Ports, me: Principal, cmd: RevokeTerminal) -> None:
+    """Rule U1: a revoked terminal is refused at once, whatever token it holds. Revoking a
+    revoked terminal changes nothing."""
+    change = None
+    async with ports.pool.acquire() as conn, conn.transaction():
+        terminal = await db.terminal_for_update(conn, cmd.terminal_id)
+        if terminal is None:
+            raise NotFound("no such terminal")
+        require_district(me, terminal.district)
+        if terminal.status == "active":
+            await db.revoke_terminal(conn, cmd.terminal_id, ports.clock())
+            change = await access.record(conn, "terminal", cmd.terminal_id, blocked=True)
+            await db.audit(
+                conn,
+                actor=me.actor,
+                action="terminal.revoke",
+                subject=f"terminal:{cmd.terminal_id}",
+                reason=cmd.reason,
+            )
+    if change is not None:
+        ports.publish([change])  # rule U1: refused at once, whatever token

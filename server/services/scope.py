@@ -1,0 +1,34 @@
+"""Who may act where (rule X2), and the districts the loaded campaigns name (rule C2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from server.auth import Principal, Role
+from shared.campaign import Campaign
+from shared.errors import Forbidden
+
+
+def require_district(me: Principal, district: str) -> None:
+    """Rule X2: a district operator acts in their own district only."""
+    if me.role is Role.DISTRICT_OPERATOR and me.district != district:
+        raise Forbidden("this merchant is in another district", district=district)
+
+
+def district_codes(campaigns: Mapping[str, Campaign]) -> dict[str, str]:
+    """Codes, short names and full names of every district the campaigns name -> code."""
+    names: dict[str, str] = {}
+    for campaign in campaigns.values():
+        for district in campaign.districts.values():
+            names[district.code] = names[district.name] = district.code
+            names[district.full_name] = district.code
+    return names
+
+
+def district_name(campaigns: Mapping[str, Campaign], code: str) -> str:
+    """东昌府区 for ``dongchangfu``: the name the campaigns give the district (its code when
+    none names it)."""
+    for campaign in campaigns.values():
+        if code in campaign.districts:
+            return campaign.districts[code].name
+    return code

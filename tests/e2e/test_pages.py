@@ -1,0 +1,274 @@
+"""The web pages over real HTTP, without a browser (issue 12, item 1): sessions in secure
+cookies, CSRF on every form, the API's roles and object checks, no ID number on a page, the
+secure headers. The browser's own stories are tests/browser/."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from server.pages import PAGE_ROUTES, SECURITY_HEADERS
+from shared.idnumber import mask_id_number
+from tests.e2e.conftest import World, new_id_number
+
+CSRF = re.compile(r'name="csrf" value="([0-9a-f]{64})"')
+
+
+class Browser:
+    """Keeps the pages' cookies by hand: aiohttp's client jar, rightly, sends no Secure cookie
+    over plain HTTP, and the pages set only Secure ones."""
+
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+        self.jar: dict[str, str] = {}
+
+    def _keep(self, response: Any) -> None:
+        for name, morsel in response.cookies.items():
+            if morsel["max-age"] == "0" or not morsel.value:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = morsel.value
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.jar.items())
+        return {**({"Cookie": cookie} if cookie else {}), **(extra or {})}
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        r = await self.client.get(
+            path, headers=self._headers(kw.pop("headers", None)), allow_redirects=False, **kw
+        )
+        self._keep(r)
+        return r
+
+    async def post(self, path: str, data: dict[str, str], **kw: Any) -> Any:
+        r = await self.client.post(
+            path,
+            data=data,
+            headers=self._headers(kw.pop("headers", None)),
+            allow_redirects=False,
+            **kw,
+        )
+        self._keep(r)
+        return r
+
+    async def csrf(self, path: str) -> str:
+        r = await self.get(path)
+        assert r.status == 200, await r.text()
+        found = CSRF.search(await r.text())
+        assert found, path
+        return found.group(1)
+
+
+async def signed_in_citizen(world: World, id_number: str) -> Browser:
+    b = Browser(world.client)
+    token = await b.csrf("/wallet/signin")
+    r = await b.post("/wallet/signin/dev", {"csrf": token, "id_number": id_number})
+    assert r.status == 303, await r.text()
+    assert r.headers["Location"] == "/wallet"
+    return b
+
+
+async def signed_in_staff(world: World, role: str, **kw: Any) -> tuple[Browser, str]:
+    username = f"pg-{role.split('_')[0]}-{new_id_number()[-8:]}".lower()
+    from ops import demo as seed
+
+    async with world.pool.acquire() as conn:
+        await seed.account(conn, username=username, password="a long password", role=role, **kw)
+    b = Browser(world.client)
+    token = await b.csrf("/signin")
+    r = await b.post(
+        "/signin", {"csrf": token, "username": username, "password": "a long password"}
+    )
+    assert r.status == 303, await r.text()
+    return b, username
+
+
+def test_every_page_states_who_may_open_it() -> None:
+    # rule X2: a page is public only where it must be (the front page and signing in)
+    public = {path for method, path, h in PAGE_ROUTES if h.page_roles is None}
+    assert public == {
+        "/",
+        "/signin",
+        "/wallet/signin",
+        "/wallet/signin/dev",
+        "/wallet/signin/assertion",
+    }
+
+
+async def test_the_session_cookie_is_secure_httponly_and_strict(world: World) -> None:
+    b = Browser(world.client)
+    token = await b.csrf("/wallet/signin")
+    r = await b.post("/wallet/signin/dev", {"csrf": token, "id_number": new_id_number()})
+    assert r.status == 303
+    cookie = r.cookies["vs_session"]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert cookie["path"] == "/"
+    page = await b.get("/wallet")
+    assert page.status == 200
+    for name, value in SECURITY_HEADERS.items():
+        assert page.headers[name] == value
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+async def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
+    world: World,
+) -> None:
+    person = new_id_number()
+    b = await signed_in_citizen(world, person)
+    cert = await world.certificate([person])
+    for bad in ({}, {"csrf": "0" * 64}):
+        r = await b.post("/wallet/claim", {**bad, "certificate_no": cert})
+        assert r.status == 403
+        assert "表单已过期" in await r.text()
+    # from another site, even with the right token
+    token = await b.csrf("/wallet")
+    r = await b.post(
+        "/wallet/claim",
+        {"csrf": token, "certificate_no": cert},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert r.status == 403
+    async with world.pool.acquire() as conn:
+        claimed = await conn.fetchval(
+            "SELECT count(*) FROM claims k JOIN certificates c ON c.id = k.certificate_id "
+            "WHERE c.cert_no = $1",
+            cert,
+        )
+    assert claimed == 0
+    # the sign-in form too: no pre-session token, no session
+    fresh = Browser(world.client)
+    r = await fresh.post("/wallet/signin/dev", {"id_number": new_id_number()})
+    assert r.status == 403
+    assert "vs_session" not in fresh.jar
+
+
+async def test_the_wallet_claims_in_plain_words_and_shows_no_id_number(world: World) -> None:
+    person = new_id_number()
+    b = await signed_in_citizen(world, person)
+    cert = await world.certificate([person])
+    token = await b.csrf("/wallet")
+    r = await b.post("/wallet/claim", {"csrf": token, "certificate_no": cert})
+    text = await r.text()
+    assert r.status == 200
+    assert "领取成功：48 张消费券" in text  # rule A3: 1,200,000 元 in phase 1
+    assert person not in text and mask_id_number(person) in text  # rule X3
+    assert 'id="qr"' in text and "data:image/svg+xml;base64," in text
+    r = await b.post("/wallet/claim", {"csrf": token, "certificate_no": cert})
+    assert "已经领取过了" in await r.text()  # rule E4, in plain words
+    r = await b.get("/wallet?lang=en")
+    assert "Available" in await r.text()
+
+
+async def test_a_manager_reaches_only_their_own_merchant(world: World) -> None:
+    mine = await world.till()
+    other = await world.till()
+    b, _ = await signed_in_staff(world, "merchant_manager", merchant_id=mine.merchant_id)
+    for mine_page in ("day", "month", "terminals", "day.csv", "month.csv"):
+        r = await b.get(f"/merchant/{mine.merchant_id}/{mine_page}")
+        assert r.status == 200, mine_page
+    for path in (
+        f"/merchant/{other.merchant_id}/day",
+        f"/merchant/{other.merchant_id}/day.csv",
+        f"/merchant/{other.merchant_id}/month",
+        f"/merchant/{other.merchant_id}/terminals",
+        "/merchant/abc/day",
+    ):
+        r = await b.get(path)
+        assert r.status == 404, path
+    token = await b.csrf(f"/merchant/{mine.merchant_id}/terminals")
+    r = await b.post(
+        f"/merchant/{other.merchant_id}/terminals/{other.terminal_id}/revocation-request",
+        {"csrf": token, "reason": "丢失"},
+    )
+    assert r.status == 404
+    # a till of another merchant under the manager's own id is not found either
+    r = await b.post(
+        f"/merchant/{mine.merchant_id}/terminals/{other.terminal_id}/revocation-request",
+        {"csrf": token, "reason": "丢失"},
+    )
+    assert r.status == 404
+    # a manager sees no dashboard, a citizen no merchant page
+    assert (await b.get("/ops")).status == 403
+
+
+async def test_a_managers_revoke_request_is_audited_and_revokes_nothing(world: World) -> None:
+    mine = await world.till()
+    b, username = await signed_in_staff(world, "merchant_manager", merchant_id=mine.merchant_id)
+    path = f"/merchant/{mine.merchant_id}/terminals"
+    token = await b.csrf(path)
+    r = await b.post(
+        f"{path}/{mine.terminal_id}/revocation-request", {"csrf": token, "reason": "收银机丢失"}
+    )
+    assert r.status == 200
+    assert "已提交停用申请" in await r.text()
+    async with world.pool.acquire() as conn:
+        entry = await conn.fetchrow(
+            "SELECT actor, reason FROM audit_log WHERE action = 'terminal.revoke_request' "
+            "AND subject = $1",
+            f"terminal:{mine.terminal_id}",
+        )
+        status = await conn.fetchval("SELECT status FROM terminals WHERE id = $1", mine.terminal_id)
+    assert entry is not None and entry["actor"] == f"merchant_manager:{username}"
+    assert entry["reason"] == "收银机丢失"
+    assert status == "active"  # rule U1: the district revokes
+
+
+async def test_a_disabled_account_is_refused_on_the_next_page(world: World) -> None:
+    # rule X1: whatever cookie it holds
+    b, username = await signed_in_staff(world, "auditor")
+    assert (await b.get("/ops")).status == 200
+    city = await world.staff("city_operator")
+    async with world.pool.acquire() as conn:
+        account_id = await conn.fetchval("SELECT id FROM accounts WHERE username = $1", username)
+    r = await world.client.post(
+        f"/v1/accounts/{account_id}/status",
+        json={"status": "disabled", "reason": "离职"},
+        headers=city,
+    )
+    assert r.status == 200, await r.text()
+    r = await b.get("/ops")
+    assert r.status == 403
+    assert "vs_session" not in b.jar  # the cookie is dropped
+
+
+async def test_a_district_operator_sees_only_their_district(world: World) -> None:
+    b, _ = await signed_in_staff(world, "district_operator", district="gaoxin")
+    r = await b.get("/ops?district=dongchangfu&month=2024-09&campaign=liaocheng-2024")
+    text = await r.text()
+    assert r.status == 200, text
+    assert "仅显示本区：高新区" in text
+    table = text.split('id="ranking-table"')[1].split("</table>")[0]
+    assert "高新区" in table and "东昌府区" not in table
+
+
+async def test_without_a_session_a_page_sends_you_to_sign_in(world: World) -> None:
+    b = Browser(world.client)
+    r = await b.get("/merchant/1/day")
+    assert r.status == 303
+    assert r.headers["Location"].startswith("/signin?next=")
+    r = await b.get("/wallet")
+    assert r.headers["Location"].startswith("/wallet/signin?next=")
+    r = await b.get("/signin?next=//evil.example")
+    token = CSRF.search(await r.text())
+    assert token
+
+
+def test_the_ranking_png_speaks_chinese_where_a_cjk_font_is_installed() -> None:
+    # issue 12: the PNG's labels were English with "dongchangfu"; with a CJK font they are the
+    # districts' names (a glyph missing from the font would warn, and warnings fail the suite)
+    import glob
+    from datetime import date
+
+    from server.handlers.settlement import cjk_family, ranking_chart
+    from shared.settlement import DistrictFigures, Ranked
+
+    if not glob.glob("/usr/share/fonts/**/*CJK*", recursive=True):
+        pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
+    assert cjk_family() is not None
+    figures = DistrictFigures("dongchangfu", "东昌府区", 1, 48, 12, 120_000, 48, 12)
+    png = ranking_chart(date(2024, 9, 1), [Ranked(1, figures, 2500)])
+    assert png.startswith(b"\x89PNG")
