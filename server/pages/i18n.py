@@ -49,20 +49,20 @@ _WORDS: dict[str, tuple[str, str]] = {
     ),
     # wallet
     "hello": ("您好，{masked}", "Hello, {masked}"),
-    "your_code": ("付款码", "Your code"),
-    "code_alt": ("消费券付款码，请出示给收银员扫描", "Voucher code for the cashier to scan"),
+    "your_code": ("消费券码", "Your voucher code"),
+    "code_alt": ("消费券码，请出示给收银员扫描", "Voucher code for the cashier to scan"),
     "refresh_in": ("{s} 秒后自动刷新", "Refreshes in {s} s"),
-    "refresh_now": ("刷新付款码", "New code"),
+    "refresh_now": ("刷新消费券码", "New code"),
     "code_help": (
-        "请把屏幕亮度调高，出示给收银员扫描。付款码 {ttl} 秒内有效，只能使用一次。",
+        "请把屏幕亮度调高，出示给收银员扫描。消费券码 {ttl} 秒内有效，只能使用一次。",
         "Turn the screen brightness up and show the code to the cashier. It is valid for "
         "{ttl} s and works once.",
     ),
     "offline": (
-        "网络已断开：付款码在倒计时结束前仍可使用，之后需要联网刷新。",
+        "网络已断开：消费券码在倒计时结束前仍可使用，之后需要联网刷新。",
         "No network: the code works until the countdown ends; a new one needs the network.",
     ),
-    "expired_code": ("付款码已过期，请刷新。", "The code has expired: get a new one."),
+    "expired_code": ("消费券码已过期，请刷新。", "The code has expired: get a new one."),
     "used_now": ("已核销：{shop}，{n} 张，{time}", "Used: {shop}, {n} voucher(s), {time}"),
     "no_code": (
         "您还没有可用的消费券。请先在下方领取。",

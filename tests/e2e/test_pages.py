@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from server.pages import PAGE_ROUTES, SECURITY_HEADERS
+from server.pages.i18n import WORDS
 from shared.idnumber import mask_id_number
 from tests.e2e.conftest import World, new_id_number
 
@@ -272,3 +273,11 @@ def test_the_ranking_png_speaks_chinese_where_a_cjk_font_is_installed() -> None:
     figures = DistrictFigures("dongchangfu", "东昌府区", 1, 48, 12, 120_000, 48, 12)
     png = ranking_chart(date(2024, 9, 1), [Ranked(1, figures, 2500)])
     assert png.startswith(b"\x89PNG")
+
+
+def test_the_wallet_calls_our_code_a_voucher_code_never_a_payment_code() -> None:
+    # issue 11 item 8: 付款码 is WeChat's and Alipay's; ours is 消费券码, on the till and here
+    words = WORDS["zh"]
+    chinese = [words.word(key) for key in ("your_code", "code_alt", "refresh_now", "expired_code")]
+    assert not any("付款码" in text for text in chinese)
+    assert all("消费券码" in text for text in chinese)
