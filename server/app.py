@@ -466,9 +466,10 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/v1/merchant/day",
         till.merchant_day,
-        "The merchant's redemptions and refunds of a date (S2)",
+        "The merchant's redemptions and refunds of a date, as JSON or CSV (S2)",
         query=S.MerchantDayQuery,
         response=S.MerchantDay,
+        media=("text/csv",),
     ),
 )
 

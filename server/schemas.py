@@ -255,6 +255,8 @@ class RankingQuery(Query):
 
 class MerchantDayQuery(Query):
     date: Day | None = None
+    # csv: the day as the shop's bookkeeping opens it (the merchant's page serves the same)
+    format: Literal["json", "csv"] = "json"
 
 
 # --- responses ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from server.schemas import (
     RedeemRequest,
     RefundRequest,
 )
-from server.services import redemption, refunds, till_reads
+from server.services import merchant_pages, redemption, refunds, till_reads
 from server.services.till_reads import ByKey, ByReceipt, RedemptionView
 from server.web import (
     ERROR_CODE,
@@ -224,10 +224,24 @@ async def refund(request: web.Request) -> web.Response:
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def merchant_day(request: web.Request) -> web.Response:
     """Rule S2: the merchant's redemptions and refunds of one local date, with totals."""
-    merchant_id = principal_of(request).merchant_id
+    me = principal_of(request)
+    merchant_id = me.merchant_id
     assert merchant_id is not None
-    day = read_query(request, MerchantDayQuery).date
+    query = read_query(request, MerchantDayQuery)
+    day = query.date
     tills = till_ports_of(request)
+    if query.format == "csv":
+        today = tills.clock().astimezone(tills.tz).date()
+        found_day = await merchant_pages.day(tills, me, merchant_id, day or today)
+        return web.Response(
+            text=merchant_pages.day_csv(found_day, tills.tz),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="merchant-{merchant_id}-'
+                f'{found_day.day.isoformat()}.csv"'
+            },
+        )
     found = await till_reads.merchant_day(merchant_id, day, tills)
     tz, totals = tills.tz, found.totals
     return web.json_response(

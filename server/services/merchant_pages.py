@@ -94,8 +94,9 @@ class Month:
 
 
 def own_merchant(me: Principal, merchant_id: int) -> None:
-    """Rule X2: a manager reads their own merchant only; another id does not exist for them."""
-    if me.role is not Role.MERCHANT_MANAGER or me.merchant_id != merchant_id:
+    """Rule X2: a manager (or one of the shop's tills, for the API's day list) reads their own
+    merchant only; another id does not exist for them."""
+    if me.role not in (Role.MERCHANT_MANAGER, Role.CASHIER) or me.merchant_id != merchant_id:
         raise NotFound("no such merchant")
 
 

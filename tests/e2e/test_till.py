@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import logging
 import re
 import uuid
@@ -385,6 +387,30 @@ async def test_the_merchants_day_lists_its_own_redemptions_only(world: World) ->
     other_id = (await world.redeem(other, await world.qr(person))).headers
     assert other_id  # the other till works too; its redemption is not in my list
     assert all(item["terminal"]["id"] == mine.terminal_id for item in day["redemptions"])
+
+
+async def test_the_merchants_day_downloads_as_csv(world: World) -> None:
+    # rule S2; issue 12: GET /v1/merchant/day ignored format=csv
+    person = await world.citizen_with_vouchers()
+    mine, other = await world.till(), await world.till()
+    await world.redeem(mine, await world.qr(person), bill_fen=60_000, count=3, receipt_no="C-1")
+    await world.redeem(other, await world.qr(person), bill_fen=20_000, count=1, receipt_no="C-2")
+    r = await world.client.get(
+        "/v1/merchant/day",
+        params={"date": "2024-09-10", "format": "csv"},
+        headers=mine.headers,
+    )
+    assert r.status == 200, await r.text()
+    assert r.content_type == "text/csv"
+    assert "attachment" in r.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(await r.text())))
+    assert rows[0][:3] == ["kind", "time", "receipt_no"]
+    receipts = [row[2] for row in rows[1:] if row and row[0] == "redemption"]
+    assert receipts == ["C-1"]  # the other merchant's bill is not in mine (rule X2)
+    refused = await world.client.get(
+        "/v1/merchant/day", params={"format": "xls"}, headers=mine.headers
+    )
+    assert refused.status == 400
 
 
 @pytest.mark.parametrize(
