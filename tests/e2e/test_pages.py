@@ -264,14 +264,14 @@ def test_the_ranking_png_speaks_chinese_where_a_cjk_font_is_installed() -> None:
     import glob
     from datetime import date
 
-    from server.handlers.settlement import cjk_family, ranking_chart
+    from server.charts import cjk_family, ranking_png
     from shared.settlement import DistrictFigures, Ranked
 
     if not glob.glob("/usr/share/fonts/**/*CJK*", recursive=True):
         pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
     assert cjk_family() is not None
     figures = DistrictFigures("dongchangfu", "东昌府区", 1, 48, 12, 120_000, 48, 12)
-    png = ranking_chart(date(2024, 9, 1), [Ranked(1, figures, 2500)])
+    png = ranking_png(date(2024, 9, 1), [Ranked(1, figures, 2500)])
     assert png.startswith(b"\x89PNG")
 
 
