@@ -50,8 +50,7 @@ PAGE_ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
         merchant.request_revocation,
     ),
     ("GET", "/ops", ops.dashboard),
-    ("GET", "/ops/charts/ranking.svg", ops.ranking_chart),
-    ("GET", "/ops/charts/activity.svg", ops.activity_chart),
+    ("GET", "/ops/charts/{chart}.svg", ops.chart),
 )
 
 # OWASP's secure headers for every answer of the app, pages and API alike: scripts and styles

@@ -23,6 +23,7 @@ from shared.errors import InvalidDate
 from shared.settlement import parse_month
 
 VIEWERS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR, Role.AUDITOR)
+CHARTS = ("ranking", "activity")
 # The chart's own document: its matplotlib SVG styles itself inline; no script, nothing fetched
 CHART_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
 
@@ -85,23 +86,17 @@ def _draw(found: dashboards.Dashboard, name: str, lang: str) -> bytes:
     return charts.render(figure, "svg")
 
 
-async def _chart(request: web.Request, name: str) -> web.StreamResponse:
+@page(*VIEWERS)
+async def chart(request: web.Request) -> web.StreamResponse:
+    """The ranking (rule S3) or activity chart as SVG, for the page's filters and with its
+    visibility (rule X2)."""
+    name = request.match_info["chart"]
+    if name not in CHARTS:
+        raise web.HTTPNotFound()
     found = await _dashboard(request)
-    body = await asyncio.to_thread(_draw, found, name, language(request))
+    drawn = await asyncio.to_thread(_draw, found, name, language(request))
     return web.Response(
-        body=body,
+        body=drawn,
         content_type="image/svg+xml",
         headers={"Content-Security-Policy": CHART_CSP, "Cache-Control": "private, no-cache"},
     )
-
-
-@page(*VIEWERS)
-async def ranking_chart(request: web.Request) -> web.StreamResponse:
-    """Rule S3: the ranking chart as SVG, for the page's filters and with its visibility (X2)."""
-    return await _chart(request, "ranking")
-
-
-@page(*VIEWERS)
-async def activity_chart(request: web.Request) -> web.StreamResponse:
-    """Vouchers issued and redeemed per day as SVG, for the page's filters (rule X2)."""
-    return await _chart(request, "activity")

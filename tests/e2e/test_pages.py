@@ -246,6 +246,22 @@ async def test_a_district_operator_sees_only_their_district(world: World) -> Non
     assert "高新区" in table and "东昌府区" not in table
 
 
+async def test_the_chart_images_keep_the_pages_visibility(world: World) -> None:
+    # rule X2: the chart route answers for the same filters as /ops, so a district operator's
+    # ranking chart has their district's bar only, whatever district the URL names
+    b, _ = await signed_in_staff(world, "district_operator", district="gaoxin")
+    r = await b.get("/ops/charts/ranking.svg?district=dongchangfu&month=2024-09")
+    svg = await r.text()
+    assert r.status == 200, svg
+    assert r.headers["Content-Type"].startswith("image/svg+xml")
+    assert "script-src" not in r.headers["Content-Security-Policy"]  # default-src 'none'
+    assert 'id="bar-gaoxin"' in svg and 'id="bar-dongchangfu"' not in svg
+    r = await b.get("/ops/charts/activity.svg?month=2024-09")
+    assert r.status == 200 and (await r.text()).lstrip().startswith("<?xml")
+    r = await b.get("/ops/charts/other.svg")
+    assert r.status == 404
+
+
 async def test_without_a_session_a_page_sends_you_to_sign_in(world: World) -> None:
     b = Browser(world.client)
     r = await b.get("/merchant/1/day")
