@@ -3,13 +3,12 @@ are server/services/settlement.py."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import io
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
+from server import charts
 from server.auth import Role, principal_of, requires
 from server.handlers.ports import ports_of
 from server.schemas import RankingQuery
@@ -137,7 +136,10 @@ async def ranking(request: web.Request) -> web.Response:
             charset="utf-8",
         )
     if asked.format == "png":
-        return web.Response(body=ranking_chart(month, ranked), content_type="image/png")
+        return web.Response(
+            body=await asyncio.to_thread(charts.ranking_png, month, ranked),
+            content_type="image/png",
+        )
     return web.json_response(
         {
             "month": month.strftime("%Y-%m"),
@@ -159,65 +161,3 @@ async def ranking(request: web.Request) -> web.Response:
             ],
         }
     )
-
-
-# CJK families in the order tried: the Chinese district names need one (issue 12)
-CJK_FAMILIES = (
-    "Noto Sans CJK SC",
-    "Noto Sans SC",
-    "Source Han Sans SC",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-)
-
-
-@functools.cache
-def cjk_family() -> str | None:
-    """A font family with Chinese glyphs that matplotlib can use, or None. Its font cache may
-    predate the system's fonts (fonts-noto-cjk installed later), so files named CJK are added
-    to it first."""
-    from matplotlib import font_manager
-
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    if not known & set(CJK_FAMILIES):
-        for path in font_manager.findSystemFonts():
-            if "CJK" in path or "wqy" in path.lower():
-                with contextlib.suppress(Exception):  # an unreadable font file is skipped
-                    font_manager.fontManager.addfont(path)
-        known = {f.name for f in font_manager.fontManager.ttflist}
-    return next((family for family in CJK_FAMILIES if family in known), None)
-
-
-def ranking_chart(month: Any, ranked: list[rules.Ranked]) -> bytes:
-    """Rule S3: a bar chart of the redemption rate per district (matplotlib, no display), in
-    Chinese with the districts' names; where no CJK font is installed, in English with their
-    codes (never boxes for missing glyphs)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    family = cjk_family()
-    figure = Figure(figsize=(7, 4), dpi=100)
-    axes = figure.subplots()
-    if family is not None:
-        font: dict[str, Any] = {"fontfamily": family}
-        labels = [r.figures.name for r in ranked]
-        ylabel, title = "累计核销率（%）", f"{month:%Y-%m} 各区消费券核销排名"
-    else:
-        font = {}
-        labels = [r.figures.district for r in ranked]
-        ylabel, title = "redemption rate to date (%)", f"District ranking {month:%Y-%m}"
-    rates = [r.redemption_rate_bp / 100 for r in ranked]
-    bars = axes.bar(range(len(ranked)), rates, color="#c0392b")
-    axes.set_xticks(range(len(ranked)), labels, **font)
-    axes.bar_label(bars, labels=[f"{x:.2f}%" for x in rates])
-    axes.set_ylabel(ylabel, **font)
-    axes.set_title(title, **font)
-    axes.set_ylim(0, max([*rates, 1.0]) * 1.2)
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()

@@ -50,6 +50,7 @@ PAGE_ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
         merchant.request_revocation,
     ),
     ("GET", "/ops", ops.dashboard),
+    ("GET", "/ops/charts/{chart}.svg", ops.chart),
 )
 
 # OWASP's secure headers for every answer of the app, pages and API alike: scripts and styles

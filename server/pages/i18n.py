@@ -164,7 +164,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "campaign": ("活动", "Campaign"),
     "batches": ("结算批次", "Settlement batches"),
     "chart_alt": ("各区累计核销率柱状图", "Bar chart of each district's redemption rate"),
-    "activity_alt": ("每日领取与核销折线图", "Claims and redemptions per day"),
+    "activity_alt": (
+        "每日发放与核销张数柱状图",
+        "Bar chart of vouchers issued and redeemed per day",
+    ),
     "read_everything": (
         "审计员：可查看全部数据，不能修改。",
         "Auditor: reads everything, changes nothing.",

@@ -9,9 +9,10 @@ from datetime import date
 from aiohttp import web
 
 from server import schemas
-from server.auth import Role, principal_of
+from server.auth import Principal, Role, principal_of
 from server.handlers.ports import ports_of
 from server.pages.session import SESSION, check_form, field, page, render, see_other
+from server.services import Ports
 from server.services import merchant_pages as pages
 from server.web import CLOCK, TZ, path_id
 from shared.errors import InvalidDate
@@ -66,12 +67,15 @@ async def start(request: web.Request) -> web.StreamResponse:
     return see_other(f"/merchant/{principal_of(request).merchant_id}/day")
 
 
+def _mine(request: web.Request) -> tuple[Ports, Principal, int]:
+    """What every merchant page asks its use case with: the ports, who asks, which merchant."""
+    return ports_of(request), principal_of(request), _merchant_id(request)
+
+
 @page(Role.MERCHANT_MANAGER)
 async def day(request: web.Request) -> web.StreamResponse:
     """Rule S2: bills, vouchers, voucher value, refunds, gross and net, per till; any date."""
-    found = await pages.day(
-        ports_of(request), principal_of(request), _merchant_id(request), _date(request)
-    )
+    found = await pages.day(*_mine(request), _date(request))
     return render(
         request, "merchant_day.html", {"tab": "day", "d": found, "mid": found.merchant_id}
     )
@@ -79,9 +83,7 @@ async def day(request: web.Request) -> web.StreamResponse:
 
 @page(Role.MERCHANT_MANAGER)
 async def day_csv(request: web.Request) -> web.StreamResponse:
-    found = await pages.day(
-        ports_of(request), principal_of(request), _merchant_id(request), _date(request)
-    )
+    found = await pages.day(*_mine(request), _date(request))
     name = f"merchant-{found.merchant_id}-{found.day.isoformat()}.csv"
     return _csv(pages.day_csv(found, request.app[TZ]), name)
 
@@ -89,9 +91,7 @@ async def day_csv(request: web.Request) -> web.StreamResponse:
 @page(Role.MERCHANT_MANAGER)
 async def month(request: web.Request) -> web.StreamResponse:
     """Rules S1, S2: totals per day and the month's settlement, with the amount due."""
-    found = await pages.month(
-        ports_of(request), principal_of(request), _merchant_id(request), _month(request)
-    )
+    found = await pages.month(*_mine(request), _month(request))
     return render(
         request, "merchant_month.html", {"tab": "month", "m": found, "mid": found.merchant_id}
     )
@@ -99,9 +99,7 @@ async def month(request: web.Request) -> web.StreamResponse:
 
 @page(Role.MERCHANT_MANAGER)
 async def month_csv(request: web.Request) -> web.StreamResponse:
-    found = await pages.month(
-        ports_of(request), principal_of(request), _merchant_id(request), _month(request)
-    )
+    found = await pages.month(*_mine(request), _month(request))
     return _csv(pages.month_csv(found), f"merchant-{found.merchant_id}-{found.month:%Y-%m}.csv")
 
 

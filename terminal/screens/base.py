@@ -3,7 +3,7 @@ language, and failures turned into notifications (never a traceback)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from textual.message import Message
 from textual.screen import Screen
@@ -56,3 +56,33 @@ class TillScreen(Screen[None]):
         if self.client is None:
             self.till.tell(self.t("input.unpaired"), title=self.t("title.error"), severity="error")
         return self.client
+
+
+class Pending(Protocol):
+    @property
+    def key(self) -> str: ...
+
+
+class WaitingScreen(TillScreen):
+    """A till screen that sends one request at a time and may stop waiting for its answer
+    (Esc, issue 11 item 4): its worker group is cancelled and the outcome is unknown, the
+    request's key kept so that the same request can go again (rule U7)."""
+
+    WORKER_GROUP: ClassVar[str]
+    busy: bool
+    pending: Pending | None
+
+    def outcome_unknown(self) -> Message:
+        """The message that says the answer for ``self.pending`` will not be waited for."""
+        raise NotImplementedError
+
+    def action_stop_waiting(self) -> None:
+        if not self.busy or self.pending is None:
+            return
+        self.workers.cancel_group(self, self.WORKER_GROUP)
+        self.post_message(self.outcome_unknown())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_waiting":  # Esc shows in the footer only while waiting
+            return self.busy and self.pending is not None
+        return True

@@ -22,7 +22,7 @@ from shared.rules import normalise_receipt_no
 from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
-from terminal.screens.base import TillScreen
+from terminal.screens.base import WaitingScreen
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
 from terminal.widgets.status_bar import StatusBar
@@ -79,7 +79,8 @@ class RedeemFailed(Message):
     pending: PendingRedeem
 
 
-class CheckoutScreen(TillScreen):
+class CheckoutScreen(WaitingScreen):
+    WORKER_GROUP = "redeem"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f9", "confirm", "confirm", id="confirm"),
         Binding("f8", "check", "check", id="check"),
@@ -383,18 +384,11 @@ class CheckoutScreen(TillScreen):
         self._show_quote()
         self.run_check(self.pending)
 
-    def action_stop_waiting(self) -> None:
-        """Esc while waiting for the server: stop waiting, the outcome is unknown (issue 11
-        item 4). The request may have arrived, so the key is kept for F8 / F9."""
-        if not self.busy or self.pending is None:
-            return
-        self.workers.cancel_group(self, "redeem")
-        self.post_message(RedeemFailed(OutcomeUnknown(self.pending.key), self.pending))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop_waiting":  # Esc shows in the footer only while waiting
-            return self.busy and self.pending is not None
-        return True
+    def outcome_unknown(self) -> RedeemFailed:
+        """Esc while waiting for the server: the request may have arrived, so the key is kept
+        for F8 / F9."""
+        assert self.pending is not None
+        return RedeemFailed(OutcomeUnknown(self.pending.key), self.pending)
 
     def _say(self, text: str, outcome: str) -> None:
         self.outcome = outcome

@@ -24,7 +24,7 @@ from terminal.client import OutcomeUnknown, Redemption, StaffSession, Unreachabl
 from terminal.documents import format_ids
 from terminal.i18n import describe_error, status_text
 from terminal.refunds import RefundPreview, handed_back_fen, preview_refund, shown_status
-from terminal.screens.base import TillScreen
+from terminal.screens.base import WaitingScreen
 from terminal.widgets.status_bar import StatusBar
 
 
@@ -61,7 +61,8 @@ class RefundFailed(Message):
     pending: PendingRefund | None
 
 
-class RefundScreen(TillScreen):
+class RefundScreen(WaitingScreen):
+    WORKER_GROUP = "refund"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f9", "refund", "confirm", id="confirm"),
         Binding("f8", "full", "full", id="full"),
@@ -384,17 +385,10 @@ class RefundScreen(TillScreen):
             )
         )
 
-    def action_stop_waiting(self) -> None:
-        """Esc while waiting: stop waiting; the outcome is unknown, the key is kept (F9)."""
-        if not self.busy or self.pending is None:
-            return
-        self.workers.cancel_group(self, "refund")
-        self.post_message(RefundFailed(OutcomeUnknown(self.pending.key), self.pending))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "stop_waiting":  # Esc shows in the footer only while waiting
-            return self.busy and self.pending is not None
-        return True
+    def outcome_unknown(self) -> RefundFailed:
+        """Esc while waiting: the outcome is unknown, the key is kept (F9)."""
+        assert self.pending is not None
+        return RefundFailed(OutcomeUnknown(self.pending.key), self.pending)
 
     @on(Refunded)
     def _refunded(self, message: Refunded) -> None:

@@ -246,6 +246,22 @@ async def test_a_district_operator_sees_only_their_district(world: World) -> Non
     assert "高新区" in table and "东昌府区" not in table
 
 
+async def test_the_chart_images_keep_the_pages_visibility(world: World) -> None:
+    # rule X2: the chart route answers for the same filters as /ops, so a district operator's
+    # ranking chart has their district's bar only, whatever district the URL names
+    b, _ = await signed_in_staff(world, "district_operator", district="gaoxin")
+    r = await b.get("/ops/charts/ranking.svg?district=dongchangfu&month=2024-09")
+    svg = await r.text()
+    assert r.status == 200, svg
+    assert r.headers["Content-Type"].startswith("image/svg+xml")
+    assert "script-src" not in r.headers["Content-Security-Policy"]  # default-src 'none'
+    assert 'id="bar-gaoxin"' in svg and 'id="bar-dongchangfu"' not in svg
+    r = await b.get("/ops/charts/activity.svg?month=2024-09")
+    assert r.status == 200 and (await r.text()).lstrip().startswith("<?xml")
+    r = await b.get("/ops/charts/other.svg")
+    assert r.status == 404
+
+
 async def test_without_a_session_a_page_sends_you_to_sign_in(world: World) -> None:
     b = Browser(world.client)
     r = await b.get("/merchant/1/day")
@@ -264,14 +280,14 @@ def test_the_ranking_png_speaks_chinese_where_a_cjk_font_is_installed() -> None:
     import glob
     from datetime import date
 
-    from server.handlers.settlement import cjk_family, ranking_chart
+    from server.charts import cjk_family, ranking_png
     from shared.settlement import DistrictFigures, Ranked
 
     if not glob.glob("/usr/share/fonts/**/*CJK*", recursive=True):
         pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
     assert cjk_family() is not None
     figures = DistrictFigures("dongchangfu", "东昌府区", 1, 48, 12, 120_000, 48, 12)
-    png = ranking_chart(date(2024, 9, 1), [Ranked(1, figures, 2500)])
+    png = ranking_png(date(2024, 9, 1), [Ranked(1, figures, 2500)])
     assert png.startswith(b"\x89PNG")
 
 
