@@ -12,8 +12,8 @@ from server import schemas
 from server.auth import Principal, Role, principal_of
 from server.handlers.ports import ports_of
 from server.pages.session import SESSION, check_form, field, page, render, see_other
-from server.services import Ports
 from server.services import merchant_pages as pages
+from server.services.ports import Ports
 from server.web import CLOCK, TZ, path_id
 from shared.errors import InvalidDate
 from shared.settlement import parse_month
