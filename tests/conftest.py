@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
+from server.db import Conn
 from server.db.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ async def db_pool(test_services: Services) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
-async def db(db_pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def db(db_pool: asyncpg.Pool) -> AsyncIterator[Conn]:
     async with db_pool.acquire() as conn:
         yield conn
 

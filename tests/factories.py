@@ -11,12 +11,11 @@ import secrets
 import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-
-import asyncpg
+from typing import TypedDict
 
 from server.campaign_files import load_bundled_campaign
+from server.db import Conn, seeding
 from server.db import campaigns as campaign_db
-from server.db import seeding
 
 
 def ref(prefix: str) -> str:
@@ -27,12 +26,12 @@ def fake_hash() -> bytes:
     return hashlib.sha256(secrets.token_bytes(16)).digest()
 
 
-async def district(conn: asyncpg.Connection, code: str = "dongchangfu") -> str:
+async def district(conn: Conn, code: str = "dongchangfu") -> str:
     await seeding.districts(conn, {code: code})
     return code
 
 
-async def campaign(conn: asyncpg.Connection) -> str:
+async def campaign(conn: Conn) -> str:
     """A campaign row holding a valid file (a copy of liaocheng-2024 under a fresh id): servers
     load every campaign of the ledger when they start."""
     campaign_id = ref("test").lower()
@@ -46,14 +45,14 @@ async def campaign(conn: asyncpg.Connection) -> str:
     return campaign_id
 
 
-async def certificate(conn: asyncpg.Connection, district_code: str = "dongchangfu") -> int:
+async def certificate(conn: Conn, district_code: str = "dongchangfu") -> int:
     await district(conn, district_code)
     row = seeding.CertificateRow(ref("cert"), district_code, date(2024, 9, 1), 120_000_000)
     (certificate_id,) = await seeding.certificates(conn, [row])
     return certificate_id
 
 
-async def citizen(conn: asyncpg.Connection) -> int:
+async def citizen(conn: Conn) -> int:
     (citizen_id,) = await seeding.citizens(
         conn, [seeding.CitizenRow(fake_hash(), "3715**********1234")]
     )
@@ -61,7 +60,7 @@ async def citizen(conn: asyncpg.Connection) -> int:
 
 
 async def claim_with_vouchers(
-    conn: asyncpg.Connection, campaign_id: str, citizen_id: int, count: int = 3
+    conn: Conn, campaign_id: str, citizen_id: int, count: int = 3
 ) -> tuple[int, list[int]]:
     claimed_at = datetime(2024, 9, 1, 2, tzinfo=UTC)
     row = seeding.ClaimRow(
@@ -79,7 +78,7 @@ async def claim_with_vouchers(
     return claim_id, await seeding.voucher_ids(conn, claim_id)
 
 
-async def merchant(conn: asyncpg.Connection, district_code: str = "dongchangfu") -> int:
+async def merchant(conn: Conn, district_code: str = "dongchangfu") -> int:
     await district(conn, district_code)
     (merchant_id,) = await seeding.merchants(
         conn, [seeding.MerchantRow(ref("shop"), district_code)]
@@ -87,19 +86,27 @@ async def merchant(conn: asyncpg.Connection, district_code: str = "dongchangfu")
     return merchant_id
 
 
-async def terminal(conn: asyncpg.Connection, merchant_id: int) -> int:
+async def terminal(conn: Conn, merchant_id: int) -> int:
     (terminal_id,) = await seeding.terminals(
         conn, [seeding.TerminalRow(merchant_id, "till 1", fake_hash())]
     )
     return terminal_id
 
 
-async def consumed_token(conn: asyncpg.Connection, citizen_id: int) -> uuid.UUID:
+async def consumed_token(conn: Conn, citizen_id: int) -> uuid.UUID:
     return await seeding.consumed_token(conn, citizen_id, datetime.now(UTC))
 
 
+class Parties(TypedDict):
+    """Who a redemption row names besides its campaign (spread into ``redemption``)."""
+
+    merchant_id: int
+    terminal_id: int
+    citizen_id: int
+
+
 async def redemption(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     campaign_id: str,
     merchant_id: int,

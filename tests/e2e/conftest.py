@@ -53,8 +53,10 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def shanghai(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI)  # type: ignore[misc]
+def shanghai(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=SHANGHAI)
 
 
 def new_id_number() -> str:

@@ -37,7 +37,7 @@ async def accounts(world: World, headers: dict[str, str], **query: str) -> list[
 async def test_the_city_makes_an_account_of_each_role_that_signs_in(world: World) -> None:
     _, city_name, city = await staff_account(world, "city_operator")
     till = await world.till()
-    cases = [
+    cases: list[dict[str, object]] = [
         {"role": "district_operator", "district": "高新区"},
         {"role": "merchant_manager", "merchant_id": till.merchant_id},
         {"role": "auditor"},

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -220,6 +220,11 @@ async def test_vouchers_are_usable_only_in_the_main_four_districts(world: World)
     assert await error_code(r) == "wrong_district"
 
 
+class MerchantFlags(TypedDict, total=False):
+    permitted: bool
+    admitted: bool
+
+
 @pytest.mark.parametrize(
     ("merchant", "code"),
     [
@@ -228,7 +233,7 @@ async def test_vouchers_are_usable_only_in_the_main_four_districts(world: World)
     ],
 )
 async def test_a_merchant_without_permission_cannot_redeem(
-    world: World, merchant: dict[str, bool], code: str
+    world: World, merchant: MerchantFlags, code: str
 ) -> None:
     person = await world.citizen_with_vouchers()
     till = await world.till(**merchant)
@@ -456,7 +461,7 @@ async def test_forged_qr_codes_are_refused(world: World, forge: str) -> None:
         token = "not-a-token"
     elif forge == "alg-none":
         token = jwt.encode(
-            claims, None, algorithm="none", headers={"kid": header["kid"], "typ": header["typ"]}
+            claims, "", algorithm="none", headers={"kid": header["kid"], "typ": header["typ"]}
         )
     elif forge == "foreign-key":
         key = SigningKey.generate(header["kid"])

@@ -66,6 +66,7 @@ async def test_a_batch_writes_every_bill_with_its_own_vouchers(db: asyncpg.Conne
             "WHERE id = $1",
             redemption_id,
         )
+        assert row is not None
         assert tuple(row) == (bill.citizen_id, bill.receipt_no, 2, bill.jti)
         items = await db.fetch(
             "SELECT voucher_id FROM redemption_items WHERE redemption_id = $1 ORDER BY 1",

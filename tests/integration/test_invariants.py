@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Unpack
 
 import asyncpg
 import pytest
@@ -20,7 +21,7 @@ async def ledger(empty_db: asyncpg.Connection) -> AsyncIterator[asyncpg.Connecti
 
 
 async def redeem_one(
-    conn: asyncpg.Connection, campaign_id: str, voucher_id: int, **ids: int
+    conn: asyncpg.Connection, campaign_id: str, voucher_id: int, **ids: Unpack[f.Parties]
 ) -> int:
     redemption_id = await f.redemption(conn, campaign_id=campaign_id, **ids)
     await conn.execute(
@@ -44,7 +45,11 @@ async def test_a_consistent_ledger_passes_and_a_double_redemption_is_found(
     merchant_id = await f.merchant(ledger)
     terminal_id = await f.terminal(ledger, merchant_id)
     _, (first, second, *_) = await f.claim_with_vouchers(ledger, campaign_id, citizen_id)
-    ids = {"merchant_id": merchant_id, "terminal_id": terminal_id, "citizen_id": citizen_id}
+    ids: f.Parties = {
+        "merchant_id": merchant_id,
+        "terminal_id": terminal_id,
+        "citizen_id": citizen_id,
+    }
     await redeem_one(ledger, campaign_id, first, **ids)
     await redeem_one(ledger, campaign_id, second, **ids)
     assert await check_ledger(ledger) == []
@@ -65,7 +70,11 @@ async def test_a_refund_that_did_not_return_its_voucher_is_found(
     merchant_id = await f.merchant(ledger)
     terminal_id = await f.terminal(ledger, merchant_id)
     _, (voucher, *_) = await f.claim_with_vouchers(ledger, campaign_id, citizen_id)
-    ids = {"merchant_id": merchant_id, "terminal_id": terminal_id, "citizen_id": citizen_id}
+    ids: f.Parties = {
+        "merchant_id": merchant_id,
+        "terminal_id": terminal_id,
+        "citizen_id": citizen_id,
+    }
     redemption_id = await redeem_one(ledger, campaign_id, voucher, **ids)
     # a refund recorded as returning one voucher, but the item and voucher left as they were
     await ledger.execute(

@@ -54,7 +54,11 @@ async def test_a_bill_is_redeemed_once_even_against_another_campaign(
     terminal_id = await f.terminal(db, merchant_id)
     citizen_id = await f.citizen(db)
     receipt = f.ref("R")
-    common = {"merchant_id": merchant_id, "terminal_id": terminal_id, "citizen_id": citizen_id}
+    common: f.Parties = {
+        "merchant_id": merchant_id,
+        "terminal_id": terminal_id,
+        "citizen_id": citizen_id,
+    }
     await f.redemption(db, campaign_id=first_campaign, receipt_no=receipt, **common)
     with pytest.raises(asyncpg.UniqueViolationError, match="merchant_id_receipt_no"):
         await f.redemption(db, campaign_id=other_campaign, receipt_no=receipt, **common)
@@ -193,14 +197,13 @@ async def test_a_voucher_is_on_at_most_one_live_redemption(db: asyncpg.Connectio
     merchant_id = await f.merchant(db)
     terminal_id = await f.terminal(db, merchant_id)
     _, (voucher_id, *_) = await f.claim_with_vouchers(db, campaign_id, citizen_id)
-    common = {
-        "campaign_id": campaign_id,
+    common: f.Parties = {
         "merchant_id": merchant_id,
         "terminal_id": terminal_id,
         "citizen_id": citizen_id,
     }
-    first = await f.redemption(db, **common)
-    second = await f.redemption(db, **common)
+    first = await f.redemption(db, campaign_id=campaign_id, **common)
+    second = await f.redemption(db, campaign_id=campaign_id, **common)
     item = "INSERT INTO redemption_items (redemption_id, voucher_id) VALUES ($1, $2)"
     await db.execute(item, first, voucher_id)
     with pytest.raises(asyncpg.UniqueViolationError, match="redemption_items_one_live"):
@@ -214,13 +217,12 @@ async def test_a_refunded_voucher_can_be_redeemed_again(db: asyncpg.Connection) 
     merchant_id = await f.merchant(db)
     terminal_id = await f.terminal(db, merchant_id)
     _, (voucher_id, *_) = await f.claim_with_vouchers(db, campaign_id, citizen_id)
-    common = {
-        "campaign_id": campaign_id,
+    common: f.Parties = {
         "merchant_id": merchant_id,
         "terminal_id": terminal_id,
         "citizen_id": citizen_id,
     }
-    first = await f.redemption(db, **common)
+    first = await f.redemption(db, campaign_id=campaign_id, **common)
     await db.execute(
         "INSERT INTO redemption_items (redemption_id, voucher_id) VALUES ($1, $2)",
         first,
@@ -237,7 +239,7 @@ async def test_a_refunded_voucher_can_be_redeemed_again(db: asyncpg.Connection) 
     await db.execute(
         "UPDATE redemption_items SET refund_id = $1 WHERE redemption_id = $2", refund_id, first
     )
-    second = await f.redemption(db, **common)
+    second = await f.redemption(db, campaign_id=campaign_id, **common)
     await db.execute(
         "INSERT INTO redemption_items (redemption_id, voucher_id) VALUES ($1, $2)",
         second,

@@ -124,7 +124,7 @@ async def test_a_checkout_scan_quote_lower_the_count_redeem_and_the_receipt(
         assert screen.outcome == "ok"
         assert "1 张券抵扣 100.00 元，还需支付 350.00 元" in screen.result_text
         receipt = app.screen
-        assert isinstance(receipt, ReceiptScreen)
+        assert isinstance(receipt, ReceiptScreen) and receipt.redemption is not None
         assert receipt.redemption.voucher_count == 1
         text = receipt.text
         assert receipt_no.upper() in text and "350.00 元" in text

@@ -80,7 +80,7 @@ async def test_a_refused_scan_clears_the_earlier_quote(
         assert screen.quote is not None
         await Typing().scanner(used).send_and_drain(pilot)  # the next one is refused
         assert screen.outcome == "refused" and screen.quote is None
-        assert screen.query_one("#covered").text == "-"  # type: ignore[attr-defined]
+        assert screen.query_one("#covered").text == "-"
 
 
 async def test_an_unexpected_error_is_a_short_message_and_a_log_line(

@@ -17,7 +17,7 @@ from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
 from terminal.screens.settings import SettingsScreen
 from tests.e2e.conftest import Citizen, Till
-from tests.terminal.conftest import World, settle, shown, type_text
+from tests.terminal.conftest import World, on_top, settle, shown, type_text
 
 MakeApp = Callable[..., TerminalApp]
 
@@ -220,7 +220,7 @@ async def test_the_day_list_is_fetched_again_when_f4_opens_it_and_names_each_til
         assert r.status == 201
         await pilot.press("f4")
         await settle(pilot)
-        assert app.screen is screen and screen.report is not None
+        assert on_top(app) is screen and screen.report is not None
         assert len(screen.report.redemptions) == 2 and len(screen.report.refunds) == 1
         table = screen.query_one(DataTable)
         names = {str(table.get_row_at(i)[6]) for i in range(table.row_count)}

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from aiohttp import web
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
@@ -23,6 +25,7 @@ from tests.terminal.conftest import (
     HangingProxy,
     World,
     approve,
+    on_top,
     settle,
     shown,
     staff_account,
@@ -173,7 +176,7 @@ async def test_a_refund_that_returns_no_voucher_still_reads_as_a_refund(
         assert screen.preview.hand_back_fen == 45_000 and screen.preview.returned == 4
 
 
-def refund_posts(request: Any) -> bool:
+def refund_posts(request: web.Request) -> bool:
     return request.method == "POST" and request.path.endswith("/refunds")
 
 
@@ -260,20 +263,20 @@ async def test_a_refund_needs_a_manager_of_this_shop_when_the_setting_asks(
         modal = await approve(pilot, manager, "wrong password!")
         assert app.screen is modal and "账号或密码不对" in modal.result_text
         for who in (operator, elsewhere):  # the district's operator, another shop's manager
-            modal.query_one("#manager-user").value = ""  # type: ignore[attr-defined]
+            modal.query_one("#manager-user", Input).value = ""
             modal.query_one("#manager-user").focus()
             await pilot.pause()
             await approve(pilot, who, PASSWORD)
-            assert app.screen is modal and "不是本店经理" in modal.result_text
+            assert on_top(app) is modal and "不是本店经理" in modal.result_text
         await pilot.press("escape")
         await settle(pilot)
-        assert app.screen is screen and "已取消" in screen.result_text
+        assert on_top(app) is screen and "已取消" in screen.result_text
         assert await refunds_of(world, shop_config, redemption_id) == []
 
         await pilot.press("f9")
         await settle(pilot)
         await approve(pilot, manager, PASSWORD)
-        assert app.screen is screen and screen.outcome == "ok", screen.result_text
+        assert on_top(app) is screen and screen.outcome == "ok", screen.result_text
         assert len(screen.returned) == 3
         assert any(manager in text for _, _, text in app.history)
     assert len(await refunds_of(world, shop_config, redemption_id)) == 1

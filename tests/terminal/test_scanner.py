@@ -14,7 +14,7 @@ from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.receipt import ReceiptScreen
-from tests.terminal.conftest import World, settle
+from tests.terminal.conftest import World, on_top, settle
 from tests.terminal.keyboard import Typing
 from tests.terminal.storm import storm
 
@@ -101,7 +101,7 @@ async def test_keys_typed_right_after_closing_the_receipt_land_in_their_fields(
             .scanner(second, after=0.05)
             .send_and_drain(pilot)
         )
-        assert app.screen is screen
+        assert on_top(app) is screen
         assert fields(screen) == ("500", receipt_no, "")
         assert screen.quote is not None and screen.quote.bill_fen == 50_000
 

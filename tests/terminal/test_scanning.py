@@ -17,6 +17,7 @@ from terminal.config import (
     save_config,
 )
 from terminal.scanning import (
+    Out,
     ScanGate,
     Scanned,
     ScannerSettings,
@@ -34,22 +35,24 @@ def run(
 ) -> list[str]:
     """Feed (key, time) pairs; 'enter'/'tab'/'f2' are keys, anything else one character.
     Typed keys come back as themselves, a scan as 'SCAN:<code>'."""
-    out: list[object] = []
+    out: list[Out[str]] = []
     for key, at in keys:
         char = key if len(key) == 1 else {"enter": "\r", "tab": "\t"}.get(key)
         out += gate.feed(key, key, char, at)
     out += gate.quiet(end if end is not None else (keys[-1][1] + 1.0))
-    return [o.key if isinstance(o, Typed) else f"SCAN:{o.text}" for o in out]  # type: ignore[attr-defined]
+    return [o.key if isinstance(o, Typed) else f"SCAN:{o.text}" for o in out]
 
 
-def burst(text: str, start: float, gap: float = 0.002, end: str | None = "enter") -> list:
+def burst(
+    text: str, start: float, gap: float = 0.002, end: str | None = "enter"
+) -> list[tuple[str, float]]:
     keys = [(ch, start + i * gap) for i, ch in enumerate(text)]
     if end:
         keys.append((end, start + len(text) * gap))
     return keys
 
 
-def slow(text: str, start: float, gap: float = 0.12) -> list:
+def slow(text: str, start: float, gap: float = 0.12) -> list[tuple[str, float]]:
     return [(ch, start + i * gap) for i, ch in enumerate(text)]
 
 
@@ -86,21 +89,21 @@ def test_any_fast_burst_of_eight_or_more_with_enter_is_a_scan_whatever_it_is() -
 def test_the_threshold_is_a_setting() -> None:
     bluetooth = burst(CODE[:20], 0.0, gap=0.04)  # 40 ms a key: typing at 30 ms
     assert run(ScanGate(), bluetooth)[-1] == "enter"
-    gate = ScanGate(ScannerSettings(gap_ms=60))
+    gate: ScanGate[str] = ScanGate(ScannerSettings(gap_ms=60))
     assert run(gate, bluetooth) == [f"SCAN:{CODE[:20]}"]
 
 
 def test_a_prefix_marks_a_scan_and_is_taken_off() -> None:
-    gate = ScanGate(ScannerSettings(prefix="\x02"))
+    gate: ScanGate[str] = ScanGate(ScannerSettings(prefix="\x02"))
     keys = [("5", 0.0), *burst("\x02ABC", 0.002)]  # short, any shape: the prefix decides
     assert run(gate, keys) == ["5", "SCAN:ABC"]
 
 
 def test_a_tab_suffix_and_no_suffix() -> None:
-    gate = ScanGate(ScannerSettings(suffix="tab"))
+    gate: ScanGate[str] = ScanGate(ScannerSettings(suffix="tab"))
     assert run(gate, burst(CODE, 0.0, end="tab")) == [f"SCAN:{CODE}"]
     assert run(gate, [*slow("12", 0.0), ("enter", 1.0)]) == ["1", "2", "enter"]
-    none = ScanGate(ScannerSettings(suffix=""))
+    none: ScanGate[str] = ScanGate(ScannerSettings(suffix=""))
     assert run(none, burst("6901234567892", 0.0, end=None)) == ["SCAN:6901234567892"]
     assert run(none, [*burst("12", 0.0, end=None), ("enter", 1.0)]) == ["1", "2", "enter"]
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import Input
+from textual.screen import Screen
+from textual.widgets import Input, Static
 
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig, load_config
@@ -20,6 +22,7 @@ from tests.terminal.conftest import (
     LiveServer,
     World,
     approve,
+    on_top,
     settle,
     staff_account,
     type_text,
@@ -50,9 +53,9 @@ async def test_repairing_a_paired_till_needs_a_manager_of_its_shop(
         await type_text(pilot, other.secret)
         await pilot.press("f9")
         await settle(pilot)
-        modal = app.screen
+        modal: Screen[Any] = app.screen
         assert isinstance(modal, ManagerApproval)
-        assert "经理授权" in str(modal.query_one("#approval-reason").content)
+        assert "经理授权" in str(modal.query_one("#approval-reason", Static).content)
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen and not config_path.exists()
@@ -61,7 +64,7 @@ async def test_repairing_a_paired_till_needs_a_manager_of_its_shop(
         await pilot.press("f9")  # the other shop's manager may not re-pair this till
         await settle(pilot)
         modal = await approve(pilot, elsewhere, PASSWORD)
-        assert app.screen is modal and "不是本店经理" in modal.result_text
+        assert on_top(app) is modal and "不是本店经理" in modal.result_text
         modal.query_one("#manager-user", Input).value = ""
         modal.query_one("#manager-user", Input).focus()
         await pilot.pause()

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from aiohttp import web
+
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
 from terminal.screens.checkout import CheckoutScreen
@@ -34,7 +36,7 @@ async def quoted(pilot, world: World, person) -> CheckoutScreen:  # type: ignore
     return screen
 
 
-def redeems(request) -> bool:  # type: ignore[no-untyped-def]
+def redeems(request: web.Request) -> bool:
     return request.method == "POST" and request.path == "/v1/redemptions"
 
 
@@ -73,6 +75,7 @@ async def test_a_frozen_server_gives_an_unknown_outcome_within_the_wait_setting(
         await pilot.press("f8")
         await settle(pilot)
         assert screen.outcome == "ok" and isinstance(app.screen, ReceiptScreen)
+        assert app.screen.redemption is not None
         assert app.screen.redemption.recovered  # learnt by asking for the key
 
 

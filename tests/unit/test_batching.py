@@ -22,7 +22,7 @@ class Recorder:
         await self.gate.wait()
         if self.fail_on in items:
             raise ValueError(f"refused {self.fail_on}")
-        answers = [("done", i) for i in items]
+        answers: list[object] = [("done", i) for i in items]
         return answers[: self.answers] if self.answers is not None else answers
 
 
@@ -54,9 +54,14 @@ async def test_calls_arriving_while_batches_run_wait_for_the_next_one() -> None:
     assert rec.batches == [[0, 1], [2, 3, 4], [5, 6]]  # max_batch bounds each one
 
 
+def by_three(item: object) -> int:
+    assert isinstance(item, int)
+    return item % 3
+
+
 async def test_equal_keys_never_share_a_batch() -> None:
     rec = Recorder()
-    batcher: Batcher[object, object] = Batcher(rec.run, max_running=1, key=lambda i: i % 3)
+    batcher: Batcher[object, object] = Batcher(rec.run, max_running=1, key=by_three)
     await asyncio.gather(*(batcher.call(i) for i in range(7)))
     assert rec.batches == [[0, 1, 2], [3, 4, 5], [6]]
     for batch in rec.batches:

@@ -202,4 +202,6 @@ def test_the_refund_order_is_read_from_the_campaign_and_written_back() -> None:
     assert load_campaign_dict(without).refund_returns is RefundReturns.LATEST_EXPIRY_FIRST
     with pytest.raises(CampaignConfigInvalid) as refused:
         load_campaign_dict({**config, "refund_returns": "random"})
-    assert refused.value.details["problems"][0]["path"] == "refund_returns"
+    problems = refused.value.details["problems"]
+    assert isinstance(problems, list) and isinstance(problems[0], dict)
+    assert problems[0]["path"] == "refund_returns"
