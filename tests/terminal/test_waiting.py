@@ -23,7 +23,7 @@ MakeApp = Callable[..., TerminalApp]
 SLOW_CLIENT = {"retries": 3, "backoff": 0.4, "timeout": 8.0}  # the till's own defaults
 
 
-async def quoted(pilot, world: World, person) -> CheckoutScreen:  # type: ignore[no-untyped-def]
+async def quoted(pilot, world: World, person) -> CheckoutScreen:
     screen = pilot.app.screen
     assert isinstance(screen, CheckoutScreen)
     await type_text(pilot, "450")
