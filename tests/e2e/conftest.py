@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from ops import demo as seed
@@ -27,6 +28,17 @@ from server.settings import Settings
 from shared.idnumber import make_id_number
 from shared.tokens import SigningKey
 from tests.conftest import Services
+
+
+async def flushed_redis_database(url: str, index: int) -> str:
+    """``redis_database``, emptied first: what a test with a fresh ledger runs against."""
+    own = redis_database(url, index)
+    client = aioredis.Redis.from_url(own)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return own
 
 
 def redis_database(url: str, index: int) -> str:

@@ -17,13 +17,12 @@ from typing import Any
 
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 
 from ops.embedded import EmbeddedPostgres
 from server.app import create_app
 from server.db.invariants import check_ledger
 from server.settings import Settings
-from tests.e2e.conftest import Clock, World, redis_database
+from tests.e2e.conftest import Clock, World, flushed_redis_database
 
 
 @dataclass
@@ -49,14 +48,8 @@ def own_postgres() -> Iterator[OwnPostgres]:
 async def outage_world(
     aiohttp_client: Any, settings: Settings, clock: Clock, own_postgres: OwnPostgres
 ) -> AsyncIterator[World]:
-    own = replace(
-        settings, database_url=own_postgres.url, redis_url=redis_database(settings.redis_url, 14)
-    )
-    flush = aioredis.Redis.from_url(own.redis_url)
-    try:
-        await flush.flushdb()
-    finally:
-        await flush.aclose()
+    redis_url = await flushed_redis_database(settings.redis_url, 14)
+    own = replace(settings, database_url=own_postgres.url, redis_url=redis_url)
     client = await aiohttp_client(create_app(own, clock=clock))  # migrates the new database
     pool = await asyncpg.create_pool(own_postgres.url, min_size=1, max_size=4)
     assert pool is not None

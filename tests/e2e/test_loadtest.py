@@ -8,10 +8,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import redis.asyncio as aioredis
 
 from ops import loadtest
 from server.app import create_app
@@ -20,15 +18,38 @@ from server.db import campaigns as campaign_db
 from server.db import seeding
 from server.settings import Settings
 from tests import factories
-from tests.e2e.conftest import Clock
+from tests.e2e.conftest import Clock, flushed_redis_database
 
 
-def fresh_redis_database(url: str) -> str:
-    """The same Redis server, its database 15 (the suite uses 0)."""
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return urlunsplit(parts._replace(query="db=15"))
-    return urlunsplit(parts._replace(path="/15"))
+def small_run(
+    server: Any,
+    database_url: str,
+    settings: Settings,
+    clock: Clock,
+    out: Path,
+    *,
+    tills: int,
+    certificates: int,
+    merchants: int,
+    duration: float,
+    seed: int,
+) -> loadtest.Config:
+    """A short load test against the test server, one till per concurrent worker."""
+    return loadtest.Config(
+        server=str(server.make_url("")).rstrip("/"),
+        database_url=database_url,
+        id_hash_key=settings.id_hash_key,
+        campaign_id="liaocheng-2024",
+        certificates=certificates,
+        merchants=merchants,
+        terminals=tills,
+        concurrency=tills,
+        duration=duration,
+        out_dir=out,
+        seed=seed,
+        quiet=True,
+        now=clock(),
+    )
 
 
 async def test_the_load_test_runs_reports_and_checks_the_ledger(
@@ -36,28 +57,20 @@ async def test_the_load_test_runs_reports_and_checks_the_ledger(
 ) -> None:
     # a fresh ledger hands out ids from 1 again: it gets a Redis database of its own too, so
     # that other tests' filters on the same ids (throttled terminals, used keys) do not apply
-    redis_url = fresh_redis_database(settings.redis_url)
-    flush = aioredis.Redis.from_url(redis_url)
-    try:
-        await flush.flushdb()
-    finally:
-        await flush.aclose()
+    redis_url = await flushed_redis_database(settings.redis_url, 15)
     app_settings = replace(settings, database_url=fresh_database_url, redis_url=redis_url)
     server = await aiohttp_server(create_app(app_settings, clock=clock))
-    cfg = loadtest.Config(
-        server=str(server.make_url("")).rstrip("/"),
-        database_url=fresh_database_url,
-        id_hash_key=settings.id_hash_key,
-        campaign_id="liaocheng-2024",
+    cfg = small_run(
+        server,
+        fresh_database_url,
+        settings,
+        clock,
+        tmp_path / "out",
+        tills=8,
         certificates=300,
         merchants=5,
-        terminals=8,
-        concurrency=8,
         duration=3,
-        out_dir=tmp_path / "out",
         seed=7,
-        quiet=True,
-        now=clock(),
     )
     assert await loadtest.run(cfg, "loadtest (test)") == 0
     result = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -117,12 +130,7 @@ async def test_clean_removes_what_the_load_test_seeded_and_its_bills_only(
     capsys: Any,
 ) -> None:
     # issue 10: the next ranking counts real bills only
-    redis_url = fresh_redis_database(settings.redis_url)
-    flush = aioredis.Redis.from_url(redis_url)
-    try:
-        await flush.flushdb()
-    finally:
-        await flush.aclose()
+    redis_url = await flushed_redis_database(settings.redis_url, 15)
     app_settings = replace(settings, database_url=fresh_database_url, redis_url=redis_url)
     server = await aiohttp_server(create_app(app_settings, clock=clock))
     conn = await asyncpg.connect(fresh_database_url)
@@ -137,20 +145,18 @@ async def test_clean_removes_what_the_load_test_seeded_and_its_bills_only(
         # one bill with its voucher, as the ledger holds it
         assert await seeding.past_bills(conn, every=1, terminal_ids=[till], at=clock()) == 1
         real_bill = await conn.fetchval("SELECT id FROM redemptions WHERE citizen_id = $1", citizen)
-        cfg = loadtest.Config(
-            server=str(server.make_url("")).rstrip("/"),
-            database_url=fresh_database_url,
-            id_hash_key=settings.id_hash_key,
-            campaign_id="liaocheng-2024",
+        out = tmp_path / "out"
+        cfg = small_run(
+            server,
+            fresh_database_url,
+            settings,
+            clock,
+            out,
+            tills=4,
             certificates=100,
             merchants=3,
-            terminals=4,
-            concurrency=4,
             duration=2,
-            out_dir=tmp_path / "out",
             seed=11,
-            quiet=True,
-            now=clock(),
         )
         assert await loadtest.run(cfg, "loadtest (test)") == 0
         assert await conn.fetchval("SELECT count(*) FROM redemptions") > 1
