@@ -26,7 +26,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import aiohttp
@@ -708,10 +708,3 @@ class TillClient:
 
 def new_key() -> str:
     return uuid.uuid4().hex
-
-
-def parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
