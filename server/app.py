@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import asyncpg
 import msgspec
 import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from server import db
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
 from server.auth import Role, public, utcnow
@@ -93,12 +93,7 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL and Redis both answer."""
     checks: dict[str, str] = {}
-    try:
-        async with request.app[PG].acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
-        checks["postgres"] = "ok"
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        checks["postgres"] = f"down: {type(exc).__name__}"
+    checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
     try:
         await request.app[REDIS].ping()
         checks["redis"] = "ok"
@@ -687,7 +682,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
 
 async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:
     """Before anything serves: the schema migrated, the campaigns in the ledger."""
-    conn = await asyncpg.connect(app[SETTINGS].database_url)
+    conn = await db.connect(app[SETTINGS].database_url)
     try:
         await migrate(conn)
         await _sync_campaigns(app, conn)
@@ -696,7 +691,7 @@ async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-async def _sync_campaigns(app: web.Application, conn: asyncpg.Connection) -> None:
+async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
     """Rule C1: the configured campaigns go into the ledger; those loaded by operators
     (POST /v1/campaigns) live in the ledger and come back from it."""
     for campaign in app[CAMPAIGNS].values():
@@ -712,14 +707,9 @@ async def _sync_campaigns(app: web.Application, conn: asyncpg.Connection) -> Non
 async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
     """The pool every handler's statements use."""
     settings = app[SETTINGS]
-    pool = await asyncpg.create_pool(
-        settings.database_url,
-        min_size=settings.pg_pool_min,
-        max_size=settings.pg_pool_max,
-        command_timeout=30,
-        reset=_reset,
+    pool = await db.open_pool(
+        settings.database_url, min_size=settings.pg_pool_min, max_size=settings.pg_pool_max
     )
-    assert pool is not None
     app[PG] = pool
     yield
     await pool.close()
@@ -732,15 +722,12 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
     each batch; its shape does not depend on the batch: every lookup is an index probe per
     bill)."""
     settings, metrics, campaigns = app[SETTINGS], app[METRICS], app[CAMPAIGNS]
-    till_pool = await asyncpg.create_pool(
+    till_pool = await db.open_pool(
         settings.database_url,
         min_size=2,
         max_size=2 * settings.batch_concurrency,
-        command_timeout=30,
-        reset=_reset,
-        server_settings={"plan_cache_mode": "force_generic_plan"},
+        generic_plans=True,
     )
-    assert till_pool is not None
     context_reads = Batcher(
         partial(redemption_db.read_contexts_batch, till_pool),
         max_batch=settings.batch_max_size,
@@ -774,14 +761,6 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
     await context_reads.drain()
     await redeem_writes.drain()
     await till_pool.close()
-
-
-async def _reset(conn: asyncpg.Connection) -> None:
-    """What a connection needs before it goes back to the pool. The handlers leave no session
-    state (no SET, LISTEN, cursors or session locks), so asyncpg's full reset query — a round
-    trip on every release — is skipped; an abandoned transaction is still rolled back."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:

@@ -54,3 +54,38 @@ async def connect(database_url: str, *, connect_timeout: float = 60) -> asyncpg.
     test's clean-up): the tools reach PostgreSQL through this package and its adapters, as the
     server does, never the driver itself (pyproject's import contracts)."""
     return await asyncpg.connect(database_url, timeout=connect_timeout)
+
+
+async def open_pool(
+    database_url: str, *, min_size: int, max_size: int, generic_plans: bool = False
+) -> Pool:
+    """A pool for the server. ``generic_plans``: statements planned once per connection, for
+    the till's batched statements, whose shape does not depend on the batch's size."""
+    pool = await asyncpg.create_pool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=30,
+        reset=_reset,
+        server_settings={"plan_cache_mode": "force_generic_plan"} if generic_plans else None,
+    )
+    assert pool is not None
+    return pool
+
+
+async def _reset(conn: asyncpg.Connection[Any]) -> None:
+    """What a connection needs before it goes back to the pool. The handlers leave no session
+    state (no SET, LISTEN, cursors or session locks), so asyncpg's full reset query — a round
+    trip on every release — is skipped; an abandoned transaction is still rolled back."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+async def answers(pool: Pool, wait_s: float) -> str:
+    """``"ok"`` when PostgreSQL answers through the pool within ``wait_s``, else why not."""
+    try:
+        async with pool.acquire(timeout=wait_s) as conn:
+            await conn.fetchval("SELECT 1")
+    except CONNECT_FAILED as exc:
+        return f"down: {type(exc).__name__}"
+    return "ok"
