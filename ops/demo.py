@@ -27,6 +27,7 @@ from server.db.migrate import migrate
 from server.process import fast_loop, json_logging, run_server
 from server.settings import Settings
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number, validate_id_number
+from shared.tokens import SigningKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,16 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
         await conn.close()
 
 
+def demo_qr_key(data_dir: Path) -> Path:
+    """The demo's QR signing key, made once and kept (mode 0600) in its data folder: a code
+    shown before a restart still verifies after it, as in production (issue 11, item 8)."""
+    path = data_dir / "demo-qr-1.pem"
+    if not path.exists():
+        path.write_bytes(SigningKey.generate("demo-qr-1").private_pem())
+        path.chmod(0o600)
+    return path
+
+
 def demo(host: str, port: int) -> int:
     """Run the demo until Ctrl-C; the embedded services stop with it."""
     data_dir: Path = default_data_dir() / "demo"
@@ -196,6 +207,7 @@ def demo(host: str, port: int) -> int:
             secrets_file.write_text(json.dumps(stored))
             secrets_file.chmod(0o600)
         env.update(stored)
+        env.setdefault("VOUCHER_QR_KEYS", f"demo-qr-1={demo_qr_key(data_dir)}")
         settings = Settings.from_env(env, demo=True)
         services_file = data_dir / "demo-services.json"  # for the load test and operators
         services_file.write_text(
