@@ -198,7 +198,7 @@ ROUTES: tuple[Route, ...] = (
         people.staff_sign_in,
         "Staff sign-in (X2)",
         body=S.StaffSignIn,
-        response=S.AccessToken,
+        response=S.StaffAccess,
         errors=("unauthenticated", "too_many_attempts"),
     ),
     Route(

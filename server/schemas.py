@@ -343,6 +343,11 @@ class AccessToken(Struct):
     ]
 
 
+class StaffAccess(AccessToken):
+    merchant_id: int | None = None  # a merchant manager's shop
+    district: str | None = None  # a district operator's district
+
+
 class CitizenAccess(AccessToken):
     masked_id: str
 

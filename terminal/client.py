@@ -21,8 +21,6 @@ repeats the request once, transparently.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -215,8 +213,8 @@ class DayReport:
 
 @dataclass(frozen=True, slots=True)
 class StaffSession:
-    """Who signed in with a staff credential (``POST /v1/auth/staff``): the role from the
-    answer, the merchant from the access token's claims."""
+    """Who signed in with a staff credential (``POST /v1/auth/staff``): the role and the
+    merchant, as the server's answer says them."""
 
     username: str
     role: str
@@ -341,20 +339,6 @@ def parse_redemption(
         replayed=replayed,
         recovered=recovered,
     )
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The claims of the server's access token, read but not verified: the till cannot check
-    the server's signature (HS256) and only learns from them what the server said, over the
-    same connection as the answer itself."""
-    try:
-        payload = token.split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError) as exc:
-        raise BadAnswer("the access token cannot be read") from exc
-    if not isinstance(data, dict):
-        raise BadAnswer("the access token holds no claims")
-    return data
 
 
 def parse_day(data: Mapping[str, Any]) -> DayReport:
@@ -581,12 +565,10 @@ class TillClient:
         token = answer.body.get("access_token")
         if not isinstance(token, str) or not token:
             raise BadAnswer("no access token in the staff sign-in answer")
-        claims = token_claims(token)
-        merchant = claims.get("merchant_id")
         return StaffSession(
             username=username,
-            role=_str(answer.body, "role") or str(claims.get("role") or ""),
-            merchant_id=merchant if type(merchant) is int else None,
+            role=_str(answer.body, "role"),
+            merchant_id=_optional_int(answer.body, "merchant_id"),
         )
 
     async def campaign(self, campaign_id: str) -> Campaign:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ops import demo as seed
 from server.app import create_app
 from server.settings import Settings
 from tests.e2e.conftest import Clock, World
@@ -330,3 +331,27 @@ async def test_the_account_list_refuses_bad_filters(world: World) -> None:
     r = await world.client.get("/v1/accounts", params={"username": "a\x00b"}, headers=city)
     assert (r.status, await error_code(r)) == (400, "invalid_request")
     assert await accounts(world, city, username="Upper") == []  # no such name can exist
+
+
+async def test_the_staff_sign_in_answer_says_whose_staff_it_is(world: World) -> None:
+    # the till checks a manager's approval against this answer (issue 11 items 5 and 8): it
+    # cannot check the access token's signature, so the answer itself names the shop
+    till = await world.till()
+    username = f"manager-{uuid.uuid4().hex[:10]}"
+    async with world.pool.acquire() as conn:
+        await seed.account(
+            conn,
+            username=username,
+            password="a long password",
+            role="merchant_manager",
+            merchant_id=till.merchant_id,
+        )
+    r = await world.client.post(
+        "/v1/auth/staff", json={"username": username, "password": "a long password"}
+    )
+    answer = await r.json()
+    assert (answer["role"], answer["merchant_id"], answer["district"]) == (
+        "merchant_manager",
+        till.merchant_id,
+        None,
+    )
