@@ -28,7 +28,7 @@ from terminal.config import TerminalConfig
 from terminal.screens.approval import ManagerApproval
 from terminal.widgets.amount import Amount
 from tests.e2e import conftest as e2e
-from tests.e2e.conftest import Clock, Till, World, shanghai
+from tests.e2e.conftest import Citizen, Clock, Till, World, shanghai
 
 # the e2e fixtures, shared: the real app's settings, its pinned clock, and the World helpers
 settings = e2e.settings
@@ -307,3 +307,22 @@ async def approve(pilot: Pilot[Any], username: str, password: str) -> ManagerApp
     await pilot.press("enter")
     await settle(pilot)
     return modal
+
+
+async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
+    """The citizen's vouchers by state, as the wallet shows them."""
+    r = await world.client.get("/v1/wallet", headers=person.headers)
+    return dict((await r.json())["counts"])
+
+
+async def redeemed(
+    world: World, config: TerminalConfig, person: Citizen, bill_fen: int, count: int
+) -> tuple[str, int]:
+    """A bill of this till redeemed through the API: its receipt number and redemption id."""
+    till = await world.sign_in(Till(config.terminal_id, 0, config.secret))
+    receipt_no = f"R-{uuid.uuid4().hex[:6].upper()}"
+    r = await world.redeem(
+        till, await world.qr(person), bill_fen=bill_fen, count=count, receipt_no=receipt_no
+    )
+    assert r.status == 201, await r.text()
+    return receipt_no, int((await r.json())["redemption_id"])

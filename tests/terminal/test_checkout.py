@@ -19,7 +19,6 @@ from terminal.documents import receipt_text
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.receipt import ReceiptScreen
 from terminal.screens.settings import SettingsScreen
-from tests.e2e.conftest import Citizen
 from tests.terminal.conftest import (
     Clock,
     LiveServer,
@@ -30,14 +29,10 @@ from tests.terminal.conftest import (
     settle,
     shown,
     type_text,
+    wallet_counts,
 )
 
 MakeApp = Callable[..., TerminalApp]
-
-
-async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
-    r = await world.client.get("/v1/wallet", headers=person.headers)
-    return dict((await r.json())["counts"])
 
 
 async def fill_bill_and_receipt(pilot: Any, bill: str, receipt_no: str) -> None:

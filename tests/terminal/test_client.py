@@ -14,13 +14,7 @@ from aiohttp import web
 
 from terminal.client import ApiError, OutcomeUnknown, TillClient, Unreachable, new_key
 from terminal.config import TerminalConfig
-from tests.e2e.conftest import Citizen
-from tests.terminal.conftest import FAST_CLIENT, Clock, LiveServer, LossyProxy, World
-
-
-async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
-    r = await world.client.get("/v1/wallet", headers=person.headers)
-    return dict((await r.json())["counts"])
+from tests.terminal.conftest import FAST_CLIENT, Clock, LiveServer, LossyProxy, World, wallet_counts
 
 
 @pytest.fixture

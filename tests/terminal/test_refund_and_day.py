@@ -16,27 +16,10 @@ from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
 from terminal.screens.settings import SettingsScreen
-from tests.e2e.conftest import Citizen, Till
-from tests.terminal.conftest import World, on_top, settle, shown, type_text
+from tests.e2e.conftest import Till
+from tests.terminal.conftest import World, on_top, redeemed, settle, shown, type_text, wallet_counts
 
 MakeApp = Callable[..., TerminalApp]
-
-
-async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
-    r = await world.client.get("/v1/wallet", headers=person.headers)
-    return dict((await r.json())["counts"])
-
-
-async def redeemed(
-    world: World, config: TerminalConfig, person: Citizen, bill_fen: int, count: int
-) -> tuple[str, int]:
-    till = await world.sign_in(Till(config.terminal_id, 0, config.secret))
-    receipt_no = f"R-{uuid.uuid4().hex[:6].upper()}"
-    r = await world.redeem(
-        till, await world.qr(person), bill_fen=bill_fen, count=count, receipt_no=receipt_no
-    )
-    assert r.status == 201, await r.text()
-    return receipt_no, int((await r.json())["redemption_id"])
 
 
 def errors(app: TerminalApp) -> list[str]:

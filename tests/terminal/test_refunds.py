@@ -7,7 +7,6 @@ voucher still reads as a refund; a manager approves when the till's setting asks
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,37 +18,22 @@ from textual.widgets import Input
 from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
 from terminal.screens.refund import RefundScreen
-from tests.e2e.conftest import Citizen, Till
+from tests.e2e.conftest import Till
 from tests.terminal.conftest import (
     PASSWORD,
     HangingProxy,
     World,
     approve,
     on_top,
+    redeemed,
     settle,
     shown,
     staff_account,
     type_text,
+    wallet_counts,
 )
 
 MakeApp = Callable[..., TerminalApp]
-
-
-async def wallet_counts(world: World, person: Citizen) -> dict[str, int]:
-    r = await world.client.get("/v1/wallet", headers=person.headers)
-    return dict((await r.json())["counts"])
-
-
-async def redeemed(
-    world: World, config: TerminalConfig, person: Citizen, bill_fen: int, count: int
-) -> tuple[str, int]:
-    till = await world.sign_in(Till(config.terminal_id, 0, config.secret))
-    receipt_no = f"R-{uuid.uuid4().hex[:6].upper()}"
-    r = await world.redeem(
-        till, await world.qr(person), bill_fen=bill_fen, count=count, receipt_no=receipt_no
-    )
-    assert r.status == 201, await r.text()
-    return receipt_no, int((await r.json())["redemption_id"])
 
 
 async def refunds_of(world: World, config: TerminalConfig, redemption_id: int) -> list[Any]:
