@@ -31,17 +31,15 @@ import functools
 import hashlib
 import ipaddress
 import math
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
-from prometheus_client import Counter as PromCounter
 from redis.exceptions import NoScriptError, RedisError
 
-from server.web import ERROR_CODE, GUARD, METRICS, REDIS, SETTINGS, Metrics, error_from
+from server.web import ERROR_CODE, GUARD, METRICS, REDIS, SETTINGS, error_from
 from shared.errors import RateLimited, TooManyAttempts
 
 PREFIX = "throttle:"
@@ -162,21 +160,10 @@ def _seconds(ms: int) -> int:
     return max(1, math.ceil(ms / 1000))
 
 
-# voucher_redis_failures_total counts what the ledger alone then guards; a throttle that could
-# not ask Redis is counted apart, in the app's own registry (one counter per app)
-_FAIL_OPEN: weakref.WeakKeyDictionary[Metrics, PromCounter] = weakref.WeakKeyDictionary()
-
-
 def _redis_failed(request: web.Request) -> None:
-    metrics = request.app[METRICS]
-    counter = _FAIL_OPEN.get(metrics)
-    if counter is None:
-        counter = _FAIL_OPEN[metrics] = PromCounter(
-            "voucher_throttle_fail_open_total",
-            "Throttle decisions Redis could not make: the request went on unthrottled",
-            registry=metrics.registry,
-        )
-    counter.inc()
+    """voucher_redis_failures_total counts what the ledger alone then guards; a throttle that
+    could not ask Redis is counted apart."""
+    request.app[METRICS].throttle_fail_open.inc()
 
 
 async def take(request: web.Request, counters: Sequence[Counter], what: str) -> Slot:

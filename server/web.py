@@ -108,6 +108,11 @@ class Metrics:
             "2 open (Redis skipped until the cool-down ends)",
             registry=self.registry,
         )
+        self.throttle_fail_open = Counter(
+            "voucher_throttle_fail_open_total",
+            "Throttle decisions Redis could not make: the request went on unthrottled",
+            registry=self.registry,
+        )
         self.redis_skipped = Counter(
             "voucher_redis_skipped_total",
             "Redis calls not made because the circuit breaker was open",
