@@ -31,7 +31,7 @@ import functools
 import hashlib
 import ipaddress
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import NoScriptError, RedisError
 
-from server.web import ERROR_CODE, GUARD, METRICS, REDIS, SETTINGS, error_from
+from server.web import GUARD, METRICS, REDIS, SETTINGS
 from shared.errors import RateLimited, TooManyAttempts
 
 PREFIX = "throttle:"
@@ -292,22 +292,3 @@ async def mint(request: web.Request, citizen: str) -> None:
             f"A new QR code was asked for too often; try again in {seconds} s.",
             retry_after_s=seconds,
         )
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def says_when_to_retry(handler: Handler) -> Handler:
-    """A 429 of ``handler`` carries Retry-After (RFC 9110), as ``details.retry_after_s`` does."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except (TooManyAttempts, RateLimited) as exc:
-            request[ERROR_CODE] = exc.code
-            response = error_from(exc)
-            response.headers["Retry-After"] = str(exc.details.get("retry_after_s", 1))
-            return response
-
-    return wrapped

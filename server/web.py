@@ -424,6 +424,8 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except VoucherError as exc:
         code = exc.code
         response = error_from(exc)
+        if "retry_after_s" in exc.details:  # a throttle's 429 says when (RFC 9110)
+            response.headers["Retry-After"] = str(exc.details["retry_after_s"])
     except web.HTTPRequestEntityTooLarge:
         code = "body_too_large"
         response = error_response(413, code, "the request body is too large")

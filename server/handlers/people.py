@@ -27,7 +27,6 @@ from server.schemas import WalletQrQuery
 from server.services import claims, sign_in
 from server.services import wallet as wallets
 from server.settings import SERVICE_ISSUER, Settings
-from server.throttle import says_when_to_retry
 from server.web import (
     CLOCK,
     SETTINGS,
@@ -90,7 +89,6 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
 
 
 @public
-@says_when_to_retry
 async def terminal_sign_in(request: web.Request) -> web.Response:
     """Rule X2: a terminal's credential buys a short-lived access token. Guesses are limited
     per terminal and client address, and the terminal backs off (server/throttle.py)."""
@@ -151,7 +149,6 @@ async def staff_principal(request: web.Request, username: str, password: str) ->
 
 
 @public
-@says_when_to_retry
 async def staff_sign_in(request: web.Request) -> web.Response:
     """Rule X2: a staff account's password buys a short-lived access token."""
     body = await read_json(request)
@@ -205,7 +202,6 @@ async def dev_identity_assertion(request: web.Request) -> web.Response:
 
 
 @requires(Role.CITIZEN)
-@says_when_to_retry
 async def claim(request: web.Request) -> web.Response:
     """Rules E2-E4, A1-A3, V1, V3, X1: claim the vouchers of one certificate
     (server/services/claims.py). Failed claims are limited per citizen (server/throttle.py),
@@ -285,7 +281,6 @@ async def wallet(request: web.Request) -> web.Response:
 
 
 @requires(Role.CITIZEN)
-@says_when_to_retry
 async def wallet_qr(request: web.Request) -> web.Response:
     """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG. Minting is
     rate-limited per citizen (a phone needs one about every 50 s), and images are rendered off
