@@ -7,11 +7,11 @@ the edge (``server/web.py``)."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from server.auth import Role, principal_of, requires
@@ -30,11 +30,11 @@ from server.web import (
     ERROR_CODE,
     error_body,
     get_str,
+    json_answer,
     path_id,
     read_body_as,
     read_query,
     status_of,
-    struct_fields,
 )
 from shared import rules
 from shared.errors import InvalidRequest, VoucherError
@@ -53,9 +53,16 @@ def idempotency_key(request: web.Request) -> str:
     return key
 
 
-def request_hash(request: web.Request, body: dict[str, Any]) -> bytes:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).digest()
+# the canonical form of a body: its fields sent, by wire name, sorted, compact, UTF-8; the
+# same bytes as ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False)``, which made the hashes kept before (tests/unit/test_answers.py)
+_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+def request_hash(request: web.Request, body: msgspec.Struct) -> bytes:
+    """Rule U7: what identifies a request under its idempotency key."""
+    head = f"{request.method} {request.path}\n".encode()
+    return hashlib.sha256(head + _CANONICAL.encode(body)).digest()
 
 
 def kept_answer(exc: VoucherError) -> tuple[int, dict[str, Any]]:
@@ -82,7 +89,7 @@ async def quote(request: web.Request) -> web.Response:
     quoted = await redemption.quote(cmd, tills)
     ctx, q = quoted.decision.ctx, quoted.allowance
     campaign = quoted.decision.campaign
-    return web.json_response(
+    return json_answer(
         {
             "citizen": {"masked_id": ctx.id_masked},
             "campaign_id": campaign.id,
@@ -109,7 +116,7 @@ async def redeem(request: web.Request) -> web.Response:
     cmd = redemption.Redeem(
         terminal_id=terminal_id,
         key=key,
-        digest=request_hash(request, struct_fields(body)),
+        digest=request_hash(request, body),
         bill_fen=body.bill_fen,
         receipt_no=rules.normalise_receipt_no(body.receipt_no),  # rule U4
         count=body.voucher_count,
@@ -120,9 +127,9 @@ async def redeem(request: web.Request) -> web.Response:
     replay = {"Idempotent-Replay": "true"} if result.replay else None
     if isinstance(result, redemption.Refused):
         request[ERROR_CODE] = result.code
-        return web.json_response(result.answer, status=result.status, headers=replay)
+        return json_answer(result.answer, status=result.status, headers=replay)
     body_out = redemption_body(result.redemption, tills.tz)
-    return web.json_response(body_out, status=201, headers=replay)
+    return json_answer(body_out, status=201, headers=replay)
 
 
 def redemption_body(
@@ -171,7 +178,7 @@ def redemption_body(
 
 
 def _viewed(found: RedemptionView, tz: tzinfo, status: int = 200) -> web.Response:
-    return web.json_response(redemption_body(found.redemption, tz, found.refunds), status=status)
+    return json_answer(redemption_body(found.redemption, tz, found.refunds), status=status)
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -214,7 +221,7 @@ async def refund(request: web.Request) -> web.Response:
         merchant_id=me.merchant_id,
         terminal_id=me.terminal_id,
         key=key,
-        digest=request_hash(request, struct_fields(body)),
+        digest=request_hash(request, body),
         remaining_bill_fen=body.remaining_bill_fen,
     )
     tills = till_ports_of(request)
@@ -244,7 +251,7 @@ async def merchant_day(request: web.Request) -> web.Response:
         )
     found = await till_reads.merchant_day(merchant_id, day, tills)
     tz, totals = tills.tz, found.totals
-    return web.json_response(
+    return json_answer(
         {
             "merchant_id": found.merchant_id,
             "date": found.day.isoformat(),
