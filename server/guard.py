@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
@@ -34,6 +35,7 @@ from prometheus_client import Histogram
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.batching import Batcher
 from server.breaker import Breaker
@@ -236,11 +238,16 @@ async def _exchange(conn: AbstractConnection, calls: list[Call]) -> list[Any]:
     )
     await conn.send_packed_command(packed, check_health=False)
     answers: list[Any] = []
-    for _ in calls:
-        try:
-            answers.append(await conn.read_response())
-        except ResponseError as exc:  # this call's answer; the connection is in step
-            answers.append(exc)
+    try:
+        # one deadline for all the answers (the client's socket timeout), not one each
+        async with asyncio.timeout(conn.socket_timeout):
+            for _ in calls:
+                try:
+                    answers.append(await conn.read_response(timeout=math.inf))
+                except ResponseError as exc:  # this call's answer; the connection is in step
+                    answers.append(exc)
+    except TimeoutError:  # the read was cut short: the connection is dropped (read_response)
+        raise RedisTimeoutError("Redis did not answer the guard's calls in time") from None
     return answers
 
 
