@@ -38,13 +38,11 @@ class MustDecideAgain(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class HeldVoucher:
-    """One available, unexpired voucher the citizen holds (any campaign)."""
+class HeldVoucher(rules.VoucherView):
+    """One available, unexpired voucher the citizen holds (any campaign): what the rules see
+    of it, and its campaign. ``HeldVoucher(id, expires_at, face_value_fen, campaign_id)``."""
 
-    id: int
     campaign_id: str
-    expires_at: datetime
-    face_value_fen: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,11 +119,7 @@ def decide(
     rules.check_merchant(
         campaign, district, ctx.admitted, ctx.permitted, ctx.merchant_status == "suspended"
     )  # rules U1, U2
-    views = tuple(
-        rules.VoucherView(v.id, v.expires_at, v.face_value_fen)
-        for v in here
-        if v.campaign_id == campaign.id
-    )
+    views = tuple(v for v in here if v.campaign_id == campaign.id)
     return Decision(ctx, campaign, views)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from shared.campaign import (
@@ -348,13 +349,15 @@ def _usable_sorted(
         seen.add(v.id)
         if v.face_value_fen != campaign.face_value_fen:
             raise InvalidRequest("voucher face value differs from the campaign's", voucher_id=v.id)
-    live = [v for v in available if not is_expired(v.expires_at, now)]  # rule V2
-    return sorted(live, key=_expiry_order)  # rule U6
+    try:
+        live = [v for v in available if now < v.expires_at]  # rule V2, as ``is_expired``
+    except TypeError:  # a naive expiry next to the aware ``now``
+        raise InvalidRequest("expires_at must be timezone-aware", field="expires_at") from None
+    return sorted(live, key=_EXPIRY_ORDER)  # rule U6
 
 
-def _expiry_order(v: VoucherView) -> tuple[datetime, int]:
-    """Rule U6: earliest expiry first; ties by id."""
-    return (v.expires_at, v.id)
+# rule U6: earliest expiry first; ties by id
+_EXPIRY_ORDER = attrgetter("expires_at", "id")
 
 
 def quote(

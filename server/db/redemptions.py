@@ -177,7 +177,7 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
         held: tuple[HeldVoucher, ...] = ()
         if row["ids"] is not None:
             held = tuple(
-                HeldVoucher(i, c, e, f)
+                HeldVoucher(i, e, f, c)
                 for i, c, e, f in zip(
                     row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
                 )

@@ -44,7 +44,9 @@ NOW = datetime(2024, 10, 1, 12, 0, tzinfo=SH)
 
 
 def held(vid: int, days: int, campaign: str = LC.id, face: int = 10_000) -> HeldVoucher:
-    return HeldVoucher(vid, campaign, NOW + timedelta(days=days), face)
+    return HeldVoucher(
+        id=vid, campaign_id=campaign, expires_at=NOW + timedelta(days=days), face_value_fen=face
+    )
 
 
 def till(*vouchers: HeldVoucher, **changes: object) -> TillContext:
