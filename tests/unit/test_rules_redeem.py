@@ -141,6 +141,17 @@ def test_a_voucher_expiring_exactly_now_is_void() -> None:
         check_voucher_usable(NOW, NOW)
 
 
+def test_an_instant_without_its_zone_is_an_invalid_request() -> None:
+    # every instant carries its zone: a naive expiry or a naive now is refused, never compared
+    naive = [v(1, datetime(2024, 12, 1))]
+    with pytest.raises(InvalidRequest):
+        select_vouchers(LC, naive, 1, 20_000, NOW)
+    with pytest.raises(InvalidRequest):
+        quote(LC, 20_000, naive, NOW)
+    with pytest.raises(InvalidRequest):
+        select_vouchers(LC, WALLET, 1, 20_000, NOW.replace(tzinfo=None))
+
+
 def test_duplicate_or_foreign_vouchers_are_an_invalid_request() -> None:
     with pytest.raises(InvalidRequest):
         select_vouchers(LC, [v(1, ends(12, 1)), v(1, ends(12, 2))], 1, 20_000, NOW)
