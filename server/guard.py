@@ -120,6 +120,7 @@ class Guard:
         # syscall per call (made here, after a fork, never shared by two processes)
         self._owner = secrets.token_hex(6)
         self._owners = itertools.count(1)
+        self._idle: list[AbstractConnection] = []  # the guard's connections between batches
         self._begin = self.client.register_script(BEGIN)
         self._end = self.client.register_script(END)
         # the Lua calls of concurrent redemptions, begins and ends alike, go to Redis together:
@@ -150,22 +151,30 @@ class Guard:
 
     async def _send(self, calls: list[Call]) -> list[Any]:
         """The calls in one write, then their answers in order: what redis-py's pipeline
-        does, on a connection of the client's pool with its retries, without the pipeline's
-        per-command layers (issue 15: they cost more than the rest of the guard). An error
-        answer (``NoScriptError``) is that call's answer; a failed exchange drops the
-        connection and is tried again as the client's retry policy says."""
-        pool = self.client.connection_pool
-        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        does, with the client's retries, without the pipeline's per-command layers (issue 15:
+        they cost more than the rest of the guard). An error answer (``NoScriptError``) is
+        that call's answer; a failed exchange drops the connection, which connects again on
+        its next use, and is tried again as the client's retry policy says.
+
+        The guard keeps the connections it took from the client's pool (one per batch in
+        flight, ``max_running``) instead of taking and giving one back per batch, which costs
+        the pool's lock, checks and bookkeeping each time; ``drain`` gives them back."""
+        conn = self._idle.pop() if self._idle else await self._connection()
         try:
             answers: list[Any] = await conn.retry.call_with_retry(
                 lambda: _exchange(conn, calls), lambda _error: conn.disconnect()
             )
             return answers
         except BaseException:
-            await conn.disconnect(nowait=True)  # never back to the pool half-read
+            await conn.disconnect(nowait=True)  # never used again half-read
             raise
         finally:
-            await pool.release(conn)
+            self._idle.append(conn)
+
+    async def _connection(self) -> AbstractConnection:
+        pool = self.client.connection_pool
+        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        return conn
 
     def end_soon(
         self,
@@ -189,7 +198,10 @@ class Guard:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def drain(self) -> None:
+        """Wait for the calls still pending, then give the guard's connections back."""
         await self._calls.drain()
+        while self._idle:
+            await self.client.connection_pool.release(self._idle.pop())
 
     async def begin(
         self, *, jti: str, citizen: str, terminal_id: int, key: str
