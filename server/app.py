@@ -49,7 +49,6 @@ from server.web import (
     SETTINGS,
     TILL,
     TZ,
-    UPLOAD_ROUTES,
     Metrics,
     RouteInput,
     edge_middleware,
@@ -671,11 +670,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app.cleanup_ctx.append(_till)
     app.cleanup_ctx.append(_retention)
     routes = ROUTES + (DEV_ROUTES if settings.dev_idp_key is not None else ())
-    app[UPLOAD_ROUTES] = frozenset((r.method, r.path) for r in routes if r.upload)
     app[ROUTE_INPUTS] = {}
     for route in routes:
         added = app.router.add_route(route.method, route.path, route.handler)
-        app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
+        limit = settings.max_upload_bytes if route.upload else settings.max_body_bytes
+        name = added.resource.canonical if added.resource is not None else route.path
+        app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query, name, limit)
     install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
     return app
 

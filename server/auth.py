@@ -161,13 +161,11 @@ def requires(*roles: Role, revoked_citizen_may_read: bool = False) -> Callable[[
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token:
                 raise Unauthenticated("sign in first: send Authorization: Bearer <token>")
+            app = request.app
             principal = read_access_token(
-                request.app[SETTINGS],
-                token.strip(),
-                request.app[CLOCK](),
-                request.app[ACCESS_CACHE],
+                app[SETTINGS], token.strip(), app[CLOCK](), app[ACCESS_CACHE]
             )
-            view = request.app[ACCESS_VIEW]
+            view = app[ACCESS_VIEW]
             if view.stale:
                 await view.fresh()
             view.check(principal, revoked_citizen_may_read=revoked_citizen_may_read)

@@ -61,8 +61,6 @@ QR_VERIFIER: web.AppKey[QrVerifier] = web.AppKey("qr_verifier")
 TILL: web.AppKey[TillPorts] = web.AppKey("till")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
 TZ: web.AppKey[tzinfo] = web.AppKey("tz")
-# (method, canonical path) of the routes that take a raw upload larger than a JSON body
-UPLOAD_ROUTES: web.AppKey[frozenset[tuple[str, str]]] = web.AppKey("upload_routes")
 
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 # the code of a refusal a handler answered without raising (a kept idempotent refusal), for the log
@@ -210,6 +208,12 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     draining the rest (``edge_middleware``)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(limit_bytes=limit)
+    content = request.content
+    if content.is_eof():  # the whole body came with the headers (a till's is small): at once
+        data = content.read_nowait()
+        if len(data) > limit:
+            raise BodyTooLarge(limit_bytes=limit)
+        return data
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -225,10 +229,14 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class RouteInput:
-    """What a route takes: its body and query-string definitions (``server.schemas``)."""
+    """What a route takes: its body and query-string definitions (``server.schemas``), and
+    what the edge needs of it on every request, found once: its name in the metrics (the
+    canonical path) and the largest body it takes (an upload's or JSON's, item 10)."""
 
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
+    name: str = ""
+    max_body: int = 0
 
 
 # each aiohttp route -> its definitions, filled by create_app from the route table
@@ -239,8 +247,18 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _AT_FIELD = re.compile(r"(?:at `\$\.|field `)([^`.\[]+)")
 
 
+_NO_INPUT = RouteInput()
+
+
 def _route_input(request: web.Request) -> RouteInput:
-    return request.app[ROUTE_INPUTS].get(request.match_info.route, RouteInput())
+    return request.app[ROUTE_INPUTS].get(request.match_info.route, _NO_INPUT)
+
+
+def _sends_json(request: web.Request) -> bool:
+    # the header as tills send it, compared as is; anything else is parsed (parameters, case)
+    return request.headers.get("Content-Type") == "application/json" or (
+        request.content_type == "application/json"
+    )
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -249,7 +267,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     kind = _route_input(request).body
     if kind is None:
         raise RuntimeError(f"{request.method} {request.path}: the route table names no body")
-    if request.content_type != "application/json":
+    if not _sends_json(request):
         raise InvalidRequest("send the body as application/json")
     data = await read_body(request, request.app[SETTINGS].max_body_bytes)
     return struct_fields(decode_body(data, kind))
@@ -261,7 +279,7 @@ async def read_body_as(request: web.Request, kind: type[S]) -> S:
     declared = _route_input(request).body
     if declared is not kind:
         raise RuntimeError(f"{request.method} {request.path}: the route table names {declared}")
-    if request.content_type != "application/json":
+    if not _sends_json(request):
         raise InvalidRequest("send the body as application/json")
     return decode_body(await read_body(request, request.app[SETTINGS].max_body_bytes), kind)
 
@@ -414,28 +432,36 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DATABASE_RETRY_AFTER_S = 2
 
 
-def _body_limit(request: web.Request) -> int:
-    """The largest body this route may get: an upload's on the upload routes, else JSON's."""
-    settings = request.app[SETTINGS]
+def _edge_facts(request: web.Request) -> RouteInput:
+    """The route's name and body limit: from the route table (``create_app`` fills
+    ``ROUTE_INPUTS``), else (the pages, a path no route matches) found now: the canonical
+    path, or "unmatched", and a JSON body's limit."""
+    app = request.app
+    found = app[ROUTE_INPUTS].get(request.match_info.route)
+    if found is not None and found.name:
+        return found
     resource = request.match_info.route.resource
-    canonical = resource.canonical if resource is not None else ""
-    if (request.method, canonical) in request.app.get(UPLOAD_ROUTES, frozenset()):
-        return settings.max_upload_bytes
-    return settings.max_body_bytes
+    name = resource.canonical if resource is not None else "unmatched"
+    return RouteInput(name=name, max_body=app[SETTINGS].max_body_bytes)
 
 
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, JSON errors, one JSON log line and a latency sample per request."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _REQUEST_ID_RE.match(incoming) else f"{_ID_PREFIX}{next(_ID_SEQ):x}"
+    incoming = request.headers.get("X-Request-Id")
+    if incoming is not None and _REQUEST_ID_RE.match(incoming):
+        request_id = incoming
+    else:
+        request_id = f"{_ID_PREFIX}{next(_ID_SEQ):x}"
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     code = ""
+    facts = _edge_facts(request)
     try:
-        if request.content_length is not None and request.content_length > _body_limit(request):
+        length = request.content_length
+        if length is not None and length > facts.max_body:
             # item 10: refused on its Content-Length, before anything (sign-in included) runs
-            raise BodyTooLarge(limit_bytes=_body_limit(request))
+            raise BodyTooLarge(limit_bytes=facts.max_body)
         response = await handler(request)
     except VoucherError as exc:
         code = exc.code
@@ -464,8 +490,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
             response = error_response(500, code, "internal error; quote the request id", None)
     elapsed = time.perf_counter() - started
     response.headers["X-Request-Id"] = request_id
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
+    route = facts.name
     metrics: Metrics = request.app[METRICS]
     metrics.observe_latency(request.method, route, response.status, elapsed)
     if access_log.isEnabledFor(logging.INFO):
