@@ -66,6 +66,14 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # Redis failed or skipped (breaker open): a lock in this process
 
 
+# BEGIN's answers but "locked" (wait and ask again), as Redis sends them (bytes) or decoded
+_BEGUN = {
+    answer: outcome
+    for outcome in (Outcome.OK, Outcome.REPLAYED, Outcome.IN_FLIGHT)
+    for answer in (outcome.value, outcome.value.encode())
+}
+
+
 class LocalLocks:
     """One ``asyncio.Lock`` per key (a citizen), kept only while someone holds or awaits it:
     with Redis unavailable, one citizen's bills in this process go one at a time, so they can
@@ -193,9 +201,8 @@ class Guard:
         not for this bookkeeping; ``drain`` awaits what is still pending (at shutdown)."""
         keys = _keys(jti, citizen, terminal_id, key)
         call = (self._end, keys, [token, max(jti_ttl_ms, 1), "1" if used else "0"])
-        future = self._calls.submit(call)
         # nobody awaits it: an error (Redis down) only means the keys expire on their own
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._calls.submit(call).add_done_callback(_forget)
 
     async def drain(self) -> None:
         """Wait for the calls still pending, then give the guard's connections back."""
@@ -222,9 +229,11 @@ class Guard:
                 return Outcome.UNAVAILABLE, token
             if isinstance(answer, Exception):
                 return Outcome.UNAVAILABLE, token
-            answer = answer.decode() if isinstance(answer, bytes) else answer
-            if answer != "locked":
-                return Outcome(answer), token
+            begun = _BEGUN.get(answer)
+            if begun is not None:
+                return begun, token
+            if answer not in (b"locked", "locked"):  # not one of BEGIN's answers: a bug
+                raise ValueError(f"Redis answered {answer!r} to the guard's begin")
             if asyncio.get_running_loop().time() > deadline:
                 return Outcome.BUSY, token
             await asyncio.sleep(delay)
@@ -242,6 +251,12 @@ class Guard:
             return bool(await self.breaker.run(lambda: self.client.exists(key_name)))
         except RedisError:
             return False
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    """Take a finished end's outcome, so an error is not logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _exchange(conn: AbstractConnection, calls: list[Call]) -> list[Any]:
