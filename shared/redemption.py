@@ -23,6 +23,7 @@ from shared.errors import (
     VoucherExpired,
     WrongDistrict,
 )
+from shared.values import value
 
 
 class MustDecideAgain(Exception):
@@ -37,7 +38,7 @@ class MustDecideAgain(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class HeldVoucher(rules.VoucherView):
     """One available, unexpired voucher the citizen holds (any campaign): what the rules see
     of it, and its campaign. ``HeldVoucher(id, expires_at, face_value_fen, campaign_id)``."""
@@ -45,7 +46,7 @@ class HeldVoucher(rules.VoucherView):
     campaign_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TillContext:
     """What the ledger says about one bill at one till, in one read: the terminal and its
     merchant, the citizen the QR code names (``citizen_id`` None: nobody of the programme),
@@ -68,7 +69,7 @@ class TillContext:
     held: tuple[HeldVoucher, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Decision:
     """What the rules decided for one bill from one read: the campaign of the bill (U4) and
     the citizen's vouchers of that campaign."""

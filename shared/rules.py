@@ -43,6 +43,7 @@ from shared.errors import (
     WrongDistrict,
 )
 from shared.money import parse_fen
+from shared.values import value
 
 RECEIPT_NO_MAX_LENGTH = 64
 
@@ -84,7 +85,7 @@ class ClaimDecision:
     last_valid_day: date
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class VoucherView:
     """Rule U3/U6: what the redemption rules need to know about one held, unused voucher.
 
@@ -96,7 +97,7 @@ class VoucherView:
     face_value_fen: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Quote:
     """Rule U3/U6: what a bill allows, given the vouchers the citizen holds."""
 
@@ -342,13 +343,11 @@ def _usable_sorted(
 ) -> list[VoucherView]:
     """Rules V2/U6: the unexpired vouchers, earliest expiry first, ties by id."""
     require_aware(now, "now")
-    seen: set[int] = set()
-    for v in available:
-        if v.id in seen:
-            raise InvalidRequest("duplicate voucher id", voucher_id=v.id)
-        seen.add(v.id)
-        if v.face_value_fen != campaign.face_value_fen:
-            raise InvalidRequest("voucher face value differs from the campaign's", voucher_id=v.id)
+    face = campaign.face_value_fen
+    if len({v.id for v in available}) != len(available) or any(
+        v.face_value_fen != face for v in available
+    ):
+        _refuse_foreign(campaign, available)
     try:
         live = [v for v in available if now < v.expires_at]  # rule V2, as ``is_expired``
     except TypeError:  # a naive expiry next to the aware ``now``
@@ -358,6 +357,18 @@ def _usable_sorted(
 
 # rule U6: earliest expiry first; ties by id
 _EXPIRY_ORDER = attrgetter("expires_at", "id")
+
+
+def _refuse_foreign(campaign: Campaign, available: Sequence[VoucherView]) -> None:
+    """The first voucher, in order, that appears twice or is not of the campaign's face
+    value: it is refused (``invalid_request``)."""
+    seen: set[int] = set()
+    for v in available:
+        if v.id in seen:
+            raise InvalidRequest("duplicate voucher id", voucher_id=v.id)
+        seen.add(v.id)
+        if v.face_value_fen != campaign.face_value_fen:
+            raise InvalidRequest("voucher face value differs from the campaign's", voucher_id=v.id)
 
 
 def quote(

@@ -26,6 +26,7 @@ import asyncpg
 from server.db import Conn
 from shared.errors import BillAlreadyRedeemed, IdempotencyKeyInUse, TokenReplayed, VoucherError
 from shared.redemption import HeldVoucher, MustDecideAgain, SpentVoucher, TillContext
+from shared.values import value
 
 # Each lookup is a LATERAL subquery with LIMIT, so it stays a few index probes per bill: as a
 # plain join or EXISTS the planner may hash a whole table (consumed_tokens grows all day)
@@ -148,7 +149,7 @@ SELECT r.id, r.campaign_id, r.merchant_id, m.name AS merchant_name, r.terminal_i
 """
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ContextQuery:
     """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
 
@@ -226,7 +227,7 @@ async def lock_citizen(conn: Conn, subject: uuid.UUID) -> None:
         await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Redemption:
     """One bill as decided: the vouchers chosen and everything the ledger records of it."""
 
@@ -246,7 +247,7 @@ class Redemption:
     request_hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RedemptionRecord:
     """A redemption as the ledger holds it, with its merchant's and terminal's names."""
 

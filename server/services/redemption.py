@@ -24,7 +24,6 @@ The decision is ``shared.redemption``; the SQL is ``server.db.redemptions``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -45,13 +44,14 @@ from shared.errors import (
 from shared.redemption import Decision, MustDecideAgain, TillContext
 from shared.rules import Quote as Allowance
 from shared.tokens import QrClaims
+from shared.values import value
 
 RETRIES = 3  # decisions of one bill on the slow path before "busy, retry with the same key"
 # what the ledger's write refuses with (``server.db.redemptions.write_redemptions``)
 WRITE_REFUSALS = (MustDecideAgain, TokenReplayed, BillAlreadyRedeemed, IdempotencyKeyInUse)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Quote:
     """What a till asks before the bill: how many vouchers may this QR code use on it?"""
 
@@ -60,7 +60,7 @@ class Quote:
     bill_fen: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Quoted:
     decision: Decision
     allowance: Allowance
@@ -68,7 +68,7 @@ class Quoted:
     token_expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Redeem:
     """What a till asks to redeem. ``digest`` identifies the request under ``key`` (U7)."""
 
@@ -81,13 +81,13 @@ class Redeem:
     token: str
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Redeemed:
     redemption: RedemptionRecord
     replay: bool = False  # the first answer under the key, given again
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Refused:
     """A refusal kept under the key (rule U7): the status and body of its first answer."""
 
@@ -103,7 +103,7 @@ class Refused:
 RedeemResult = Redeemed | Refused
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class _Verified:
     """A ``Redeem`` with its QR token verified."""
 
