@@ -429,7 +429,10 @@ def normalise_receipt_no(raw: str) -> str:
         raise InvalidRequest(
             f"receipt number must have 1 to {RECEIPT_NO_MAX_LENGTH} characters", field="receipt_no"
         )
-    if any(unicodedata.category(ch).startswith("C") for ch in s):
+    # printable ASCII has no character of a C category: the look-up per character is skipped
+    if not (s.isascii() and s.isprintable()) and any(
+        unicodedata.category(ch).startswith("C") for ch in s
+    ):
         raise InvalidRequest("receipt number contains control characters", field="receipt_no")
     return s
 

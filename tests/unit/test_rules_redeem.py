@@ -1,5 +1,6 @@
 """Redemption at the till: rules U1-U4, U6 and V2."""
 
+import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -241,7 +242,26 @@ def test_one_receipt_number_in_two_spellings_is_the_same_bill() -> None:
     assert normalise_receipt_no("ＡＢ－００１２") == "AB-0012"
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "A\x00B", "X" * 65])
+@pytest.mark.parametrize("raw", ["", "   ", "A\x00B", "A\x7fB", "A\u200bB", "X" * 65])
 def test_an_empty_or_strange_receipt_number_is_refused(raw: str) -> None:
     with pytest.raises(InvalidRequest):
         normalise_receipt_no(raw)
+
+
+def _receipt_as_written_in_the_rule(raw: str) -> str | None:
+    """Rule U4 as first written (one category look-up per character); None: refused."""
+    s = unicodedata.normalize("NFKC", raw).strip().upper()
+    if not s or len(s) > 64 or any(unicodedata.category(ch).startswith("C") for ch in s):
+        return None
+    return s
+
+
+@given(st.text(max_size=70) | st.text(st.characters(max_codepoint=127), max_size=70))
+def test_the_receipt_number_is_the_rules_for_any_text(raw: str) -> None:
+    # issue 15 skips the per-character look-up for printable ASCII: same answers
+    expected = _receipt_as_written_in_the_rule(raw)
+    if expected is None:
+        with pytest.raises(InvalidRequest):
+            normalise_receipt_no(raw)
+    else:
+        assert normalise_receipt_no(raw) == expected
