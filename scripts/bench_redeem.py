@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -376,8 +377,10 @@ class Children:
 # --- the server under load ------------------------------------------------------------------
 
 
-async def wait_ready(base_url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+async def wait_ready(
+    base_url: str, proc: subprocess.Popen[bytes], log_path: Path, limit_s: float = 60
+) -> None:
+    deadline = time.monotonic() + limit_s
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -828,27 +831,10 @@ def make_rig(args: argparse.Namespace, children: Children, work: Path, creds: li
     return Rig(args, children, work, creds, key, pem)
 
 
-def serve_and_load(
-    rig: Rig,
-    *,
-    processes: int,
-    concurrency: int,
-    pool_max: int,
-    profile: str = "off",
-    seed: int | None = None,
-) -> dict[str, Any]:
-    """Start the real server (``processes`` sharing the port), wait for a quiet machine, drive
-    ``concurrency`` terminals through warm-up and the measured window, read the batch sizes,
-    stop the server. The load generator's results, plus what the server said and its
-    profile."""
-    args, work = rig.args, rig.work
-    python = sys.executable
-    port = args.port or free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    mode, spy = profile_mode(profile)
-    for stale in (work / "server.pid", work / "server.pid.extra", work / "server.pyspy.txt"):
-        stale.unlink(missing_ok=True)
-    server_cfg = {
+def server_config(rig: Rig, *, port: int, processes: int, pool_max: int) -> dict[str, Any]:
+    """What ``bench.serve`` builds the server's ``Settings`` from."""
+    args = rig.args
+    return {
         "database_url": args.database_url,
         "redis_url": args.redis_url,
         "id_hash_key": base64.b64encode(os.urandom(32)).decode(),
@@ -859,15 +845,41 @@ def serve_and_load(
         "port": port,
         "pg_pool_min": min(args.pg_pool_min, pool_max),
         "pg_pool_max": pool_max,
-        "pid_file": str(work / "server.pid"),
+        "pid_file": str(rig.work / "server.pid"),
         "processes": processes,
         "batch_max_size": args.batch_max_size,
         "batch_concurrency": args.batch_concurrency,
     }
+
+
+def serve_and_load(
+    rig: Rig,
+    *,
+    processes: int,
+    concurrency: int,
+    pool_max: int,
+    profile: str = "off",
+    seed: int | None = None,
+    wrap: list[str] | None = None,
+    during: Callable[[int, str], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Start the real server (``processes`` sharing the port), wait for a quiet machine, drive
+    ``concurrency`` terminals through warm-up and the measured window, read the batch sizes,
+    stop the server. The load generator's results, plus what the server said and its
+    profile. ``wrap``: a command the server runs under (a profiler); ``during(server_pid,
+    base_url)``: called once the load generator runs, its answer added to the results."""
+    args, work = rig.args, rig.work
+    python = sys.executable
+    port = args.port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    mode, spy = profile_mode(profile)
+    for stale in (work / "server.pid", work / "server.pid.extra", work / "server.pyspy.txt"):
+        stale.unlink(missing_ok=True)
+    server_cfg = server_config(rig, port=port, processes=processes, pool_max=pool_max)
     if mode == "cprofile":
         server_cfg["cprofile"] = str(work / "server.pstats")
     (work / "server.json").write_text(json.dumps(server_cfg))
-    server_cmd = [python, "-m", "bench.serve", str(work / "server.json")]
+    server_cmd = [*(wrap or []), python, "-m", "bench.serve", str(work / "server.json")]
     if mode == "py-spy":
         assert spy is not None
         server_cmd = [
@@ -881,7 +893,7 @@ def serve_and_load(
         wrapper = rig.children.start(
             server_cmd, cwd=ROOT, env=CHILD_ENV, stdout=out, stderr=subprocess.STDOUT
         )
-    asyncio.run(wait_ready(base_url, wrapper, server_log))
+    asyncio.run(wait_ready(base_url, wrapper, server_log, 300 if wrap else 60))
     server_pid = int((work / "server.pid").read_text())
     quiet = wait_quiet(args.wait_quiet)
 
@@ -918,6 +930,7 @@ def serve_and_load(
         [python, "-m", "bench.loadgen", str(work / "loadgen.json"), str(work / "load.json")],
         cwd=ROOT, env=CHILD_ENV,
     )  # fmt: skip
+    seen = {} if during is None else during(server_pid, base_url)
     budget = args.warmup + args.duration + 180
     try:
         rc = loadgen.wait(budget)
@@ -950,6 +963,7 @@ def serve_and_load(
         "server_error_log_lines": server_errors[:20],
         "profile_mode": mode,
         "profile": found,
+        **seen,
     }
 
 
