@@ -12,8 +12,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from client.wire import DayRedemption, DayReport, Redemption, RefundEntry
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -89,9 +89,9 @@ class ReceiptData:
 
 def receipt_of(r: Redemption) -> ReceiptData:
     return ReceiptData(
-        merchant_name=r.merchant_name,
-        terminal_id=r.terminal_id,
-        terminal_label=r.terminal_label,
+        merchant_name=r.merchant.name,
+        terminal_id=r.terminal.id,
+        terminal_label=r.terminal.label,
         time=r.created_at,
         receipt_no=r.receipt_no,
         redemption_id=r.redemption_id,
@@ -99,8 +99,8 @@ def receipt_of(r: Redemption) -> ReceiptData:
         voucher_count=r.voucher_count,
         face_value_fen=r.face_value_fen,
         value_fen=r.value_fen,
-        masked_id=r.masked_id,
-        vouchers_left=r.vouchers_left,
+        masked_id=r.citizen.masked_id,
+        vouchers_left=r.citizen.vouchers_left,
         refunds=r.refunds,
         refunded_count=r.refunded_count,
     )
@@ -111,8 +111,8 @@ def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "")
     carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
     return ReceiptData(
         merchant_name=merchant_name,
-        terminal_id=row.terminal_id,
-        terminal_label=row.terminal_label or terminal_label,
+        terminal_id=row.terminal.id,
+        terminal_label=row.terminal.label or terminal_label,
         time=row.time,
         receipt_no=row.receipt_no,
         redemption_id=row.redemption_id,
@@ -212,8 +212,8 @@ def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> di
     """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
     names = dict(known or {})
     for r in report.redemptions:
-        if r.terminal_label:
-            names.setdefault(r.terminal_id, r.terminal_label)
+        if r.terminal.label:
+            names.setdefault(r.terminal.id, r.terminal.label)
     return names
 
 
@@ -235,7 +235,7 @@ class TillTotals:
 def till_totals(report: DayReport) -> list[TillTotals]:
     by: dict[int, dict[str, int]] = {}
     for r in report.redemptions:
-        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(r.terminal.id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
         t["b"] += 1
         t["v"] += r.voucher_count
         t["val"] += r.value_fen
@@ -308,7 +308,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 r.redemption_id,
                 "",
                 r.receipt_no,
-                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
+                terminal_name(r.terminal.id, names.get(r.terminal.id, ""), lang),
                 format_yuan(r.bill_fen),
                 format_yuan(r.bill_fen - r.value_fen),
                 r.voucher_count,

@@ -16,8 +16,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from client.wire import DayRedemption, DayReport
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport
 from terminal.documents import (
     day_csv,
     local_time,
@@ -159,7 +159,7 @@ class DayScreen(TillScreen):
                         Text(format_yuan(r.value_fen), justify="right"),
                         Text(str(r.refunded_count or ""), justify="right"),
                         Text(format_yuan(r.bill_fen), justify="right"),
-                        terminal_name(r.terminal_id, names.get(r.terminal_id, ""), self.lang),
+                        terminal_name(r.terminal.id, names.get(r.terminal.id, ""), self.lang),
                     ),
                 )
             )
@@ -237,7 +237,7 @@ class DayScreen(TillScreen):
         data = reprint_of(
             row,
             session.merchant.name if session else "",
-            self._own_name().get(row.terminal_id, ""),
+            self._own_name().get(row.terminal.id, ""),
         )
         self.app.push_screen(ReceiptScreen(data, auto_print=True))
 

@@ -109,7 +109,7 @@ async def test_a_checkout_scan_quote_lower_the_count_redeem_and_the_receipt(
         assert shown(screen, "#covered") == "200.00"
         assert shown(screen, "#to-pay") == "250.00"
         customer = shown(screen, "#customer")
-        assert quote.masked_id in customer and "48" in customer
+        assert quote.citizen.masked_id in customer and "48" in customer
         assert screen.query_one("#scan", Input).value == ""  # ready for the next scan
         await pilot.press("minus")  # the citizen keeps one for later
         assert shown(screen, "#covered") == "100.00"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from client.wire import RefundEntry, StaffSession
 from shared.errors import AlreadyRefunded, RefundInvalid
-from terminal.client import RefundEntry, StaffSession
 from terminal.config import ConfigInvalid, config_from_dict, keep_local_settings
 from terminal.refunds import cash_paid_fen, preview_refund, shown_status
 from terminal.screens.approval import manager_approves
@@ -37,7 +38,7 @@ def test_hand_back_is_never_negative() -> None:
 
 def test_a_second_refund_starts_from_the_cash_left_after_the_first() -> None:
     first = preview_refund(BIG_BILL, CAMPAIGN, 5_000)  # nothing handed back, 1 voucher back
-    after = replace(
+    after = msgspec.structs.replace(
         BIG_BILL,
         current_bill_fen=95_000,
         refunded_count=1,
@@ -54,13 +55,13 @@ def test_amounts_outside_the_bill_and_an_empty_bill_are_refused() -> None:
         with pytest.raises(RefundInvalid):
             preview_refund(BIG_BILL, CAMPAIGN, amount)
     with pytest.raises(AlreadyRefunded):
-        preview_refund(replace(BIG_BILL, live_voucher_count=0), CAMPAIGN, 100)
+        preview_refund(msgspec.structs.replace(BIG_BILL, live_voucher_count=0), CAMPAIGN, 100)
 
 
 def test_a_refund_that_returned_nothing_reads_as_partly_refunded() -> None:
     entry = RefundEntry(1, 90_000, 0, (), "2024-09-10T03:00:00+00:00")
     assert shown_status(BIG_BILL) == "redeemed"
-    assert shown_status(replace(BIG_BILL, refunds=(entry,))) == "partially_refunded"
+    assert shown_status(msgspec.structs.replace(BIG_BILL, refunds=(entry,))) == "partially_refunded"
 
 
 def test_refund_needs_manager_is_a_till_setting_kept_across_pairings(tmp_path: Path) -> None:
