@@ -39,12 +39,28 @@ from client.wire import (
     Redemption,
     Session,
     StaffAccess,
-    StaffSession,
 )
 from shared.campaign import Campaign
 from shared.errors import VoucherError
 
-__all__ = ["ApiError", "BadAnswer", "OutcomeUnknown", "TillClient", "Unreachable", "new_key"]
+__all__ = [
+    "ApiError",
+    "BadAnswer",
+    "OutcomeUnknown",
+    "StaffSession",
+    "TillClient",
+    "Unreachable",
+    "new_key",
+]
+
+
+class StaffSession(msgspec.Struct, frozen=True):
+    """Who signed in with a staff credential (a manager approving at the till), as the
+    server's answer says; the username is the one given."""
+
+    username: str
+    role: str
+    merchant_id: int | None
 
 
 def new_key() -> str:

@@ -65,15 +65,6 @@ class StaffAccess(Struct, frozen=True):
     district: str | None = None
 
 
-class StaffSession(Struct, frozen=True):
-    """Who signed in with a staff credential, as the server's answer says (the username is
-    the one given)."""
-
-    username: str
-    role: str
-    merchant_id: int | None
-
-
 class DevAssertion(Struct, frozen=True):
     assertion: str
 
@@ -349,9 +340,9 @@ class Settlement(Struct, frozen=True):
     approved_at: str | None
     paid_at: str | None
     lines: tuple[SettlementLine, ...]
-    reviewed_by: str | None = None
-    approved_by: str | None = None
-    paid_by: str | None = None
+    reviewed_by: int | None = None  # the account that took each step (rule S1)
+    approved_by: int | None = None
+    paid_by: int | None = None
 
 
 class RankedDistrict(Struct, frozen=True):

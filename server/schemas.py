@@ -597,6 +597,10 @@ class Settlement(Struct):
     reviewed_at: Timestamp | None
     approved_at: Timestamp | None
     paid_at: Timestamp | None
+    # the account (its id) that took each step (rule S1: no account takes two)
+    reviewed_by: int | None
+    approved_by: int | None
+    paid_by: int | None
     lines: list[SettlementLine]
 
 

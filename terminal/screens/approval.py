@@ -18,8 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
 from client.http import ApiError, Unreachable
-from client.till import TillClient
-from client.wire import StaffSession
+from client.till import StaffSession, TillClient
 from terminal.i18n import describe_error, tr
 
 if TYPE_CHECKING:

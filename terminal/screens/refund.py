@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
 from client.http import OutcomeUnknown, Unreachable
-from client.till import new_key
-from client.wire import Redemption, StaffSession
+from client.till import StaffSession, new_key
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, InvalidAmount, InvalidRequest, VoucherError
 from shared.money import format_yuan, parse_yuan

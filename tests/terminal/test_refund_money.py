@@ -9,7 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from client.wire import RefundEntry, StaffSession
+from client.till import StaffSession
+from client.wire import RefundEntry
 from shared.errors import AlreadyRefunded, RefundInvalid
 from terminal.config import ConfigInvalid, config_from_dict, keep_local_settings
 from terminal.refunds import cash_paid_fen, preview_refund, shown_status
