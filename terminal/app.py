@@ -1,4 +1,4 @@
-"""The cashier terminal: a Textual app over ``terminal.client``. Keyboard only, 80×24,
+"""The cashier terminal: a Textual app over ``client.till``. Keyboard only, 80×24,
 function keys in the footer; the server's answers in the cashier's language."""
 
 from __future__ import annotations
