@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import aiohttp
 import msgspec
 
+from shared.errors import VoucherError, error_classes
+
 USER_AGENT = "liaocheng-vouchers-client/0.1"
 T = TypeVar("T")
 
@@ -39,6 +41,15 @@ class ApiError(Exception):
         self.message = message
         self.status = status
         self.details = dict(details or {})
+
+    @property
+    def error_class(self) -> type[VoucherError] | None:
+        """The domain error of ``shared/errors.py`` the server's code names (its category
+        included), or None for a code this client does not know (a newer server's)."""
+        return _ERROR_CLASSES.get(self.code)
+
+
+_ERROR_CLASSES = error_classes()
 
 
 class Unreachable(Exception):

@@ -28,13 +28,15 @@ def test_the_demo_serves_a_claim_ready_citizen_and_stops_its_services(tmp_path: 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in (DATABASE_URL_ENV, REDIS_URL_ENV)}
     env["VOUCHER_DATA_DIR"] = str(tmp_path / "data")
-    demo = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "ops", "demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    log = tmp_path / "demo-stderr.log"  # its last lines say why, should the demo exit
+    with log.open("w") as stderr:  # the child keeps its own copy of the file
+        demo = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "ops", "demo", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -43,7 +45,7 @@ def test_the_demo_serves_a_claim_ready_citizen_and_stops_its_services(tmp_path: 
                     assert json.loads(r.read())["status"] == "ready"
                     break
             except OSError:
-                assert demo.poll() is None, "the demo exited"
+                assert demo.poll() is None, f"the demo exited:\n{log.read_text()[-3000:]}"
                 assert time.monotonic() < deadline, "the demo did not become ready"
                 time.sleep(0.3)
         credentials = json.loads((tmp_path / "data" / "demo" / "demo-credentials.json").read_text())

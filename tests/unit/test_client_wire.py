@@ -15,6 +15,7 @@ import pytest
 from client import wire
 from client.http import Answer, ApiError, BadAnswer
 from server import schemas
+from shared.errors import BillTooSmall, Category
 
 # each answer the client decodes -> the server's description of it
 ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
@@ -166,8 +167,10 @@ def test_a_refusal_carries_the_servers_code_message_and_details() -> None:
         {"n": 1},
     )
     assert str(error) == "422 bill_too_small: too small"
+    assert error.error_class is BillTooSmall and error.error_class.category is Category.REFUSED
 
 
 def test_a_refusal_without_the_error_body_is_named_by_its_status() -> None:
     error = Answer(502, b"Bad Gateway").refusal()
     assert (error.code, error.message) == ("http_502", "Bad Gateway")
+    assert error.error_class is None
