@@ -75,7 +75,8 @@ def _terminal(request: web.Request) -> int:
 
 @requires(Role.CASHIER)
 async def quote(request: web.Request) -> web.Response:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
+    """Rules U1-U6: what the bill allows, and (U4) whether its receipt number, when sent, is
+    free today. Changes nothing."""
     body = await read_body_as(request, QuoteRequest)
     receipt_no = body.receipt_no
     cmd = redemption.Quote(
