@@ -176,21 +176,23 @@ class Http:
         query: Mapping[str, str] | None = None,
         token: str = "",
         key: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """One exchange, whatever the status. ``body`` is sent as JSON, ``data`` as it is;
-        ``token`` is the bearer, ``key`` the ``Idempotency-Key``. Raises ``Unreachable``."""
-        headers: dict[str, str] = {}
+        ``token`` is the bearer, ``key`` the ``Idempotency-Key``, ``headers`` any others.
+        Raises ``Unreachable``."""
+        sent: dict[str, str] = dict(headers or {})
         if body is not None:
             data = msgspec.json.encode(body)
         if data is not None:
-            headers["Content-Type"] = content_type
+            sent["Content-Type"] = content_type
         if token:
-            headers["Authorization"] = f"Bearer {token}"
+            sent["Authorization"] = f"Bearer {token}"
         if key:
-            headers["Idempotency-Key"] = key
+            sent["Idempotency-Key"] = key
         try:
             async with self._pool().request(
-                method, self.server + path, data=data, params=query, headers=headers
+                method, self.server + path, data=data, params=query, headers=sent
             ) as r:
                 replayed = r.headers.get("Idempotent-Replay", "").lower() == "true"
                 answer = Answer(r.status, await r.read(), r.content_type, replayed)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -54,13 +55,17 @@ __all__ = [
 ]
 
 
-class StaffSession(msgspec.Struct, frozen=True):
+@dataclass(frozen=True, slots=True)
+class StaffSession:
     """Who signed in with a staff credential (a manager approving at the till), as the
     server's answer says; the username is the one given."""
 
     username: str
     role: str
     merchant_id: int | None
+    token: str = field(default="", repr=False)
+    """The manager's access token: sent once as a refund's ``Manager-Approval`` (issue 11
+    item 5), never stored."""
 
 
 def new_key() -> str:
@@ -110,6 +115,7 @@ class TillClient:
         key: str = "",
         auth: bool = True,
         retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Send, re-signing-in once on 401, and retrying the SAME request (same key) on no
         answer, 5xx, or ``idempotency_key_in_use``, with exponential backoff."""
@@ -126,7 +132,7 @@ class TillClient:
                     raise Unreachable(str(exc), maybe_sent=maybe_sent) from exc
             try:
                 answer = await self.http.send(
-                    method, path, body=body, query=query, token=token, key=key
+                    method, path, body=body, query=query, token=token, key=key, headers=headers
                 )
             except Unreachable as exc:
                 maybe_sent = maybe_sent or exc.maybe_sent
@@ -191,7 +197,7 @@ class TillClient:
             retries=0,
         )
         staff = answer.into(StaffAccess)
-        return StaffSession(username=username, role=staff.role, merchant_id=staff.merchant_id)
+        return StaffSession(username, staff.role, staff.merchant_id, staff.access_token)
 
     async def _public_campaigns(self, retries: int | None = None) -> PublicCampaigns:
         answer = await self._call("GET", "/v1/campaigns", auth=False, retries=retries)
@@ -224,9 +230,13 @@ class TillClient:
         """District code -> name, from the public campaign descriptions (rule C1)."""
         return (await self._public_campaigns(retries=0)).district_names()
 
-    async def quote(self, token: str, bill_fen: int) -> Quote:
-        """POST /v1/quote: changes nothing, so retrying is always safe."""
-        answer = await self._call("POST", "/v1/quote", body={"token": token, "bill_fen": bill_fen})
+    async def quote(self, token: str, bill_fen: int, receipt_no: str | None = None) -> Quote:
+        """POST /v1/quote: changes nothing, so retrying is always safe. With ``receipt_no``
+        the server also refuses a receipt number already used today (rule U4)."""
+        body: dict[str, Any] = {"token": token, "bill_fen": bill_fen}
+        if receipt_no is not None:
+            body["receipt_no"] = receipt_no
+        answer = await self._call("POST", "/v1/quote", body=body)
         return answer.into(Quote)
 
     async def redeem(
@@ -279,10 +289,17 @@ class TillClient:
         return answer.into(Redemption)
 
     async def refund(
-        self, redemption_id: int, remaining_bill_fen: int, *, key: str | None = None
+        self,
+        redemption_id: int,
+        remaining_bill_fen: int,
+        *,
+        key: str | None = None,
+        approval: str = "",
     ) -> Redemption:
         """POST /v1/redemptions/{id}/refunds (rules F1-F3). With no answer after the retries:
-        ``OutcomeUnknown`` (sending the same key again later gives the first answer)."""
+        ``OutcomeUnknown`` (sending the same key again later gives the first answer).
+        ``approval``: a manager's access token, sent as ``Manager-Approval`` where the
+        merchant's refunds need one (issue 11 item 5)."""
         key = key or new_key()
         try:
             answer = await self._call(
@@ -290,6 +307,7 @@ class TillClient:
                 f"/v1/redemptions/{int(redemption_id)}/refunds",
                 body={"remaining_bill_fen": remaining_bill_fen},
                 key=key,
+                headers={"Manager-Approval": approval} if approval else None,
             )
         except Unreachable as exc:
             if not exc.maybe_sent:

@@ -46,6 +46,10 @@ class TerminalMerchant(Struct, frozen=True):
     status: str = "active"
     admitted: bool = True
     permitted: bool = True
+    receipts_per_till: bool = False
+    """Rule U4: each till numbers its receipts on its own (the merchant's setting)."""
+    refund_needs_manager: bool = False
+    """A refund needs a manager's approval (the merchant's setting, enforced by the server)."""
 
 
 class Session(Struct, frozen=True):
@@ -96,8 +100,9 @@ class Claimed(Struct, frozen=True):
 
 class Citizen(Struct, frozen=True):
     masked_id: str
-    vouchers_left: int | None = None
-    """The citizen's vouchers left, when the server says (printed on the receipt)."""
+    vouchers_left: int | UnsetType = UNSET
+    """A redeem's answer: the citizen's vouchers of the campaign still usable after it
+    (printed on the receipt); other answers leave it out."""
 
 
 class Quote(Struct, frozen=True):
@@ -128,6 +133,8 @@ class RefundEntry(Struct, frozen=True):
     refund_id: int
     remaining_bill_fen: int
     returned_count: int
+    cash_back_fen: int
+    """The cash this refund handed back, as the server reckons it (rules U3, F2)."""
     voucher_ids: tuple[int, ...]
     created_at: str
 
@@ -178,9 +185,11 @@ class DayRefund(Struct, frozen=True):
     time: str
     redemption_id: int
     receipt_no: str
-    terminal_id: int
+    terminal: TerminalRef
     returned_count: int
     value_fen: int
+    cash_back_fen: int
+    """The cash this refund handed back to the customer (issue 11 item 7)."""
 
 
 class DayTotals(Struct, frozen=True):

@@ -12,6 +12,7 @@ from msgspec import UnsetType
 
 from server.auth import Role, principal_of, requires
 from server.db.admin import Account, Merchant
+from server.db.parties import MerchantSettings
 from server.handlers.ports import ports_of
 from server.qrcodes import qr_svg
 from server.schemas import (
@@ -24,6 +25,7 @@ from server.schemas import (
     AdmissionRequest,
     AuditQuery,
     IssueTerminalRequest,
+    MerchantSettingsRequest,
     MerchantsQuery,
     PermissionRequest,
     RevokeCitizenRequest,
@@ -104,6 +106,38 @@ async def suspend_merchant(request: web.Request) -> web.Response:
     body = await read_body_as(request, SuspensionRequest)
     cmd = merchants.ChangeMerchant(merchant_id, "suspended", body.suspended, body.reason)
     return await _change_merchant(request, cmd)
+
+
+def _settings(found: MerchantSettings) -> dict[str, Any]:
+    return {
+        "merchant_id": found.merchant_id,
+        "receipts_per_till": found.receipts_per_till,
+        "refund_needs_manager": found.refund_needs_manager,
+    }
+
+
+@requires(*OPERATORS, Role.AUDITOR, Role.MERCHANT_MANAGER, Role.CASHIER)
+async def merchant_settings(request: web.Request) -> web.Response:
+    """A merchant's own choices: receipts numbered per till (rule U4), refunds approved by a
+    manager (issue 11 item 5)."""
+    merchant_id = _merchant_id(request)
+    found = await merchants.settings(ports_of(request), principal_of(request), merchant_id)
+    return web.json_response(_settings(found))
+
+
+@requires(*OPERATORS, Role.MERCHANT_MANAGER)
+async def change_merchant_settings(request: web.Request) -> web.Response:
+    """Change a merchant's settings, with a reason for the audit log (rule X1)."""
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, MerchantSettingsRequest)
+    cmd = merchants.ChangeSettings(
+        merchant_id,
+        body.reason,
+        receipts_per_till=_given(body.receipts_per_till),
+        refund_needs_manager=_given(body.refund_needs_manager),
+    )
+    found = await merchants.change_settings(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_settings(found))
 
 
 @requires(*OPERATORS)
@@ -210,7 +244,7 @@ def _shown_once(done: accounts.Changed, tz: Any, status: int = 200) -> web.Respo
 
 def _given(value: T | UnsetType) -> T | None:
     """A field the caller may leave out: None when left out (a password to generate, a scope
-    without a district or merchant)."""
+    without a district or merchant, a merchant's setting left as it is)."""
     return None if isinstance(value, UnsetType) else value
 
 

@@ -75,7 +75,8 @@ DAY = DayReport(
         DayRedemption(1, "2024-09-10T10:00:05+08:00", "R-0001", TILL_1, 45_000, 2, 1, 20_000),
         DayRedemption(2, "2024-09-10T10:05:00+08:00", "R,2", TILL_1, 20_000, 1, 0, 10_000),
     ),
-    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", 3, 1, 10_000),),
+    # the bill of 450 元 left at 250 元: one voucher back, 100 元 of the 250 paid handed back
+    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", TILL_1, 1, 10_000, 10_000),),
     totals=DayTotals(
         bills=2,
         vouchers=3,
@@ -95,7 +96,7 @@ PARTLY_REFUNDED = replace(  # rule F2: the bill became 250 元, one voucher stay
     live_voucher_count=1,
     returned_voucher_ids=(12,),
     status="partially_refunded",
-    refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),),
+    refunds=(RefundEntry(9, 25_000, 1, 10_000, (12,), "2024-09-10T03:00:00+00:00"),),
 )
 
 _CAMPAIGN_FILE = (

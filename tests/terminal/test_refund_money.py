@@ -44,7 +44,7 @@ def test_a_second_refund_starts_from_the_cash_left_after_the_first() -> None:
         current_bill_fen=95_000,
         refunded_count=1,
         live_voucher_count=4,
-        refunds=(RefundEntry(1, 95_000, 1, (25,), "2024-09-10T03:00:00+00:00"),),
+        refunds=(RefundEntry(1, 95_000, 1, 0, (25,), "2024-09-10T03:00:00+00:00"),),
     )
     assert first.hand_back_fen == 0 and cash_paid_fen(after) == 50_000  # still 500 paid
     rest = preview_refund(after, CAMPAIGN, 95_000)
@@ -60,7 +60,7 @@ def test_amounts_outside_the_bill_and_an_empty_bill_are_refused() -> None:
 
 
 def test_a_refund_that_returned_nothing_reads_as_partly_refunded() -> None:
-    entry = RefundEntry(1, 90_000, 0, (), "2024-09-10T03:00:00+00:00")
+    entry = RefundEntry(1, 90_000, 0, 10_000, (), "2024-09-10T03:00:00+00:00")
     assert shown_status(BIG_BILL) == "redeemed"
     assert shown_status(msgspec.structs.replace(BIG_BILL, refunds=(entry,))) == "partially_refunded"
 

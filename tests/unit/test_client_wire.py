@@ -55,12 +55,10 @@ ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
     wire.AuditEntry: schemas.AuditEntry,
     wire.AuditLog: schemas.AuditLog,
 }
-# the client's own fields, never sent (so each has a default): how an answer came (U7), and
-# the citizen's vouchers left, which the receipt prints once the server says (docs/TERMINAL.md)
+# the client's own fields, never sent (so each has a default): how an answer came (U7)
 CLIENT_ONLY = {
     (wire.Redemption, "replayed"),
     (wire.Redemption, "recovered"),
-    (wire.Citizen, "vouchers_left"),
 }
 
 
