@@ -35,7 +35,7 @@ from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.pages import install as install_pages
 from server.services.ports import TillPorts
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
+from server.settings import Settings
 from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
@@ -663,7 +663,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
-    app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
+    app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
     app.cleanup_ctx.append(_pg_pool)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second

@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import CampaignConfigInvalid, JsonValue
 from shared.money import MAX_AMOUNT_FEN
+from shared.tokens import MAX_QR_TTL_SECONDS
 
 BP_DENOMINATOR = 10_000
 """Basis points per unit: a rate of ``r`` bp is ``r / 10_000``."""
@@ -447,7 +448,8 @@ def _validate(data: object, source: str) -> Campaign:
     )
     pay_day = r.integer(top, "settlement_payment_day", "settlement_payment_day", 1, 28)
     last_payment = r.day(top, "last_payment_due", "last_payment_due")
-    qr_ttl = r.integer(top, "qr_token_ttl_seconds", "qr_token_ttl_seconds", 1, 3600)
+    # rule U5: a code lives at most a minute (shared/tokens.py)
+    qr_ttl = r.integer(top, "qr_token_ttl_seconds", "qr_token_ttl_seconds", 1, MAX_QR_TTL_SECONDS)
     retention = r.integer(
         top, "idempotency_retention_hours", "idempotency_retention_hours", 1, 24 * 365
     )

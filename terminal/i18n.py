@@ -80,6 +80,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
         "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
     ),
+    "scan.old_voucher": (
+        "这是旧版消费券码，已经失效。请顾客刷新消费券码后重新扫码。",
+        "That is a voucher code of the old kind and has expired: ask the customer to refresh it.",
+    ),
     "scan.text": (
         "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
         "What was scanned is not a voucher code. Scan the code in the customer's app.",
