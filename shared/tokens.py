@@ -213,13 +213,12 @@ def check_qr_times(claims: QrClaims, now: datetime) -> QrClaims:
 
 
 def _claims(holder: int, kid: str, head: bytes, signed: bytes, issued: int, ttl: int) -> QrClaims:
-    issued_at = datetime.fromtimestamp(issued, UTC)
     return QrClaims(
         holder=holder,
         jti=uuid.UUID(bytes=hashlib.sha256(head + signed).digest()[:16]),
         kid=kid,
-        issued_at=issued_at,
-        expires_at=issued_at + timedelta(seconds=ttl),
+        issued_at=datetime.fromtimestamp(issued, UTC),
+        expires_at=datetime.fromtimestamp(issued + ttl, UTC),  # half a timedelta's cost
     )
 
 
