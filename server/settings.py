@@ -142,7 +142,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
-        """Production settings from VOUCHER_* variables (see README); demo fills the gaps."""
+        """Production settings from VOUCHER_* variables (see README); demo fills the gaps, but
+        for the QR key: a key made at each start would turn every code shown before a restart
+        into a forgery, so the demo keeps one in its data folder (``ops/demo.py``)."""
         env = os.environ if env is None else env
 
         def need(name: str) -> str:
@@ -162,8 +164,6 @@ class Settings:
                 part.partition("=") for part in env.get("VOUCHER_QR_KEYS", "").split(",") if part
             )
         ]
-        if not qr_keys and demo:
-            qr_keys.append(QrKey.generate("A"))
         idp_keys: dict[str, VerifyingKey] = {}
         for part in filter(None, env.get("VOUCHER_IDP_KEYS", "").split(",")):
             kid, _, path = part.partition("=")

@@ -83,6 +83,12 @@ def test_qr_keys_come_from_secrets_files_the_first_mints(tmp_path: Path) -> None
     assert (tmp_path / "b.key").stat().st_mode & 0o777 == 0o600
 
 
+def test_even_the_demo_is_given_its_qr_key_never_a_new_one_at_each_start() -> None:
+    # issue 11 item 8: a code shown before a restart must not read as forged after it
+    with pytest.raises(SettingsError, match="one QR key is needed"):
+        Settings.from_env(ENV, demo=True)
+
+
 @pytest.mark.parametrize(
     ("content", "kid", "message"),
     [
