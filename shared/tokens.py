@@ -11,7 +11,7 @@ it in one short burst::
     |  | |   nonce   5    random bytes
     |  | |   holder  8    the citizen's row id (u64) XOR HMAC(mask key, VQ1K|issued|ttl|nonce)
     |  | |   mac     12   HMAC-SHA256(MAC key, VQ1K|issued|ttl|nonce|holder), first 96 bits
-    |  | key id: one base32 character naming the server's key (keys rotate)
+    |  | key id: one base32hex character naming the server's key (keys rotate)
     | format version
     prefix: "VQ" (voucher QR), so tills and scanners tell it from other codes
 
@@ -20,8 +20,8 @@ database read: two HMACs and a hash, a few µs (docs/BENCHMARKS.md). Its id (``j
 Redis and the ledger's ``consumed_tokens`` record when it is used) is a hash of its signed
 content, so a code is used once whatever its letters' case. The holder is the citizen's
 internal row id, never the ID number (rule X3), and masked under the key: a code says
-nothing about who holds it to anyone but the server, and two codes of one citizen share
-nothing but the prefix.
+nothing about who holds it to anyone but the server, and two codes of one citizen cannot be
+linked to each other without the key.
 
 Why server-minted and not a TOTP-like code from a seed on the phone: the wallet is a web page,
 with no key store to keep a seed out of reach of an injected script or a copied browser
@@ -90,7 +90,7 @@ _MASKED_AT = 4 + 1 + NONCE_BYTES
 
 @dataclass(frozen=True, slots=True)
 class QrKey:
-    """A secret key of the citizen's codes, named by one base32 character. Two keys are
+    """A secret key of the citizen's codes, named by one base32hex character. Two keys are
     derived from it, one for the MAC and one for the holder's mask."""
 
     kid: str

@@ -90,7 +90,7 @@ def test_the_lifetime_is_the_campaigns_at_most_a_minute() -> None:
         assert refused.value.details["reason"] == "lifetime"
 
 
-def test_the_holder_is_masked_so_two_codes_of_one_citizen_share_nothing_but_the_prefix() -> None:
+def test_the_holder_is_masked_so_two_codes_of_one_citizen_cannot_be_linked() -> None:
     first, second = issue(), issue()
     assert first[:4] == second[:4] and first != second
     a, b = fields(first), fields(second)
