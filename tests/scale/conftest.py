@@ -29,7 +29,15 @@ from server.db import seeding
 from server.db.invariants import check_ledger
 from tests.conftest import Services, _with_database
 from tests.e2e.conftest import flushed_redis_database
-from tests.scale.hosts import CAMPAIGN_ID, Host, ServerConfig, start_hosts, stop_hosts, wait_ready
+from tests.scale.hosts import (
+    CAMPAIGN_ID,
+    Host,
+    ServerConfig,
+    error_code,
+    start_hosts,
+    stop_hosts,
+    wait_ready,
+)
 
 DISTRICT = "dongchangfu"
 
@@ -72,10 +80,10 @@ class Ledger:
         self.pool = pool
         self.config = config
 
-    async def citizen_with_vouchers(self, count: int) -> Citizen:
+    async def citizen_with_vouchers(self, count: int, subject: uuid.UUID | None = None) -> Citizen:
         """A citizen who claimed ``count`` vouchers of 100 元 today (rules A3, V1)."""
         now = datetime.now(UTC)
-        subject = uuid.uuid4()
+        subject = subject or uuid.uuid4()
         price_fen = count * 10_000_000  # at 10 bp: count x 100 元 (rule A3)
         async with self.pool.acquire() as conn:
             await seeding.districts(conn, {DISTRICT: DISTRICT})
@@ -164,19 +172,25 @@ async def redeem(
     key: str | None = None,
     receipt_no: str | None = None,
     bill_fen: int = 40_000,
+    busy_retries: int = 0,
 ) -> Answer:
-    """One voucher on a bill of ``bill_fen`` at ``host`` (rules U1-U7)."""
-    async with http.post(
-        f"{host.url}/v1/redemptions",
-        json={
-            "token": token,
-            "bill_fen": bill_fen,
-            "receipt_no": receipt_no or f"R{uuid.uuid4().hex[:12]}",
-            "voucher_count": 1,
-        },
-        headers={**till.headers, "Idempotency-Key": key or uuid.uuid4().hex},
-    ) as r:
-        return Answer(r.status, await r.json(), dict(r.headers))
+    """One voucher on a bill of ``bill_fen`` at ``host`` (rules U1-U7). With
+    ``busy_retries``, a 409 ``idempotency_key_in_use`` ("busy, retry with the same key": a
+    citizen's vouchers fought over past the ledger's retries) is sent again as a till does."""
+    body = {
+        "token": token,
+        "bill_fen": bill_fen,
+        "receipt_no": receipt_no or f"R{uuid.uuid4().hex[:12]}",
+        "voucher_count": 1,
+    }
+    headers = {**till.headers, "Idempotency-Key": key or uuid.uuid4().hex}
+    for attempt in range(busy_retries + 1):
+        async with http.post(f"{host.url}/v1/redemptions", json=body, headers=headers) as r:
+            answer = Answer(r.status, await r.json(), dict(r.headers))
+        if attempt == busy_retries or error_code(answer.body) != "idempotency_key_in_use":
+            break
+        await asyncio.sleep(0.05 * (attempt + 1))
+    return answer
 
 
 async def gather_answers(*calls: Any) -> list[Answer]:

@@ -29,7 +29,13 @@ async def test_200_redemptions_of_10_vouchers_over_3_hosts_redeem_exactly_10(
     tills = [await c.ledger.till(c.http, c.round_robin(n)) for n in range(6)]
     answers = await gather_answers(
         *(
-            redeem(c.http, c.round_robin(n), tills[n % len(tills)], c.config.qr(person.subject))
+            redeem(
+                c.http,
+                c.round_robin(n),
+                tills[n % len(tills)],
+                c.config.qr(person.subject),
+                busy_retries=5,
+            )
             for n in range(200)
         )
     )
