@@ -414,15 +414,29 @@ class EmbeddedRedisCluster:
         share = -(-CLUSTER_SLOTS // len(self.ports))
         return slot // share
 
+    def flush(self) -> None:
+        """Empty every master still running (scripts stay)."""
+        import redis
+
+        for port in self._running_ports():
+            with redis.Redis(port=port, socket_timeout=5) as node:
+                node.flushall()
+
+    def _running_ports(self) -> list[int]:
+        return [
+            port
+            for port, process in zip(self.ports, self._processes, strict=True)
+            if process is not None and process.poll() is None
+        ]
+
     def keys_per_master(self) -> list[int]:
         """How many keys each master still running holds (DBSIZE)."""
         import redis
 
         counts = []
-        for port, process in zip(self.ports, self._processes, strict=True):
-            if process is not None and process.poll() is None:
-                with redis.Redis(port=port, socket_timeout=5) as node:
-                    counts.append(int(node.dbsize()))
+        for port in self._running_ports():
+            with redis.Redis(port=port, socket_timeout=5) as node:
+                counts.append(int(node.dbsize()))
         return counts
 
     def kill(self, n: int) -> None:

