@@ -7,10 +7,11 @@ for ``cool_down_s``. Then it is *half-open*: one call, the probe, goes through w
 are still skipped; the probe's success *closes* the breaker, its failure opens it again for
 another cool-down.
 
-One breaker per Redis client: ``server.guard.Guard`` runs all its calls through
-``Guard.breaker`` (``app[GUARD].breaker``), and any other user of the same Redis (the
+One breaker per Redis server: ``server.guard.Guard`` runs all its calls through
+``Guard.breaker_for(key)`` (``app[GUARD]``), and any other user of the same Redis (the
 sign-in throttles) should run its calls through that same breaker, so that one hung server
-is detected once. A skipped call raises ``CircuitOpen``, a ``RedisError``: code that already
+is detected once. A single Redis has one (``Guard.breaker``); a Redis Cluster one per master
+(``Breakers``, issue 14). A skipped call raises ``CircuitOpen``, a ``RedisError``: code that already
 fails open on ``RedisError`` needs no change.
 """
 
