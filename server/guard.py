@@ -1,12 +1,16 @@
 """Redis makes contention cheap; it never decides correctness (rule U7).
 
-Before a redemption: refuse a QR token id already used (pre-filter; the ledger's
-consumed_tokens is the fence) and take the citizen's lock (SET NX PX), one Lua call on the
-citizen's keys; mark the idempotency key in flight, one Lua call on the terminal's key. After
-it: mark the token used and release the lock, release the key, each only if still ours
-(compare-and-delete). Each script touches one owner's keys, so one hash slot of a Redis
-Cluster (``server/redis_keys.py``, issue 14). The calls of concurrent redemptions travel to
-Redis together, one pipeline per batch (per master, in a cluster).
+One Lua call before a redemption: refuse a QR token id already used (pre-filter; the ledger's
+consumed_tokens is the fence), mark the idempotency key in flight, and take the citizen's lock
+(SET NX PX). One Lua call after: mark the token used, release the key and the lock, each only
+if still ours (compare-and-delete). The calls of concurrent redemptions travel to Redis
+together, one pipeline per batch.
+
+In a Redis Cluster (issue 14) a script may touch one hash slot only, and a redemption's keys
+have two owners (``server/redis_keys.py``): the citizen (the token id, the lock) and the
+terminal (the key, which a till asks for by key alone). There each call is two, one per
+owner's slot, in the same pipeline, which is split per master. (On one Redis the single call
+stays: half the commands for the same work.)
 
 Two ways of not getting the lock are told apart (issue 9 item 11, issue 10): ``BUSY``, Redis
 answered but another redemption of the citizen held the lock past ``lock_wait_s`` (the caller
@@ -42,24 +46,44 @@ from server.breaker import FAILURES, Breaker, Breakers
 
 RedisClient = aioredis.Redis | RedisCluster
 
-# KEYS: the token id's "used" mark, the citizen's lock. ARGV: our token, the lock's TTL (ms)
+# KEYS: the token id's "used" mark, the key's in-flight mark, the citizen's lock.
+# ARGV: our token, the lock's TTL, the mark's TTL (ms)
 BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
-return 'locked'
-"""
-
-# KEYS: the key's in-flight mark. ARGV: our token, the mark's TTL (ms)
-BEGIN_KEY = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
-return 'in_flight'
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[3]) then return 'in_flight' end
+if not redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    redis.call('DEL', KEYS[2])
+    return 'locked'
+end
+return 'ok'
 """
 
 # KEYS as BEGIN's. ARGV: our token, how long the token id stays used (ms), '1' if it was used
 END = """
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1
+"""
+
+# In a cluster, BEGIN and END by slot. The citizen's: KEYS the token id's mark and the lock,
+# ARGV our token and the lock's TTL; then as END without the key
+BEGIN_CITIZEN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
+return 'locked'
+"""
+
+END_CITIZEN = """
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# The terminal's: KEYS the key's mark; ARGV our token, the mark's TTL (ms)
+BEGIN_KEY = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
+return 'in_flight'
 """
 
 # KEYS: one key. ARGV: our token. Deleted only if it is still ours
@@ -129,10 +153,11 @@ class Guard:
 
     def __post_init__(self) -> None:
         self.breakers = Breakers(self.breaker)
-        self._begin = self.client.register_script(BEGIN)
-        self._begin_key = self.client.register_script(BEGIN_KEY)
-        self._end = self.client.register_script(END)
-        self._release = self.client.register_script(RELEASE)
+        self.by_slot = isinstance(self.client, RedisCluster)  # a script touches one slot
+        register = self.client.register_script
+        self._begin, self._end = register(BEGIN), register(END)
+        self._begin_citizen, self._end_citizen = register(BEGIN_CITIZEN), register(END_CITIZEN)
+        self._begin_key, self._release = register(BEGIN_KEY), register(RELEASE)
         # the Lua calls of concurrent redemptions, begins and ends alike, go to Redis together:
         # one pipeline (no MULTI: each call is atomic on its own) per batch (server/batching.py)
         sizes = self.observe_batch
@@ -220,8 +245,12 @@ class Guard:
         the citizen's lock if they still hold ``token`` (ours). The till waits for the ledger,
         not for this bookkeeping; ``drain`` awaits what is still pending (at shutdown)."""
         mark = "1" if used else "0"
-        self._soon((self._end, _citizen_keys(jti, citizen), [token, max(jti_ttl_ms, 1), mark]))
-        self._soon((self._release, [redis_keys.key_at_work(terminal_id, key)], [token]))
+        own, at_work = _citizen_keys(jti, citizen), redis_keys.key_at_work(terminal_id, key)
+        if not self.by_slot:
+            self._soon((self._end, [own[0], at_work, own[1]], [token, max(jti_ttl_ms, 1), mark]))
+            return
+        self._soon((self._end_citizen, own, [token, max(jti_ttl_ms, 1), mark]))
+        self._soon((self._release, [at_work], [token]))
 
     def _soon(self, call: Call) -> None:
         future = self._calls.submit(call)
@@ -240,17 +269,24 @@ class Guard:
         if breaker.skipping:  # item 11: not even a batch slot while Redis is skipped
             breaker.skipped()
             return Outcome.UNAVAILABLE, token
-        at_work = [redis_keys.key_at_work(terminal_id, key)]
-        marking = self._calls.submit((self._begin_key, at_work, [token, self.in_flight_ttl_ms]))
-        take = (self._begin, own, [token, self.lock_ttl_ms])
+        at_work = redis_keys.key_at_work(terminal_id, key)
+        marking: asyncio.Future[Any] | None = None
+        if self.by_slot:  # the key's mark, in the terminal's slot, in the same pipeline
+            marking = self._calls.submit(
+                (self._begin_key, [at_work], [token, self.in_flight_ttl_ms])
+            )
+            take: Call = (self._begin_citizen, own, [token, self.lock_ttl_ms])
+        else:
+            ttls = [self.lock_ttl_ms, self.in_flight_ttl_ms]
+            take = (self._begin, [own[0], at_work, own[1]], [token, *ttls])
         answer = await _answer(self._calls.submit(take))
-        # the key's mark went in the same pipeline; if its master alone failed, the redemption
-        # goes on unmarked (the ledger's unique key still answers a retry, rule U7)
-        mark = await _answer(marking)
+        # if the key's master alone failed, the redemption goes on unmarked (the ledger's
+        # unique key still answers a retry, rule U7)
+        mark = "" if marking is None else await _answer(marking)
         deadline = asyncio.get_running_loop().time() + self.lock_wait_s
         delay = 0.002
         while True:
-            if answer in ("replayed", "unavailable"):
+            if answer in ("replayed", "unavailable", "in_flight"):
                 outcome = Outcome(answer)
             elif mark == "in_flight":
                 outcome = Outcome.IN_FLIGHT
@@ -265,7 +301,7 @@ class Guard:
                 continue
             break
         if outcome in (Outcome.BUSY, Outcome.UNAVAILABLE) and mark == "ok":
-            self._soon((self._release, at_work, [token]))  # nothing of ours stays behind
+            self._soon((self._release, [at_work], [token]))  # nothing of ours stays behind
         return outcome, token
 
     def local_lock(self, citizen: str) -> AbstractAsyncContextManager[bool]:
