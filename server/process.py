@@ -52,15 +52,15 @@ async def serve(
     stop listening; answer every request received, waiting up to ``shutdown_timeout_s``
     (aiohttp's shutdown); only then close the pools and drain the batchers (the cleanup
     contexts, server/app.py). No request is cut off and no answered redemption is lost."""
+    stopping = asyncio.Event()  # a signal during start-up stops the server once started
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout_s)
     await runner.setup()
     try:
         sock = listener.listening_socket(host, port, reuse_port=reuse_port)
         await web.SockSite(runner, sock).start()
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
         log.info("stopping: admitting no new connection, answering those in flight")
         await listener.drain(sock)
