@@ -30,6 +30,7 @@ from shared.errors import (
     AlreadySettled,
     BuyerNotServed,
     ContractAlreadyCancelled,
+    Forbidden,
     InvalidAmount,
     InvalidDate,
     InvalidRequest,
@@ -370,6 +371,15 @@ def check_usable(campaign: TicketCampaign, ticket: Ticket, now: datetime) -> Non
 # --- issuance (T1, T2) ------------------------------------------------------------------
 
 
+def check_issuer_district(ticket: Ticket, issuer_district: str) -> None:
+    """Rule T1: an issuer acts on its own district's tickets only (split, transfer, heir,
+    replacement, void, return, cancellation, cash-out)."""
+    if ticket.district != issuer_district:
+        raise Forbidden(
+            "an issuer acts on its own district's tickets", district=ticket.district
+        )  # T1
+
+
 def _check_project(campaign: TicketCampaign, project: Project) -> None:
     delivered, paid = project.housing_delivered, project.cash_paid
     if campaign.project_excluded_when is ProjectExclusion.DELIVERED_AND_PAID:
@@ -592,6 +602,8 @@ def quote_use(
     for i, ticket in enumerate(tickets):
         month = month_number(ticket.issued_on, contract.signed_on)  # T7
         rate = campaign.subsidy_bp(month)
+        if ticket.balance_fen == 0:
+            raise TicketBalanceInsufficient(balance_fen=0, number=ticket.number)  # T5
         low = _min_draw(campaign, ticket)
         high = min(ticket.balance_fen, max_amount_for(room, rate))
         if amounts is None:

@@ -10,6 +10,7 @@ from shared.errors import (
     AlreadySettled,
     BuyerNotServed,
     ContractAlreadyCancelled,
+    Forbidden,
     InvalidAmount,
     InvalidDate,
     InvalidRequest,
@@ -37,6 +38,7 @@ from shared.house_tickets import (
     apply_use,
     cancel_use,
     check_holds_value,
+    check_issuer_district,
     exit_date,
     issue_ticket,
     max_amount_for,
@@ -121,6 +123,15 @@ def test_only_the_programmes_districts_issue() -> None:
     with pytest.raises(ProjectNotEligible) as info:
         issue_ticket(SQ, req, ticket_id=1, issued_on=SQ_DAY)
     assert info.value.details["reason"] == "district"
+
+
+def test_an_issuer_acts_on_its_own_districts_tickets_only() -> None:
+    # T1: the issuer role is scoped to its district
+    t = issue(SQ, SQ_DAY)
+    assert t.district == "liangyuan"
+    check_issuer_district(t, "liangyuan")
+    with pytest.raises(Forbidden):
+        check_issuer_district(t, "suiyang")
 
 
 def test_a_project_whose_resettlement_is_met_issues_no_ticket() -> None:
@@ -406,6 +417,9 @@ def test_suining_each_use_is_at_least_90_percent_of_the_ticket() -> None:
     (t,), _ = use(SN, [t], SN_DAY, amounts=[90 * WAN])
     with pytest.raises(TicketUseBelowMinimum):
         use(SN, [t], SN_DAY, no="WQ-2")
+    (t,), _ = use(SN, [issue(SN, SN_DAY, ticket_id=2)], SN_DAY, no="WQ-3")
+    with pytest.raises(TicketBalanceInsufficient):  # T5: nothing left at all
+        use(SN, [t], SN_DAY, no="WQ-4")
 
 
 def test_suining_90_percent_rounds_up_to_the_fen() -> None:
