@@ -387,3 +387,66 @@ def published_transactions(uses: Iterable[TicketUse]) -> tuple[PublishedTransact
         if not u.cancelled
     ]
     return tuple(sorted(out, key=lambda p: (p.signed_on, p.seller)))
+
+
+# --- the holder's view (wallet) ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyView:
+    """Rules T2, T5-T10: what the holder's wallet shows for one ticket and its pieces."""
+
+    original_id: int
+    numbers: tuple[str, ...]  # the numbers that hold value now
+    face_value_fen: int
+    balance_fen: int
+    used_fen: int
+    cashed_out_fen: int
+    returned_fen: int
+    deadline: date
+    expired: bool
+    subsidy_fen: int  # T7, on the family's live uses
+    reward_fen: int  # T8, on live uses whose first draw is of the family
+    uses: tuple[TicketUse, ...]  # live and cancelled, by signing date
+    cashout: CashoutQuote | None  # T9: due now, or None (``cashout_refusal`` says why)
+    cashout_refusal: str | None
+    bonus: BonusQuote | None  # T10: reviewed, or the forecast; None without a bonus
+
+
+def family_view(
+    campaign: TicketCampaign, family: Sequence[Ticket], uses: Iterable[TicketUse], on: date
+) -> FamilyView:
+    """Rules T2, T5-T10: the holder's view of a family on ``on`` (its uses among ``uses``)."""
+    original = original_of(family)
+    ids = {t.id for t in family}
+    mine = sorted(
+        (u for u in uses if any(d.ticket_id in ids for d in u.draws)),
+        key=lambda u: (u.signed_on, u.contract_no),
+    )
+    live = [u for u in mine if not u.cancelled]
+    last_purchase = max((u.signed_on for u in live), default=None)
+    try:
+        cashout: CashoutQuote | None = cashout_quote(
+            campaign, family, last_purchase_on=last_purchase
+        )
+        refusal = None
+    except CashoutNotDue as exc:
+        cashout, refusal = None, str(exc.details.get("reason"))
+    holding = [t for t in family if t.status in (TicketStatus.ACTIVE, TicketStatus.LOST)]
+    return FamilyView(
+        original_id=original.id,
+        numbers=tuple(t.number for t in holding),
+        face_value_fen=original.face_value_fen,
+        balance_fen=sum(t.balance_fen for t in family),
+        used_fen=sum(t.used_fen for t in family),
+        cashed_out_fen=sum(t.cashed_out_fen for t in family),
+        returned_fen=sum(t.returned_fen for t in family),
+        deadline=original.deadline,
+        expired=on > original.deadline,
+        subsidy_fen=sum(d.subsidy_fen for u in live for d in u.draws if d.ticket_id in ids),
+        reward_fen=sum(u.reward_fen for u in live if u.draws[0].ticket_id in ids),
+        uses=tuple(mine),
+        cashout=cashout,
+        cashout_refusal=refusal,
+        bonus=bonus_quote(campaign, family, mine, on),
+    )

@@ -27,6 +27,7 @@ from shared.ticket_payouts import (
     apply_cashout,
     bonus_quote,
     cashout_quote,
+    family_view,
     is_settlement_point,
     next_settlement_point,
     payment_due,
@@ -295,3 +296,39 @@ def test_published_transactions_name_no_buyer() -> None:
     (pub,) = published_transactions([done])
     assert (pub.ticket_amount_fen, pub.price_fen, pub.signed_on) == (95 * WAN, 200 * WAN, SN_DAY)
     assert not hasattr(pub, "buyer")
+
+
+# --- the wallet -------------------------------------------------------------------------
+
+
+def test_the_wallet_shows_balance_uses_expiry_subsidy_and_what_is_due() -> None:
+    # T2, T7, T9 (Shangqiu): after 92% used, the 8% is due in money; no bonus in Shangqiu
+    t = issue(SQ, SQ_DAY, face=100 * WAN)
+    (t,), u1 = spend(SQ, [t], SQ_DAY, [50 * WAN])
+    (t,), u2 = spend(SQ, [t], date(2025, 5, 1), [42 * WAN], no="WQ-2")
+    other = issue(SQ, SQ_DAY, face=10 * WAN, ticket_id=9)
+    (other,), u3 = spend(SQ, [other], SQ_DAY, [WAN], no="WQ-3")
+    view = family_view(SQ, [t], [u1, u2, u3], date(2025, 5, 2))
+    assert (view.numbers, view.balance_fen, view.used_fen, view.deadline) == (
+        ("NO-1",),
+        8 * WAN,
+        92 * WAN,
+        date(2026, 7, 31),
+    )
+    assert view.subsidy_fen == 5 * WAN + 42 * WAN * 8 // 100  # 10% in month 1, 8% in month 4
+    assert [u.contract_no for u in view.uses] == ["WQ-1", "WQ-2"]
+    assert view.cashout is not None and view.cashout.amount_fen == 8 * WAN
+    assert (view.cashout_refusal, view.bonus, view.expired) == (None, None, False)
+
+
+def test_the_wallet_says_why_no_cash_out_is_due_and_forecasts_the_bonus() -> None:
+    # T9, T10 (Suining)
+    t = issue(SN, SN_DAY, face=100 * WAN)
+    view = family_view(SN, [t], [], SN_DAY)
+    assert (view.cashout, view.cashout_refusal) == (None, "below_minimum")
+    assert view.bonus is not None and (view.bonus.amount_fen, view.bonus.reviewed) == (0, False)
+    (t,), done = spend(SN, [t], SN_DAY, [100 * WAN])
+    view = family_view(SN, [t], [done], SN_DAY)
+    assert view.reward_fen == 4 * WAN  # 100 m² x 400 元
+    assert view.cashout_refusal == "nothing_left"
+    assert view.bonus is not None and view.bonus.amount_fen == 5 * WAN
