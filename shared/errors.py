@@ -394,6 +394,14 @@ class TicketVoid(Conflict):
     default_message = "This house ticket number is no longer valid."
 
 
+class ContractAlreadyUsed(Conflict):
+    """Rule T5 (as U4): this purchase contract (seller + 网签 number) was already paid by a
+    house ticket."""
+
+    code = "contract_already_used"
+    default_message = "A house ticket was already used on this purchase contract."
+
+
 class ContractAlreadyCancelled(Conflict):
     """Rule T11: the use of this purchase contract was already cancelled."""
 

@@ -572,6 +572,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "这张房票现在不能退回或作废。",
         "The house ticket cannot be returned or voided now.",
     ),
+    "contract_already_used": (
+        "这份购房合同已经用过房票，同一合同只能使用一次。",
+        "A house ticket was already used on this contract; a contract is paid once.",
+    ),
     "contract_already_cancelled": (
         "这份购房合同的房票使用已撤销。",
         "This purchase contract's ticket use was already cancelled.",
