@@ -290,6 +290,17 @@ class OwnAccount(Forbidden):
     default_message = "Ask another manager to change your own account."
 
 
+class ManagerApprovalRequired(Forbidden):
+    """Issue 11 item 5: this merchant's refunds need the approval of one of its managers (a
+    merchant setting), and the request carried none, or one that is not a valid approval of
+    a manager of this merchant (``details.reason``)."""
+
+    code = "manager_approval_required"
+    default_message = (
+        "A manager of this shop must approve this refund: sign the manager in at the till."
+    )
+
+
 # --- conflict ---------------------------------------------------------------------------
 
 
@@ -301,10 +312,14 @@ class CertificateAlreadyClaimed(Conflict):
 
 
 class BillAlreadyRedeemed(Conflict):
-    """Rule U4: this bill (merchant + receipt number) was already redeemed, in any campaign."""
+    """Rule U4: this bill (merchant + business date + receipt number, and the till where the
+    merchant numbers receipts per till) was already redeemed, in any campaign."""
 
     code = "bill_already_redeemed"
-    default_message = "Vouchers were already used on this bill."
+    default_message = (
+        "This receipt number was already used today: check the receipt number, "
+        "or take the next receipt."
+    )
 
 
 class AlreadySettled(Conflict):

@@ -15,7 +15,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status.offline": ("○ 离线", "○ offline"),
     "status.checking": ("… 连接中", "… connecting"),
     "status.unpaired": ("未配对", "not paired"),
-    "status.terminal": ("终端", "Till"),
+    "terminal.name": ("收银台 {id}", "Till {id}"),
     # footer keys (Binding ids)
     "key.checkout": ("收款", "Pay"),
     "key.refund": ("退款", "Refund"),
@@ -303,17 +303,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.col.value": ("券金额", "Value"),
     "day.col.refunded": ("已退", "Ret."),
     "day.col.bill": ("账单", "Bill"),
-    "day.col.terminal": ("终端", "Till"),
+    "day.col.terminal": ("收银台", "Till"),
+    "day.col.cash": ("现金", "Cash"),
     "day.totals": (
         "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元 · 收现 {cash} 元\n"
-        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
+        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元 · 退现 {back} 元",
         "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元 · cash {cash} 元\n"
-        "returned {returned} · {rvalue} 元 · net {net} 元",
+        "returned {returned} · {rvalue} 元 · net {net} 元 · cash back {back} 元",
     ),
     "day.till": (
-        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张",
+        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张"
+        " · 退现 {back} 元",
         "  {name}: {bills} bills · {vouchers} vouchers {value} 元 · cash {cash} 元 · "
-        "returned {returned}",
+        "returned {returned} · cash back {back} 元",
     ),
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
@@ -333,6 +335,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "shift.value": ("券金额", "Voucher value"),
     "shift.bill": ("账单合计", "Bills total"),
     "shift.cash": ("收现", "Cash collected"),
+    "shift.cash_back": ("退现", "Cash back"),
     "shift.refunds": ("退款", "Refunds"),
     "shift.refund_count": ("{n} 笔", "{n}"),
     "shift.returned": ("退回券", "Returned"),
@@ -416,9 +419,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "这些券不能在本区商户使用。",
         "These vouchers cannot be used at a shop in this district.",
     ),
-    "bill_already_redeemed": (
-        "这张小票已经用过券了，同一张小票只能核销一次。",
-        "Vouchers were already used on this receipt; a bill is redeemed once.",
+    "bill_already_redeemed": (  # rule U4: said at the quote, before the money is taken
+        "这张小票号今天已用过，请核对小票号或换下一张。顾客的码仍有效，改好小票号后按回车。",
+        "This receipt number was already used today: check it, or take the next receipt. "
+        "The customer's code still holds: fix the number and press Enter.",
     ),
     "participation_revoked": (
         "该顾客的参与资格已被取消。",
@@ -487,6 +491,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The till's credential was refused: pair again in Settings (F5).",
     ),
     "forbidden": ("本终端无权办理此业务。", "This till may not do that."),
+    "manager_approval_required": (  # issue 11 item 5: the shop's setting, held by the server
+        "本店退款需要经理授权：请按 F9 请经理输入账号和密码。",
+        "This shop's refunds need a manager's approval: press F9 for the manager to sign in.",
+    ),
     "not_found": ("找不到这笔核销。", "No such redemption at this shop."),
     "conflict": ("当前状态不允许此操作。", "The current state does not allow this."),
     "refused": ("活动规则不允许此操作。", "The campaign rules refuse this."),
