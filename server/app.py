@@ -75,6 +75,7 @@ class Route:
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
     idempotent_key: bool = False
+    manager_approval: bool = False  # takes a Manager-Approval header (issue 11 item 5)
     upload: str = ""  # media type of a raw (non-JSON) body
     response: type[msgspec.Struct] | None = None  # the JSON answer
     status: tuple[int, ...] = (200,)  # the statuses of an answer that is not a refusal
@@ -235,10 +236,11 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/quote",
         till.quote,
-        "How many vouchers a bill can use; changes nothing (U2, U3, U6)",
+        "How many vouchers a bill can use, and whether its receipt number is free today; "
+        "changes nothing (U2, U3, U4, U6)",
         body=S.QuoteRequest,
         response=S.Quote,
-        errors=TILL_REFUSALS,
+        errors=(*TILL_REFUSALS, "bill_already_redeemed"),
     ),
     Route(
         "POST",
@@ -274,9 +276,15 @@ ROUTES: tuple[Route, ...] = (
         "Refund all or part of a bill (F1-F3)",
         body=S.RefundRequest,
         idempotent_key=True,
+        manager_approval=True,
         response=S.Redemption,
         status=(201,),
-        errors=("refund_invalid", "already_refunded", "already_settled"),
+        errors=(
+            "refund_invalid",
+            "already_refunded",
+            "already_settled",
+            "manager_approval_required",
+        ),
     ),
     Route(
         "POST",
@@ -329,6 +337,21 @@ ROUTES: tuple[Route, ...] = (
         "Suspend a merchant or lift it (X1)",
         body=S.SuspensionRequest,
         response=S.Merchant,
+    ),
+    Route(
+        "GET",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.merchant_settings,
+        "A merchant's settings: receipts numbered per till (U4), refunds approved by a manager",
+        response=S.MerchantSettings,
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.change_merchant_settings,
+        "Change a merchant's settings, with a reason (U4, X1)",
+        body=S.MerchantSettingsRequest,
+        response=S.MerchantSettings,
     ),
     Route(
         "POST",
@@ -607,6 +630,17 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "required": True,
                     "description": "1 to 255 printable characters; a retry sends the same",
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"},
+                }
+            )
+        if route.manager_approval:
+            params.append(
+                {
+                    "name": "Manager-Approval",
+                    "in": "header",
+                    "required": False,
+                    "description": "a merchant manager's access token (POST /v1/auth/staff), "
+                    "where the merchant's refunds need a manager's approval",
+                    "schema": {"type": "string"},
                 }
             )
         if params:
