@@ -119,15 +119,20 @@ class ClaimRequest(Body):
     certificate_no: text(64, "the property certificate number")  # type: ignore[valid-type]
 
 
+ReceiptNo = text(64, "the merchant's receipt number of the bill (rule U4)")
+
+
 class QuoteRequest(Body):
     token: Token  # type: ignore[valid-type]
     bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
+    # rule U4: when given, a receipt number already used today is refused here, before the bill
+    receipt_no: ReceiptNo | None = None  # type: ignore[valid-type]
 
 
 class RedeemRequest(Body):
     token: Token  # type: ignore[valid-type]
     bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
-    receipt_no: text(64, "the merchant's receipt number of the bill (rule U4)")  # type: ignore[valid-type]
+    receipt_no: ReceiptNo  # type: ignore[valid-type]
     voucher_count: Annotated[
         int, Meta(ge=1, le=100_000, description="how many vouchers to use (rule U3)")
     ]
@@ -135,6 +140,14 @@ class RedeemRequest(Body):
 
 class RefundRequest(Body):
     remaining_bill_fen: fen("what the bill comes to after the refund")  # type: ignore[valid-type]
+
+
+class MerchantSettingsRequest(Body):
+    """A merchant's own choices; a setting left out stays as it is."""
+
+    reason: Reason  # type: ignore[valid-type]
+    receipts_per_till: bool | UnsetType = UNSET  # rule U4 [choice]
+    refund_needs_manager: bool | UnsetType = UNSET  # issue 11 item 5
 
 
 class AddMerchantRequest(Body):
@@ -224,6 +237,10 @@ class WalletQrQuery(Query):
 
 class FindRedemptionQuery(Query):
     receipt_no: text(64, "the receipt number") | None = None  # type: ignore[valid-type]
+    # rule U4: a receipt number names a bill of one business date (today when left out) and,
+    # where tills number receipts each on their own, of one till
+    date: Day | None = None
+    terminal_id: RowId | None = None
     idempotency_key: text(255, "the Idempotency-Key the terminal sent") | None = None  # type: ignore[valid-type]
 
 
@@ -370,6 +387,8 @@ class TerminalMerchant(Struct):
     status: Literal["active", "suspended"]
     admitted: bool
     permitted: bool
+    receipts_per_till: bool  # rule U4 [choice]: a bill is also its till's
+    refund_needs_manager: bool  # a refund needs a manager's approval (Manager-Approval)
 
 
 class TerminalAccess(AccessToken):
@@ -434,6 +453,8 @@ class QrToken(Struct):
 
 class MaskedCitizen(Struct):
     masked_id: str
+    # a redeem's answer: the citizen's vouchers of the campaign still usable after it
+    vouchers_left: Count | UnsetType = UNSET
 
 
 class Quote(Struct):
@@ -455,6 +476,7 @@ class RefundLine(Struct):
     refund_id: int
     remaining_bill_fen: fen("the bill after this refund")  # type: ignore[valid-type]
     returned_count: Count
+    cash_back_fen: fen("the cash this refund handed back (rules U3, F2)")  # type: ignore[valid-type]
     voucher_ids: list[int]
     created_at: Timestamp
 
@@ -466,6 +488,7 @@ class Redemption(Struct):
     terminal: TerminalRef
     citizen: MaskedCitizen
     receipt_no: str
+    business_date: DateText  # rule U4: the date the receipt number belongs to
     bill_fen: fen("the bill as redeemed")  # type: ignore[valid-type]
     current_bill_fen: fen("the bill after refunds")  # type: ignore[valid-type]
     face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
@@ -517,6 +540,12 @@ class Merchant(Struct):
 
 class Merchants(Struct):
     merchants: list[Merchant]
+
+
+class MerchantSettings(Struct):
+    merchant_id: int
+    receipts_per_till: bool
+    refund_needs_manager: bool
 
 
 class Account(Struct):
@@ -638,8 +667,10 @@ class DayRefund(Struct):
     redemption_id: int
     receipt_no: str
     terminal_id: int
+    terminal: TerminalRef
     returned_count: Count
     value_fen: fen("the returned vouchers' value")  # type: ignore[valid-type]
+    cash_back_fen: fen("the cash this refund handed back (rules U3, F2)")  # type: ignore[valid-type]
 
 
 class DayTotals(Struct):

@@ -88,6 +88,12 @@ class Settings:
     retention_hours: int = 24
     retention_interval_s: float = 3600.0
     retention_batch: int = 5000
+    # issue 14: redis_url names one node of a Redis Cluster (its masters are found from it),
+    # not a single Redis; every key carries a hash tag (server/redis_keys.py)
+    redis_cluster: bool = False
+    # issue 14: a stopped host answers the requests it has received for at most this long
+    # before its pools close (server/process.py)
+    shutdown_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:
@@ -191,6 +197,8 @@ class Settings:
             host=env.get("VOUCHER_HOST", "127.0.0.1"),
             port=int(env.get("VOUCHER_PORT", "8080")),
             pg_pool_max=int(env.get("VOUCHER_PG_POOL_MAX", "32")),
+            shutdown_timeout_s=float(env.get("VOUCHER_SHUTDOWN_TIMEOUT_S", "30")),
+            redis_cluster=env.get("VOUCHER_REDIS_CLUSTER", "0").lower() in ("1", "true", "yes"),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("VOUCHER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

@@ -19,14 +19,13 @@ from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import schemas
 from server.caches import ExpiringLru, QrVerifier
 from server.db import Pool, database_down
-from server.guard import Guard
+from server.guard import Guard, RedisClient
 from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
@@ -50,7 +49,7 @@ access_log = logging.getLogger("server.access")
 
 SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

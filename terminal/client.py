@@ -84,6 +84,10 @@ class Merchant:
     status: str = "active"
     admitted: bool = True
     permitted: bool = True
+    receipts_per_till: bool = False
+    """Rule U4: each till numbers its receipts on its own (the merchant's setting)."""
+    refund_needs_manager: bool = False
+    """A refund needs a manager's approval (the merchant's setting, enforced by the server)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +134,8 @@ class RefundEntry:
     returned_count: int
     voucher_ids: tuple[int, ...]
     created_at: str
+    cash_back_fen: int | None = None
+    """The cash this refund handed back, as the server reckons it (rules U3, F2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +193,9 @@ class DayRefund:
     terminal_id: int
     returned_count: int
     value_fen: int
+    terminal_label: str = ""
+    cash_back_fen: int = 0
+    """The cash this refund handed back to the customer (issue 11 item 7)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +228,9 @@ class StaffSession:
     username: str
     role: str
     merchant_id: int | None
+    token: str = field(default="", repr=False)
+    """The manager's access token: sent once as a refund's ``Manager-Approval`` (issue 11
+    item 5), never stored."""
 
 
 # --- parsing the server's JSON -----------------------------------------------------------
@@ -274,6 +286,8 @@ def parse_session(data: Mapping[str, Any]) -> Session:
             status=_str(merchant, "status") or "active",
             admitted=bool(merchant.get("admitted", True)),
             permitted=bool(merchant.get("permitted", True)),
+            receipts_per_till=merchant.get("receipts_per_till") is True,
+            refund_needs_manager=merchant.get("refund_needs_manager") is True,
         ),
         expires_in=int(data.get("expires_in") or 0),
     )
@@ -331,6 +345,7 @@ def parse_redemption(
                 returned_count=_int(f, "returned_count"),
                 voucher_ids=_ids(f, "voucher_ids"),
                 created_at=_str(f, "created_at"),
+                cash_back_fen=_optional_int(f, "cash_back_fen"),
             )
             for f in refunds
             if isinstance(f, Mapping)
@@ -368,6 +383,8 @@ def parse_day(data: Mapping[str, Any]) -> DayReport:
                 terminal_id=int(f.get("terminal_id") or 0),
                 returned_count=_int(f, "returned_count"),
                 value_fen=_fen(f, "value_fen"),
+                terminal_label=_str(_obj(f, "terminal"), "label"),
+                cash_back_fen=int(f.get("cash_back_fen") or 0),
             )
             for f in data.get("refunds") or []
         ),
@@ -480,6 +497,7 @@ class TillClient:
         key: str | None = None,
         auth: bool = True,
         retries: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> _Answer:
         """Send, re-signing-in once on 401, and retrying the SAME request (same key) on no
         answer, 5xx, or ``idempotency_key_in_use``, with exponential backoff."""
@@ -488,18 +506,16 @@ class TillClient:
         signed_in_again = False
         maybe_sent = False
         while True:
-            headers: dict[str, str] = {}
+            sent: dict[str, str] = dict(headers or {})
             if key is not None:
-                headers["Idempotency-Key"] = key
+                sent["Idempotency-Key"] = key
             if auth:
                 try:
-                    headers["Authorization"] = f"Bearer {await self._access_token()}"
+                    sent["Authorization"] = f"Bearer {await self._access_token()}"
                 except Unreachable as exc:  # this request itself was not sent (again)
                     raise Unreachable(str(exc), maybe_sent=maybe_sent) from exc
             try:
-                answer = await self._exchange(
-                    method, path, body=body, params=params, headers=headers
-                )
+                answer = await self._exchange(method, path, body=body, params=params, headers=sent)
             except Unreachable as exc:
                 maybe_sent = maybe_sent or exc.maybe_sent
                 if attempt >= budget:
@@ -569,6 +585,7 @@ class TillClient:
             username=username,
             role=_str(answer.body, "role"),
             merchant_id=_optional_int(answer.body, "merchant_id"),
+            token=token,
         )
 
     async def campaign(self, campaign_id: str) -> Campaign:
@@ -606,9 +623,13 @@ class TillClient:
                     names.setdefault(str(code), str(district["name"]))
         return names
 
-    async def quote(self, token: str, bill_fen: int) -> Quote:
-        """POST /v1/quote: changes nothing, so retrying is always safe."""
-        answer = await self._call("POST", "/v1/quote", body={"token": token, "bill_fen": bill_fen})
+    async def quote(self, token: str, bill_fen: int, receipt_no: str | None = None) -> Quote:
+        """POST /v1/quote: changes nothing, so retrying is always safe. With ``receipt_no``
+        the server also refuses a receipt number already used today (rule U4)."""
+        body: dict[str, Any] = {"token": token, "bill_fen": bill_fen}
+        if receipt_no is not None:
+            body["receipt_no"] = receipt_no
+        answer = await self._call("POST", "/v1/quote", body=body)
         return parse_quote(answer.body)
 
     async def redeem(
@@ -663,10 +684,17 @@ class TillClient:
         return parse_redemption(answer.body)
 
     async def refund(
-        self, redemption_id: int, remaining_bill_fen: int, *, key: str | None = None
+        self,
+        redemption_id: int,
+        remaining_bill_fen: int,
+        *,
+        key: str | None = None,
+        approval: str = "",
     ) -> Redemption:
         """POST /v1/redemptions/{id}/refunds (rules F1-F3). With no answer after the retries:
-        ``OutcomeUnknown`` (sending the same key again later gives the first answer)."""
+        ``OutcomeUnknown`` (sending the same key again later gives the first answer).
+        ``approval``: a manager's access token, sent as ``Manager-Approval`` where the
+        merchant's refunds need one (issue 11 item 5)."""
         key = key or new_key()
         try:
             answer = await self._call(
@@ -674,6 +702,7 @@ class TillClient:
                 f"/v1/redemptions/{int(redemption_id)}/refunds",
                 body={"remaining_bill_fen": remaining_bill_fen},
                 key=key,
+                headers={"Manager-Approval": approval} if approval else None,
             )
         except Unreachable as exc:
             if not exc.maybe_sent:

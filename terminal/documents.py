@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
+from terminal.client import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -203,17 +203,18 @@ def receipt_text(
 
 
 def terminal_name(terminal_id: int, label: str = "", lang: Lang = "zh") -> str:
-    """One name for a till everywhere (status line, day list, CSV, receipt): its label, or
-    ``终端 #3`` when it has none (issue 11 item 7)."""
-    return label or f"{tr('status.terminal', lang)} #{terminal_id}"
+    """One name for a till everywhere (status line, day list, CSV, receipt): its label, as
+    the server gives it on every row, or ``收银台 3`` when it has none (issue 11 item 7)."""
+    return label or tr("terminal.name", lang, id=terminal_id)
 
 
 def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> dict[int, str]:
-    """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
+    """Labels by terminal id, from the day's own rows."""
     names = dict(known or {})
-    for r in report.redemptions:
-        if r.terminal_label:
-            names.setdefault(r.terminal_id, r.terminal_label)
+    rows: list[DayRedemption | DayRefund] = [*report.redemptions, *report.refunds]
+    for row in rows:
+        if row.terminal_label:
+            names.setdefault(row.terminal_id, row.terminal_label)
     return names
 
 
@@ -230,24 +231,32 @@ class TillTotals:
     cash_fen: int = 0
     returned: int = 0
     returned_value_fen: int = 0
+    cash_back_fen: int = 0
+    """The cash refunds made at this till handed back (issue 11 item 7)."""
+
+
+_TILL_SUMS = ("b", "v", "val", "cash", "ret", "rv", "back")
 
 
 def till_totals(report: DayReport) -> list[TillTotals]:
     by: dict[int, dict[str, int]] = {}
     for r in report.redemptions:
-        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(r.terminal_id, dict.fromkeys(_TILL_SUMS, 0))
         t["b"] += 1
         t["v"] += r.voucher_count
         t["val"] += r.value_fen
         t["cash"] += r.bill_fen - r.value_fen
     for f in report.refunds:
-        t = by.setdefault(f.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(f.terminal_id, dict.fromkeys(_TILL_SUMS, 0))
         t["ret"] += f.returned_count
         t["rv"] += f.value_fen
-    return [
-        TillTotals(tid, t["b"], t["v"], t["val"], t["cash"], t["ret"], t["rv"])
-        for tid, t in sorted(by.items())
-    ]
+        t["back"] += f.cash_back_fen
+    return [TillTotals(tid, *(t[k] for k in _TILL_SUMS)) for tid, t in sorted(by.items())]
+
+
+def cash_back_fen(report: DayReport) -> int:
+    """The cash the day's refunds handed back (issue 11 item 7)."""
+    return sum(f.cash_back_fen for f in report.refunds)
 
 
 CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
@@ -257,9 +266,10 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "核销单号",
         "退款单号",
         "小票号",
-        "终端",
+        "收银台",
         "账单金额(元)",
         "收现(元)",
+        "退现(元)",
         "用券(张)",
         "券金额(元)",
         "退回(张)",
@@ -276,6 +286,7 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "terminal",
         "bill_yuan",
         "cash_yuan",
+        "cash_back_yuan",
         "vouchers_gross",
         "value_gross_yuan",
         "vouchers_returned",
@@ -294,7 +305,8 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
     """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
     元 with two decimals (converted from fen by shared.money, never floats), times in local
     wall-clock time. Gross, returned and net each have their own columns, so every column
-    sums to its total (issue 11 item 7); cash is what the till collected at redemption."""
+    sums to its total (issue 11 item 7); cash is what the till collected at redemption, cash
+    back what each refund handed back (the server's reckoning, rules U3, F2)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[lang])
@@ -311,6 +323,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
                 format_yuan(r.bill_fen),
                 format_yuan(r.bill_fen - r.value_fen),
+                "",
                 r.voucher_count,
                 format_yuan(r.value_fen),
                 "",
@@ -330,6 +343,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
                 "",
                 "",
+                format_yuan(f.cash_back_fen),
                 "",
                 "",
                 f.returned_count,
@@ -349,6 +363,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
             "",
             format_yuan(t.bill_fen),
             format_yuan(t.bill_fen - t.value_fen),
+            format_yuan(cash_back_fen(report)),
             t.vouchers,
             format_yuan(t.value_fen),
             t.returned_vouchers,

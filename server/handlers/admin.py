@@ -8,15 +8,25 @@ import json
 from typing import Any
 
 from aiohttp import web
+from msgspec import UNSET
 
 from server.auth import Role, principal_of, requires
 from server.db.admin import Account, Merchant
+from server.db.parties import MerchantSettings
 from server.handlers.ports import ports_of
 from server.qrcodes import qr_svg
-from server.schemas import AccountsQuery, AuditQuery, MerchantsQuery
+from server.schemas import AccountsQuery, AuditQuery, MerchantSettingsRequest, MerchantsQuery
 from server.services import accounts, audit, citizens, merchants
 from server.services.merchants import Flag
-from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
+from server.web import (
+    TZ,
+    allowed_fields,
+    get_str,
+    path_id,
+    read_body_as,
+    read_json,
+    read_query,
+)
 from shared.errors import InvalidRequest, UsernameInvalid
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
@@ -86,6 +96,40 @@ async def permit_merchant(request: web.Request) -> web.Response:
 async def suspend_merchant(request: web.Request) -> web.Response:
     """Rule X1: suspend (or lift the suspension of) a merchant, with a reason."""
     return await _change_merchant(request, "suspended")
+
+
+def _settings(found: MerchantSettings) -> dict[str, Any]:
+    return {
+        "merchant_id": found.merchant_id,
+        "receipts_per_till": found.receipts_per_till,
+        "refund_needs_manager": found.refund_needs_manager,
+    }
+
+
+@requires(*OPERATORS, Role.AUDITOR, Role.MERCHANT_MANAGER, Role.CASHIER)
+async def merchant_settings(request: web.Request) -> web.Response:
+    """A merchant's own choices: receipts numbered per till (rule U4), refunds approved by a
+    manager (issue 11 item 5)."""
+    merchant_id = path_id(request, "merchant_id", "no such merchant")
+    found = await merchants.settings(ports_of(request), principal_of(request), merchant_id)
+    return web.json_response(_settings(found))
+
+
+@requires(*OPERATORS, Role.MERCHANT_MANAGER)
+async def change_merchant_settings(request: web.Request) -> web.Response:
+    """Change a merchant's settings, with a reason for the audit log (rule X1)."""
+    merchant_id = path_id(request, "merchant_id", "no such merchant")
+    body = await read_body_as(request, MerchantSettingsRequest)
+    cmd = merchants.ChangeSettings(
+        merchant_id,
+        body.reason,
+        receipts_per_till=None if body.receipts_per_till is UNSET else body.receipts_per_till,
+        refund_needs_manager=(
+            None if body.refund_needs_manager is UNSET else body.refund_needs_manager
+        ),
+    )
+    found = await merchants.change_settings(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_settings(found))
 
 
 @requires(*OPERATORS)

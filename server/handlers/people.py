@@ -124,6 +124,8 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
         "status": row.merchant_status,
         "admitted": row.admitted,
         "permitted": row.permitted,
+        "receipts_per_till": row.receipts_per_till,  # rule U4 [choice]
+        "refund_needs_manager": row.refund_needs_manager,  # issue 11 item 5
     }
     return web.json_response(answer)
 

@@ -34,6 +34,7 @@ from server.db.redemptions import ContextQuery, RedemptionRecord
 from server.guard import Outcome
 from server.services.ports import TillPorts
 from shared import redemption as decisions
+from shared import rules
 from shared.errors import (
     BillAlreadyRedeemed,
     IdempotencyKeyInUse,
@@ -57,6 +58,7 @@ class Quote:
     terminal_id: int
     token: str
     bill_fen: int
+    receipt_no: str | None = None  # normalised (U4): refused here if taken today
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class Redeem:
 class Redeemed:
     redemption: RedemptionRecord
     replay: bool = False  # the first answer under the key, given again
+    vouchers_left: int | None = None  # the citizen's usable vouchers of the campaign after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,9 @@ class _Verified:
     jti: uuid.UUID
 
     def context_query(self, now: datetime) -> ContextQuery:
-        return ContextQuery(self.cmd.terminal_id, self.citizen_id, now, self.jti)
+        return ContextQuery(
+            self.cmd.terminal_id, self.citizen_id, now, self.jti, self.cmd.receipt_no
+        )
 
 
 def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, int, uuid.UUID]:
@@ -121,11 +126,14 @@ def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, int, uuid.UUID]:
 
 
 async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
+    """Rules U1-U6: what the bill allows, and whether its receipt number is free today (U4,
+    when given: refused ``bill_already_redeemed`` before the cashier takes the money).
+    Changes nothing."""
     claims, citizen_id, jti = _verify(ports, cmd.token)
     now = ports.clock()
-    ctx = await ports.context_reads.call(ContextQuery(cmd.terminal_id, citizen_id, now, jti))
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
+    asked = ContextQuery(cmd.terminal_id, citizen_id, now, jti, cmd.receipt_no)
+    ctx = await ports.context_reads.call(asked)
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     # the redeem of this token at this till may start from what was read here
     ports.quote_cache.put((cmd.terminal_id, claims.jti), decision.ctx, claims.expires_at)
     allowance = decisions.quote(decision, cmd.bill_fen, now)  # rules U3, U6
@@ -142,7 +150,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     except VoucherError as exc:
         # a retry after the token expired still gets its first answer
         async with ports.pool.acquire() as conn:
-            stored = await _stored_answer(conn, cmd)
+            stored = await _stored_answer(conn, cmd, ports.clock())
         if stored is not None:
             return stored
         metrics.redemptions.labels(exc.code).inc()
@@ -157,7 +165,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     try:
         if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
             async with ports.pool.acquire() as conn:
-                stored = await _stored_answer(conn, cmd)
+                stored = await _stored_answer(conn, cmd, ports.clock())
             if stored is not None:
                 return stored
             if outcome is Outcome.IN_FLIGHT:
@@ -230,7 +238,7 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
                 async with conn.transaction():
                     await db.lock_citizen(conn, asked.citizen_id)
                     # rule U7: a key that already has its answer (Redis could not say so)
-                    stored = await _stored_answer(conn, asked.cmd)
+                    stored = await _stored_answer(conn, asked.cmd, now)
                     if stored is not None:
                         return stored
                     ctx = await db.read_context(conn, asked.context_query(now))
@@ -243,7 +251,7 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
                 IdempotencyKeyInUse,
             ) as exc:
                 # a concurrent request under the same key may have written first (U7)
-                stored = await _stored_answer(conn, asked.cmd)
+                stored = await _stored_answer(conn, asked.cmd, now)
                 if stored is not None:
                     return stored
                 if isinstance(exc, MustDecideAgain):
@@ -258,8 +266,8 @@ def _decide_bill(
     ports: TillPorts, asked: _Verified, ctx: TillContext | None, now: datetime
 ) -> db.Redemption:
     """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
     cmd = asked.cmd
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     return db.Redemption(
         now=now,
         voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6
@@ -295,6 +303,7 @@ def _redeemed(
             citizen_id=bill.citizen_id,
             id_masked=ctx.id_masked or "",
             receipt_no=bill.receipt_no,
+            business_date=rules.business_date(bill.now),  # rule U4
             bill_fen=bill.bill_fen,
             current_bill_fen=bill.bill_fen,
             face_value_fen=bill.face_value_fen,
@@ -307,18 +316,23 @@ def _redeemed(
             idempotency_key=bill.idempotency_key,
             request_hash=bill.request_hash,
             created_at=bill.now,
-        )
+        ),
+        vouchers_left=decisions.vouchers_left(
+            ctx, bill.campaign_id, len(bill.voucher_ids), bill.now
+        ),
     )
 
 
-async def _stored_answer(conn: Conn, cmd: Redeem) -> RedeemResult | None:
+async def _stored_answer(conn: Conn, cmd: Redeem, now: datetime) -> RedeemResult | None:
     """Rule U7: the same key and body get the first answer, the redemption or the refusal kept
-    under the key; another body is refused ``idempotency_key_reused``."""
+    under the key (with the citizen's vouchers left as of ``now``); another body is refused
+    ``idempotency_key_reused``."""
     row = await db.by_idempotency_key(conn, cmd.terminal_id, cmd.key)
     if row is not None:
         if row.request_hash != cmd.digest:
             raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
-        return Redeemed(row, replay=True)
+        left = await db.usable_vouchers(conn, row.citizen_id, row.campaign_id, now)
+        return Redeemed(row, replay=True, vouchers_left=left)
     refused = await db.refusal_by_key(conn, cmd.terminal_id, cmd.key)
     if refused is None:
         return None
@@ -334,7 +348,7 @@ async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> Red
     down) comes first."""
     status, answer = ports.refusal_answer(exc)
     async with ports.pool.acquire() as conn:
-        stored = await _stored_answer(conn, cmd)
+        stored = await _stored_answer(conn, cmd, ports.clock())
         if stored is not None:
             return stored
         kept = await db.keep_refusal(
@@ -347,7 +361,7 @@ async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> Red
             now=ports.clock(),
         )
         if not kept:  # a concurrent request with this key kept its refusal first
-            stored = await _stored_answer(conn, cmd)
+            stored = await _stored_answer(conn, cmd, ports.clock())
             if stored is not None:
                 return stored
     return Refused(status, answer)

@@ -65,6 +65,7 @@ class QuoteReady(Message):
 @dataclass
 class QuoteFailed(Message):
     error: BaseException
+    token: str = ""
 
 
 @dataclass
@@ -244,25 +245,29 @@ class CheckoutScreen(WaitingScreen):
     def _quote_held(self) -> None:
         token, self.held_token = self.held_token, ""
         bill_fen = self._bill_fen()
-        if bill_fen is None or self._receipt_no() is None or self.need_client() is None:
+        receipt_no = self._receipt_no()
+        if bill_fen is None or receipt_no is None or self.need_client() is None:
             return
         self._clear_quote()
         self._say(self.t("hint.quoting"), "working")
-        self.run_quote(token, bill_fen)
+        self.run_quote(token, bill_fen, receipt_no)
 
     # -- quote --------------------------------------------------------------------------
 
     @work(exclusive=True, group="quote", exit_on_error=False)
-    async def run_quote(self, token: str, bill_fen: int) -> None:
+    async def run_quote(self, token: str, bill_fen: int, receipt_no: str) -> None:
         client = self.client
         assert client is not None
         try:  # a quote changes nothing: no answer in time is simply no answer
-            quote = await asyncio.wait_for(client.quote(token, bill_fen), self.answer_wait)
+            quote = await asyncio.wait_for(
+                client.quote(token, bill_fen, receipt_no),  # rule U4: checked here too
+                self.answer_wait,
+            )
         except TimeoutError:
             self.post_message(QuoteFailed(Unreachable("no answer in time", maybe_sent=True)))
             return
         except Exception as exc:
-            self.post_message(QuoteFailed(exc))
+            self.post_message(QuoteFailed(exc, token))
             return
         self.post_message(QuoteReady(quote, token))
 
@@ -286,8 +291,16 @@ class CheckoutScreen(WaitingScreen):
     def _quote_failed(self, message: QuoteFailed) -> None:
         self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
-        _, _, text = describe_error(message.error, self.lang)
+        code, _, text = describe_error(message.error, self.lang)
         self._say(text, "refused")
+        if code == "bill_already_redeemed" and message.token:
+            # rule U4: the receipt number is taken today; the customer's code is still good,
+            # held until the cashier corrects the number (Enter quotes it again, no rescan)
+            self.held_token = message.token
+            receipt = self.query_one("#receipt", Input)
+            receipt.focus()
+            receipt.action_select_all()
+            return
         self.query_one("#scan", Input).focus()
 
     def _clear_quote(self) -> None:

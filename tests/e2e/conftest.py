@@ -187,6 +187,12 @@ class World:
             )
         return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
 
+    async def another_till(self, till: Till, label: str = "收银台 2") -> Till:
+        """A second till of ``till``'s merchant, signed in."""
+        async with self.pool.acquire() as conn:
+            cred = await seed.terminal(conn, merchant_id=till.merchant_id, label=label)
+        return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
+
     async def sign_in(self, till: Till) -> Till:
         """(Again:) access tokens are short-lived, and some tests move the clock by months."""
         r = await self.client.post(

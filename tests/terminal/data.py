@@ -75,7 +75,10 @@ DAY = DayReport(
         ),
         DayRedemption(2, "2024-09-10T10:05:00+08:00", "R,2", 3, "收银台 1", 20_000, 1, 0, 10_000),
     ),
-    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", 3, 1, 10_000),),
+    # the bill of 450 元 left at 250 元: one voucher back, 100 元 of the 250 paid handed back
+    refunds=(
+        DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", 3, 1, 10_000, "收银台 1", 10_000),
+    ),
     totals=DayTotals(
         bills=2,
         vouchers=3,
