@@ -14,12 +14,10 @@ from functools import partial
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 
-from server import db
+from server import db, redis_client
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
 from server.auth import Role, public, utcnow
@@ -35,7 +33,7 @@ from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.pages import install as install_pages
 from server.services.ports import TillPorts
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
+from server.settings import Settings
 from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
@@ -95,12 +93,8 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL and Redis both answer."""
     checks: dict[str, str] = {}
     checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
-    try:
-        await request.app[REDIS].ping()
-        checks["redis"] = "ok"
-    except (RedisError, OSError) as exc:
-        checks["redis"] = f"down: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+    checks["redis"] = await redis_client.check(request.app[REDIS])
+    ready = all(v == "ok" or v.startswith("ok:") for v in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
@@ -697,7 +691,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
-    app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
+    app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
     app.cleanup_ctx.append(_pg_pool)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
@@ -799,9 +793,8 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
-    )
+    client = redis_client.connect(settings)  # one Redis, or a Redis Cluster (issue 14)
+    await redis_client.discover(client)
     app[REDIS] = client
     metrics = app[METRICS]
     breaker = Breaker(

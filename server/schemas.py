@@ -241,7 +241,8 @@ class AccountPasswordRequest(Body):
 
 
 class WalletQrQuery(Query):
-    format: Literal["json", "png", "svg"] = "json"
+    # without it, the Accept header chooses (JSON when it names none of the three)
+    format: Literal["json", "png", "svg"] | None = None
 
 
 class FindRedemptionQuery(Query):

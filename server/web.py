@@ -13,20 +13,19 @@ import re
 import time
 import typing
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import schemas
 from server.caches import ExpiringLru, QrVerifier
 from server.db import Pool, database_down
-from server.guard import Guard
+from server.guard import Guard, RedisClient
 from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
@@ -50,7 +49,7 @@ access_log = logging.getLogger("server.access")
 
 SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
@@ -487,3 +486,37 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def preferred_media(accept: str | None, offered: Sequence[str]) -> str | None:
+    """Which of ``offered`` (the server's order of preference) the ``Accept`` header asks for
+    most (RFC 9110 section 12.5.1: quality values; an exact type outranks ``type/*``, which
+    outranks ``*/*``); None when it accepts none of them. No header accepts the first."""
+    if not accept or not accept.strip():
+        return offered[0] if offered else None
+    ranges: list[tuple[str, str, float]] = []
+    for part in accept.split(","):
+        media, *params = part.split(";")
+        kind, _, sub = media.strip().lower().partition("/")
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        ranges.append((kind, sub, quality))
+
+    def quality_of(media: str) -> float:
+        kind, _, sub = media.partition("/")
+        found = (-1, 0.0)  # (how specific the matching range is, its quality)
+        for k, s, quality in ranges:
+            specific = 2 if (k, s) == (kind, sub) else 1 if (k, s) == (kind, "*") else 0
+            if (k, s) in ((kind, sub), (kind, "*"), ("*", "*")) and specific > found[0]:
+                found = (specific, quality)
+        return found[1]
+
+    scored = [(quality_of(m), -i, m) for i, m in enumerate(offered)]
+    quality, _, media = max(scored, default=(0.0, 0, ""))
+    return media if quality > 0 else None

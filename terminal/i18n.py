@@ -80,6 +80,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
         "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
     ),
+    "scan.old_voucher": (
+        "这是旧版消费券码，已经失效。请顾客刷新消费券码后重新扫码。",
+        "That is a voucher code of the old kind and has expired: ask the customer to refresh it.",
+    ),
     "scan.text": (
         "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
         "What was scanned is not a voucher code. Scan the code in the customer's app.",
@@ -542,6 +546,64 @@ ERRORS: dict[str, tuple[str, str]] = {
         "Server campaign configuration error; call the operator.",
     ),
     "voucher_error": ("操作失败。", "The operation failed."),
+    # house tickets at a sales office (rules T1-T13)
+    "issuance_closed": ("本日期不核发房票。", "House tickets are not issued on this date."),
+    "project_not_eligible": ("该项目不能核发房票。", "This project may not issue house tickets."),
+    "ticket_expired": ("房票已过使用期限，不能使用。", "The house ticket has expired."),
+    "ticket_reported_lost": (
+        "房票已挂失，补办前不能使用。",
+        "The house ticket was reported lost; it cannot be used until replaced.",
+    ),
+    "ticket_void": ("这张房票的编号已作废。", "This house ticket number is no longer valid."),
+    "listing_not_eligible": (
+        "该房源不能用房票购买，请核对房源库。",
+        "This unit cannot be bought with a house ticket; check the listing pool.",
+    ),
+    "buyer_not_served": (
+        "购房人不是持票人或可代付的家庭成员。",
+        "The buyer is neither the holder nor a family member the ticket may pay for.",
+    ),
+    "ticket_balance_insufficient": (
+        "使用金额超过房票余额。",
+        "The amount is above the house ticket's balance.",
+    ),
+    "ticket_exceeds_price": (
+        "房票金额加补贴或奖励超过合同总价。",
+        "The ticket amount with its subsidy or reward is above the contract price.",
+    ),
+    "ticket_use_below_minimum": (
+        "单次使用金额未达到房票面值规定比例。",
+        "A single use must reach the required share of the ticket's face value.",
+    ),
+    "ticket_split_refused": (
+        "这张房票不能按此方式分割或合并。",
+        "The house ticket cannot be split or combined this way.",
+    ),
+    "ticket_transfer_refused": ("这张房票不能转让或继承。", "The house ticket cannot pass on."),
+    "ticket_return_refused": (
+        "这张房票现在不能退回或作废。",
+        "The house ticket cannot be returned or voided now.",
+    ),
+    "contract_already_used": (
+        "这份购房合同已经用过房票，同一合同只能使用一次。",
+        "A house ticket was already used on this contract; a contract is paid once.",
+    ),
+    "contract_already_cancelled": (
+        "这份购房合同的房票使用已撤销。",
+        "This purchase contract's ticket use was already cancelled.",
+    ),
+    "cashout_not_due": (
+        "房票结余暂不能兑付。",
+        "The ticket's balance cannot be paid out yet.",
+    ),
+    "replacement_not_yet": (
+        "遗失声明期尚未届满，暂不能补办。",
+        "The lost ticket's notice is still running.",
+    ),
+    "working_calendar_missing": (
+        "工作日日历未覆盖该日期，请联系运营方。",
+        "The working-day calendar does not cover this date; call the operator.",
+    ),
     # the HTTP edge
     "body_too_large": ("请求太大。", "The request is too large."),
     "method_not_allowed": ("服务器不支持此操作。", "The server does not allow this."),

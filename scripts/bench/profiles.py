@@ -34,7 +34,7 @@ _Patterns = tuple[tuple[str, str], ...]
 STAGES: tuple[tuple[str, _Patterns], ...] = (
     ("aiohttp request handling, all of it (the handlers' own work)",
      (("RequestHandler._handle_request", "web_protocol.py"),)),
-    ("  QR token: decode and ES256 signature (once per quote/redeem pair)",
+    ("  QR code: decode and HMAC (quote and redeem each)",
      (("decode_qr_token", "shared/tokens.py"),)),
     ("  access token check (remembered per token)",
      (("read_access_token", "server/auth.py"),)),

@@ -73,11 +73,10 @@ import asyncpg  # noqa: E402
 import redis  # noqa: E402
 from bench.loadgen import HttpConnection, Tokens, post, sign_in  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 
 from ops import embedded  # noqa: E402
 from server.db.invariants import check_ledger  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 FAULTS = {
     "redis-stop": "Redis stopped (SIGTERM), restarted after --fault-seconds (default 10)",
@@ -512,19 +511,13 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
     )
     log(f"seeded {seeded.citizens} citizens, {seeded.vouchers} vouchers in "
         f"{seeded.seconds['total']:.1f} s")  # fmt: skip
-    key = SigningKey.generate("qr-faults")
-    pem = tmp / "qr.pem"
-    pem.write_bytes(key.private_pem())
     port = free_port()
     return {
         "database_url": services.database_url,
         "redis_url": services.redis_url,
         "id_hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "access_token_secret": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "qr_kid": key.kid,
-        "qr_key_pem": str(pem),
-        "issuer": SERVICE_ISSUER,
-        "audience": QR_AUDIENCE,
+        **new_qr_key(tmp),
         "host": "127.0.0.1",
         "port": port,
         "base_url": f"http://127.0.0.1:{port}",
@@ -532,7 +525,7 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
         "pg_pool_max": 16,
         "processes": 1,
         "terminals": [list(t) for t in seeded.terminals],
-        "subjects": [str(s) for s in seeded.subjects],
+        "citizens": seeded.citizen_ids,
         "run_tag": uuid.uuid4().hex[:6],
         "seed": args.seed,
         "quote_share": args.quote_share,
@@ -547,12 +540,12 @@ def run(args: argparse.Namespace) -> int:
         services = Services(args, stack)
         cfg = asyncio.run(prepare(args, services, tmp))
         cfg_path = tmp / "serve.json"
-        cfg_path.write_text(json.dumps({k: v for k, v in cfg.items() if k != "subjects"}))
+        cfg_path.write_text(json.dumps({k: v for k, v in cfg.items() if k != "citizens"}))
         server = Server(cfg_path, tmp / "server.log", cfg["base_url"])
         server.start()
         stack.callback(server.stop)
         server.wait_ready()
-        tokens = Tokens(cfg, cfg["subjects"])
+        tokens = Tokens(cfg, cfg["citizens"])
         tokens.presign(args.duration + args.grace, args.token_rate, 1)
         log(f"signed {tokens.signed} QR tokens; {args.concurrency} tills for {args.duration} s")
         load, fault = asyncio.run(drive(args, cfg, tokens, services, server))

@@ -42,8 +42,8 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
                AND x.status = 'available' AND x.expires_at <= q.now)
        ELSE 0 END AS expired_count,
        k.used IS NOT NULL AS token_used, q.receipt_no, b.used IS NOT NULL AS receipt_used
-  FROM unnest($1::int[], $2::bigint[], $3::uuid[], $4::timestamptz[], $5::uuid[], $6::text[])
-       AS q (n, terminal_id, subject, now, jti, receipt_no)
+  FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::text[])
+       AS q (n, terminal_id, citizen_id, now, jti, receipt_no)
   LEFT JOIN LATERAL (
       SELECT t.status AS terminal_status, t.label AS terminal_label,
              m.id AS merchant_id, m.name AS merchant_name, m.district,
@@ -53,7 +53,7 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
   ) tm ON true
   LEFT JOIN LATERAL (
       SELECT z.id AS citizen_id, z.status AS citizen_status, z.id_masked
-        FROM citizens z WHERE z.subject = q.subject LIMIT 1
+        FROM citizens z WHERE z.id = q.citizen_id LIMIT 1
   ) c ON true
   LEFT JOIN LATERAL (
       SELECT array_agg(id ORDER BY expires_at, id) AS ids,
@@ -170,7 +170,7 @@ class ContextQuery:
     """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
 
     terminal_id: int
-    subject: uuid.UUID
+    citizen_id: int
     now: datetime
     jti: uuid.UUID
     receipt_no: str | None = None  # rule U4: is it taken today? (None: not asked)
@@ -185,7 +185,7 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
         CONTEXTS_SQL,
         list(range(len(queries))),
         [q.terminal_id for q in queries],
-        [q.subject for q in queries],
+        [q.citizen_id for q in queries],
         [q.now for q in queries],
         [q.jti for q in queries],
         [q.receipt_no for q in queries],
@@ -237,16 +237,14 @@ async def read_contexts_batch(
         return await read_contexts(conn, queries)
 
 
-async def lock_citizen(conn: Conn, subject: uuid.UUID) -> None:
+async def lock_citizen(conn: Conn, citizen_id: int) -> None:
     """Serialise redemptions of one citizen in the database (the slow path, rule U7); no lock
     when the QR code names nobody of the programme.
 
     FOR NO KEY UPDATE, not FOR UPDATE: it still excludes itself (and a revocation), but not the
     key-share lock that a batched write's foreign keys take on the same citizen after locking
     its vouchers; FOR UPDATE made that a lock-order deadlock between the two paths."""
-    citizen_id = await conn.fetchval("SELECT id FROM citizens WHERE subject = $1", subject)
-    if citizen_id is not None:
-        await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
+    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
 @dataclass(frozen=True, slots=True)

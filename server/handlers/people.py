@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 import jwt
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from server import throttle
 from server.auth import (
@@ -34,7 +34,7 @@ from server.schemas import (
 from server.services import claims, sign_in
 from server.services import wallet as wallets
 from server.settings import SERVICE_ISSUER, Settings
-from server.web import CLOCK, SETTINGS, TZ, read_body_as, read_query
+from server.web import CLOCK, SETTINGS, TZ, preferred_media, read_body_as, read_query
 from shared.errors import TerminalDisabled, Unauthenticated
 from shared.idnumber import validate_id_number
 
@@ -269,16 +269,32 @@ async def wallet(request: web.Request) -> web.Response:
     )
 
 
+# what GET /v1/wallet/qr answers, by media type, in the server's order of preference
+WALLET_QR_MEDIA: dict[str, Literal["json", "png", "svg"]] = {
+    "application/json": "json",
+    "image/png": "png",
+    "image/svg+xml": "svg",
+}
+
+
 @requires(Role.CITIZEN)
 async def wallet_qr(request: web.Request) -> web.Response:
     """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG. Minting is
     rate-limited per citizen (a phone needs one about every 50 s), and images are rendered off
     the event loop: one citizen must not stall the tills."""
     me = principal_of(request)
+    assert me.citizen_id is not None  # a citizen's access token names the citizen
     fmt = read_query(request, WalletQrQuery).format
+    if fmt is None:
+        asked = preferred_media(request.headers.get(hdrs.ACCEPT), tuple(WALLET_QR_MEDIA))
+        fmt = WALLET_QR_MEDIA[asked or "application/json"]
     await throttle.mint(request, me.subject)
-    code = wallets.mint_qr(ports_of(request), me.subject)
-    headers = {"Cache-Control": "no-store", "X-Token-Expires-At": code.expires_at.isoformat()}
+    code = wallets.mint_qr(ports_of(request), me.citizen_id)
+    headers = {
+        "Cache-Control": "no-store",
+        "Vary": "Accept",
+        "X-Token-Expires-At": code.expires_at.isoformat(),
+    }
     if fmt == "json":
         return web.json_response(
             {"token": code.token, "expires_at": code.expires_at.isoformat()}, headers=headers

@@ -39,7 +39,6 @@ from shared.errors import (
     BillAlreadyRedeemed,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
-    TokenInvalid,
     TokenReplayed,
     VoucherError,
 )
@@ -112,29 +111,27 @@ class _Verified:
 
     cmd: Redeem
     claims: QrClaims
-    subject: uuid.UUID
+    citizen_id: int  # the code's holder (rule U5)
     jti: uuid.UUID
 
     def context_query(self, now: datetime) -> ContextQuery:
-        return ContextQuery(self.cmd.terminal_id, self.subject, now, self.jti, self.cmd.receipt_no)
+        return ContextQuery(
+            self.cmd.terminal_id, self.citizen_id, now, self.jti, self.cmd.receipt_no
+        )
 
 
-def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
+def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, int, uuid.UUID]:
     claims = ports.qr_verifier.verify(token, ports.clock())  # rule U5
-    try:
-        subject = uuid.UUID(claims.subject)
-    except ValueError as exc:
-        raise TokenInvalid("the QR code names no citizen", reason="subject") from exc
-    return claims, subject, uuid.UUID(claims.jti)
+    return claims, claims.holder, claims.jti
 
 
 async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
     """Rules U1-U6: what the bill allows, and whether its receipt number is free today (U4,
     when given: refused ``bill_already_redeemed`` before the cashier takes the money).
     Changes nothing."""
-    claims, subject, jti = _verify(ports, cmd.token)
+    claims, citizen_id, jti = _verify(ports, cmd.token)
     now = ports.clock()
-    asked = ContextQuery(cmd.terminal_id, subject, now, jti, cmd.receipt_no)
+    asked = ContextQuery(cmd.terminal_id, citizen_id, now, jti, cmd.receipt_no)
     ctx = await ports.context_reads.call(asked)
     decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     # the redeem of this token at this till may start from what was read here
@@ -149,7 +146,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     is kept under the key and answered ``Refused``."""
     metrics = ports.metrics
     try:
-        claims, subject, jti = _verify(ports, cmd.token)
+        claims, citizen_id, jti = _verify(ports, cmd.token)
     except VoucherError as exc:
         # a retry after the token expired still gets its first answer
         async with ports.pool.acquire() as conn:
@@ -160,7 +157,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
         raise
     guard = ports.guard
     outcome, lock = await guard.begin(
-        jti=str(jti), citizen=str(subject), terminal_id=cmd.terminal_id, key=cmd.key
+        jti=str(jti), citizen=str(citizen_id), terminal_id=cmd.terminal_id, key=cmd.key
     )
     if outcome is Outcome.UNAVAILABLE:
         metrics.redis_failures.inc()  # Redis failed or skipped; not a lock wait (BUSY)
@@ -174,11 +171,11 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
             if outcome is Outcome.IN_FLIGHT:
                 raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
             raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
-        asked = _Verified(cmd, claims, subject, jti)
+        asked = _Verified(cmd, claims, citizen_id, jti)
         if outcome is Outcome.UNAVAILABLE:
             # item 11: Redis down or skipped: the citizen's lock in this process instead, and
             # the batched write as with Redis's lock (the write itself fences, rule U7)
-            async with guard.local_lock(str(subject)) as held:
+            async with guard.local_lock(str(citizen_id)) as held:
                 result = await _redeem_in_ledger(ports, asked, locked=held)
         else:
             result = await _redeem_in_ledger(ports, asked, locked=outcome is Outcome.OK)
@@ -196,7 +193,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
             guard.end_soon(
                 token=lock,
                 jti=str(jti),
-                citizen=str(subject),
+                citizen=str(citizen_id),
                 terminal_id=cmd.terminal_id,
                 key=cmd.key,
                 used=used,
@@ -239,7 +236,7 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
         for _ in range(RETRIES):
             try:
                 async with conn.transaction():
-                    await db.lock_citizen(conn, asked.subject)
+                    await db.lock_citizen(conn, asked.citizen_id)
                     # rule U7: a key that already has its answer (Redis could not say so)
                     stored = await _stored_answer(conn, asked.cmd, now)
                     if stored is not None:

@@ -208,9 +208,9 @@ class CheckoutScreen(WaitingScreen):
         code = text.strip()
         kind = classify_scan(code)
         if kind != "voucher":
-            self.till.tell(
-                self.t(f"scan.{kind}"), title=self.t("title.not_voucher"), severity="error"
-            )
+            # an old code is ours, expired: the cure is a fresh one (issue 11 item 8)
+            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
+            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
             return
         if self.busy or self.pending is not None:
             # one customer at a time: the current redeem's outcome comes first

@@ -26,7 +26,8 @@ from server.app import create_app
 from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
 from shared.idnumber import make_id_number
-from shared.tokens import SigningKey
+from shared.keys import SigningKey
+from shared.tokens import QrKey
 from tests.conftest import Services
 
 
@@ -84,7 +85,7 @@ def settings(test_services: Services) -> Settings:
         redis_url=test_services.redis_url,
         id_hash_key=secrets.token_bytes(32),
         access_token_secret=secrets.token_bytes(32),
-        qr_keys=(SigningKey.generate("qr-test-1"),),
+        qr_keys=(QrKey.generate("T"),),
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=(bundled / "liaocheng-2024.toml", bundled / "liaocheng-demo.toml"),

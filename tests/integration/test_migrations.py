@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 from collections.abc import AsyncIterator
@@ -11,7 +12,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from server.db.migrate import MIGRATIONS_DIR, MigrationError, load_migrations, migrate
+from server.db.migrate import (
+    LOCK_KEY,
+    MIGRATIONS_DIR,
+    MigrationError,
+    load_migrations,
+    migrate,
+)
 from tests import factories as f
 from tests.conftest import Services, _with_database
 
@@ -86,6 +93,42 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     assert await empty_db.fetchval("SELECT to_regclass('half_done')") is None
     assert await empty_db.fetchval("SELECT max(version) FROM schema_migrations") == bad_version - 1
     assert await migrate(empty_db) == []
+
+
+async def test_migrators_started_at_once_apply_each_migration_once(
+    empty_db: asyncpg.Connection, test_services: Services
+) -> None:
+    # issue 14: several servers (hosts) starting together migrate once, under the advisory
+    # lock. The lock is held here first, so all four are surely waiting at the same moment.
+    url = _with_database(
+        test_services.admin_database_url, await empty_db.fetchval("SELECT current_database()")
+    )
+    migrators = [await asyncpg.connect(url) for _ in range(4)]
+    await empty_db.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    try:
+        runs = [asyncio.create_task(migrate(conn)) for conn in migrators]
+        waiting = 0
+        for _ in range(200):  # each migrator's session queues behind the lock
+            waiting = await empty_db.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                " AND objid = $1",
+                LOCK_KEY,
+            )
+            if waiting == len(migrators):
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == len(migrators)
+        assert await empty_db.fetchval("SELECT to_regclass('schema_migrations')") is None
+        await empty_db.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+        applied = await asyncio.gather(*runs)
+    finally:
+        for conn in migrators:
+            await conn.close()
+    every_version = [m.version for m in load_migrations()]
+    # one of them applied everything, the others found it done and applied nothing
+    assert sorted(applied, key=len) == [[], [], [], every_version]
+    rows = await empty_db.fetch("SELECT version FROM schema_migrations ORDER BY version")
+    assert [r["version"] for r in rows] == every_version
 
 
 async def test_bills_of_a_ledger_in_use_migrate_to_bills_per_business_day(
