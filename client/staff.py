@@ -20,6 +20,7 @@ from client.wire import (
     IssuedTerminal,
     Merchant,
     Merchants,
+    MerchantSettings,
     PublicCampaigns,
     Ranking,
     RegistryImport,
@@ -131,6 +132,30 @@ class StaffClient:
         """Admit (or not), permit (or withdraw), suspend (or resume) a merchant."""
         body = {FLAG_OF[change]: value, "reason": reason}
         return await self._post(f"/v1/merchants/{merchant_id}/{change}", Merchant, body)
+
+    async def merchant_settings(self, merchant_id: int) -> MerchantSettings:
+        """GET /v1/merchants/{id}/settings: receipts per till (U4), refunds approved by a
+        manager (issue 11 item 5)."""
+        return await self._get(f"/v1/merchants/{merchant_id}/settings", MerchantSettings)
+
+    async def change_merchant_settings(
+        self,
+        merchant_id: int,
+        reason: str,
+        *,
+        receipts_per_till: bool | None = None,
+        refund_needs_manager: bool | None = None,
+    ) -> MerchantSettings:
+        """POST /v1/merchants/{id}/settings with a reason (audited, rule X1); a setting left
+        None stays as it is."""
+        body: dict[str, Any] = {"reason": reason}
+        for name, value in (
+            ("receipts_per_till", receipts_per_till),
+            ("refund_needs_manager", refund_needs_manager),
+        ):
+            if value is not None:
+                body[name] = value
+        return await self._post(f"/v1/merchants/{merchant_id}/settings", MerchantSettings, body)
 
     async def issue_terminal(self, merchant_id: int, label: str) -> IssuedTerminal:
         path = f"/v1/merchants/{merchant_id}/terminals"

@@ -254,6 +254,15 @@ class Merchants(Struct, frozen=True):
     merchants: tuple[Merchant, ...]
 
 
+class MerchantSettings(Struct, frozen=True):
+    """A merchant's own choices: receipts numbered per till (rule U4 [choice]), refunds
+    approved by a manager (issue 11 item 5)."""
+
+    merchant_id: int
+    receipts_per_till: bool
+    refund_needs_manager: bool
+
+
 class Pairing(Struct, frozen=True):
     server: str
     terminal_id: int

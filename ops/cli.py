@@ -260,6 +260,37 @@ def merchants_change(args: argparse.Namespace, api: Api, out: Out) -> int:
     return 0
 
 
+# the merchant's own settings (rule U4 [choice], issue 11 item 5): shown, or changed with a reason
+SETTING_FLAGS = {
+    "receipts_per_till": ("小票号按收银台编号", "receipts numbered per till"),
+    "refund_needs_manager": ("退款需经理授权", "refunds need a manager"),
+}
+ON_OFF = {"yes": True, "no": False}
+
+
+def merchants_settings(args: argparse.Namespace, api: Api, out: Out) -> int:
+    wanted = {k: ON_OFF[v] for k in SETTING_FLAGS if (v := getattr(args, k)) is not None}
+    if wanted and not args.reason:
+        raise CliError("--reason is needed to change a setting (it goes to the audit log)")
+    if wanted:
+        found = api(lambda c: c.change_merchant_settings(args.merchant_id, args.reason, **wanted))
+    else:
+        found = api(lambda c: c.merchant_settings(args.merchant_id))
+    if out.as_json:
+        out.json(found)
+        return 0
+    shown = " · ".join(
+        f"{out.pick(words)} {out.yes_no(getattr(found, name))}"
+        for name, words in SETTING_FLAGS.items()
+    )
+    verb = out.pick(("设置已更改", "settings changed") if wanted else ("设置", "settings"))
+    mid = found.merchant_id
+    out.line(
+        f"商户 {mid} {verb}：{shown}" if out.lang == "zh" else f"merchant {mid} {verb}: {shown}"
+    )
+    return 0
+
+
 def terminals_issue(args: argparse.Namespace, api: Api, out: Out) -> int:
     issued = api(lambda c: c.issue_terminal(args.merchant_id, args.label))
     if args.qr:
@@ -590,6 +621,11 @@ def parser() -> argparse.ArgumentParser:
         sub = command(merchants, action, merchants_change)
         sub.add_argument("merchant_id", type=int)
         sub.add_argument("--reason", required=True)
+    shop = command(merchants, "settings", merchants_settings, help="show or change (U4)")
+    shop.add_argument("merchant_id", type=int)
+    for name in SETTING_FLAGS:
+        shop.add_argument("--" + name.replace("_", "-"), choices=tuple(ON_OFF))
+    shop.add_argument("--reason", help="needed to change a setting (audited)")
 
     terminals = groups.add_parser("terminals").add_subparsers(dest="action", required=True)
     issue = command(terminals, "issue", terminals_issue, help="its credential is shown once")

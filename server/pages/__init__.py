@@ -49,6 +49,8 @@ PAGE_ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
         "/merchant/{merchant_id}/terminals/{terminal_id}/revocation-request",
         merchant.request_revocation,
     ),
+    ("GET", "/merchant/{merchant_id}/settings", merchant.settings),
+    ("POST", "/merchant/{merchant_id}/settings", merchant.change_settings),
     ("GET", "/ops", ops.dashboard),
     ("GET", "/ops/charts/{chart}.svg", ops.chart),
 )

@@ -144,6 +144,37 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Your request to revoke {label} was recorded.",
     ),
     "read_only": ("本页只读。", "This page is read only."),
+    "settings": ("设置", "Settings"),
+    "on": ("开启", "On"),
+    "off": ("关闭", "Off"),
+    "receipts_per_till": ("小票号按收银台编号", "Receipts numbered per till"),
+    "receipts_per_till_help": (
+        "开启：每台收银台各自编号，同一天不同收银台可以使用相同的小票号。关闭：全店同一天的"
+        "小票号不能重复（规则 U4）。只影响此后的账单。",
+        "On: each till numbers its own receipts, so two tills may use the same number on one "
+        "day. Off: a receipt number is used once a day in the whole shop (rule U4). Applies to "
+        "bills made from now on.",
+    ),
+    "refund_needs_manager": ("退款需经理授权", "Refunds need a manager"),
+    "refund_needs_manager_help": (
+        "开启：收银台每笔退款都须本店经理在收银台输入账号和密码授权，授权只对这一笔退款有效。",
+        "On: every refund at a till needs one of this shop's managers to sign in at the till; "
+        "the approval is good for that one refund only.",
+    ),
+    "settings_when": (
+        "收银台在下次登录时取得新设置（最长 15 分钟），服务器立即按新设置执行。",
+        "A till picks the change up when it next signs in (within 15 minutes); the server "
+        "applies it at once.",
+    ),
+    "settings_reason": (
+        "更改原因（记入审计日志）",
+        "Reason for the change (kept in the audit log)",
+    ),
+    "save_settings": ("保存设置", "Save settings"),
+    "settings_saved": (
+        "设置已保存，原因已记入审计日志。",
+        "Saved; the reason is in the audit log.",
+    ),
     # ops
     "ranking": ("各区排名（S3）", "District ranking (S3)"),
     "rank": ("名次", "Rank"),

@@ -136,6 +136,35 @@ async def test_the_merchants_story(world: World, browser: Any, shots: Path) -> N
     await context.close()
 
 
+async def test_the_manager_changes_the_shops_settings(
+    world: World, browser: Any, shots: Path
+) -> None:
+    """Issue 11 items 3 and 5: the settings tab, a choice, a reason, saved; the server holds
+    it at once (the API reads it back)."""
+    till = await world.till()
+    username = await staff_account(world, "merchant_manager", merchant_id=till.merchant_id)
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await sign_in_staff(page, base(world) + "/merchant", username)
+    await page.click("nav.tabs >> text=设置")
+    await expect(page).to_have_url(f"{base(world)}/merchant/{till.merchant_id}/settings")
+    await expect(page.locator("#refund_needs_manager-off")).to_be_checked()
+    await axe_check(page, "merchant settings")
+    await page.check("#refund_needs_manager-on")
+    await page.click("#save-settings")  # no reason yet: the browser asks for one
+    await expect(page.locator("#settings-saved")).to_have_count(0)
+    await page.fill("#reason", "退款须经理授权")
+    await page.click("#save-settings")
+    await expect(page.locator("#settings-saved")).to_contain_text("设置已保存")
+    await expect(page.locator("#refund_needs_manager-on")).to_be_checked()
+    await expect(page.locator("#receipts_per_till-off")).to_be_checked()
+    await page.screenshot(path=str(shots / "merchant-settings-saved.png"), full_page=True)
+    await axe_check(page, "merchant settings saved")
+    r = await world.client.get(f"/v1/merchants/{till.merchant_id}/settings", headers=till.headers)
+    assert (await r.json())["refund_needs_manager"] is True
+    await context.close()
+
+
 async def test_the_operators_story(world: World, browser: Any, shots: Path) -> None:
     """The city's ranking chart renders, in Chinese with district names; the English page
     on request."""

@@ -297,3 +297,77 @@ def test_the_wallet_calls_our_code_a_voucher_code_never_a_payment_code() -> None
     chinese = [words.word(key) for key in ("your_code", "code_alt", "refresh_now", "expired_code")]
     assert not any("付款码" in text for text in chinese)
     assert all("消费券码" in text for text in chinese)
+
+
+async def settings_of(world: World, merchant_id: int) -> tuple[bool, bool]:
+    async with world.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT receipts_per_till, refund_needs_manager FROM merchants WHERE id = $1",
+            merchant_id,
+        )
+    assert row is not None
+    return row["receipts_per_till"], row["refund_needs_manager"]
+
+
+async def test_a_manager_changes_the_shops_settings_with_a_reason_and_a_csrf_token(
+    world: World,
+) -> None:
+    # rule U4 [choice] and issue 11 item 5, as POST /v1/merchants/{id}/settings changes them
+    mine = await world.till()
+    other = await world.till()
+    b, username = await signed_in_staff(world, "merchant_manager", merchant_id=mine.merchant_id)
+    path = f"/merchant/{mine.merchant_id}/settings"
+    r = await b.get(path)
+    text = await r.text()
+    assert r.status == 200, text
+    assert "小票号按收银台编号" in text and "退款需经理授权" in text
+    for name in ("receipts_per_till", "refund_needs_manager"):  # both off, and shown so
+        assert re.search(rf'id="{name}-off" name="{name}" value="off"[^>]* checked', text)
+        assert not re.search(rf'id="{name}-on" name="{name}" value="on"[^>]* checked', text)
+    token = CSRF.search(text)
+    assert token
+    good = {
+        "csrf": token.group(1),
+        "receipts_per_till": "on",
+        "refund_needs_manager": "off",
+        "reason": "两台收银机各自编号",
+    }
+    refused = [
+        ({**good, "csrf": "0" * 64}, 403, "表单已过期"),
+        ({k: v for k, v in good.items() if k != "csrf"}, 403, "表单已过期"),
+        ({**good, "receipts_per_till": "yes"}, 400, "输入内容不正确"),
+        ({k: v for k, v in good.items() if k != "refund_needs_manager"}, 400, "输入内容不正确"),
+        ({**good, "reason": "  "}, 400, "输入内容不正确"),
+    ]
+    for form, status, words in refused:
+        r = await b.post(path, form)
+        assert (r.status, words in await r.text()) == (status, True), form
+    r = await b.post(path, good, headers={"Origin": "https://evil.example"})
+    assert r.status == 403
+    # another shop's settings do not exist for this manager (rule X2)
+    assert (await b.get(f"/merchant/{other.merchant_id}/settings")).status == 404
+    r = await b.post(f"/merchant/{other.merchant_id}/settings", good)
+    assert r.status == 404
+    assert await settings_of(world, mine.merchant_id) == (False, False)  # nothing changed
+    assert await settings_of(world, other.merchant_id) == (False, False)
+
+    r = await b.post(path, good)
+    text = await r.text()
+    assert r.status == 200, text
+    assert 'id="settings-saved"' in text and "设置已保存" in text
+    assert re.search(
+        r'id="receipts_per_till-on" name="receipts_per_till" value="on"[^>]* checked', text
+    )
+    assert await settings_of(world, mine.merchant_id) == (True, False)
+    async with world.pool.acquire() as conn:
+        entry = await conn.fetchrow(
+            "SELECT actor, reason, details FROM audit_log WHERE action = 'merchant.settings' "
+            "AND subject = $1",
+            f"merchant:{mine.merchant_id}",
+        )
+    assert entry is not None and entry["actor"] == f"merchant_manager:{username}"
+    assert entry["reason"] == "两台收银机各自编号"
+    # in English too
+    r = await b.get(path + "?lang=en")
+    text = await r.text()
+    assert "Receipts numbered per till" in text and "Refunds need a manager" in text

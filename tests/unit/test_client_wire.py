@@ -39,6 +39,7 @@ ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
     wire.PublicCampaigns: schemas.Campaigns,
     wire.Merchant: schemas.Merchant,
     wire.Merchants: schemas.Merchants,
+    wire.MerchantSettings: schemas.MerchantSettings,
     wire.Pairing: schemas.Pairing,
     wire.IssuedTerminal: schemas.IssuedTerminal,
     wire.RevokedTerminal: schemas.RevokedTerminal,
