@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from msgspec import UnsetType
 
 from client.wire import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
+from shared import day_csv as day_csv_layout
 from shared.money import format_yuan
 from terminal.config import Lang
 from terminal.i18n import tr
@@ -262,118 +263,57 @@ def cash_back_fen(report: DayReport) -> int:
     return sum(f.cash_back_fen for f in report.refunds)
 
 
-CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
-    "zh": (
-        "类型",
-        "时间",
-        "核销单号",
-        "退款单号",
-        "小票号",
-        "收银台",
-        "账单金额(元)",
-        "收现(元)",
-        "退现(元)",
-        "用券(张)",
-        "券金额(元)",
-        "退回(张)",
-        "退回券金额(元)",
-        "净用券(张)",
-        "净券金额(元)",
-    ),
-    "en": (
-        "kind",
-        "time",
-        "redemption_id",
-        "refund_id",
-        "receipt_no",
-        "terminal",
-        "bill_yuan",
-        "cash_yuan",
-        "cash_back_yuan",
-        "vouchers_gross",
-        "value_gross_yuan",
-        "vouchers_returned",
-        "value_returned_yuan",
-        "vouchers_net",
-        "value_net_yuan",
-    ),
-}
-_KINDS: dict[Lang, tuple[str, str, str]] = {
-    "zh": ("核销", "退款", "合计"),
-    "en": ("redemption", "refund", "total"),
-}
-
-
 def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> str:
-    """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
-    元 with two decimals (converted from fen by shared.money, never floats), times in local
-    wall-clock time. Gross, returned and net each have their own columns, so every column
-    sums to its total (issue 11 item 7); cash is what the till collected at redemption, cash
-    back what each refund handed back (the server's reckoning, rules U3, F2)."""
+    """Rule S2: the day's redemptions and refunds, one row each, then the totals, in the
+    layout the manager's page downloads too (``shared.day_csv``: gross, returned and net in
+    columns of their own, the cash collected and handed back); local wall-clock times."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS[lang])
-    redemption, refund, total = _KINDS[lang]
+    writer.writerow(day_csv_layout.COLUMNS[lang])
     names = terminal_names(report)
+
+    def till(terminal_id: int) -> str:
+        return terminal_name(terminal_id, names.get(terminal_id, ""), lang)
+
     for r in report.redemptions:
         writer.writerow(
-            [
-                redemption,
+            day_csv_layout.redemption_row(
+                lang,
                 local_time(r.time, tz),
                 r.redemption_id,
-                "",
                 r.receipt_no,
-                terminal_name(r.terminal.id, names.get(r.terminal.id, ""), lang),
-                format_yuan(r.bill_fen),
-                format_yuan(r.bill_fen - r.value_fen),
-                "",
+                till(r.terminal.id),
+                r.bill_fen,
                 r.voucher_count,
-                format_yuan(r.value_fen),
-                "",
-                "",
-                r.voucher_count,
-                format_yuan(r.value_fen),
-            ]
+                r.value_fen,
+            )
         )
     for f in report.refunds:
         writer.writerow(
-            [
-                refund,
+            day_csv_layout.refund_row(
+                lang,
                 local_time(f.time, tz),
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                terminal_name(f.terminal.id, names.get(f.terminal.id, ""), lang),
-                "",
-                "",
-                format_yuan(f.cash_back_fen),
-                "",
-                "",
+                till(f.terminal.id),
+                f.cash_back_fen,
                 f.returned_count,
-                format_yuan(f.value_fen),
-                -f.returned_count,
-                format_yuan(-f.value_fen),
-            ]
+                f.value_fen,
+            )
         )
     t = report.totals
     writer.writerow(
-        [
-            total,
+        day_csv_layout.total_row(
+            lang,
             report.date,
-            "",
-            "",
-            "",
-            "",
-            format_yuan(t.bill_fen),
-            format_yuan(t.bill_fen - t.value_fen),
-            format_yuan(cash_back_fen(report)),
-            t.vouchers,
-            format_yuan(t.value_fen),
-            t.returned_vouchers,
-            format_yuan(t.returned_value_fen),
-            t.vouchers - t.returned_vouchers,
-            format_yuan(t.net_value_fen),
-        ]
+            bill_fen=t.bill_fen,
+            vouchers=t.vouchers,
+            value_fen=t.value_fen,
+            cash_back_fen=cash_back_fen(report),
+            returned_vouchers=t.returned_vouchers,
+            returned_value_fen=t.returned_value_fen,
+        )
     )
     return out.getvalue()
 

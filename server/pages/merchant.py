@@ -14,11 +14,13 @@ from server import schemas
 from server.auth import Principal, Role, principal_of
 from server.db.parties import MerchantSettings
 from server.handlers.ports import ports_of
+from server.pages.i18n import language
 from server.pages.session import SESSION, check_form, field, page, render, see_other
 from server.services import merchant_pages as pages
 from server.services import merchants
 from server.services.ports import Ports
 from server.web import CLOCK, TZ, path_id
+from shared.day_csv import Lang
 from shared.errors import InvalidDate, InvalidRequest
 from shared.settlement import parse_month
 
@@ -89,7 +91,8 @@ async def day(request: web.Request) -> web.StreamResponse:
 async def day_csv(request: web.Request) -> web.StreamResponse:
     found = await pages.day(*_mine(request), _date(request))
     name = f"merchant-{found.merchant_id}-{found.day.isoformat()}.csv"
-    return _csv(pages.day_csv(found, request.app[TZ]), name)
+    lang: Lang = "zh" if language(request) == "zh" else "en"  # the page's, in the till's layout
+    return _csv(pages.day_csv(found, request.app[TZ], lang), name)
 
 
 @page(Role.MERCHANT_MANAGER)

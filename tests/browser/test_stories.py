@@ -117,8 +117,10 @@ async def test_the_merchants_story(world: World, browser: Any, shots: Path) -> N
     saved = Path(await download.path())
     text = await asyncio.to_thread(saved.read_text, encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:3] == ["kind", "time", "receipt_no"]
-    assert any(row[2] == receipt and row[5] == "3" and row[6] == "300.00" for row in rows)
+    # the page's language, in the till's export's layout (shared.day_csv)
+    assert rows[0][:5] == ["类型", "时间", "核销单号", "退款单号", "小票号"]
+    assert rows[0][9:11] == ["用券(张)", "券金额(元)"]
+    assert any(row[4] == receipt and row[9] == "3" and row[10] == "300.00" for row in rows)
 
     await page.click("text=当月")
     await expect(page.locator("#month-days")).to_contain_text("2024-09-10")

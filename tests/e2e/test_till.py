@@ -410,8 +410,8 @@ async def test_the_merchants_day_downloads_as_csv(world: World) -> None:
     assert r.content_type == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(await r.text())))
-    assert rows[0][:3] == ["kind", "time", "receipt_no"]
-    receipts = [row[2] for row in rows[1:] if row and row[0] == "redemption"]
+    assert rows[0][:5] == ["kind", "time", "redemption_id", "refund_id", "receipt_no"]
+    receipts = [row[4] for row in rows[1:] if row and row[0] == "redemption"]
     assert receipts == ["C-1"]  # the other merchant's bill is not in mine (rule X2)
     refused = await world.client.get(
         "/v1/merchant/day", params={"format": "xls"}, headers=mine.headers
