@@ -38,6 +38,7 @@ from client.wire import (
     PublicCampaigns,
     Quote,
     Redemption,
+    RefundApproval,
     Session,
     StaffAccess,
 )
@@ -64,8 +65,8 @@ class StaffSession:
     role: str
     merchant_id: int | None
     token: str = field(default="", repr=False)
-    """The manager's access token: sent once as a refund's ``Manager-Approval`` (issue 11
-    item 5), never stored."""
+    """What the manager's sign-in gave the till: for a refund, the approval of that one
+    refund, sent as its ``Manager-Approval`` (issue 11 item 5); never stored."""
 
 
 def new_key() -> str:
@@ -199,6 +200,25 @@ class TillClient:
         staff = answer.into(StaffAccess)
         return StaffSession(username, staff.role, staff.merchant_id, staff.access_token)
 
+    async def refund_approval(
+        self, redemption_id: int, remaining_bill_fen: int, key: str, username: str, password: str
+    ) -> RefundApproval:
+        """POST /v1/redemptions/{id}/refund-approvals: a manager of this till's shop, signing in
+        at the till, approves one refund: this bill, down to ``remaining_bill_fen``, sent with
+        the idempotency key ``key`` (issue 11 item 5). The server checks the password (a wrong
+        one: ``manager_approval_required``, reason ``wrong_password``) and that it is this
+        shop's manager; the manager's own token never reaches the till. Not retried: each try
+        counts as a guess."""
+        body = {
+            "username": username,
+            "password": password,
+            "remaining_bill_fen": remaining_bill_fen,
+            "refund_key": key,
+        }
+        path = f"/v1/redemptions/{int(redemption_id)}/refund-approvals"
+        answer = await self._call("POST", path, body=body, retries=0)
+        return answer.into(RefundApproval)
+
     async def _public_campaigns(self, retries: int | None = None) -> PublicCampaigns:
         answer = await self._call("GET", "/v1/campaigns", auth=False, retries=retries)
         return answer.into(PublicCampaigns)
@@ -298,8 +318,9 @@ class TillClient:
     ) -> Redemption:
         """POST /v1/redemptions/{id}/refunds (rules F1-F3). With no answer after the retries:
         ``OutcomeUnknown`` (sending the same key again later gives the first answer).
-        ``approval``: a manager's access token, sent as ``Manager-Approval`` where the
-        merchant's refunds need one (issue 11 item 5)."""
+        ``approval``: a manager's approval of this very refund (``refund_approval``, with
+        the same ``key``), sent as ``Manager-Approval`` where the merchant's refunds need one
+        (issue 11 item 5)."""
         key = key or new_key()
         try:
             answer = await self._call(

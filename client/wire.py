@@ -69,6 +69,18 @@ class StaffAccess(Struct, frozen=True):
     district: str | None = None
 
 
+class RefundApproval(Struct, frozen=True):
+    """A manager's approval of one refund (issue 11 item 5), to send as that refund's
+    ``Manager-Approval``: good for this bill, amount and idempotency key only, for
+    ``expires_in`` seconds."""
+
+    approval: Annotated[str, Meta(min_length=1)]
+    expires_in: int
+    approved_by: str
+    redemption_id: int
+    remaining_bill_fen: int
+
+
 class DevAssertion(Struct, frozen=True):
     assertion: str
 

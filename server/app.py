@@ -284,7 +284,18 @@ ROUTES: tuple[Route, ...] = (
             "already_refunded",
             "already_settled",
             "manager_approval_required",
+            "approval_for_another_refund",
         ),
+    ),
+    Route(
+        "POST",
+        "/v1/redemptions/{redemption_id}/refund-approvals",
+        till.approve_refund,
+        "A manager of the shop, at the till, approves one refund (issue 11 item 5)",
+        body=S.RefundApprovalRequest,
+        response=S.RefundApproval,
+        status=(201,),
+        errors=("manager_approval_required", "too_many_attempts", "not_found"),
     ),
     Route(
         "POST",
@@ -638,8 +649,9 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "name": "Manager-Approval",
                     "in": "header",
                     "required": False,
-                    "description": "a merchant manager's access token (POST /v1/auth/staff), "
-                    "where the merchant's refunds need a manager's approval",
+                    "description": "a manager's approval of this very refund (POST "
+                    "/v1/redemptions/{redemption_id}/refund-approvals), where the merchant's "
+                    "refunds need one",
                     "schema": {"type": "string"},
                 }
             )

@@ -152,6 +152,15 @@ class RefundRequest(Body):
     remaining_bill_fen: fen("what the bill comes to after the refund")  # type: ignore[valid-type]
 
 
+class RefundApprovalRequest(Body):
+    """A manager, at the till, approves one refund (issue 11 item 5)."""
+
+    username: text(64, "the merchant manager's account")  # type: ignore[valid-type]
+    password: text(200, "its password")  # type: ignore[valid-type]
+    remaining_bill_fen: fen("what the bill comes to after the refund approved")  # type: ignore[valid-type]
+    refund_key: text(255, "the Idempotency-Key the refund will be sent with")  # type: ignore[valid-type]
+
+
 class MerchantSettingsRequest(Body):
     """A merchant's own choices; a setting left out stays as it is."""
 
@@ -374,6 +383,17 @@ class AccessToken(Struct):
 class StaffAccess(AccessToken):
     merchant_id: int | None = None  # a merchant manager's shop
     district: str | None = None  # a district operator's district
+
+
+class RefundApproval(Struct):
+    """A manager's approval of one refund (issue 11 item 5): sent as that refund's
+    ``Manager-Approval``; good for this bill, this amount and this idempotency key only."""
+
+    approval: str
+    expires_in: Annotated[int, Meta(description="seconds")]
+    approved_by: str  # the manager's username
+    redemption_id: int
+    remaining_bill_fen: int
 
 
 class CitizenAccess(AccessToken):

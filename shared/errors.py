@@ -301,6 +301,16 @@ class ManagerApprovalRequired(Forbidden):
     )
 
 
+class ApprovalForAnotherRefund(Forbidden):
+    """Issue 11 item 5: a manager's approval is for one refund (one till, one bill, one amount,
+    one idempotency key) and this request is another; ``details.differs`` names what."""
+
+    code = "approval_for_another_refund"
+    default_message = (
+        "This approval is for another refund: the manager must approve this one at the till."
+    )
+
+
 # --- conflict ---------------------------------------------------------------------------
 
 

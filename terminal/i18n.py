@@ -499,6 +499,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "本店退款需要经理授权：请按 F9 请经理输入账号和密码。",
         "This shop's refunds need a manager's approval: press F9 for the manager to sign in.",
     ),
+    "approval_for_another_refund": (  # item 5: an approval names one refund
+        "经理的授权只对原来那一笔退款有效：请按 F9 请经理为这笔退款授权。",
+        "The manager approved another refund: press F9 for the manager to approve this one.",
+    ),
     "not_found": ("找不到这笔核销。", "No such redemption at this shop."),
     "conflict": ("当前状态不允许此操作。", "The current state does not allow this."),
     "refused": ("活动规则不允许此操作。", "The campaign rules refuse this."),

@@ -14,20 +14,33 @@ from typing import Any
 
 from aiohttp import web
 
-from server.auth import Role, approval_of, principal_of, requires
+from server.auth import (
+    REFUND_APPROVAL_TTL_S,
+    Principal,
+    RefundGrant,
+    Role,
+    approval_of,
+    issue_refund_approval,
+    principal_of,
+    requires,
+)
 from server.db.redemptions import RedemptionRecord, RefundRecord
-from server.handlers.ports import till_ports_of
+from server.handlers.people import staff_principal
+from server.handlers.ports import ports_of, till_ports_of
 from server.schemas import (
     FindRedemptionQuery,
     MerchantDayQuery,
     QuoteRequest,
     RedeemRequest,
+    RefundApprovalRequest,
     RefundRequest,
 )
 from server.services import merchant_pages, redemption, refunds, till_reads
 from server.services.till_reads import ByKey, ByReceipt, RedemptionView
 from server.web import (
+    CLOCK,
     ERROR_CODE,
+    SETTINGS,
     error_body,
     path_id,
     read_body_as,
@@ -36,7 +49,7 @@ from server.web import (
     struct_fields,
 )
 from shared import rules
-from shared.errors import InvalidRequest, VoucherError
+from shared.errors import InvalidRequest, ManagerApprovalRequired, Unauthenticated, VoucherError
 
 NO_SUCH_REDEMPTION = "no such redemption at this merchant"
 
@@ -219,33 +232,86 @@ async def find_redemption(request: web.Request) -> web.Response:
     return _viewed(await till_reads.find_redemption(asked, tills), tills.tz)
 
 
+def _approval(
+    request: web.Request, me: Principal, asked: refunds.ApprovedRefund
+) -> refunds.Approval | None:
+    """Issue 11 item 5: a manager refunding in person approves this very refund; a till sends
+    the refund approval a manager gave it at the till (``Manager-Approval``)."""
+    if me.role is Role.MERCHANT_MANAGER:
+        return refunds.Approval(str(me.role), me.merchant_id, me.account_id, refund=asked)
+    sent = approval_of(request)
+    if sent is None:
+        return None
+    grant, problem = sent
+    if grant is None:
+        return refunds.Approval(problem=problem)
+    who = grant.approver
+    approved = refunds.ApprovedRefund(
+        grant.terminal_id, grant.redemption_id, grant.remaining_bill_fen, grant.key
+    )
+    return refunds.Approval(str(who.role), who.merchant_id, who.account_id, refund=approved)
+
+
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def refund(request: web.Request) -> web.Response:
     """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``. Where
-    the merchant asks for it, a till sends a manager's approval (issue 11 item 5): the
-    manager's access token in the ``Manager-Approval`` header."""
+    the merchant asks for it, a till sends a manager's approval of this very refund (issue 11
+    item 5) in the ``Manager-Approval`` header."""
     me = principal_of(request)
     key = idempotency_key(request)
     body = await read_body_as(request, RefundRequest)
-    approval = None
-    # a manager refunding in person approves it; a till sends a manager's token
-    sent = (me, "") if me.role is Role.MERCHANT_MANAGER else approval_of(request)
-    if sent is not None:
-        who, problem = sent
-        approval = refunds.Approval(problem=problem)
-        if who is not None:
-            approval = refunds.Approval(str(who.role), who.merchant_id, who.account_id)
+    redemption_id = path_id(request, "redemption_id", NO_SUCH_REDEMPTION)
+    asked = refunds.ApprovedRefund(me.terminal_id, redemption_id, body.remaining_bill_fen, key)
     cmd = refunds.Refund(
-        redemption_id=path_id(request, "redemption_id", NO_SUCH_REDEMPTION),
+        redemption_id=redemption_id,
         merchant_id=me.merchant_id,
         terminal_id=me.terminal_id,
         key=key,
         digest=request_hash(request, struct_fields(body)),
         remaining_bill_fen=body.remaining_bill_fen,
-        approval=approval,
+        approval=_approval(request, me, asked),
     )
     tills = till_ports_of(request)
     return _viewed(await refunds.refund(cmd, tills), tills.tz, status=201)
+
+
+@requires(Role.CASHIER)
+async def approve_refund(request: web.Request) -> web.Response:
+    """Issue 11 item 5: a manager of the till's shop signs in at the till for one refund (this
+    bill, down to this amount, under the refund's idempotency key) and the till gets a
+    short-lived approval of that refund alone, to send as ``Manager-Approval``. The manager's
+    password is checked as a sign-in is (throttled, rule X2; a wrong one is refused
+    ``manager_approval_required``, reason ``wrong_password``); no access token is given."""
+    me = principal_of(request)
+    assert me.merchant_id is not None and me.terminal_id is not None
+    body = await read_body_as(request, RefundApprovalRequest)
+    redemption_id = path_id(request, "redemption_id", NO_SUCH_REDEMPTION)
+    try:
+        who = await staff_principal(request, body.username, body.password)
+    except Unauthenticated as exc:  # the till itself is signed in (a 401 would say it is not)
+        raise ManagerApprovalRequired(
+            "Unknown manager or wrong password.", reason="wrong_password"
+        ) from exc
+    asked = refunds.ApprovedRefund(
+        me.terminal_id, redemption_id, body.remaining_bill_fen, body.refund_key
+    )
+    cmd = refunds.ApproveRefund(
+        refunds.Approval(str(who.role), who.merchant_id, who.account_id), me.merchant_id, asked
+    )
+    await refunds.approve(cmd, ports_of(request))
+    grant = RefundGrant(who, me.terminal_id, redemption_id, body.remaining_bill_fen, asked.key)
+    token = issue_refund_approval(request.app[SETTINGS], grant, request.app[CLOCK]())
+    return web.json_response(
+        {
+            "approval": token,
+            "expires_in": REFUND_APPROVAL_TTL_S,
+            "approved_by": who.subject,
+            "redemption_id": redemption_id,
+            "remaining_bill_fen": body.remaining_bill_fen,
+        },
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)

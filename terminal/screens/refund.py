@@ -41,7 +41,8 @@ class PendingRefund:
     preview: RefundPreview
     before: Redemption
     approval: str = field(default="", repr=False)
-    """The approving manager's access token, sent with each try (never stored)."""
+    """The manager's approval of this refund (bound to its key), sent with each try (never
+    stored)."""
 
 
 @dataclass
@@ -324,12 +325,15 @@ class RefundScreen(WaitingScreen):
         self._send_new(preview)
 
     def _ask_manager(self, preview: RefundPreview) -> None:
-        from terminal.screens.approval import ManagerApproval
+        """The manager approves this one refund: its key is chosen now, so that the server's
+        approval names it (issue 11 item 5), and the refund is sent with both."""
+        from terminal.screens.approval import ManagerApproval, RefundToApprove
 
         client = self.client
         assert client is not None
         session = self.till.session
         reason = self.t("manager.refund", refund=format_yuan(preview.refund_fen))
+        key = new_key()
 
         def approved(staff: StaffSession | None) -> None:
             if staff is None:
@@ -341,17 +345,18 @@ class RefundScreen(WaitingScreen):
             self.till.tell(
                 self.t("manager.approved", name=staff.username), title=self.t("title.ok")
             )
-            self._send_new(preview, staff.token)
+            self._send_new(preview, staff.token, key)
 
+        refund = RefundToApprove(preview.redemption_id, preview.remaining_bill_fen, key)
         self.app.push_screen(
-            ManagerApproval(reason, client, session.merchant.id if session else None),
+            ManagerApproval(reason, client, session.merchant.id if session else None, refund),
             callback=approved,
         )
 
-    def _send_new(self, preview: RefundPreview, approval: str = "") -> None:
+    def _send_new(self, preview: RefundPreview, approval: str = "", key: str = "") -> None:
         assert self.found is not None
         pending = PendingRefund(
-            new_key(),
+            key or new_key(),
             preview.redemption_id,
             preview.remaining_bill_fen,
             preview,
@@ -446,7 +451,7 @@ class RefundScreen(WaitingScreen):
             self.busy = False
         self.fail(exc)
         code, _, words = describe_error(exc, self.lang)
-        if code == "manager_approval_required":
+        if code in ("manager_approval_required", "approval_for_another_refund"):
             # nothing was refunded (the server checks before it writes): F9 asks a manager
             self.server_wants_manager = True
             self.approved_by = None

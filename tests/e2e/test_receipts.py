@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ops import demo as seed
 from tests.e2e.conftest import Citizen, Clock, Till, World, shanghai
 
 
@@ -198,103 +199,183 @@ async def _bill_to_refund(world: World, till: Till) -> tuple[str, Citizen]:
     return f"/v1/redemptions/{(await r.json())['redemption_id']}/refunds", person
 
 
-async def test_a_refund_needs_a_valid_approval_of_the_shops_manager_when_the_shop_says_so(
+async def account(world: World, role: str, **scope: Any) -> str:
+    """A staff account (password ``a long password``): its username."""
+    username = f"{role.split('_')[0]}-{uuid.uuid4().hex[:10]}"
+    async with world.pool.acquire() as conn:
+        await seed.account(conn, username=username, password="a long password", role=role, **scope)
+    return username
+
+
+async def approval_of(
+    world: World,
+    till: Till,
+    url: str,
+    remaining_bill_fen: int,
+    key: str,
+    username: str,
+    password: str = "a long password",  # noqa: S107 - a test account's
+) -> Any:
+    """POST .../refund-approvals: the manager, at the till, approves one refund."""
+    return await world.client.post(
+        url.replace("/refunds", "/refund-approvals"),
+        json={
+            "username": username,
+            "password": password,
+            "remaining_bill_fen": remaining_bill_fen,
+            "refund_key": key,
+        },
+        headers=till.headers,
+    )
+
+
+async def approved(world: World, till: Till, url: str, remaining: int, key: str, who: str) -> str:
+    r = await approval_of(world, till, url, remaining, key, who)
+    assert r.status == 201, await r.text()
+    assert r.headers["Cache-Control"] == "no-store"
+    return str((await r.json())["approval"])
+
+
+async def send_refund(
+    world: World, till: Till, url: str, remaining: int, key: str, approval: str | None = None
+) -> Any:
+    headers = {**till.headers, "Idempotency-Key": key}
+    if approval is not None:
+        headers["Manager-Approval"] = approval
+    return await world.client.post(url, json={"remaining_bill_fen": remaining}, headers=headers)
+
+
+async def refusal(response: Any) -> tuple[int, str, Any]:
+    error = await error_of(response)
+    details = error["details"]
+    return response.status, error["code"], details.get("reason", details.get("differs"))
+
+
+async def test_a_refund_needs_a_managers_approval_of_that_very_refund_when_the_shop_says_so(
     world: World,
 ) -> None:
     # issue 11 item 5: the server refuses, whatever the till does, and changes nothing
     till = await world.till()
     other = await world.till()
-    manager = await world.staff("merchant_manager", merchant_id=till.merchant_id)
+    manager = await account(world, "merchant_manager", merchant_id=till.merchant_id)
+    manager_headers = await world.staff("merchant_manager", merchant_id=till.merchant_id)
     assert (
-        await set_settings(world, manager, till.merchant_id, refund_needs_manager=True)
+        await set_settings(world, manager_headers, till.merchant_id, refund_needs_manager=True)
     ).status == 200
     url, person = await _bill_to_refund(world, till)
-    others_manager = await world.staff("merchant_manager", merchant_id=other.merchant_id)
-    district = await world.staff("district_operator", district="dongchangfu")
+    key = uuid.uuid4().hex
 
-    async def refund(key: str, approval: dict[str, str] | None = None) -> Any:
-        headers = {**till.headers, "Idempotency-Key": key}
-        if approval is not None:
-            token = approval["Authorization"].split(" ", 1)[1]
-            headers["Manager-Approval"] = token
-        return await world.client.post(url, json={"remaining_bill_fen": 55_000}, headers=headers)
+    # who cannot approve at this till: nothing is issued
+    others_manager = await account(world, "merchant_manager", merchant_id=other.merchant_id)
+    district = await account(world, "district_operator", district="dongchangfu")
+    for username, password, reason in (
+        (manager, "a wrong password", "wrong_password"),
+        ("nobody-at-all", "a long password", "wrong_password"),
+        (others_manager, "a long password", "not_this_shops_manager"),
+        (district, "a long password", "not_this_shops_manager"),
+    ):
+        r = await approval_of(world, till, url, 55_000, key, username, password)
+        assert await refusal(r) == (403, "manager_approval_required", reason)
+    other_url, _ = await _bill_to_refund(world, other)  # another shop's bill: not found (X2)
+    r = await approval_of(world, till, other_url, 55_000, key, manager)
+    assert (r.status, (await error_of(r))["code"]) == (404, "not_found")
 
-    attempts = [
+    # what is no approval of this refund: refused, nothing refunded
+    access_token = manager_headers["Authorization"].split(" ", 1)[1]
+    for approval, reason in (
         (None, "missing"),
-        ({"Authorization": "Bearer not-a-token"}, "invalid"),
-        (others_manager, "not_this_shops_manager"),
-        (district, "not_this_shops_manager"),
-        (till.headers, "not_this_shops_manager"),  # a till cannot approve itself
-    ]
-    for approval, reason in attempts:
-        r = await refund(uuid.uuid4().hex, approval)
-        error = await error_of(r)
-        assert (r.status, error["code"], error["details"]["reason"]) == (
-            403,
-            "manager_approval_required",
-            reason,
-        )
+        ("not-a-token", "invalid"),
+        (access_token, "invalid"),  # the manager's access token is no approval any more
+        (till.headers["Authorization"].split(" ", 1)[1], "invalid"),  # nor the till's
+    ):
+        r = await send_refund(world, till, url, 55_000, key, approval)
+        assert await refusal(r) == (403, "manager_approval_required", reason)
+
+    # an approval is for one refund: another key, amount, bill or till is refused by name
+    approval = await approved(world, till, url, 55_000, key, manager)
+    second_url, _ = await _bill_to_refund(world, till)
+    second_till = await world.another_till(till)
+    for where, remaining, its_key, differs in (
+        (till, 55_000, uuid.uuid4().hex, ["key"]),
+        (till, 0, key, ["remaining_bill_fen"]),
+        (second_till, 55_000, key, ["terminal_id"]),
+    ):
+        r = await send_refund(world, where, url, remaining, its_key, approval)
+        assert await refusal(r) == (403, "approval_for_another_refund", differs)
+    r = await send_refund(world, till, second_url, 55_000, key, approval)
+    assert await refusal(r) == (403, "approval_for_another_refund", ["redemption_id"])
     assert (await wallet_counts(world, person))["used"] == 5  # nothing was refunded
 
-    key = uuid.uuid4().hex
-    r = await refund(key, manager)
+    r = await send_refund(world, till, url, 55_000, key, approval)
     assert r.status == 201, await r.text()
     body = await r.json()
     assert (body["refunded_count"], body["refunds"][0]["cash_back_fen"]) == (3, 15_000)
     async with world.pool.acquire() as conn:
         approved_by = await conn.fetchval(
-            "SELECT a.role FROM refunds f JOIN accounts a ON a.id = f.approved_by "
+            "SELECT a.username FROM refunds f JOIN accounts a ON a.id = f.approved_by "
             "WHERE f.idempotency_key = $1",
             key,
         )
-    assert approved_by == "merchant_manager"
-    # the same request again (its answer was lost) is answered without a second approval
-    again = await refund(key)
-    assert (again.status, (await again.json())["refunded_count"]) == (201, 3)
+    assert approved_by == manager
+    # used once: the same request again (its answer was lost) is that refund, with or
+    # without the approval; any other refund needs an approval of its own
+    for again in (approval, None):
+        r = await send_refund(world, till, url, 55_000, key, again)
+        assert (r.status, (await r.json())["refunded_count"]) == (201, 3)
+    r = await send_refund(world, till, url, 0, uuid.uuid4().hex, approval)
+    assert await refusal(r) == (403, "approval_for_another_refund", ["remaining_bill_fen", "key"])
     # a manager refunding in person approves it themselves
     r = await world.client.post(
         url,
         json={"remaining_bill_fen": 0},
-        headers={**manager, "Idempotency-Key": uuid.uuid4().hex},
+        headers={**manager_headers, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert (r.status, (await r.json())["status"]) == (201, "refunded")
     assert (await wallet_counts(world, person))["used"] == 0
 
 
+async def test_an_approval_lives_two_minutes(world: World, clock: Clock) -> None:
+    till = await world.till()
+    manager = await account(world, "merchant_manager", merchant_id=till.merchant_id)
+    city = await world.staff("city_operator")
+    r = await set_settings(world, city, till.merchant_id, refund_needs_manager=True)
+    assert r.status == 200
+    url, _ = await _bill_to_refund(world, till)
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    r = await approval_of(world, till, url, 55_000, first, manager)
+    assert (r.status, (await r.json())["expires_in"]) == (201, 120)
+    approval = (await r.json())["approval"]
+    clock.advance(seconds=119)
+    r = await send_refund(world, till, url, 55_000, first, approval)
+    assert r.status == 201, await r.text()
+    approval = await approved(world, till, url, 0, second, manager)
+    clock.advance(seconds=121)
+    r = await send_refund(world, till, url, 0, second, approval)
+    assert await refusal(r) == (403, "manager_approval_required", "expired")
+
+
 async def test_a_disabled_managers_approval_approves_nothing(world: World) -> None:
     # rules X1, X2 with item 5: the approval is checked as a sign-in is, at once
     till = await world.till()
-    manager = await world.staff("merchant_manager", merchant_id=till.merchant_id)
-    assert (
-        await set_settings(world, manager, till.merchant_id, refund_needs_manager=True)
-    ).status == 200
-    url, _ = await _bill_to_refund(world, till)
+    manager = await account(world, "merchant_manager", merchant_id=till.merchant_id)
     city = await world.staff("city_operator")
+    r = await set_settings(world, city, till.merchant_id, refund_needs_manager=True)
+    assert r.status == 200
+    url, _ = await _bill_to_refund(world, till)
+    key = uuid.uuid4().hex
+    approval = await approved(world, till, url, 0, key, manager)
     async with world.pool.acquire() as conn:
-        account_id = await conn.fetchval(
-            "SELECT id FROM accounts WHERE merchant_id = $1", till.merchant_id
-        )
+        account_id = await conn.fetchval("SELECT id FROM accounts WHERE username = $1", manager)
     r = await world.client.post(
         f"/v1/accounts/{account_id}/status",
         json={"status": "disabled", "reason": "left the shop"},
         headers=city,
     )
     assert r.status == 200, await r.text()
-    r = await world.client.post(
-        url,
-        json={"remaining_bill_fen": 0},
-        headers={
-            **till.headers,
-            "Idempotency-Key": uuid.uuid4().hex,
-            "Manager-Approval": manager["Authorization"],  # "Bearer <token>" is read too
-        },
-    )
-    error = await error_of(r)
-    assert (r.status, error["code"], error["details"]["reason"]) == (
-        403,
-        "manager_approval_required",
-        "disabled",
-    )
+    r = await send_refund(world, till, url, 0, key, approval)
+    assert await refusal(r) == (403, "manager_approval_required", "disabled")
+    r = await approval_of(world, till, url, 0, uuid.uuid4().hex, manager)
+    assert await refusal(r) == (403, "manager_approval_required", "wrong_password")
 
 
 async def test_without_the_setting_a_till_refunds_alone(world: World) -> None:

@@ -6,10 +6,13 @@ refund handed back under the till's one name (item 7)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import jwt
 from textual.widgets import DataTable, Input
 
 from terminal.app import TerminalApp
@@ -21,6 +24,7 @@ from terminal.screens.refund import RefundScreen
 from tests.e2e.conftest import Till
 from tests.terminal.conftest import (
     PASSWORD,
+    HangingProxy,
     World,
     approve,
     on_top,
@@ -210,3 +214,62 @@ async def test_the_day_lists_the_cash_each_refund_handed_back(
         bill, back = ([str(c) for c in table.get_row_at(n)] for n in (0, 1))
         assert (bill[1], bill[6], bill[7]) == (receipt_no, "500.00", "收银台 1")
         assert (back[1], back[6], back[7]) == (f"↩ {receipt_no}", "-150.00", "收银台 1")
+
+
+async def test_the_managers_approval_is_for_that_one_refund_and_outlives_an_unknown_outcome(
+    world: World, shop: Till, shop_config: TerminalConfig, hanging: HangingProxy, make_app: MakeApp
+) -> None:
+    # issue 11 item 5: the till was handed the manager's 15-minute access token, good for any
+    # refund (and anything else a manager may do) while it lived; now the server gives the
+    # till an approval of this one refund: this till, this bill, 550 元 left, this key
+    await shop_setting(world, shop, refund_needs_manager=True)
+    person = await world.citizen_with_vouchers()
+    receipt_no, redemption_id = await redeemed(world, shop_config, person, 100_000, 5)
+    manager = await staff_account(world, "merchant_manager", shop.merchant_id)
+    config = replace(shop_config, server_url=hanging.url, answer_wait_s=1.0)
+    app = make_app(config, client_options={"retries": 0, "timeout": 8.0})
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_refund(pilot, receipt_no)
+        await pilot.press("f9")
+        await settle(pilot)
+        hanging.hang = lambda request: request.path.endswith("/refunds")
+        await approve(pilot, manager, PASSWORD)
+        await asyncio.wait_for(app.workers.wait_for_complete(), timeout=20)
+        await pilot.pause()
+        assert screen.outcome == "unknown" and screen.pending is not None, screen.result_text
+        pending = screen.pending
+        assert screen.approved_by is not None and screen.approved_by.token == pending.approval
+        assert jwt.get_unverified_header(pending.approval)["typ"] == "refund-approval+jwt"
+        claims = jwt.decode(pending.approval, options={"verify_signature": False})
+        assert (claims["sub"], claims["terminal_id"], claims["redemption_id"]) == (
+            manager,
+            shop.terminal_id,
+            redemption_id,
+        )
+        assert (claims["remaining_bill_fen"], claims["key"]) == (55_000, pending.key)
+        assert claims["exp"] - claims["iat"] == 120
+        # F9 sends the same refund again, with its key and approval: done once (rule U7)
+        hanging.hang = lambda request: False
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok", screen.result_text
+    assert await approvals(world, redemption_id) == [manager]
+    # what the till held approves no other refund, and is no access token either
+    await world.sign_in(shop)
+    r = await world.client.post(
+        f"/v1/redemptions/{redemption_id}/refunds",
+        json={"remaining_bill_fen": 0},
+        headers={
+            **shop.headers,
+            "Idempotency-Key": uuid.uuid4().hex,
+            "Manager-Approval": pending.approval,
+        },
+    )
+    error = (await r.json())["error"]
+    assert (r.status, error["code"]) == (403, "approval_for_another_refund")
+    assert error["details"]["differs"] == ["remaining_bill_fen", "key"]
+    r = await world.client.get(
+        "/v1/merchant/day", headers={"Authorization": f"Bearer {pending.approval}"}
+    )
+    assert r.status == 401
+    assert (await wallet_counts(world, person))["used"] == 2

@@ -25,6 +25,7 @@ ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
     wire.TerminalMerchant: schemas.TerminalMerchant,
     wire.Session: schemas.TerminalAccess,
     wire.StaffAccess: schemas.StaffAccess,
+    wire.RefundApproval: schemas.RefundApproval,
     wire.DevAssertion: schemas.DevAssertion,
     wire.QrToken: schemas.QrToken,
     wire.Claimed: schemas.Claimed,
