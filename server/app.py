@@ -24,10 +24,11 @@ from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
-from server.campaign_files import load_campaign_files
+from server.campaign_files import load_campaign_files, load_ticket_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db import tickets as tickets_db
 from server.db.migrate import migrate
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
@@ -45,6 +46,7 @@ from server.web import (
     REDIS,
     ROUTE_INPUTS,
     SETTINGS,
+    TICKET_CAMPAIGNS,
     TILL,
     TZ,
     UPLOAD_ROUTES,
@@ -686,7 +688,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[CLOCK] = clock
     app[METRICS] = Metrics()
     app[CAMPAIGNS] = load_campaigns(settings)
+    app[TICKET_CAMPAIGNS] = load_ticket_campaign_files(settings.ticket_campaign_files)
+    both = app[CAMPAIGNS].keys() & app[TICKET_CAMPAIGNS].keys()
+    if both:
+        raise CampaignConfigInvalid(f"a voucher campaign and a ticket programme share ids {both}")
     zones = {c.timezone for c in app[CAMPAIGNS].values()}
+    zones |= {c.timezone for c in app[TICKET_CAMPAIGNS].values()}
     if len(zones) != 1:
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
@@ -724,6 +731,8 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
     (POST /v1/campaigns) live in the ledger and come back from it."""
     for campaign in app[CAMPAIGNS].values():
         await campaign_db.upsert(conn, campaign)
+    for programme in app[TICKET_CAMPAIGNS].values():  # issue 13: house tickets (T1-T14)
+        await tickets_db.upsert_programme(conn, programme)
     for config in await campaign_db.stored_configs(conn):
         if config.get("id") not in app[CAMPAIGNS]:
             stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
@@ -779,6 +788,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         quote_cache=ExpiringLru(20_000),
         qr_verifier=app[QR_VERIFIER],
         campaigns=campaigns,
+        programmes=app[TICKET_CAMPAIGNS],
         clock=app[CLOCK],
         tz=app[TZ],
         metrics=metrics,
