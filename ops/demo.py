@@ -23,10 +23,13 @@ from server.app import load_campaigns
 from server.auth import hash_password, new_terminal_credential
 from server.db import Conn, connect, parties, seeding
 from server.db import campaigns as campaign_db
+from server.db import tickets as tickets_db
 from server.db.migrate import migrate
 from server.process import fast_loop, json_logging, run_server
 from server.settings import Settings, write_qr_key_file
+from shared.house_tickets import FaceItem, IssueRequest, Listing, Project, Ticket, issue_ticket
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number, validate_id_number
+from shared.ticket_campaign import PropertyType, TicketCampaign
 from shared.tokens import QrKey
 
 
@@ -74,10 +77,12 @@ async def merchant_with_terminal(
     admitted: bool = True,
     permitted: bool = True,
     label: str = "收银台 1",
+    kind: str = "shop",
 ) -> TerminalCredential:
-    (merchant_id,) = await seeding.merchants(
-        conn, [seeding.MerchantRow(name, district, admitted=admitted, permitted=permitted)]
-    )
+    """A merchant (a shop, or a developer whose sales office takes house tickets, rule T4)
+    and one terminal."""
+    row = seeding.MerchantRow(name, district, admitted=admitted, permitted=permitted, kind=kind)
+    (merchant_id,) = await seeding.merchants(conn, [row])
     return await terminal(conn, merchant_id=merchant_id, label=label)
 
 
@@ -88,6 +93,74 @@ async def terminal(conn: Conn, *, merchant_id: int, label: str) -> TerminalCrede
         conn, [seeding.TerminalRow(merchant_id, label, credential.credential_hash)]
     )
     return TerminalCredential(terminal_id, merchant_id, credential.secret)
+
+
+async def listing(
+    conn: Conn,
+    campaign_id: str,
+    *,
+    merchant_id: int,
+    unit: str,
+    district: str,
+    property_type: PropertyType = PropertyType.RESIDENTIAL,
+    area_dm2: int = 10_000,
+    price_fen: int,
+    admitted: bool = True,
+) -> int:
+    """Rule T4: a developer's unit in the listing pool (admitted by the housing bureau)."""
+    unit_row = Listing(
+        str(merchant_id), unit, district, property_type, area_dm2, price_fen, in_pool=admitted
+    )
+    return await tickets_db.insert_listing(conn, campaign_id, unit_row)
+
+
+def person_key(id_number: str, id_hash_key: bytes) -> str:
+    """A person as house tickets name one: the hex of the ID number's keyed hash (rule X3,
+    docs/HOUSE_TICKETS.md), so no full ID number is held."""
+    return hash_id_number(validate_id_number(id_number, date.max), id_hash_key).hex()
+
+
+async def house_ticket(
+    conn: Conn,
+    campaign: TicketCampaign,
+    *,
+    number: str,
+    holder_id_number: str,
+    id_hash_key: bytes,
+    issued_on: date,
+    items: tuple[FaceItem, ...],
+    household: tuple[str, ...] = (),
+    area_dm2: int | None = None,
+    district: str | None = None,
+    validity_months: int | None = None,
+) -> Ticket:
+    """Rules T1, T2: a ticket issued as an issuer would, audited (act ``issue``): the holder
+    and the household members given by ID number (kept as person keys)."""
+    holder = person_key(holder_id_number, id_hash_key)
+    members = {person_key(n, id_hash_key) for n in household}
+    request = IssueRequest(
+        number=number,
+        filing_no=f"BA-{number}",
+        district=district or sorted(campaign.issuing_districts)[0],
+        project=Project("示范片区房屋征收项目", housing_delivered=False, cash_paid=False),
+        implementing_unit="房屋征收实施单位",
+        official="经办人",
+        agreement_no=f"XY-{number}",
+        agreement_date=issued_on,
+        holder=holder,
+        household=frozenset(members | {holder})
+        if members or campaign.household_required
+        else frozenset(),
+        area_dm2=area_dm2,
+        items=items,
+        validity_months=validity_months,
+    )
+    (ticket_id,) = await tickets_db.new_ticket_ids(conn, 1)
+    ticket = issue_ticket(campaign, request, ticket_id=ticket_id, issued_on=issued_on)
+    await tickets_db.insert_tickets(
+        conn, [ticket], actor="demo", act="issue", documents={"agreement_no": request.agreement_no}
+    )
+    return ticket
 
 
 async def account(

@@ -31,7 +31,7 @@ from server.db import retention as retention_db
 from server.db import tickets as tickets_db
 from server.db.migrate import migrate
 from server.guard import Guard
-from server.handlers import admin, operators, people, settlement, till
+from server.handlers import admin, operators, people, sales_office, settlement, till
 from server.pages import install as install_pages
 from server.services.ports import TillPorts
 from server.settings import Settings
@@ -140,6 +140,31 @@ TILL_REFUSALS = (
     "merchant_suspended",
     "bill_too_small",
     "too_many_vouchers",
+)
+
+# what a sales office's quote and use of a house ticket may be refused for (rules T2, T4-T8,
+# with U1, U5, X1 as at a shop's till)
+TICKET_USE_REFUSALS = (
+    "token_invalid",
+    "token_expired",
+    "token_replayed",
+    "terminal_disabled",
+    "participation_revoked",
+    "merchant_not_permitted",
+    "merchant_suspended",
+    "invalid_id_number",
+    "invalid_date",
+    "listing_not_eligible",
+    "contract_already_used",
+    "ticket_not_found",
+    "ticket_void",
+    "ticket_expired",
+    "ticket_reported_lost",
+    "buyer_not_served",
+    "ticket_balance_insufficient",
+    "ticket_exceeds_price",
+    "ticket_use_below_minimum",
+    "ticket_split_refused",
 )
 
 ROUTES: tuple[Route, ...] = (
@@ -263,6 +288,43 @@ ROUTES: tuple[Route, ...] = (
         query=S.FindRedemptionQuery,
         response=S.Redemption,
         errors=("not_found", "idempotency_key_in_use"),
+    ),
+    # issue 13: a house ticket's use at a developer's sales office (rules T2, T4-T8)
+    Route(
+        "POST",
+        "/v1/ticket-uses/quote",
+        sales_office.quote,
+        "Quote a house ticket's use on a purchase contract: range, subsidy, what the buyer pays",
+        body=S.TicketQuoteRequest,
+        response=S.TicketQuote,
+        errors=TICKET_USE_REFUSALS,
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-uses",
+        sales_office.use,
+        "Use the holder's house ticket on a purchase contract, once (T5-T8, U5, U7)",
+        body=S.TicketUseRequest,
+        idempotent_key=True,
+        response=S.TicketUse,
+        status=(201,),
+        errors=TICKET_USE_REFUSALS,
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-uses",
+        sales_office.find_use,
+        "Find a house ticket's use by the idempotency key a terminal sent (U7)",
+        query=S.FindTicketUseQuery,
+        response=S.TicketUse,
+        errors=("not_found", "idempotency_key_in_use"),
+    ),
+    Route(
+        "GET",
+        "/v1/sales-office/pool",
+        sales_office.listing_pool,
+        "The seller's units in the listing pool (T4)",
+        response=S.ListingPool,
     ),
     Route(
         "GET",

@@ -389,6 +389,8 @@ class TerminalMerchant(Struct):
     permitted: bool
     receipts_per_till: bool  # rule U4 [choice]: a bill is also its till's
     refund_needs_manager: bool  # a refund needs a manager's approval (Manager-Approval)
+    # rule T4 (issue 13): a shop, or a developer whose sales office takes house tickets
+    kind: Literal["shop", "developer"] = "shop"
 
 
 class TerminalAccess(AccessToken):
@@ -503,6 +505,166 @@ class Redemption(Struct):
     settled: bool
     created_at: Timestamp
     refunds: list[RefundLine] | UnsetType = UNSET
+
+
+# --- house tickets at a developer's sales office (rules T2, T4-T8; issue 13) ---------------
+
+Relation = Literal["holder", "spouse", "parent", "child", "household_member"]
+PropertyKind = Literal[
+    "residential", "commercial", "commercial_office", "office", "parking", "storage"
+]
+TicketNumber = text(64, "a house ticket's printed number (房票编号)")
+ContractNo = text(64, "the purchase contract's 网签 number (rule T5)")
+UnitName = text(100, "the unit, as the seller's listing pool names it (rule T4)")
+BuyerIdNumber = text(18, "the buyer's 18-digit ID number, when not the holder (rule T5)")
+RelationProof = text(100, "the document proving the relation (户口簿, 结婚证 ...)")
+TicketAmount = Annotated[
+    int,
+    Meta(
+        ge=1,
+        le=MAX_AMOUNT_FEN,
+        description="a ticket amount, in fen (1 元 = 100 fen; an integer)",
+        extra={"code": "invalid_amount"},
+    ),
+]
+TicketAmounts = Annotated[
+    list[TicketAmount],
+    Meta(
+        min_length=1,
+        max_length=10,
+        description="whole fen above 0, one per ticket drawn on",
+        extra={"code": "invalid_amount"},
+    ),
+]
+
+
+class TicketContract(Body, kw_only=True):
+    """A purchase contract a house ticket pays (rule T5), as a sales office enters it."""
+
+    token: Token  # type: ignore[valid-type]
+    contract_no: ContractNo  # type: ignore[valid-type]
+    unit: UnitName  # type: ignore[valid-type]
+    signed_on: Day  # rule T7: the subsidy goes by the month of signing after issue
+    price_fen: fen("the contract price", minimum=1)  # type: ignore[valid-type]
+    relation: Relation = "holder"  # rule T5: who the buyer is to the holder
+    # checked (E1) and hashed (X3), never kept
+    buyer_id_number: BuyerIdNumber | None = None  # type: ignore[valid-type]
+    relation_proof: RelationProof | None = None  # type: ignore[valid-type]
+    # rule T6: the tickets drawn on (combined when several); none: the earliest-expiring one
+    tickets: Annotated[list[TicketNumber], Meta(max_length=10)] | None = None  # type: ignore[valid-type]
+
+
+class TicketQuoteRequest(TicketContract, kw_only=True):
+    """What a use would do; ``amounts_fen`` left out: the most each ticket allows."""
+
+    amounts_fen: TicketAmounts | None = None
+
+
+class TicketUseRequest(TicketContract, kw_only=True):
+    """A use: the ticket amount drawn on each ticket, as the contract records it (T5), in
+    the order of ``tickets``."""
+
+    amounts_fen: TicketAmounts
+
+
+class FindTicketUseQuery(Query):
+    idempotency_key: text(255, "the Idempotency-Key the terminal sent")  # type: ignore[valid-type]
+
+
+class TicketBuyer(Struct):
+    relation: Relation
+    masked_id: str | None = None  # when not the holder: the number entered, masked
+
+
+class TicketLine(Struct):
+    """Rules T5-T7: one ticket's part in a quote."""
+
+    number: str
+    face_value_fen: fen("the ticket's face value")  # type: ignore[valid-type]
+    balance_fen: fen("its balance before the use")  # type: ignore[valid-type]
+    deadline: DateText  # rule T2: the last day of validity
+    min_fen: fen("the least this use may draw on it (T6)")  # type: ignore[valid-type]
+    max_fen: fen("the most (its balance; the price less subsidy or reward, T5)")  # type: ignore[valid-type]
+    amount_fen: fen("what the use draws on it")  # type: ignore[valid-type]
+    month: Annotated[int, Meta(ge=1, description="the month of signing after issue (T7)")]
+    subsidy_bp: Bp
+    subsidy_fen: fen("the purchase subsidy (T7)")  # type: ignore[valid-type]
+    still_to_use_fen: fen("still to use after this to reach 90% (T6, Shangqiu)")  # type: ignore[valid-type]
+
+
+class HeldTicket(Struct):
+    number: str
+    status: Literal["active", "lost", "split", "returned", "void"]
+    face_value_fen: fen("face value")  # type: ignore[valid-type]
+    balance_fen: fen("balance")  # type: ignore[valid-type]
+    deadline: DateText
+
+
+class PoolUnit(Struct):
+    """Rule T4: a unit of the listing pool."""
+
+    unit: str
+    campaign_id: str
+    district: str
+    property_type: PropertyKind
+    area_dm2: Annotated[int, Meta(ge=1, description="the area in dm² (0.01 m²)")]
+    listed_price_fen: fen("the filed or agreed price")  # type: ignore[valid-type]
+    status: Literal["pending", "admitted", "removed"] = "admitted"
+    sold: bool = False
+
+
+class ListingPool(Struct):
+    units: list[PoolUnit]
+
+
+class TicketQuote(Struct):
+    holder: MaskedCitizen
+    buyer: TicketBuyer
+    campaign_id: str
+    merchant: MerchantRef
+    contract_no: str  # normalised (T5)
+    signed_on: DateText
+    price_fen: fen("the contract price")  # type: ignore[valid-type]
+    unit: PoolUnit
+    lines: list[TicketLine]
+    amount_fen: fen("the ticket amount the contract records (T5)")  # type: ignore[valid-type]
+    subsidy_fen: fen("the purchase subsidy, deducted from the price (T7)")  # type: ignore[valid-type]
+    reward_fen: fen("the per-m² policy reward, applied to the price (T8)")  # type: ignore[valid-type]
+    seller_due_fen: fen("what the issuer owes the seller (T12)")  # type: ignore[valid-type]
+    buyer_pays_fen: fen("what the buyer still pays (cash, loans, housing fund)")  # type: ignore[valid-type]
+    tickets: list[HeldTicket]  # the holder's tickets of the programme (to draw on others)
+    token_expires_at: Timestamp
+
+
+class TicketDraw(Struct):
+    number: str
+    amount_fen: fen("the amount drawn")  # type: ignore[valid-type]
+    subsidy_bp: Bp
+    subsidy_fen: fen("its purchase subsidy (T7)")  # type: ignore[valid-type]
+    balance_fen: fen("the ticket's balance after it (on a replay: now)")  # type: ignore[valid-type]
+
+
+class TicketUse(Struct):
+    use_id: int
+    campaign_id: str
+    merchant_id: int
+    holder: MaskedCitizen
+    relation: Relation
+    contract_no: str
+    signed_on: DateText
+    price_fen: fen("the contract price")  # type: ignore[valid-type]
+    unit: str
+    district: str
+    property_type: PropertyKind
+    area_dm2: Annotated[int, Meta(ge=1, description="the area in dm² (0.01 m²)")]
+    draws: list[TicketDraw]
+    amount_fen: fen("the ticket amount (T5)")  # type: ignore[valid-type]
+    subsidy_fen: fen("the purchase subsidy (T7)")  # type: ignore[valid-type]
+    reward_fen: fen("the policy reward (T8)")  # type: ignore[valid-type]
+    seller_due_fen: fen("what the issuer owes the seller (T12)")  # type: ignore[valid-type]
+    buyer_pays_fen: fen("what the buyer still pays")  # type: ignore[valid-type]
+    used_at: Timestamp
+    cancelled: bool
 
 
 class RejectReason(Struct):

@@ -99,6 +99,12 @@ class Metrics:
             "Vouchers moved to redeemed",
             registry=self.registry,
         )
+        self.ticket_uses = Counter(
+            "voucher_ticket_uses_total",
+            "House-ticket uses at sales offices by outcome (ok or the error code; issue 13)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.redis_failures = Counter(
             "voucher_redis_failures_total",
             "Redis calls that failed; the database alone then guards correctness",

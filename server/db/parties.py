@@ -28,6 +28,7 @@ class TerminalSignIn:
     permitted: bool
     receipts_per_till: bool  # rule U4 [choice]
     refund_needs_manager: bool  # issue 11 item 5
+    kind: str = "shop"  # rule T4: shop | developer (a sales office's till, issue 13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ async def terminal_with_merchant(conn: Conn, terminal_id: int) -> TerminalSignIn
         """
         SELECT t.id, t.status, t.credential_hash, t.label, m.id AS merchant_id,
                m.name AS merchant_name, m.district, m.status AS merchant_status,
-               m.admitted, m.permitted, m.receipts_per_till, m.refund_needs_manager
+               m.admitted, m.permitted, m.receipts_per_till, m.refund_needs_manager, m.kind
           FROM terminals t JOIN merchants m ON m.id = t.merchant_id WHERE t.id = $1
         """,
         terminal_id,

@@ -74,6 +74,7 @@ class MerchantRow:
     district: str
     admitted: bool = True
     permitted: bool = True
+    kind: str = "shop"  # rule T4: or "developer", whose sales office takes house tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +235,11 @@ async def merchants(conn: Conn, rows: Sequence[MerchantRow]) -> list[int]:
     await _copy(
         conn,
         "merchants",
-        ("id", "name", "district", "admitted", "permitted"),
-        ((i, r.name, r.district, r.admitted, r.permitted) for i, r in zip(ids, rows, strict=True)),
+        ("id", "name", "district", "admitted", "permitted", "kind"),
+        (
+            (i, r.name, r.district, r.admitted, r.permitted, r.kind)
+            for i, r in zip(ids, rows, strict=True)
+        ),
     )
     return ids
 

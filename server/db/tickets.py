@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -174,6 +175,19 @@ async def read_family(conn: Conn, original_id: int) -> list[Ticket]:
     """Rule T6: an original ticket and its pieces, by id."""
     rows = await conn.fetch(
         _TICKET_SQL + " WHERE t.original_id = $1 GROUP BY t.id ORDER BY t.id", original_id
+    )
+    return [_ticket(row) for row in rows]
+
+
+async def tickets_of_holder(
+    conn: Conn, holder: str, campaign_id: str | None = None
+) -> list[Ticket]:
+    """Rules T1, T5: a person's tickets (every status), of one programme or all, by id."""
+    rows = await conn.fetch(
+        _TICKET_SQL + " WHERE t.holder = $1 AND ($2::text IS NULL OR t.campaign_id = $2)"
+        " GROUP BY t.id ORDER BY t.id",
+        holder,
+        campaign_id,
     )
     return [_ticket(row) for row in rows]
 
@@ -456,6 +470,26 @@ async def use_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> Tic
         contract_no,
     )
     return None if row is None else _use(row)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedUse:
+    """Rule U7: the use a terminal wrote under an idempotency key, with its id and the hash of
+    the request that made it."""
+
+    id: int
+    use: TicketUse
+    request_hash: bytes
+
+
+async def use_by_key(conn: Conn, terminal_id: int, key: str) -> KeyedUse | None:
+    """Rule U7: the use written at ``terminal_id`` under ``key``, if any."""
+    row = await conn.fetchrow(
+        _USE_SQL + " WHERE u.terminal_id = $1 AND u.idempotency_key = $2 GROUP BY u.id, l.id",
+        terminal_id,
+        key,
+    )
+    return None if row is None else KeyedUse(row["id"], _use(row), bytes(row["request_hash"]))
 
 
 async def write_cancel(

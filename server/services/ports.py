@@ -60,6 +60,7 @@ class TillMetrics(Protocol):
     redemptions: Counter  # by outcome: "ok" or the error code
     vouchers_redeemed: Counter
     redis_failures: Counter
+    ticket_uses: Counter  # house tickets' uses at sales offices, by outcome (issue 13)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
