@@ -161,6 +161,14 @@ async def fence(conn: Conn, f: Fence) -> None:
         raise
 
 
+async def person_of(conn: Conn, citizen_id: int) -> str | None:
+    """The person key of a citizen (the hex of its ID hash): how tickets name their holder."""
+    person: str | None = await conn.fetchval(
+        "SELECT encode(id_hash, 'hex') FROM citizens WHERE id = $1", citizen_id
+    )
+    return person
+
+
 async def masked_id_of(conn: Conn, person: str) -> str | None:
     """Rule X3: the masked ID number of a person key (the hex of its ID hash), if the person
     signed up."""

@@ -384,3 +384,37 @@ async def test_suining_pays_a_household_member_with_its_reward_and_90_percent_pe
     )
     assert r.status == 201, await r.text()
     assert (await r.json())["reward_fen"] == 3_820_000
+
+
+async def test_the_suining_wallet_shows_the_reward_and_the_bonus_forecast(
+    world: World, clock: Clock
+) -> None:
+    # rules T8, T10 on the holder's page: a use of 100% of the face value, with its reward;
+    # before the 12-month review the 5% bonus is a forecast; an expired ticket says so (T2)
+    from tests.e2e.test_pages import signed_in_citizen
+
+    clock.now = shanghai(2025, 10, 10, 10)
+    holder = await world.citizen()
+    office = await sales_office(
+        world,
+        "suining-chuanshan-2025",
+        district="chuanshan",
+        units=(("A-1-1", PropertyType.RESIDENTIAL, 9_550, 120 * WAN),),
+    )
+    ticket = await ticket_for(world, holder, "suining-chuanshan-2025", issued_on=date(2025, 10, 1))
+    sale = Sale(world, office, holder, ticket)
+    asks = {"unit": "A-1-1", "signed_on": "2025-10-09", "price_fen": 120 * WAN}
+    r = await sale.new_use(**asks, amounts_fen=[FACE])
+    assert r.status == 201, await r.text()
+    page = await signed_in_citizen(world, holder.id_number)
+    text = await (await page.get("/wallet")).text()
+    assert ticket.number in text
+    assert "政策性奖励</dt><dd>38,200.00 元" in text
+    assert "按目前使用情况，2026-10-01 评定时可得使用奖励 50,000.00 元（5%）" in text
+    assert "使用期限至 2026-10-01" in text
+    clock.now = shanghai(2026, 10, 2, 9)
+    page = await signed_in_citizen(world, holder.id_number)  # a year later: a new session
+    text = await (await page.get("/wallet")).text()
+    assert "已于 2026-10-01 24 时过期" in text
+    assert "使用奖励 50,000.00 元（票面金额的 5%），应于 2027-04-01 前兑付" in text
+    assert 'id="qr"' not in text  # nothing left to use: no code
