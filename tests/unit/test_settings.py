@@ -108,13 +108,14 @@ def test_a_bad_qr_key_file_is_refused_by_name(
         Settings.from_env({**ENV, "VOUCHER_QR_KEYS": f"{kid}={path}"})
 
 
-def test_both_house_ticket_programmes_are_served_unless_others_are_named(tmp_path: Path) -> None:
+def test_the_house_ticket_programmes_are_served_unless_others_are_named(tmp_path: Path) -> None:
     # issue 13 (rule C1): Shangqiu's and Suining's programmes beside the vouchers by default
     write_qr_key_file(tmp_path / "a.key", KEY)
     env = {**ENV, "VOUCHER_QR_KEYS": f"A={tmp_path / 'a.key'}"}
     got = Settings.from_env(env)
     assert [p.name for p in got.ticket_campaign_files] == [
         "shangqiu-2025.toml",
+        "shangqiu-demo.toml",
         "suining-chuanshan-2025.toml",
     ]
     one = bundled_ticket_campaigns_dir() / "shangqiu-2025.toml"
