@@ -121,6 +121,39 @@ def person_key(id_number: str, id_hash_key: bytes) -> str:
     return hash_id_number(validate_id_number(id_number, date.max), id_hash_key).hex()
 
 
+def issue_request(
+    campaign: TicketCampaign,
+    *,
+    number: str,
+    holder: str,
+    issued_on: date,
+    items: tuple[FaceItem, ...],
+    household: frozenset[str] = frozenset(),
+    area_dm2: int | None = None,
+    district: str | None = None,
+    validity_months: int | None = None,
+) -> IssueRequest:
+    """Rule T1: what an issuer enters for a ticket to ``holder`` (a person key), with made-up
+    documents' numbers derived from the ticket's (the demo, the load test)."""
+    return IssueRequest(
+        number=number,
+        filing_no=f"BA-{number}",
+        district=district or sorted(campaign.issuing_districts)[0],
+        project=Project("示范片区房屋征收项目", housing_delivered=False, cash_paid=False),
+        implementing_unit="房屋征收实施单位",
+        official="经办人",
+        agreement_no=f"XY-{number}",
+        agreement_date=issued_on,
+        holder=holder,
+        household=frozenset(household | {holder})
+        if household or campaign.household_required
+        else frozenset(),
+        area_dm2=area_dm2,
+        items=items,
+        validity_months=validity_months,
+    )
+
+
 async def house_ticket(
     conn: Conn,
     campaign: TicketCampaign,
@@ -132,29 +165,17 @@ async def house_ticket(
     items: tuple[FaceItem, ...],
     household: tuple[str, ...] = (),
     area_dm2: int | None = None,
-    district: str | None = None,
-    validity_months: int | None = None,
 ) -> Ticket:
     """Rules T1, T2: a ticket issued as an issuer would, audited (act ``issue``): the holder
     and the household members given by ID number (kept as person keys)."""
-    holder = person_key(holder_id_number, id_hash_key)
-    members = {person_key(n, id_hash_key) for n in household}
-    request = IssueRequest(
+    request = issue_request(
+        campaign,
         number=number,
-        filing_no=f"BA-{number}",
-        district=district or sorted(campaign.issuing_districts)[0],
-        project=Project("示范片区房屋征收项目", housing_delivered=False, cash_paid=False),
-        implementing_unit="房屋征收实施单位",
-        official="经办人",
-        agreement_no=f"XY-{number}",
-        agreement_date=issued_on,
-        holder=holder,
-        household=frozenset(members | {holder})
-        if members or campaign.household_required
-        else frozenset(),
-        area_dm2=area_dm2,
+        holder=person_key(holder_id_number, id_hash_key),
+        issued_on=issued_on,
         items=items,
-        validity_months=validity_months,
+        household=frozenset(person_key(n, id_hash_key) for n in household),
+        area_dm2=area_dm2,
     )
     (ticket_id,) = await tickets_db.new_ticket_ids(conn, 1)
     ticket = issue_ticket(campaign, request, ticket_id=ticket_id, issued_on=issued_on)

@@ -415,9 +415,26 @@ CREATE TEMP TABLE lt_redemptions ON COMMIT DROP AS
     SELECT id, settlement_id FROM redemptions
      WHERE merchant_id IN (SELECT id FROM lt_merchants)
         OR citizen_id IN (SELECT id FROM lt_citizens);
+-- issue 13: house tickets numbered LT-<run>-…, and the uses at tagged sales offices or on them
+CREATE TEMP TABLE lt_tickets ON COMMIT DROP AS
+    SELECT id FROM tickets WHERE starts_with(number, $1);
+CREATE TEMP TABLE lt_uses ON COMMIT DROP AS
+    SELECT id FROM ticket_uses
+     WHERE merchant_id IN (SELECT id FROM lt_merchants)
+        OR id IN (SELECT use_id FROM ticket_draws WHERE ticket_id IN (SELECT id FROM lt_tickets));
 """
 
 _REMOVE_STEPS = (
+    ("ticket_events", "DELETE FROM ticket_events WHERE ticket_id IN (SELECT id FROM lt_tickets) "
+     "OR use_id IN (SELECT id FROM lt_uses)"),
+    ("ticket_draws", "DELETE FROM ticket_draws WHERE use_id IN (SELECT id FROM lt_uses)"),
+    ("ticket_uses", "DELETE FROM ticket_uses WHERE id IN (SELECT id FROM lt_uses)"),
+    ("ticket_household", "DELETE FROM ticket_household "
+     "WHERE ticket_id IN (SELECT id FROM lt_tickets)"),
+    ("ticket_void_numbers", "DELETE FROM ticket_void_numbers "
+     "WHERE ticket_id IN (SELECT id FROM lt_tickets)"),
+    ("tickets", "DELETE FROM tickets WHERE id IN (SELECT id FROM lt_tickets)"),
+    ("listings", "DELETE FROM listings WHERE merchant_id IN (SELECT id FROM lt_merchants)"),
     ("redemption_items", "DELETE FROM redemption_items "
      "WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),
     ("refunds", "DELETE FROM refunds WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),

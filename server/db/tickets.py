@@ -31,7 +31,13 @@ from shared.house_tickets import (
     TicketUse,
 )
 from shared.redemption import MustDecideAgain
-from shared.ticket_campaign import PropertyType, Relation, TicketCampaign, ticket_campaign_to_dict
+from shared.ticket_campaign import (
+    PropertyType,
+    Relation,
+    TicketCampaign,
+    load_ticket_campaign_dict,
+    ticket_campaign_to_dict,
+)
 
 # --- programmes and listings (C1, T4) ---------------------------------------------------
 
@@ -52,6 +58,18 @@ async def upsert_programme(conn: Conn, campaign: TicketCampaign) -> None:
             campaign.name,
             json.dumps(ticket_campaign_to_dict(campaign), ensure_ascii=False),
         )
+
+
+async def stored_programme(conn: Conn, campaign_id: str) -> TicketCampaign | None:
+    """The house-ticket programme the ledger holds under ``campaign_id`` (as the server
+    recorded it at its start), or None."""
+    config = await conn.fetchval(
+        "SELECT config FROM campaigns WHERE id = $1 AND config->>'kind' = 'house_ticket'",
+        campaign_id,
+    )
+    if config is None:
+        return None
+    return load_ticket_campaign_dict(json.loads(config), source=f"ledger:{campaign_id}")
 
 
 async def insert_listing(conn: Conn, campaign_id: str, listing: Listing) -> int:
