@@ -123,6 +123,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "? Still asking the server for the outcome… (try {n}, at most {s} s). Do not rescan.",
     ),
     "sales.busy": ("正在办理当前合同，请稍候。", "This contract is being processed; wait."),
+    "sales.one_ticket": ("持票人只有这一张可用房票。", "The holder has no other ticket to use."),
+    "key.other_ticket": ("换票", "Other ticket"),
     "sales.result.ok": (
         "✔ 已使用房票 {amount} 元（补贴 {subsidy} 元，奖励 {reward} 元），"
         "购房人还需支付 {rest} 元；房票余额 {balance} 元。",

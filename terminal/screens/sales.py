@@ -102,6 +102,7 @@ class SalesScreen(WaitingScreen):
         Binding("f9", "confirm", "confirm", id="confirm"),
         Binding("f8", "check", "check", id="check"),
         Binding("f6", "new", "new", id="new"),
+        Binding("f7", "other_ticket", "other_ticket", id="other_ticket"),
         Binding("escape", "stop_waiting", "stop", id="stop"),
     ]
 
@@ -118,6 +119,7 @@ class SalesScreen(WaitingScreen):
         self.busy = False
         self.checks = 0
         self.units: tuple[PoolUnit, ...] = ()
+        self.ticket_number = ""  # F7: the holder's ticket to draw on ("": the server's pick)
         self._filling = False  # the form is being set by the screen itself, not typed
 
     # -- the form -------------------------------------------------------------------------
@@ -316,6 +318,7 @@ class SalesScreen(WaitingScreen):
             relation=self._relation(),
             buyer_id_number=self._buyer_id(),
             relation_proof=self._text("proof") or None,
+            tickets=(self.ticket_number,) if self.ticket_number else (),
         )
 
     @on(Input.Submitted, "#sales-form Input")
@@ -381,6 +384,7 @@ class SalesScreen(WaitingScreen):
             self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
             return
         self.held_token = code
+        self.ticket_number = ""  # a new code may be another holder's: the server picks again
         self._clear_quote()
         missing = self._missing()
         if missing is not None:
@@ -492,6 +496,28 @@ class SalesScreen(WaitingScreen):
                 rest=yuan(q.buyer_pays_fen),
             )
         )
+
+    def action_other_ticket(self) -> None:
+        """F7: the holder's next ticket that holds a balance (rule T6: a holder may hold
+        several, and pieces of a split one), quoted again with the same code."""
+        q = self.quote
+        if self.busy or self.pending is not None or q is None:
+            return
+        numbers = [t.number for t in q.tickets if t.status == "active" and t.balance_fen]
+        current = q.lines[0].number
+        if len(numbers) < 2 or current not in numbers:
+            self.till.tell(self.t("sales.one_ticket"), title=self.t("title.input"))
+            return
+        self.ticket_number = numbers[(numbers.index(current) + 1) % len(numbers)]
+        self.held_token = self.token
+        self._quote_held()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "other_ticket":  # F7 shows only when the holder has another ticket
+            q = self.quote
+            usable = [t for t in q.tickets if t.status == "active" and t.balance_fen] if q else []
+            return len(usable) > 1
+        return super().check_action(action, parameters)
 
     # -- the use --------------------------------------------------------------------------
 
@@ -621,6 +647,7 @@ class SalesScreen(WaitingScreen):
         self.query_one("#relation", Select).value = "holder"
         self.call_later(self._filled)
         self.held_token = ""
+        self.ticket_number = ""
         self._clear_quote()
         self.say(self.t("sales.hint.start"), "")
         self.query_one("#contract", Input).focus()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -172,6 +172,32 @@ async def test_a_used_contract_is_refused_in_words_and_the_code_is_kept(
         await settle(pilot)
         assert screen.quote is not None and screen.quote.contract_no == "WQ-TWICE"
     assert (await ticket_now(world, ticket)).used_fen == 10 * WAN
+
+
+async def test_f7_draws_on_the_holders_other_ticket(
+    world: World, office_config: TerminalConfig, open_app: MakeApp
+) -> None:
+    # rules T2, T6: the earliest-expiring ticket first; F7 quotes the holder's other one
+    holder, first = await holder_with_ticket(world)
+    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    app = open_app(office_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "WQ-F7", amount="")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        assert screen.quote is not None and screen.quote.lines[0].number == first.number
+        assert "f7" in app.active_bindings
+        await pilot.press("f7")
+        await settle(pilot)
+        assert screen.quote is not None and screen.quote.lines[0].number == later.number
+        assert "余额 500,000.00 元" in shown(screen, "#range")
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok"
+    assert (await ticket_now(world, later)).balance_fen == 0
+    assert (await ticket_now(world, first)).used_fen == 0
 
 
 def uses(request: web.Request) -> bool:
