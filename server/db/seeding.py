@@ -232,15 +232,14 @@ async def voucher_ids(conn: Conn, claim_id: int) -> list[int]:
 
 async def merchants(conn: Conn, rows: Sequence[MerchantRow]) -> list[int]:
     ids = await new_ids(conn, "merchants", len(rows))
-    await _copy(
-        conn,
-        "merchants",
-        ("id", "name", "district", "admitted", "permitted", "kind"),
-        (
-            (i, r.name, r.district, r.admitted, r.permitted, r.kind)
-            for i, r in zip(ids, rows, strict=True)
-        ),
-    )
+    columns: tuple[str, ...] = ("id", "name", "district", "admitted", "permitted")
+    values: list[tuple[Any, ...]] = [
+        (i, r.name, r.district, r.admitted, r.permitted) for i, r in zip(ids, rows, strict=True)
+    ]
+    if any(r.kind != "shop" for r in rows):  # shops take the column's default (and a ledger
+        columns += ("kind",)  # older than migration 0009, which has no kind, still seeds)
+        values = [(*v, r.kind) for v, r in zip(values, rows, strict=True)]
+    await _copy(conn, "merchants", columns, values)
     return ids
 
 
