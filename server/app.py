@@ -24,10 +24,11 @@ from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
-from server.campaign_files import load_campaign_files
+from server.campaign_files import load_programme_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db import tickets as tickets_db
 from server.db.migrate import migrate
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
@@ -45,6 +46,7 @@ from server.web import (
     REDIS,
     ROUTE_INPUTS,
     SETTINGS,
+    TICKET_CAMPAIGNS,
     TILL,
     TZ,
     UPLOAD_ROUTES,
@@ -56,6 +58,11 @@ from server.web import (
 )
 from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
+from shared.ticket_campaign import (
+    TicketCampaign,
+    load_ticket_campaign_dict,
+    ticket_campaign_to_dict,
+)
 
 log = logging.getLogger("server")
 
@@ -124,6 +131,13 @@ async def campaigns(request: web.Request) -> web.Response:
     )
 
 
+@public
+async def ticket_programmes(request: web.Request) -> web.Response:
+    """Issue 13: the loaded house-ticket programmes and their rules (C1, T1-T14)."""
+    loaded = request.app[TICKET_CAMPAIGNS].values()
+    return web.json_response({"programmes": [ticket_campaign_to_dict(c) for c in loaded]})
+
+
 # what a till's quote and redemption may be refused for (rules U1-U6, V2, X1)
 TILL_REFUSALS = (
     "token_invalid",
@@ -158,6 +172,13 @@ ROUTES: tuple[Route, ...] = (
         campaigns,
         "The loaded campaigns and their rules (C1)",
         response=S.Campaigns,
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-programmes",
+        ticket_programmes,
+        "The loaded house-ticket programmes and their rules (C1, T1-T14)",
+        response=S.TicketProgrammes,
     ),
     Route(
         "POST",
@@ -510,6 +531,7 @@ BEARER_ERRORS = (
 )
 # routes that read or write the ledger answer 503 while PostgreSQL is out of reach
 _IN_MEMORY = frozenset({"/healthz", "/metrics", "/openapi.json"})
+_FROM_MEMORY = frozenset({("GET", "/v1/campaigns"), ("GET", "/v1/ticket-programmes")})
 
 
 def route_errors(route: Route) -> list[str]:
@@ -528,7 +550,7 @@ def route_errors(route: Route) -> list[str]:
         codes.add("not_found")
     if route.idempotent_key:
         codes.update(("invalid_request", "idempotency_key_reused", "idempotency_key_in_use"))
-    if route.path not in _IN_MEMORY and (route.method != "GET" or route.path != "/v1/campaigns"):
+    if route.path not in _IN_MEMORY and (route.method, route.path) not in _FROM_MEMORY:
         codes.add("database_unavailable")
     return sorted(codes)
 
@@ -674,8 +696,15 @@ async def freeze_heap(app: web.Application) -> None:
     gc.freeze()
 
 
+def load_programmes(settings: Settings) -> tuple[dict[str, Campaign], dict[str, TicketCampaign]]:
+    """Rule C1: the configured campaign files, voucher campaigns and house-ticket programmes
+    (issue 13), by id."""
+    return load_programme_files(settings.campaign_files)
+
+
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
-    return load_campaign_files(settings.campaign_files)
+    """Rule C1: the configured voucher campaigns, by id."""
+    return load_programmes(settings)[0]
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -685,11 +714,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
-    app[CAMPAIGNS] = load_campaigns(settings)
-    zones = {c.timezone for c in app[CAMPAIGNS].values()}
+    app[CAMPAIGNS], app[TICKET_CAMPAIGNS] = load_programmes(settings)
+    loaded: list[Campaign | TicketCampaign] = [*app[CAMPAIGNS].values()]
+    loaded += app[TICKET_CAMPAIGNS].values()
+    zones = {c.timezone for c in loaded}
     if len(zones) != 1:
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
-    app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
+    app[TZ] = loaded[0].tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
     app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
@@ -724,12 +755,20 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
     (POST /v1/campaigns) live in the ledger and come back from it."""
     for campaign in app[CAMPAIGNS].values():
         await campaign_db.upsert(conn, campaign)
+    for programme in app[TICKET_CAMPAIGNS].values():  # issue 13
+        await tickets_db.upsert_programme(conn, programme)
     for config in await campaign_db.stored_configs(conn):
         if config.get("id") not in app[CAMPAIGNS]:
             stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
             if stored.tz.key != app[TZ].key:  # type: ignore[attr-defined]
                 raise CampaignConfigInvalid(f"campaign {stored.id} is in another time zone")
             app[CAMPAIGNS][stored.id] = stored
+    for config in await tickets_db.stored_programmes(conn):
+        if config.get("id") not in app[TICKET_CAMPAIGNS]:
+            known = load_ticket_campaign_dict(config, source=f"ledger:{config.get('id')}")
+            if known.tz.key != app[TZ].key:  # type: ignore[attr-defined]
+                raise CampaignConfigInvalid(f"programme {known.id} is in another time zone")
+            app[TICKET_CAMPAIGNS][known.id] = known
 
 
 async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
@@ -779,6 +818,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         quote_cache=ExpiringLru(20_000),
         qr_verifier=app[QR_VERIFIER],
         campaigns=campaigns,
+        tickets=app[TICKET_CAMPAIGNS],
         clock=app[CLOCK],
         tz=app[TZ],
         metrics=metrics,

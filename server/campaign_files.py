@@ -11,7 +11,11 @@ from pathlib import Path
 import shared
 from shared.campaign import Campaign, load_campaign_text
 from shared.errors import CampaignConfigInvalid
-from shared.ticket_campaign import TicketCampaign, load_ticket_campaign_text
+from shared.ticket_campaign import (
+    TicketCampaign,
+    load_any_campaign_text,
+    load_ticket_campaign_text,
+)
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
 
@@ -54,6 +58,41 @@ def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
         out[c.id] = c
         origin[c.id] = p
     return out
+
+
+def load_programme_files(
+    paths: Iterable[str | Path],
+) -> tuple[dict[str, Campaign], dict[str, TicketCampaign]]:
+    """Rule C1, issue 13: the server's campaigns of both kinds, one file each, told apart by
+    their ``kind`` key: the voucher campaigns and the house-ticket programmes, by id (ids are
+    unique across both kinds: they share the ledger's ``campaigns`` table)."""
+    vouchers: dict[str, Campaign] = {}
+    tickets: dict[str, TicketCampaign] = {}
+    origin: dict[str, Path] = {}
+    for p in map(Path, paths):
+        c = load_any_campaign_text(_read(p), source=str(p))
+        if c.id in origin:
+            raise CampaignConfigInvalid(
+                f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
+                source=str(p),
+                problems=[{"path": "id", "problem": "duplicate campaign id"}],
+            )
+        origin[c.id] = p
+        if isinstance(c, TicketCampaign):
+            tickets[c.id] = c
+        else:
+            vouchers[c.id] = c
+    return vouchers, tickets
+
+
+def bundled_campaign_files() -> tuple[Path, ...]:
+    """Every campaign file shipped with the package: the voucher campaigns and the
+    house-ticket programmes (issue 13: both kinds serve side by side)."""
+    directory = bundled_campaigns_dir()
+    return (
+        *sorted(directory.glob("*.toml")),
+        *sorted(bundled_ticket_campaigns_dir().glob("*.toml")),
+    )
 
 
 def bundled_campaigns_dir() -> Path:

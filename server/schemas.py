@@ -352,6 +352,13 @@ class Campaigns(Struct):
     campaigns: list[CampaignRules]
 
 
+class TicketProgrammes(Struct):
+    """Issue 13: the house-ticket programmes, each as its validated file's JSON (C1, T1-T14;
+    ``shared.ticket_campaign.ticket_campaign_to_dict``)."""
+
+    programmes: list[dict[str, Any]]
+
+
 class AccessToken(Struct):
     access_token: str
     token_type: Literal["Bearer"]

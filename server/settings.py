@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaign_files
 from shared.keys import SigningKey, VerifyingKey
 from shared.tokens import QrKey
 
@@ -40,6 +40,8 @@ class Settings:
     # rule X2: the city's real-name app, whose signed assertion identifies a citizen
     idp_issuer: str
     idp_keys: Mapping[str, VerifyingKey]
+    # campaign files of either kind (rule C1): voucher campaigns and house-ticket programmes
+    # (``kind = "house_ticket"``, issue 13), told apart by the file itself
     campaign_files: tuple[Path, ...]
     # the development identity provider (mints assertions for any ID number): demo only
     dev_idp_key: SigningKey | None = None
@@ -180,8 +182,8 @@ class Settings:
         files = tuple(
             Path(p) for p in filter(None, env.get("VOUCHER_CAMPAIGN_FILES", "").split(","))
         )
-        if not files:
-            files = tuple(sorted(bundled_campaigns_dir().glob("*.toml")))
+        if not files:  # issue 13: the voucher campaigns and the house-ticket programmes
+            files = bundled_campaign_files()
         return cls(
             database_url=need("VOUCHER_DATABASE_URL"),
             redis_url=need("VOUCHER_REDIS_URL"),

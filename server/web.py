@@ -29,6 +29,7 @@ from server.guard import Guard, RedisClient
 from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
+from shared.ticket_campaign import TicketCampaign
 
 if TYPE_CHECKING:
     from server.auth import Principal
@@ -51,6 +52,8 @@ SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
+# issue 13: the house-ticket programmes (rules T1-T14), loaded beside the voucher campaigns
+TICKET_CAMPAIGNS = web.AppKey("ticket_campaigns", dict[str, TicketCampaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")

@@ -53,6 +53,15 @@ async def upsert_programme(conn: Conn, campaign: TicketCampaign) -> None:
         )
 
 
+async def stored_programmes(conn: Conn) -> list[dict[str, object]]:
+    """Every house-ticket programme recorded in the ledger, as its validated file's JSON (a
+    server that no longer names one in its files still serves its tickets)."""
+    rows = await conn.fetch(
+        "SELECT config FROM campaigns WHERE config->>'kind' = 'house_ticket' ORDER BY id"
+    )
+    return [json.loads(r["config"]) for r in rows]
+
+
 async def insert_listing(conn: Conn, campaign_id: str, listing: Listing) -> int:
     """Rule T4: a unit of the pool (``listing.seller`` is the merchant id); admitted when
     ``listing.in_pool``."""

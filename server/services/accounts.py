@@ -13,7 +13,7 @@ from server.db import Conn, access, parties
 from server.db import admin as db
 from server.db.admin import Account
 from server.services.ports import Ports
-from server.services.scope import district_codes
+from server.services.scope import all_district_codes
 from shared.errors import (
     Forbidden,
     InvalidRequest,
@@ -125,7 +125,7 @@ async def _scope(
         name = (scope.district or "").strip()
         if not name:
             raise InvalidRequest("district must be a non-empty string", field="district")
-        district = district_codes(ports.campaigns).get(name)
+        district = all_district_codes(ports).get(name)
         if district is None:
             raise InvalidRequest("unknown district", field="district")
     elif scope.district is not None:

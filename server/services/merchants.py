@@ -13,7 +13,7 @@ from server.db import admin as db
 from server.db.admin import Merchant
 from server.db.parties import MerchantSettings
 from server.services.ports import Ports
-from server.services.scope import district_codes, require_district
+from server.services.scope import all_district_codes, require_district
 from shared.errors import Conflict, InvalidRequest, NotFound
 
 
@@ -71,7 +71,7 @@ async def merchants(ports: Ports, me: Principal, district: str | None) -> list[M
 async def add_merchant(ports: Ports, me: Principal, cmd: AddMerchant) -> Merchant:
     """A merchant starts not admitted and without permission (rule U1); the same name in the
     same district again is refused (``conflict``, details.reason ``merchant_exists``)."""
-    district = district_codes(ports.campaigns).get(cmd.district)
+    district = all_district_codes(ports).get(cmd.district)
     if district is None:
         raise InvalidRequest("unknown district", field="district")
     require_district(me, district)

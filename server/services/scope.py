@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from server.auth import Principal, Role
+from server.services.ports import Ports
 from shared.campaign import Campaign
 from shared.errors import Forbidden
+from shared.ticket_campaign import TicketCampaign
 
 
 def require_district(me: Principal, district: str) -> None:
@@ -15,7 +17,7 @@ def require_district(me: Principal, district: str) -> None:
         raise Forbidden("this merchant is in another district", district=district)
 
 
-def district_codes(campaigns: Mapping[str, Campaign]) -> dict[str, str]:
+def district_codes(campaigns: Mapping[str, Campaign | TicketCampaign]) -> dict[str, str]:
     """Codes, short names and full names of every district the campaigns name -> code."""
     names: dict[str, str] = {}
     for campaign in campaigns.values():
@@ -25,7 +27,13 @@ def district_codes(campaigns: Mapping[str, Campaign]) -> dict[str, str]:
     return names
 
 
-def district_name(campaigns: Mapping[str, Campaign], code: str) -> str:
+def all_district_codes(ports: Ports) -> dict[str, str]:
+    """``district_codes`` of every loaded programme: voucher campaigns and house tickets
+    (issue 13: a developer, an issuer, a district operator of Shangqiu or Suining)."""
+    return district_codes({**ports.campaigns, **ports.tickets})
+
+
+def district_name(campaigns: Mapping[str, Campaign | TicketCampaign], code: str) -> str:
     """东昌府区 for ``dongchangfu``: the name the campaigns give the district (its code when
     none names it)."""
     for campaign in campaigns.values():

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from ops import demo as seed
 from server.app import create_app
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from server.settings import Settings
 from shared.idnumber import make_id_number
 from shared.keys import SigningKey
@@ -88,7 +88,12 @@ def settings(test_services: Services) -> Settings:
         qr_keys=(QrKey.generate("T"),),
         idp_issuer="https://idp.test",
         idp_keys={},
-        campaign_files=(bundled / "liaocheng-2024.toml", bundled / "liaocheng-demo.toml"),
+        # issue 13: the two house-ticket programmes serve beside Liaocheng's vouchers
+        campaign_files=(
+            bundled / "liaocheng-2024.toml",
+            bundled / "liaocheng-demo.toml",
+            *sorted(bundled_ticket_campaigns_dir().glob("*.toml")),
+        ),
         dev_idp_key=SigningKey.generate("idp-test"),
         pg_pool_min=2,
         pg_pool_max=20,
