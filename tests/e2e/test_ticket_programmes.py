@@ -16,12 +16,12 @@ async def test_one_server_serves_the_vouchers_and_both_ticket_programmes(world: 
     vouchers = {c["id"] for c in (await r.json())["campaigns"]}
     assert vouchers == {"liaocheng-2024", "liaocheng-demo"}
     async with world.pool.acquire() as conn:
-        kinds = dict(
-            await conn.fetch(
-                "SELECT id, coalesce(config->>'kind', 'voucher') FROM campaigns WHERE id = ANY($1)",
-                [*programmes, *vouchers],
-            )
+        rows = await conn.fetch(
+            "SELECT id, coalesce(config->>'kind', 'voucher') AS kind FROM campaigns "
+            "WHERE id = ANY($1)",
+            [*programmes, *vouchers],
         )
+    kinds = {r["id"]: r["kind"] for r in rows}
     assert kinds == {
         "liaocheng-2024": "voucher",
         "liaocheng-demo": "voucher",
