@@ -10,10 +10,14 @@ from shared.campaign import Campaign
 from shared.errors import Forbidden
 from shared.ticket_campaign import TicketCampaign
 
+# rule X2: the staff roles held in one district (a housing bureau naming none is the city's)
+_DISTRICT_SCOPED = (Role.DISTRICT_OPERATOR, Role.TICKET_ISSUER, Role.HOUSING_BUREAU)
+
 
 def require_district(me: Principal, district: str) -> None:
-    """Rule X2: a district operator acts in their own district only."""
-    if me.role is Role.DISTRICT_OPERATOR and me.district != district:
+    """Rule X2: a district operator (an issuer, a district's housing bureau) acts in their
+    own district only."""
+    if me.role in _DISTRICT_SCOPED and me.district is not None and me.district != district:
         raise Forbidden("this merchant is in another district", district=district)
 
 
