@@ -24,7 +24,7 @@ from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
-from server.campaign_files import load_programme_files
+from server.campaign_files import load_campaign_files, load_ticket_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
@@ -68,7 +68,6 @@ from server.web import (
 from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
 from shared.ticket_campaign import (
-    TicketCampaign,
     load_ticket_campaign_dict,
     ticket_campaign_to_dict,
 )
@@ -965,15 +964,8 @@ async def freeze_heap(app: web.Application) -> None:
     gc.freeze()
 
 
-def load_programmes(settings: Settings) -> tuple[dict[str, Campaign], dict[str, TicketCampaign]]:
-    """Rule C1: the configured campaign files, voucher campaigns and house-ticket programmes
-    (issue 13), by id."""
-    return load_programme_files(settings.campaign_files)
-
-
 def load_campaigns(settings: Settings) -> dict[str, Campaign]:
-    """Rule C1: the configured voucher campaigns, by id."""
-    return load_programmes(settings)[0]
+    return load_campaign_files(settings.campaign_files)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
@@ -983,13 +975,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
-    app[CAMPAIGNS], app[TICKET_CAMPAIGNS] = load_programmes(settings)
-    loaded: list[Campaign | TicketCampaign] = [*app[CAMPAIGNS].values()]
-    loaded += app[TICKET_CAMPAIGNS].values()
-    zones = {c.timezone for c in loaded}
+    app[CAMPAIGNS] = load_campaigns(settings)
+    app[TICKET_CAMPAIGNS] = load_ticket_campaign_files(settings.ticket_campaign_files)
+    both = app[CAMPAIGNS].keys() & app[TICKET_CAMPAIGNS].keys()
+    if both:
+        raise CampaignConfigInvalid(f"a voucher campaign and a ticket programme share ids {both}")
+    zones = {c.timezone for c in app[CAMPAIGNS].values()}
+    zones |= {c.timezone for c in app[TICKET_CAMPAIGNS].values()}
     if len(zones) != 1:
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
-    app[TZ] = loaded[0].tz
+    app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
     app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
@@ -1024,7 +1019,7 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
     (POST /v1/campaigns) live in the ledger and come back from it."""
     for campaign in app[CAMPAIGNS].values():
         await campaign_db.upsert(conn, campaign)
-    for programme in app[TICKET_CAMPAIGNS].values():  # issue 13
+    for programme in app[TICKET_CAMPAIGNS].values():  # issue 13: house tickets (T1-T14)
         await tickets_db.upsert_programme(conn, programme)
     for config in await campaign_db.stored_configs(conn):
         if config.get("id") not in app[CAMPAIGNS]:
@@ -1087,7 +1082,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         quote_cache=ExpiringLru(20_000),
         qr_verifier=app[QR_VERIFIER],
         campaigns=campaigns,
-        tickets=app[TICKET_CAMPAIGNS],
+        programmes=app[TICKET_CAMPAIGNS],
         clock=app[CLOCK],
         tz=app[TZ],
         metrics=metrics,

@@ -5,17 +5,22 @@ functional core does no I/O)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import shared
 from shared.campaign import Campaign, load_campaign_text
 from shared.errors import CampaignConfigInvalid
-from shared.ticket_campaign import (
-    TicketCampaign,
-    load_any_campaign_text,
-    load_ticket_campaign_text,
-)
+from shared.ticket_campaign import TicketCampaign, load_ticket_campaign_text
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+C = TypeVar("C", bound=_HasId)
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
 
@@ -43,12 +48,11 @@ def load_ticket_campaign(path: str | Path) -> TicketCampaign:
     return load_ticket_campaign_text(_read(p), source=str(p))
 
 
-def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
-    """Rule C1: the server's campaigns, one file each, by campaign id (ids must be unique)."""
-    out: dict[str, Campaign] = {}
+def _by_id(paths: Iterable[str | Path], load: Callable[[Path], C]) -> dict[str, C]:
+    out: dict[str, C] = {}
     origin: dict[str, Path] = {}
     for p in map(Path, paths):
-        c = load_campaign(p)
+        c = load(p)
         if c.id in out:
             raise CampaignConfigInvalid(
                 f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
@@ -60,39 +64,14 @@ def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
     return out
 
 
-def load_programme_files(
-    paths: Iterable[str | Path],
-) -> tuple[dict[str, Campaign], dict[str, TicketCampaign]]:
-    """Rule C1, issue 13: the server's campaigns of both kinds, one file each, told apart by
-    their ``kind`` key: the voucher campaigns and the house-ticket programmes, by id (ids are
-    unique across both kinds: they share the ledger's ``campaigns`` table)."""
-    vouchers: dict[str, Campaign] = {}
-    tickets: dict[str, TicketCampaign] = {}
-    origin: dict[str, Path] = {}
-    for p in map(Path, paths):
-        c = load_any_campaign_text(_read(p), source=str(p))
-        if c.id in origin:
-            raise CampaignConfigInvalid(
-                f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
-                source=str(p),
-                problems=[{"path": "id", "problem": "duplicate campaign id"}],
-            )
-        origin[c.id] = p
-        if isinstance(c, TicketCampaign):
-            tickets[c.id] = c
-        else:
-            vouchers[c.id] = c
-    return vouchers, tickets
+def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
+    """Rule C1: the server's campaigns, one file each, by campaign id (ids must be unique)."""
+    return _by_id(paths, load_campaign)
 
 
-def bundled_campaign_files() -> tuple[Path, ...]:
-    """Every campaign file shipped with the package: the voucher campaigns and the
-    house-ticket programmes (issue 13: both kinds serve side by side)."""
-    directory = bundled_campaigns_dir()
-    return (
-        *sorted(directory.glob("*.toml")),
-        *sorted(bundled_ticket_campaigns_dir().glob("*.toml")),
-    )
+def load_ticket_campaign_files(paths: Iterable[str | Path]) -> dict[str, TicketCampaign]:
+    """Rules C1, T1-T14: the server's house-ticket programmes, one file each, by id."""
+    return _by_id(paths, load_ticket_campaign)
 
 
 def bundled_campaigns_dir() -> Path:

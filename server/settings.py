@@ -13,7 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from server.campaign_files import bundled_campaign_files
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from shared.keys import SigningKey, VerifyingKey
 from shared.tokens import QrKey
 
@@ -40,9 +40,9 @@ class Settings:
     # rule X2: the city's real-name app, whose signed assertion identifies a citizen
     idp_issuer: str
     idp_keys: Mapping[str, VerifyingKey]
-    # campaign files of either kind (rule C1): voucher campaigns and house-ticket programmes
-    # (``kind = "house_ticket"``, issue 13), told apart by the file itself
     campaign_files: tuple[Path, ...]
+    # rules C1, T1-T14 (issue 13): the house-ticket programmes served beside the vouchers
+    ticket_campaign_files: tuple[Path, ...] = ()
     # the development identity provider (mints assertions for any ID number): demo only
     dev_idp_key: SigningKey | None = None
     access_token_ttl_seconds: int = 900
@@ -182,8 +182,13 @@ class Settings:
         files = tuple(
             Path(p) for p in filter(None, env.get("VOUCHER_CAMPAIGN_FILES", "").split(","))
         )
-        if not files:  # issue 13: the voucher campaigns and the house-ticket programmes
-            files = bundled_campaign_files()
+        if not files:
+            files = tuple(sorted(bundled_campaigns_dir().glob("*.toml")))
+        ticket_files = tuple(
+            Path(p) for p in filter(None, env.get("VOUCHER_TICKET_CAMPAIGN_FILES", "").split(","))
+        )
+        if not ticket_files:
+            ticket_files = tuple(sorted(bundled_ticket_campaigns_dir().glob("*.toml")))
         return cls(
             database_url=need("VOUCHER_DATABASE_URL"),
             redis_url=need("VOUCHER_REDIS_URL"),
@@ -195,6 +200,7 @@ class Settings:
             idp_issuer=env.get("VOUCHER_IDP_ISSUER", "https://idp.liaocheng.example"),
             idp_keys=idp_keys,
             campaign_files=files,
+            ticket_campaign_files=ticket_files,
             dev_idp_key=SigningKey.generate("dev-idp") if demo else None,
             host=env.get("VOUCHER_HOST", "127.0.0.1"),
             port=int(env.get("VOUCHER_PORT", "8080")),

@@ -52,7 +52,7 @@ SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
-# issue 13: the house-ticket programmes (rules T1-T14), loaded beside the voucher campaigns
+# rules C1, T1-T14: the house-ticket programmes by id (issue 13), beside the voucher campaigns
 TICKET_CAMPAIGNS = web.AppKey("ticket_campaigns", dict[str, TicketCampaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")

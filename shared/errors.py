@@ -237,6 +237,14 @@ class CertificateNotYours(NotFound):
     default_message = "No property certificate with this number lists you as an owner."
 
 
+class TicketNotFound(NotFound):
+    """Rules T1, T5: no house ticket of the programme with this number (or none at all) is
+    held by the person asked for, the holder whose code was scanned at a sales office."""
+
+    code = "ticket_not_found"
+    default_message = "No such house ticket is held by this person."
+
+
 # --- forbidden --------------------------------------------------------------------------
 
 
@@ -563,7 +571,7 @@ class ListingNotEligible(Refused):
     commercial unit, office or parking space without a home kept by the household.
 
     ``details["reason"]`` is one of: not_in_pool, district, property_type,
-    price_above_listing, home_not_kept.
+    price_above_listing, home_not_kept, unknown_unit (the seller lists no such unit).
     """
 
     code = "listing_not_eligible"

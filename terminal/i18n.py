@@ -555,6 +555,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The house ticket was reported lost; it cannot be used until replaced.",
     ),
     "ticket_void": ("这张房票的编号已作废。", "This house ticket number is no longer valid."),
+    "ticket_not_found": (
+        "持票人名下没有这张房票（或没有本项目的房票）。",
+        "The holder holds no such house ticket (or none of this programme).",
+    ),
     "listing_not_eligible": (
         "该房源不能用房票购买，请核对房源库。",
         "This unit cannot be bought with a house ticket; check the listing pool.",

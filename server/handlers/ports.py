@@ -19,7 +19,7 @@ def ports_of(request: web.Request) -> Ports:
         clock=app[CLOCK],
         tz=app[TZ],
         campaigns=app[CAMPAIGNS],
-        tickets=app[TICKET_CAMPAIGNS],
+        programmes=app[TICKET_CAMPAIGNS],
         **({"publish": view.apply} if view is not None else {}),
     )
 

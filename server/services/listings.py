@@ -73,7 +73,7 @@ async def import_units(ports: Ports, me: Principal, cmd: ImportUnits) -> Importe
                 r.line,
                 r.unit,
                 f"district {r.district} is not yours",
-                f"{district_name(ports.tickets, r.district)}不是您所辖的区",
+                f"{district_name(ports.programmes, r.district)}不是您所辖的区",
             )
             for r in rows
             if r.district != me.district

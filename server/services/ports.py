@@ -1,8 +1,8 @@
 """What the services are handed, one home for both kinds (they never see a request):
 
 - ``Ports``: what every use case needs: the ledger's pool, the settings, the clock, the
-  programme's time zone, the loaded campaigns (vouchers, and house tickets in ``tickets``)
-  and a way to tell this process's access view.
+  programme's time zone, the loaded campaigns (and house-ticket programmes) and a way to tell
+  this process's access view.
   The HTTP edge builds one per request from the app (``server/handlers/ports.py``'s
   ``ports_of``); a tool or a test builds its own from a pool of its own.
 - ``TillPorts``: ``Ports`` plus the till's hot-path machinery (Redis's guard, the batchers,
@@ -50,8 +50,8 @@ class Ports:
     campaigns: dict[str, Campaign]
     # rule X1: tell this process's view of blocked principals at once (server/access.py)
     publish: Callable[[Iterable[Change]], None] = _nowhere
-    # issue 13: the loaded house-ticket programmes by id (rules T1-T14), the app's own dict
-    tickets: dict[str, TicketCampaign] = field(default_factory=dict)
+    # rules C1, T1-T14: the loaded house-ticket programmes by id (issue 13)
+    programmes: dict[str, TicketCampaign] = field(default_factory=dict)
 
 
 class TillMetrics(Protocol):

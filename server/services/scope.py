@@ -34,7 +34,7 @@ def district_codes(campaigns: Mapping[str, Campaign | TicketCampaign]) -> dict[s
 def all_district_codes(ports: Ports) -> dict[str, str]:
     """``district_codes`` of every loaded programme: voucher campaigns and house tickets
     (issue 13: a developer, an issuer, a district operator of Shangqiu or Suining)."""
-    return district_codes({**ports.campaigns, **ports.tickets})
+    return district_codes({**ports.campaigns, **ports.programmes})
 
 
 def district_name(campaigns: Mapping[str, Campaign | TicketCampaign], code: str) -> str:

@@ -83,7 +83,7 @@ def persons(ports: Ports, numbers: Sequence[str], today: date, field: str) -> li
 
 
 def programme(ports: Ports, campaign_id: str) -> TicketCampaign:
-    campaign = ports.tickets.get(campaign_id)
+    campaign = ports.programmes.get(campaign_id)
     if campaign is None:
         raise InvalidRequest("unknown house-ticket programme", field="campaign_id")
     return campaign

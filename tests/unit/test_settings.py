@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from server.settings import Settings, SettingsError, write_qr_key_file
+from shared.errors import CampaignConfigInvalid
 from shared.tokens import QrKey
 
 KEY = QrKey.generate("A")
@@ -105,3 +106,28 @@ def test_a_bad_qr_key_file_is_refused_by_name(
     path.write_text(content)
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({**ENV, "VOUCHER_QR_KEYS": f"{kid}={path}"})
+
+
+def test_both_house_ticket_programmes_are_served_unless_others_are_named(tmp_path: Path) -> None:
+    # issue 13 (rule C1): Shangqiu's and Suining's programmes beside the vouchers by default
+    write_qr_key_file(tmp_path / "a.key", KEY)
+    env = {**ENV, "VOUCHER_QR_KEYS": f"A={tmp_path / 'a.key'}"}
+    got = Settings.from_env(env)
+    assert [p.name for p in got.ticket_campaign_files] == [
+        "shangqiu-2025.toml",
+        "suining-chuanshan-2025.toml",
+    ]
+    one = bundled_ticket_campaigns_dir() / "shangqiu-2025.toml"
+    got = Settings.from_env({**env, "VOUCHER_TICKET_CAMPAIGN_FILES": str(one)})
+    assert got.ticket_campaign_files == (one,)
+
+
+def test_a_programme_may_not_take_a_voucher_campaigns_id(tmp_path: Path) -> None:
+    # rule C1: one id names one campaign, whatever its kind
+    from server.app import create_app
+
+    text = (bundled_ticket_campaigns_dir() / "shangqiu-2025.toml").read_text(encoding="utf-8")
+    clash = tmp_path / "clash.toml"
+    clash.write_text(text.replace('id = "shangqiu-2025"', 'id = "liaocheng-2024"'))
+    with pytest.raises(CampaignConfigInvalid, match="share ids"):
+        create_app(settings(ticket_campaign_files=(clash,)))
