@@ -573,7 +573,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
-        "/v1/ticket-uses",
+        "/v1/ticket-contracts",
         tickets.find_use,
         "A seller's contract's ticket use (T5)",
         query=S.TicketUseQuery,
@@ -701,7 +701,7 @@ ROUTES: tuple[Route, ...] = (
         listings.units,
         "The listing pool: admitted units for anyone, every status for staff (T4, T14)",
         query=S.ListingsQuery,
-        response=S.PoolUnits,
+        response=S.ListedUnits,
     ),
     Route(
         "POST",
@@ -709,7 +709,7 @@ ROUTES: tuple[Route, ...] = (
         listings.set_status,
         "Admit units into the listing pool or remove them: the housing bureau (T4)",
         body=S.ListingStatusRequest,
-        response=S.PoolUnits,
+        response=S.ListedUnits,
         errors=("not_found",),
     ),
     Route(

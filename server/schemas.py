@@ -242,7 +242,7 @@ class AccountPasswordRequest(Body):
 
 IdNumber = text(18, "an 18-digit resident ID number (kept only hashed and masked, rule X3)")
 DocumentNo = text(64, "a document's number, for the audit (rule T1)")
-TicketNumber = text(64, "a ticket's printed number (房票编号)")
+PrintedNumber = text(64, "a ticket's printed number (房票编号)")
 ProgrammeId = text(64, "a loaded house-ticket programme's id")
 AreaDm2 = Annotated[int, Meta(ge=1, le=2**31 - 1, description="an area in dm² (0.01 m²)")]
 
@@ -262,7 +262,7 @@ class IssueTicketRequest(Body):
     """Rule T1: the compensation agreement (《房票安置补充协议》) as the issuer enters it."""
 
     campaign_id: ProgrammeId  # type: ignore[valid-type]
-    number: TicketNumber  # type: ignore[valid-type]
+    number: PrintedNumber  # type: ignore[valid-type]
     filing_no: text(64, "the filing number (备案号)")  # type: ignore[valid-type]
     district: District  # type: ignore[valid-type]
     project: TicketProject
@@ -285,7 +285,7 @@ class SplitTicketRequest(Body):
     """Rule T6: the pieces' face values and printed numbers, one each."""
 
     amounts: Annotated[list[PieceValue], Meta(min_length=1, max_length=10)]  # type: ignore[valid-type]
-    numbers: Annotated[list[TicketNumber], Meta(min_length=1, max_length=10)]  # type: ignore[valid-type]
+    numbers: Annotated[list[PrintedNumber], Meta(min_length=1, max_length=10)]  # type: ignore[valid-type]
     application_no: DocumentNo  # type: ignore[valid-type]
 
 
@@ -311,7 +311,7 @@ class LostTicketRequest(Body):
 
 
 class ReissueTicketRequest(Body):
-    new_number: TicketNumber  # type: ignore[valid-type]
+    new_number: PrintedNumber  # type: ignore[valid-type]
 
 
 class VoidTicketRequest(Body):
@@ -428,7 +428,7 @@ class MerchantDayQuery(Query):
 class TicketsQuery(Query):
     """A printed number (a replaced one too), or a programme's tickets (of a district)."""
 
-    number: TicketNumber | None = None  # type: ignore[valid-type]
+    number: PrintedNumber | None = None  # type: ignore[valid-type]
     campaign_id: ProgrammeId | None = None  # type: ignore[valid-type]
     district: District | None = None  # type: ignore[valid-type]
 
@@ -948,7 +948,7 @@ class HouseTicket(Struct):
     lost_notice_on: DateText | None
 
 
-class TicketDraw(Struct):
+class UseDraw(Struct):
     ticket_id: int
     amount_fen: Money
     subsidy_bp: Bp
@@ -970,7 +970,7 @@ class TicketUseView(Struct):
     signed_on: DateText
     buyer: str
     relation: str
-    draws: list[TicketDraw]
+    draws: list[UseDraw]
     amount_fen: Money
     subsidy_fen: Money
     reward_fen: Money
@@ -1127,7 +1127,7 @@ class ListingImport(Struct):
     rejects: list[ListingReject]
 
 
-class PoolUnit(Struct):
+class ListedUnit(Struct):
     """Rule T4: a unit of the listing pool."""
 
     id: int
@@ -1145,8 +1145,8 @@ class PoolUnit(Struct):
     sold: bool
 
 
-class PoolUnits(Struct):
-    units: list[PoolUnit]
+class ListedUnits(Struct):
+    units: list[ListedUnit]
 
 
 class ExitNotice(Struct):

@@ -179,6 +179,17 @@ async def batch(conn: Conn, batch_id: int, *, lock: bool = False) -> Batch | Non
     return None if row is None else Batch(**dict(row))
 
 
+async def batch_at(conn: Conn, campaign_id: str, district: str, point: date) -> int | None:
+    """The id of the batch of this programme, district and point, if it was built."""
+    found = await conn.fetchval(
+        "SELECT id FROM ticket_settlements WHERE campaign_id = $1 AND district = $2 AND point = $3",
+        campaign_id,
+        district,
+        point,
+    )
+    return None if found is None else int(found)
+
+
 async def batches(
     conn: Conn, *, campaign_id: str | None, district: str | None, limit: int = 100
 ) -> list[Batch]:

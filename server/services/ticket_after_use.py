@@ -255,7 +255,8 @@ async def cashout(
                     document_no=application_no.strip(),
                     decided_by=me.actor,
                 )
-                return await ticket_file(ports, conn, found)
+                fresh = await tickets_db.read_tickets(conn, [ticket_id])
+                return await ticket_file(ports, conn, fresh[ticket_id])
         except MustDecideAgain:
             continue
     raise Conflict("the tickets changed meanwhile; try again", reason="ticket_changed")

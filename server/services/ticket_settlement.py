@@ -93,6 +93,8 @@ async def build(
         raise InvalidDate("a settlement point is not in the future", field="point")
     async with ports.pool.acquire() as conn, conn.transaction():
         await db.lock_scope(conn, campaign.id, district)
+        if await db.batch_at(conn, campaign.id, district, point) is not None:
+            raise SettlementExists(point=point.isoformat(), district=district)
         uses = await _district_uses(conn, campaign, district)
         ids = [use_id for use_id, _ in uses]
         paid = await db.paid_per_use(conn, ids)

@@ -8,12 +8,18 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from ops import demo as seed
+from server.app import create_app
+from server.campaign_files import bundled_ticket_campaigns_dir, load_ticket_campaign
 from server.db import tickets as tickets_db
+from server.settings import Settings
 from shared.house_tickets import Contract, apply_use, person_key, quote_use
 from shared.idnumber import hash_id_number
 from shared.ticket_campaign import Relation, TicketCampaign
@@ -40,12 +46,18 @@ class Office:
 
 
 class Tickets:
-    """Builds the house-ticket side of one test, through the API where it has a route."""
+    """Builds the house-ticket side of one test, through the API where it has a route.
+    ``sq`` and ``sn`` are the programmes its server serves (the shipped two, or copies of
+    them under fresh ids: ``isolated``)."""
 
-    def __init__(self, world: World, clock: Clock) -> None:
+    def __init__(
+        self, world: World, clock: Clock, sq: TicketCampaign = SQ, sn: TicketCampaign = SN
+    ) -> None:
         self.world = world
         self.clock = clock
         self.client = world.client
+        self.sq = sq
+        self.sn = sn
 
     async def issuer(self, district: str) -> dict[str, str]:
         return await self.world.staff("ticket_issuer", district=district)
@@ -192,6 +204,25 @@ class Tickets:
             use_id = await tickets_db.use_ids_of_contract(conn, office.merchant_id, use.contract_no)
         assert use_id is not None
         return use_id
+
+
+async def isolated(
+    aiohttp_client: Any, settings: Settings, clock: Clock, pool: asyncpg.Pool, tmp_path: Path
+) -> Tickets:
+    """A server whose two programmes are fresh copies of Shangqiu's and Suining's: what is
+    asked of those programmes (settlements at a point, reports) counts this test's data and
+    nothing else in the shared ledger."""
+    copies: list[TicketCampaign] = []
+    for shipped in (SQ, SN):
+        fresh = f"{shipped.id[:2]}-{uuid.uuid4().hex[:10]}"
+        text = (bundled_ticket_campaigns_dir() / f"{shipped.id}.toml").read_text(encoding="utf-8")
+        path = tmp_path / f"{fresh}.toml"
+        path.write_text(text.replace(f'id = "{shipped.id}"', f'id = "{fresh}"', 1), "utf-8")
+        copies.append(load_ticket_campaign(path))
+    files = tuple(tmp_path / f"{c.id}.toml" for c in copies)
+    app = create_app(replace(settings, ticket_campaign_files=files), clock=clock)
+    world = World(await aiohttp_client(app), settings, pool)
+    return Tickets(world, clock, *copies)
 
 
 def units_csv(rows: list[tuple[str, str, str, str, str]]) -> bytes:
