@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from server.db import Conn
 from server.db.invariants import check_ledger
 from server.settings import Settings
 from tests.e2e.conftest import Clock, new_id_number, shanghai
@@ -21,7 +22,7 @@ class _Undo(Exception):
     """Rolls a corruption back: the suite shares one ledger, which must stay sound."""
 
 
-async def findings(conn: asyncpg.Connection) -> dict[str, list[dict[str, object]]]:
+async def findings(conn: Conn) -> dict[str, list[dict[str, object]]]:
     return {v.check: v.examples for v in await check_ledger(conn) if v.check.startswith("ticket_")}
 
 
