@@ -17,7 +17,11 @@ One run does, against the machine's real PostgreSQL and Redis (loopback only):
    missing);
 3. runs the load generator in another process: 64 cashier terminals, each quote + redeem
    on a random citizen, warm-up then a measured window; latencies with HdrHistogram, CPU per
-   process group from /proc;
+   process group from /proc. It is ``scripts/bench/loadgen.py``, not the API client the
+   terminal and the tools share (``client/``): it speaks HTTP/1.1 itself, because aiohttp's
+   client would spend a fifth of this 2-core machine and the benchmark would measure the
+   client as much as the server (its docstring has the figures); only sign-in uses
+   ``client/``;
 4. stops the server, checks the ledger (no voucher spent twice, counts agree);
 5. runs pgbench with ``redeem.sql`` at the same concurrency and duration, after
    ``reset.sql``, exactly as ``../shared/bench/README.md`` says;

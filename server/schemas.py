@@ -1,9 +1,11 @@
 """What the API takes and gives, as msgspec Structs: THE definitions both the edge decodes
-with (``server.web.read_json``/``read_query``) and ``/openapi.json`` is generated from, so
-the description cannot drift from the code.
+with (``server.web.read_body_as``/``read_query``: every handler gets its body or query as
+one of these, typed) and ``/openapi.json`` is generated from, so the description cannot drift
+from the code.
 
 Request bodies forbid unknown fields; every string refuses control characters (NUL
-included), every number has a range; lone surrogates never get past the JSON decoder
+included) and a blank value (spaces alone), and a body's text comes trimmed of surrounding
+spaces; every number has a range; lone surrogates never get past the JSON decoder
 (msgspec refuses them as invalid UTF-8/UTF-16). Query strings are Structs too, converted from
 text. A field's ``Meta(extra={"code": ...})`` names the error code its refusal carries
 (``invalid_amount`` for money, ``invalid_date`` for dates and months); every other refusal
@@ -27,21 +29,23 @@ from shared.money import MAX_AMOUNT_FEN
 # (a date far outside makes no sense for a programme, and 9999-12-31 + 1 day overflows)
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
-# no C0 control character (NUL included) and no DEL, anywhere in a text field
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# no C0 control character (NUL included) and no DEL, anywhere in a text field, and at least
+# one character that is not a space (a blank name, reason or token is refused, not stored)
+NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 MONTH_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
 BIGINT_MAX = 2**63 - 1
 
 
 def text(max_length: int, description: str, *, min_length: int = 1) -> Any:
-    """A string field: a length range, no control characters."""
+    """A string field: a length range, not blank, no control characters."""
     return Annotated[
         str,
         Meta(
             min_length=min_length,
             max_length=max_length,
-            pattern=NO_CONTROL,
-            description=f"{description} (at most {max_length} characters, no control characters)",
+            pattern=NOT_BLANK,
+            description=f"{description} (not blank, at most {max_length} characters, "
+            "no control characters)",
         ),
     ]
 
@@ -87,7 +91,13 @@ District = text(64, "a district: its code, short name or full name")
 
 
 class Body(Struct, forbid_unknown_fields=True):
-    """A request body: unknown fields are refused."""
+    """A request body: unknown fields are refused; text comes trimmed of surrounding spaces."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if type(value) is str:
+                setattr(self, name, value.strip())
 
 
 class Query(Struct):
@@ -836,6 +846,10 @@ class Settlement(Struct):
     reviewed_at: Timestamp | None
     approved_at: Timestamp | None
     paid_at: Timestamp | None
+    # the account (its id) that took each step (rule S1: no account takes two)
+    reviewed_by: int | None
+    approved_by: int | None
+    paid_by: int | None
     lines: list[SettlementLine]
 
 

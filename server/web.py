@@ -229,21 +229,9 @@ def _route_input(request: web.Request) -> RouteInput:
     return request.app[ROUTE_INPUTS].get(request.match_info.route, RouteInput())
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body, decoded and validated with the route's body Struct, or a clear 400.
-    Handlers get it as a dict of the Struct's fields (those sent) for now."""
-    kind = _route_input(request).body
-    if kind is None:
-        raise RuntimeError(f"{request.method} {request.path}: the route table names no body")
-    if request.content_type != "application/json":
-        raise InvalidRequest("send the body as application/json")
-    data = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    return struct_fields(decode_body(data, kind))
-
-
 async def read_body_as(request: web.Request, kind: type[S]) -> S:
     """The request body as ``kind``, the route's body Struct (named again for the type
-    checker), decoded and validated as ``read_json`` does, or a clear 400."""
+    checker), decoded and validated in one pass (``decode_body``), or a clear 400."""
     declared = _route_input(request).body
     if declared is not kind:
         raise RuntimeError(f"{request.method} {request.path}: the route table names {declared}")
@@ -355,24 +343,6 @@ def read_query(request: web.Request, kind: type[S]) -> S:
     return parsed
 
 
-def allowed_fields(body: Mapping[str, Any], *names: str) -> None:
-    unknown = sorted(set(body) - set(names))
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
-
-
-def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{name} must be a non-empty string", field=name)
-    value = value.strip()
-    if len(value) > max_len or _UNSAFE.search(value):
-        raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
-    return value
-
-
 def path_id(request: web.Request, name: str, missing: str) -> int:
     """A row id from the URL path; anything that is not one (text, 0, past bigint) is simply
     not found, never a database error."""
@@ -382,15 +352,6 @@ def path_id(request: web.Request, name: str, missing: str) -> int:
         raise NotFound(missing) from exc
     if not 0 < value < 2**63:
         raise NotFound(missing)
-    return value
-
-
-def get_int(body: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int:
-    value = body.get(name)
-    if type(value) is not int or not minimum <= value <= maximum:
-        raise InvalidRequest(
-            f"{name} must be a whole number from {minimum} to {maximum}", field=name
-        )
     return value
 
 

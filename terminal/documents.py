@@ -12,8 +12,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from msgspec import UnsetType
+
+from client.wire import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -88,10 +90,11 @@ class ReceiptData:
 
 
 def receipt_of(r: Redemption) -> ReceiptData:
+    left = r.citizen.vouchers_left  # a redeem's answer says; a look-up leaves it out
     return ReceiptData(
-        merchant_name=r.merchant_name,
-        terminal_id=r.terminal_id,
-        terminal_label=r.terminal_label,
+        merchant_name=r.merchant.name,
+        terminal_id=r.terminal.id,
+        terminal_label=r.terminal.label,
         time=r.created_at,
         receipt_no=r.receipt_no,
         redemption_id=r.redemption_id,
@@ -99,8 +102,8 @@ def receipt_of(r: Redemption) -> ReceiptData:
         voucher_count=r.voucher_count,
         face_value_fen=r.face_value_fen,
         value_fen=r.value_fen,
-        masked_id=r.masked_id,
-        vouchers_left=r.vouchers_left,
+        masked_id=r.citizen.masked_id,
+        vouchers_left=None if isinstance(left, UnsetType) else left,
         refunds=r.refunds,
         refunded_count=r.refunded_count,
     )
@@ -111,8 +114,8 @@ def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "")
     carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
     return ReceiptData(
         merchant_name=merchant_name,
-        terminal_id=row.terminal_id,
-        terminal_label=row.terminal_label or terminal_label,
+        terminal_id=row.terminal.id,
+        terminal_label=row.terminal.label or terminal_label,
         time=row.time,
         receipt_no=row.receipt_no,
         redemption_id=row.redemption_id,
@@ -213,8 +216,8 @@ def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> di
     names = dict(known or {})
     rows: list[DayRedemption | DayRefund] = [*report.redemptions, *report.refunds]
     for row in rows:
-        if row.terminal_label:
-            names.setdefault(row.terminal_id, row.terminal_label)
+        if row.terminal.label:
+            names.setdefault(row.terminal.id, row.terminal.label)
     return names
 
 
@@ -241,13 +244,13 @@ _TILL_SUMS = ("b", "v", "val", "cash", "ret", "rv", "back")
 def till_totals(report: DayReport) -> list[TillTotals]:
     by: dict[int, dict[str, int]] = {}
     for r in report.redemptions:
-        t = by.setdefault(r.terminal_id, dict.fromkeys(_TILL_SUMS, 0))
+        t = by.setdefault(r.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["b"] += 1
         t["v"] += r.voucher_count
         t["val"] += r.value_fen
         t["cash"] += r.bill_fen - r.value_fen
     for f in report.refunds:
-        t = by.setdefault(f.terminal_id, dict.fromkeys(_TILL_SUMS, 0))
+        t = by.setdefault(f.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["ret"] += f.returned_count
         t["rv"] += f.value_fen
         t["back"] += f.cash_back_fen
@@ -320,7 +323,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 r.redemption_id,
                 "",
                 r.receipt_no,
-                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
+                terminal_name(r.terminal.id, names.get(r.terminal.id, ""), lang),
                 format_yuan(r.bill_fen),
                 format_yuan(r.bill_fen - r.value_fen),
                 "",
@@ -340,7 +343,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
+                terminal_name(f.terminal.id, names.get(f.terminal.id, ""), lang),
                 "",
                 "",
                 format_yuan(f.cash_back_fen),

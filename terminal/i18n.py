@@ -3,8 +3,8 @@ can send (``shared/errors.py`` and the HTTP edge) has plain words in both langua
 
 from __future__ import annotations
 
+from client.http import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from shared.errors import VoucherError
-from terminal.client import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from terminal.config import Lang
 
 # key -> (中文, English)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, RefundInvalid
 from shared.rules import RefundStep, cash_held_fen, partial_refund_split
-from terminal.client import Redemption
 
 
 def cash_paid_fen(r: Redemption) -> int:

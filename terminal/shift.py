@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
+from client.wire import DayReport
 from shared.money import format_yuan
-from terminal.client import DayReport
 from terminal.config import Lang
 from terminal.documents import LOCAL_TZ, _line, display_width, local_time, pad, terminal_name
 from terminal.i18n import tr
@@ -135,7 +135,7 @@ def shift_summary(
     for report in reports:
         for r in report.redemptions:
             at = _at(r.time)
-            if r.terminal_id != shift.terminal_id or r.redemption_id in seen_r:
+            if r.terminal.id != shift.terminal_id or r.redemption_id in seen_r:
                 continue
             if at is None or not start <= at < until:
                 continue
@@ -146,7 +146,7 @@ def shift_summary(
             t["bill"] += r.bill_fen
         for f in report.refunds:
             at = _at(f.time)
-            if f.terminal_id != shift.terminal_id or f.refund_id in seen_f:
+            if f.terminal.id != shift.terminal_id or f.refund_id in seen_f:
                 continue
             if at is None or not start <= at < until:
                 continue

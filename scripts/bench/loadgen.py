@@ -20,11 +20,11 @@ itself over an ``asyncio.Protocol``: requests are pre-formatted bytes, responses
 by ``httptools`` (the C parser uvicorn uses). One request at a time per connection, a 30 s
 timeout per request, reconnect after a closed connection.
 
-That is why the benchmark keeps this generator of its own instead of the operators' typed
-client (ops/client.py, on aiohttp, which ``voucherctl`` and the load test share): with that
-client the generator would spend a fifth of the 2-core machine on itself and the benchmark
-would measure the client as much as the server. Sign-in, which is not measured, does use
-aiohttp.
+That is why the benchmark keeps this generator of its own instead of the one typed API
+client (``client/``, on aiohttp, which the terminal, ``voucherctl`` and the load test share):
+with that client the generator would spend a fifth of the 2-core machine on itself and the
+benchmark would measure the client as much as the server. Sign-in, which is not measured,
+does go through the client (``sign_in``, shared with the fault scripts).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ import httptools
 from hdrh.histogram import HdrHistogram
 
 from bench import procstat
+from client.http import Http
+from client.wire import AccessToken
 from server.settings import qr_key_from_file
 from shared.tokens import QrKey, issue_qr_token
 
@@ -66,6 +68,13 @@ def _sign_chunk(args: tuple[float, list[int]]) -> list[str]:
     assert _KEY is not None
     now = datetime.fromtimestamp(iat, UTC)
     return [issue_qr_token(key=_KEY, holder=c, now=now)[0] for c in citizens]
+
+
+async def sign_in(session: aiohttp.ClientSession, base_url: str, terminal: list[Any]) -> str:
+    """A seeded terminal's access token (``[id, secret]``), through the one API client."""
+    http = Http(base_url, session=session)
+    body = {"terminal_id": terminal[0], "secret": terminal[1]}
+    return (await http.fetch("POST", "/v1/auth/terminal", AccessToken, body=body)).access_token
 
 
 class Tokens:
@@ -273,14 +282,6 @@ class Run:
         bucket = self.outcomes[op]
         bucket[key] = bucket.get(key, 0) + 1
 
-    async def sign_in(self, session: aiohttp.ClientSession, terminal: list[Any]) -> str:
-        body = {"terminal_id": terminal[0], "secret": terminal[1]}
-        async with session.post(self.base + "/v1/auth/terminal", json=body) as resp:
-            data = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"terminal {terminal[0]} sign-in: {resp.status} {data}")
-            return str(data["access_token"])
-
     async def terminal(self, index: int, access: str, rng: random.Random) -> None:
         split = urlsplit(self.base)
         host, port = split.hostname or "127.0.0.1", split.port or 80
@@ -358,7 +359,7 @@ class Run:
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False
         ) as session:
-            access = await asyncio.gather(*(self.sign_in(session, t) for t in terminals))
+            access = await asyncio.gather(*(sign_in(session, self.base, t) for t in terminals))
         now = time.perf_counter()
         self.t_measure = now + float(cfg["warmup"])
         self.t_end = self.t_measure + float(cfg["duration"])

@@ -16,10 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import ApiError, OutcomeUnknown, Unreachable
+from client.till import new_key
+from client.wire import Quote, Redemption
 from shared.errors import InvalidAmount, InvalidRequest
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
 from terminal.screens.base import WaitingScreen
@@ -332,7 +334,7 @@ class CheckoutScreen(WaitingScreen):
         count = self.query_one(CountStepper).value
         held = self.t("quote.held", n=q.available_count)
         allowed = self.t("quote.allowed", n=q.max_by_bill)
-        customer.update(f"{self.t('quote.customer')} {q.masked_id}   {held}   {allowed}")
+        customer.update(f"{self.t('quote.customer')} {q.citizen.masked_id}   {held}   {allowed}")
         each.update(self.t("quote.each", v=format_yuan(q.face_value_fen)))
         covered.show(q.covered_fen(count), title=self.t("quote.covered"))  # rule U3
         to_pay.show(q.to_pay_fen(count), title=self.t("quote.to_pay"))

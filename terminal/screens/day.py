@@ -16,8 +16,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from client.wire import DayRedemption, DayReport
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport
 from terminal.documents import (
     cash_back_fen,
     day_csv,
@@ -162,7 +162,7 @@ class DayScreen(TillScreen):
                         Text(str(r.refunded_count or ""), justify="right"),
                         Text(format_yuan(r.bill_fen), justify="right"),
                         Text(format_yuan(r.bill_fen - r.value_fen), justify="right"),
-                        terminal_name(r.terminal_id, names.get(r.terminal_id, ""), self.lang),
+                        terminal_name(r.terminal.id, names.get(r.terminal.id, ""), self.lang),
                     ),
                 )
             )
@@ -180,7 +180,7 @@ class DayScreen(TillScreen):
                         "",
                         # the cash this refund handed back (issue 11 item 7)
                         Text(format_yuan(-f.cash_back_fen), justify="right"),
-                        terminal_name(f.terminal_id, names.get(f.terminal_id, ""), self.lang),
+                        terminal_name(f.terminal.id, names.get(f.terminal.id, ""), self.lang),
                     ),
                 )
             )
@@ -244,7 +244,7 @@ class DayScreen(TillScreen):
         data = reprint_of(
             row,
             session.merchant.name if session else "",
-            self._own_name().get(row.terminal_id, ""),
+            self._own_name().get(row.terminal.id, ""),
         )
         self.app.push_screen(ReceiptScreen(data, auto_print=True))
 

@@ -16,11 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import OutcomeUnknown, Unreachable
+from client.till import StaffSession, new_key
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, InvalidAmount, InvalidRequest, VoucherError
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import OutcomeUnknown, Redemption, StaffSession, Unreachable, new_key
 from terminal.documents import format_ids
 from terminal.i18n import describe_error, status_text
 from terminal.refunds import RefundPreview, handed_back_fen, preview_refund, shown_status

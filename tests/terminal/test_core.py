@@ -11,16 +11,17 @@ import re
 import stat
 import subprocess
 import sys
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 import terminal
+from client.http import ApiError, OutcomeUnknown, Unreachable
+from client.wire import RefundEntry
 from shared.errors import error_classes
 from terminal.__main__ import build_parser, main, resolve_config
-from terminal.client import ApiError, OutcomeUnknown, RefundEntry, Unreachable
 from terminal.config import (
     ConfigInvalid,
     TerminalConfig,
@@ -35,7 +36,7 @@ from tests.terminal.data import DAY, QUOTE, REDEMPTION
 
 TERMINAL_DIR = Path(terminal.__file__).resolve().parent
 CORE = (
-    "terminal.client, terminal.config, terminal.i18n, terminal.documents, terminal.refunds, "
+    "client.till, terminal.config, terminal.i18n, terminal.documents, terminal.refunds, "
     "terminal.printing, terminal.shift"
 )
 
@@ -285,7 +286,7 @@ def test_the_receipt_names_everything_the_customer_needs() -> None:
 
 def test_the_receipt_in_english_and_with_a_refund() -> None:
     refunded = replace(
-        REDEMPTION, refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),)
+        REDEMPTION, refunds=(RefundEntry(9, 25_000, 1, 10_000, (12,), "2024-09-10T03:00:00+00:00"),)
     )
     text = receipt_text(refunded, "en")
     assert "VOUCHER REDEMPTION RECEIPT" in text

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
+from client.http import ApiError
 from terminal.app import TerminalApp
-from terminal.client import ApiError
 from terminal.config import TerminalConfig
 from terminal.i18n import TEXTS, describe_error
 from terminal.screens.checkout import CheckoutScreen

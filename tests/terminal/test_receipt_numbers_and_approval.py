@@ -106,7 +106,7 @@ async def test_a_receipt_number_is_free_again_at_a_till_numbering_its_own(
         await pilot.press("f9")
         await settle(pilot)
         assert screen.outcome == "ok" and screen.last is not None
-        assert (screen.last.receipt_no, screen.last.terminal_id) == ("0002", shop.terminal_id)
+        assert (screen.last.receipt_no, screen.last.terminal.id) == ("0002", shop.terminal_id)
 
 
 async def open_refund(pilot: Any, receipt_no: str) -> RefundScreen:
@@ -205,7 +205,7 @@ async def test_the_day_lists_the_cash_each_refund_handed_back(
         screen = app.screen
         assert isinstance(screen, DayScreen) and screen.report is not None
         [refund] = screen.report.refunds
-        assert (refund.terminal_label, refund.cash_back_fen) == ("收银台 1", 15_000)
+        assert (refund.terminal.label, refund.cash_back_fen) == ("收银台 1", 15_000)
         table = screen.query_one(DataTable)
         bill, back = ([str(c) for c in table.get_row_at(n)] for n in (0, 1))
         assert (bill[1], bill[6], bill[7]) == (receipt_no, "500.00", "收银台 1")
