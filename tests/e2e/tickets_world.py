@@ -206,12 +206,9 @@ class Tickets:
         return use_id
 
 
-async def isolated(
-    aiohttp_client: Any, settings: Settings, clock: Clock, pool: asyncpg.Pool, tmp_path: Path
-) -> Tickets:
-    """A server whose two programmes are fresh copies of Shangqiu's and Suining's: what is
-    asked of those programmes (settlements at a point, reports) counts this test's data and
-    nothing else in the shared ledger."""
+def programme_copies(tmp_path: Path) -> list[TicketCampaign]:
+    """Shangqiu's and Suining's programmes under fresh ids, as files in ``tmp_path`` (named
+    ``<id>.toml``): what is asked of them counts one test's data only."""
     copies: list[TicketCampaign] = []
     for shipped in (SQ, SN):
         fresh = f"{shipped.id[:2]}-{uuid.uuid4().hex[:10]}"
@@ -219,8 +216,23 @@ async def isolated(
         path = tmp_path / f"{fresh}.toml"
         path.write_text(text.replace(f'id = "{shipped.id}"', f'id = "{fresh}"', 1), "utf-8")
         copies.append(load_ticket_campaign(path))
+    return copies
+
+
+def serving(settings: Settings, copies: list[TicketCampaign], tmp_path: Path) -> Settings:
+    """``settings`` serving ``copies`` (from ``programme_copies``) as its programmes."""
     files = tuple(tmp_path / f"{c.id}.toml" for c in copies)
-    app = create_app(replace(settings, ticket_campaign_files=files), clock=clock)
+    return replace(settings, ticket_campaign_files=files)
+
+
+async def isolated(
+    aiohttp_client: Any, settings: Settings, clock: Clock, pool: asyncpg.Pool, tmp_path: Path
+) -> Tickets:
+    """A server whose two programmes are fresh copies of Shangqiu's and Suining's: what is
+    asked of those programmes (settlements at a point, reports) counts this test's data and
+    nothing else in the shared ledger."""
+    copies = programme_copies(tmp_path)
+    app = create_app(serving(settings, copies, tmp_path), clock=clock)
     world = World(await aiohttp_client(app), settings, pool)
     return Tickets(world, clock, *copies)
 
