@@ -199,56 +199,6 @@ async def read_family(conn: Conn, original_id: int) -> list[Ticket]:
     return [_ticket(row) for row in rows]
 
 
-async def programme_tickets(
-    conn: Conn, campaign_id: str, district: str | None = None
-) -> list[Ticket]:
-    """Rules T14 and T10: every ticket and piece of a programme (of one issuing district), by
-    id: what the reports and the bonus reviews go through."""
-    rows = await conn.fetch(
-        _TICKET_SQL
-        + " WHERE t.campaign_id = $1 AND ($2::text IS NULL OR t.district = $2)"
-        + " GROUP BY t.id ORDER BY t.id",
-        campaign_id,
-        district,
-    )
-    return [_ticket(row) for row in rows]
-
-
-async def ticket_by_number(conn: Conn, number: str) -> tuple[int, bool] | None:
-    """The ticket a printed number names and whether that number was replaced after a loss
-    (T13: it is void), or None."""
-    row = await conn.fetchrow(
-        "SELECT id, false AS replaced FROM tickets WHERE number = $1 UNION ALL "
-        "SELECT ticket_id, true FROM ticket_void_numbers WHERE number = $1",
-        number,
-    )
-    return None if row is None else (row["id"], row["replaced"])
-
-
-@dataclass(frozen=True, slots=True)
-class TicketEvent:
-    """One audited act (T1): who, when, what, on which ticket or use, with its documents."""
-
-    id: int
-    at: datetime
-    actor: str
-    act: str
-    ticket_id: int | None
-    use_id: int | None
-    amount_fen: int | None
-    documents: dict[str, str]
-
-
-async def events_of(conn: Conn, ticket_ids: Iterable[int]) -> list[TicketEvent]:
-    """Rule T1: the audit trail of these tickets, oldest first."""
-    rows = await conn.fetch(
-        "SELECT id, at, actor, act, ticket_id, use_id, amount_fen, documents "
-        "FROM ticket_events WHERE ticket_id = ANY($1) ORDER BY id",
-        list(ticket_ids),
-    )
-    return [TicketEvent(**{**dict(r), "documents": json.loads(r["documents"])}) for r in rows]
-
-
 async def _event(
     conn: Conn,
     *,
@@ -557,40 +507,6 @@ async def use_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> Tic
     return None if row is None else _use(row)
 
 
-async def programme_uses(
-    conn: Conn,
-    campaign_id: str | None,
-    *,
-    use_ids: Sequence[int] | None = None,
-    ticket_ids: Sequence[int] | None = None,
-) -> list[tuple[int, TicketUse]]:
-    """Rules T11, T12, T14: a programme's uses (live and cancelled) — all, those of
-    ``use_ids``, or those drawing on ``ticket_ids`` — each with its ledger id, by signing
-    date (``campaign_id`` None: of any programme)."""
-    rows = await conn.fetch(
-        _USE_SQL  # noqa: S608 (constant text, no input in it)
-        + """ WHERE ($1::text IS NULL OR u.campaign_id = $1)
-                AND ($2::bigint[] IS NULL OR u.id = ANY($2))
-                AND ($3::bigint[] IS NULL OR u.id IN (
-                     SELECT use_id FROM ticket_draws WHERE ticket_id = ANY($3)))
-              GROUP BY u.id, l.id ORDER BY u.signed_on, u.id""",
-        campaign_id,
-        None if use_ids is None else list(use_ids),
-        None if ticket_ids is None else list(ticket_ids),
-    )
-    return [(row["id"], _use(row)) for row in rows]
-
-
-async def use_ids_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> int | None:
-    """The ledger id of a seller's contract's use (T5), if any."""
-    found = await conn.fetchval(
-        "SELECT id FROM ticket_uses WHERE merchant_id = $1 AND contract_no = $2",
-        merchant_id,
-        contract_no,
-    )
-    return None if found is None else int(found)
-
-
 async def write_cancel(
     conn: Conn,
     before: Sequence[Ticket],
@@ -623,3 +539,90 @@ async def write_cancel(
                 documents={"contract_no": use.contract_no, "proof_no": proof_no},
                 amount_fen=sum(d.amount_fen for d in use.draws if d.ticket_id == after.id),
             )
+
+
+# --- the issuer's and the operators' reads (issue 13: T1, T5, T10-T14) ------------------
+
+
+async def programme_tickets(
+    conn: Conn, campaign_id: str, district: str | None = None
+) -> list[Ticket]:
+    """Rules T14 and T10: every ticket and piece of a programme (of one issuing district), by
+    id: what the reports and the bonus reviews go through."""
+    rows = await conn.fetch(
+        _TICKET_SQL
+        + " WHERE t.campaign_id = $1 AND ($2::text IS NULL OR t.district = $2)"
+        + " GROUP BY t.id ORDER BY t.id",
+        campaign_id,
+        district,
+    )
+    return [_ticket(row) for row in rows]
+
+
+async def ticket_by_number(conn: Conn, number: str) -> tuple[int, bool] | None:
+    """The ticket a printed number names and whether that number was replaced after a loss
+    (T13: it is void), or None."""
+    row = await conn.fetchrow(
+        "SELECT id, false AS replaced FROM tickets WHERE number = $1 UNION ALL "
+        "SELECT ticket_id, true FROM ticket_void_numbers WHERE number = $1",
+        number,
+    )
+    return None if row is None else (row["id"], row["replaced"])
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One audited act (T1): who, when, what, on which ticket or use, with its documents."""
+
+    id: int
+    at: datetime
+    actor: str
+    act: str
+    ticket_id: int | None
+    use_id: int | None
+    amount_fen: int | None
+    documents: dict[str, str]
+
+
+async def events_of(conn: Conn, ticket_ids: Iterable[int]) -> list[TicketEvent]:
+    """Rule T1: the audit trail of these tickets, oldest first."""
+    rows = await conn.fetch(
+        "SELECT id, at, actor, act, ticket_id, use_id, amount_fen, documents "
+        "FROM ticket_events WHERE ticket_id = ANY($1) ORDER BY id",
+        list(ticket_ids),
+    )
+    return [TicketEvent(**{**dict(r), "documents": json.loads(r["documents"])}) for r in rows]
+
+
+async def programme_uses(
+    conn: Conn,
+    campaign_id: str | None,
+    *,
+    use_ids: Sequence[int] | None = None,
+    ticket_ids: Sequence[int] | None = None,
+) -> list[tuple[int, TicketUse]]:
+    """Rules T11, T12, T14: a programme's uses (live and cancelled) — all, those of
+    ``use_ids``, or those drawing on ``ticket_ids`` — each with its ledger id, by signing
+    date (``campaign_id`` None: of any programme)."""
+    rows = await conn.fetch(
+        _USE_SQL  # noqa: S608 (constant text, no input in it)
+        + """ WHERE ($1::text IS NULL OR u.campaign_id = $1)
+                AND ($2::bigint[] IS NULL OR u.id = ANY($2))
+                AND ($3::bigint[] IS NULL OR u.id IN (
+                     SELECT use_id FROM ticket_draws WHERE ticket_id = ANY($3)))
+              GROUP BY u.id, l.id ORDER BY u.signed_on, u.id""",
+        campaign_id,
+        None if use_ids is None else list(use_ids),
+        None if ticket_ids is None else list(ticket_ids),
+    )
+    return [(row["id"], _use(row)) for row in rows]
+
+
+async def use_ids_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> int | None:
+    """The ledger id of a seller's contract's use (T5), if any."""
+    found = await conn.fetchval(
+        "SELECT id FROM ticket_uses WHERE merchant_id = $1 AND contract_no = $2",
+        merchant_id,
+        contract_no,
+    )
+    return None if found is None else int(found)
