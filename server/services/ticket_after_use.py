@@ -91,7 +91,7 @@ async def _use_file(ports: Ports, conn: Conn, use_id: int) -> UseFile:
 async def show_use(ports: Ports, me: Principal, use_id: int) -> UseFile:
     async with ports.pool.acquire() as conn:
         use, tickets = await _use(conn, use_id)
-        check_reader(me, _district(use, tickets))
+        check_reader(me, _district(use, tickets), "no such ticket use")
         return await _use_file(ports, conn, use_id)
 
 

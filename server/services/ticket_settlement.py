@@ -146,7 +146,7 @@ async def _readable(conn: Conn, me: Principal, batch_id: int, *, lock: bool = Fa
     if found is None:
         raise NotFound("no such ticket settlement")
     if me.role is Role.TICKET_ISSUER and me.district != found.district:
-        raise Forbidden("another district's settlement", district=found.district)
+        raise NotFound("no such ticket settlement")  # X2: another district's is not its
     return found
 
 

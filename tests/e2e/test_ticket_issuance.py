@@ -78,7 +78,11 @@ async def test_an_issuer_issues_for_its_own_district_only(t: Tickets, world: Wor
     await refused(t, "/v1/tickets", t.agreement(SQ), city, 403, "forbidden")
     made = await t.issue(await t.issuer("suiyang"), body)
     r = await t.client.get(f"/v1/tickets/{made['ticket']['id']}", headers=issuer)
-    assert r.status == 403  # nor reads another district's tickets
+    assert r.status == 404  # nor reads another district's tickets: they are not its (X2)
+    r = await t.client.post(
+        f"/v1/tickets/{made['ticket']['id']}/void", json={"decision_no": "JD"}, headers=issuer
+    )
+    assert r.status == 403 and (await r.json())["error"]["code"] == "forbidden"  # T1
 
 
 @pytest.mark.parametrize(
