@@ -18,10 +18,10 @@ from server.db import tickets as tickets_db
 from server.db.ticket_settlement import CERTIFICATE, Payout
 from server.services.ports import Ports
 from server.services.ticket_issuance import (
-    ATTEMPTS,
     TicketFile,
     check_issuer,
     check_reader,
+    decided_again,
     programme,
     ticket_file,
     today_of,
@@ -34,7 +34,6 @@ from shared.house_tickets import (
     cancel_use,
     normalise_contract_no,
 )
-from shared.redemption import MustDecideAgain
 from shared.ticket_campaign import SettlementCondition, TicketCampaign
 from shared.ticket_payouts import apply_cashout, bonus_quote, cashout_quote
 
@@ -117,44 +116,42 @@ async def cancel(
     form of compensation; the subsidy and reward are reversed; what was settled to the seller
     is clawed back at the next settlement. The issuer's act: a settled use is never reversed
     at the till."""
-    for _ in range(ATTEMPTS):
-        try:
-            async with ports.pool.acquire() as conn, conn.transaction():
-                use, tickets = await _use(conn, use_id)
-                first = _district(use, tickets)
-                check_issuer(me, first)
-                await db.lock_scope(conn, use.campaign_id, first.district)
-                paid = (await db.paid_per_use(conn, [use_id])).get(use_id, 0)
-                done = cancel_use(
-                    use,
-                    list(tickets.values()),
-                    proof_no=proof_no,
-                    elect=elect,
-                    paid_to_seller_fen=max(paid, 0),
-                    by_issuer=True,
-                )
-                await tickets_db.write_cancel(
-                    conn, list(tickets.values()), done, actor=me.actor, proof_no=proof_no.strip()
-                )
-                await audit_db.audit(
-                    conn,
-                    actor=me.actor,
-                    action="ticket_use.cancel",
-                    subject=f"ticket_use:{use_id}",
-                    details={
-                        "contract_no": use.contract_no,
-                        "proof_no": proof_no.strip(),
-                        "elect": elect.value,
-                        "restored_fen": done.restored_fen,
-                        "reversed_subsidy_fen": done.reversed_subsidy_fen,
-                        "reversed_reward_fen": done.reversed_reward_fen,
-                        "clawback_fen": done.clawback_fen,
-                    },
-                )
-                return await _use_file(ports, conn, use_id)
-        except MustDecideAgain:
-            continue
-    raise Conflict("the tickets changed meanwhile; try again", reason="ticket_changed")
+
+    async def attempt(conn: Conn) -> UseFile:
+        use, tickets = await _use(conn, use_id)
+        first = _district(use, tickets)
+        check_issuer(me, first)
+        await db.lock_scope(conn, use.campaign_id, first.district)
+        paid = (await db.paid_per_use(conn, [use_id])).get(use_id, 0)
+        done = cancel_use(
+            use,
+            list(tickets.values()),
+            proof_no=proof_no,
+            elect=elect,
+            paid_to_seller_fen=max(paid, 0),
+            by_issuer=True,
+        )
+        await tickets_db.write_cancel(
+            conn, list(tickets.values()), done, actor=me.actor, proof_no=proof_no.strip()
+        )
+        await audit_db.audit(
+            conn,
+            actor=me.actor,
+            action="ticket_use.cancel",
+            subject=f"ticket_use:{use_id}",
+            details={
+                "contract_no": use.contract_no,
+                "proof_no": proof_no.strip(),
+                "elect": elect.value,
+                "restored_fen": done.restored_fen,
+                "reversed_subsidy_fen": done.reversed_subsidy_fen,
+                "reversed_reward_fen": done.reversed_reward_fen,
+                "clawback_fen": done.clawback_fen,
+            },
+        )
+        return await _use_file(ports, conn, use_id)
+
+    return await decided_again(ports, attempt)
 
 
 # --- settlement conditions (T12) ----------------------------------------------------------
@@ -218,48 +215,44 @@ async def cashout(
     """Rule T9: the holder's application granted once the family's uses reach 90% of the
     original face value: every balance left on the family is paid in money, without interest
     (Suining within 6 months of the last purchase); the payment follows (``pay``)."""
-    for _ in range(ATTEMPTS):
-        try:
-            async with ports.pool.acquire() as conn, conn.transaction():
-                found = (await tickets_db.read_tickets(conn, [ticket_id])).get(ticket_id)
-                if found is None:
-                    raise NotFound("no such ticket")
-                check_issuer(me, found)
-                campaign = programme(ports, found.campaign_id)
-                family = await tickets_db.read_family(conn, found.original_id)
-                uses = await tickets_db.programme_uses(
-                    conn, campaign.id, ticket_ids=[t.id for t in family]
-                )
-                live = [u.signed_on for _, u in uses if not u.cancelled]
-                quote = cashout_quote(campaign, family, last_purchase_on=max(live, default=None))
-                for before, after in zip(family, apply_cashout(family), strict=True):
-                    if before.balance_fen:
-                        await tickets_db.write_act(
-                            conn,
-                            before,
-                            after,
-                            actor=me.actor,
-                            act="cashout",
-                            documents={"application_no": application_no.strip()},
-                            amount_fen=before.balance_fen,
-                        )
-                await db.add_payout(
+
+    async def attempt(conn: Conn) -> TicketFile:
+        found = (await tickets_db.read_tickets(conn, [ticket_id])).get(ticket_id)
+        if found is None:
+            raise NotFound("no such ticket")
+        check_issuer(me, found)
+        campaign = programme(ports, found.campaign_id)
+        family = await tickets_db.read_family(conn, found.original_id)
+        uses = await tickets_db.programme_uses(conn, campaign.id, ticket_ids=[t.id for t in family])
+        live = [u.signed_on for _, u in uses if not u.cancelled]
+        quote = cashout_quote(campaign, family, last_purchase_on=max(live, default=None))
+        for before, after in zip(family, apply_cashout(family), strict=True):
+            if before.balance_fen:
+                await tickets_db.write_act(
                     conn,
-                    campaign_id=campaign.id,
-                    original_id=quote.original_id,
-                    kind="cashout",
-                    amount_fen=quote.amount_fen,
-                    rate_bp=None,
-                    due_by=quote.due_by,
-                    decided_on=today_of(ports, campaign),
-                    document_no=application_no.strip(),
-                    decided_by=me.actor,
+                    before,
+                    after,
+                    actor=me.actor,
+                    act="cashout",
+                    documents={"application_no": application_no.strip()},
+                    amount_fen=before.balance_fen,
                 )
-                fresh = await tickets_db.read_tickets(conn, [ticket_id])
-                return await ticket_file(ports, conn, fresh[ticket_id])
-        except MustDecideAgain:
-            continue
-    raise Conflict("the tickets changed meanwhile; try again", reason="ticket_changed")
+        await db.add_payout(
+            conn,
+            campaign_id=campaign.id,
+            original_id=quote.original_id,
+            kind="cashout",
+            amount_fen=quote.amount_fen,
+            rate_bp=None,
+            due_by=quote.due_by,
+            decided_on=today_of(ports, campaign),
+            document_no=application_no.strip(),
+            decided_by=me.actor,
+        )
+        fresh = await tickets_db.read_tickets(conn, [ticket_id])
+        return await ticket_file(ports, conn, fresh[ticket_id])
+
+    return await decided_again(ports, attempt)
 
 
 # --- usage bonus (T10) --------------------------------------------------------------------

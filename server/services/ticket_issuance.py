@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from server.auth import Principal, Role
 from server.db import Conn, parties
@@ -291,6 +292,20 @@ class Decided:
 
 
 Decide = Callable[[Conn, TicketCampaign, Ticket, datetime], Awaitable[Decided]]
+R = TypeVar("R")
+
+
+async def decided_again(ports: Ports, work: Callable[[Conn], Awaitable[R]]) -> R:
+    """``work`` in one transaction; if a ticket it decided from changed before its write
+    (``MustDecideAgain``: nothing was written), again from a fresh read, at most ``ATTEMPTS``
+    times, then ``Conflict`` (``ticket_changed``)."""
+    for _ in range(ATTEMPTS):
+        try:
+            async with ports.pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except MustDecideAgain:
+            continue
+    raise Conflict("the tickets changed meanwhile; try again", reason="ticket_changed")
 
 
 async def act_on(
@@ -298,35 +313,33 @@ async def act_on(
 ) -> TicketFile:
     """Rule T1: one issuer's act on one ticket, all or nothing, audited; decided again from a
     fresh read if the ticket changed meanwhile."""
-    for _ in range(ATTEMPTS):
-        try:
-            async with ports.pool.acquire() as conn, conn.transaction():
-                ticket = await _read(conn, ticket_id)
-                check_issuer(me, ticket)
-                campaign = programme(ports, ticket.campaign_id)
-                decided = await decide(conn, campaign, ticket, ports.clock())
-                await parties.ensure_persons(conn, [(p.id_hash, p.masked) for p in decided.persons])
-                await db.write_act(
-                    conn,
-                    ticket,
-                    decided.after,
-                    actor=me.actor,
-                    act=act,
-                    documents=decided.documents,
-                    amount_fen=decided.amount_fen,
-                )
-                if decided.pieces:
-                    await db.insert_tickets(
-                        conn,
-                        decided.pieces,
-                        actor=me.actor,
-                        act="split_piece",
-                        documents={**decided.documents, "from_number": ticket.number},
-                    )
-                return await ticket_file(ports, conn, decided.after)
-        except MustDecideAgain:
-            continue
-    raise Conflict("the ticket changed while it was acted on; try again", reason="ticket_changed")
+
+    async def attempt(conn: Conn) -> TicketFile:
+        ticket = await _read(conn, ticket_id)
+        check_issuer(me, ticket)
+        campaign = programme(ports, ticket.campaign_id)
+        decided = await decide(conn, campaign, ticket, ports.clock())
+        await parties.ensure_persons(conn, [(p.id_hash, p.masked) for p in decided.persons])
+        await db.write_act(
+            conn,
+            ticket,
+            decided.after,
+            actor=me.actor,
+            act=act,
+            documents=decided.documents,
+            amount_fen=decided.amount_fen,
+        )
+        if decided.pieces:
+            await db.insert_tickets(
+                conn,
+                decided.pieces,
+                actor=me.actor,
+                act="split_piece",
+                documents={**decided.documents, "from_number": ticket.number},
+            )
+        return await ticket_file(ports, conn, decided.after)
+
+    return await decided_again(ports, attempt)
 
 
 def _local(now: datetime, campaign: TicketCampaign) -> date:
