@@ -31,6 +31,7 @@ from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
 from server.db.migrate import migrate
+from server.db.replica import REPORTS_APPLICATION, Lag, Reports
 from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.pages import install as install_pages
@@ -45,6 +46,7 @@ from server.web import (
     PG,
     QR_VERIFIER,
     REDIS,
+    REPORTS,
     ROUTE_INPUTS,
     SETTINGS,
     TILL,
@@ -705,14 +707,48 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
 
 
 async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
-    """The pool every handler's statements use."""
+    """The pool every handler's statements use, and where read-only reports run: a streaming
+    replica's pool when one is configured (issue 14), its lag polled every second."""
     settings = app[SETTINGS]
     pool = await db.open_pool(
         settings.database_url, min_size=settings.pg_pool_min, max_size=settings.pg_pool_max
     )
     app[PG] = pool
+    replica = None
+    if settings.database_replica_url:
+        replica = await db.open_pool(
+            settings.database_replica_url,
+            min_size=0,  # the server starts, and serves from the primary, with the replica down
+            max_size=settings.replica_pool_max,
+            application_name=REPORTS_APPLICATION,
+            connect_timeout_s=settings.replica_connect_timeout_s,
+        )
+    metrics = app[METRICS]
+    reads = {s: metrics.report_reads.labels(s) for s in ("replica", "primary", "fallback")}
+    app[REPORTS] = reports = Reports(
+        pool,
+        replica,
+        max_lag_s=settings.replica_max_lag_s,
+        poll_s=settings.replica_poll_s,
+        wait_s=settings.replica_connect_timeout_s,
+        on_read=lambda source: reads[source].inc(),
+        on_lag=functools.partial(_show_lag, metrics, settings.replica_max_lag_s),
+    )
+    watching = asyncio.create_task(reports.watch()) if replica is not None else None
     yield
+    if watching is not None:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    if replica is not None:
+        await replica.close()
     await pool.close()
+
+
+def _show_lag(metrics: Metrics, max_lag_s: float, lag: Lag) -> None:
+    metrics.replica_lag_seconds.set(lag.seconds)
+    metrics.replica_lag_bytes.set(lag.bytes)
+    metrics.replica_up.set(1 if lag.up and lag.seconds <= max_lag_s else 0)
 
 
 async def _till(app: web.Application) -> AsyncIterator[None]:
@@ -744,6 +780,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
     view = app.get(ACCESS_VIEW)
     app[TILL] = TillPorts(
         pool=app[PG],
+        reports=app[REPORTS],
         settings=settings,
         guard=app[GUARD],
         context_reads=context_reads,

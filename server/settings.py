@@ -87,6 +87,14 @@ class Settings:
     retention_hours: int = 24
     retention_interval_s: float = 3600.0
     retention_batch: int = 5000
+    # issue 14: a streaming replica for what only reads (server/db/replica.py): the merchant's
+    # day and month, the ranking, the dashboard. Reads go to the primary while the replica is
+    # more than replica_max_lag_s behind or does not answer (polled every replica_poll_s).
+    database_replica_url: str | None = None
+    replica_pool_max: int = 8
+    replica_max_lag_s: float = 5.0
+    replica_poll_s: float = 1.0
+    replica_connect_timeout_s: float = 1.0
 
     def __post_init__(self) -> None:
         if len(self.id_hash_key) < 32:
@@ -122,6 +130,14 @@ class Settings:
             )
         if self.sign_in_backoff_first_seconds > self.sign_in_backoff_max_seconds:
             raise SettingsError("the first sign-in back-off cannot exceed the longest")
+        if (
+            self.replica_max_lag_s < 0
+            or min(self.replica_poll_s, self.replica_connect_timeout_s) <= 0
+            or self.replica_pool_max < 1
+        ):
+            raise SettingsError(
+                "the replica needs a lag bound >= 0, a poll and a connect timeout > 0, a pool >= 1"
+            )
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -188,6 +204,8 @@ class Settings:
             host=env.get("VOUCHER_HOST", "127.0.0.1"),
             port=int(env.get("VOUCHER_PORT", "8080")),
             pg_pool_max=int(env.get("VOUCHER_PG_POOL_MAX", "32")),
+            database_replica_url=env.get("VOUCHER_DATABASE_REPLICA_URL") or None,
+            replica_max_lag_s=float(env.get("VOUCHER_REPLICA_MAX_LAG_S", "5")),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("VOUCHER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

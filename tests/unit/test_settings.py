@@ -46,6 +46,10 @@ def test_sound_settings_pass_with_batching_defaults() -> None:
         ({"pg_pool_min": 40, "pg_pool_max": 32}, "pool sizes"),
         ({"batch_max_size": 0}, "batches"),
         ({"batch_concurrency": 0}, "batches"),
+        ({"replica_max_lag_s": -1}, "replica"),
+        ({"replica_poll_s": 0}, "replica"),
+        ({"replica_pool_max": 0}, "replica"),
+        ({"replica_connect_timeout_s": 0}, "replica"),
     ],
 )
 def test_unsound_settings_are_refused_by_name(changes: dict[str, Any], message: str) -> None:
