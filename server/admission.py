@@ -12,10 +12,12 @@ one wave).
 
 The limit adapts, additive increase and multiplicative decrease (AIMD, as TCP and Netflix's
 concurrency-limits do): every ``window_s`` in which the limit was reached, the gate looks at
-how long the requests it let through took inside the server. Slower than ``target_s`` on
-average: the limit shrinks by a tenth; within it: it grows by one. So under overload the gate
-keeps as many requests in flight as the process serves within the target, and refuses the
-others instead of letting every request slow down; once the overload ends the limit grows back.
+how long the requests it let through took inside the server. Slower on average than its
+target (``target_s``, or twice what they take when the gate is not crowded, whichever is
+more): the limit shrinks by a tenth, down to ``min_limit``; within it: it grows by one.
+So under overload the gate keeps as many requests in flight as the process serves within the
+target, and refuses the others instead of letting every request slow down; once the
+overload ends the limit grows back.
 
 What a gate costs a request: two clock reads and a few integer operations (the edge
 middleware, ``server/web.py``, runs after it, for admitted requests only).
@@ -43,7 +45,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Kind(StrEnum):
     """The kinds of request, each with its gate (and the label of ``voucher_shed_total``)."""
 
-    TILL = "till"
+    TILL_WRITE = "till_write"  # redemptions and refunds: a sale's end, after its quote
+    TILL_READ = "till_read"  # quotes and lookups
     CLAIMS = "claims"
     OTHER = "other"
 
@@ -53,9 +56,13 @@ class Gate:
     """One kind of request in one process: at most ``limit`` in flight (see the module)."""
 
     kind: Kind
-    target_s: float  # the latency the admitted requests should keep, on average, in the server
+    # the latency the admitted requests should keep, on average, in the server; and at least
+    # ``tolerance`` x what they take when not crowded (the baseline), so that a slower
+    # machine does not read as an overload
+    target_s: float
     max_limit: int
     min_limit: int = 1
+    tolerance: float = 2.0
     queue_wait_s: float = 0.005
     queue_max: int = 64
     window_s: float = 0.1
@@ -70,8 +77,13 @@ class Gate:
     _window_end: float = field(default=0.0, init=False)
     _window_time: float = field(default=0.0, init=False)
     _window_done: int = field(default=0, init=False)
-    _window_full: bool = field(default=False, init=False)
+    _window_full: bool = field(default=False, init=False)  # someone waited or was refused
+    _window_peak: int = field(default=0, init=False)  # the most in flight at once
     done: int = field(default=0, init=False)  # admitted requests finished
+    baseline_s: float = field(default=0.0, init=False)  # mean time in the server, uncrowded
+    _means: collections.deque[float] = field(
+        default_factory=lambda: collections.deque(maxlen=600), init=False
+    )
     # at the end of the last windows, for a refused claimant's retry time: (done, refused)
     _recent: collections.deque[tuple[int, int]] = field(
         default_factory=lambda: collections.deque(maxlen=10), init=False
@@ -88,6 +100,8 @@ class Gate:
         if self.in_flight < int(self.limit) and not self._waiting:
             self.in_flight += 1
             self.admitted += 1
+            if self.in_flight > self._window_peak:
+                self._window_peak = self.in_flight
             return True
         self._window_full = True
         if len(self._waiting) >= self.queue_max or self.queue_wait_s <= 0:
@@ -123,17 +137,23 @@ class Gate:
         self.in_flight -= 1
 
     def _adapt(self, now: float) -> None:
-        # only a window at the limit says anything about it: slow requests with room to
-        # spare are slow for another reason (the machine, the database), which admitting
-        # fewer would not cure
-        if self._window_done and self._window_full:
-            if self._window_time / self._window_done > self.target_s:
-                self.limit = max(self.min_limit, self.limit * 0.9)
-            else:
-                self.limit = min(self.max_limit, self.limit + 1)
+        if self._window_done:
+            mean = self._window_time / self._window_done
+            # the baseline: the least a request took on average in a window of the last
+            # minute, what this machine does uncrowded now (TCP Vegas's base RTT); requests
+            # slower than that for another reason (the machine, the database) are not an
+            # overload, which admitting fewer would not cure
+            self._means.append(mean)
+            self.baseline_s = min(self._means)
+            if self._window_full or self._window_peak >= int(self.limit):  # at the limit
+                if mean > max(self.target_s, self.tolerance * self.baseline_s):
+                    self.limit = max(self.min_limit, self.limit * 0.9)
+                else:
+                    self.limit = min(self.max_limit, self.limit + 1)
         self._recent.append((self.done, self.refused))
         self._window_end = now + self.window_s
         self._window_time, self._window_done, self._window_full = 0.0, 0, False
+        self._window_peak = self.in_flight
 
     def retry_after_s(self) -> int:
         """When a refused request might come back: the refused per admitted lately, as

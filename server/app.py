@@ -689,37 +689,43 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
     return app
 
 
-# issue 14: what each gate admits (server/admission.py); health and metrics are never shed
-_TILL_PATHS = frozenset({"/v1/quote", "/v1/redemptions", "/v1/redemptions/{redemption_id}/refunds"})
+# issue 14: what each gate admits (server/admission.py), by method and path; health and
+# metrics are never shed. A sale's redemption has a gate of its own, after its quote's.
+_TILL_WRITES = frozenset(
+    {("POST", "/v1/redemptions"), ("POST", "/v1/redemptions/{redemption_id}/refunds")}
+)
+_TILL_READS = frozenset({"/v1/quote", "/v1/redemptions", "/v1/redemptions/{redemption_id}"})
 _CLAIM_PATHS = frozenset({"/v1/claims", "/wallet/claim"})
 _NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+def _kind_of(method: str, path: str) -> Kind:
+    if (method, path) in _TILL_WRITES:
+        return Kind.TILL_WRITE
+    if path in _TILL_READS:
+        return Kind.TILL_READ
+    return Kind.CLAIMS if path in _CLAIM_PATHS else Kind.OTHER
+
+
 def admission_of(app: web.Application, settings: Settings) -> Admission:
     target, wait = settings.shed_target_ms / 1000, settings.shed_queue_wait_ms / 1000
+    most = {
+        Kind.TILL_WRITE: settings.shed_till_max,
+        Kind.TILL_READ: settings.shed_till_max,
+        Kind.CLAIMS: settings.shed_claims_max,
+        Kind.OTHER: settings.shed_other_max,
+    }
     gates = {
-        kind: Gate(kind, target, most, min_limit=2, queue_wait_s=wait)
-        for kind, most in (
-            (Kind.TILL, settings.shed_till_max),
-            (Kind.CLAIMS, settings.shed_claims_max),
-            (Kind.OTHER, settings.shed_other_max),
-        )
+        kind: Gate(kind, target, top, min_limit=min(top, 8), queue_wait_s=wait)
+        for kind, top in most.items()
     }
     refused = app[METRICS].shed
     admission = Admission(gates, on_refuse=lambda kind: refused.labels(kind).inc())
     for route in app.router.routes():
         resource = route.resource
         path = resource.canonical if resource is not None else ""
-        if path in _NEVER_SHED or path.startswith("/static"):
-            continue
-        kind = (
-            Kind.TILL
-            if path in _TILL_PATHS
-            else Kind.CLAIMS
-            if path in _CLAIM_PATHS
-            else Kind.OTHER
-        )
-        admission.of_route[route] = gates[kind]
+        if path not in _NEVER_SHED and not path.startswith("/static"):
+            admission.of_route[route] = gates[_kind_of(route.method, path)]
     return admission
 
 

@@ -146,7 +146,8 @@ class Metrics:
         )
         self.shed = Counter(
             "voucher_shed_total",
-            "Requests refused at once under overload (issue 14), by kind: till, claims, other",
+            "Requests refused at once under overload (issue 14), by kind: till_write (redemptions, "
+            "refunds), till_read (quotes, lookups), claims, other",
             ["kind"],
             registry=self.registry,
         )

@@ -49,8 +49,10 @@ async def test_a_full_till_gate_answers_server_busy_at_once_and_decides_nothing(
 ) -> None:
     world = await narrow_world(aiohttp_client, settings, clock, db_pool)
     person, till = await world.citizen_with_vouchers(), await world.till()
-    gate = world.client.app[ADMISSION].gates[Kind.TILL]
-    assert await gate.enter() and await gate.enter()  # two redemptions in flight: full
+    gates = world.client.app[ADMISSION].gates
+    gate, reads = gates[Kind.TILL_WRITE], gates[Kind.TILL_READ]
+    for full in (gate, reads):  # two redemptions and two quotes in flight: both full
+        assert await full.enter() and await full.enter()
 
     token, key, receipt = await world.qr(person), uuid.uuid4().hex, "R-SHED-1"
     r = await world.redeem(till, token, key=key, receipt_no=receipt)
@@ -63,10 +65,12 @@ async def test_a_full_till_gate_answers_server_busy_at_once_and_decides_nothing(
     assert r.status == 503
     # health and metrics are never shed
     assert (await world.client.get("/healthz")).status == 200
-    assert await shed_count(world, "till") == 2
+    assert await shed_count(world, "till_write") == 1
+    assert await shed_count(world, "till_read") == 1
 
-    gate.leave(gate.clock())
-    gate.leave(gate.clock())
+    for full in (gate, reads):
+        full.leave(full.clock())
+        full.leave(full.clock())
     r = await world.redeem(till, token, key=key, receipt_no=receipt)  # the till's retry
     assert r.status == 201, await r.text()
     assert await bills_with(db_pool, receipt) == 1

@@ -4,6 +4,7 @@ rest at once, and adapts its limit to the latency target (AIMD)."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 import pytest
 
@@ -19,14 +20,14 @@ class Ticks:
 
 
 async def test_a_full_gate_refuses_at_once_and_a_slot_goes_to_who_waits() -> None:
-    gate = Gate(Kind.TILL, target_s=0.05, max_limit=2, queue_wait_s=0)
+    gate = Gate(Kind.TILL_WRITE, target_s=0.05, max_limit=2, queue_wait_s=0)
     assert await gate.enter() and await gate.enter()
     assert not await gate.enter()  # full, no queue: refused at once
     assert (gate.in_flight, gate.admitted, gate.refused) == (2, 2, 1)
     gate.leave(gate.clock())
     assert await gate.enter()
 
-    waiting = Gate(Kind.TILL, target_s=0.05, max_limit=1, queue_wait_s=5)
+    waiting = Gate(Kind.TILL_WRITE, target_s=0.05, max_limit=1, queue_wait_s=5)
     assert await waiting.enter()
     second = asyncio.ensure_future(waiting.enter())
     await asyncio.sleep(0.01)
@@ -43,37 +44,58 @@ async def test_a_wait_past_queue_wait_is_refused() -> None:
     assert gate.refused == 1 and gate.in_flight == 2
 
 
-async def full_window(gate: Gate, ticks: Ticks, service_s: float) -> None:
-    """Requests up to the limit (the refusal past it says the window was full), each taking
-    ``service_s``, the window ending as they finish."""
-    while await gate.enter():
-        pass
-    for _ in range(gate.in_flight):
-        ticks.now += 0.05
+async def uncrowded(gate: Gate, ticks: Ticks, service_s: float, windows: int) -> None:
+    """One request at a time, each taking ``service_s``: what the machine does unloaded."""
+    for _ in range(windows):
+        assert await gate.enter()
+        ticks.now += 0.2
         gate.leave(ticks.now - service_s)
-    ticks.now += 0.1
+
+
+async def crowded(gate: Gate, ticks: Ticks, service_s: float, seconds: float) -> None:
+    """The gate kept full (each refusal says so), each request taking ``service_s``."""
+    starts: deque[float] = deque()
+    end = ticks.now + seconds
+    while ticks.now < end:
+        while await gate.enter():
+            starts.append(ticks.now)
+        if starts:
+            ticks.now = max(ticks.now, starts[0] + service_s)
+            gate.leave(starts.popleft())
+        else:
+            ticks.now += 0.01
+    while starts:
+        gate.leave(starts.popleft())
 
 
 async def test_the_limit_shrinks_while_slower_than_the_target_and_grows_back() -> None:
     ticks = Ticks()
-    gate = Gate(Kind.TILL, target_s=0.010, max_limit=20, min_limit=2, clock=ticks, queue_wait_s=0)
-    for _ in range(40):  # full windows of requests taking 200 ms: over the 10 ms target
-        await full_window(gate, ticks, 0.2)
-    assert gate.limit == 2  # down to the floor, a tenth at a time
-    for _ in range(30):  # full windows of requests taking 1 ms: within the target
-        await full_window(gate, ticks, 0.001)
-    assert gate.limit > 10  # one more per full window
+    gate = Gate(Kind.TILL_WRITE, target_s=0.010, max_limit=20, min_limit=2, clock=ticks)
+    gate.queue_wait_s = 0
+    await uncrowded(gate, ticks, 0.005, 10)  # 5 ms each when unloaded
+    await crowded(gate, ticks, 0.2, 10)  # 200 ms each: over the 10 ms target
+    assert gate.limit == 2  # down to the floor, a tenth per window
+    await crowded(gate, ticks, 0.001, 3)  # 1 ms each: within it
+    assert gate.limit > 10  # one more per window at the limit
 
 
 async def test_slow_requests_with_room_to_spare_leave_the_limit_alone() -> None:
     ticks = Ticks()
-    gate = Gate(Kind.TILL, target_s=0.010, max_limit=20, clock=ticks, queue_wait_s=0)
-    for _ in range(30):  # one request at a time, 200 ms each: slow, but not from crowding
-        assert await gate.enter()
-        started = ticks.now
-        ticks.now += 0.2
-        gate.leave(started)
+    gate = Gate(Kind.TILL_WRITE, target_s=0.010, max_limit=20, clock=ticks, queue_wait_s=0)
+    await uncrowded(gate, ticks, 0.2, 30)  # slow, but not from crowding
     assert gate.limit == 20 and gate.refused == 0
+
+
+async def test_a_machine_slow_when_uncrowded_is_not_taken_for_an_overload() -> None:
+    ticks = Ticks()
+    gate = Gate(Kind.TILL_READ, target_s=0.010, max_limit=20, clock=ticks, queue_wait_s=0)
+    await uncrowded(gate, ticks, 0.030, 20)  # 30 ms each unloaded: this machine is slow today
+    assert gate.baseline_s == pytest.approx(0.030)
+    gate.limit = 10
+    await crowded(gate, ticks, 0.05, 1)  # at the limit, 50 ms: over 10 ms, within 2 x 30 ms
+    assert gate.limit > 10
+    await crowded(gate, ticks, 0.5, 5)  # 500 ms: past twice the baseline, an overload
+    assert gate.limit < 10
 
 
 def test_a_waiting_claimant_is_told_when_to_come_back_spread_over_time() -> None:
