@@ -25,6 +25,23 @@ class SettingsError(ValueError):
     pass
 
 
+def with_files(env: Mapping[str, str]) -> dict[str, str]:
+    """``env``, with each ``VOUCHER_X_FILE`` read into ``VOUCHER_X`` (trailing newline
+    dropped); both set is an error, as is a file that cannot be read."""
+    out = dict(env)
+    for name, path in env.items():
+        if not (name.startswith("VOUCHER_") and name.endswith("_FILE")) or not path:
+            continue
+        plain = name.removesuffix("_FILE")
+        if env.get(plain):
+            raise SettingsError(f"set {plain} or {name}, not both")
+        try:
+            out[plain] = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise SettingsError(f"{name}: cannot read {path}: {exc.strerror}") from exc
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -170,8 +187,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, demo: bool = False) -> Settings:
-        """Production settings from VOUCHER_* variables (see README); demo fills the gaps."""
-        env = os.environ if env is None else env
+        """Production settings from VOUCHER_* variables (see README); demo fills the gaps.
+        Any of them may come from a file instead: ``VOUCHER_X_FILE`` names the file that holds
+        ``VOUCHER_X`` (Docker's and Kubernetes' secrets, as the postgres image's ``_FILE``)."""
+        env = with_files(os.environ if env is None else env)
 
         def need(name: str) -> str:
             value = env.get(name, "")

@@ -60,3 +60,27 @@ def test_unsound_settings_are_refused_by_name(changes: dict[str, Any], message: 
 def test_production_settings_need_their_variables() -> None:
     with pytest.raises(SettingsError, match="VOUCHER_DATABASE_URL"):
         Settings.from_env({}, demo=True)
+
+
+def test_a_secret_may_come_from_a_file_named_by_its_FILE_variable(tmp_path: Any) -> None:
+    # issue 14: Docker's secrets are files (docker/compose.yaml)
+    (tmp_path / "url").write_text("postgresql://db/vouchers\n")
+    env = {"VOUCHER_DATABASE_URL_FILE": str(tmp_path / "url"), "VOUCHER_REDIS_URL": "redis://r"}
+    assert Settings.from_env(env, demo=True).database_url == "postgresql://db/vouchers"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"VOUCHER_DATABASE_URL": "postgresql://a", "VOUCHER_DATABASE_URL_FILE": "/x"},
+            "not both",
+        ),
+        ({"VOUCHER_DATABASE_URL_FILE": "/nonexistent/voucher-secret"}, "cannot read"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_read_or_doubles_a_variable_is_refused(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"VOUCHER_REDIS_URL": "redis://r", **env}, demo=True)
