@@ -72,10 +72,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--unloaded", type=float, default=15.0, help="seconds before the overload")
     p.add_argument("--after", type=float, default=20.0, help="seconds after the overload")
     p.add_argument("--shed-target-ms", type=float, default=10.0)
+    p.add_argument("--shed-max-in-flight", type=int, default=256)
+    p.add_argument("--shed-initial-in-flight", type=int, default=128)
+    p.add_argument("--shed-queue-wait-ms", type=float, default=5.0)
     p.add_argument("--server-processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--max-connections", type=int, default=1024)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", type=Path)
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy (if installed) samples one server process during the overload phase, "
+        "raw stacks written here; the report adds the top functions",
+    )
     return p.parse_args(argv)
 
 
@@ -113,6 +122,36 @@ async def in_ledger(url: str, tag: str) -> int:
         ))  # fmt: skip
     finally:
         await conn.close()
+
+
+async def in_server(base_url: str) -> dict[str, Any]:
+    """One server process's own view (its /metrics, at the end): the time admitted 201
+    redemptions spent inside it (the histogram's bucket holding the 99th percentile), and
+    what its gates admit at once now. What the generator measures on top of that waited in
+    the sockets before the server read it."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session, session.get(base_url + "/metrics") as r:
+        text = await r.text()
+    buckets: list[tuple[float, float]] = []
+    limits: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = s.labels
+            if (
+                s.name == "voucher_http_request_seconds_bucket"
+                and labels.get("route") == "/v1/redemptions"
+                and labels.get("method") == "POST"
+                and labels.get("status") == "201"
+            ):
+                buckets.append((float(labels["le"]), s.value))
+            elif s.name == "voucher_admission_limit":
+                limits["process"] = round(s.value, 1)
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+    p99 = next((le for le, n in buckets if total and n >= 0.99 * total), None)
+    return {"redeem_201_count": total, "redeem_p99_bucket_s": p99, "limits_at_end": limits}
 
 
 def recovery(per_second: dict[str, Any], starts: float, bound_ms: float) -> float | None:
@@ -169,6 +208,10 @@ def report(r: dict[str, Any]) -> str:
             f"**{'met' if overload['redeem'].get('p99_ms', 1e9) < bound else 'missed'}**",
             f"- back to normal (each second's p99 < {bound:.1f} ms, nothing shed) "
             f"**{r['recovered_after_s']} s** after the overload ended",
+            f"- inside one server process (its /metrics): 99 % of its "
+            f"{r['in_server']['redeem_201_count']:,.0f} admitted redemptions took at most "
+            f"{r['in_server']['redeem_p99_bucket_s']} s in the server; the rest of the "
+            f"latency above was spent waiting in sockets before the server read the request",
             f"- nothing lost: {r['generator_201']:,} redemptions answered 201, "
             f"{r['in_ledger']:,} of the run's receipts in the ledger; ledger consistent: "
             f"**{ledger['consistent']}**, vouchers spent twice: {ledger['double_spent']}",
@@ -209,6 +252,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 "pg_pool_max": 16,
                 "pid_file": str(work / "server.pid"),
                 "processes": args.server_processes,
+                "shed_max_in_flight": args.shed_max_in_flight,
+                "shed_initial_in_flight": args.shed_initial_in_flight,
+                "shed_queue_wait_ms": args.shed_queue_wait_ms,
             }
             log_path = work / "server.log"
 
@@ -257,6 +303,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 ["after", light, args.after],
             ]
             total = args.unloaded + args.duration + args.after
+            spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+            if args.profile and Path(spy).exists():
+                # the overload phase begins after the generator's signing and the unloaded
+                # phase: sample from a little before to its end
+                presign = (total + 5) * heavy * 50e-6 / max(1, os.cpu_count() or 1) + 3
+                children.start(
+                    ["sh", "-c", f"sleep {presign + args.unloaded:.1f}; exec {spy} record "
+                     f"--pid {server_pid} --duration {int(args.duration)} --rate 100 "
+                     f"--format raw --nonblocking -o {args.profile}"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             open_loop = run_child(
                 children,
                 "bench.overload",
@@ -264,6 +321,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                  "max_connections": args.max_connections},
                 work, "overload", total + 300,
             )  # fmt: skip
+            inside = asyncio.run(in_server(base_url))
             br.stop_server(server_pid, wrapper)
             ledger = asyncio.run(br.check_ledger(url))
             found = asyncio.run(in_ledger(url, tag))
@@ -283,6 +341,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 "open_loop": open_loop,
                 "recovered_after_s": recovery(open_loop["per_second"], ends, bound),
                 "generator_201": open_loop["redemptions_ok"],
+                "in_server": inside,
                 "in_ledger": found,
                 "ledger": ledger,
                 "server_error_log_lines": server_errors[:20],

@@ -1,25 +1,32 @@
 """Load shedding (issue 14): admit what can be served within the latency target, answer the
 rest at once.
 
-Each kind of request has a gate per process (the till's quotes, redemptions and refunds;
-claims; everything else; health and metrics have none). A gate admits up to ``limit``
-requests at a time. One more waits for a slot at most ``queue_wait_s`` (a short queue absorbs
-bursts), else it is refused at once, having cost a dictionary lookup and a small answer:
-503 ``server_busy`` with ``Retry-After`` for the till (its terminal retries the same
-idempotency key: a refused request decided nothing), 503 ``waiting_room`` with a retry time
-for claims (``details.retry_after_s``, spread so that refused claimants do not come back as
-one wave).
+One gate per process admits up to ``limit`` requests at a time, shared by every kind of
+request (health and metrics pass by). Each kind may fill only its *share* of the limit, so
+when the process is full the least urgent are refused first and the till's sales go on: a
+redemption or refund (the end of a sale whose quote was served) may use all of it, quotes
+and lookups half (a quote admitted leaves room for its redemption), claims and everything
+else 40 %. A claim rush therefore never takes the last 60 % from the tills; while the
+latency allows, the limit grows, and with it every share. One more request may wait
+``queue_wait_s`` for a slot (a short queue absorbs bursts); otherwise it is refused at once,
+having cost a dictionary lookup and a small answer: 503 ``server_busy`` with ``Retry-After``
+for the till (its terminal retries the same idempotency key: a refused request decided
+nothing), 503 ``waiting_room`` with a retry time for claims (``details.retry_after_s``,
+spread so that refused claimants do not come back as one wave).
 
-The limit adapts, additive increase and multiplicative decrease (AIMD, as TCP and Netflix's
-concurrency-limits do): every ``window_s`` in which the limit was reached, the gate looks at
-how long the requests it let through took inside the server. Slower on average than its
-target (``target_s``, or twice what they take when the gate is not crowded, whichever is
-more): the limit shrinks by a tenth, down to ``min_limit``; within it: it grows by one.
-So under overload the gate keeps as many requests in flight as the process serves within the
-target, and refuses the others instead of letting every request slow down; once the
-overload ends the limit grows back.
+The limit adapts, as TCP's congestion window and Netflix's concurrency-limits do: every
+``window_s`` in which the process was at its limit, the gate looks at how long the requests
+it let through took inside the server. Slower on average than its target (``target_s``, or
+``tolerance`` x what they take when the process is not crowded, whichever is more): the
+limit shrinks by a fifth (by half when four times over, as at an overload's onset), down to
+``min_limit``; within it: it grows by a tenth. It starts at ``initial_limit`` and never
+passes ``max_limit``. So under overload the process keeps as many requests in flight as it
+serves within the target, and refuses the others instead of letting every request slow down;
+once the overload ends the limit grows back. "Uncrowded" (the baseline) is a low quantile of
+the windows' mean times over the last minute: what this machine does now, so that a slow
+machine or database is not taken for an overload (admitting fewer would not cure it).
 
-What a gate costs a request: two clock reads and a few integer operations (the edge
+What the gate costs a request: two clock reads and a few integer operations (the edge
 middleware, ``server/web.py``, runs after it, for admitted requests only).
 """
 
@@ -43,7 +50,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Kind(StrEnum):
-    """The kinds of request, each with its gate (and the label of ``voucher_shed_total``)."""
+    """The kinds of request (the label of ``voucher_shed_total``), most urgent first."""
 
     TILL_WRITE = "till_write"  # redemptions and refunds: a sale's end, after its quote
     TILL_READ = "till_read"  # quotes and lookups
@@ -51,17 +58,24 @@ class Kind(StrEnum):
     OTHER = "other"
 
 
+# the part of the limit each kind may fill (see the module)
+SHARES: dict[Kind, float] = {
+    Kind.TILL_WRITE: 1.0,
+    Kind.TILL_READ: 0.5,
+    Kind.CLAIMS: 0.4,
+    Kind.OTHER: 0.4,
+}
+_BASELINE_QUANTILE = 0.1
+
+
 @dataclass
 class Gate:
-    """One kind of request in one process: at most ``limit`` in flight (see the module)."""
+    """A process's admission: at most ``limit`` requests in flight (see the module)."""
 
-    kind: Kind
-    # the latency the admitted requests should keep, on average, in the server; and at least
-    # ``tolerance`` x what they take when not crowded (the baseline), so that a slower
-    # machine does not read as an overload
     target_s: float
     max_limit: int
-    min_limit: int = 1
+    min_limit: int = 4
+    initial_limit: int = 64
     tolerance: float = 2.0
     queue_wait_s: float = 0.005
     queue_max: int = 64
@@ -70,8 +84,11 @@ class Gate:
     limit: float = field(init=False)
     in_flight: int = field(default=0, init=False)
     admitted: int = field(default=0, init=False)
-    refused: int = field(default=0, init=False)
-    _waiting: collections.deque[asyncio.Future[None]] = field(
+    done: int = field(default=0, init=False)  # admitted requests finished
+    refused: dict[Kind, int] = field(default_factory=lambda: dict.fromkeys(Kind, 0), init=False)
+    baseline_s: float = field(default=0.0, init=False)  # mean time in the server, uncrowded
+    # (slot, the most in flight it may find) for each request waiting for a slot
+    _waiting: collections.deque[tuple[asyncio.Future[None], float]] = field(
         default_factory=collections.deque, init=False
     )
     _window_end: float = field(default=0.0, init=False)
@@ -79,12 +96,10 @@ class Gate:
     _window_done: int = field(default=0, init=False)
     _window_full: bool = field(default=False, init=False)  # someone waited or was refused
     _window_peak: int = field(default=0, init=False)  # the most in flight at once
-    done: int = field(default=0, init=False)  # admitted requests finished
-    baseline_s: float = field(default=0.0, init=False)  # mean time in the server, uncrowded
     _means: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=600), init=False
     )
-    # at the end of the last windows, for a refused claimant's retry time: (done, refused)
+    # at the end of the last windows, for a refused claimant's retry time: (done, claims refused)
     _recent: collections.deque[tuple[int, int]] = field(
         default_factory=lambda: collections.deque(maxlen=10), init=False
     )
@@ -92,12 +107,13 @@ class Gate:
     def __post_init__(self) -> None:
         if not 1 <= self.min_limit <= self.max_limit or self.target_s <= 0:
             raise ValueError("a gate needs 1 <= min_limit <= max_limit and a latency target")
-        self.limit = float(self.max_limit)
+        self.limit = float(max(self.min_limit, min(self.initial_limit, self.max_limit)))
 
-    async def enter(self) -> bool:
-        """Admitted (True: call ``leave`` when done) or refused (False) now or after a short
-        wait for a slot."""
-        if self.in_flight < int(self.limit) and not self._waiting:
+    async def enter(self, kind: Kind) -> bool:
+        """Admitted (True: call ``leave`` when done) or refused (False), at once or after a
+        short wait for a slot."""
+        room = self.limit * SHARES[kind]
+        if self.in_flight < room and not self._waiting:
             self.in_flight += 1
             self.admitted += 1
             if self.in_flight > self._window_peak:
@@ -105,10 +121,10 @@ class Gate:
             return True
         self._window_full = True
         if len(self._waiting) >= self.queue_max or self.queue_wait_s <= 0:
-            self.refused += 1
+            self.refused[kind] += 1
             return False
         slot = asyncio.get_running_loop().create_future()
-        self._waiting.append(slot)
+        self._waiting.append((slot, room))
         try:
             await asyncio.wait_for(asyncio.shield(slot), self.queue_wait_s)
         except TimeoutError:
@@ -116,7 +132,7 @@ class Gate:
                 self.admitted += 1
                 return True
             slot.cancel()
-            self.refused += 1
+            self.refused[kind] += 1
             return False
         self.admitted += 1
         return True
@@ -129,36 +145,39 @@ class Gate:
         self.done += 1
         if now >= self._window_end:
             self._adapt(now)
-        while self._waiting:  # the slot goes to the longest waiting request still waiting
-            slot = self._waiting.popleft()
-            if not slot.done():
+        self.in_flight -= 1
+        for _ in range(len(self._waiting)):  # the first still waiting whose share has room
+            slot, room = self._waiting.popleft()
+            if slot.done():
+                continue
+            if self.in_flight < room:
+                self.in_flight += 1
                 slot.set_result(None)
                 return
-        self.in_flight -= 1
+            self._waiting.append((slot, room))
 
     def _adapt(self, now: float) -> None:
         if self._window_done:
             mean = self._window_time / self._window_done
-            # the baseline: the least a request took on average in a window of the last
-            # minute, what this machine does uncrowded now (TCP Vegas's base RTT); requests
-            # slower than that for another reason (the machine, the database) are not an
-            # overload, which admitting fewer would not cure
             self._means.append(mean)
-            self.baseline_s = min(self._means)
+            ordered = sorted(self._means)
+            self.baseline_s = ordered[int(len(ordered) * _BASELINE_QUANTILE)]
             if self._window_full or self._window_peak >= int(self.limit):  # at the limit
-                if mean > max(self.target_s, self.tolerance * self.baseline_s):
-                    self.limit = max(self.min_limit, self.limit * 0.9)
+                threshold = max(self.target_s, self.tolerance * self.baseline_s)
+                if mean > threshold:  # far over it (an overload's onset): halve at once
+                    factor = 0.5 if mean > 4 * threshold else 0.8
+                    self.limit = max(float(self.min_limit), self.limit * factor)
                 else:
-                    self.limit = min(self.max_limit, self.limit + 1)
-        self._recent.append((self.done, self.refused))
+                    self.limit = min(float(self.max_limit), self.limit * 1.1 + 1)
+        self._recent.append((self.done, self.refused[Kind.CLAIMS]))
         self._window_end = now + self.window_s
         self._window_time, self._window_done, self._window_full = 0.0, 0, False
         self._window_peak = self.in_flight
 
     def retry_after_s(self) -> int:
-        """When a refused request might come back: the refused per admitted lately, as
-        seconds (a claimant refused among ten per one admitted waits about ten), at least 1,
-        at most 60, spread over [t, 2t) so that the refused do not return together."""
+        """When a refused claimant might come back: claims refused per request served lately,
+        as seconds (ten refused per one served: about ten), at least 1, at most 60, spread
+        over [t, 2t) so that the refused do not return together."""
         base = 1.0
         if len(self._recent) >= 2:
             (done_then, refused_then), (done_now, refused_now) = self._recent[0], self._recent[-1]
@@ -168,18 +187,17 @@ class Gate:
 
 @dataclass
 class Admission:
-    """The gates of one process, by route (``server/app.py`` fills ``of_route``)."""
+    """A process's gate and the kind of each route (``server/app.py`` fills ``of_route``)."""
 
-    gates: dict[Kind, Gate]
-    of_route: dict[object, Gate] = field(default_factory=dict)
+    gate: Gate
+    of_route: dict[object, Kind] = field(default_factory=dict)
     on_refuse: Callable[[Kind], object] = lambda kind: None
 
-    def refusal(self, gate: Gate) -> VoucherError:
-        retry = gate.retry_after_s() if gate.kind is Kind.CLAIMS else 1
-        self.on_refuse(gate.kind)
-        if gate.kind is Kind.CLAIMS:
-            return WaitingRoom(retry_after_s=retry)
-        return ServerBusy(retry_after_s=retry)
+    def refusal(self, kind: Kind) -> VoucherError:
+        self.on_refuse(kind)
+        if kind is Kind.CLAIMS:
+            return WaitingRoom(retry_after_s=self.gate.retry_after_s())
+        return ServerBusy(retry_after_s=1)
 
 
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
@@ -189,11 +207,12 @@ ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
 async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: a refused request is answered before anything else runs for it."""
     admission = request.app[ADMISSION]
-    gate = admission.of_route.get(request.match_info.route)
-    if gate is None:  # health, metrics, unmatched: never shed
+    kind = admission.of_route.get(request.match_info.route)
+    if kind is None:  # health, metrics, unmatched: never shed
         return await handler(request)
-    if not await gate.enter():
-        return _refused(admission.refusal(gate))
+    gate = admission.gate
+    if not await gate.enter(kind):
+        return _refused(admission.refusal(kind))
     started = gate.clock()
     try:
         return await handler(request)

@@ -708,24 +708,22 @@ def _kind_of(method: str, path: str) -> Kind:
 
 
 def admission_of(app: web.Application, settings: Settings) -> Admission:
-    target, wait = settings.shed_target_ms / 1000, settings.shed_queue_wait_ms / 1000
-    most = {
-        Kind.TILL_WRITE: settings.shed_till_max,
-        Kind.TILL_READ: settings.shed_till_max,
-        Kind.CLAIMS: settings.shed_claims_max,
-        Kind.OTHER: settings.shed_other_max,
-    }
-    gates = {
-        kind: Gate(kind, target, top, min_limit=min(top, 8), queue_wait_s=wait)
-        for kind, top in most.items()
-    }
-    refused = app[METRICS].shed
-    admission = Admission(gates, on_refuse=lambda kind: refused.labels(kind).inc())
+    gate = Gate(
+        settings.shed_target_ms / 1000,
+        settings.shed_max_in_flight,
+        min_limit=min(4, settings.shed_initial_in_flight),
+        initial_limit=settings.shed_initial_in_flight,
+        queue_wait_s=settings.shed_queue_wait_ms / 1000,
+    )
+    metrics = app[METRICS]
+    metrics.admission_limit.set_function(partial(getattr, gate, "limit"))  # read when scraped
+    refused = metrics.shed
+    admission = Admission(gate, on_refuse=lambda kind: refused.labels(kind).inc())
     for route in app.router.routes():
         resource = route.resource
         path = resource.canonical if resource is not None else ""
         if path not in _NEVER_SHED and not path.startswith("/static"):
-            admission.of_route[route] = gates[_kind_of(route.method, path)]
+            admission.of_route[route] = _kind_of(route.method, path)
     return admission
 
 

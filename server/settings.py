@@ -113,12 +113,12 @@ class Settings:
     replica_poll_s: float = 1.0
     replica_connect_timeout_s: float = 1.0
     # issue 14, load shedding (server/admission.py): per process, at most this many requests
-    # of each kind in flight (the limit adapts below it to keep their time in the server
-    # under shed_target_ms on average); one more waits at most shed_queue_wait_ms for a
-    # slot, else it is refused at once (503 server_busy, or waiting_room for claims)
-    shed_till_max: int = 256
-    shed_claims_max: int = 64
-    shed_other_max: int = 128
+    # in flight (starting at shed_initial_in_flight, the limit adapts to keep their time in
+    # the server under shed_target_ms, or twice what it is uncrowded, on average); one more
+    # waits at most shed_queue_wait_ms for a slot, else it is refused at once (503
+    # server_busy, or waiting_room for claims)
+    shed_max_in_flight: int = 256
+    shed_initial_in_flight: int = 128
     shed_target_ms: float = 50.0
     shed_queue_wait_ms: float = 5.0
 
@@ -164,8 +164,8 @@ class Settings:
             raise SettingsError(
                 "the replica needs a lag bound >= 0, a poll and a connect timeout > 0, a pool >= 1"
             )
-        if min(self.shed_till_max, self.shed_claims_max, self.shed_other_max) < 2:
-            raise SettingsError("each kind of request needs room for at least 2 in flight")
+        if not 2 <= self.shed_initial_in_flight <= self.shed_max_in_flight:
+            raise SettingsError("shedding needs 2 <= shed_initial_in_flight <= shed_max_in_flight")
         if self.shed_target_ms <= 0 or self.shed_queue_wait_ms < 0:
             raise SettingsError("shedding needs a latency target > 0 and a queue wait >= 0")
         for proxy in self.trusted_proxies:
@@ -239,6 +239,8 @@ class Settings:
             database_replica_url=env.get("VOUCHER_DATABASE_REPLICA_URL") or None,
             replica_max_lag_s=float(env.get("VOUCHER_REPLICA_MAX_LAG_S", "5")),
             shed_target_ms=float(env.get("VOUCHER_SHED_TARGET_MS", "50")),
+            shed_max_in_flight=int(env.get("VOUCHER_SHED_MAX_IN_FLIGHT", "256")),
+            shed_initial_in_flight=int(env.get("VOUCHER_SHED_INITIAL_IN_FLIGHT", "128")),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("VOUCHER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

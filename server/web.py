@@ -151,6 +151,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.admission_limit = Gauge(
+            "voucher_admission_limit",
+            "Requests this process admits at once now (issue 14: adapts to the latency target)",
+            registry=self.registry,
+        )
         self._latency_of: dict[tuple[str, str, int], Any] = {}
         self.batch_size = Histogram(
             "voucher_batch_size",

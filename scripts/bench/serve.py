@@ -27,8 +27,6 @@ from server.settings import Settings
 from server.web import JsonLogFormatter
 from shared.tokens import SigningKey
 
-SHEDDING = ("shed_target_ms", "shed_till_max", "shed_queue_wait_ms")
-
 
 def settings_from(cfg: dict[str, Any]) -> Settings:
     return Settings(
@@ -49,8 +47,18 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         port=int(cfg["port"]),
         # issue 14: load shedding (server/admission.py), the Settings defaults unless given
         **{
-            k: cfg[k] for k in ("shed_target_ms", "shed_till_max", "shed_queue_wait_ms") if k in cfg
+            k: cfg[k]
+            for k in (
+                "shed_target_ms",
+                "shed_max_in_flight",
+                "shed_initial_in_flight",
+                "shed_queue_wait_ms",
+            )
+            if k in cfg
         },
+        # the cost benchmark's claims sign citizens in through the development identity
+        # provider (a loopback server for the benchmark only, as the demo's)
+        dev_idp_key=SigningKey.generate("bench-idp") if cfg.get("dev_idp") else None,
     )
 
 

@@ -96,9 +96,8 @@ def settings(test_services: Services) -> Settings:
         qr_mint_burst=100_000,
         # the concurrency tests send hundreds of requests at once to test the ledger, not
         # load shedding, which tests/e2e/test_shedding.py tests with narrow gates of its own
-        shed_till_max=100_000,
-        shed_claims_max=100_000,
-        shed_other_max=100_000,
+        shed_max_in_flight=100_000,
+        shed_initial_in_flight=100_000,
     )
 
 

@@ -20,13 +20,17 @@ from server.app import create_app
 from server.settings import Settings
 from tests.e2e.conftest import Clock, World
 
-NARROW: dict[str, Any] = {"shed_till_max": 2, "shed_claims_max": 2, "shed_queue_wait_ms": 0}
+NARROW: dict[str, Any] = {
+    "shed_max_in_flight": 2,
+    "shed_initial_in_flight": 2,
+    "shed_queue_wait_ms": 0,
+}
 
 
 async def narrow_world(
-    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool, **gate: Any
 ) -> World:
-    own = dataclasses.replace(settings, **NARROW)
+    own = dataclasses.replace(settings, **{**NARROW, **gate})
     return World(await aiohttp_client(create_app(own, clock=clock)), own, db_pool)
 
 
@@ -49,12 +53,10 @@ async def test_a_full_till_gate_answers_server_busy_at_once_and_decides_nothing(
 ) -> None:
     world = await narrow_world(aiohttp_client, settings, clock, db_pool)
     person, till = await world.citizen_with_vouchers(), await world.till()
-    gates = world.client.app[ADMISSION].gates
-    gate, reads = gates[Kind.TILL_WRITE], gates[Kind.TILL_READ]
-    for full in (gate, reads):  # two redemptions and two quotes in flight: both full
-        assert await full.enter() and await full.enter()
-
     token, key, receipt = await world.qr(person), uuid.uuid4().hex, "R-SHED-1"
+    gate = world.client.app[ADMISSION].gate
+    for _ in range(2):  # two redemptions in flight: the process is full
+        assert await gate.enter(Kind.TILL_WRITE)
     r = await world.redeem(till, token, key=key, receipt_no=receipt)
     assert r.status == 503
     assert (await r.json())["error"]["code"] == "server_busy"
@@ -68,9 +70,8 @@ async def test_a_full_till_gate_answers_server_busy_at_once_and_decides_nothing(
     assert await shed_count(world, "till_write") == 1
     assert await shed_count(world, "till_read") == 1
 
-    for full in (gate, reads):
-        full.leave(full.clock())
-        full.leave(full.clock())
+    gate.leave(gate.clock())
+    gate.leave(gate.clock())
     r = await world.redeem(till, token, key=key, receipt_no=receipt)  # the till's retry
     assert r.status == 201, await r.text()
     assert await bills_with(db_pool, receipt) == 1
@@ -82,8 +83,8 @@ async def test_a_claim_rush_sends_claimants_to_the_waiting_room_with_a_retry_tim
     world = await narrow_world(aiohttp_client, settings, clock, db_pool)
     person = await world.citizen()
     certificate = await world.certificate([person.id_number])
-    gate = world.client.app[ADMISSION].gates[Kind.CLAIMS]
-    assert await gate.enter() and await gate.enter()
+    gate = world.client.app[ADMISSION].gate
+    assert await gate.enter(Kind.TILL_WRITE) and await gate.enter(Kind.TILL_WRITE)
 
     claim = {"certificate_no": certificate}
     r = await world.client.post("/v1/claims", json=claim, headers=person.headers)
@@ -92,8 +93,12 @@ async def test_a_claim_rush_sends_claimants_to_the_waiting_room_with_a_retry_tim
     assert error["code"] == "waiting_room"
     assert error["details"]["retry_after_s"] in (1, 2)  # nothing refused yet: a second or two
     assert r.headers["Retry-After"] == str(error["details"]["retry_after_s"])
-    wallet = await world.client.get("/v1/wallet", headers=person.headers)
-    assert wallet.status == 200 and not (await wallet.json())["claims"]  # nothing claimed
+    claimed = await db_pool.fetchval(
+        "SELECT count(*) FROM claims JOIN certificates c ON c.id = certificate_id"
+        " WHERE c.cert_no = $1",
+        certificate,
+    )
+    assert claimed == 0  # nothing decided
 
     gate.leave(gate.clock())
     gate.leave(gate.clock())
@@ -127,3 +132,31 @@ async def test_a_burst_past_the_gate_is_served_or_refused_and_nothing_is_lost(
         r = await world.redeem(till, tokens[i], key=keys[i], receipt_no=receipts[i])
         assert r.status == 201, await r.text()
     assert await bills_with(db_pool, *receipts) == 30
+
+
+async def test_a_process_at_half_its_limit_refuses_quotes_and_claims_but_not_redemptions(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> None:
+    # issue 14: a claim rush or a quote storm never takes the tills' share
+    world = await narrow_world(
+        aiohttp_client, settings, clock, db_pool, shed_max_in_flight=10, shed_initial_in_flight=10
+    )
+    person, till = await world.citizen_with_vouchers(), await world.till()
+    claimant = await world.citizen()
+    certificate = await world.certificate([claimant.id_number])
+    token = await world.qr(person)
+    gate = world.client.app[ADMISSION].gate
+    for _ in range(5):  # 5 of 10 in flight
+        assert await gate.enter(Kind.TILL_WRITE)
+    quote = await world.client.post(
+        "/v1/quote", json={"token": token, "bill_fen": 40_000}, headers=till.headers
+    )
+    claim = await world.client.post(
+        "/v1/claims", json={"certificate_no": certificate}, headers=claimant.headers
+    )
+    assert (quote.status, claim.status) == (503, 503)
+    assert (await claim.json())["error"]["code"] == "waiting_room"
+    r = await world.redeem(till, token)  # a sale's end still gets in
+    assert r.status == 201, await r.text()
+    for _ in range(5):
+        gate.leave(gate.clock())
