@@ -95,6 +95,33 @@ async def prepare(url: str, args: argparse.Namespace, key: bytes, work: Path) ->
     return {"terminals": seeded.terminals, "unclaimed": list(unclaimed.unclaimed)}
 
 
+def server_roles(work: Path, rd: Any) -> dict[int, str]:
+    """The server's processes and this run's redis-server, by pid, for ``bench.procstat``."""
+    roles = {int((work / "server.pid").read_text()): GROUPS["server"]}
+    extra = work / "server.pid.extra"
+    if extra.exists():
+        roles.update(dict.fromkeys(map(int, extra.read_text().split()), GROUPS["server"]))
+    if rd is not None:
+        roles[int(rd.pid_file.read_text())] = GROUPS["redis"]
+    return roles
+
+
+async def claims_made(url: str) -> dict[str, float]:
+    """The claims of the run (of the LT-… certificates): how many, and vouchers each."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS claims, coalesce(avg(c.voucher_count), 0)::float AS vouchers"
+            " FROM claims c JOIN certificates t ON t.id = c.certificate_id"
+            " WHERE t.cert_no LIKE $1",
+            f"{loadtest.TAG}%",
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return {"claims": row["claims"], "vouchers_per_claim": round(row["vouchers"], 1)}
+
+
 def per_operation(result: dict[str, Any]) -> dict[str, float | None]:
     done = result["done"] or 0
     cpu = result["cpu_seconds"]
@@ -106,7 +133,7 @@ def per_operation(result: dict[str, Any]) -> dict[str, float | None]:
 
 def report(r: dict[str, Any]) -> str:
     rows = []
-    for op in ("quote", "checkout", "claim"):
+    for op in ("quote", "checkout", "claim", "refused"):
         one = r["runs"][op]
         us = r["us"][op]
         rows.append(
@@ -119,9 +146,11 @@ def report(r: dict[str, Any]) -> str:
         f"| redemption (checkout - quote) | | {redeem['server']} | {redeem['postgres']} | "
         f"{redeem['redis']} | | {redeem['machine']} | |"
     )
+    made = r["claims_made"]
     return "\n".join(
         [
             f"command: `{r['command']}`",
+            f"claims made: {made['claims']:,}, {made['vouchers_per_claim']} vouchers each",
             "",
             "| operation | per second | server µs | PostgreSQL µs | Redis µs | "
             "load generator µs | machine µs | failed |",
@@ -168,12 +197,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                     cwd=ROOT, env=bo.CHILD_ENV, stdout=out, stderr=subprocess.STDOUT,
                 )  # fmt: skip
             asyncio.run(br.wait_ready(base_url, wrapper, log_path))
-            roles = {int((work / "server.pid").read_text()): GROUPS["server"]}
-            extra = work / "server.pid.extra"
-            if extra.exists():
-                roles.update(dict.fromkeys(map(int, extra.read_text().split()), GROUPS["server"]))
-            if rd is not None:
-                roles[int(rd.pid_file.read_text())] = GROUPS["redis"]
+            roles = server_roles(work, rd)
             common = {
                 "base_url": base_url, "subjects_path": str(work / "subjects.bin"),
                 "qr_key_pem": str(pem), "qr_kid": key.kid, "issuer": SERVICE_ISSUER,
@@ -189,8 +213,36 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 runs[op] = bo.run_child(children, "bench.costs", {**common, "operation": op},
                                         work, op, args.warmup + args.duration + 300)  # fmt: skip
             br.stop_server(int((work / "server.pid").read_text()), wrapper)
+            # a refusal: the same server admitting one quote at a time per process
+            narrow = {"shed_max_in_flight": 2, "shed_initial_in_flight": 2,
+                      "shed_queue_wait_ms": 0}  # fmt: skip
+            (work / "server.json").write_text(json.dumps({**server_cfg, **narrow}))
+            with log_path.open("ab") as out:
+                wrapper = children.start(
+                    [sys.executable, "-m", "bench.serve", str(work / "server.json")],
+                    cwd=ROOT, env=bo.CHILD_ENV, stdout=out, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            asyncio.run(br.wait_ready(base_url, wrapper, log_path))
+            roles = server_roles(work, rd)
+            br.log(f"refused: {args.duration:.0f} s ...")
+            runs["refused"] = bo.run_child(
+                children, "bench.costs",
+                {**common, "roles": roles, "operation": "refused", "run_tag": "R"},
+                work, "refused", args.warmup + args.duration + 300,
+            )  # fmt: skip
+            br.stop_server(int((work / "server.pid").read_text()), wrapper)
             ledger = asyncio.run(br.check_ledger(url))
+            claimed = asyncio.run(claims_made(url))
         us = {op: per_operation(one) for op, one in runs.items()}
+        # a refusal: the server's CPU less that of the quotes it served, per 503
+        refused = runs["refused"]
+        served_us = refused["admitted"] * (us["quote"]["server"] or 0)
+        server_s = refused["cpu_seconds"].get(GROUPS["server"], {}).get("cpu", 0.0)
+        us["refused"]["server"] = (
+            round((server_s * 1e6 - served_us) / refused["done"]) if refused["done"] else None
+        )
+        for group in ("postgres", "redis", "machine"):  # a refusal asks neither: not measured
+            us["refused"][group] = None
         us["redemption (checkout - quote)"] = {
             k: (None if us["checkout"][k] is None or us["quote"][k] is None
                 else us["checkout"][k] - us["quote"][k])  # type: ignore[operator]
@@ -202,6 +254,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "runs": runs,
             "us": us,
             "ledger": ledger,
+            "claims_made": claimed,
         }
     finally:
         children.stop_all()

@@ -73,7 +73,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--after", type=float, default=20.0, help="seconds after the overload")
     p.add_argument("--shed-target-ms", type=float, default=10.0)
     p.add_argument("--shed-max-in-flight", type=int, default=256)
-    p.add_argument("--shed-initial-in-flight", type=int, default=128)
+    p.add_argument("--shed-initial-in-flight", type=int, default=256)
     p.add_argument("--shed-queue-wait-ms", type=float, default=5.0)
     p.add_argument("--server-processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--max-connections", type=int, default=1024)
@@ -191,6 +191,26 @@ def report(r: dict[str, Any]) -> str:
             f"{sum(p['client_errors'].values())} |"
         )
     ledger = r["ledger"]
+    cpu_rows = []
+    for p in (unloaded, overload, after):
+        cpu = p.get("cpu_seconds", {})
+        capacity = cpu.get("machine capacity (all cores)", {}).get("cpu") or 1
+        share = {
+            group: round(100 * cpu.get(key, {}).get("cpu", 0.0) / capacity)
+            for group, key in (
+                ("server", "server (python)"),
+                ("generator", "load generator"),
+                ("postgres", "postgres backends"),
+                ("redis", "redis (this run)"),
+                ("other", "other processes"),
+                ("busy", "machine busy (all cores)"),
+            )
+        }
+        cpu_rows.append(
+            f"| {p['name']} | {share['server']} % | {share['generator']} % | "
+            f"{share['postgres']} % | {share['redis']} % | {share['other']} % | "
+            f"{share['busy']} % |"
+        )
     return "\n".join(
         [
             f"command: `{r['command']}`",
@@ -202,6 +222,12 @@ def report(r: dict[str, Any]) -> str:
             "redeem p50 / p99 ms (201s) | generator lag p99 ms | not sent | client errors |",
             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
             *rows,
+            "",
+            "where the machine's CPU went (share of both cores):",
+            "",
+            "| phase | server | load generator | PostgreSQL | Redis | other processes | busy |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            *cpu_rows,
             "",
             f"- admitted redeem p99 under overload: **{overload['redeem'].get('p99_ms')} ms** "
             f"against 2 x unloaded p99 = {bound:.1f} ms: "
@@ -229,7 +255,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     if args.redis_url:
         env["VOUCHER_REDIS_URL"] = args.redis_url
     try:
-        with services(data_dir, env) as (urls, _, _):
+        with services(data_dir, env) as (urls, _, rd):
             url = br.with_database(urls.database_url, "voucher_overload")
             redis_url = urls.redis_url
             redis_url += ("&" if "?" in redis_url else "?") + "db=15"
@@ -314,11 +340,18 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                      f"--format raw --nonblocking -o {args.profile}"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
+            roles = {server_pid: "server (python)"}
+            extra = work / "server.pid.extra"
+            if extra.exists():
+                roles.update(dict.fromkeys(map(int, extra.read_text().split()), "server (python)"))
+            if rd is not None:
+                roles[int(rd.pid_file.read_text())] = "redis (this run)"
             open_loop = run_child(
                 children,
                 "bench.overload",
                 {**common, "run_tag": tag, "terminals": terminals, "phases": phases,
-                 "max_connections": args.max_connections},
+                 "max_connections": args.max_connections, "roles": roles,
+                 "database": br.database_of(url)},
                 work, "overload", total + 300,
             )  # fmt: skip
             inside = asyncio.run(in_server(base_url))

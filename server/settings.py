@@ -118,7 +118,7 @@ class Settings:
     # waits at most shed_queue_wait_ms for a slot, else it is refused at once (503
     # server_busy, or waiting_room for claims)
     shed_max_in_flight: int = 256
-    shed_initial_in_flight: int = 128
+    shed_initial_in_flight: int = 256
     shed_target_ms: float = 50.0
     shed_queue_wait_ms: float = 5.0
 
@@ -240,7 +240,7 @@ class Settings:
             replica_max_lag_s=float(env.get("VOUCHER_REPLICA_MAX_LAG_S", "5")),
             shed_target_ms=float(env.get("VOUCHER_SHED_TARGET_MS", "50")),
             shed_max_in_flight=int(env.get("VOUCHER_SHED_MAX_IN_FLIGHT", "256")),
-            shed_initial_in_flight=int(env.get("VOUCHER_SHED_INITIAL_IN_FLIGHT", "128")),
+            shed_initial_in_flight=int(env.get("VOUCHER_SHED_INITIAL_IN_FLIGHT", "256")),
             trusted_proxies=tuple(
                 p.strip() for p in env.get("VOUCHER_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),

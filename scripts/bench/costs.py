@@ -10,7 +10,10 @@ operations answered with success, that is the CPU each costs, the capacity model
 - ``quote``: ``POST /v1/quote`` with a fresh QR token (changes nothing);
 - ``checkout``: a quote, then ``POST /v1/redemptions`` for one voucher (a till's sale);
 - ``claim``: ``POST /v1/claims`` of an unclaimed certificate by its owner, signed in before
-  the window (the sign-in is not part of the claim's cost).
+  the window (the sign-in is not part of the claim's cost);
+- ``refused``: quotes to a server whose load shedding admits one at a time (issue 14): the
+  503s are the operations, the quotes it served are counted apart (``admitted``), so that
+  their CPU can be taken off.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bench import procstat
-from bench.loadgen import HttpConnection, Tokens, post
+from bench.loadgen import HttpConnection, Tokens, post, sign_in_terminal
 
 
 class Costs:
@@ -40,19 +43,16 @@ class Costs:
         self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
         self.host_header = f"{self.host}:{self.port}".encode()
         self.done = 0
+        self.admitted = 0  # "refused": the quotes that were served
         self.failed: dict[str, int] = {}
         self.measuring = False
         self.stop = False
         self.claims: list[tuple[str, bytes]] = []  # (certificate number, citizen's auth header)
 
     async def _signed_in(self, session: aiohttp.ClientSession) -> list[bytes]:
-        async def one(terminal: list[Any]) -> bytes:
-            body = {"terminal_id": terminal[0], "secret": terminal[1]}
-            async with session.post(self.cfg["base_url"] + "/v1/auth/terminal", json=body) as r:
-                data = await r.json()
-                return f"Authorization: Bearer {data['access_token']}\r\n".encode()
-
-        return list(await asyncio.gather(*(one(t) for t in self.cfg["terminals"][:64])))
+        base, terminals = self.cfg["base_url"], self.cfg["terminals"][:64]
+        tokens = await asyncio.gather(*(sign_in_terminal(session, base, t) for t in terminals))
+        return [f"Authorization: Bearer {t}\r\n".encode() for t in tokens]
 
     async def _citizens(self, session: aiohttp.ClientSession) -> None:
         base = self.cfg["base_url"]
@@ -103,6 +103,12 @@ class Costs:
                 token, bill = self.tokens.take(), rng.randint(400, 1000) * 100
                 quote = json.dumps({"token": token, "bill_fen": bill}).encode()
                 status, data = await conn.request(post(self.host_header, b"/v1/quote", auth, quote))
+                if self.cfg["operation"] == "refused":
+                    if self.measuring and status == 200:
+                        self.admitted += 1
+                    else:
+                        self._count(status == 503, status, data)
+                    continue
                 if self.cfg["operation"] == "quote" or status != 200:
                     self._count(status == 200, status, data)
                     continue
@@ -142,6 +148,7 @@ class Costs:
             "operation": cfg["operation"],
             "window_s": window,
             "done": self.done,
+            "admitted": self.admitted,
             "per_s": self.done / window,
             "failed": self.failed,
             "cpu_seconds": procstat.usage(before, after),

@@ -256,6 +256,22 @@ def _summary(h: HdrHistogram) -> dict[str, float]:
     }
 
 
+async def sign_in_terminal(session: aiohttp.ClientSession, base: str, terminal: list[Any]) -> str:
+    """A till's access token. Tills signing in all at once may meet the server's load
+    shedding (503 server_busy, issue 14): as a till does, wait Retry-After and try again."""
+    body = {"terminal_id": terminal[0], "secret": terminal[1]}
+    for _ in range(20):
+        async with session.post(base + "/v1/auth/terminal", json=body) as resp:
+            data = await resp.json()
+            if resp.status == 200:
+                return str(data["access_token"])
+            if resp.status != 503:
+                raise RuntimeError(f"terminal {terminal[0]} sign-in: {resp.status} {data}")
+            wait = float(resp.headers.get("Retry-After", "1"))
+        await asyncio.sleep(wait * (0.5 + random.random()))
+    raise RuntimeError(f"terminal {terminal[0]} sign-in: the server stayed busy")
+
+
 class Run:
     def __init__(self, cfg: dict[str, Any], tokens: Tokens) -> None:
         self.cfg = cfg
@@ -285,12 +301,7 @@ class Run:
         bucket[key] = bucket.get(key, 0) + 1
 
     async def sign_in(self, session: aiohttp.ClientSession, terminal: list[Any]) -> str:
-        body = {"terminal_id": terminal[0], "secret": terminal[1]}
-        async with session.post(self.base + "/v1/auth/terminal", json=body) as resp:
-            data = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"terminal {terminal[0]} sign-in: {resp.status} {data}")
-            return str(data["access_token"])
+        return await sign_in_terminal(session, self.base, terminal)
 
     async def terminal(self, index: int, access: str, rng: random.Random) -> None:
         split = urlsplit(self.base)

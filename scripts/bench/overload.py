@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import os
 import random
 import sys
 import time
@@ -32,7 +33,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bench.loadgen import HttpConnection, Tokens, _hist, _summary, post
+from bench import procstat
+from bench.loadgen import HttpConnection, Tokens, _hist, _summary, post, sign_in_terminal
 
 
 class Overload:
@@ -55,16 +57,10 @@ class Overload:
 
     async def sign_in(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-
-            async def one(terminal: list[Any]) -> bytes:
-                body = {"terminal_id": terminal[0], "secret": terminal[1]}
-                async with session.post(self.cfg["base_url"] + "/v1/auth/terminal", json=body) as r:
-                    data = await r.json()
-                    if r.status != 200:
-                        raise RuntimeError(f"terminal {terminal[0]} sign-in: {r.status} {data}")
-                    return f"Authorization: Bearer {data['access_token']}\r\n".encode()
-
-            self.auths = list(await asyncio.gather(*(one(t) for t in self.cfg["terminals"])))
+            tokens = await asyncio.gather(
+                *(sign_in_terminal(session, self.cfg["base_url"], t) for t in self.cfg["terminals"])
+            )
+        self.auths = [f"Authorization: Bearer {t}\r\n".encode() for t in tokens]
 
     async def _connection(self) -> tuple[HttpConnection, bytes] | None:
         while self.idle:
@@ -157,6 +153,9 @@ class Overload:
             "client_errors": {},
         }
         perf = time.perf_counter
+        roles = {int(pid): role for pid, role in self.cfg.get("roles", {}).items()}
+        roles[os.getpid()] = "load generator"
+        before = await asyncio.to_thread(procstat.snapshot, roles, self.cfg.get("database", ""))
         start = perf()
         end = start + seconds
         due = start
@@ -171,6 +170,8 @@ class Overload:
             task = asyncio.create_task(self.checkout(phase, due))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
+        after = await asyncio.to_thread(procstat.snapshot, roles, self.cfg.get("database", ""))
+        phase["cpu_seconds"] = procstat.usage(before, after)  # where the machine's CPU went
         return phase
 
     async def run(self) -> dict[str, Any]:
