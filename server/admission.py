@@ -212,7 +212,7 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     gate = admission.gate
     if not await gate.enter(kind):
-        return _refused(admission.refusal(kind))
+        return _refused(admission.refusal(kind), page=not request.path.startswith("/v1/"))
     started = gate.clock()
     try:
         return await handler(request)
@@ -220,7 +220,27 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         gate.leave(started)
 
 
-def _refused(error: VoucherError) -> web.Response:
-    response = error_from(error)  # 503, as every Unavailable
-    response.headers["Retry-After"] = str(error.details["retry_after_s"])
+# what a person reads on a page (the wallet's claim form, the merchant's pages), both languages
+_PAGE_WORDS = {
+    ServerBusy.code: (
+        "服务器繁忙，本次未办理，请 {s} 秒后再试。",
+        "The server is busy and did nothing; try again in {s} s.",
+    ),
+    WaitingRoom.code: (
+        "领券人数较多，您在排队中，请 {s} 秒后再试。",
+        "Many people are claiming now: you are in the waiting room; try again in {s} s.",
+    ),
+}
+
+
+def _refused(error: VoucherError, *, page: bool) -> web.Response:
+    seconds = str(error.details["retry_after_s"])
+    if page:
+        zh, en = _PAGE_WORDS[error.code]
+        response = web.Response(
+            text=f"{zh.format(s=seconds)}\n{en.format(s=seconds)}\n", status=503
+        )
+    else:
+        response = error_from(error)  # 503, as every Unavailable
+    response.headers["Retry-After"] = seconds
     return response

@@ -100,6 +100,11 @@ async def test_a_claim_rush_sends_claimants_to_the_waiting_room_with_a_retry_tim
     )
     assert claimed == 0  # nothing decided
 
+    # the wallet's claim form, a page: the same answer in words, both languages
+    page = await world.client.post("/wallet/claim", data={"certificate_no": certificate})
+    assert page.status == 503 and page.headers["Retry-After"]
+    assert "排队" in await page.text() and "waiting room" in await page.text()
+
     gate.leave(gate.clock())
     gate.leave(gate.clock())
     r = await world.client.post("/v1/claims", json=claim, headers=person.headers)
