@@ -19,4 +19,7 @@ printf 'postgresql://vouchers:%s@postgres-replica:5432/vouchers' "$pw" > secrets
 if [ ! -s secrets/idp_public_key ]; then
   openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out secrets/idp_public_key
 fi
+# compose (without swarm) bind-mounts each file as it is: the containers' users (postgres,
+# uid 10001) must be able to read it; the folder (0700) keeps other users of this host out
+chmod 644 secrets/*
 echo "secrets in $(pwd)/secrets"

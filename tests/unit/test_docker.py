@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+import pytest
 import yaml
+
+from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -174,3 +177,29 @@ def test_the_database_helpers_are_shell_the_images_can_run() -> None:
     maker = DOCKER / "make-secrets.sh"
     assert shlex.split(maker.read_text().splitlines()[0]) == ["#!/bin/sh"]
     parses("sh", maker)
+
+
+def test_the_secrets_make_secrets_makes_are_what_the_servers_settings_read(tmp_path: Path) -> None:
+    # what compose mounts at /run/secrets/NAME, the server reads through VOUCHER_X_FILE
+    if shutil.which("openssl") is None:
+        pytest.skip("make-secrets.sh needs openssl (apt-get install openssl)")
+    shutil.copy(DOCKER / "make-secrets.sh", tmp_path / "make-secrets.sh")
+    made = subprocess.run(  # noqa: S603 - our own script, in a folder of its own
+        [str(shutil.which("sh")), str(tmp_path / "make-secrets.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    server = compose()["services"]["server"]
+    env = {
+        key: str(value).replace("/run/secrets/", f"{tmp_path}/secrets/")
+        for key, value in server["environment"].items()
+    }
+    settings = Settings.from_env(env)
+    assert settings.database_url.startswith("postgresql://vouchers:")
+    assert settings.database_replica_url is not None
+    assert "@postgres-replica:5432/" in settings.database_replica_url
+    assert [k.kid for k in settings.qr_keys] == ["qr-1"] and set(settings.idp_keys) == {"idp-1"}
+    assert settings.redis_url == "redis://redis:6379/0"
