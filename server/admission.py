@@ -8,7 +8,9 @@ redemption or refund (the end of a sale whose quote was served) may use all of i
 and lookups half (a quote admitted leaves room for its redemption), claims and everything
 else 40 %. A claim rush therefore never takes the last 60 % from the tills; while the
 latency allows, the limit grows, and with it every share. One more request may wait
-``queue_wait_s`` for a slot (a short queue absorbs bursts); otherwise it is refused at once,
+``queue_wait_s`` for a slot (a short queue absorbs bursts), unless the last window already
+refused some (a standing overload: the wait would end in a refusal anyway, so, as CoDel
+does, drop rather than queue); otherwise it is refused at once,
 having cost a dictionary lookup and a small answer: 503 ``server_busy`` with ``Retry-After``
 for the till (its terminal retries the same idempotency key: a refused request decided
 nothing), 503 ``waiting_room`` with a retry time for claims (``details.retry_after_s``,
@@ -96,6 +98,10 @@ class Gate:
     _window_done: int = field(default=0, init=False)
     _window_full: bool = field(default=False, init=False)  # someone waited or was refused
     _window_peak: int = field(default=0, init=False)  # the most in flight at once
+    _window_refused: bool = field(default=False, init=False)
+    # the last window refused some: a standing overload, not a burst, so nobody waits for a
+    # slot (a wait would end in a refusal all the same, CoDel's point: drop, do not queue)
+    _standing: bool = field(default=False, init=False)
     _means: collections.deque[float] = field(
         default_factory=lambda: collections.deque(maxlen=600), init=False
     )
@@ -120,8 +126,9 @@ class Gate:
                 self._window_peak = self.in_flight
             return True
         self._window_full = True
-        if len(self._waiting) >= self.queue_max or self.queue_wait_s <= 0:
+        if self._standing or len(self._waiting) >= self.queue_max or self.queue_wait_s <= 0:
             self.refused[kind] += 1
+            self._window_refused = True
             return False
         slot = asyncio.get_running_loop().create_future()
         self._waiting.append((slot, room))
@@ -133,6 +140,7 @@ class Gate:
                 return True
             slot.cancel()
             self.refused[kind] += 1
+            self._window_refused = True
             return False
         self.admitted += 1
         return True
@@ -169,6 +177,7 @@ class Gate:
                     self.limit = max(float(self.min_limit), self.limit * factor)
                 else:
                     self.limit = min(float(self.max_limit), self.limit * 1.1 + 1)
+        self._standing, self._window_refused = self._window_refused, False
         self._recent.append((self.done, self.refused[Kind.CLAIMS]))
         self._window_end = now + self.window_s
         self._window_time, self._window_done, self._window_full = 0.0, 0, False

@@ -70,6 +70,21 @@ async def test_a_freed_slot_goes_to_a_waiting_request_whose_share_has_room() -> 
     claim.cancel()
 
 
+async def test_in_a_standing_overload_nobody_waits_for_a_slot() -> None:
+    ticks = Ticks()
+    gate = Gate(target_s=0.05, max_limit=1, min_limit=1, queue_wait_s=5, clock=ticks)
+    assert await gate.enter(Kind.TILL_WRITE)
+    gate.queue_max = 0  # a window that refused: the queue was full
+    assert not await gate.enter(Kind.TILL_WRITE)
+    gate.queue_max = 64
+    ticks.now += 1
+    gate.leave(ticks.now)  # the window ends
+    assert await gate.enter(Kind.TILL_WRITE)
+    started = asyncio.get_running_loop().time()
+    assert not await gate.enter(Kind.TILL_WRITE)  # at once, though the queue has room
+    assert asyncio.get_running_loop().time() - started < 1
+
+
 async def test_a_wait_past_queue_wait_is_refused() -> None:
     gate = Gate(target_s=0.05, max_limit=2, min_limit=1, queue_wait_s=0.01)
     assert await gate.enter(Kind.CLAIMS) is True
