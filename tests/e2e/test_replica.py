@@ -38,6 +38,9 @@ WAIT_S = 20
 @pytest.fixture(scope="module")
 def pair() -> Iterator[StreamingPair]:
     base = Path(os.environ.get("VOUCHER_TEST_DATA_DIR", ROOT / ".data" / "test"))
+    for left in base.glob("replica-*"):  # a killed run's pair: stopped and removed
+        if not Path(f"/proc/{left.name.removeprefix('replica-')}").exists():
+            StreamingPair(left).close()
     pair = StreamingPair(base / f"replica-{os.getpid()}")
     pair.start()
     try:
