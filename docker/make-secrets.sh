@@ -1,6 +1,7 @@
 #!/bin/sh
 # Makes docker/secrets/* for compose.yaml (once; never commit them): random passwords and
-# keys, the URLs that carry the database password, and the QR signing key (EC P-256). The
+# keys, the URLs that carry the database password, and the QR code key (base64 of 32 random
+# bytes, the HMAC key of rule U5; server/settings.py qr_key_from_file). The
 # real-name app's public key (idp_public_key) comes from the city: a placeholder key is
 # made here so that the stack starts.
 set -eu
@@ -15,7 +16,7 @@ printf 'postgresql://vouchers:%s@postgres:5432/vouchers' "$pw" > secrets/databas
 printf 'postgresql://vouchers:%s@postgres-replica:5432/vouchers' "$pw" > secrets/database_replica_url
 [ -s secrets/id_hash_key ] || rand 32 > secrets/id_hash_key
 [ -s secrets/access_token_secret ] || rand 32 > secrets/access_token_secret
-[ -s secrets/qr_signing_key ] || openssl ecparam -name prime256v1 -genkey -noout -out secrets/qr_signing_key
+[ -s secrets/qr_key_a ] || rand 32 > secrets/qr_key_a
 if [ ! -s secrets/idp_public_key ]; then
   openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out secrets/idp_public_key
 fi

@@ -25,9 +25,9 @@ from server.db import Conn, connect, parties, seeding
 from server.db import campaigns as campaign_db
 from server.db.migrate import migrate
 from server.process import fast_loop, json_logging, run_server
-from server.settings import Settings
+from server.settings import Settings, write_qr_key_file
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number, validate_id_number
-from shared.tokens import SigningKey
+from shared.tokens import QrKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +179,15 @@ async def _seed_demo(settings: Settings, saved: dict[str, object] | None) -> dic
         await conn.close()
 
 
+DEMO_QR_KID = "A"
+
+
 def demo_qr_key(data_dir: Path) -> Path:
-    """The demo's QR signing key, made once and kept (mode 0600) in its data folder: a code
-    shown before a restart still verifies after it, as in production (issue 11, item 8)."""
-    path = data_dir / "demo-qr-1.pem"
+    """The demo's QR key, made once and kept (mode 0600) in its data folder: a code shown
+    before a restart still verifies after it, as in production (issue 11, item 8)."""
+    path = data_dir / f"demo-qr-{DEMO_QR_KID}.key"
     if not path.exists():
-        path.write_bytes(SigningKey.generate("demo-qr-1").private_pem())
-        path.chmod(0o600)
+        write_qr_key_file(path, QrKey.generate(DEMO_QR_KID))
     return path
 
 
@@ -207,7 +209,7 @@ def demo(host: str, port: int) -> int:
             secrets_file.write_text(json.dumps(stored))
             secrets_file.chmod(0o600)
         env.update(stored)
-        env.setdefault("VOUCHER_QR_KEYS", f"demo-qr-1={demo_qr_key(data_dir)}")
+        env.setdefault("VOUCHER_QR_KEYS", f"{DEMO_QR_KID}={demo_qr_key(data_dir)}")
         settings = Settings.from_env(env, demo=True)
         services_file = data_dir / "demo-services.json"  # for the load test and operators
         services_file.write_text(

@@ -34,28 +34,34 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
-from ops.client import ApiError, Client
-from ops.client import Unreachable as ServerUnreachable
+from client.citizen import CitizenClient
+from client.http import ApiError, BadAnswer, OutcomeUnknown
+from client.http import Unreachable as ServerUnreachable
+from client.staff import StaffClient
+from client.till import TillClient
 from server.auth import new_terminal_credential
 from server.db import CONNECT_FAILED, Conn, seeding
 from server.db import connect as db_connect
 from server.db.invariants import Violation, check_ledger
 from shared import rules
-from shared.campaign import Campaign, load_campaign_dict
+from shared.campaign import Campaign
+from shared.errors import VoucherError
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number
 
 OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day")
 TAG = seeding.LOAD_TEST_TAG  # what it seeds is named LT-<run>-…: --clean removes it
 DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1}
+T = TypeVar("T")
 
 
 @dataclass
@@ -191,117 +197,91 @@ class Stats:
 
 
 class Worker:
+    """One till and the citizens it serves, over the one API client (``client/``): the till's
+    ``TillClient`` sends each request once (``retries=0``: the load test counts what the
+    server answered), the citizens' ``CitizenClient`` claims and shows QR codes. Every
+    client shares the run's connection pool."""
+
     def __init__(
         self, cfg: Config, session: aiohttp.ClientSession, stats: Stats, seeded: Seeded, idx: int
     ) -> None:
         self.cfg = cfg
-        self.api = Client(cfg.server, session=session)  # ops/client.py, the pool shared
+        self.session = session
         self.stats = stats
         self.seeded = seeded
-        self.terminal_id, self.secret = seeded.terminals[idx % len(seeded.terminals)]
-        self.till = ""
+        terminal_id, secret = seeded.terminals[idx % len(seeded.terminals)]
+        self.till = TillClient(cfg.server, terminal_id, secret, retries=0, session=session)
         self.rng = random.Random(cfg.seed + idx)
         self.mine: deque[tuple[int, int]] = deque(maxlen=200)  # (redemption id, bill)
-        self.citizen_tokens: dict[str, str] = {}
+        self.citizens: dict[str, CitizenClient] = {}
 
-    async def call(
-        self, op: str, method: str, path: str, *, token: str, body: Any = None, key: str = ""
-    ) -> tuple[int, Any]:
+    async def timed(self, op: str, call: Awaitable[T]) -> T | None:
+        """One call, its latency and its error code (the server's, or the failure's kind)."""
         started = time.perf_counter()
+        error: str | None = None
         try:
-            answer = await self.api.request(
-                method, path, json_body=body, token=token, idempotency_key=key, check=False
-            )
-            payload = answer.json()
-        except (ServerUnreachable, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            self.stats.record(op, time.perf_counter() - started, type(exc).__name__)
-            return 0, None
-        self.stats.record(op, time.perf_counter() - started, answer.error_code)
-        return answer.status, payload
-
-    async def sign_in_till(self) -> None:
-        self.till = await self.api.sign_in_terminal(self.terminal_id, self.secret)
-
-    async def citizen(self, id_number: str) -> str:
-        token = self.citizen_tokens.get(id_number)
-        if token:
-            return token
-        try:
-            token = await self.api.citizen_token(id_number)
+            return await call
         except ApiError as exc:
-            if exc.status == 404:
+            error = exc.code
+        except (ServerUnreachable, OutcomeUnknown, BadAnswer) as exc:
+            error = type(exc).__name__
+        finally:
+            self.stats.record(op, time.perf_counter() - started, error)
+        return None
+
+    async def citizen(self, id_number: str) -> CitizenClient:
+        known = self.citizens.get(id_number)
+        if known is not None:
+            return known
+        citizen = CitizenClient(self.cfg.server, session=self.session)
+        try:
+            await citizen.sign_in_demo(id_number)
+        except ApiError as exc:
+            if exc.code == "no_dev_idp":
                 raise SystemExit(
                     "the server has no development identity provider: run the demo"
                 ) from exc
             raise
-        self.citizen_tokens[id_number] = token
-        return token
+        self.citizens[id_number] = citizen
+        return citizen
 
     async def claim(self) -> None:
         if not self.seeded.unclaimed:
             return await self.redeem()
         cert_no, number = self.seeded.unclaimed.popleft()
-        token = await self.citizen(number)
-        status, _ = await self.call(
-            "claim", "POST", "/v1/claims", token=token, body={"certificate_no": cert_no}
-        )
-        if status == 201:
+        citizen = await self.citizen(number)
+        if await self.timed("claim", citizen.claim(cert_no)) is not None:
             self.seeded.claimed.append(number)
         return None
 
     async def redeem(self) -> None:
-        number = self.rng.choice(self.seeded.claimed)
-        citizen = await self.citizen(number)
-        status, qr = await self.call("qr", "POST", "/v1/wallet/qr", token=citizen)
-        if status != 200:
+        citizen = await self.citizen(self.rng.choice(self.seeded.claimed))
+        qr = await self.timed("qr", citizen.qr())
+        if qr is None:
             return
         bill = self.rng.randrange(200, 1_200) * 100
-        status, quote = await self.call(
-            "quote",
-            "POST",
-            "/v1/quote",
-            token=self.till,
-            body={"token": qr["token"], "bill_fen": bill},
-        )
-        if status != 200 or quote["usable_count"] == 0:
+        quote = await self.timed("quote", self.till.quote(qr.token, bill))
+        if quote is None or quote.usable_count == 0:
             return
-        count = self.rng.randint(1, quote["usable_count"])
-        status, body = await self.call(
-            "redeem",
-            "POST",
-            "/v1/redemptions",
-            token=self.till,
-            key=uuid.uuid4().hex,
-            body={
-                "token": qr["token"],
-                "bill_fen": bill,
-                "receipt_no": f"LT-{uuid.uuid4().hex[:16]}",
-                "voucher_count": count,
-            },
-        )
-        if status == 201:
-            self.mine.append((body["redemption_id"], bill))
+        count = self.rng.randint(1, quote.usable_count)
+        receipt_no = f"LT-{uuid.uuid4().hex[:16]}"
+        done = await self.timed("redeem", self.till.redeem(qr.token, bill, receipt_no, count))
+        if done is not None:
+            self.mine.append((done.redemption_id, bill))
 
     async def refund(self) -> None:
         if not self.mine:
             return await self.redeem()
         redemption_id, bill = self.mine.popleft()
         remaining = 0 if self.rng.random() < 0.5 else self.rng.randrange(0, bill // 100) * 100
-        await self.call(
-            "refund",
-            "POST",
-            f"/v1/redemptions/{redemption_id}/refunds",
-            token=self.till,
-            key=uuid.uuid4().hex,
-            body={"remaining_bill_fen": remaining},
-        )
+        await self.timed("refund", self.till.refund(redemption_id, remaining))
         return None
 
     async def day(self) -> None:
-        await self.call("day", "GET", "/v1/merchant/day", token=self.till)
+        await self.timed("day", self.till.day())
 
     async def run(self, until: float) -> None:
-        await self.sign_in_till()
+        await self.till.sign_in()
         ops = [op for op, weight in self.cfg.mix.items() for _ in range(weight)]
         actions = {
             "claim": self.claim,
@@ -444,17 +424,10 @@ async def _connect(database_url: str) -> Conn:
         raise Unreachable(f"cannot reach the database at {_address(database_url)}: {exc}") from exc
 
 
-async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
+async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Campaign]:
     try:
-        return {c["id"]: c for c in await Client(server, session=http).campaigns()}
-    except (
-        ApiError,
-        ServerUnreachable,
-        aiohttp.ClientError,
-        TimeoutError,
-        ValueError,
-        KeyError,
-    ) as exc:
+        return (await StaffClient(server, session=http).campaigns()).parsed()
+    except (ApiError, ServerUnreachable, BadAnswer, VoucherError) as exc:
         reason = str(exc) or type(exc).__name__
         raise Unreachable(
             f"cannot reach the server at {server} ({reason}); start it "
@@ -476,7 +449,7 @@ async def prepare(cfg: Config, http: aiohttp.ClientSession) -> Seeded:
     campaigns = await _campaigns(http, cfg.server)
     if cfg.campaign_id not in campaigns:
         raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
-    campaign = load_campaign_dict(campaigns[cfg.campaign_id])
+    campaign = campaigns[cfg.campaign_id]
     conn = await _connect(cfg.database_url)
     try:
         return await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))

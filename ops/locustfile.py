@@ -17,7 +17,12 @@ percentiles.
    citizens sign in through the demo's development identity provider. Each request is named by
    its operation (``claim``, ``qr``, ``quote``, ``redeem``, ``refund``, ``day``), so Locust's
    table and ``--csv`` files give per-operation percentiles, merged over every worker; a
-   refusal counts as a failure under its error code.
+   refusal counts as a failure under its error code. The bodies are those of the one API
+   client (``client/``): each answer is decoded into its ``client.wire`` Struct and each
+   refusal read by ``client.http.Answer.refusal`` (an answer off its schema is a failure too),
+   so the Locust run and the load test speak the same contract; the requests go through
+   Locust's own HTTP client, which times them and runs on gevent, where the asyncio
+   ``TillClient`` and ``CitizenClient`` cannot.
 3. **The ledger check** at the end, on the master: ``python -m ops.loadtest --check-only``;
    the exit status is its verdict (1 on any violation), as the load test's; refusals are
    counted in Locust's failures under their codes, and do not fail the run.
@@ -37,19 +42,22 @@ import tempfile
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent.event
 from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from client.http import Answer, BadAnswer
+from client.wire import AccessToken, Claimed, DayReport, DevAssertion, QrToken, Quote, Redemption
 from ops.loadtest import DEFAULT_MIX
 
 DATA: dict[str, Any] = {}
 READY = gevent.event.Event()
 WORKER_REQUESTS: dict[str, int] = {}
 UNCLAIMED: deque[list[str]] = deque()
+T = TypeVar("T")
 
 
 @events.init_command_line_parser.add_listener
@@ -172,46 +180,54 @@ class Till(FastHttpUser):
             raise RuntimeError("the master never sent the data set")
         self.rng = random.Random()
         terminal_id, secret = self.rng.choice(DATA["terminals"])
-        answer = self._json("POST", "/v1/auth/terminal", "sign-in",
+        answer = self._call("POST", "/v1/auth/terminal", "sign-in", AccessToken,
                             {"terminal_id": terminal_id, "secret": secret})  # fmt: skip
-        self.till = {"Authorization": f"Bearer {answer['access_token']}"} if answer else {}
+        self.till = {"Authorization": f"Bearer {answer.access_token}"} if answer else {}
         self.citizens: dict[str, dict[str, str]] = {}
         self.mine: deque[tuple[int, int]] = deque(maxlen=200)
         options = self.environment.parsed_options
         self.ops = _mix(options.mix if options is not None else "redeem=1")
 
-    def _json(
+    def _call(
         self,
         method: str,
         path: str,
         name: str,
+        kind: type[T],
         body: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> Any:
-        """One request named by its operation; a refusal is a failure under its code."""
+    ) -> T | None:
+        """One request named by its operation, its answer as ``kind`` (``client.wire``); a
+        refusal is a failure under the server's code, no answer or one off its schema too."""
         with self.client.request(
             method, path, name=name, json=body, headers=headers or {}, catch_response=True
         ) as response:
-            if response.status_code and response.status_code < 400:
-                response.success()
-                return response.json()
+            if not response.status_code:
+                response.failure(f"no answer: {type(response.error).__name__}")
+                return None
+            answer = Answer(response.status_code, response.content or b"")
+            if answer.status >= 400:
+                response.failure(answer.refusal().code)
+                return None
             try:
-                code = response.json()["error"]["code"]
-            except (ValueError, KeyError, TypeError):
-                code = f"HTTP {response.status_code}"
-            response.failure(code)
-            return None
+                found = answer.into(kind)
+            except BadAnswer as exc:
+                response.failure(f"bad answer: {exc}")
+                return None
+            response.success()
+            return found
 
     def _citizen(self, number: str) -> dict[str, str] | None:
         if number not in self.citizens:
-            found = self._json("POST", "/dev/idp/assertion", "sign-in", {"id_number": number})
+            found = self._call("POST", "/dev/idp/assertion", "sign-in", DevAssertion,
+                               {"id_number": number})  # fmt: skip
             if not found:
                 return None
-            signed = self._json("POST", "/v1/auth/citizen", "sign-in",
-                                {"assertion": found["assertion"]})  # fmt: skip
+            signed = self._call("POST", "/v1/auth/citizen", "sign-in", AccessToken,
+                                {"assertion": found.assertion})  # fmt: skip
             if not signed:
                 return None
-            self.citizens[number] = {"Authorization": f"Bearer {signed['access_token']}"}
+            self.citizens[number] = {"Authorization": f"Bearer {signed.access_token}"}
         return self.citizens[number]
 
     @task
@@ -225,41 +241,41 @@ class Till(FastHttpUser):
             return self.redeem()
         cert_no, number = DATA["unclaimed"].pop()
         citizen = self._citizen(number)
-        if citizen and self._json("POST", "/v1/claims", "claim", {"certificate_no": cert_no},
-                                  citizen):  # fmt: skip
+        if citizen and self._call("POST", "/v1/claims", "claim", Claimed,
+                                  {"certificate_no": cert_no}, citizen):  # fmt: skip
             DATA["claimed"].append(number)
         return None
 
     def redeem(self) -> None:
         citizen = self._citizen(self.rng.choice(DATA["claimed"]))
-        qr = citizen and self._json("POST", "/v1/wallet/qr", "qr", None, citizen)
+        qr = citizen and self._call("POST", "/v1/wallet/qr", "qr", QrToken, None, citizen)
         if not qr:
             return
         bill = self.rng.randrange(200, 1_200) * 100
-        quote = self._json("POST", "/v1/quote", "quote",
-                           {"token": qr["token"], "bill_fen": bill}, self.till)  # fmt: skip
-        if not quote or quote["usable_count"] == 0:
+        quote = self._call("POST", "/v1/quote", "quote", Quote,
+                           {"token": qr.token, "bill_fen": bill}, self.till)  # fmt: skip
+        if not quote or quote.usable_count == 0:
             return
         body = {
-            "token": qr["token"],
+            "token": qr.token,
             "bill_fen": bill,
             "receipt_no": f"LT-{uuid.uuid4().hex[:16]}",
-            "voucher_count": self.rng.randint(1, quote["usable_count"]),
+            "voucher_count": self.rng.randint(1, quote.usable_count),
         }
-        done = self._json("POST", "/v1/redemptions", "redeem", body,
+        done = self._call("POST", "/v1/redemptions", "redeem", Redemption, body,
                           {**self.till, "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
         if done:
-            self.mine.append((done["redemption_id"], bill))
+            self.mine.append((done.redemption_id, bill))
 
     def refund(self) -> None:
         if not self.mine:
             return self.redeem()
         redemption_id, bill = self.mine.popleft()
         remaining = 0 if self.rng.random() < 0.5 else self.rng.randrange(0, bill // 100) * 100
-        self._json("POST", f"/v1/redemptions/{redemption_id}/refunds", "refund",
+        self._call("POST", f"/v1/redemptions/{redemption_id}/refunds", "refund", Redemption,
                    {"remaining_bill_fen": remaining},
                    {**self.till, "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
         return None
 
     def day(self) -> None:
-        self._json("GET", "/v1/merchant/day", "day", None, self.till)
+        self._call("GET", "/v1/merchant/day", "day", DayReport, None, self.till)

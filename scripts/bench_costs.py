@@ -41,12 +41,11 @@ import asyncpg  # noqa: E402
 import bench_overload as bo  # noqa: E402
 import bench_redeem as br  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 
 from ops import loadtest  # noqa: E402
 from ops.embedded import services  # noqa: E402
 from server.campaign_files import load_bundled_campaign  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 GROUPS = {
     "server": "server (python)",
@@ -75,7 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 async def prepare(url: str, args: argparse.Namespace, key: bytes, work: Path) -> dict[str, Any]:
     await br.recreate_database(br.with_database(url, "postgres"), br.database_of(url))
     seeded = await seed(url, citizens=args.citizens, merchants=200, terminals=200)
-    (work / "subjects.bin").write_bytes(b"".join(s.bytes for s in seeded.subjects))
+    (work / "citizens.json").write_text(json.dumps(seeded.citizen_ids))
     campaign = load_bundled_campaign("liaocheng-demo")
     cfg = loadtest.Config(
         server="",
@@ -175,16 +174,14 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             id_key = os.urandom(32)
             br.log("seeding ...")
             seeded = asyncio.run(prepare(url, args, id_key, work))
-            key = SigningKey.generate("costs-qr-1")
-            pem = work / "qr.pem"
-            pem.write_bytes(key.private_pem())
+            qr_key = new_qr_key(work)
             port = br.free_port()
             base_url = f"http://127.0.0.1:{port}"
             server_cfg = {
                 "database_url": url, "redis_url": redis_url,
                 "id_hash_key": base64.b64encode(id_key).decode(),
                 "access_token_secret": base64.b64encode(os.urandom(32)).decode(),
-                "qr_kid": key.kid, "qr_key_pem": str(pem), "host": "127.0.0.1", "port": port,
+                **qr_key, "host": "127.0.0.1", "port": port,
                 "pg_pool_max": 16, "pid_file": str(work / "server.pid"),
                 "processes": args.server_processes, "dev_idp": True,
                 "shed_target_ms": 1e9,  # costs of serving, not of shedding
@@ -199,9 +196,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             asyncio.run(br.wait_ready(base_url, wrapper, log_path))
             roles = server_roles(work, rd)
             common = {
-                "base_url": base_url, "subjects_path": str(work / "subjects.bin"),
-                "qr_key_pem": str(pem), "qr_kid": key.kid, "issuer": SERVICE_ISSUER,
-                "audience": QR_AUDIENCE, "seed": 1, "terminals": seeded["terminals"],
+                "base_url": base_url, "citizens_path": str(work / "citizens.json"),
+                **qr_key, "seed": 1, "terminals": seeded["terminals"],
                 "unclaimed": seeded["unclaimed"], "roles": roles,
                 "database": br.database_of(url), "concurrency": args.concurrency,
                 "warmup": args.warmup, "duration": args.duration,

@@ -49,10 +49,9 @@ import asyncpg  # noqa: E402
 import bench_redeem as br  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 
 from ops.embedded import services  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -105,7 +104,7 @@ async def prepare(url: str, redis_url: str, args: argparse.Namespace, work: Path
     await br.recreate_database(br.with_database(url, "postgres"), br.database_of(url))
     seeded = await seed(url, citizens=args.citizens, vouchers_per_citizen=10,
                         merchants=200, terminals=args.terminals)  # fmt: skip
-    (work / "subjects.bin").write_bytes(b"".join(s.bytes for s in seeded.subjects))
+    (work / "citizens.json").write_text(json.dumps(seeded.citizen_ids))
     client = aioredis.Redis.from_url(redis_url)
     try:
         await client.flushdb()
@@ -261,9 +260,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             redis_url += ("&" if "?" in redis_url else "?") + "db=15"
             br.log("seeding ...")
             terminals = asyncio.run(prepare(url, redis_url, args, work))
-            key = SigningKey.generate("overload-qr-1")
-            pem = work / "qr.pem"
-            pem.write_bytes(key.private_pem())
+            qr_key = new_qr_key(work)
             port = br.free_port()
             base_url = f"http://127.0.0.1:{port}"
             server_cfg = {
@@ -271,8 +268,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 "redis_url": redis_url,
                 "id_hash_key": base64.b64encode(os.urandom(32)).decode(),
                 "access_token_secret": base64.b64encode(os.urandom(32)).decode(),
-                "qr_kid": key.kid,
-                "qr_key_pem": str(pem),
+                **qr_key,
                 "host": "127.0.0.1",
                 "port": port,
                 "pg_pool_max": 16,
@@ -300,11 +296,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             wrapper, server_pid = start_server(1e9)
             common = {
                 "base_url": base_url,
-                "subjects_path": str(work / "subjects.bin"),
-                "qr_key_pem": str(pem),
-                "qr_kid": key.kid,
-                "issuer": SERVICE_ISSUER,
-                "audience": QR_AUDIENCE,
+                "citizens_path": str(work / "citizens.json"),
+                **qr_key,
                 "seed": args.seed,
                 "sign_workers": os.cpu_count() or 2,
             }

@@ -17,7 +17,11 @@ One run does, against the machine's real PostgreSQL and Redis (loopback only):
    missing);
 3. runs the load generator in another process: 64 cashier terminals, each quote + redeem
    on a random citizen, warm-up then a measured window; latencies with HdrHistogram, CPU per
-   process group from /proc;
+   process group from /proc. It is ``scripts/bench/loadgen.py``, not the API client the
+   terminal and the tools share (``client/``): it speaks HTTP/1.1 itself, because aiohttp's
+   client would spend a fifth of this 2-core machine and the benchmark would measure the
+   client as much as the server (its docstring has the figures); only sign-in uses
+   ``client/``;
 4. stops the server, checks the ledger (no voucher spent twice, counts agree);
 5. runs pgbench with ``redeem.sql`` at the same concurrency and duration, after
    ``reset.sql``, exactly as ``../shared/bench/README.md`` says;
@@ -64,11 +68,10 @@ import asyncpg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from bench import procstat, profiles  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from server.db import invariants  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
 TARGET_RATE = 2000.0
@@ -735,7 +738,7 @@ async def prepare(args: argparse.Namespace, children: Children, work: Path) -> d
                 log(f"WARNING: {name} is {value} in {database_of(url)}: not a durable benchmark")
     finally:
         await conn.close()
-    (work / "subjects.bin").write_bytes(b"".join(s.bytes for s in seeded.subjects))
+    (work / "citizens.json").write_text(json.dumps(seeded.citizen_ids))
     if pg_job is not None:
         log("waiting for the pgbench reference database (schema.sql) ...")
         t = time.perf_counter()
@@ -803,11 +806,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         prep = asyncio.run(prepare(args, children, work))
         creds = prep.pop("terminal_credentials")
 
-        # the QR key: the server verifies with it, the load generator signs with it
-        key = SigningKey.generate("bench-qr-1")
-        pem = work / "qr-key.pem"
-        pem.write_bytes(key.private_pem())
-        pem.chmod(0o600)
+        qr_key = new_qr_key(work)
         port = args.port or free_port()
         base_url = f"http://127.0.0.1:{port}"
         mode, spy = profile_mode(args.profile)
@@ -816,8 +815,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "redis_url": args.redis_url,
             "id_hash_key": base64.b64encode(os.urandom(32)).decode(),
             "access_token_secret": base64.b64encode(os.urandom(32)).decode(),
-            "qr_kid": key.kid,
-            "qr_key_pem": str(pem),
+            **qr_key,
             "host": "127.0.0.1",
             "port": port,
             "pg_pool_min": args.pg_pool_min,
@@ -861,12 +859,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "duration": args.duration,
             "seed": args.seed,
             "run_tag": uuid.uuid4().hex[:6].upper(),
-            "subjects_path": str(work / "subjects.bin"),
+            "citizens_path": str(work / "citizens.json"),
             "terminals": creds,
-            "qr_key_pem": str(pem),
-            "qr_kid": key.kid,
-            "issuer": SERVICE_ISSUER,
-            "audience": QR_AUDIENCE,
+            **qr_key,
             "token_rate": args.token_rate,
             "sign_workers": os.cpu_count() or 2,
             "roles": roles,

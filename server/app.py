@@ -14,12 +14,10 @@ from functools import partial
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 
-from server import db
+from server import db, redis_client
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
 from server.admission import ADMISSION, Admission, Gate, Kind, admission_middleware
@@ -37,7 +35,7 @@ from server.guard import Guard
 from server.handlers import admin, operators, people, settlement, till
 from server.pages import install as install_pages
 from server.services.ports import TillPorts
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
+from server.settings import Settings
 from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
@@ -80,6 +78,7 @@ class Route:
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
     idempotent_key: bool = False
+    manager_approval: bool = False  # takes a Manager-Approval header (issue 11 item 5)
     upload: str = ""  # media type of a raw (non-JSON) body
     response: type[msgspec.Struct] | None = None  # the JSON answer
     status: tuple[int, ...] = (200,)  # the statuses of an answer that is not a refusal
@@ -97,12 +96,8 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL and Redis both answer."""
     checks: dict[str, str] = {}
     checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
-    try:
-        await request.app[REDIS].ping()
-        checks["redis"] = "ok"
-    except (RedisError, OSError) as exc:
-        checks["redis"] = f"down: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+    checks["redis"] = await redis_client.check(request.app[REDIS])
+    ready = all(v == "ok" or v.startswith("ok:") for v in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
@@ -244,10 +239,11 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/quote",
         till.quote,
-        "How many vouchers a bill can use; changes nothing (U2, U3, U6)",
+        "How many vouchers a bill can use, and whether its receipt number is free today; "
+        "changes nothing (U2, U3, U4, U6)",
         body=S.QuoteRequest,
         response=S.Quote,
-        errors=TILL_REFUSALS,
+        errors=(*TILL_REFUSALS, "bill_already_redeemed"),
     ),
     Route(
         "POST",
@@ -283,9 +279,15 @@ ROUTES: tuple[Route, ...] = (
         "Refund all or part of a bill (F1-F3)",
         body=S.RefundRequest,
         idempotent_key=True,
+        manager_approval=True,
         response=S.Redemption,
         status=(201,),
-        errors=("refund_invalid", "already_refunded", "already_settled"),
+        errors=(
+            "refund_invalid",
+            "already_refunded",
+            "already_settled",
+            "manager_approval_required",
+        ),
     ),
     Route(
         "POST",
@@ -338,6 +340,21 @@ ROUTES: tuple[Route, ...] = (
         "Suspend a merchant or lift it (X1)",
         body=S.SuspensionRequest,
         response=S.Merchant,
+    ),
+    Route(
+        "GET",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.merchant_settings,
+        "A merchant's settings: receipts numbered per till (U4), refunds approved by a manager",
+        response=S.MerchantSettings,
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.change_merchant_settings,
+        "Change a merchant's settings, with a reason (U4, X1)",
+        body=S.MerchantSettingsRequest,
+        response=S.MerchantSettings,
     ),
     Route(
         "POST",
@@ -620,6 +637,17 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"},
                 }
             )
+        if route.manager_approval:
+            params.append(
+                {
+                    "name": "Manager-Approval",
+                    "in": "header",
+                    "required": False,
+                    "description": "a merchant manager's access token (POST /v1/auth/staff), "
+                    "where the merchant's refunds need a manager's approval",
+                    "schema": {"type": "string"},
+                }
+            )
         if params:
             op["parameters"] = params
         if route.upload:
@@ -671,7 +699,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
-    app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
+    app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
     app.cleanup_ctx.append(_pg_pool)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
@@ -847,9 +875,8 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
-    )
+    client = redis_client.connect(settings)  # one Redis, or a Redis Cluster (issue 14)
+    await redis_client.discover(client)
     app[REDIS] = client
     metrics = app[METRICS]
     breaker = Breaker(

@@ -192,6 +192,32 @@ def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+MANAGER_APPROVAL = "Manager-Approval"
+
+
+def approval_of(request: web.Request) -> tuple[Principal | None, str] | None:
+    """Issue 11 item 5: who approves a request through its ``Manager-Approval`` header (a
+    staff member's access token, as ``POST /v1/auth/staff`` gave it to the till): None
+    without the header; ``(staff, "")`` for a valid token of a staff member not blocked
+    (rule X1); ``(None, problem)`` otherwise (``expired``, ``invalid``, ``disabled``). Whether
+    that staff member may approve is the use case's business."""
+    raw = request.headers.get(MANAGER_APPROVAL, "").strip()
+    if not raw:
+        return None
+    scheme, _, rest = raw.partition(" ")
+    token = rest.strip() if scheme.lower() == "bearer" else raw
+    try:
+        who = read_access_token(
+            request.app[SETTINGS], token, request.app[CLOCK](), request.app[ACCESS_CACHE]
+        )
+        request.app[ACCESS_VIEW].check(who)  # fresh: the request itself just passed requires
+    except Unauthenticated as exc:
+        return None, "expired" if exc.details.get("reason") == "expired" else "invalid"
+    except Forbidden:
+        return None, "disabled"
+    return who, ""
+
+
 # --- credentials --------------------------------------------------------------------------
 
 

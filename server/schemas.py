@@ -1,9 +1,11 @@
 """What the API takes and gives, as msgspec Structs: THE definitions both the edge decodes
-with (``server.web.read_json``/``read_query``) and ``/openapi.json`` is generated from, so
-the description cannot drift from the code.
+with (``server.web.read_body_as``/``read_query``: every handler gets its body or query as
+one of these, typed) and ``/openapi.json`` is generated from, so the description cannot drift
+from the code.
 
 Request bodies forbid unknown fields; every string refuses control characters (NUL
-included), every number has a range; lone surrogates never get past the JSON decoder
+included) and a blank value (spaces alone), and a body's text comes trimmed of surrounding
+spaces; every number has a range; lone surrogates never get past the JSON decoder
 (msgspec refuses them as invalid UTF-8/UTF-16). Query strings are Structs too, converted from
 text. A field's ``Meta(extra={"code": ...})`` names the error code its refusal carries
 (``invalid_amount`` for money, ``invalid_date`` for dates and months); every other refusal
@@ -27,21 +29,23 @@ from shared.money import MAX_AMOUNT_FEN
 # (a date far outside makes no sense for a programme, and 9999-12-31 + 1 day overflows)
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2099, 12, 31)
-# no C0 control character (NUL included) and no DEL, anywhere in a text field
-NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+# no C0 control character (NUL included) and no DEL, anywhere in a text field, and at least
+# one character that is not a space (a blank name, reason or token is refused, not stored)
+NOT_BLANK = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 MONTH_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
 BIGINT_MAX = 2**63 - 1
 
 
 def text(max_length: int, description: str, *, min_length: int = 1) -> Any:
-    """A string field: a length range, no control characters."""
+    """A string field: a length range, not blank, no control characters."""
     return Annotated[
         str,
         Meta(
             min_length=min_length,
             max_length=max_length,
-            pattern=NO_CONTROL,
-            description=f"{description} (at most {max_length} characters, no control characters)",
+            pattern=NOT_BLANK,
+            description=f"{description} (not blank, at most {max_length} characters, "
+            "no control characters)",
         ),
     ]
 
@@ -87,7 +91,13 @@ District = text(64, "a district: its code, short name or full name")
 
 
 class Body(Struct, forbid_unknown_fields=True):
-    """A request body: unknown fields are refused."""
+    """A request body: unknown fields are refused; text comes trimmed of surrounding spaces."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if type(value) is str:
+                setattr(self, name, value.strip())
 
 
 class Query(Struct):
@@ -119,15 +129,20 @@ class ClaimRequest(Body):
     certificate_no: text(64, "the property certificate number")  # type: ignore[valid-type]
 
 
+ReceiptNo = text(64, "the merchant's receipt number of the bill (rule U4)")
+
+
 class QuoteRequest(Body):
     token: Token  # type: ignore[valid-type]
     bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
+    # rule U4: when given, a receipt number already used today is refused here, before the bill
+    receipt_no: ReceiptNo | None = None  # type: ignore[valid-type]
 
 
 class RedeemRequest(Body):
     token: Token  # type: ignore[valid-type]
     bill_fen: fen("the bill", minimum=1)  # type: ignore[valid-type]
-    receipt_no: text(64, "the merchant's receipt number of the bill (rule U4)")  # type: ignore[valid-type]
+    receipt_no: ReceiptNo  # type: ignore[valid-type]
     voucher_count: Annotated[
         int, Meta(ge=1, le=100_000, description="how many vouchers to use (rule U3)")
     ]
@@ -135,6 +150,14 @@ class RedeemRequest(Body):
 
 class RefundRequest(Body):
     remaining_bill_fen: fen("what the bill comes to after the refund")  # type: ignore[valid-type]
+
+
+class MerchantSettingsRequest(Body):
+    """A merchant's own choices; a setting left out stays as it is."""
+
+    reason: Reason  # type: ignore[valid-type]
+    receipts_per_till: bool | UnsetType = UNSET  # rule U4 [choice]
+    refund_needs_manager: bool | UnsetType = UNSET  # issue 11 item 5
 
 
 class AddMerchantRequest(Body):
@@ -218,11 +241,16 @@ class AccountPasswordRequest(Body):
 
 
 class WalletQrQuery(Query):
-    format: Literal["json", "png", "svg"] = "json"
+    # without it, the Accept header chooses (JSON when it names none of the three)
+    format: Literal["json", "png", "svg"] | None = None
 
 
 class FindRedemptionQuery(Query):
     receipt_no: text(64, "the receipt number") | None = None  # type: ignore[valid-type]
+    # rule U4: a receipt number names a bill of one business date (today when left out) and,
+    # where tills number receipts each on their own, of one till
+    date: Day | None = None
+    terminal_id: RowId | None = None
     idempotency_key: text(255, "the Idempotency-Key the terminal sent") | None = None  # type: ignore[valid-type]
 
 
@@ -369,6 +397,8 @@ class TerminalMerchant(Struct):
     status: Literal["active", "suspended"]
     admitted: bool
     permitted: bool
+    receipts_per_till: bool  # rule U4 [choice]: a bill is also its till's
+    refund_needs_manager: bool  # a refund needs a manager's approval (Manager-Approval)
 
 
 class TerminalAccess(AccessToken):
@@ -433,6 +463,8 @@ class QrToken(Struct):
 
 class MaskedCitizen(Struct):
     masked_id: str
+    # a redeem's answer: the citizen's vouchers of the campaign still usable after it
+    vouchers_left: Count | UnsetType = UNSET
 
 
 class Quote(Struct):
@@ -454,6 +486,7 @@ class RefundLine(Struct):
     refund_id: int
     remaining_bill_fen: fen("the bill after this refund")  # type: ignore[valid-type]
     returned_count: Count
+    cash_back_fen: fen("the cash this refund handed back (rules U3, F2)")  # type: ignore[valid-type]
     voucher_ids: list[int]
     created_at: Timestamp
 
@@ -465,6 +498,7 @@ class Redemption(Struct):
     terminal: TerminalRef
     citizen: MaskedCitizen
     receipt_no: str
+    business_date: DateText  # rule U4: the date the receipt number belongs to
     bill_fen: fen("the bill as redeemed")  # type: ignore[valid-type]
     current_bill_fen: fen("the bill after refunds")  # type: ignore[valid-type]
     face_value_fen: fen("one voucher's face value")  # type: ignore[valid-type]
@@ -516,6 +550,12 @@ class Merchant(Struct):
 
 class Merchants(Struct):
     merchants: list[Merchant]
+
+
+class MerchantSettings(Struct):
+    merchant_id: int
+    receipts_per_till: bool
+    refund_needs_manager: bool
 
 
 class Account(Struct):
@@ -597,6 +637,10 @@ class Settlement(Struct):
     reviewed_at: Timestamp | None
     approved_at: Timestamp | None
     paid_at: Timestamp | None
+    # the account (its id) that took each step (rule S1: no account takes two)
+    reviewed_by: int | None
+    approved_by: int | None
+    paid_by: int | None
     lines: list[SettlementLine]
 
 
@@ -637,8 +681,10 @@ class DayRefund(Struct):
     redemption_id: int
     receipt_no: str
     terminal_id: int
+    terminal: TerminalRef
     returned_count: Count
     value_fen: fen("the returned vouchers' value")  # type: ignore[valid-type]
+    cash_back_fen: fen("the cash this refund handed back (rules U3, F2)")  # type: ignore[valid-type]
 
 
 class DayTotals(Struct):

@@ -1,4 +1,4 @@
-"""The cashier terminal: a Textual app over ``terminal.client``. Keyboard only, 80×24,
+"""The cashier terminal: a Textual app over ``client.till``. Keyboard only, 80×24,
 function keys in the footer; the server's answers in the cashier's language."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from terminal.client import Session, TillClient
+from client.till import TillClient
+from client.wire import Session
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
 from terminal.documents import LOCAL_TZ
 from terminal.i18n import describe_error, tr

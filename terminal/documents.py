@@ -12,8 +12,10 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from msgspec import UnsetType
+
+from client.wire import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -88,10 +90,11 @@ class ReceiptData:
 
 
 def receipt_of(r: Redemption) -> ReceiptData:
+    left = r.citizen.vouchers_left  # a redeem's answer says; a look-up leaves it out
     return ReceiptData(
-        merchant_name=r.merchant_name,
-        terminal_id=r.terminal_id,
-        terminal_label=r.terminal_label,
+        merchant_name=r.merchant.name,
+        terminal_id=r.terminal.id,
+        terminal_label=r.terminal.label,
         time=r.created_at,
         receipt_no=r.receipt_no,
         redemption_id=r.redemption_id,
@@ -99,8 +102,8 @@ def receipt_of(r: Redemption) -> ReceiptData:
         voucher_count=r.voucher_count,
         face_value_fen=r.face_value_fen,
         value_fen=r.value_fen,
-        masked_id=r.masked_id,
-        vouchers_left=r.vouchers_left,
+        masked_id=r.citizen.masked_id,
+        vouchers_left=None if isinstance(left, UnsetType) else left,
         refunds=r.refunds,
         refunded_count=r.refunded_count,
     )
@@ -111,8 +114,8 @@ def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "")
     carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
     return ReceiptData(
         merchant_name=merchant_name,
-        terminal_id=row.terminal_id,
-        terminal_label=row.terminal_label or terminal_label,
+        terminal_id=row.terminal.id,
+        terminal_label=row.terminal.label or terminal_label,
         time=row.time,
         receipt_no=row.receipt_no,
         redemption_id=row.redemption_id,
@@ -203,17 +206,18 @@ def receipt_text(
 
 
 def terminal_name(terminal_id: int, label: str = "", lang: Lang = "zh") -> str:
-    """One name for a till everywhere (status line, day list, CSV, receipt): its label, or
-    ``终端 #3`` when it has none (issue 11 item 7)."""
-    return label or f"{tr('status.terminal', lang)} #{terminal_id}"
+    """One name for a till everywhere (status line, day list, CSV, receipt): its label, as
+    the server gives it on every row, or ``收银台 3`` when it has none (issue 11 item 7)."""
+    return label or tr("terminal.name", lang, id=terminal_id)
 
 
 def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> dict[int, str]:
-    """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
+    """Labels by terminal id, from the day's own rows."""
     names = dict(known or {})
-    for r in report.redemptions:
-        if r.terminal_label:
-            names.setdefault(r.terminal_id, r.terminal_label)
+    rows: list[DayRedemption | DayRefund] = [*report.redemptions, *report.refunds]
+    for row in rows:
+        if row.terminal.label:
+            names.setdefault(row.terminal.id, row.terminal.label)
     return names
 
 
@@ -230,24 +234,32 @@ class TillTotals:
     cash_fen: int = 0
     returned: int = 0
     returned_value_fen: int = 0
+    cash_back_fen: int = 0
+    """The cash refunds made at this till handed back (issue 11 item 7)."""
+
+
+_TILL_SUMS = ("b", "v", "val", "cash", "ret", "rv", "back")
 
 
 def till_totals(report: DayReport) -> list[TillTotals]:
     by: dict[int, dict[str, int]] = {}
     for r in report.redemptions:
-        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(r.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["b"] += 1
         t["v"] += r.voucher_count
         t["val"] += r.value_fen
         t["cash"] += r.bill_fen - r.value_fen
     for f in report.refunds:
-        t = by.setdefault(f.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(f.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["ret"] += f.returned_count
         t["rv"] += f.value_fen
-    return [
-        TillTotals(tid, t["b"], t["v"], t["val"], t["cash"], t["ret"], t["rv"])
-        for tid, t in sorted(by.items())
-    ]
+        t["back"] += f.cash_back_fen
+    return [TillTotals(tid, *(t[k] for k in _TILL_SUMS)) for tid, t in sorted(by.items())]
+
+
+def cash_back_fen(report: DayReport) -> int:
+    """The cash the day's refunds handed back (issue 11 item 7)."""
+    return sum(f.cash_back_fen for f in report.refunds)
 
 
 CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
@@ -257,9 +269,10 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "核销单号",
         "退款单号",
         "小票号",
-        "终端",
+        "收银台",
         "账单金额(元)",
         "收现(元)",
+        "退现(元)",
         "用券(张)",
         "券金额(元)",
         "退回(张)",
@@ -276,6 +289,7 @@ CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
         "terminal",
         "bill_yuan",
         "cash_yuan",
+        "cash_back_yuan",
         "vouchers_gross",
         "value_gross_yuan",
         "vouchers_returned",
@@ -294,7 +308,8 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
     """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
     元 with two decimals (converted from fen by shared.money, never floats), times in local
     wall-clock time. Gross, returned and net each have their own columns, so every column
-    sums to its total (issue 11 item 7); cash is what the till collected at redemption."""
+    sums to its total (issue 11 item 7); cash is what the till collected at redemption, cash
+    back what each refund handed back (the server's reckoning, rules U3, F2)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS[lang])
@@ -308,9 +323,10 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 r.redemption_id,
                 "",
                 r.receipt_no,
-                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
+                terminal_name(r.terminal.id, names.get(r.terminal.id, ""), lang),
                 format_yuan(r.bill_fen),
                 format_yuan(r.bill_fen - r.value_fen),
+                "",
                 r.voucher_count,
                 format_yuan(r.value_fen),
                 "",
@@ -327,9 +343,10 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
+                terminal_name(f.terminal.id, names.get(f.terminal.id, ""), lang),
                 "",
                 "",
+                format_yuan(f.cash_back_fen),
                 "",
                 "",
                 f.returned_count,
@@ -349,6 +366,7 @@ def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> s
             "",
             format_yuan(t.bill_fen),
             format_yuan(t.bill_fen - t.value_fen),
+            format_yuan(cash_back_fen(report)),
             t.vouchers,
             format_yuan(t.value_fen),
             t.returned_vouchers,

@@ -3,8 +3,8 @@ can send (``shared/errors.py`` and the HTTP edge) has plain words in both langua
 
 from __future__ import annotations
 
+from client.http import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from shared.errors import VoucherError
-from terminal.client import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from terminal.config import Lang
 
 # key -> (中文, English)
@@ -15,7 +15,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status.offline": ("○ 离线", "○ offline"),
     "status.checking": ("… 连接中", "… connecting"),
     "status.unpaired": ("未配对", "not paired"),
-    "status.terminal": ("终端", "Till"),
+    "terminal.name": ("收银台 {id}", "Till {id}"),
     # footer keys (Binding ids)
     "key.checkout": ("收款", "Pay"),
     "key.refund": ("退款", "Refund"),
@@ -79,6 +79,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "scan.payment": (
         "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
         "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
+    ),
+    "scan.old_voucher": (
+        "这是旧版消费券码，已经失效。请顾客刷新消费券码后重新扫码。",
+        "That is a voucher code of the old kind and has expired: ask the customer to refresh it.",
     ),
     "scan.text": (
         "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
@@ -303,17 +307,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.col.value": ("券金额", "Value"),
     "day.col.refunded": ("已退", "Ret."),
     "day.col.bill": ("账单", "Bill"),
-    "day.col.terminal": ("终端", "Till"),
+    "day.col.terminal": ("收银台", "Till"),
+    "day.col.cash": ("现金", "Cash"),
     "day.totals": (
         "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元 · 收现 {cash} 元\n"
-        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
+        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元 · 退现 {back} 元",
         "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元 · cash {cash} 元\n"
-        "returned {returned} · {rvalue} 元 · net {net} 元",
+        "returned {returned} · {rvalue} 元 · net {net} 元 · cash back {back} 元",
     ),
     "day.till": (
-        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张",
+        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张"
+        " · 退现 {back} 元",
         "  {name}: {bills} bills · {vouchers} vouchers {value} 元 · cash {cash} 元 · "
-        "returned {returned}",
+        "returned {returned} · cash back {back} 元",
     ),
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
@@ -333,6 +339,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "shift.value": ("券金额", "Voucher value"),
     "shift.bill": ("账单合计", "Bills total"),
     "shift.cash": ("收现", "Cash collected"),
+    "shift.cash_back": ("退现", "Cash back"),
     "shift.refunds": ("退款", "Refunds"),
     "shift.refund_count": ("{n} 笔", "{n}"),
     "shift.returned": ("退回券", "Returned"),
@@ -416,9 +423,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "这些券不能在本区商户使用。",
         "These vouchers cannot be used at a shop in this district.",
     ),
-    "bill_already_redeemed": (
-        "这张小票已经用过券了，同一张小票只能核销一次。",
-        "Vouchers were already used on this receipt; a bill is redeemed once.",
+    "bill_already_redeemed": (  # rule U4: said at the quote, before the money is taken
+        "这张小票号今天已用过，请核对小票号或换下一张。顾客的码仍有效，改好小票号后按回车。",
+        "This receipt number was already used today: check it, or take the next receipt. "
+        "The customer's code still holds: fix the number and press Enter.",
     ),
     "participation_revoked": (
         "该顾客的参与资格已被取消。",
@@ -487,6 +495,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The till's credential was refused: pair again in Settings (F5).",
     ),
     "forbidden": ("本终端无权办理此业务。", "This till may not do that."),
+    "manager_approval_required": (  # issue 11 item 5: the shop's setting, held by the server
+        "本店退款需要经理授权：请按 F9 请经理输入账号和密码。",
+        "This shop's refunds need a manager's approval: press F9 for the manager to sign in.",
+    ),
     "not_found": ("找不到这笔核销。", "No such redemption at this shop."),
     "conflict": ("当前状态不允许此操作。", "The current state does not allow this."),
     "refused": ("活动规则不允许此操作。", "The campaign rules refuse this."),
@@ -534,6 +546,64 @@ ERRORS: dict[str, tuple[str, str]] = {
         "Server campaign configuration error; call the operator.",
     ),
     "voucher_error": ("操作失败。", "The operation failed."),
+    # house tickets at a sales office (rules T1-T13)
+    "issuance_closed": ("本日期不核发房票。", "House tickets are not issued on this date."),
+    "project_not_eligible": ("该项目不能核发房票。", "This project may not issue house tickets."),
+    "ticket_expired": ("房票已过使用期限，不能使用。", "The house ticket has expired."),
+    "ticket_reported_lost": (
+        "房票已挂失，补办前不能使用。",
+        "The house ticket was reported lost; it cannot be used until replaced.",
+    ),
+    "ticket_void": ("这张房票的编号已作废。", "This house ticket number is no longer valid."),
+    "listing_not_eligible": (
+        "该房源不能用房票购买，请核对房源库。",
+        "This unit cannot be bought with a house ticket; check the listing pool.",
+    ),
+    "buyer_not_served": (
+        "购房人不是持票人或可代付的家庭成员。",
+        "The buyer is neither the holder nor a family member the ticket may pay for.",
+    ),
+    "ticket_balance_insufficient": (
+        "使用金额超过房票余额。",
+        "The amount is above the house ticket's balance.",
+    ),
+    "ticket_exceeds_price": (
+        "房票金额加补贴或奖励超过合同总价。",
+        "The ticket amount with its subsidy or reward is above the contract price.",
+    ),
+    "ticket_use_below_minimum": (
+        "单次使用金额未达到房票面值规定比例。",
+        "A single use must reach the required share of the ticket's face value.",
+    ),
+    "ticket_split_refused": (
+        "这张房票不能按此方式分割或合并。",
+        "The house ticket cannot be split or combined this way.",
+    ),
+    "ticket_transfer_refused": ("这张房票不能转让或继承。", "The house ticket cannot pass on."),
+    "ticket_return_refused": (
+        "这张房票现在不能退回或作废。",
+        "The house ticket cannot be returned or voided now.",
+    ),
+    "contract_already_used": (
+        "这份购房合同已经用过房票，同一合同只能使用一次。",
+        "A house ticket was already used on this contract; a contract is paid once.",
+    ),
+    "contract_already_cancelled": (
+        "这份购房合同的房票使用已撤销。",
+        "This purchase contract's ticket use was already cancelled.",
+    ),
+    "cashout_not_due": (
+        "房票结余暂不能兑付。",
+        "The ticket's balance cannot be paid out yet.",
+    ),
+    "replacement_not_yet": (
+        "遗失声明期尚未届满，暂不能补办。",
+        "The lost ticket's notice is still running.",
+    ),
+    "working_calendar_missing": (
+        "工作日日历未覆盖该日期，请联系运营方。",
+        "The working-day calendar does not cover this date; call the operator.",
+    ),
     # the HTTP edge
     "body_too_large": ("请求太大。", "The request is too large."),
     "method_not_allowed": ("服务器不支持此操作。", "The server does not allow this."),

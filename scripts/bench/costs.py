@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bench import procstat
-from bench.loadgen import HttpConnection, Tokens, post, sign_in_terminal
+from bench.loadgen import HttpConnection, Tokens, post, sign_in
 
 
 class Costs:
@@ -51,7 +51,7 @@ class Costs:
 
     async def _signed_in(self, session: aiohttp.ClientSession) -> list[bytes]:
         base, terminals = self.cfg["base_url"], self.cfg["terminals"][:64]
-        tokens = await asyncio.gather(*(sign_in_terminal(session, base, t) for t in terminals))
+        tokens = await asyncio.gather(*(sign_in(session, base, t) for t in terminals))
         return [f"Authorization: Bearer {t}\r\n".encode() for t in tokens]
 
     async def _citizens(self, session: aiohttp.ClientSession) -> None:
@@ -159,10 +159,7 @@ def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
     tokens = None
     if cfg["operation"] != "claim":
-        raw = Path(cfg["subjects_path"]).read_bytes()
-        subjects = [str(uuid.UUID(bytes=raw[i : i + 16])) for i in range(0, len(raw), 16)]
-        random.Random(cfg["seed"]).shuffle(subjects)
-        tokens = Tokens(cfg, subjects)
+        tokens = Tokens.for_citizens(cfg)
         tokens.presign(float(cfg["warmup"]) + float(cfg["duration"]) + 10, 3000.0, 2)
     try:
         import uvloop

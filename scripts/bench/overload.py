@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bench import procstat
-from bench.loadgen import HttpConnection, Tokens, _hist, _summary, post, sign_in_terminal
+from bench.loadgen import HttpConnection, Tokens, _hist, _summary, post, sign_in
 
 
 class Overload:
@@ -58,7 +58,7 @@ class Overload:
     async def sign_in(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             tokens = await asyncio.gather(
-                *(sign_in_terminal(session, self.cfg["base_url"], t) for t in self.cfg["terminals"])
+                *(sign_in(session, self.cfg["base_url"], t) for t in self.cfg["terminals"])
             )
         self.auths = [f"Authorization: Bearer {t}\r\n".encode() for t in tokens]
 
@@ -205,14 +205,10 @@ class Overload:
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    raw = Path(cfg["subjects_path"]).read_bytes()
-    subjects = [str(uuid.UUID(bytes=raw[i : i + 16])) for i in range(0, len(raw), 16)]
-    random.Random(cfg["seed"]).shuffle(subjects)
-    tokens = Tokens(cfg, subjects)
+    tokens = Tokens.for_citizens(cfg)
     seconds = sum(float(p[2]) for p in cfg["phases"]) + 5
     peak = max(float(p[1]) for p in cfg["phases"])
     tokens.presign(seconds, peak, int(cfg.get("sign_workers", 2)))
-    del raw
     gc.collect()
     gc.freeze()
     try:

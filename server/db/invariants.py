@@ -1,5 +1,6 @@
-"""The ledger checked against itself (rules U3, U7, F1, F2): what a load test ends with, and
-what an operator can run at any time. Each check is a query returning the offending rows."""
+"""The ledger checked against itself (rules U3, U7, F1, F2; T5, T6 for house tickets): what a
+load test ends with, and what an operator can run at any time. Each check is a query returning
+the offending rows."""
 
 from __future__ import annotations
 
@@ -58,6 +59,48 @@ CHECKS: dict[str, tuple[str, str]] = {
           FROM redemptions r
          WHERE r.refunded_count <> (SELECT coalesce(sum(returned_count), 0) FROM refunds f
                                      WHERE f.redemption_id = r.id)
+        """,
+    ),
+    "ticket_accounts": (
+        "rules T5, T9, T11: a house ticket's used, cashed out, returned, split out and balance "
+        "do not add up to its face value",
+        """
+        SELECT id AS ticket_id, face_value_fen,
+               used_fen + cashed_out_fen + returned_fen + split_out_fen + balance_fen AS accounted
+          FROM tickets
+         WHERE used_fen + cashed_out_fen + returned_fen + split_out_fen + balance_fen
+               <> face_value_fen OR balance_fen < 0
+        """,
+    ),
+    "ticket_used_vs_draws": (
+        "rule T5: a house ticket's used amount differs from its live uses' draws",
+        """
+        SELECT t.id AS ticket_id, t.used_fen, coalesce(sum(d.amount_fen), 0) AS drawn
+          FROM tickets t
+          LEFT JOIN ticket_draws d ON d.ticket_id = t.id
+               AND d.use_id IN (SELECT id FROM ticket_uses WHERE cancelled_at IS NULL)
+         GROUP BY t.id HAVING t.used_fen <> coalesce(sum(d.amount_fen), 0)
+        """,
+    ),
+    "ticket_family_split": (
+        "rule T6: a split ticket's split-out amount differs from its pieces' face values",
+        """
+        SELECT p.id AS ticket_id, p.split_out_fen,
+               (SELECT coalesce(sum(c.face_value_fen), 0) FROM tickets c
+                 WHERE c.parent_id = p.id) AS pieces
+          FROM tickets p
+         WHERE p.split_out_fen <> (SELECT coalesce(sum(c.face_value_fen), 0) FROM tickets c
+                                    WHERE c.parent_id = p.id)
+        """,
+    ),
+    "ticket_use_over_price": (
+        "rule T5: a live house-ticket use pays more than its contract's price",
+        """
+        SELECT u.id AS use_id, u.price_fen,
+               sum(d.amount_fen + d.subsidy_fen) + u.reward_fen AS paid
+          FROM ticket_uses u JOIN ticket_draws d ON d.use_id = u.id
+         WHERE u.cancelled_at IS NULL
+         GROUP BY u.id HAVING sum(d.amount_fen + d.subsidy_fen) + u.reward_fen > u.price_fen
         """,
     ),
     "bill_over_threshold": (

@@ -26,6 +26,19 @@ class TerminalSignIn:
     merchant_status: str  # active | suspended
     admitted: bool
     permitted: bool
+    receipts_per_till: bool  # rule U4 [choice]
+    refund_needs_manager: bool  # issue 11 item 5
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantSettings:
+    """A merchant's own choices: receipts numbered per till (rule U4 [choice]), and refunds
+    approved by one of its managers (issue 11 item 5)."""
+
+    merchant_id: int
+    district: str
+    receipts_per_till: bool
+    refund_needs_manager: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +69,7 @@ async def terminal_with_merchant(conn: Conn, terminal_id: int) -> TerminalSignIn
         """
         SELECT t.id, t.status, t.credential_hash, t.label, m.id AS merchant_id,
                m.name AS merchant_name, m.district, m.status AS merchant_status,
-               m.admitted, m.permitted
+               m.admitted, m.permitted, m.receipts_per_till, m.refund_needs_manager
           FROM terminals t JOIN merchants m ON m.id = t.merchant_id WHERE t.id = $1
         """,
         terminal_id,
@@ -83,6 +96,36 @@ async def participation(conn: Conn, citizen_id: int) -> Participation | None:
         "SELECT status, revoked_at, revoked_reason FROM citizens WHERE id = $1", citizen_id
     )
     return None if row is None else Participation(**dict(row))
+
+
+_SETTINGS = "SELECT id AS merchant_id, district, receipts_per_till, refund_needs_manager"
+_READ_SETTINGS = {
+    False: _SETTINGS + " FROM merchants WHERE id = $1",
+    True: _SETTINGS + " FROM merchants WHERE id = $1 FOR UPDATE",
+}
+
+
+async def merchant_settings(
+    conn: Conn, merchant_id: int, *, for_update: bool = False
+) -> MerchantSettings | None:
+    row = await conn.fetchrow(_READ_SETTINGS[for_update], merchant_id)
+    return None if row is None else MerchantSettings(**dict(row))
+
+
+async def set_merchant_settings(
+    conn: Conn, merchant_id: int, *, receipts_per_till: bool, refund_needs_manager: bool
+) -> MerchantSettings:
+    row = await conn.fetchrow(
+        """
+        UPDATE merchants SET receipts_per_till = $2, refund_needs_manager = $3 WHERE id = $1
+        RETURNING id AS merchant_id, district, receipts_per_till, refund_needs_manager
+        """,
+        merchant_id,
+        receipts_per_till,
+        refund_needs_manager,
+    )
+    assert row is not None
+    return MerchantSettings(**dict(row))
 
 
 async def merchant_exists(conn: Conn, merchant_id: int) -> bool:

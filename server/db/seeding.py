@@ -100,6 +100,8 @@ class RedemptionRow:
     request_hash: bytes
     spend_threshold_fen: int = 20_000
     face_value_fen: int = 10_000
+    created_at: datetime | None = None  # now
+    receipt_till: int | None = None  # rule U4: the till, where receipts are numbered per till
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -266,8 +268,10 @@ async def redemption(conn: Conn, row: RedemptionRow) -> int:
             """
             INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
                                      bill_fen, spend_threshold_fen, face_value_fen,
-                                     voucher_count, token_jti, idempotency_key, request_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
+                                     voucher_count, token_jti, idempotency_key, request_hash,
+                                     created_at, receipt_till)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), $14)
+            RETURNING id
             """,
             row.campaign_id,
             row.merchant_id,
@@ -281,6 +285,8 @@ async def redemption(conn: Conn, row: RedemptionRow) -> int:
             row.token_jti,
             row.idempotency_key,
             row.request_hash,
+            row.created_at,
+            row.receipt_till,
         )
     )
 

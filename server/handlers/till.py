@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.auth import Role, principal_of, requires
+from server.auth import Role, approval_of, principal_of, requires
 from server.db.redemptions import RedemptionRecord, RefundRecord
 from server.handlers.ports import till_ports_of
 from server.schemas import (
@@ -29,7 +29,6 @@ from server.services.till_reads import ByKey, ByReceipt, RedemptionView
 from server.web import (
     ERROR_CODE,
     error_body,
-    get_str,
     path_id,
     read_body_as,
     read_query,
@@ -63,10 +62,6 @@ def kept_answer(exc: VoucherError) -> tuple[int, dict[str, Any]]:
     return status_of(exc), error_body(exc.code, exc.message, exc.details)
 
 
-def _token(raw: str) -> str:
-    return get_str({"token": raw}, "token", max_len=2048)
-
-
 def _terminal(request: web.Request) -> int:
     terminal_id = principal_of(request).terminal_id
     assert terminal_id is not None  # a cashier's token names its terminal
@@ -75,9 +70,16 @@ def _terminal(request: web.Request) -> int:
 
 @requires(Role.CASHIER)
 async def quote(request: web.Request) -> web.Response:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
+    """Rules U1-U6: what the bill allows, and (U4) whether its receipt number, when sent, is
+    free today. Changes nothing."""
     body = await read_body_as(request, QuoteRequest)
-    cmd = redemption.Quote(_terminal(request), _token(body.token), body.bill_fen)
+    receipt_no = body.receipt_no
+    cmd = redemption.Quote(
+        _terminal(request),
+        body.token,
+        body.bill_fen,
+        None if receipt_no is None else rules.normalise_receipt_no(receipt_no),  # rule U4
+    )
     tills = till_ports_of(request)
     quoted = await redemption.quote(cmd, tills)
     ctx, q = quoted.decision.ctx, quoted.allowance
@@ -113,7 +115,7 @@ async def redeem(request: web.Request) -> web.Response:
         bill_fen=body.bill_fen,
         receipt_no=rules.normalise_receipt_no(body.receipt_no),  # rule U4
         count=body.voucher_count,
-        token=_token(body.token),
+        token=body.token,
     )
     tills = till_ports_of(request)
     result = await redemption.redeem(cmd, tills)
@@ -122,11 +124,16 @@ async def redeem(request: web.Request) -> web.Response:
         request[ERROR_CODE] = result.code
         return web.json_response(result.answer, status=result.status, headers=replay)
     body_out = redemption_body(result.redemption, tills.tz)
+    if result.vouchers_left is not None:
+        body_out["citizen"]["vouchers_left"] = result.vouchers_left
     return web.json_response(body_out, status=201, headers=replay)
 
 
 def redemption_body(
-    row: RedemptionRecord, tz: tzinfo, refunds: Sequence[RefundRecord] | None = None
+    row: RedemptionRecord,
+    tz: tzinfo,
+    refunds: Sequence[RefundRecord] | None = None,
+    cash_back_fen: Sequence[int] = (),
 ) -> dict[str, Any]:
     live = row.live_count
     if row.refunded_count == 0:
@@ -142,6 +149,7 @@ def redemption_body(
         "terminal": {"id": row.terminal_id, "label": row.terminal_label},
         "citizen": {"masked_id": row.id_masked},
         "receipt_no": row.receipt_no,
+        "business_date": row.business_date.isoformat(),
         "bill_fen": row.bill_fen,
         "current_bill_fen": row.current_bill_fen,
         "face_value_fen": row.face_value_fen,
@@ -162,16 +170,18 @@ def redemption_body(
                 "refund_id": f.id,
                 "remaining_bill_fen": f.remaining_bill_fen,
                 "returned_count": f.returned_count,
+                "cash_back_fen": back,
                 "voucher_ids": list(f.voucher_ids),
                 "created_at": _iso(f.created_at, tz),
             }
-            for f in refunds
+            for f, back in zip(refunds, cash_back_fen, strict=True)
         ]
     return body
 
 
 def _viewed(found: RedemptionView, tz: tzinfo, status: int = 200) -> web.Response:
-    return web.json_response(redemption_body(found.redemption, tz, found.refunds), status=status)
+    body = redemption_body(found.redemption, tz, found.refunds, found.cash_back_fen)
+    return web.json_response(body, status=status)
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -194,7 +204,13 @@ async def find_redemption(request: web.Request) -> web.Response:
         raise InvalidRequest("ask by exactly one of receipt_no or idempotency_key")
     if receipt is not None:
         assert me.merchant_id is not None
-        asked = ByReceipt(me.merchant_id, rules.normalise_receipt_no(receipt))  # rule U4
+        asked = ByReceipt(
+            me.merchant_id,
+            rules.normalise_receipt_no(receipt),  # rule U4
+            query.date,
+            query.terminal_id,
+            me.terminal_id,
+        )
     elif me.terminal_id is None:
         raise InvalidRequest("only a terminal can ask by its idempotency key")
     else:
@@ -205,10 +221,20 @@ async def find_redemption(request: web.Request) -> web.Response:
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def refund(request: web.Request) -> web.Response:
-    """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``."""
+    """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``. Where
+    the merchant asks for it, a till sends a manager's approval (issue 11 item 5): the
+    manager's access token in the ``Manager-Approval`` header."""
     me = principal_of(request)
     key = idempotency_key(request)
     body = await read_body_as(request, RefundRequest)
+    approval = None
+    # a manager refunding in person approves it; a till sends a manager's token
+    sent = (me, "") if me.role is Role.MERCHANT_MANAGER else approval_of(request)
+    if sent is not None:
+        who, problem = sent
+        approval = refunds.Approval(problem=problem)
+        if who is not None:
+            approval = refunds.Approval(str(who.role), who.merchant_id, who.account_id)
     cmd = refunds.Refund(
         redemption_id=path_id(request, "redemption_id", NO_SUCH_REDEMPTION),
         merchant_id=me.merchant_id,
@@ -216,6 +242,7 @@ async def refund(request: web.Request) -> web.Response:
         key=key,
         digest=request_hash(request, struct_fields(body)),
         remaining_bill_fen=body.remaining_bill_fen,
+        approval=approval,
     )
     tills = till_ports_of(request)
     return _viewed(await refunds.refund(cmd, tills), tills.tz, status=201)
@@ -269,8 +296,10 @@ async def merchant_day(request: web.Request) -> web.Response:
                     "redemption_id": f.redemption_id,
                     "receipt_no": f.receipt_no,
                     "terminal_id": f.terminal_id,
+                    "terminal": {"id": f.terminal_id, "label": f.terminal_label},
                     "returned_count": f.returned_count,
                     "value_fen": f.returned_count * f.face_value_fen,
+                    "cash_back_fen": f.cash_back_fen,
                 }
                 for f in found.refunds
             ],

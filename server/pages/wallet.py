@@ -29,8 +29,9 @@ async def _code(request: web.Request) -> dict[str, Any]:
     """A fresh code (rule U5) as an SVG data URL and the seconds it has left; minting is
     throttled per citizen as on the API (issue 9)."""
     me = principal_of(request)
+    assert me.citizen_id is not None  # the wallet's session is a citizen's
     await throttle.mint(request, me.subject)
-    code = wallets.mint_qr(ports_of(request), me.subject)
+    code = wallets.mint_qr(ports_of(request), me.citizen_id)
     svg = await render_qr("svg", code.token)
     left = (code.expires_at - request.app[CLOCK]()).total_seconds()
     return {

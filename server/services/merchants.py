@@ -11,6 +11,7 @@ from server.auth import Principal, Role, hash_terminal_secret, new_terminal_secr
 from server.db import access, parties
 from server.db import admin as db
 from server.db.admin import Merchant
+from server.db.parties import MerchantSettings
 from server.services.ports import Ports
 from server.services.scope import district_codes, require_district
 from shared.errors import Conflict, InvalidRequest, NotFound
@@ -173,3 +174,57 @@ async def revoke_terminal(ports: Ports, me: Principal, cmd: RevokeTerminal) -> N
             )
     if change is not None:
         ports.publish([change])  # rule U1: refused at once, whatever token
+
+
+# --- the merchant's own settings (rule U4 [choice], issue 11 item 5) ------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSettings:
+    """A merchant's settings to change; None leaves one as it is."""
+
+    merchant_id: int
+    reason: str
+    receipts_per_till: bool | None = None
+    refund_needs_manager: bool | None = None
+
+
+def _own_or_district(me: Principal, found: MerchantSettings | None) -> MerchantSettings:
+    """Rule X2: a merchant's manager and tills see their own merchant only (another does not
+    exist for them); a district operator acts in their own district."""
+    if found is None or (
+        me.role in (Role.MERCHANT_MANAGER, Role.CASHIER) and me.merchant_id != found.merchant_id
+    ):
+        raise NotFound("no such merchant")
+    require_district(me, found.district)
+    return found
+
+
+async def settings(ports: Ports, me: Principal, merchant_id: int) -> MerchantSettings:
+    async with ports.pool.acquire() as conn:
+        return _own_or_district(me, await parties.merchant_settings(conn, merchant_id))
+
+
+async def change_settings(ports: Ports, me: Principal, cmd: ChangeSettings) -> MerchantSettings:
+    """Receipts numbered per till (rule U4: from then on a bill is also its till's; bills
+    already made keep the scope they were made under) and refunds approved by a manager
+    (issue 11 item 5), changed with a reason, audited."""
+    async with ports.pool.acquire() as conn, conn.transaction():
+        found = await parties.merchant_settings(conn, cmd.merchant_id, for_update=True)
+        now = _own_or_district(me, found)
+        per_till = now.receipts_per_till if cmd.receipts_per_till is None else cmd.receipts_per_till
+        needs_manager = cmd.refund_needs_manager
+        if needs_manager is None:
+            needs_manager = now.refund_needs_manager
+        changed = await parties.set_merchant_settings(
+            conn, cmd.merchant_id, receipts_per_till=per_till, refund_needs_manager=needs_manager
+        )
+        await db.audit(
+            conn,
+            actor=me.actor,
+            action="merchant.settings",
+            subject=f"merchant:{cmd.merchant_id}",
+            reason=cmd.reason,
+            details={"receipts_per_till": per_till, "refund_needs_manager": needs_manager},
+        )
+    return changed

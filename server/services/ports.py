@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -83,7 +84,7 @@ class TillPorts(Ports):
     context_reads: Batcher[ContextQuery, TillContext | None]
     redeem_writes: Batcher[Redemption, int | None]
     # what a quote read, for the redeem of the same QR token at the same terminal
-    quote_cache: ExpiringLru[tuple[int, str], TillContext]
+    quote_cache: ExpiringLru[tuple[int, uuid.UUID], TillContext]
     qr_verifier: QrVerifier
     metrics: TillMetrics
     # rule U7: the status and body a refusal is kept under (the HTTP edge's choice)

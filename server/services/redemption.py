@@ -34,11 +34,11 @@ from server.db.redemptions import ContextQuery, RedemptionRecord
 from server.guard import Outcome
 from server.services.ports import TillPorts
 from shared import redemption as decisions
+from shared import rules
 from shared.errors import (
     BillAlreadyRedeemed,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
-    TokenInvalid,
     TokenReplayed,
     VoucherError,
 )
@@ -58,6 +58,7 @@ class Quote:
     terminal_id: int
     token: str
     bill_fen: int
+    receipt_no: str | None = None  # normalised (U4): refused here if taken today
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class Redeem:
 class Redeemed:
     redemption: RedemptionRecord
     replay: bool = False  # the first answer under the key, given again
+    vouchers_left: int | None = None  # the citizen's usable vouchers of the campaign after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,28 +111,29 @@ class _Verified:
 
     cmd: Redeem
     claims: QrClaims
-    subject: uuid.UUID
+    citizen_id: int  # the code's holder (rule U5)
     jti: uuid.UUID
 
     def context_query(self, now: datetime) -> ContextQuery:
-        return ContextQuery(self.cmd.terminal_id, self.subject, now, self.jti)
+        return ContextQuery(
+            self.cmd.terminal_id, self.citizen_id, now, self.jti, self.cmd.receipt_no
+        )
 
 
-def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
+def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, int, uuid.UUID]:
     claims = ports.qr_verifier.verify(token, ports.clock())  # rule U5
-    try:
-        subject = uuid.UUID(claims.subject)
-    except ValueError as exc:
-        raise TokenInvalid("the QR code names no citizen", reason="subject") from exc
-    return claims, subject, uuid.UUID(claims.jti)
+    return claims, claims.holder, claims.jti
 
 
 async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
-    claims, subject, jti = _verify(ports, cmd.token)
+    """Rules U1-U6: what the bill allows, and whether its receipt number is free today (U4,
+    when given: refused ``bill_already_redeemed`` before the cashier takes the money).
+    Changes nothing."""
+    claims, citizen_id, jti = _verify(ports, cmd.token)
     now = ports.clock()
-    ctx = await ports.context_reads.call(ContextQuery(cmd.terminal_id, subject, now, jti))
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
+    asked = ContextQuery(cmd.terminal_id, citizen_id, now, jti, cmd.receipt_no)
+    ctx = await ports.context_reads.call(asked)
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     # the redeem of this token at this till may start from what was read here
     ports.quote_cache.put((cmd.terminal_id, claims.jti), decision.ctx, claims.expires_at)
     allowance = decisions.quote(decision, cmd.bill_fen, now)  # rules U3, U6
@@ -143,18 +146,18 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     is kept under the key and answered ``Refused``."""
     metrics = ports.metrics
     try:
-        claims, subject, jti = _verify(ports, cmd.token)
+        claims, citizen_id, jti = _verify(ports, cmd.token)
     except VoucherError as exc:
         # a retry after the token expired still gets its first answer
         async with ports.pool.acquire() as conn:
-            stored = await _stored_answer(conn, cmd)
+            stored = await _stored_answer(conn, cmd, ports.clock())
         if stored is not None:
             return stored
         metrics.redemptions.labels(exc.code).inc()
         raise
     guard = ports.guard
     outcome, lock = await guard.begin(
-        jti=str(jti), citizen=str(subject), terminal_id=cmd.terminal_id, key=cmd.key
+        jti=str(jti), citizen=str(citizen_id), terminal_id=cmd.terminal_id, key=cmd.key
     )
     if outcome is Outcome.UNAVAILABLE:
         metrics.redis_failures.inc()  # Redis failed or skipped; not a lock wait (BUSY)
@@ -162,17 +165,17 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     try:
         if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
             async with ports.pool.acquire() as conn:
-                stored = await _stored_answer(conn, cmd)
+                stored = await _stored_answer(conn, cmd, ports.clock())
             if stored is not None:
                 return stored
             if outcome is Outcome.IN_FLIGHT:
                 raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
             raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
-        asked = _Verified(cmd, claims, subject, jti)
+        asked = _Verified(cmd, claims, citizen_id, jti)
         if outcome is Outcome.UNAVAILABLE:
             # item 11: Redis down or skipped: the citizen's lock in this process instead, and
             # the batched write as with Redis's lock (the write itself fences, rule U7)
-            async with guard.local_lock(str(subject)) as held:
+            async with guard.local_lock(str(citizen_id)) as held:
                 result = await _redeem_in_ledger(ports, asked, locked=held)
         else:
             result = await _redeem_in_ledger(ports, asked, locked=outcome is Outcome.OK)
@@ -190,7 +193,7 @@ async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
             guard.end_soon(
                 token=lock,
                 jti=str(jti),
-                citizen=str(subject),
+                citizen=str(citizen_id),
                 terminal_id=cmd.terminal_id,
                 key=cmd.key,
                 used=used,
@@ -233,9 +236,9 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
         for _ in range(RETRIES):
             try:
                 async with conn.transaction():
-                    await db.lock_citizen(conn, asked.subject)
+                    await db.lock_citizen(conn, asked.citizen_id)
                     # rule U7: a key that already has its answer (Redis could not say so)
-                    stored = await _stored_answer(conn, asked.cmd)
+                    stored = await _stored_answer(conn, asked.cmd, now)
                     if stored is not None:
                         return stored
                     ctx = await db.read_context(conn, asked.context_query(now))
@@ -248,7 +251,7 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
                 IdempotencyKeyInUse,
             ) as exc:
                 # a concurrent request under the same key may have written first (U7)
-                stored = await _stored_answer(conn, asked.cmd)
+                stored = await _stored_answer(conn, asked.cmd, now)
                 if stored is not None:
                     return stored
                 if isinstance(exc, MustDecideAgain):
@@ -263,8 +266,8 @@ def _decide_bill(
     ports: TillPorts, asked: _Verified, ctx: TillContext | None, now: datetime
 ) -> db.Redemption:
     """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
     cmd = asked.cmd
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     return db.Redemption(
         now=now,
         voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6
@@ -300,6 +303,7 @@ def _redeemed(
             citizen_id=bill.citizen_id,
             id_masked=ctx.id_masked or "",
             receipt_no=bill.receipt_no,
+            business_date=rules.business_date(bill.now),  # rule U4
             bill_fen=bill.bill_fen,
             current_bill_fen=bill.bill_fen,
             face_value_fen=bill.face_value_fen,
@@ -312,18 +316,23 @@ def _redeemed(
             idempotency_key=bill.idempotency_key,
             request_hash=bill.request_hash,
             created_at=bill.now,
-        )
+        ),
+        vouchers_left=decisions.vouchers_left(
+            ctx, bill.campaign_id, len(bill.voucher_ids), bill.now
+        ),
     )
 
 
-async def _stored_answer(conn: Conn, cmd: Redeem) -> RedeemResult | None:
+async def _stored_answer(conn: Conn, cmd: Redeem, now: datetime) -> RedeemResult | None:
     """Rule U7: the same key and body get the first answer, the redemption or the refusal kept
-    under the key; another body is refused ``idempotency_key_reused``."""
+    under the key (with the citizen's vouchers left as of ``now``); another body is refused
+    ``idempotency_key_reused``."""
     row = await db.by_idempotency_key(conn, cmd.terminal_id, cmd.key)
     if row is not None:
         if row.request_hash != cmd.digest:
             raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
-        return Redeemed(row, replay=True)
+        left = await db.usable_vouchers(conn, row.citizen_id, row.campaign_id, now)
+        return Redeemed(row, replay=True, vouchers_left=left)
     refused = await db.refusal_by_key(conn, cmd.terminal_id, cmd.key)
     if refused is None:
         return None
@@ -339,7 +348,7 @@ async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> Red
     down) comes first."""
     status, answer = ports.refusal_answer(exc)
     async with ports.pool.acquire() as conn:
-        stored = await _stored_answer(conn, cmd)
+        stored = await _stored_answer(conn, cmd, ports.clock())
         if stored is not None:
             return stored
         kept = await db.keep_refusal(
@@ -352,7 +361,7 @@ async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> Red
             now=ports.clock(),
         )
         if not kept:  # a concurrent request with this key kept its refusal first
-            stored = await _stored_answer(conn, cmd)
+            stored = await _stored_answer(conn, cmd, ports.clock())
             if stored is not None:
                 return stored
     return Refused(status, answer)

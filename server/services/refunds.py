@@ -1,22 +1,39 @@
 """A refund at the till (rules F1-F3), read top to bottom: under the redemption's row lock,
-the key's earlier refund (U7) or the decision (``shared.redemption.vouchers_returned``) and
-the write; then the redemption as it now stands."""
+the key's earlier refund (U7), or the manager's approval where the merchant asks for one
+(issue 11 item 5), the decision (``shared.redemption.vouchers_returned``) and the write;
+then the redemption as it now stands."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.db import parties
 from server.db import redemptions as db
 from server.services.ports import TillPorts
 from server.services.till_reads import RedemptionView, own_redemption, view
-from shared.errors import IdempotencyKeyReused
+from shared.errors import IdempotencyKeyReused, ManagerApprovalRequired
 from shared.redemption import vouchers_returned
+
+MERCHANT_MANAGER = "merchant_manager"  # server.auth.Role.MERCHANT_MANAGER
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """Who approves a refund: the staff member a till's ``Manager-Approval`` named (or the
+    manager refunding in person): their role, merchant and account; or, with ``role`` empty,
+    why it approves nothing (``problem``: ``invalid``, ``expired``, ``disabled``)."""
+
+    role: str = ""
+    merchant_id: int | None = None
+    account_id: int | None = None
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Refund:
     """Refund a bill down to ``remaining_bill_fen``. ``terminal_id`` None: staff of the
-    merchant refund on behalf of the redemption's terminal (the key's scope)."""
+    merchant refund on behalf of the redemption's terminal (the key's scope). ``approval``:
+    the manager's approval a till sent, or the manager in person; None: none."""
 
     redemption_id: int
     merchant_id: int | None
@@ -24,11 +41,34 @@ class Refund:
     key: str
     digest: bytes
     remaining_bill_fen: int
+    approval: Approval | None = None
+
+
+def approving_manager(cmd: Refund, merchant_id: int) -> int | None:
+    """Issue 11 item 5: the account of the merchant manager who approves this refund: the
+    ``Manager-Approval`` a till sent, or the manager refunding in person. Refused
+    ``manager_approval_required`` (``details.reason`` says what was wrong) unless it is a
+    valid approval of a manager of this very merchant."""
+    approval = cmd.approval
+    if approval is None:
+        raise ManagerApprovalRequired(reason="missing")
+    if not approval.role:
+        raise ManagerApprovalRequired(
+            "The manager's approval is not valid (or has expired): sign the manager in again.",
+            reason=approval.problem or "invalid",
+        )
+    if approval.role != MERCHANT_MANAGER or approval.merchant_id != merchant_id:
+        raise ManagerApprovalRequired(
+            "Only a manager of this shop can approve its refunds.", reason="not_this_shops_manager"
+        )
+    return approval.account_id
 
 
 async def refund(cmd: Refund, ports: TillPorts) -> RedemptionView:
     """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``; the
-    same key and body again change nothing and get the redemption as it stands (U7)."""
+    same key and body again change nothing and get the redemption as it stands (U7), with
+    no approval asked again. A new refund of a merchant whose setting asks for it needs a
+    manager's approval (issue 11 item 5), checked before anything is written."""
     now = ports.clock()
     async with ports.pool.acquire() as conn:
         async with conn.transaction():
@@ -39,6 +79,10 @@ async def refund(cmd: Refund, ports: TillPorts) -> RedemptionView:
                 if previous.request_hash != cmd.digest:
                     raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
             else:
+                settings = await parties.merchant_settings(conn, row.merchant_id)
+                approved_by = None
+                if settings is not None and settings.refund_needs_manager:
+                    approved_by = approving_manager(cmd, row.merchant_id)
                 returned_ids = vouchers_returned(
                     ports.campaigns[row.campaign_id],
                     await db.live_items(conn, row.id),
@@ -55,6 +99,7 @@ async def refund(cmd: Refund, ports: TillPorts) -> RedemptionView:
                     idempotency_key=cmd.key,
                     request_hash=cmd.digest,
                     now=now,
+                    approved_by=approved_by,
                 )
         after = await db.get(conn, cmd.redemption_id)
         assert after is not None

@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from terminal.client import ApiError, StaffSession, TillClient, Unreachable
+from client.http import ApiError, Unreachable
+from client.till import StaffSession, TillClient
 from terminal.i18n import describe_error, tr
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 from textual.message import Message
 from textual.screen import Screen
 
-from terminal.client import TillClient
+from client.till import TillClient
 from terminal.config import Lang
 from terminal.i18n import describe_error, tr
 

@@ -16,10 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import ApiError, OutcomeUnknown, Unreachable
+from client.till import new_key
+from client.wire import Quote, Redemption
 from shared.errors import InvalidAmount, InvalidRequest
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
 from terminal.screens.base import WaitingScreen
@@ -65,6 +67,7 @@ class QuoteReady(Message):
 @dataclass
 class QuoteFailed(Message):
     error: BaseException
+    token: str = ""
 
 
 @dataclass
@@ -205,9 +208,9 @@ class CheckoutScreen(WaitingScreen):
         code = text.strip()
         kind = classify_scan(code)
         if kind != "voucher":
-            self.till.tell(
-                self.t(f"scan.{kind}"), title=self.t("title.not_voucher"), severity="error"
-            )
+            # an old code is ours, expired: the cure is a fresh one (issue 11 item 8)
+            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
+            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
             return
         if self.busy or self.pending is not None:
             # one customer at a time: the current redeem's outcome comes first
@@ -244,25 +247,29 @@ class CheckoutScreen(WaitingScreen):
     def _quote_held(self) -> None:
         token, self.held_token = self.held_token, ""
         bill_fen = self._bill_fen()
-        if bill_fen is None or self._receipt_no() is None or self.need_client() is None:
+        receipt_no = self._receipt_no()
+        if bill_fen is None or receipt_no is None or self.need_client() is None:
             return
         self._clear_quote()
         self._say(self.t("hint.quoting"), "working")
-        self.run_quote(token, bill_fen)
+        self.run_quote(token, bill_fen, receipt_no)
 
     # -- quote --------------------------------------------------------------------------
 
     @work(exclusive=True, group="quote", exit_on_error=False)
-    async def run_quote(self, token: str, bill_fen: int) -> None:
+    async def run_quote(self, token: str, bill_fen: int, receipt_no: str) -> None:
         client = self.client
         assert client is not None
         try:  # a quote changes nothing: no answer in time is simply no answer
-            quote = await asyncio.wait_for(client.quote(token, bill_fen), self.answer_wait)
+            quote = await asyncio.wait_for(
+                client.quote(token, bill_fen, receipt_no),  # rule U4: checked here too
+                self.answer_wait,
+            )
         except TimeoutError:
             self.post_message(QuoteFailed(Unreachable("no answer in time", maybe_sent=True)))
             return
         except Exception as exc:
-            self.post_message(QuoteFailed(exc))
+            self.post_message(QuoteFailed(exc, token))
             return
         self.post_message(QuoteReady(quote, token))
 
@@ -286,8 +293,16 @@ class CheckoutScreen(WaitingScreen):
     def _quote_failed(self, message: QuoteFailed) -> None:
         self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
-        _, _, text = describe_error(message.error, self.lang)
+        code, _, text = describe_error(message.error, self.lang)
         self._say(text, "refused")
+        if code == "bill_already_redeemed" and message.token:
+            # rule U4: the receipt number is taken today; the customer's code is still good,
+            # held until the cashier corrects the number (Enter quotes it again, no rescan)
+            self.held_token = message.token
+            receipt = self.query_one("#receipt", Input)
+            receipt.focus()
+            receipt.action_select_all()
+            return
         self.query_one("#scan", Input).focus()
 
     def _clear_quote(self) -> None:
@@ -319,7 +334,7 @@ class CheckoutScreen(WaitingScreen):
         count = self.query_one(CountStepper).value
         held = self.t("quote.held", n=q.available_count)
         allowed = self.t("quote.allowed", n=q.max_by_bill)
-        customer.update(f"{self.t('quote.customer')} {q.masked_id}   {held}   {allowed}")
+        customer.update(f"{self.t('quote.customer')} {q.citizen.masked_id}   {held}   {allowed}")
         each.update(self.t("quote.each", v=format_yuan(q.face_value_fen)))
         covered.show(q.covered_fen(count), title=self.t("quote.covered"))  # rule U3
         to_pay.show(q.to_pay_fen(count), title=self.t("quote.to_pay"))

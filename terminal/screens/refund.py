@@ -6,7 +6,7 @@ setting asks for it. The wait and an unknown outcome work as for a redeem (item 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from textual import on, work
@@ -16,11 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import OutcomeUnknown, Unreachable
+from client.till import StaffSession, new_key
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, InvalidAmount, InvalidRequest, VoucherError
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import OutcomeUnknown, Redemption, StaffSession, Unreachable, new_key
 from terminal.documents import format_ids
 from terminal.i18n import describe_error, status_text
 from terminal.refunds import RefundPreview, handed_back_fen, preview_refund, shown_status
@@ -38,6 +40,8 @@ class PendingRefund:
     remaining_bill_fen: int
     preview: RefundPreview
     before: Redemption
+    approval: str = field(default="", repr=False)
+    """The approving manager's access token, sent with each try (never stored)."""
 
 
 @dataclass
@@ -78,6 +82,9 @@ class RefundScreen(WaitingScreen):
         self.preview: RefundPreview | None = None
         self.pending: PendingRefund | None = None
         self.approved_by: StaffSession | None = None
+        self.server_wants_manager = False
+        """The server refused a refund for want of a manager's approval (the shop's setting
+        changed since this till signed in): F9 asks for one from then on."""
         self.returned: tuple[int, ...] = ()
         self.busy = False
         self.outcome = ""
@@ -284,8 +291,13 @@ class RefundScreen(WaitingScreen):
 
     @property
     def _needs_manager(self) -> bool:
-        config = self.till.config
-        return config is not None and config.refund_needs_manager
+        """The till's own setting, or the shop's (its sign-in says it; the server holds it)."""
+        config, session = self.till.config, self.till.session
+        return (
+            (config is not None and config.refund_needs_manager)
+            or (session is not None and session.merchant.refund_needs_manager)
+            or self.server_wants_manager
+        )
 
     @property
     def answer_wait(self) -> float:
@@ -329,17 +341,22 @@ class RefundScreen(WaitingScreen):
             self.till.tell(
                 self.t("manager.approved", name=staff.username), title=self.t("title.ok")
             )
-            self._send_new(preview)
+            self._send_new(preview, staff.token)
 
         self.app.push_screen(
             ManagerApproval(reason, client, session.merchant.id if session else None),
             callback=approved,
         )
 
-    def _send_new(self, preview: RefundPreview) -> None:
+    def _send_new(self, preview: RefundPreview, approval: str = "") -> None:
         assert self.found is not None
         pending = PendingRefund(
-            new_key(), preview.redemption_id, preview.remaining_bill_fen, preview, self.found
+            new_key(),
+            preview.redemption_id,
+            preview.remaining_bill_fen,
+            preview,
+            self.found,
+            approval,
         )
         self._send(pending)
 
@@ -358,7 +375,12 @@ class RefundScreen(WaitingScreen):
         assert client is not None
         try:
             after = await asyncio.wait_for(
-                client.refund(pending.redemption_id, pending.remaining_bill_fen, key=pending.key),
+                client.refund(
+                    pending.redemption_id,
+                    pending.remaining_bill_fen,
+                    key=pending.key,
+                    approval=pending.approval,
+                ),
                 timeout=self.answer_wait,
             )
         except TimeoutError:
@@ -423,7 +445,11 @@ class RefundScreen(WaitingScreen):
                 return  # already settled (Esc, then the cancelled request's own answer)
             self.busy = False
         self.fail(exc)
-        _, _, words = describe_error(exc, self.lang)
+        code, _, words = describe_error(exc, self.lang)
+        if code == "manager_approval_required":
+            # nothing was refunded (the server checks before it writes): F9 asks a manager
+            self.server_wants_manager = True
+            self.approved_by = None
         if isinstance(exc, OutcomeUnknown):
             self._say(self.t("refund.unknown"), "unknown")  # keep self.pending and its key
             self._show_preview(self.pending.preview if self.pending else None)

@@ -26,7 +26,8 @@ from server.app import create_app
 from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings
 from shared.idnumber import make_id_number
-from shared.tokens import SigningKey
+from shared.keys import SigningKey
+from shared.tokens import QrKey
 from tests.conftest import Services
 
 
@@ -84,7 +85,7 @@ def settings(test_services: Services) -> Settings:
         redis_url=test_services.redis_url,
         id_hash_key=secrets.token_bytes(32),
         access_token_secret=secrets.token_bytes(32),
-        qr_keys=(SigningKey.generate("qr-test-1"),),
+        qr_keys=(QrKey.generate("T"),),
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=(bundled / "liaocheng-2024.toml", bundled / "liaocheng-demo.toml"),
@@ -188,6 +189,12 @@ class World:
             cred = await seed.merchant_with_terminal(
                 conn, name=f"商户-{uuid.uuid4().hex[:8]}", district=district, **kw
             )
+        return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
+
+    async def another_till(self, till: Till, label: str = "收银台 2") -> Till:
+        """A second till of ``till``'s merchant, signed in."""
+        async with self.pool.acquire() as conn:
+            cred = await seed.terminal(conn, merchant_id=till.merchant_id, label=label)
         return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
 
     async def sign_in(self, till: Till) -> Till:

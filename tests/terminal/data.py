@@ -3,34 +3,37 @@ snapshots): nothing in them varies from run to run."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-from shared.campaign import load_campaign_text
-from terminal.client import (
+from msgspec.structs import replace
+
+from client.wire import (
+    Citizen,
     DayRedemption,
     DayRefund,
     DayReport,
     DayTotals,
-    Merchant,
+    MerchantRef,
     Quote,
     Redemption,
     RefundEntry,
     Session,
-    TerminalInfo,
+    TerminalMerchant,
+    TerminalRef,
 )
+from shared.campaign import load_campaign_text
 from terminal.config import TerminalConfig
 
 CONFIG = TerminalConfig("http://127.0.0.1:9", 3, "fixed-secret")
 SESSION = Session(
-    terminal=TerminalInfo(3, "收银台 1"),
-    merchant=Merchant(1, "东昌府区示范超市", "dongchangfu"),
+    terminal=TerminalRef(3, "收银台 1"),
+    merchant=TerminalMerchant(1, "东昌府区示范超市", "dongchangfu"),
     expires_in=900,
 )
 DISTRICT_NAMES = {"dongchangfu": "东昌府区"}
 
 QUOTE = Quote(
-    masked_id="3715**********1234",
+    citizen=Citizen("3715**********1234"),
     campaign_id="liaocheng-2024",
     bill_fen=45_000,
     face_value_fen=10_000,
@@ -39,7 +42,7 @@ QUOTE = Quote(
     usable_count=2,
     value_fen=20_000,
     remaining_fen=25_000,
-    merchant_name="东昌府区示范超市",
+    merchant=MerchantRef(1, "东昌府区示范超市"),
     token_expires_at="2024-09-10T10:01:00+08:00",
 )
 
@@ -47,11 +50,9 @@ REDEMPTION = Redemption(
     redemption_id=1234,
     receipt_no="R-0001",
     campaign_id="liaocheng-2024",
-    merchant_id=1,
-    merchant_name="东昌府区示范超市",
-    terminal_id=3,
-    terminal_label="收银台 1",
-    masked_id="3715**********1234",
+    merchant=MerchantRef(1, "东昌府区示范超市"),
+    terminal=TerminalRef(3, "收银台 1"),
+    citizen=Citizen("3715**********1234"),
     bill_fen=45_000,
     current_bill_fen=45_000,
     face_value_fen=10_000,
@@ -67,15 +68,15 @@ REDEMPTION = Redemption(
     created_at="2024-09-10T02:00:05+00:00",
 )
 
+TILL_1 = TerminalRef(3, "收银台 1")
 DAY = DayReport(
     date="2024-09-10",
     redemptions=(
-        DayRedemption(
-            1, "2024-09-10T10:00:05+08:00", "R-0001", 3, "收银台 1", 45_000, 2, 1, 20_000
-        ),
-        DayRedemption(2, "2024-09-10T10:05:00+08:00", "R,2", 3, "收银台 1", 20_000, 1, 0, 10_000),
+        DayRedemption(1, "2024-09-10T10:00:05+08:00", "R-0001", TILL_1, 45_000, 2, 1, 20_000),
+        DayRedemption(2, "2024-09-10T10:05:00+08:00", "R,2", TILL_1, 20_000, 1, 0, 10_000),
     ),
-    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", 3, 1, 10_000),),
+    # the bill of 450 元 left at 250 元: one voucher back, 100 元 of the 250 paid handed back
+    refunds=(DayRefund(9, "2024-09-10T11:00:00+08:00", 1, "R-0001", TILL_1, 1, 10_000, 10_000),),
     totals=DayTotals(
         bills=2,
         vouchers=3,
@@ -95,7 +96,7 @@ PARTLY_REFUNDED = replace(  # rule F2: the bill became 250 元, one voucher stay
     live_voucher_count=1,
     returned_voucher_ids=(12,),
     status="partially_refunded",
-    refunds=(RefundEntry(9, 25_000, 1, (12,), "2024-09-10T03:00:00+00:00"),),
+    refunds=(RefundEntry(9, 25_000, 1, 10_000, (12,), "2024-09-10T03:00:00+00:00"),),
 )
 
 _CAMPAIGN_FILE = (

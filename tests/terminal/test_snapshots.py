@@ -12,8 +12,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from client.http import OutcomeUnknown
 from terminal.app import TerminalApp
-from terminal.client import OutcomeUnknown
 from terminal.config import Lang
 from terminal.refunds import handed_back_fen, preview_refund
 from terminal.screens.checkout import CheckoutScreen, PendingRedeem, RedeemFailed

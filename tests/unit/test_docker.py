@@ -201,5 +201,5 @@ def test_the_secrets_make_secrets_makes_are_what_the_servers_settings_read(tmp_p
     assert settings.database_url.startswith("postgresql://vouchers:")
     assert settings.database_replica_url is not None
     assert "@postgres-replica:5432/" in settings.database_replica_url
-    assert [k.kid for k in settings.qr_keys] == ["qr-1"] and set(settings.idp_keys) == {"idp-1"}
+    assert [k.kid for k in settings.qr_keys] == ["A"] and set(settings.idp_keys) == {"idp-1"}
     assert settings.redis_url == "redis://redis:6379/0"
