@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from server import db, redis_client
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
+from server.admission import ADMISSION, Admission, Gate, Kind, admission_middleware
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
@@ -30,6 +31,7 @@ from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
 from server.db import tickets as tickets_db
 from server.db.migrate import migrate
+from server.db.replica import REPORTS_APPLICATION, Lag, Reports
 from server.guard import Guard
 from server.handlers import (
     admin,
@@ -53,6 +55,7 @@ from server.web import (
     PG,
     QR_VERIFIER,
     REDIS,
+    REPORTS,
     ROUTE_INPUTS,
     SETTINGS,
     TICKET_CAMPAIGNS,
@@ -820,6 +823,8 @@ def route_errors(route: Route) -> list[str]:
         codes.update(("invalid_request", "idempotency_key_reused", "idempotency_key_in_use"))
     if route.path not in _IN_MEMORY and (route.method, route.path) not in _FROM_MEMORY:
         codes.add("database_unavailable")
+    if route.path not in _NEVER_SHED:  # issue 14: refused at once under overload
+        codes.add("waiting_room" if route.path in _CLAIM_PATHS else "server_busy")
     return sorted(codes)
 
 
@@ -971,7 +976,10 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     # item 10: aiohttp's own cap is a JSON body's; the upload routes stream theirs through
     # ``read_body`` with their own limit, after ``requires`` has checked who is calling
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[admission_middleware, edge_middleware],  # shedding first (issue 14)
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
@@ -1000,7 +1008,46 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         added = app.router.add_route(route.method, route.path, route.handler)
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query)
     install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
+    app[ADMISSION] = admission_of(app, settings)
     return app
+
+
+# issue 14: what each gate admits (server/admission.py), by method and path; health and
+# metrics are never shed. A sale's redemption has a gate of its own, after its quote's.
+_TILL_WRITES = frozenset(
+    {("POST", "/v1/redemptions"), ("POST", "/v1/redemptions/{redemption_id}/refunds")}
+)
+_TILL_READS = frozenset({"/v1/quote", "/v1/redemptions", "/v1/redemptions/{redemption_id}"})
+_CLAIM_PATHS = frozenset({"/v1/claims", "/wallet/claim"})
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _kind_of(method: str, path: str) -> Kind:
+    if (method, path) in _TILL_WRITES:
+        return Kind.TILL_WRITE
+    if path in _TILL_READS:
+        return Kind.TILL_READ
+    return Kind.CLAIMS if path in _CLAIM_PATHS else Kind.OTHER
+
+
+def admission_of(app: web.Application, settings: Settings) -> Admission:
+    gate = Gate(
+        settings.shed_target_ms / 1000,
+        settings.shed_max_in_flight,
+        min_limit=min(4, settings.shed_initial_in_flight),
+        initial_limit=settings.shed_initial_in_flight,
+        queue_wait_s=settings.shed_queue_wait_ms / 1000,
+    )
+    metrics = app[METRICS]
+    metrics.admission_limit.set_function(partial(getattr, gate, "limit"))  # read when scraped
+    refused = metrics.shed
+    admission = Admission(gate, on_refuse=lambda kind: refused.labels(kind).inc())
+    for route in app.router.routes():
+        resource = route.resource
+        path = resource.canonical if resource is not None else ""
+        if path not in _NEVER_SHED and not path.startswith("/static"):
+            admission.of_route[route] = _kind_of(route.method, path)
+    return admission
 
 
 async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:
@@ -1036,14 +1083,48 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
 
 
 async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
-    """The pool every handler's statements use."""
+    """The pool every handler's statements use, and where read-only reports run: a streaming
+    replica's pool when one is configured (issue 14), its lag polled every second."""
     settings = app[SETTINGS]
     pool = await db.open_pool(
         settings.database_url, min_size=settings.pg_pool_min, max_size=settings.pg_pool_max
     )
     app[PG] = pool
+    replica = None
+    if settings.database_replica_url:
+        replica = await db.open_pool(
+            settings.database_replica_url,
+            min_size=0,  # the server starts, and serves from the primary, with the replica down
+            max_size=settings.replica_pool_max,
+            application_name=REPORTS_APPLICATION,
+            connect_timeout_s=settings.replica_connect_timeout_s,
+        )
+    metrics = app[METRICS]
+    reads = {s: metrics.report_reads.labels(s) for s in ("replica", "primary", "fallback")}
+    app[REPORTS] = reports = Reports(
+        pool,
+        replica,
+        max_lag_s=settings.replica_max_lag_s,
+        poll_s=settings.replica_poll_s,
+        wait_s=settings.replica_connect_timeout_s,
+        on_read=lambda source: reads[source].inc(),
+        on_lag=functools.partial(_show_lag, metrics, settings.replica_max_lag_s),
+    )
+    watching = asyncio.create_task(reports.watch()) if replica is not None else None
     yield
+    if watching is not None:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    if replica is not None:
+        await replica.close()
     await pool.close()
+
+
+def _show_lag(metrics: Metrics, max_lag_s: float, lag: Lag) -> None:
+    metrics.replica_lag_seconds.set(lag.seconds)
+    metrics.replica_lag_bytes.set(lag.bytes)
+    metrics.replica_up.set(1 if lag.up and lag.seconds <= max_lag_s else 0)
 
 
 async def _till(app: web.Application) -> AsyncIterator[None]:
@@ -1075,6 +1156,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
     view = app.get(ACCESS_VIEW)
     app[TILL] = TillPorts(
         pool=app[PG],
+        reports=app[REPORTS],
         settings=settings,
         guard=app[GUARD],
         context_reads=context_reads,
