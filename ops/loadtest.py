@@ -579,20 +579,38 @@ async def clean(database_url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def prepare(cfg: Config, http: aiohttp.ClientSession) -> Seeded:
+    """The server's campaign, and the data set seeded for it."""
+    campaigns = await _campaigns(http, cfg.server)
+    if cfg.campaign_id not in campaigns:
+        raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
+    campaign = campaigns[cfg.campaign_id]
+    conn = await _connect(cfg.database_url)
+    try:
+        return await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
+    finally:
+        await conn.close()
+
+
+async def seed_only(cfg: Config) -> dict[str, Any]:
+    """Seed, and the data set as JSON, for another driver of the same workload (the Locust
+    file, ops/locustfile.py, whose master hands it to its workers)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        seeded = await prepare(cfg, http)
+    return {
+        "claimed": seeded.claimed,
+        "unclaimed": list(seeded.unclaimed),
+        "terminals": seeded.terminals,
+        "seconds": seeded.seconds,
+    }
+
+
 async def run(cfg: Config, command: str) -> int:
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=cfg.concurrency * 2),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as http:
-        campaigns = await _campaigns(http, cfg.server)
-        if cfg.campaign_id not in campaigns:
-            raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
-        campaign = campaigns[cfg.campaign_id]
-        conn = await _connect(cfg.database_url)
-        try:
-            seeded = await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
-        finally:
-            await conn.close()
+        seeded = await prepare(cfg, http)
         if not cfg.quiet:
             tickets = len(seeded.sales.holders) if seeded.sales else 0
             print(
@@ -662,6 +680,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--check-only", action="store_true", help="only check the ledger's invariants")
     p.add_argument(
+        "--seed-only",
+        type=Path,
+        metavar="FILE",
+        help="only seed, and write the data set to FILE as JSON (the Locust file's master does)",
+    )
+    p.add_argument(
+        "--now", help="the server's time (ISO 8601) when it is not the wall clock: test servers"
+    )
+    p.add_argument(
         "--clean",
         action="store_true",
         help="remove what load tests seeded (LT-… certificates and merchants) and their bills",
@@ -708,6 +735,7 @@ def config_from(args: argparse.Namespace) -> Config:
         ticket_programme=args.ticket_programme,
         tickets=args.tickets,
         offices=args.offices,
+        now=datetime.fromisoformat(args.now) if args.now else None,
     )
 
 
@@ -729,6 +757,9 @@ def _main(args: argparse.Namespace, cfg: Config, argv: list[str]) -> int:
     if args.clean:
         removed = asyncio.run(clean(cfg.database_url))
         print("removed: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
+        return 0
+    if args.seed_only:
+        args.seed_only.write_text(json.dumps(asyncio.run(seed_only(cfg))))
         return 0
     if args.check_only:
         violations = asyncio.run(check_only(cfg.database_url))

@@ -160,9 +160,13 @@ class MerchantSettingsRequest(Body):
     refund_needs_manager: bool | UnsetType = UNSET  # issue 11 item 5
 
 
+MerchantKind = Literal["shop", "developer"]  # rule T4: a developer's sales office (issue 13)
+
+
 class AddMerchantRequest(Body):
     name: text(200, "the merchant's name")  # type: ignore[valid-type]
     district: District  # type: ignore[valid-type]
+    kind: MerchantKind = "shop"
 
 
 class AdmissionRequest(Body):
@@ -204,7 +208,14 @@ class SettlementStepRequest(Body):
     note: text(500, "a note for the audit log") | UnsetType = UNSET  # type: ignore[valid-type]
 
 
-StaffRole = Literal["merchant_manager", "district_operator", "city_operator", "auditor"]
+StaffRole = Literal[
+    "merchant_manager",
+    "district_operator",
+    "city_operator",
+    "auditor",
+    "ticket_issuer",  # issue 13, rule T1
+    "housing_bureau",  # rule T4
+]
 # the shape (lower-case letters, digits, _ . -) is the handler's check: username_invalid
 Username = text(64, "a staff account's name: 3 to 64 of a-z 0-9 _ . -")
 # the length is the handler's check: password_too_short (12 to 200)
@@ -237,6 +248,142 @@ class AccountPasswordRequest(Body):
     password: Password | UnsetType = UNSET  # type: ignore[valid-type]
 
 
+# --- house tickets: the issuer's and the operators' side (issue 13, rules T1-T14) ----------
+
+IdNumber = text(18, "an 18-digit resident ID number (kept only hashed and masked, rule X3)")
+DocumentNo = text(64, "a document's number, for the audit (rule T1)")
+PrintedNumber = text(64, "a ticket's printed number (房票编号)")
+ProgrammeId = text(64, "a loaded house-ticket programme's id")
+AreaDm2 = Annotated[int, Meta(ge=1, le=2**31 - 1, description="an area in dm² (0.01 m²)")]
+
+
+class TicketProject(Body):
+    name: text(200, "the expropriation project")  # type: ignore[valid-type]
+    housing_delivered: bool  # rule T1: resettlement housing delivered (安置房已交付)
+    cash_paid: bool  # rule T1: money compensation fully paid (货币补偿已到位)
+
+
+class FaceItemBody(Body):
+    code: text(64, "an item of the programme's face_items")  # type: ignore[valid-type]
+    amount_fen: fen("the item's amount", minimum=1)  # type: ignore[valid-type]
+
+
+class IssueTicketRequest(Body):
+    """Rule T1: the compensation agreement (《房票安置补充协议》) as the issuer enters it."""
+
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    number: PrintedNumber  # type: ignore[valid-type]
+    filing_no: text(64, "the filing number (备案号)")  # type: ignore[valid-type]
+    district: District  # type: ignore[valid-type]
+    project: TicketProject
+    implementing_unit: text(200, "the implementing unit (实施单位)")  # type: ignore[valid-type]
+    official: text(100, "the official (经办人)")  # type: ignore[valid-type]
+    agreement_no: DocumentNo  # type: ignore[valid-type]
+    agreement_date: Day
+    holder_id_number: IdNumber  # type: ignore[valid-type]
+    items: Annotated[list[FaceItemBody], Meta(min_length=1, max_length=10)]
+    household_id_numbers: Annotated[list[IdNumber], Meta(max_length=30)] = []  # type: ignore[valid-type]
+    area_dm2: AreaDm2 | None = None  # rule T1 (Suining): 房票面积
+    validity_months: Annotated[int, Meta(ge=1, le=120)] | None = None  # rule T2
+    issued_on: Day | None = None  # today when left out
+
+
+PieceValue = fen("a piece's face value", minimum=1)
+
+
+class SplitTicketRequest(Body):
+    """Rule T6: the pieces' face values and printed numbers, one each."""
+
+    amounts: Annotated[list[PieceValue], Meta(min_length=1, max_length=10)]  # type: ignore[valid-type]
+    numbers: Annotated[list[PrintedNumber], Meta(min_length=1, max_length=10)]  # type: ignore[valid-type]
+    application_no: DocumentNo  # type: ignore[valid-type]
+
+
+class TransferTicketRequest(Body):
+    """Rule T3: the new holder and household; what the transfer shows."""
+
+    to_holder_id_number: IdNumber  # type: ignore[valid-type]
+    home_in_city: bool
+    all_members_signed: bool
+    notary_no: DocumentNo  # type: ignore[valid-type]
+    to_household_id_numbers: Annotated[list[IdNumber], Meta(max_length=30)] = []  # type: ignore[valid-type]
+
+
+class HeirTicketRequest(Body):
+    heir_id_number: IdNumber  # type: ignore[valid-type]
+    certificate_no: DocumentNo  # type: ignore[valid-type]
+    heir_household_id_numbers: Annotated[list[IdNumber], Meta(max_length=30)] = []  # type: ignore[valid-type]
+
+
+class LostTicketRequest(Body):
+    newspaper: text(100, "the city newspaper that carried the notice")  # type: ignore[valid-type]
+    published_on: Day
+
+
+class ReissueTicketRequest(Body):
+    new_number: PrintedNumber  # type: ignore[valid-type]
+
+
+class VoidTicketRequest(Body):
+    decision_no: DocumentNo  # type: ignore[valid-type]
+
+
+class ReturnTicketRequest(Body):
+    agreement_no: DocumentNo  # type: ignore[valid-type]
+
+
+class CashoutTicketRequest(Body):
+    application_no: DocumentNo  # type: ignore[valid-type]
+
+
+class CancelUseRequest(Body):
+    """Rule T11: the contract's cancellation proof and what the holder elects."""
+
+    proof_no: DocumentNo  # type: ignore[valid-type]
+    elect: Literal["reissue", "other_compensation"]
+
+
+SettlementConditionName = Literal[
+    "filed", "fees_paid", "delivered", "stub_surrendered", "certificate"
+]
+
+
+class UseConditionRequest(Body):
+    condition: SettlementConditionName
+    recorded_on: Day
+    document_no: DocumentNo  # type: ignore[valid-type]
+
+
+class BonusReviewRequest(Body):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    review_no: DocumentNo  # type: ignore[valid-type]
+
+
+class PayoutPaymentRequest(Body):
+    payment_no: DocumentNo  # type: ignore[valid-type]
+
+
+class BuildTicketSettlementRequest(Body):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    district: District  # type: ignore[valid-type]
+    point: Day
+
+
+ListingStatus = Literal["pending", "admitted", "removed"]
+
+
+class ListingStatusRequest(Body):
+    listing_ids: Annotated[list[RowId], Meta(min_length=1, max_length=1000)]
+    status: ListingStatus
+    reason: Reason  # type: ignore[valid-type]
+
+
+class ExitNoticeRequest(Body):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    notice_on: Day
+    reason: Reason  # type: ignore[valid-type]
+
+
 # --- query strings --------------------------------------------------------------------------
 
 
@@ -260,6 +407,7 @@ class RegistryImportQuery(Query):
 
 class MerchantsQuery(Query):
     district: District | None = None  # type: ignore[valid-type]
+    kind: MerchantKind | None = None
 
 
 class AccountsQuery(Query):
@@ -285,6 +433,52 @@ class MerchantDayQuery(Query):
     date: Day | None = None
     # csv: the day as the shop's bookkeeping opens it (the merchant's page serves the same)
     format: Literal["json", "csv"] = "json"
+
+
+class TicketsQuery(Query):
+    """A printed number (a replaced one too), or a programme's tickets (of a district)."""
+
+    number: PrintedNumber | None = None  # type: ignore[valid-type]
+    campaign_id: ProgrammeId | None = None  # type: ignore[valid-type]
+    district: District | None = None  # type: ignore[valid-type]
+
+
+class TicketUseQuery(Query):
+    merchant_id: RowId
+    contract_no: text(64, "the 网签 contract number")  # type: ignore[valid-type]
+
+
+class ListingImportQuery(Query):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    merchant_id: RowId
+    dry_run: Literal["true", "false"] = "false"
+
+
+class ListingsQuery(Query):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    merchant_id: RowId | None = None
+    district: District | None = None  # type: ignore[valid-type]
+    status: ListingStatus | None = None
+
+
+class PayoutsQuery(Query):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    unpaid: Literal["true", "false"] = "false"
+
+
+class TicketSettlementsQuery(Query):
+    campaign_id: ProgrammeId | None = None  # type: ignore[valid-type]
+    district: District | None = None  # type: ignore[valid-type]
+
+
+class TicketReportQuery(Query):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
+    on: Day | None = None
+    format: Literal["json", "csv"] = "json"
+
+
+class ProgrammeQuery(Query):
+    campaign_id: ProgrammeId  # type: ignore[valid-type]
 
 
 # --- responses ------------------------------------------------------------------------------
@@ -362,18 +556,32 @@ class Campaigns(Struct):
     campaigns: list[CampaignRules]
 
 
+class TicketProgrammes(Struct):
+    """Issue 13: the house-ticket programmes, each as its validated file's JSON (C1, T1-T14;
+    ``shared.ticket_campaign.ticket_campaign_to_dict``)."""
+
+    programmes: list[dict[str, Any]]
+
+
 class AccessToken(Struct):
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: Annotated[int, Meta(description="seconds")]
     role: Literal[
-        "citizen", "cashier", "merchant_manager", "district_operator", "city_operator", "auditor"
+        "citizen",
+        "cashier",
+        "merchant_manager",
+        "district_operator",
+        "city_operator",
+        "auditor",
+        "ticket_issuer",
+        "housing_bureau",
     ]
 
 
 class StaffAccess(AccessToken):
     merchant_id: int | None = None  # a merchant manager's shop
-    district: str | None = None  # a district operator's district
+    district: str | None = None  # a district operator's (an issuer's, a bureau's) district
 
 
 class CitizenAccess(AccessToken):
@@ -706,6 +914,7 @@ class Merchant(Struct):
     admitted: bool
     permitted: bool
     status: Literal["active", "suspended"]
+    kind: MerchantKind
     created_at: Timestamp
     active_terminals: Count | UnsetType = UNSET
 
@@ -866,6 +1075,303 @@ class MerchantDay(Struct):
     redemptions: list[DayRedemption]
     refunds: list[DayRefund]
     totals: DayTotals
+
+
+# --- house tickets' answers (issue 13) ------------------------------------------------------
+
+Money = Annotated[int, Meta(description="an amount in fen (1 元 = 100 fen; an integer)")]
+TicketStatusName = Literal["active", "lost", "split", "returned", "void"]
+
+
+class FaceItemView(Struct):
+    code: str
+    label: str
+    amount_fen: Money
+
+
+class HouseTicket(Struct):
+    """Rules T1-T3, T6, T13: a ticket or piece; persons masked (X3)."""
+
+    id: int
+    campaign_id: str
+    number: str
+    filing_no: str
+    district: str
+    project: str
+    implementing_unit: str
+    official: str
+    agreement_no: str
+    agreement_date: DateText
+    holder: str
+    household: list[str]
+    area_dm2: int | None
+    items: list[FaceItemView]
+    face_value_fen: Money
+    issued_on: DateText
+    deadline: DateText
+    expires_at: Timestamp
+    original_id: int
+    parent_id: int | None
+    generation: int
+    status: TicketStatusName
+    balance_fen: Money
+    used_fen: Money
+    cashed_out_fen: Money
+    returned_fen: Money
+    split_out_fen: Money
+    transfers: int
+    void_numbers: list[str]
+    lost_notice_on: DateText | None
+
+
+class UseDraw(Struct):
+    ticket_id: int
+    amount_fen: Money
+    subsidy_bp: Bp
+    subsidy_fen: Money
+
+
+class TicketUseView(Struct):
+    """Rules T5-T8: one purchase contract paid with tickets."""
+
+    use_id: int
+    campaign_id: str
+    merchant_id: int
+    contract_no: str
+    unit: str
+    district: str
+    property_type: str
+    area_dm2: int
+    price_fen: Money
+    signed_on: DateText
+    buyer: str
+    relation: str
+    draws: list[UseDraw]
+    amount_fen: Money
+    subsidy_fen: Money
+    reward_fen: Money
+    seller_due_fen: Money
+    buyer_paid_fen: Money
+    cancelled: bool
+
+
+class TicketEventView(Struct):
+    at: Timestamp
+    actor: str
+    act: str
+    ticket_id: int | None
+    use_id: int | None
+    amount_fen: int | None
+    documents: dict[str, str]
+
+
+class PayoutView(Struct):
+    """Rules T9, T10: a cash-out or bonus to the holder, and its payment."""
+
+    id: int
+    campaign_id: str
+    original_id: int
+    number: str
+    kind: Literal["cashout", "bonus"]
+    amount_fen: Money
+    rate_bp: int | None
+    due_by: DateText | None
+    decided_on: DateText
+    document_no: str
+    paid_on: DateText | None
+    payment_no: str | None
+
+
+class CashoutDue(Struct):
+    amount_fen: Money
+    due_by: DateText | None
+
+
+class BonusDue(Struct):
+    review_on: DateText
+    used_fen: Money
+    rate_bp: Bp
+    amount_fen: Money
+    reviewed: bool
+    due_by: DateText
+
+
+class FamilySummary(Struct):
+    """Rules T2, T5-T10: the family as its holder sees it."""
+
+    original_id: int
+    numbers: list[str]
+    face_value_fen: Money
+    balance_fen: Money
+    used_fen: Money
+    cashed_out_fen: Money
+    returned_fen: Money
+    deadline: DateText
+    expired: bool
+    subsidy_fen: Money
+    reward_fen: Money
+    cashout: CashoutDue | None
+    cashout_refusal: str | None
+    bonus: BonusDue | None
+
+
+class TicketFile(Struct):
+    ticket: HouseTicket
+    family: list[HouseTicket]
+    summary: FamilySummary
+    uses: list[TicketUseView]
+    events: list[TicketEventView]
+    payouts: list[PayoutView]
+    number_replaced: bool
+    replacement_opens_on: DateText | None
+
+
+class Tickets(Struct):
+    tickets: list[HouseTicket]
+
+
+class UseCondition(Struct):
+    condition: str
+    recorded_on: DateText
+    document_no: str
+
+
+class UseFile(TicketUseView):
+    """Rules T11, T12: a use with its settlement so far."""
+
+    issuing_district: str
+    merchant_name: str
+    conditions: list[UseCondition]
+    required: list[str]
+    settled_fen: Money
+
+
+class Payouts(Struct):
+    payouts: list[PayoutView]
+
+
+class BonusReviewed(Struct):
+    reviewed: list[PayoutView]
+    none_due: Count
+    not_yet: Count
+
+
+class TicketSettlementLine(Struct):
+    use_id: int
+    merchant_id: int
+    merchant_name: str
+    contract_no: str
+    kind: Literal["full", "first", "holdback", "clawback"]
+    amount_fen: Money
+
+
+class TicketSettlement(Struct):
+    """Rule T12: a settlement with the sellers at a point, and its steps."""
+
+    settlement_id: int
+    campaign_id: str
+    district: str
+    point: DateText
+    status: Literal["draft", "reviewed", "approved", "paid"]
+    payment_due: DateText
+    amount_fen: Money
+    created_at: Timestamp
+    reviewed_at: Timestamp | None
+    approved_at: Timestamp | None
+    paid_at: Timestamp | None
+    lines: list[TicketSettlementLine]
+
+
+class TicketSettlements(Struct):
+    settlements: list[TicketSettlement]
+
+
+class ListingReject(Struct):
+    line: int
+    unit: str
+    reason: str
+    reasons: list[RejectReason]
+
+
+class ListingImport(Struct):
+    inserted: Count
+    updated: Count
+    unchanged: Count
+    rejected: Count
+    dry_run: bool
+    encoding: str
+    rejects: list[ListingReject]
+
+
+class ListedUnit(Struct):
+    """Rule T4: a unit of the listing pool."""
+
+    id: int
+    campaign_id: str
+    merchant_id: int
+    merchant_name: str
+    unit: str
+    district: str
+    property_type: str
+    area_dm2: int
+    listed_price_fen: Money
+    status: ListingStatus
+    exit_notice_on: DateText | None
+    exits_on: DateText | None
+    sold: bool
+
+
+class ListedUnits(Struct):
+    units: list[ListedUnit]
+
+
+class ExitNotice(Struct):
+    merchant_id: int
+    notice_on: DateText
+    exits_on: DateText
+    units: Count
+
+
+class TicketReportRow(Struct):
+    scope: Literal["programme", "district", "seller"]
+    key: str
+    name: str
+    issued: Count
+    face_fen: Money
+    used_fen: Money
+    cashed_out_fen: Money
+    returned_fen: Money
+    expired_fen: Money
+    subsidy_fen: Money
+    reward_fen: Money
+    bonus_fen: Money
+    settlement_due_fen: Money
+    settlement_paid_fen: Money
+
+
+class TicketReport(Struct):
+    """Rule T14: a programme's figures per programme, district and seller."""
+
+    campaign_id: str
+    on: DateText
+    district: str | None
+    columns: dict[str, str]
+    rows: list[TicketReportRow]
+
+
+class PublishedTransaction(Struct):
+    seller: str
+    district: str
+    property_type: str
+    area_dm2: int
+    price_fen: Money
+    signed_on: DateText
+    ticket_amount_fen: Money
+
+
+class PublishedTransactions(Struct):
+    campaign_id: str
+    transactions: list[PublishedTransaction]
 
 
 def encode_names(kind: type[Struct]) -> dict[str, str]:

@@ -675,6 +675,24 @@ class DatabaseUnavailable(Unavailable):
     default_message = "The database is unavailable for a moment; try again shortly."
 
 
+class ServerBusy(Unavailable):
+    """Issue 14: the server is at the load it can serve within its latency target and refused
+    this request at once, before it did anything; retry after ``details["retry_after_s"]``
+    (the Retry-After header), with the same idempotency key."""
+
+    code = "server_busy"
+    default_message = "The server is busy; try again in a moment."
+
+
+class WaitingRoom(Unavailable):
+    """Issue 14: claims are coming in faster than the server serves them (a claim opening);
+    this one waits outside, and nothing was decided: come back after
+    ``details["retry_after_s"]`` seconds (spread so that the waiting do not return together)."""
+
+    code = "waiting_room"
+    default_message = "Many people are claiming right now: you are in the waiting room."
+
+
 # --- configuration ----------------------------------------------------------------------
 
 

@@ -755,6 +755,15 @@ ERRORS: dict[str, tuple[str, str]] = {
         "服务器数据库暂时不可用，请稍后再试；同一笔交易重试不会重复核销。",
         "The server's database is unavailable for a moment; retrying the same sale is safe.",
     ),
+    # issue 14: the server refused at once under overload; nothing was done
+    "server_busy": (
+        "服务器繁忙，本笔未办理，请稍后重试；同一笔交易重试不会重复核销。",
+        "The server is busy and did nothing; try again in a moment, retrying the sale is safe.",
+    ),
+    "waiting_room": (
+        "领券人数较多，正在排队，请按提示时间后再试。",
+        "Many people are claiming now: you are in the waiting room; try again when told.",
+    ),
     # the terminal's own
     "unreachable": (
         "连不上服务器，请检查网络。没有办理任何业务。",

@@ -3,6 +3,7 @@ A username taken by another account comes back as ``UsernameTaken``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,16 +137,17 @@ async def merchant_exists(conn: Conn, merchant_id: int) -> bool:
 
 
 async def create_merchant(
-    conn: Conn, *, name: str, district: str, admitted: bool, permitted: bool
+    conn: Conn, *, name: str, district: str, admitted: bool, permitted: bool, kind: str = "shop"
 ) -> int:
     return int(
         await conn.fetchval(
-            "INSERT INTO merchants (name, district, admitted, permitted) "
-            "VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO merchants (name, district, admitted, permitted, kind) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
             name,
             district,
             admitted,
             permitted,
+            kind,
         )
     )
 
@@ -190,3 +192,41 @@ async def create_account(
             )
     except asyncpg.UniqueViolationError as exc:
         raise UsernameTaken(username=username) from exc
+
+
+# --- persons on house tickets (rules T1, T3, T5, X3; issue 13) ------------------------------
+
+
+async def ensure_persons(conn: Conn, persons: Iterable[tuple[bytes, str]]) -> None:
+    """The persons a ticket names (holder, household, heir), by ID hash and masked number:
+    a citizen row for each who has none yet, so the wallet finds their tickets when they
+    first sign in and the operators see them masked (X3: no full ID number is kept)."""
+    await conn.executemany(
+        "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, $2) "
+        "ON CONFLICT (id_hash) DO NOTHING",
+        sorted(set(persons)),
+    )
+
+
+async def masked_persons(conn: Conn, keys: Iterable[str]) -> dict[str, str]:
+    """Person keys (the hex of the ID hash) -> the masked ID number (rule X3)."""
+    rows = await conn.fetch(
+        "SELECT encode(id_hash, 'hex') AS key, id_masked FROM citizens "
+        "WHERE id_hash = ANY($1::bytea[])",
+        [bytes.fromhex(k) for k in set(keys) if _is_hex(k)],
+    )
+    return {r["key"]: r["id_masked"] for r in rows}
+
+
+def _is_hex(key: str) -> bool:
+    try:
+        bytes.fromhex(key)
+    except ValueError:
+        return False
+    return True
+
+
+async def merchant_names(conn: Conn, ids: Iterable[int]) -> dict[int, str]:
+    """Merchants' (sellers') names by id, for reports and settlement lines."""
+    rows = await conn.fetch("SELECT id, name FROM merchants WHERE id = ANY($1)", list(set(ids)))
+    return {r["id"]: r["name"] for r in rows}

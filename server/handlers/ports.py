@@ -6,7 +6,7 @@ from aiohttp import web
 
 from server.access import ACCESS_VIEW
 from server.services.ports import Ports, TillPorts
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TICKET_CAMPAIGNS, TILL, TZ
+from server.web import CAMPAIGNS, CLOCK, PG, REPORTS, SETTINGS, TICKET_CAMPAIGNS, TILL, TZ
 
 
 def ports_of(request: web.Request) -> Ports:
@@ -20,6 +20,7 @@ def ports_of(request: web.Request) -> Ports:
         tz=app[TZ],
         campaigns=app[CAMPAIGNS],
         programmes=app[TICKET_CAMPAIGNS],
+        reports=app.get(REPORTS),
         **({"publish": view.apply} if view is not None else {}),
     )
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.pages import ticket_words
+
 LANGS = ("zh", "en")
 LANG_COOKIE = "lang"
 
@@ -225,6 +227,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "back": ("返回", "Back"),
     "yuan": ("{v} 元", "¥{v}"),
 }
+
+_WORDS |= ticket_words.WORDS  # issue 13: the house tickets' page (/ops/tickets)
 
 # plain words for refusals, by error code (rules E1-E4, A1-A3, X1, issue 9 throttles)
 _REFUSALS: dict[str, tuple[str, str]] = {

@@ -97,6 +97,10 @@ def settings(test_services: Services) -> Settings:
         # many tests stand for many tills serving one citizen at once: minting is not what
         # they test (tests/e2e/test_hostile_auth.py checks the default limit)
         qr_mint_burst=100_000,
+        # the concurrency tests send hundreds of requests at once to test the ledger, not
+        # load shedding, which tests/e2e/test_shedding.py tests with narrow gates of its own
+        shed_max_in_flight=100_000,
+        shed_initial_in_flight=100_000,
     )
 
 
