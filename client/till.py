@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -35,12 +35,15 @@ from client.http import Answer, ApiError, BadAnswer, Http, OutcomeUnknown, Unrea
 from client.wire import (
     AccessToken,
     DayReport,
+    ListingPool,
     PublicCampaigns,
     Quote,
     Redemption,
     RefundApproval,
     Session,
     StaffAccess,
+    TicketQuote,
+    TicketUse,
 )
 from shared.campaign import Campaign
 from shared.errors import VoucherError
@@ -50,6 +53,7 @@ __all__ = [
     "BadAnswer",
     "OutcomeUnknown",
     "StaffSession",
+    "TicketContract",
     "TillClient",
     "Unreachable",
     "new_key",
@@ -67,6 +71,40 @@ class StaffSession:
     token: str = field(default="", repr=False)
     """What the manager's sign-in gave the till: for a refund, the approval of that one
     refund, sent as its ``Manager-Approval`` (issue 11 item 5); never stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketContract:
+    """A purchase contract as a sales office enters it (rule T5): the 网签 number, the unit
+    of the seller's pool, the signing date and price, and the buyer (the holder, or a person
+    the ticket may serve: their ID number and the proof of the relation)."""
+
+    contract_no: str
+    unit: str
+    signed_on: date
+    price_fen: int
+    relation: str = "holder"
+    buyer_id_number: str | None = None
+    relation_proof: str | None = None
+    tickets: tuple[str, ...] = ()
+
+    def body(self, token: str, amounts: Sequence[int] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "token": token,
+            "contract_no": self.contract_no,
+            "unit": self.unit,
+            "signed_on": self.signed_on.isoformat(),
+            "price_fen": self.price_fen,
+            "relation": self.relation,
+        }
+        optional = {
+            "buyer_id_number": self.buyer_id_number,
+            "relation_proof": self.relation_proof,
+            "tickets": list(self.tickets) or None,
+            "amounts_fen": None if amounts is None else list(amounts),
+        }
+        body.update((k, v) for k, v in optional.items() if v is not None)
+        return body
 
 
 def new_key() -> str:
@@ -286,19 +324,25 @@ class TillClient:
 
     async def redemption_by_key(self, key: str) -> Redemption:
         """The truth about a redeem whose answer was lost (rule U7)."""
+        answer = await self._by_key(
+            "/v1/redemptions", key, "not_redeemed", "the server has no redemption for this request"
+        )
+        return msgspec.structs.replace(answer.into(Redemption), recovered=True)
+
+    async def _by_key(self, path: str, key: str, not_done: str, message: str) -> Answer:
+        """Rule U7: what a money-moving request sent under ``key`` did, asked at ``path``:
+        its answer; ``ApiError(not_done)`` if the server did nothing; ``OutcomeUnknown`` if
+        the server cannot be asked or the request is still at work there."""
         try:
-            answer = await self._call("GET", "/v1/redemptions", query={"idempotency_key": key})
+            return await self._call("GET", path, query={"idempotency_key": key})
         except Unreachable as exc:
             raise OutcomeUnknown(key, str(exc)) from exc
         except ApiError as exc:
             if exc.code == "not_found":
-                raise ApiError(
-                    "not_redeemed", "the server has no redemption for this request", 404
-                ) from exc
+                raise ApiError(not_done, message, 404) from exc
             if exc.code == "idempotency_key_in_use":  # still at work on the server: ask later
                 raise OutcomeUnknown(key, exc.message) from exc
             raise
-        return msgspec.structs.replace(answer.into(Redemption), recovered=True)
 
     async def find_by_receipt(self, receipt_no: str) -> Redemption:
         answer = await self._call("GET", "/v1/redemptions", query={"receipt_no": receipt_no})
@@ -335,6 +379,49 @@ class TillClient:
                 raise
             raise OutcomeUnknown(key, str(exc)) from exc
         return _redemption(answer)
+
+    # -- a sales office (issue 13, rules T4-T8) -----------------------------------------
+
+    async def listing_pool(self) -> ListingPool:
+        """GET /v1/sales-office/pool: the seller's units (rule T4)."""
+        return (await self._call("GET", "/v1/sales-office/pool")).into(ListingPool)
+
+    async def ticket_quote(
+        self, token: str, contract: TicketContract, amounts: Sequence[int] | None = None
+    ) -> TicketQuote:
+        """POST /v1/ticket-uses/quote: changes nothing, so retrying is always safe. Without
+        ``amounts`` the server quotes the most each ticket allows."""
+        answer = await self._call(
+            "POST", "/v1/ticket-uses/quote", body=contract.body(token, amounts)
+        )
+        return answer.into(TicketQuote)
+
+    async def use_ticket(
+        self,
+        token: str,
+        contract: TicketContract,
+        amounts: Sequence[int],
+        *,
+        key: str | None = None,
+    ) -> TicketUse:
+        """POST /v1/ticket-uses (rules T5-T8, U7): the same failure model as ``redeem``."""
+        key = key or new_key()
+        body = contract.body(token, amounts)
+        try:
+            answer = await self._call("POST", "/v1/ticket-uses", body=body, key=key)
+        except Unreachable as exc:
+            if not exc.maybe_sent:
+                raise  # it never arrived: nothing was used
+            return await self.ticket_use_by_key(key)
+        found = answer.into(TicketUse)
+        return msgspec.structs.replace(found, replayed=True) if answer.replayed else found
+
+    async def ticket_use_by_key(self, key: str) -> TicketUse:
+        """The truth about a ticket use whose answer was lost (rule U7)."""
+        answer = await self._by_key(
+            "/v1/ticket-uses", key, "not_used", "the server has no ticket use for this request"
+        )
+        return msgspec.structs.replace(answer.into(TicketUse), recovered=True)
 
     async def day(self, day: date | None = None) -> DayReport:
         """GET /v1/merchant/day (rule S2); without a date the server's today."""

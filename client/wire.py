@@ -50,6 +50,8 @@ class TerminalMerchant(Struct, frozen=True):
     """Rule U4: each till numbers its receipts on its own (the merchant's setting)."""
     refund_needs_manager: bool = False
     """A refund needs a manager's approval (the merchant's setting, enforced by the server)."""
+    kind: str = "shop"
+    """Rule T4: ``developer``: a sales office, whose till takes house tickets (issue 13)."""
 
 
 class Session(Struct, frozen=True):
@@ -223,6 +225,116 @@ class DayReport(Struct, frozen=True):
     redemptions: tuple[DayRedemption, ...]
     refunds: tuple[DayRefund, ...]
     totals: DayTotals = field(default_factory=DayTotals)
+
+
+# --- house tickets at a sales office (issue 13, rules T4-T8) --------------------------------
+
+
+class PoolUnit(Struct, frozen=True):
+    """Rule T4: a unit of the seller's listing pool (area in dm², 0.01 m²)."""
+
+    unit: str
+    campaign_id: str
+    district: str
+    property_type: str
+    area_dm2: int
+    listed_price_fen: int
+    status: str = "admitted"
+    sold: bool = False
+
+
+class ListingPool(Struct, frozen=True):
+    """``GET /v1/sales-office/pool``: the seller's units, admitted ones first."""
+
+    units: tuple[PoolUnit, ...]
+
+
+class TicketBuyer(Struct, frozen=True):
+    relation: str
+    masked_id: str | None = None
+
+
+class TicketLine(Struct, frozen=True):
+    """Rules T5-T7: one ticket's part in a quote: its range and subsidy."""
+
+    number: str
+    face_value_fen: int
+    balance_fen: int
+    deadline: str
+    min_fen: int
+    max_fen: int
+    amount_fen: int
+    month: int
+    subsidy_bp: int
+    subsidy_fen: int
+    still_to_use_fen: int
+
+
+class HeldTicket(Struct, frozen=True):
+    number: str
+    status: str
+    face_value_fen: int
+    balance_fen: int
+    deadline: str
+
+
+class TicketQuote(Struct, frozen=True, kw_only=True):
+    """``POST /v1/ticket-uses/quote``: what the contract may draw, the subsidy or reward and
+    what the buyer still pays. Changes nothing."""
+
+    holder: Citizen
+    buyer: TicketBuyer
+    campaign_id: str
+    merchant: MerchantRef
+    contract_no: str
+    signed_on: str
+    price_fen: int
+    unit: PoolUnit
+    lines: tuple[TicketLine, ...]
+    amount_fen: int
+    subsidy_fen: int
+    reward_fen: int
+    seller_due_fen: int
+    buyer_pays_fen: int
+    tickets: tuple[HeldTicket, ...]
+    token_expires_at: str
+
+
+class TicketDraw(Struct, frozen=True):
+    number: str
+    amount_fen: int
+    subsidy_bp: int
+    subsidy_fen: int
+    balance_fen: int
+
+
+class TicketUse(Struct, frozen=True, kw_only=True):
+    """``POST /v1/ticket-uses``: one contract paid by the holder's ticket (rules T5-T8)."""
+
+    use_id: int
+    campaign_id: str
+    merchant_id: int
+    holder: Citizen
+    relation: str
+    contract_no: str
+    signed_on: str
+    price_fen: int
+    unit: str
+    district: str
+    property_type: str
+    area_dm2: int
+    draws: tuple[TicketDraw, ...]
+    amount_fen: int
+    subsidy_fen: int
+    reward_fen: int
+    seller_due_fen: int
+    buyer_pays_fen: int
+    used_at: str
+    cancelled: bool
+    replayed: bool = False
+    """The server gave the stored first answer to a retried request (rule U7)."""
+    recovered: bool = False
+    """The answer was lost on the way; the terminal learnt it by asking for its key."""
 
 
 # --- the public campaigns (rule C1) ---------------------------------------------------------

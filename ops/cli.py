@@ -664,6 +664,9 @@ def parser() -> argparse.ArgumentParser:
     scsv.add_argument("-o", "--output", help="a file (default: standard output)")
 
     reports = groups.add_parser("reports").add_subparsers(dest="action", required=True)
+    from ops import tickets_cli  # issue 13: house tickets (it builds on this module)
+
+    tickets_cli.add_report_parser(reports, command)
     ranking = command(reports, "ranking", reports_ranking)
     ranking.add_argument("month", help="YYYY-MM")
     ranking.add_argument("--format", choices=("table", "csv", "png"), default="table")
@@ -675,6 +678,7 @@ def parser() -> argparse.ArgumentParser:
     log.add_argument("--action", dest="action_filter")
     log.add_argument("--from", dest="date_from")
     log.add_argument("--to", dest="date_to")
+    tickets_cli.add_parsers(groups, command)
     groups.add_parser("loadtest", help="the load test: see voucherctl loadtest --help")
     return p
 

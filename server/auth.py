@@ -47,6 +47,11 @@ class Role(StrEnum):
     DISTRICT_OPERATOR = "district_operator"
     CITY_OPERATOR = "city_operator"
     AUDITOR = "auditor"
+    # issue 13 (house tickets): rule T1, the issuer (房票核发人) of one district's tickets
+    TICKET_ISSUER = "ticket_issuer"
+    # rule T4: the housing bureau (住建局) admitting developers and their units: the city's,
+    # or a district's when the account names one [choice]
+    HOUSING_BUREAU = "housing_bureau"
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")

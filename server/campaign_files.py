@@ -5,13 +5,22 @@ functional core does no I/O)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import shared
 from shared.campaign import Campaign, load_campaign_text
 from shared.errors import CampaignConfigInvalid
 from shared.ticket_campaign import TicketCampaign, load_ticket_campaign_text
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+C = TypeVar("C", bound=_HasId)
 
 _CAMPAIGN_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
 
@@ -39,12 +48,11 @@ def load_ticket_campaign(path: str | Path) -> TicketCampaign:
     return load_ticket_campaign_text(_read(p), source=str(p))
 
 
-def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
-    """Rule C1: the server's campaigns, one file each, by campaign id (ids must be unique)."""
-    out: dict[str, Campaign] = {}
+def _by_id(paths: Iterable[str | Path], load: Callable[[Path], C]) -> dict[str, C]:
+    out: dict[str, C] = {}
     origin: dict[str, Path] = {}
     for p in map(Path, paths):
-        c = load_campaign(p)
+        c = load(p)
         if c.id in out:
             raise CampaignConfigInvalid(
                 f"{p}: id: campaign id {c.id!r} already defined in {origin[c.id]}",
@@ -54,6 +62,16 @@ def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
         out[c.id] = c
         origin[c.id] = p
     return out
+
+
+def load_campaign_files(paths: Iterable[str | Path]) -> dict[str, Campaign]:
+    """Rule C1: the server's campaigns, one file each, by campaign id (ids must be unique)."""
+    return _by_id(paths, load_campaign)
+
+
+def load_ticket_campaign_files(paths: Iterable[str | Path]) -> dict[str, TicketCampaign]:
+    """Rules C1, T1-T14: the server's house-ticket programmes, one file each, by id."""
+    return _by_id(paths, load_ticket_campaign)
 
 
 def bundled_campaigns_dir() -> Path:

@@ -25,10 +25,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from server import schemas
 from server.caches import ExpiringLru, QrVerifier
 from server.db import Pool, database_down
+from server.db.replica import Reports
 from server.guard import Guard, RedisClient
 from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
+from shared.ticket_campaign import TicketCampaign
 
 if TYPE_CHECKING:
     from server.auth import Principal
@@ -51,11 +53,15 @@ SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
 REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
+# rules C1, T1-T14: the house-ticket programmes by id (issue 13), beside the voucher campaigns
+TICKET_CAMPAIGNS = web.AppKey("ticket_campaigns", dict[str, TicketCampaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
 ACCESS_CACHE: web.AppKey[ExpiringLru[str, Principal]] = web.AppKey("access_cache")
 QR_VERIFIER: web.AppKey[QrVerifier] = web.AppKey("qr_verifier")
+# where read-only reports run: the replica when configured and near, else the primary
+REPORTS: web.AppKey[Reports] = web.AppKey("reports")
 # what the till's services are handed (server/services/ports.py), built at start-up
 TILL: web.AppKey[TillPorts] = web.AppKey("till")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
@@ -96,6 +102,12 @@ class Metrics:
             "Vouchers moved to redeemed",
             registry=self.registry,
         )
+        self.ticket_uses = Counter(
+            "voucher_ticket_uses_total",
+            "House-ticket uses at sales offices by outcome (ok or the error code; issue 13)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.redis_failures = Counter(
             "voucher_redis_failures_total",
             "Redis calls that failed; the database alone then guards correctness",
@@ -115,6 +127,41 @@ class Metrics:
         self.redis_skipped = Counter(
             "voucher_redis_skipped_total",
             "Redis calls not made because the circuit breaker was open",
+            registry=self.registry,
+        )
+        # issue 14: the read replica (server/db/replica.py)
+        self.replica_lag_seconds = Gauge(
+            "voucher_replica_lag_seconds",
+            "How long ago the primary wrote the oldest WAL the replica has not replayed",
+            registry=self.registry,
+        )
+        self.replica_lag_bytes = Gauge(
+            "voucher_replica_lag_bytes",
+            "The primary's WAL position minus the replica's replayed position",
+            registry=self.registry,
+        )
+        self.replica_up = Gauge(
+            "voucher_replica_up",
+            "1 while reports read the replica (it answers and is within the lag bound), else 0",
+            registry=self.registry,
+        )
+        self.report_reads = Counter(
+            "voucher_report_reads_total",
+            "Read-only report queries by where they ran (replica, primary), and fallbacks: "
+            "replica reads that failed and ran again on the primary",
+            ["source"],
+            registry=self.registry,
+        )
+        self.shed = Counter(
+            "voucher_shed_total",
+            "Requests refused at once under overload (issue 14), by kind: till_write (redemptions, "
+            "refunds), till_read (quotes, lookups), claims, other",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.admission_limit = Gauge(
+            "voucher_admission_limit",
+            "Requests this process admits at once now (issue 14: adapts to the latency target)",
             registry=self.registry,
         )
         self._latency_of: dict[tuple[str, str, int], Any] = {}

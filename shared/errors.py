@@ -237,6 +237,14 @@ class CertificateNotYours(NotFound):
     default_message = "No property certificate with this number lists you as an owner."
 
 
+class TicketNotFound(NotFound):
+    """Rules T1, T5: no house ticket of the programme with this number (or none at all) is
+    held by the person asked for, the holder whose code was scanned at a sales office."""
+
+    code = "ticket_not_found"
+    default_message = "No such house ticket is held by this person."
+
+
 # --- forbidden --------------------------------------------------------------------------
 
 
@@ -573,7 +581,7 @@ class ListingNotEligible(Refused):
     commercial unit, office or parking space without a home kept by the household.
 
     ``details["reason"]`` is one of: not_in_pool, district, property_type,
-    price_above_listing, home_not_kept.
+    price_above_listing, home_not_kept, unknown_unit (the seller lists no such unit).
     """
 
     code = "listing_not_eligible"
@@ -675,6 +683,24 @@ class DatabaseUnavailable(Unavailable):
 
     code = "database_unavailable"
     default_message = "The database is unavailable for a moment; try again shortly."
+
+
+class ServerBusy(Unavailable):
+    """Issue 14: the server is at the load it can serve within its latency target and refused
+    this request at once, before it did anything; retry after ``details["retry_after_s"]``
+    (the Retry-After header), with the same idempotency key."""
+
+    code = "server_busy"
+    default_message = "The server is busy; try again in a moment."
+
+
+class WaitingRoom(Unavailable):
+    """Issue 14: claims are coming in faster than the server serves them (a claim opening);
+    this one waits outside, and nothing was decided: come back after
+    ``details["retry_after_s"]`` seconds (spread so that the waiting do not return together)."""
+
+    code = "waiting_room"
+    default_message = "Many people are claiming right now: you are in the waiting room."
 
 
 # --- configuration ----------------------------------------------------------------------

@@ -64,6 +64,13 @@ DM2_PER_M2 = 100
 """Areas are whole dm² (0.01 m²): 89.57 m² is 8957."""
 
 
+def person_key(id_hash: bytes) -> str:
+    """Rules T1, T5, X3: a person's key on tickets and uses (holder, household member,
+    buyer): the hex of the keyed hash of their ID number, as ``citizens.id_hash`` holds it,
+    so a person who never signed in has one too and no full ID number is kept."""
+    return id_hash.hex()
+
+
 class TicketStatus(StrEnum):
     """What a ticket number stands for now. Expiry is not a status: it is a date (T2)."""
 

@@ -9,7 +9,9 @@ every piece split from it (T6 [choice]); its face value is the original's.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -18,7 +20,9 @@ from enum import StrEnum
 from shared.campaign import BP_DENOMINATOR
 from shared.errors import CashoutNotDue, InvalidDate, InvalidRequest
 from shared.house_tickets import Ticket, TicketStatus, TicketUse, least_share_fen, share_fen
+from shared.money import format_yuan
 from shared.periods import add_months, month_number
+from shared.settlement import SettlementStatus, Step
 from shared.ticket_campaign import PropertyType, SettlementCondition, TicketCampaign
 
 # --- families (T6) ----------------------------------------------------------------------
@@ -170,6 +174,20 @@ class SettlementLine:
     contract_no: str
     kind: LineKind
     amount_fen: int
+
+
+TICKET_SETTLEMENT_STEPS: Mapping[str, Step] = {
+    # rule T12: the issuer reviews the sellers' submissions (Shangqiu 房票核发人审核; Suining
+    # 征收实施单位审核) ...
+    "review": Step(SettlementStatus.DRAFT, SettlementStatus.REVIEWED, frozenset({"ticket_issuer"})),
+    # ... the finance side approves and pays [choice: the city office's accounts, as S1's;
+    # Shangqiu 市财政部门牵头, Suining 区财政局拨付]
+    "approve": Step(
+        SettlementStatus.REVIEWED, SettlementStatus.APPROVED, frozenset({"city_operator"})
+    ),
+    "pay": Step(SettlementStatus.APPROVED, SettlementStatus.PAID, frozenset({"city_operator"})),
+}
+"""Rule T12 (and S1's separation of duties): who takes each step of a ticket settlement."""
 
 
 def is_settlement_point(campaign: TicketCampaign, day: date) -> bool:
@@ -356,6 +374,28 @@ def ticket_report(
         )
     order = {"programme": 0, "district": 1, "seller": 2}
     return tuple(sorted(rows.values(), key=lambda r: (order[r.scope], r.key)))
+
+
+SCOPE_NAMES: Mapping[str, str] = {"programme": "全市", "district": "区", "seller": "开发企业"}
+"""Rule T14: a report row's scope, in Chinese."""
+
+COUNT_COLUMNS = frozenset({"issued"})
+"""Rule T14: the report's columns that count tickets; every other figure is money."""
+
+
+def report_csv(rows: Iterable[ReportRow], names: Mapping[str, str]) -> str:
+    """Rule T14: the report as CSV with Chinese headings, money in 元 with two decimals
+    (exact to the fen); ``names`` turns district codes and seller ids into their names."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*REPORT_COLUMNS.values()])
+    for row in rows:
+        cells: list[str] = [SCOPE_NAMES[row.scope], names.get(row.key, row.key)]
+        for column in list(REPORT_COLUMNS)[2:]:
+            value = getattr(row, column)
+            cells.append(str(value) if column in COUNT_COLUMNS else format_yuan(value))
+        writer.writerow(cells)
+    return out.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ import httptools
 from hdrh.histogram import HdrHistogram
 
 from bench import procstat
-from client.http import Http
+from client.http import ApiError, Http
 from client.wire import AccessToken
 from server.settings import qr_key_from_file
 from shared.tokens import QrKey, issue_qr_token
@@ -71,14 +71,34 @@ def _sign_chunk(args: tuple[float, list[int]]) -> list[str]:
 
 
 async def sign_in(session: aiohttp.ClientSession, base_url: str, terminal: list[Any]) -> str:
-    """A seeded terminal's access token (``[id, secret]``), through the one API client."""
+    """A seeded terminal's access token (``[id, secret]``), through the one API client.
+    Tills signing in all at once may meet the server's load shedding (503 ``server_busy``,
+    issue 14): as a till does, wait the ``retry_after_s`` it names and try again."""
     http = Http(base_url, session=session)
     body = {"terminal_id": terminal[0], "secret": terminal[1]}
-    return (await http.fetch("POST", "/v1/auth/terminal", AccessToken, body=body)).access_token
+    for _ in range(20):
+        try:
+            answer = await http.fetch("POST", "/v1/auth/terminal", AccessToken, body=body)
+        except ApiError as exc:
+            if exc.status != 503:
+                raise
+            wait = float(exc.details.get("retry_after_s", 1))
+            await asyncio.sleep(wait * (0.5 + random.random()))
+            continue
+        return answer.access_token
+    raise RuntimeError(f"terminal {terminal[0]} sign-in: the server stayed busy")
 
 
 class Tokens:
     """Pre-signed QR tokens in batches by issue time; hands out the newest usable one."""
+
+    @classmethod
+    def for_citizens(cls, cfg: dict[str, Any]) -> Tokens:
+        """For the seeded citizens of ``cfg["citizens_path"]`` (their row ids, JSON), in the
+        order ``cfg["seed"]`` shuffles them to."""
+        citizens = json.loads(Path(cfg["citizens_path"]).read_text())
+        random.Random(cfg["seed"]).shuffle(citizens)
+        return cls(cfg, citizens)
 
     def __init__(self, cfg: dict[str, Any], citizens: list[int]) -> None:
         self.cfg = cfg
@@ -417,9 +437,7 @@ class Run:
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    citizens = json.loads(Path(cfg["citizens_path"]).read_text())
-    random.Random(cfg["seed"]).shuffle(citizens)
-    tokens = Tokens(cfg, citizens)
+    tokens = Tokens.for_citizens(cfg)
     run_seconds = float(cfg["warmup"]) + float(cfg["duration"]) + 5
     tokens.presign(run_seconds, float(cfg["token_rate"]), int(cfg.get("sign_workers", 2)))
     print(

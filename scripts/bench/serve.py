@@ -25,6 +25,7 @@ from server.app import create_app, freeze_heap
 from server.campaign_files import bundled_campaigns_dir
 from server.settings import Settings, qr_key_from_file, write_qr_key_file
 from server.web import JsonLogFormatter
+from shared.keys import SigningKey
 from shared.tokens import QrKey
 
 
@@ -54,6 +55,20 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         batch_concurrency=int(cfg.get("batch_concurrency", 3)),
         host=cfg["host"],
         port=int(cfg["port"]),
+        # issue 14: load shedding (server/admission.py), the Settings defaults unless given
+        **{
+            k: cfg[k]
+            for k in (
+                "shed_target_ms",
+                "shed_max_in_flight",
+                "shed_initial_in_flight",
+                "shed_queue_wait_ms",
+            )
+            if k in cfg
+        },
+        # the cost benchmark's claims sign citizens in through the development identity
+        # provider (a loopback server for the benchmark only, as the demo's)
+        dev_idp_key=SigningKey.generate("bench-idp") if cfg.get("dev_idp") else None,
     )
 
 

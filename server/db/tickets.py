@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
 from server.db import Conn, seeding
-from shared.errors import ContractAlreadyCancelled, ContractAlreadyUsed, IdempotencyKeyInUse
+from shared.errors import (
+    Conflict,
+    ContractAlreadyCancelled,
+    ContractAlreadyUsed,
+    IdempotencyKeyInUse,
+)
 from shared.house_tickets import (
     Cancelled,
     Draw,
@@ -30,7 +37,13 @@ from shared.house_tickets import (
     TicketUse,
 )
 from shared.redemption import MustDecideAgain
-from shared.ticket_campaign import PropertyType, Relation, TicketCampaign, ticket_campaign_to_dict
+from shared.ticket_campaign import (
+    PropertyType,
+    Relation,
+    TicketCampaign,
+    load_ticket_campaign_dict,
+    ticket_campaign_to_dict,
+)
 
 # --- programmes and listings (C1, T4) ---------------------------------------------------
 
@@ -51,6 +64,27 @@ async def upsert_programme(conn: Conn, campaign: TicketCampaign) -> None:
             campaign.name,
             json.dumps(ticket_campaign_to_dict(campaign), ensure_ascii=False),
         )
+
+
+async def stored_programme(conn: Conn, campaign_id: str) -> TicketCampaign | None:
+    """The house-ticket programme the ledger holds under ``campaign_id`` (as the server
+    recorded it at its start), or None."""
+    config = await conn.fetchval(
+        "SELECT config FROM campaigns WHERE id = $1 AND config->>'kind' = 'house_ticket'",
+        campaign_id,
+    )
+    if config is None:
+        return None
+    return load_ticket_campaign_dict(json.loads(config), source=f"ledger:{campaign_id}")
+
+
+async def stored_programmes(conn: Conn) -> list[dict[str, object]]:
+    """Every house-ticket programme recorded in the ledger, as its validated file's JSON (a
+    server that no longer names one in its files still serves its tickets)."""
+    rows = await conn.fetch(
+        "SELECT config FROM campaigns WHERE config->>'kind' = 'house_ticket' ORDER BY id"
+    )
+    return [json.loads(r["config"]) for r in rows]
 
 
 async def insert_listing(conn: Conn, campaign_id: str, listing: Listing) -> int:
@@ -74,19 +108,24 @@ async def insert_listing(conn: Conn, campaign_id: str, listing: Listing) -> int:
     return listing_id
 
 
-async def listing(conn: Conn, merchant_id: int, unit: str) -> tuple[int, Listing] | None:
+async def listing(
+    conn: Conn, merchant_id: int, unit: str, today: date | None = None
+) -> tuple[int, Listing] | None:
     """Rule T4: a seller's unit and its id; ``in_pool`` needs the unit admitted and its
-    merchant admitted and active (X1)."""
+    merchant admitted and active (X1), and, given ``today``, the developer not gone after
+    its notice (a unit leaves the pool at the end of its ``exits_on``)."""
     row = await conn.fetchrow(
         """
         SELECT l.id, l.merchant_id, l.unit, l.district, l.property_type, l.area_dm2,
                l.listed_price_fen,
-               l.status = 'admitted' AND m.admitted AND m.status = 'active' AS in_pool
+               l.status = 'admitted' AND m.admitted AND m.status = 'active'
+                   AND ($3::date IS NULL OR l.exits_on IS NULL OR l.exits_on >= $3) AS in_pool
           FROM listings l JOIN merchants m ON m.id = l.merchant_id
          WHERE l.merchant_id = $1 AND l.unit = $2
         """,
         merchant_id,
         unit,
+        today,
     )
     if row is None:
         return None
@@ -178,6 +217,19 @@ async def read_family(conn: Conn, original_id: int) -> list[Ticket]:
     return [_ticket(row) for row in rows]
 
 
+async def tickets_of_holder(
+    conn: Conn, holder: str, campaign_id: str | None = None
+) -> list[Ticket]:
+    """Rules T1, T5: a person's tickets (every status), of one programme or all, by id."""
+    rows = await conn.fetch(
+        _TICKET_SQL + " WHERE t.holder = $1 AND ($2::text IS NULL OR t.campaign_id = $2)"
+        " GROUP BY t.id ORDER BY t.id",
+        holder,
+        campaign_id,
+    )
+    return [_ticket(row) for row in rows]
+
+
 async def _event(
     conn: Conn,
     *,
@@ -200,11 +252,39 @@ async def _event(
     )
 
 
+async def log_event(
+    conn: Conn,
+    *,
+    actor: str,
+    act: str,
+    ticket_id: int,
+    amount_fen: int | None,
+    documents: Mapping[str, str],
+) -> None:
+    """Rule T1: an act on a ticket that changes no ticket column (a bonus reviewed, a payout
+    paid), audited with its documents."""
+    await _event(
+        conn, actor=actor, act=act, ticket_id=ticket_id, amount_fen=amount_fen, documents=documents
+    )
+
+
 async def insert_tickets(
     conn: Conn, tickets: Sequence[Ticket], *, actor: str, act: str, documents: Mapping[str, str]
 ) -> None:
     """Rules T1/T6: new tickets (issued, or the pieces of a split), each audited. Their ids
-    come from ``new_ticket_ids``."""
+    come from ``new_ticket_ids``. A printed number already held by another ticket raises
+    ``Conflict`` (details.reason ``ticket_number_taken``), all or nothing."""
+    try:
+        await _insert_tickets(conn, tickets, actor=actor, act=act, documents=documents)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != "tickets_number_key":
+            raise
+        raise Conflict("a ticket with this number exists", reason="ticket_number_taken") from exc
+
+
+async def _insert_tickets(
+    conn: Conn, tickets: Sequence[Ticket], *, actor: str, act: str, documents: Mapping[str, str]
+) -> None:
     async with conn.transaction():
         for t in tickets:
             await conn.execute(
@@ -458,6 +538,26 @@ async def use_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> Tic
     return None if row is None else _use(row)
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedUse:
+    """Rule U7: the use a terminal wrote under an idempotency key, with its id and the hash of
+    the request that made it."""
+
+    id: int
+    use: TicketUse
+    request_hash: bytes
+
+
+async def use_by_key(conn: Conn, terminal_id: int, key: str) -> KeyedUse | None:
+    """Rule U7: the use written at ``terminal_id`` under ``key``, if any."""
+    row = await conn.fetchrow(
+        _USE_SQL + " WHERE u.terminal_id = $1 AND u.idempotency_key = $2 GROUP BY u.id, l.id",
+        terminal_id,
+        key,
+    )
+    return None if row is None else KeyedUse(row["id"], _use(row), bytes(row["request_hash"]))
+
+
 async def write_cancel(
     conn: Conn,
     before: Sequence[Ticket],
@@ -490,3 +590,90 @@ async def write_cancel(
                 documents={"contract_no": use.contract_no, "proof_no": proof_no},
                 amount_fen=sum(d.amount_fen for d in use.draws if d.ticket_id == after.id),
             )
+
+
+# --- the issuer's and the operators' reads (issue 13: T1, T5, T10-T14) ------------------
+
+
+async def programme_tickets(
+    conn: Conn, campaign_id: str, district: str | None = None
+) -> list[Ticket]:
+    """Rules T14 and T10: every ticket and piece of a programme (of one issuing district), by
+    id: what the reports and the bonus reviews go through."""
+    rows = await conn.fetch(
+        _TICKET_SQL
+        + " WHERE t.campaign_id = $1 AND ($2::text IS NULL OR t.district = $2)"
+        + " GROUP BY t.id ORDER BY t.id",
+        campaign_id,
+        district,
+    )
+    return [_ticket(row) for row in rows]
+
+
+async def ticket_by_number(conn: Conn, number: str) -> tuple[int, bool] | None:
+    """The ticket a printed number names and whether that number was replaced after a loss
+    (T13: it is void), or None."""
+    row = await conn.fetchrow(
+        "SELECT id, false AS replaced FROM tickets WHERE number = $1 UNION ALL "
+        "SELECT ticket_id, true FROM ticket_void_numbers WHERE number = $1",
+        number,
+    )
+    return None if row is None else (row["id"], row["replaced"])
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEvent:
+    """One audited act (T1): who, when, what, on which ticket or use, with its documents."""
+
+    id: int
+    at: datetime
+    actor: str
+    act: str
+    ticket_id: int | None
+    use_id: int | None
+    amount_fen: int | None
+    documents: dict[str, str]
+
+
+async def events_of(conn: Conn, ticket_ids: Iterable[int]) -> list[TicketEvent]:
+    """Rule T1: the audit trail of these tickets, oldest first."""
+    rows = await conn.fetch(
+        "SELECT id, at, actor, act, ticket_id, use_id, amount_fen, documents "
+        "FROM ticket_events WHERE ticket_id = ANY($1) ORDER BY id",
+        list(ticket_ids),
+    )
+    return [TicketEvent(**{**dict(r), "documents": json.loads(r["documents"])}) for r in rows]
+
+
+async def programme_uses(
+    conn: Conn,
+    campaign_id: str | None,
+    *,
+    use_ids: Sequence[int] | None = None,
+    ticket_ids: Sequence[int] | None = None,
+) -> list[tuple[int, TicketUse]]:
+    """Rules T11, T12, T14: a programme's uses (live and cancelled) — all, those of
+    ``use_ids``, or those drawing on ``ticket_ids`` — each with its ledger id, by signing
+    date (``campaign_id`` None: of any programme)."""
+    rows = await conn.fetch(
+        _USE_SQL  # noqa: S608 (constant text, no input in it)
+        + """ WHERE ($1::text IS NULL OR u.campaign_id = $1)
+                AND ($2::bigint[] IS NULL OR u.id = ANY($2))
+                AND ($3::bigint[] IS NULL OR u.id IN (
+                     SELECT use_id FROM ticket_draws WHERE ticket_id = ANY($3)))
+              GROUP BY u.id, l.id ORDER BY u.signed_on, u.id""",
+        campaign_id,
+        None if use_ids is None else list(use_ids),
+        None if ticket_ids is None else list(ticket_ids),
+    )
+    return [(row["id"], _use(row)) for row in rows]
+
+
+async def use_ids_of_contract(conn: Conn, merchant_id: int, contract_no: str) -> int | None:
+    """The ledger id of a seller's contract's use (T5), if any."""
+    found = await conn.fetchval(
+        "SELECT id FROM ticket_uses WHERE merchant_id = $1 AND contract_no = $2",
+        merchant_id,
+        contract_no,
+    )
+    return None if found is None else int(found)

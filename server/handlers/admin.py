@@ -47,6 +47,7 @@ def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
         "admitted": merchant.admitted,
         "permitted": merchant.permitted,
         "status": merchant.status,
+        "kind": merchant.kind,
         "created_at": merchant.created_at.astimezone(tz).isoformat(),
         **(
             {"active_terminals": merchant.active_terminals}
@@ -56,18 +57,21 @@ def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
     }
 
 
-@requires(*OPERATORS, Role.AUDITOR)
+@requires(*OPERATORS, Role.AUDITOR, Role.HOUSING_BUREAU)
 async def list_merchants(request: web.Request) -> web.Response:
-    asked = read_query(request, MerchantsQuery).district
-    found = await merchants.merchants(ports_of(request), principal_of(request), asked)
+    asked = read_query(request, MerchantsQuery)
+    found = await merchants.merchants(
+        ports_of(request), principal_of(request), asked.district, asked.kind
+    )
     return web.json_response({"merchants": [_merchant(m, request.app[TZ]) for m in found]})
 
 
-@requires(*OPERATORS)
+@requires(*OPERATORS, Role.HOUSING_BUREAU)
 async def add_merchant(request: web.Request) -> web.Response:
-    """A merchant starts not admitted and without permission (rule U1)."""
+    """A merchant starts not admitted and without permission (rule U1); a developer (rule
+    T4, issue 13) is a merchant of kind ``developer``."""
     body = await read_body_as(request, AddMerchantRequest)
-    cmd = merchants.AddMerchant(name=body.name, district=body.district)
+    cmd = merchants.AddMerchant(name=body.name, district=body.district, kind=body.kind)
     merchant = await merchants.add_merchant(ports_of(request), principal_of(request), cmd)
     return web.json_response(_merchant(merchant, request.app[TZ]), status=201)
 
@@ -81,9 +85,10 @@ async def _change_merchant(request: web.Request, cmd: merchants.ChangeMerchant) 
     return web.json_response(_merchant(merchant, request.app[TZ]))
 
 
-@requires(Role.CITY_OPERATOR)
+@requires(Role.CITY_OPERATOR, Role.HOUSING_BUREAU)
 async def admit_merchant(request: web.Request) -> web.Response:
-    """Rule U1: the commerce bureau (the city's team) admits or un-admits a merchant."""
+    """Rule U1: the commerce bureau (the city's team) admits or un-admits a shop; rule T4:
+    the housing bureau a developer."""
     merchant_id = _merchant_id(request)
     body = await read_body_as(request, AdmissionRequest)
     cmd = merchants.ChangeMerchant(merchant_id, "admitted", body.admitted, body.reason)
@@ -99,9 +104,10 @@ async def permit_merchant(request: web.Request) -> web.Response:
     return await _change_merchant(request, cmd)
 
 
-@requires(*OPERATORS)
+@requires(*OPERATORS, Role.HOUSING_BUREAU)
 async def suspend_merchant(request: web.Request) -> web.Response:
-    """Rule X1: suspend (or lift the suspension of) a merchant, with a reason."""
+    """Rule X1: suspend (or lift the suspension of) a merchant, with a reason (T4: the housing
+    bureau, a developer)."""
     merchant_id = _merchant_id(request)
     body = await read_body_as(request, SuspensionRequest)
     cmd = merchants.ChangeMerchant(merchant_id, "suspended", body.suspended, body.reason)

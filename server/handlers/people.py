@@ -118,6 +118,7 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
         "permitted": row.permitted,
         "receipts_per_till": row.receipts_per_till,  # rule U4 [choice]
         "refund_needs_manager": row.refund_needs_manager,  # issue 11 item 5
+        "kind": row.kind,  # rule T4: a developer's till opens in its sales-office mode
     }
     return web.json_response(answer)
 

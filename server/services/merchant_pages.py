@@ -19,8 +19,10 @@ import csv
 import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
+from functools import partial
 
 from server.auth import Principal, Role
+from server.db import Conn
 from server.db import admin as audit_db
 from server.db import pages as db
 from server.db.pages import DayTotals, MerchantBatch, Till
@@ -123,8 +125,8 @@ async def day(ports: Ports, me: Principal, merchant_id: int, when: date) -> Day:
     own_merchant(me, merchant_id)
     # the day has one home: the till's read service, the rows GET /v1/merchant/day answers
     the_day = await till_reads.merchant_day(merchant_id, when, ports)
-    async with ports.pool.acquire() as conn:
-        labels = {t.id: t.label for t in await db.tills(conn, merchant_id)}
+    paired = await ports.report(partial(db.tills, merchant_id=merchant_id))
+    labels = {t.id: t.label for t in paired}
     bills = [
         Bill(
             r.id,
@@ -174,10 +176,16 @@ async def month(ports: Ports, me: Principal, merchant_id: int, first: date) -> M
     """Rules S1, S2: the month's totals per day and the state of its settlement."""
     own_merchant(me, merchant_id)
     start, end = rules.month_bounds(first, ports.tz)
-    async with ports.pool.acquire() as conn:
-        days = await db.merchant_days(conn, merchant_id, start, end, _zone(ports))
-        batches = await db.merchant_batches(conn, merchant_id, first.replace(day=1))
-        unsettled = await db.unsettled_value(conn, merchant_id, start, end)
+
+    async def read(conn: Conn) -> tuple[list[DayTotals], list[MerchantBatch], int]:
+        return (
+            await db.merchant_days(conn, merchant_id, start, end, _zone(ports)),
+            await db.merchant_batches(conn, merchant_id, first.replace(day=1)),
+            await db.unsettled_value(conn, merchant_id, start, end),
+        )
+
+    # issue 14: the month and its settlement preview are a report: the replica when there is one
+    days, batches, unsettled = await ports.report(read)
     totals = Sums()
     for d in days:
         totals.bills += d.bills

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 from server.db import Conn
 from server.db import redemptions as db
@@ -150,6 +151,9 @@ async def merchant_day(merchant_id: int, day: date | None, ports: Ports) -> Merc
     day = day or ports.clock().astimezone(tz).date()
     start = rules.start_of_day(day, tz)
     end = rules.start_of_day(day + timedelta(days=1), tz)
-    async with ports.pool.acquire() as conn:
-        reds, refs = await db.merchant_day(conn, merchant_id, start, end)
+    # issue 14: a report (the replica when there is one), unlike the lookups above, which the
+    # till makes about what just happened and which read the primary
+    reds, refs = await ports.report(
+        partial(db.merchant_day, merchant_id=merchant_id, start=start, end=end)
+    )
     return MerchantDay(merchant_id, day, tuple(reds), tuple(refs))

@@ -53,8 +53,9 @@ async def wallet(ports: Ports, citizen_id: int) -> Wallet:
 
 def mint_qr(ports: Ports, citizen_id: int) -> QrCode:
     """Rule U5: a fresh signed, short-lived, single-use code for the citizen (the shortest
-    lifetime any loaded campaign allows), under the current key."""
-    ttl = min(c.qr_token_ttl_seconds for c in ports.campaigns.values())
+    lifetime any loaded campaign or house-ticket programme allows), under the current key."""
+    ttls = [c.qr_token_ttl_seconds for c in ports.campaigns.values()]
+    ttl = min(ttls + [p.qr_token_ttl_seconds for p in ports.programmes.values()])
     token, claims = issue_qr_token(
         key=ports.settings.qr_keys[0], holder=citizen_id, now=ports.clock(), ttl_seconds=ttl
     )

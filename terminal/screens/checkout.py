@@ -101,7 +101,6 @@ class CheckoutScreen(WaitingScreen):
         self.pending: PendingRedeem | None = None
         self.last: Redemption | None = None
         self.busy = False
-        self.outcome = ""  # the last result's kind, for tests and the next cashier action
         self.checks = 0  # how often F8 asked the server about the pending redeem
 
     def compose(self) -> ComposeResult:
@@ -188,7 +187,7 @@ class CheckoutScreen(WaitingScreen):
             same = False
         if not same:
             self._clear_quote()
-            self._say(self.t("hint.start"), "")
+            self.say(self.t("hint.start"), "")
 
     @on(Input.Submitted, "#scan")
     def _scanned(self, event: Input.Submitted) -> None:
@@ -220,12 +219,12 @@ class CheckoutScreen(WaitingScreen):
         self.held_token = code
         self._clear_quote()
         if not self._bill_ok():
-            self._say(self.t("scan.held.bill"), "held")
+            self.say(self.t("scan.held.bill"), "held")
             if self.query_one("#bill", Input).value.strip():
                 self._bill_fen()  # typed but wrong: say so
             self.query_one("#bill", Input).focus()
         elif not self._receipt_ok():
-            self._say(self.t("scan.held.receipt"), "held")
+            self.say(self.t("scan.held.receipt"), "held")
             self.query_one("#receipt", Input).focus()
         else:
             self._quote_held()
@@ -251,7 +250,7 @@ class CheckoutScreen(WaitingScreen):
         if bill_fen is None or receipt_no is None or self.need_client() is None:
             return
         self._clear_quote()
-        self._say(self.t("hint.quoting"), "working")
+        self.say(self.t("hint.quoting"), "working")
         self.run_quote(token, bill_fen, receipt_no)
 
     # -- quote --------------------------------------------------------------------------
@@ -284,9 +283,9 @@ class CheckoutScreen(WaitingScreen):
         stepper.set_range(quote.usable_count)
         self._show_quote()
         if quote.usable_count == 0:
-            self._say(self.t("input.none_usable"), "refused")
+            self.say(self.t("input.none_usable"), "refused")
         else:
-            self._say(self.t("hint.confirm"), "quoted")
+            self.say(self.t("hint.confirm"), "quoted")
             stepper.focus()
 
     @on(QuoteFailed)
@@ -294,7 +293,7 @@ class CheckoutScreen(WaitingScreen):
         self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
         code, _, text = describe_error(message.error, self.lang)
-        self._say(text, "refused")
+        self.say(text, "refused")
         if code == "bill_already_redeemed" and message.token:
             # rule U4: the receipt number is taken today; the customer's code is still good,
             # held until the cashier corrects the number (Enter quotes it again, no rescan)
@@ -385,7 +384,7 @@ class CheckoutScreen(WaitingScreen):
         self.pending = pending
         self.busy = True
         self.checks = 0
-        self._say(self.t("hint.redeeming", s=self._wait_text()), "working")
+        self.say(self.t("hint.redeeming", s=self._wait_text()), "working")
         self._show_quote()
         self.run_redeem(pending)
 
@@ -395,7 +394,7 @@ class CheckoutScreen(WaitingScreen):
             return
         self.busy = True
         self.checks += 1
-        self._say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
+        self.say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
         self._show_quote()
         self.run_check(self.pending)
 
@@ -405,34 +404,13 @@ class CheckoutScreen(WaitingScreen):
         assert self.pending is not None
         return RedeemFailed(OutcomeUnknown(self.pending.key), self.pending)
 
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
-        self.refresh_bindings()
-
-    @property
-    def answer_wait(self) -> float:
-        config = self.till.config
-        return config.answer_wait_s if config is not None else 10.0
-
     def _wait_text(self) -> str:
         return f"{self.answer_wait:g}"
 
     async def _within_wait(self, pending: PendingRedeem, call: Awaitable[Redemption]) -> None:
-        """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
-        unknown (the same key asks or sends again later); never a success not received."""
-        try:
-            redemption = await asyncio.wait_for(call, timeout=self.answer_wait)
-        except TimeoutError:
-            unknown = OutcomeUnknown(pending.key, "no answer in time")
-            self.post_message(RedeemFailed(unknown, pending))
-            return
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption, pending.key))
+        await self.within_wait(
+            pending, call, lambda r, p: Redeemed(r, p.key), lambda e, p: RedeemFailed(e, p)
+        )
 
     @work(group="redeem", exit_on_error=False)
     async def run_redeem(self, pending: PendingRedeem) -> None:
@@ -467,7 +445,7 @@ class CheckoutScreen(WaitingScreen):
         )
         if r.recovered:
             text += " " + self.t("result.recovered")
-        self._say(text, "ok")
+        self.say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"), severity="information")
         self.action_receipt(auto_print=True)  # printed at once when a printer is set up
 
@@ -482,27 +460,27 @@ class CheckoutScreen(WaitingScreen):
         if isinstance(exc, OutcomeUnknown):
             self.pending = message.pending  # keep the key: F8 asks, F9 sends the same again
             if self.checks:
-                self._say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
+                self.say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
             else:
-                self._say(self.t("result.unknown"), "unknown")
+                self.say(self.t("result.unknown"), "unknown")
             self._show_quote()
             return
         self.pending = None
         self._show_quote()
         if isinstance(exc, Unreachable):
-            self._say(self.t("result.offline"), "offline")
+            self.say(self.t("result.offline"), "offline")
         elif isinstance(exc, ApiError) and exc.code == "not_redeemed":
-            self._say(self.t("result.not_redeemed"), "not_redeemed")
+            self.say(self.t("result.not_redeemed"), "not_redeemed")
         elif isinstance(exc, ApiError) and exc.code in REFRESH_QR_CODES:
             # rule U5: expired or used: a fresh code from the citizen, then scan again
             self._clear_quote()
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
             self.query_one("#scan", Input).focus()
         elif isinstance(exc, ApiError) and exc.code == "bill_already_redeemed":
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
             self.query_one("#receipt", Input).focus()
         else:
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
 
     # -- after ---------------------------------------------------------------------------
 
@@ -534,9 +512,5 @@ class CheckoutScreen(WaitingScreen):
         self.held_token = ""
         self._clear_quote()
         if not keep_result:
-            self._say(self.t("hint.start"), "")
+            self.say(self.t("hint.start"), "")
         self.query_one("#bill", Input).focus()
-
-    @property
-    def result_text(self) -> str:
-        return str(self.query_one("#result", Static).content)

@@ -189,7 +189,7 @@ class RefundScreen(WaitingScreen):
         )
         self.query_one("#returned", Static).update("")
         self._show_preview(None)
-        self._say(self.t("refund.hint"), "found")
+        self.say(self.t("refund.hint"), "found")
 
     # -- the money, before confirming ----------------------------------------------------
 
@@ -209,7 +209,7 @@ class RefundScreen(WaitingScreen):
             same = False
         if not same:
             self._show_preview(None)
-            self._say(self.t("refund.hint"), "found")
+            self.say(self.t("refund.hint"), "found")
 
     def action_full(self) -> None:
         """F8: the whole current bill, shown like any amount before it is confirmed."""
@@ -230,7 +230,7 @@ class RefundScreen(WaitingScreen):
         field = self.query_one("#amount", Input)
         if r.live_voucher_count == 0:  # nothing left to give back (the server would say so)
             self._show_preview(None)
-            self._say(self.fail_words(AlreadyRefunded()), "refused")
+            self.say(self.fail_words(AlreadyRefunded()), "refused")
             return None
         text = field.value.strip()
         if not text:  # an empty field is not a full refund (issue 11 item 5)
@@ -257,7 +257,7 @@ class RefundScreen(WaitingScreen):
             return None
         self._show_preview(preview)
         key = "refund.press_f9.manager" if self._needs_manager else "refund.press_f9"
-        self._say(self.t(key), "preview")
+        self.say(self.t(key), "preview")
         return preview
 
     def _show_preview(self, p: RefundPreview | None) -> None:
@@ -300,11 +300,6 @@ class RefundScreen(WaitingScreen):
             or self.server_wants_manager
         )
 
-    @property
-    def answer_wait(self) -> float:
-        config = self.till.config
-        return config.answer_wait_s if config is not None else 10.0
-
     def action_refund(self) -> None:
         """F9: the first press (or Enter) shows the money; F9 with the money shown for the
         amount typed refunds it. After an unknown outcome F9 sends the same request again."""
@@ -337,7 +332,7 @@ class RefundScreen(WaitingScreen):
 
         def approved(staff: StaffSession | None) -> None:
             if staff is None:
-                self._say(self.t("manager.cancelled"), "preview")
+                self.say(self.t("manager.cancelled"), "preview")
                 return
             if self.preview != preview or self.pending is not None or self.busy:
                 return  # the form changed meanwhile: look again
@@ -370,7 +365,7 @@ class RefundScreen(WaitingScreen):
             return
         self.pending = pending  # rule U7: the same refund keeps its key until it has an answer
         self.busy = True
-        self._say(self.t("refund.working", s=f"{self.answer_wait:g}"), "working")
+        self.say(self.t("refund.working", s=f"{self.answer_wait:g}"), "working")
         self._show_preview(pending.preview)
         self.run_refund(pending)
 
@@ -439,7 +434,7 @@ class RefundScreen(WaitingScreen):
             )
         else:
             text = self.t("refund.none", **values)  # still a refund: said as one (item 5)
-        self._say(text, "ok")
+        self.say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"))
 
     @on(RefundFailed)
@@ -456,13 +451,13 @@ class RefundScreen(WaitingScreen):
             self.server_wants_manager = True
             self.approved_by = None
         if isinstance(exc, OutcomeUnknown):
-            self._say(self.t("refund.unknown"), "unknown")  # keep self.pending and its key
+            self.say(self.t("refund.unknown"), "unknown")  # keep self.pending and its key
             self._show_preview(self.pending.preview if self.pending else None)
             return
         if message.pending is not None:
             self.pending = None
             self._show_preview(self.preview)
-        self._say(words, "offline" if isinstance(exc, Unreachable) else "refused")
+        self.say(words, "offline" if isinstance(exc, Unreachable) else "refused")
 
     def action_receipt(self) -> None:
         if self.found is None:
@@ -486,20 +481,9 @@ class RefundScreen(WaitingScreen):
         self.query_one("#found", Static).update("")
         self.query_one("#returned", Static).update("")
         self._show_preview(None)
-        self._say(self.t("refund.hint"), "")
+        self.say(self.t("refund.hint"), "")
         self.query_one("#find-receipt", Input).focus()
 
     def fail_words(self, exc: BaseException) -> str:
         self.fail(exc)
         return describe_error(exc, self.lang)[2]
-
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
-        self.refresh_bindings()
-
-    @property
-    def result_text(self) -> str:
-        return str(self.query_one("#result", Static).content)

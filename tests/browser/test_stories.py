@@ -17,7 +17,7 @@ with contextlib.suppress(ImportError):
 
 from ops import demo as seed
 from tests.browser.conftest import axe_check
-from tests.e2e.conftest import World, new_id_number
+from tests.e2e.conftest import World, new_id_number, shanghai
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
@@ -221,3 +221,56 @@ async def test_the_accessibility_check_can_fail(browser: Any) -> None:
         raise AssertionError("axe found nothing on a page made to fail")
     finally:
         await page.close()
+
+
+async def test_the_house_ticket_holders_story(
+    world: World, clock: Any, browser: Any, shots: Path
+) -> None:
+    """Issue 13 (rules T2, T5-T9): a holder with a Shangqiu ticket and no voucher still gets
+    the code; the sales office uses 95% of the ticket with it; on reloading, the wallet shows
+    the use, the subsidy, the balance and the cash-out now due."""
+    from tests.e2e.test_ticket_till import WAN, contract, sales_office, ticket_for
+
+    clock.now = shanghai(2025, 7, 10, 10)
+    person = await world.citizen()
+    ticket = await ticket_for(world, person)
+    office = await sales_office(world)
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(base(world) + "/wallet")
+    await page.fill("#id_number", person.id_number)
+    await page.click("button[type=submit].big")
+    card = page.locator("#tickets article.ticket")
+    await expect(card).to_contain_text(ticket.number)
+    await expect(card.locator(".ticket-balance")).to_have_text("1,000,000.00 元")
+    await expect(card).to_contain_text("使用期限至 2026-12-20")
+    await expect(card).to_contain_text("累计使用达到票面金额的 90% 后")
+    qr = page.locator("#qr")
+    await expect(qr).to_be_visible()  # rule U5: the same code, for the sales office
+    await page.screenshot(path=str(shots / "wallet-ticket.png"), full_page=True)
+    await axe_check(page, "wallet with a house ticket")
+
+    token = await qr.get_attribute("data-token")
+    assert token
+    body = contract(token, amounts_fen=[95 * WAN], price_fen=120 * WAN)
+    r = await world.client.post(
+        "/v1/ticket-uses",
+        json=body,
+        headers={**office.headers, "Idempotency-Key": "browser-story"},
+    )
+    assert r.status == 201, await r.text()
+    await page.reload()
+    await expect(card.locator(".ticket-balance")).to_have_text("50,000.00 元")
+    uses = card.locator(".ticket-uses")
+    await expect(uses).to_contain_text(body["contract_no"].upper())  # T5: normalised
+    await expect(uses).to_contain_text("购房补贴 95,000.00 元")
+    await expect(card).to_contain_text("可向核发单位申请兑付结余 50,000.00 元")
+    assert person.id_number not in await page.content()  # rule X3
+    await page.screenshot(path=str(shots / "wallet-ticket-used.png"), full_page=True)
+    await axe_check(page, "wallet after a ticket use")
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(base(world) + "/wallet?lang=en")
+    await expect(card).to_contain_text("Balance")
+    await expect(card).to_contain_text("You may ask the issuer to pay out ¥50,000.00")
+    await axe_check(page, "wallet with a house ticket (en)")
+    await context.close()

@@ -23,7 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from ops import demo as seed
 from server.app import create_app
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from server.settings import Settings
 from shared.idnumber import make_id_number
 from shared.keys import SigningKey
@@ -89,12 +89,18 @@ def settings(test_services: Services) -> Settings:
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=(bundled / "liaocheng-2024.toml", bundled / "liaocheng-demo.toml"),
+        # issue 13: both house-ticket programmes beside the vouchers, in one server
+        ticket_campaign_files=tuple(sorted(bundled_ticket_campaigns_dir().glob("*.toml"))),
         dev_idp_key=SigningKey.generate("idp-test"),
         pg_pool_min=2,
         pg_pool_max=20,
         # many tests stand for many tills serving one citizen at once: minting is not what
         # they test (tests/e2e/test_hostile_auth.py checks the default limit)
         qr_mint_burst=100_000,
+        # the concurrency tests send hundreds of requests at once to test the ledger, not
+        # load shedding, which tests/e2e/test_shedding.py tests with narrow gates of its own
+        shed_max_in_flight=100_000,
+        shed_initial_in_flight=100_000,
     )
 
 

@@ -63,6 +63,8 @@ class Callers:
                 self.made[role] = await w.staff(role, merchant_id=self.merchant_id)
             elif role == "district_operator":
                 self.made[role] = await w.staff(role, district="dongchangfu")
+            elif role == "ticket_issuer":  # issue 13: an issuer holds one district (T1)
+                self.made[role] = await w.staff(role, district="liangyuan")
             else:
                 self.made[role] = await w.staff(role)
         return dict(self.made[role])
@@ -81,6 +83,9 @@ class Callers:
             .replace("{redemption_id}", "1")
             .replace("{settlement_id}", "1")
             .replace("{account_id}", "1")
+            .replace("{ticket_id}", "1")  # issue 13: house tickets, their uses and payouts
+            .replace("{use_id}", "1")
+            .replace("{payout_id}", "1")
         )
 
 

@@ -44,6 +44,7 @@ class Counters:
     redemptions: Counter
     vouchers_redeemed: Counter
     redis_failures: Counter
+    ticket_uses: Counter
 
 
 def counters() -> Counters:
@@ -53,6 +54,7 @@ def counters() -> Counters:
         Counter("redemptions", "by outcome", ["outcome"], registry=registry),
         Counter("vouchers_redeemed", "vouchers", registry=registry),
         Counter("redis_failures", "failures", registry=registry),
+        Counter("ticket_uses", "by outcome", ["outcome"], registry=registry),
     )
 
 

@@ -113,8 +113,12 @@ async def test_sigterm_under_load_drains_in_flight_requests_and_loses_no_redempt
     # requests the stopped host had in flight when it was told to stop were answered
     drained = [s for s in at_first if s.status and s.started < signalled < s.ended]
     assert drained, "no request was in flight at the signal: the test proves nothing"
-    # after it exited, its address refused connections and the other host served on
-    assert any(s.status is None and s.started > stopped for s in at_first)
+    # after it exited, its address refuses connections (asked once more here: on a loaded
+    # machine the workers' last half second may not have reached it) and the other host
+    # served on
+    after: list[Sent] = []
+    await _redeem_once(c, 0, c.hosts[0], tills[0], people[0], after)
+    assert [(s.status, s.cut_off) for s in after] == [(None, "")]
     assert any(s.status == 201 and s.started > stopped for s in log if s.host == 1)
 
     answered = sorted(s.redemption_id for s in log if s.status == 201 and s.redemption_id)

@@ -3,10 +3,12 @@ snapshots): nothing in them varies from run to run."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from msgspec.structs import replace
 
+from client.till import TicketContract
 from client.wire import (
     Citizen,
     DayRedemption,
@@ -14,12 +16,16 @@ from client.wire import (
     DayReport,
     DayTotals,
     MerchantRef,
+    PoolUnit,
     Quote,
     Redemption,
     RefundEntry,
     Session,
     TerminalMerchant,
     TerminalRef,
+    TicketBuyer,
+    TicketLine,
+    TicketQuote,
 )
 from shared.campaign import load_campaign_text
 from terminal.config import TerminalConfig
@@ -115,4 +121,49 @@ BIG_BILL = replace(  # the issue's example: 1,000 元 paid with 5 vouchers and 5
     remaining_fen=50_000,
     live_voucher_count=5,
     voucher_ids=(21, 22, 23, 24, 25),
+)
+
+
+# --- a developer's sales office (issue 13) ----------------------------------------------------
+
+DEVELOPER = Session(
+    terminal=TerminalRef(7, "售楼处 1"),
+    merchant=TerminalMerchant(2, "商丘示范置业有限公司", "liangyuan", kind="developer"),
+    expires_in=900,
+)
+DEVELOPER_DISTRICTS = {"liangyuan": "梁园区"}
+UNIT = PoolUnit("1-101", "shangqiu-2025", "liangyuan", "residential", 12_000, 200_000_000)
+POOL = (UNIT, replace(UNIT, unit="2-502", area_dm2=14_350, listed_price_fen=245_000_000))
+CONTRACT = TicketContract("WQ-2025-0001", "1-101", date(2025, 7, 10), 150_000_000)
+TICKET_QUOTE = TicketQuote(
+    holder=Citizen("4114**********0275"),
+    buyer=TicketBuyer("holder"),
+    campaign_id="shangqiu-2025",
+    merchant=MerchantRef(2, "商丘示范置业有限公司"),
+    contract_no="WQ-2025-0001",
+    signed_on="2025-07-10",
+    price_fen=150_000_000,
+    unit=UNIT,
+    lines=(
+        TicketLine(
+            number="FP-2025-000001",
+            face_value_fen=100_000_000,
+            balance_fen=100_000_000,
+            deadline="2026-12-20",
+            min_fen=1,
+            max_fen=100_000_000,
+            amount_fen=60_000_000,
+            month=1,
+            subsidy_bp=1000,
+            subsidy_fen=6_000_000,
+            still_to_use_fen=30_000_000,
+        ),
+    ),
+    amount_fen=60_000_000,
+    subsidy_fen=6_000_000,
+    reward_fen=0,
+    seller_due_fen=66_000_000,
+    buyer_pays_fen=84_000_000,
+    tickets=(),
+    token_expires_at="2025-07-10T10:01:00+08:00",
 )

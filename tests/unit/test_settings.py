@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from server.settings import Settings, SettingsError, write_qr_key_file
+from shared.errors import CampaignConfigInvalid
 from shared.tokens import QrKey
 
 KEY = QrKey.generate("A")
@@ -49,6 +50,10 @@ def test_sound_settings_pass_with_batching_defaults() -> None:
         ({"pg_pool_min": 40, "pg_pool_max": 32}, "pool sizes"),
         ({"batch_max_size": 0}, "batches"),
         ({"batch_concurrency": 0}, "batches"),
+        ({"replica_max_lag_s": -1}, "replica"),
+        ({"replica_poll_s": 0}, "replica"),
+        ({"replica_pool_max": 0}, "replica"),
+        ({"replica_connect_timeout_s": 0}, "replica"),
     ],
 )
 def test_unsound_settings_are_refused_by_name(changes: dict[str, Any], message: str) -> None:
@@ -105,3 +110,64 @@ def test_a_bad_qr_key_file_is_refused_by_name(
     path.write_text(content)
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({**ENV, "VOUCHER_QR_KEYS": f"{kid}={path}"})
+
+
+def test_the_house_ticket_programmes_are_served_unless_others_are_named(tmp_path: Path) -> None:
+    # issue 13 (rule C1): Shangqiu's and Suining's programmes beside the vouchers by default
+    write_qr_key_file(tmp_path / "a.key", KEY)
+    env = {**ENV, "VOUCHER_QR_KEYS": f"A={tmp_path / 'a.key'}"}
+    got = Settings.from_env(env)
+    assert [p.name for p in got.ticket_campaign_files] == [
+        "shangqiu-2025.toml",
+        "shangqiu-demo.toml",
+        "suining-chuanshan-2025.toml",
+    ]
+    one = bundled_ticket_campaigns_dir() / "shangqiu-2025.toml"
+    got = Settings.from_env({**env, "VOUCHER_TICKET_CAMPAIGN_FILES": str(one)})
+    assert got.ticket_campaign_files == (one,)
+
+
+def test_a_programme_may_not_take_a_voucher_campaigns_id(tmp_path: Path) -> None:
+    # rule C1: one id names one campaign, whatever its kind
+    from server.app import create_app
+
+    text = (bundled_ticket_campaigns_dir() / "shangqiu-2025.toml").read_text(encoding="utf-8")
+    clash = tmp_path / "clash.toml"
+    clash.write_text(text.replace('id = "shangqiu-2025"', 'id = "liaocheng-2024"'))
+    with pytest.raises(CampaignConfigInvalid, match="share ids"):
+        create_app(settings(ticket_campaign_files=(clash,)))
+
+
+def test_a_secret_may_come_from_a_file_named_by_its_FILE_variable(tmp_path: Path) -> None:
+    # issue 14: Docker's secrets are files (docker/compose.yaml); the QR keys were files already
+    (tmp_path / "url").write_text("postgresql://primary/vouchers\n")
+    (tmp_path / "hash").write_text(base64.b64encode(b"h" * 32).decode() + "\n")
+    write_qr_key_file(tmp_path / "qr.key", KEY)
+    plain = ("VOUCHER_DATABASE_URL", "VOUCHER_ID_HASH_KEY")
+    env = {
+        **{k: v for k, v in ENV.items() if k not in plain},
+        "VOUCHER_DATABASE_URL_FILE": str(tmp_path / "url"),
+        "VOUCHER_ID_HASH_KEY_FILE": str(tmp_path / "hash"),
+        "VOUCHER_QR_KEYS": f"A={tmp_path / 'qr.key'}",
+    }
+    got = Settings.from_env(env)
+    assert (got.database_url, got.id_hash_key) == ("postgresql://primary/vouchers", b"h" * 32)
+    assert [(k.kid, k.secret) for k in got.qr_keys] == [("A", KEY.secret)]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"VOUCHER_DATABASE_URL": "postgresql://a", "VOUCHER_DATABASE_URL_FILE": "/x"},
+            "not both",
+        ),
+        ({"VOUCHER_DATABASE_URL_FILE": "/nonexistent/voucher-secret"}, "cannot read"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_read_or_doubles_a_variable_is_refused(
+    env: dict[str, str], message: str
+) -> None:
+    without_url = {k: v for k, v in ENV.items() if k != "VOUCHER_DATABASE_URL"}
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**without_url, **env}, demo=True)

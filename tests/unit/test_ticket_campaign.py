@@ -230,8 +230,27 @@ def test_the_voucher_glob_does_not_take_the_house_tickets() -> None:
     }
     assert {p.stem for p in bundled_ticket_campaigns_dir().glob("*.toml")} == {
         "shangqiu-2025",
+        "shangqiu-demo",
         "suining-chuanshan-2025",
     }
+
+
+def test_the_demo_programme_is_shangqiu_with_its_issuance_two_years_later() -> None:
+    # issue 13's demo (rule T1 [choice]): Shangqiu issued its last tickets on 2025-06-30
+    real = ticket_campaign_to_dict(load_bundled_ticket_campaign("shangqiu-2025"))
+    demo = ticket_campaign_to_dict(load_bundled_ticket_campaign("shangqiu-demo"))
+    moved = {"id", "name", "issuance_opens", "issuance_closes", "settlement"}
+    assert {k: v for k, v in demo.items() if k not in moved} == {
+        k: v for k, v in real.items() if k not in moved
+    }
+    assert (demo["id"], demo["issuance_opens"], demo["issuance_closes"]) == (
+        "shangqiu-demo",
+        "2025-07-01",
+        "2027-06-30",
+    )
+    real_settlement, demo_settlement = real["settlement"], demo["settlement"]
+    assert isinstance(real_settlement, dict) and isinstance(demo_settlement, dict)
+    assert {**demo_settlement, "anchor": real_settlement["anchor"]} == real_settlement
 
 
 def test_a_gap_in_the_subsidy_table_is_refused() -> None:
