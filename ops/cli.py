@@ -4,9 +4,9 @@
 
 The password comes from $VOUCHER_PASSWORD or a prompt; ID numbers are read from a prompt or
 standard input, never from the command line (shell history, process lists: rule X3).
-Add ``--json`` for machine-readable output (the server's own JSON); ``--lang en`` for English
+Add ``--json`` for machine-readable output (the server's answer); ``--lang en`` for English
 statuses and reasons (Chinese by default). Every subcommand is one small function, chosen by
-argparse (``set_defaults(func=...)``).
+argparse (``set_defaults(func=...)``), over the one typed API client (``client/staff.py``).
 """
 
 from __future__ import annotations
@@ -18,20 +18,25 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from ops.client import ApiError, Client, Response, Unreachable
+from client.http import ApiError, BadAnswer, Unreachable
+from client.staff import MerchantChange, StaffClient
+from client.wire import Account, Merchant, RegistryReject, Settlement
 from server.campaign_files import load_campaign
 from shared.errors import CampaignConfigInvalid
 from shared.money import format_yuan
 from shared.settlement import STATUS_NAMES as SETTLEMENT_STATUS
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -39,8 +44,8 @@ class CliError(Exception):
 
 
 class Api:
-    """voucherctl's view of ops.client.Client: one blocking call at a time, signed in as the
-    operator on first use."""
+    """voucherctl's view of ``client.staff.StaffClient``: one blocking call at a time, signed
+    in as the operator on first use; a refusal or an absent server is a ``CliError``."""
 
     def __init__(self, server: str, user: str, password: str) -> None:
         self.server = server.rstrip("/")
@@ -48,35 +53,18 @@ class Api:
         self.password = password
         self.token = ""
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        query: dict[str, str] | None = None,
-        raw: bytes | None = None,
-        content_type: str = "application/json",
-        auth: bool = True,
-    ) -> tuple[int, bytes, str]:
-        kw = {"json_body": body, "query": query, "raw": raw, "content_type": content_type}
+    def __call__(self, use: Callable[[StaffClient], Awaitable[T]], *, auth: bool = True) -> T:
         try:
-            answer = asyncio.run(self._call(method, path, auth, kw))
-        except ApiError as exc:
+            return asyncio.run(self._run(use, auth))
+        except (ApiError, Unreachable, BadAnswer) as exc:
             raise CliError(str(exc)) from exc
-        except Unreachable as exc:
-            raise CliError(str(exc)) from exc
-        return answer.status, answer.body, answer.content_type
 
-    async def _call(self, method: str, path: str, auth: bool, kw: dict[str, Any]) -> Response:
-        async with Client(self.server, token=self.token) as client:
+    async def _run(self, use: Callable[[StaffClient], Awaitable[T]], auth: bool) -> T:
+        async with StaffClient(self.server, token=self.token) as client:
             if auth and not self.token:
-                self.token = await client.sign_in_staff(self.user, self.password)
-            return await client.request(method, path, token=None if auth else "", **kw)
-
-    def json(self, method: str, path: str, **kw: Any) -> Any:
-        _, payload, _ = self.call(method, path, **kw)
-        return json.loads(payload)
+                await client.sign_in(self.user, self.password)
+                self.token = client.token
+            return await use(client)
 
 
 def _secret_line(prompt: str) -> str:
@@ -122,13 +110,13 @@ class Out:
             self._districts = {}
             if self.api is not None:
                 with _quiet():
-                    for c in self.api.json("GET", "/v1/campaigns", auth=False)["campaigns"]:
-                        for known, d in c.get("districts", {}).items():
-                            self._districts[known] = d["name"]
+                    public = self.api(lambda c: c.campaigns(), auth=False)
+                    self._districts = public.district_names()
         return self._districts.get(str(code), str(code or ""))
 
     def json(self, value: Any) -> None:
-        self.console.print_json(json.dumps(value, ensure_ascii=False))
+        """An answer (a Struct of ``client.wire``, or plain JSON) as the server sent it."""
+        self.console.print_json(json.dumps(msgspec.to_builtins(value), ensure_ascii=False))
 
     def line(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
@@ -136,7 +124,7 @@ class Out:
     def table(
         self,
         title: str,
-        rows: Sequence[dict[str, Any]],
+        rows: Sequence[Mapping[str, Any]],
         columns: Sequence[str],
         *,
         wide: Sequence[str] = (),
@@ -146,15 +134,24 @@ class Out:
         for column in columns:
             table.add_column(column, overflow="fold", no_wrap=column not in wide)
         for row in rows:
-            table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+            table.add_row(*(_cell(row.get(c)) for c in columns))
         self.console.print(table)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None or value is msgspec.UNSET else str(value)
+
+
+def _row(struct: msgspec.Struct, /, **shown: Any) -> dict[str, Any]:
+    """A Struct's fields as a table row, some of them shown otherwise."""
+    return {**msgspec.structs.asdict(struct), **shown}
 
 
 class _quiet(contextlib.AbstractContextManager[None]):
     """District names are a nicety: a server that cannot list them leaves the codes."""
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        return kind is not None and issubclass(kind, (CliError, KeyError, TypeError))
+        return kind is not None and issubclass(kind, CliError)
 
 
 def _local_time(value: Any) -> str:
@@ -171,72 +168,67 @@ Command = Callable[[argparse.Namespace, Api, Out], int]
 
 
 def registry_import(args: argparse.Namespace, api: Api, out: Out) -> int:
-    result = api.json(
-        "POST",
-        "/v1/registry/imports",
-        raw=Path(args.file).read_bytes(),
-        content_type="text/csv",
-        query={"dry_run": "true" if args.dry_run else "false"},
-    )
+    csv = Path(args.file).read_bytes()
+    result = api(lambda c: c.import_registry(csv, dry_run=args.dry_run))
+    failed = 1 if result.rejected else 0
     if out.as_json:
         out.json(result)
-        return 1 if result["rejected"] else 0
+        return failed
     out.line(
-        f"{'dry run: ' if result['dry_run'] else ''}{result['inserted']} inserted, "
-        f"{result['updated']} updated, {result['unchanged']} unchanged, "
-        f"{result['rejected']} rejected ({result['encoding']})"
+        f"{'dry run: ' if result.dry_run else ''}{result.inserted} inserted, "
+        f"{result.updated} updated, {result.unchanged} unchanged, "
+        f"{result.rejected} rejected ({result.encoding})"
     )
-    if result["rejects"]:
+    if result.rejects:
         rows = [
-            {"line": r["line"], "cert_no": r["cert_no"], "reasons": reasons(r, out.lang)}
-            for r in result["rejects"]
+            {"line": r.line, "cert_no": r.cert_no, "reasons": reasons(r, out.lang)}
+            for r in result.rejects
         ]
         out.table("rejected rows", rows, ["line", "cert_no", "reasons"], wide=("reasons",))
-    return 1 if result["rejected"] else 0
+    return failed
 
 
-def reasons(reject: dict[str, Any], lang: str) -> str:
+def reasons(reject: RegistryReject, lang: str) -> str:
     """Every reason of a rejected row, one per line, in the chosen language."""
-    listed = reject.get("reasons") or [{"message": reject.get("reason", "")}]
-    key = "message_zh" if lang == "zh" else "message"
-    return "\n".join(str(r.get(key) or r.get("message", "")) for r in listed)
+    if not reject.reasons:
+        return reject.reason
+    return "\n".join((r.message_zh if lang == "zh" else "") or r.message for r in reject.reasons)
 
 
 # --- merchants and terminals (rules U1, X2) -------------------------------------------------
 
 
-def _merchant_line(out: Out, m: dict[str, Any], verb: tuple[str, str]) -> None:
+def _merchant_line(out: Out, m: Merchant, verb: tuple[str, str]) -> None:
     if out.as_json:
         out.json(m)
         return
     if out.lang == "zh":
         out.line(
-            f"商户 {m['id']} {m['name']}（{out.district(m['district'])}）{verb[0]}：准入 "
-            f"{out.yes_no(m['admitted'])} · 核销权限 {out.yes_no(m['permitted'])} · "
-            f"状态 {out.status(m['status'])}"
+            f"商户 {m.id} {m.name}（{out.district(m.district)}）{verb[0]}：准入 "
+            f"{out.yes_no(m.admitted)} · 核销权限 {out.yes_no(m.permitted)} · "
+            f"状态 {out.status(m.status)}"
         )
     else:
         out.line(
-            f"merchant {m['id']} {m['name']} ({out.district(m['district'])}) {verb[1]}: "
-            f"admitted {out.yes_no(m['admitted'])} · permitted {out.yes_no(m['permitted'])} · "
-            f"status {out.status(m['status'])}"
+            f"merchant {m.id} {m.name} ({out.district(m.district)}) {verb[1]}: "
+            f"admitted {out.yes_no(m.admitted)} · permitted {out.yes_no(m.permitted)} · "
+            f"status {out.status(m.status)}"
         )
 
 
 def merchants_list(args: argparse.Namespace, api: Api, out: Out) -> int:
-    query = {"district": args.district} if args.district else None
-    merchants = api.json("GET", "/v1/merchants", query=query)["merchants"]
+    merchants = api(lambda c: c.merchants(args.district)).merchants
     if out.as_json:
         out.json(merchants)
         return 0
     rows = [
-        {
-            **m,
-            "district": out.district(m["district"]),
-            "admitted": out.yes_no(m["admitted"]),
-            "permitted": out.yes_no(m["permitted"]),
-            "status": out.status(m["status"]),
-        }
+        _row(
+            m,
+            district=out.district(m.district),
+            admitted=out.yes_no(m.admitted),
+            permitted=out.yes_no(m.permitted),
+            status=out.status(m.status),
+        )
         for m in merchants
     ]
     columns = ["id", "name", "district", "admitted", "permitted", "status", "active_terminals"]
@@ -245,82 +237,107 @@ def merchants_list(args: argparse.Namespace, api: Api, out: Out) -> int:
 
 
 def merchants_add(args: argparse.Namespace, api: Api, out: Out) -> int:
-    made = api.json("POST", "/v1/merchants", body={"name": args.name, "district": args.district})
+    made = api(lambda c: c.add_merchant(args.name, args.district))
     _merchant_line(out, made, ("已添加", "added"))
     return 0
 
 
-# action: (path, field, value, what it did)
-MERCHANT_CHANGES = {
-    "admit": ("admission", "admitted", True, ("已准入", "admitted")),
-    "unadmit": ("admission", "admitted", False, ("已取消准入", "no longer admitted")),
-    "permit": ("permission", "permitted", True, ("已开通核销", "permitted")),
-    "withdraw": ("permission", "permitted", False, ("已关闭核销", "permission withdrawn")),
-    "suspend": ("suspension", "suspended", True, ("已暂停", "suspended")),
-    "resume": ("suspension", "suspended", False, ("已恢复", "resumed")),
+# action: (what changes, to what, what it did)
+MERCHANT_CHANGES: dict[str, tuple[MerchantChange, bool, tuple[str, str]]] = {
+    "admit": ("admission", True, ("已准入", "admitted")),
+    "unadmit": ("admission", False, ("已取消准入", "no longer admitted")),
+    "permit": ("permission", True, ("已开通核销", "permitted")),
+    "withdraw": ("permission", False, ("已关闭核销", "permission withdrawn")),
+    "suspend": ("suspension", True, ("已暂停", "suspended")),
+    "resume": ("suspension", False, ("已恢复", "resumed")),
 }
 
 
 def merchants_change(args: argparse.Namespace, api: Api, out: Out) -> int:
-    path, name, value, verb = MERCHANT_CHANGES[args.action]
-    changed = api.json(
-        "POST",
-        f"/v1/merchants/{args.merchant_id}/{path}",
-        body={name: value, "reason": args.reason},
-    )
+    change, value, verb = MERCHANT_CHANGES[args.action]
+    changed = api(lambda c: c.change_merchant(args.merchant_id, change, value, args.reason))
     _merchant_line(out, changed, verb)
     return 0
 
 
-def terminals_issue(args: argparse.Namespace, api: Api, out: Out) -> int:
-    issued = api.json(
-        "POST", f"/v1/merchants/{args.merchant_id}/terminals", body={"label": args.label}
+# the merchant's own settings (rule U4 [choice], issue 11 item 5): shown, or changed with a reason
+SETTING_FLAGS = {
+    "receipts_per_till": ("小票号按收银台编号", "receipts numbered per till"),
+    "refund_needs_manager": ("退款需经理授权", "refunds need a manager"),
+}
+ON_OFF = {"yes": True, "no": False}
+
+
+def merchants_settings(args: argparse.Namespace, api: Api, out: Out) -> int:
+    wanted = {k: ON_OFF[v] for k in SETTING_FLAGS if (v := getattr(args, k)) is not None}
+    if wanted and not args.reason:
+        raise CliError("--reason is needed to change a setting (it goes to the audit log)")
+    if wanted:
+        found = api(lambda c: c.change_merchant_settings(args.merchant_id, args.reason, **wanted))
+    else:
+        found = api(lambda c: c.merchant_settings(args.merchant_id))
+    if out.as_json:
+        out.json(found)
+        return 0
+    shown = " · ".join(
+        f"{out.pick(words)} {out.yes_no(getattr(found, name))}"
+        for name, words in SETTING_FLAGS.items()
     )
+    verb = out.pick(("设置已更改", "settings changed") if wanted else ("设置", "settings"))
+    mid = found.merchant_id
+    out.line(
+        f"商户 {mid} {verb}：{shown}" if out.lang == "zh" else f"merchant {mid} {verb}: {shown}"
+    )
+    return 0
+
+
+def terminals_issue(args: argparse.Namespace, api: Api, out: Out) -> int:
+    issued = api(lambda c: c.issue_terminal(args.merchant_id, args.label))
     if args.qr:
-        Path(args.qr).write_text(issued["pairing_qr_svg"], encoding="utf-8")
+        Path(args.qr).write_text(issued.pairing_qr_svg, encoding="utf-8")
     if args.pairing_file:
         pairing_path = Path(args.pairing_file)
-        pairing_path.write_text(json.dumps(issued["pairing"]), encoding="utf-8")
+        pairing_path.write_bytes(msgspec.json.encode(issued.pairing))
         pairing_path.chmod(0o600)
-    issued.pop("pairing_qr_svg")
     if out.as_json:
-        out.json(issued)
+        shown = msgspec.to_builtins(issued)
+        shown.pop("pairing_qr_svg")
+        out.json(shown)
         return 0
     zh = out.lang == "zh"
     out.line(
-        f"收银台 {issued['terminal_id']}（{issued['label']}）已发放给商户 {issued['merchant_id']}"
+        f"收银台 {issued.terminal_id}（{issued.label}）已发放给商户 {issued.merchant_id}"
         if zh
-        else f"terminal {issued['terminal_id']} ({issued['label']}) issued to merchant "
-        f"{issued['merchant_id']}"
+        else f"terminal {issued.terminal_id} ({issued.label}) issued to merchant "
+        f"{issued.merchant_id}"
     )
     if args.pairing_file:
         out.line(f"配对文件：{args.pairing_file}" if zh else f"pairing file: {args.pairing_file}")
     if args.qr:
         out.line(f"配对二维码：{args.qr}" if zh else f"pairing QR code: {args.qr}")
     if not args.pairing_file:
-        secret = issued["pairing"]["terminal_secret"]
+        secret = issued.pairing.terminal_secret
         out.line(f"凭证：{secret}" if zh else f"credential: {secret}")
-    out.line("凭证只显示这一次，服务器只保存其哈希。" if zh else issued["note"])
+    out.line("凭证只显示这一次，服务器只保存其哈希。" if zh else issued.note)
     return 0
 
 
 def terminals_revoke(args: argparse.Namespace, api: Api, out: Out) -> int:
-    body = {"reason": args.reason}
-    done = api.json("POST", f"/v1/terminals/{args.terminal_id}/revocation", body=body)
+    done = api(lambda c: c.revoke_terminal(args.terminal_id, args.reason))
     if out.as_json:
         out.json(done)
     elif out.lang == "zh":
-        out.line(f"收银台 {done['terminal_id']}：{out.status(done['status'])}")
+        out.line(f"收银台 {done.terminal_id}：{out.status(done.status)}")
     else:
-        out.line(f"terminal {done['terminal_id']}: {out.status(done['status'])}")
+        out.line(f"terminal {done.terminal_id}: {out.status(done.status)}")
     return 0
 
 
 # --- campaigns (rule C1) --------------------------------------------------------------------
 
 
-def _campaigns(api: Api) -> list[dict[str, Any]]:
-    return list(api.json("GET", "/v1/campaigns", auth=False)["campaigns"])
+def _campaigns(api: Api) -> tuple[dict[str, Any], ...]:
+    return api(lambda c: c.campaigns(), auth=False).campaigns
 
 
 def campaigns_list(args: argparse.Namespace, api: Api, out: Out) -> int:
@@ -343,7 +360,7 @@ def campaigns_show(args: argparse.Namespace, api: Api, out: Out) -> int:
 
 def campaigns_load(args: argparse.Namespace, api: Api, out: Out) -> int:
     raw = Path(args.file).read_bytes()
-    loaded = api.json("POST", "/v1/campaigns", raw=raw, content_type="application/toml")
+    loaded = api(lambda c: c.load_campaign(raw))
     out.json(loaded) if out.as_json else out.line(f"{loaded['id']}: loaded ({loaded['name']})")
     return 0
 
@@ -374,19 +391,18 @@ def campaigns_check(args: argparse.Namespace, api: Api, out: Out) -> int:
 
 def citizens_revoke(args: argparse.Namespace, api: Api, out: Out) -> int:
     number = _secret_line("ID number: ")
-    body = {"id_number": number, "reason": args.reason}
-    done = api.json("POST", "/v1/citizens/revocation", body=body)
+    done = api(lambda c: c.revoke_citizen(number, args.reason))
     if out.as_json:
         out.json(done)
     elif out.lang == "zh":
         out.line(
-            f"{done['masked_id']}：参与资格{out.status(done['status'])}，"
-            f"收回未用消费券 {done['vouchers_clawed_back']} 张"
+            f"{done.masked_id}：参与资格{out.status(done.status)}，"
+            f"收回未用消费券 {done.vouchers_clawed_back} 张"
         )
     else:
         out.line(
-            f"{done['masked_id']}: participation {out.status(done['status'])}, "
-            f"{done['vouchers_clawed_back']} unused vouchers clawed back"
+            f"{done.masked_id}: participation {out.status(done.status)}, "
+            f"{done.vouchers_clawed_back} unused vouchers clawed back"
         )
     return 0
 
@@ -395,10 +411,10 @@ def citizens_revoke(args: argparse.Namespace, api: Api, out: Out) -> int:
 
 
 def _account_id(api: Api, username: str) -> int:
-    found = api.json("GET", "/v1/accounts", query={"username": username})["accounts"]
+    found = api(lambda c: c.accounts(username=username)).accounts
     if not found:
         raise CliError(f"no account {username} that you manage")
-    return int(found[0]["id"])
+    return found[0].id
 
 
 def _scope(args: argparse.Namespace) -> dict[str, Any]:
@@ -416,33 +432,32 @@ def _given_password(args: argparse.Namespace) -> dict[str, str]:
     return {"password": _secret_line("new password: ")} if args.password_stdin else {}
 
 
-def _account_line(out: Out, account: dict[str, Any]) -> None:
+def _account_line(out: Out, account: Account) -> None:
     if out.as_json:
         out.json(account)
         return
-    where = out.district(account["district"]) if account.get("district") else ""
-    if account.get("merchant_id") is not None:
-        where = f"merchant {account['merchant_id']}"
-    scope = f"{account['role']}{', ' + where if where else ''}"
-    out.line(f"{account['username']} ({scope}): {out.status(account['status'])}")
-    if "password" in account:
-        out.line(f"password: {account['password']}")
+    where = out.district(account.district) if account.district else ""
+    if account.merchant_id is not None:
+        where = f"merchant {account.merchant_id}"
+    scope = f"{account.role}{', ' + where if where else ''}"
+    out.line(f"{account.username} ({scope}): {out.status(account.status)}")
+    if isinstance(account.password, str):
+        out.line(f"password: {account.password}")
         out.line("the password is shown this once; hand it over in person")
 
 
 def accounts_list(args: argparse.Namespace, api: Api, out: Out) -> int:
-    query = {"role": args.role} if args.role else None
-    found = api.json("GET", "/v1/accounts", query=query)["accounts"]
+    found = api(lambda c: c.accounts(role=args.role)).accounts
     if out.as_json:
         out.json(found)
         return 0
     rows = [
-        {
-            **a,
-            "district": out.district(a["district"]) if a["district"] else None,
-            "status": out.status(a["status"]),
-            "created_at": _local_time(a["created_at"]),
-        }
+        _row(
+            a,
+            district=out.district(a.district) if a.district else None,
+            status=out.status(a.status),
+            created_at=_local_time(a.created_at),
+        )
         for a in found
     ]
     columns = ["id", "username", "role", "district", "merchant_id", "status", "created_at"]
@@ -452,64 +467,64 @@ def accounts_list(args: argparse.Namespace, api: Api, out: Out) -> int:
 
 def accounts_add(args: argparse.Namespace, api: Api, out: Out) -> int:
     body = {"username": args.username, **_scope(args), "reason": args.reason}
-    _account_line(out, api.json("POST", "/v1/accounts", body={**body, **_given_password(args)}))
+    body.update(_given_password(args))
+    _account_line(out, api(lambda c: c.add_account(body)))
     return 0
 
 
 def accounts_status(args: argparse.Namespace, api: Api, out: Out) -> int:
-    path = f"/v1/accounts/{_account_id(api, args.username)}/status"
-    status = "disabled" if args.action == "disable" else "active"
-    _account_line(out, api.json("POST", path, body={"status": status, "reason": args.reason}))
+    account_id = _account_id(api, args.username)
+    body = {"status": "disabled" if args.action == "disable" else "active", "reason": args.reason}
+    _account_line(out, api(lambda c: c.change_account(account_id, "status", body)))
     return 0
 
 
 def accounts_role(args: argparse.Namespace, api: Api, out: Out) -> int:
-    path = f"/v1/accounts/{_account_id(api, args.username)}/role"
-    _account_line(out, api.json("POST", path, body={**_scope(args), "reason": args.reason}))
+    account_id = _account_id(api, args.username)
+    body = {**_scope(args), "reason": args.reason}
+    _account_line(out, api(lambda c: c.change_account(account_id, "role", body)))
     return 0
 
 
 def accounts_reset_password(args: argparse.Namespace, api: Api, out: Out) -> int:
-    path = f"/v1/accounts/{_account_id(api, args.username)}/password"
+    account_id = _account_id(api, args.username)
     body = {"reason": args.reason, **_given_password(args)}
-    _account_line(out, api.json("POST", path, body=body))
+    _account_line(out, api(lambda c: c.change_account(account_id, "password", body)))
     return 0
 
 
 # --- settlement and reports (rules S1, S3) --------------------------------------------------
 
 
-def _print_batch(out: Out, batch: dict[str, Any]) -> None:
+def _print_batch(out: Out, batch: Settlement) -> None:
     if out.as_json:
         out.json(batch)
         return
     out.line(
-        f"settlement {batch['settlement_id']} · {batch['campaign_id']} · "
-        f"{out.district(batch['district'])} · {batch['month']} · {out.status(batch['status'])} · "
-        f"{batch['redemption_count']} bills, {batch['voucher_count']} vouchers, "
-        f"{format_yuan(batch['amount_fen'])} 元"
+        f"settlement {batch.settlement_id} · {batch.campaign_id} · "
+        f"{out.district(batch.district)} · {batch.month} · {out.status(batch.status)} · "
+        f"{batch.redemption_count} bills, {batch.voucher_count} vouchers, "
+        f"{format_yuan(batch.amount_fen)} 元"
     )
-    rows = [{**x, "amount": format_yuan(x["amount_fen"])} for x in batch["lines"]]
+    rows = [_row(x, amount=format_yuan(x.amount_fen)) for x in batch.lines]
     columns = ["merchant_id", "merchant_name", "redemptions", "vouchers", "amount"]
     out.table("per merchant", rows, columns, wide=("merchant_name",))
 
 
 def settlements_build(args: argparse.Namespace, api: Api, out: Out) -> int:
-    body = {"campaign_id": args.campaign_id, "district": args.district, "month": args.month}
-    _print_batch(out, api.json("POST", "/v1/settlements", body=body))
+    built = api(lambda c: c.build_settlement(args.campaign_id, args.district, args.month))
+    _print_batch(out, built)
     return 0
 
 
 def settlements_show(args: argparse.Namespace, api: Api, out: Out) -> int:
-    _print_batch(out, api.json("GET", f"/v1/settlements/{args.settlement_id}"))
+    _print_batch(out, api(lambda c: c.settlement(args.settlement_id)))
     return 0
 
 
 def settlements_step(args: argparse.Namespace, api: Api, out: Out) -> int:
-    body: dict[str, str] = {"step": args.action}
-    if args.note:
-        body["note"] = args.note
-    _print_batch(out, api.json("POST", f"/v1/settlements/{args.settlement_id}/steps", body=body))
+    done = api(lambda c: c.settlement_step(args.settlement_id, args.action, args.note))
+    _print_batch(out, done)
     return 0
 
 
@@ -526,33 +541,30 @@ def _write(out: Out, payload: bytes, output: str | None, *, text: bool) -> None:
 
 
 def settlements_csv(args: argparse.Namespace, api: Api, out: Out) -> int:
-    _, payload, _ = api.call("GET", f"/v1/settlements/{args.settlement_id}/csv")
+    payload = api(lambda c: c.settlement_csv(args.settlement_id))
     _write(out, payload, args.output, text=True)
     return 0
 
 
 def reports_ranking(args: argparse.Namespace, api: Api, out: Out) -> int:
-    fmt = {"table": "json", "csv": "csv", "png": "png"}[args.format]
-    _, payload, _ = api.call(
-        "GET", "/v1/reports/ranking", query={"month": args.month, "format": fmt}
-    )
-    if fmt != "json":
-        _write(out, payload, args.output, text=fmt == "csv")
+    if args.format != "table":
+        payload = api(lambda c: c.ranking_file(args.month, args.format))
+        _write(out, payload, args.output, text=args.format == "csv")
         return 0
-    ranking = json.loads(payload)
+    ranking = api(lambda c: c.ranking(args.month))
     if out.as_json:
         out.json(ranking)
         return 0
     rows = [
-        {
-            **d,
-            "value": format_yuan(d["value_redeemed_fen"]),
-            "rate": f"{d['redemption_rate_bp'] / 100:.2f}%",
-        }
-        for d in ranking["districts"]
+        _row(
+            d,
+            value=format_yuan(d.value_redeemed_fen),
+            rate=f"{d.redemption_rate_bp / 100:.2f}%",
+        )
+        for d in ranking.districts
     ]
     columns = ["rank", "name", "claims", "vouchers_issued", "vouchers_redeemed", "value", "rate"]
-    out.table(f"district ranking {ranking['month']}", rows, columns)
+    out.table(f"district ranking {ranking.month}", rows, columns)
     return 0
 
 
@@ -567,11 +579,11 @@ def audit(args: argparse.Namespace, api: Api, out: Out) -> int:
         )
         if v
     }
-    entries = api.json("GET", "/v1/audit", query=query)["entries"]
+    entries = api(lambda c: c.audit(query)).entries
     if out.as_json:
         out.json(entries)
         return 0
-    rows = [{**e, "at": _local_time(e["at"])} for e in entries]
+    rows = [_row(e, at=_local_time(e.at)) for e in entries]
     columns = ["at", "actor", "action", "subject", "reason"]
     out.table("audit log", rows, columns, wide=("subject", "reason"))
     return 0
@@ -609,6 +621,11 @@ def parser() -> argparse.ArgumentParser:
         sub = command(merchants, action, merchants_change)
         sub.add_argument("merchant_id", type=int)
         sub.add_argument("--reason", required=True)
+    shop = command(merchants, "settings", merchants_settings, help="show or change (U4)")
+    shop.add_argument("merchant_id", type=int)
+    for name in SETTING_FLAGS:
+        shop.add_argument("--" + name.replace("_", "-"), choices=tuple(ON_OFF))
+    shop.add_argument("--reason", help="needed to change a setting (audited)")
 
     terminals = groups.add_parser("terminals").add_subparsers(dest="action", required=True)
     issue = command(terminals, "issue", terminals_issue, help="its credential is shown once")
@@ -647,6 +664,9 @@ def parser() -> argparse.ArgumentParser:
     scsv.add_argument("-o", "--output", help="a file (default: standard output)")
 
     reports = groups.add_parser("reports").add_subparsers(dest="action", required=True)
+    from ops import tickets_cli  # issue 13: house tickets (it builds on this module)
+
+    tickets_cli.add_report_parser(reports, command)
     ranking = command(reports, "ranking", reports_ranking)
     ranking.add_argument("month", help="YYYY-MM")
     ranking.add_argument("--format", choices=("table", "csv", "png"), default="table")
@@ -658,6 +678,7 @@ def parser() -> argparse.ArgumentParser:
     log.add_argument("--action", dest="action_filter")
     log.add_argument("--from", dest="date_from")
     log.add_argument("--to", dest="date_to")
+    tickets_cli.add_parsers(groups, command)
     groups.add_parser("loadtest", help="the load test: see voucherctl loadtest --help")
     return p
 

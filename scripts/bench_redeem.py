@@ -17,7 +17,11 @@ One run does, against the machine's real PostgreSQL and Redis (loopback only):
    missing);
 3. runs the load generator in another process: 64 cashier terminals, each quote + redeem
    on a random citizen, warm-up then a measured window; latencies with HdrHistogram, CPU per
-   process group from /proc;
+   process group from /proc. It is ``scripts/bench/loadgen.py``, not the API client the
+   terminal and the tools share (``client/``): it speaks HTTP/1.1 itself, because aiohttp's
+   client would spend a fifth of this 2-core machine and the benchmark would measure the
+   client as much as the server (its docstring has the figures); only sign-in uses
+   ``client/``;
 4. stops the server, checks the ledger (no voucher spent twice, counts agree);
 5. runs pgbench with ``redeem.sql`` at the same concurrency and duration, after
    ``reset.sql``, exactly as ``../shared/bench/README.md`` says;
@@ -70,11 +74,10 @@ import asyncpg  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
 from bench import procstat, profiles  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from server.db import invariants  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
 TARGET_RATE = 2000.0
@@ -751,7 +754,7 @@ async def prepare(args: argparse.Namespace, children: Children, work: Path) -> d
                 log(f"WARNING: {name} is {value} in {database_of(url)}: not a durable benchmark")
     finally:
         await conn.close()
-    (work / "subjects.bin").write_bytes(b"".join(s.bytes for s in seeded.subjects))
+    (work / "citizens.json").write_text(json.dumps(seeded.citizen_ids))
     if pg_job is not None:
         log("waiting for the pgbench reference database (schema.sql) ...")
         t = time.perf_counter()
@@ -819,16 +822,11 @@ class Rig:
     children: Children
     work: Path
     creds: list[Any]
-    key: SigningKey
-    pem: Path
+    qr_key: dict[str, str]  # bench.serve.new_qr_key: the key id and its secrets file
 
 
 def make_rig(args: argparse.Namespace, children: Children, work: Path, creds: list[Any]) -> Rig:
-    key = SigningKey.generate("bench-qr-1")
-    pem = work / "qr-key.pem"
-    pem.write_bytes(key.private_pem())
-    pem.chmod(0o600)
-    return Rig(args, children, work, creds, key, pem)
+    return Rig(args, children, work, creds, new_qr_key(work))
 
 
 def server_config(rig: Rig, *, port: int, processes: int, pool_max: int) -> dict[str, Any]:
@@ -839,8 +837,7 @@ def server_config(rig: Rig, *, port: int, processes: int, pool_max: int) -> dict
         "redis_url": args.redis_url,
         "id_hash_key": base64.b64encode(os.urandom(32)).decode(),
         "access_token_secret": base64.b64encode(os.urandom(32)).decode(),
-        "qr_kid": rig.key.kid,
-        "qr_key_pem": str(rig.pem),
+        **rig.qr_key,
         "host": "127.0.0.1",
         "port": port,
         "pg_pool_min": min(args.pg_pool_min, pool_max),
@@ -910,12 +907,9 @@ def serve_and_load(
         "duration": args.duration,
         "seed": args.seed if seed is None else seed,  # which citizens, in which order
         "run_tag": uuid.uuid4().hex[:6].upper(),
-        "subjects_path": str(work / "subjects.bin"),
+        "citizens_path": str(work / "citizens.json"),
         "terminals": rig.creds,
-        "qr_key_pem": str(rig.pem),
-        "qr_kid": rig.key.kid,
-        "issuer": SERVICE_ISSUER,
-        "audience": QR_AUDIENCE,
+        **rig.qr_key,
         "token_rate": args.token_rate,
         "sign_workers": os.cpu_count() or 2,
         "roles": roles,

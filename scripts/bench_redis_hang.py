@@ -45,10 +45,9 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import bench_redeem as br  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 
 from ops.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 TARGET_RATIO = 0.5
 DATABASE = "voucher_hang"
@@ -137,10 +136,8 @@ def main(argv: list[str]) -> int:
         seeded = asyncio.run(
             seed(url, citizens=args.citizens, merchants=100, terminals=args.concurrency)
         )
-        (work / "subjects.bin").write_bytes(b"".join(s.bytes for s in seeded.subjects))
-        key = SigningKey.generate("hang-qr-1")
-        pem = work / "qr-key.pem"
-        pem.write_bytes(key.private_pem())
+        (work / "citizens.json").write_text(json.dumps(seeded.citizen_ids))
+        qr_key = new_qr_key(work)
         port = br.free_port()
         base_url = f"http://127.0.0.1:{port}"
         server_cfg = {
@@ -148,8 +145,7 @@ def main(argv: list[str]) -> int:
             "redis_url": redis_url,
             "id_hash_key": base64.b64encode(os.urandom(32)).decode(),
             "access_token_secret": base64.b64encode(os.urandom(32)).decode(),
-            "qr_kid": key.kid,
-            "qr_key_pem": str(pem),
+            **qr_key,
             "host": "127.0.0.1",
             "port": port,
             "pid_file": str(work / "server.pid"),
@@ -172,12 +168,9 @@ def main(argv: list[str]) -> int:
             "warmup": args.warmup,
             "duration": args.duration,
             "seed": 1,
-            "subjects_path": str(work / "subjects.bin"),
+            "citizens_path": str(work / "citizens.json"),
             "terminals": seeded.terminals,
-            "qr_key_pem": str(pem),
-            "qr_kid": key.kid,
-            "issuer": SERVICE_ISSUER,
-            "audience": QR_AUDIENCE,
+            **qr_key,
             "token_rate": 3000.0,
             "sign_workers": os.cpu_count() or 2,
             "roles": {},

@@ -14,28 +14,39 @@ from functools import partial
 from typing import Any
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 
-from server import db
+from server import db, redis_client
 from server import schemas as S
 from server.access import ACCESS_VIEW, serve_view
+from server.admission import ADMISSION, Admission, Gate, Kind, admission_middleware
 from server.auth import Role, public, utcnow
 from server.batching import Batcher
 from server.breaker import Breaker
 from server.caches import ExpiringLru, QrVerifier
-from server.campaign_files import load_campaign_files
+from server.campaign_files import load_campaign_files, load_ticket_campaign_files
 from server.db import campaigns as campaign_db
 from server.db import redemptions as redemption_db
 from server.db import retention as retention_db
+from server.db import tickets as tickets_db
 from server.db.migrate import migrate
+from server.db.replica import REPORTS_APPLICATION, Lag, Reports
 from server.guard import Guard
-from server.handlers import admin, operators, people, settlement, till
+from server.handlers import (
+    admin,
+    listings,
+    operators,
+    people,
+    sales_office,
+    settlement,
+    ticket_settlement,
+    tickets,
+    till,
+)
 from server.pages import install as install_pages
 from server.services.ports import TillPorts
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER, Settings
+from server.settings import Settings
 from server.web import (
     ACCESS_CACHE,
     CAMPAIGNS,
@@ -45,8 +56,10 @@ from server.web import (
     PG,
     QR_VERIFIER,
     REDIS,
+    REPORTS,
     ROUTE_INPUTS,
     SETTINGS,
+    TICKET_CAMPAIGNS,
     TILL,
     TZ,
     Metrics,
@@ -57,6 +70,10 @@ from server.web import (
 )
 from shared.campaign import Campaign, campaign_to_dict, load_campaign_dict
 from shared.errors import CampaignConfigInvalid, error_classes
+from shared.ticket_campaign import (
+    load_ticket_campaign_dict,
+    ticket_campaign_to_dict,
+)
 
 log = logging.getLogger("server")
 
@@ -76,6 +93,7 @@ class Route:
     body: type[msgspec.Struct] | None = None
     query: type[msgspec.Struct] | None = None
     idempotent_key: bool = False
+    manager_approval: bool = False  # takes a Manager-Approval header (issue 11 item 5)
     upload: str = ""  # media type of a raw (non-JSON) body
     response: type[msgspec.Struct] | None = None  # the JSON answer
     status: tuple[int, ...] = (200,)  # the statuses of an answer that is not a refusal
@@ -93,12 +111,8 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when PostgreSQL and Redis both answer."""
     checks: dict[str, str] = {}
     checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
-    try:
-        await request.app[REDIS].ping()
-        checks["redis"] = "ok"
-    except (RedisError, OSError) as exc:
-        checks["redis"] = f"down: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
+    checks["redis"] = await redis_client.check(request.app[REDIS])
+    ready = all(v == "ok" or v.startswith("ok:") for v in checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not_ready", "checks": checks},
         status=200 if ready else 503,
@@ -128,6 +142,13 @@ async def campaigns(request: web.Request) -> web.Response:
     )
 
 
+@public
+async def ticket_programmes(request: web.Request) -> web.Response:
+    """Issue 13: the loaded house-ticket programmes and their rules (C1, T1-T14)."""
+    loaded = request.app[TICKET_CAMPAIGNS].values()
+    return web.json_response({"programmes": [ticket_campaign_to_dict(c) for c in loaded]})
+
+
 # what a till's quote and redemption may be refused for (rules U1-U6, V2, X1)
 TILL_REFUSALS = (
     "token_invalid",
@@ -143,6 +164,34 @@ TILL_REFUSALS = (
     "bill_too_small",
     "too_many_vouchers",
 )
+
+# what a sales office's quote and use of a house ticket may be refused for (rules T2, T4-T8,
+# with U1, U5, X1 as at a shop's till)
+TICKET_USE_REFUSALS = (
+    "token_invalid",
+    "token_expired",
+    "token_replayed",
+    "terminal_disabled",
+    "participation_revoked",
+    "merchant_not_permitted",
+    "merchant_suspended",
+    "invalid_id_number",
+    "invalid_date",
+    "listing_not_eligible",
+    "contract_already_used",
+    "ticket_not_found",
+    "ticket_void",
+    "ticket_expired",
+    "ticket_reported_lost",
+    "buyer_not_served",
+    "ticket_balance_insufficient",
+    "ticket_exceeds_price",
+    "ticket_use_below_minimum",
+    "ticket_split_refused",
+)
+
+# what an issuer's act on a ticket may be refused for (rules T1-T3, T6, T13)
+TICKET_ACT_REFUSALS = ("conflict", "ticket_void", "ticket_reported_lost", "invalid_request")
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/healthz", healthz, "Liveness", response=S.Health),
@@ -162,6 +211,13 @@ ROUTES: tuple[Route, ...] = (
         campaigns,
         "The loaded campaigns and their rules (C1)",
         response=S.Campaigns,
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-programmes",
+        ticket_programmes,
+        "The loaded house-ticket programmes and their rules (C1, T1-T14)",
+        response=S.TicketProgrammes,
     ),
     Route(
         "POST",
@@ -240,10 +296,11 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/v1/quote",
         till.quote,
-        "How many vouchers a bill can use; changes nothing (U2, U3, U6)",
+        "How many vouchers a bill can use, and whether its receipt number is free today; "
+        "changes nothing (U2, U3, U4, U6)",
         body=S.QuoteRequest,
         response=S.Quote,
-        errors=TILL_REFUSALS,
+        errors=(*TILL_REFUSALS, "bill_already_redeemed"),
     ),
     Route(
         "POST",
@@ -265,6 +322,43 @@ ROUTES: tuple[Route, ...] = (
         response=S.Redemption,
         errors=("not_found", "idempotency_key_in_use"),
     ),
+    # issue 13: a house ticket's use at a developer's sales office (rules T2, T4-T8)
+    Route(
+        "POST",
+        "/v1/ticket-uses/quote",
+        sales_office.quote,
+        "Quote a house ticket's use on a purchase contract: range, subsidy, what the buyer pays",
+        body=S.TicketQuoteRequest,
+        response=S.TicketQuote,
+        errors=TICKET_USE_REFUSALS,
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-uses",
+        sales_office.use,
+        "Use the holder's house ticket on a purchase contract, once (T5-T8, U5, U7)",
+        body=S.TicketUseRequest,
+        idempotent_key=True,
+        response=S.TicketUse,
+        status=(201,),
+        errors=TICKET_USE_REFUSALS,
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-uses",
+        sales_office.find_use,
+        "Find a house ticket's use by the idempotency key a terminal sent (U7)",
+        query=S.FindTicketUseQuery,
+        response=S.TicketUse,
+        errors=("not_found", "idempotency_key_in_use"),
+    ),
+    Route(
+        "GET",
+        "/v1/sales-office/pool",
+        sales_office.listing_pool,
+        "The seller's units in the listing pool (T4)",
+        response=S.ListingPool,
+    ),
     Route(
         "GET",
         "/v1/redemptions/{redemption_id}",
@@ -279,9 +373,26 @@ ROUTES: tuple[Route, ...] = (
         "Refund all or part of a bill (F1-F3)",
         body=S.RefundRequest,
         idempotent_key=True,
+        manager_approval=True,
         response=S.Redemption,
         status=(201,),
-        errors=("refund_invalid", "already_refunded", "already_settled"),
+        errors=(
+            "refund_invalid",
+            "already_refunded",
+            "already_settled",
+            "manager_approval_required",
+            "approval_for_another_refund",
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/redemptions/{redemption_id}/refund-approvals",
+        till.approve_refund,
+        "A manager of the shop, at the till, approves one refund (issue 11 item 5)",
+        body=S.RefundApprovalRequest,
+        response=S.RefundApproval,
+        status=(201,),
+        errors=("manager_approval_required", "too_many_attempts", "not_found"),
     ),
     Route(
         "POST",
@@ -334,6 +445,21 @@ ROUTES: tuple[Route, ...] = (
         "Suspend a merchant or lift it (X1)",
         body=S.SuspensionRequest,
         response=S.Merchant,
+    ),
+    Route(
+        "GET",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.merchant_settings,
+        "A merchant's settings: receipts numbered per till (U4), refunds approved by a manager",
+        response=S.MerchantSettings,
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/settings",
+        admin.change_merchant_settings,
+        "Change a merchant's settings, with a reason (U4, X1)",
+        body=S.MerchantSettingsRequest,
+        response=S.MerchantSettings,
     ),
     Route(
         "POST",
@@ -414,6 +540,263 @@ ROUTES: tuple[Route, ...] = (
         query=S.AuditQuery,
         response=S.AuditLog,
     ),
+    # --- house tickets: the issuer's and the operators' side (issue 13, rules T1-T14) ---
+    Route(
+        "POST",
+        "/v1/tickets",
+        tickets.issue,
+        "Issue a house ticket from a compensation agreement: its district's issuer (T1, T2)",
+        body=S.IssueTicketRequest,
+        response=S.TicketFile,
+        status=(201,),
+        errors=(
+            "issuance_closed",
+            "project_not_eligible",
+            "invalid_id_number",
+            "invalid_amount",
+            "invalid_date",
+            "conflict",
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/tickets",
+        tickets.find_tickets,
+        "A ticket by its printed number (a replaced one too, T13), or a programme's tickets",
+        query=S.TicketsQuery,
+        response=S.Tickets,
+        errors=("not_found",),
+    ),
+    Route(
+        "GET",
+        "/v1/tickets/{ticket_id}",
+        tickets.show,
+        "A ticket's file: its family, uses, audit trail and payouts (T1-T13)",
+        response=S.TicketFile,
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/split",
+        tickets.split,
+        "Split an unused ticket into pieces with new numbers (T6)",
+        body=S.SplitTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "ticket_split_refused", "ticket_expired", "invalid_amount"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/transfer",
+        tickets.transfer,
+        "Transfer a ticket to another holder, once, on its conditions (T3)",
+        body=S.TransferTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "ticket_transfer_refused", "invalid_id_number"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/heir",
+        tickets.heir,
+        "Pass a ticket to the holder's heir on a notarised certificate (T3)",
+        body=S.HeirTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "ticket_transfer_refused", "invalid_id_number"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/loss",
+        tickets.lost,
+        "Report a paper ticket lost, with its newspaper notice (T13)",
+        body=S.LostTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "invalid_date", "working_calendar_missing"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/reissue",
+        tickets.reissue,
+        "Reissue a lost ticket under a new number once its notice has run (T13)",
+        body=S.ReissueTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "replacement_not_yet", "working_calendar_missing"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/void",
+        tickets.void,
+        "Void a ticket issued in error, never used (T1)",
+        body=S.VoidTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "ticket_return_refused"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/return",
+        tickets.return_balance,
+        "Return an expired ticket's balance for another form of compensation (T2)",
+        body=S.ReturnTicketRequest,
+        response=S.TicketFile,
+        errors=(*TICKET_ACT_REFUSALS, "ticket_return_refused"),
+    ),
+    Route(
+        "POST",
+        "/v1/tickets/{ticket_id}/cashout",
+        tickets.cashout,
+        "Grant the residual cash-out once 90% of the face value is used (T9)",
+        body=S.CashoutTicketRequest,
+        response=S.TicketFile,
+        status=(201,),
+        errors=(*TICKET_ACT_REFUSALS, "cashout_not_due"),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-contracts",
+        tickets.find_use,
+        "A seller's contract's ticket use (T5)",
+        query=S.TicketUseQuery,
+        response=S.UseFile,
+        errors=("not_found",),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-uses/{use_id}",
+        tickets.show_use,
+        "A ticket use with its conditions and settlement so far (T5-T8, T12)",
+        response=S.UseFile,
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-uses/{use_id}/cancellation",
+        tickets.cancel_use,
+        "Reverse a cancelled purchase contract: the issuer's act (T11)",
+        body=S.CancelUseRequest,
+        response=S.UseFile,
+        errors=(*TICKET_ACT_REFUSALS, "contract_already_cancelled", "already_settled"),
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-uses/{use_id}/conditions",
+        tickets.record_condition,
+        "Record a use's settlement condition or property certificate (T12)",
+        body=S.UseConditionRequest,
+        response=S.UseFile,
+        status=(201,),
+        errors=("conflict", "invalid_date"),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-payouts",
+        tickets.payouts,
+        "A programme's cash-outs and bonuses to holders (T9, T10)",
+        query=S.PayoutsQuery,
+        response=S.Payouts,
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-payouts/{payout_id}/payment",
+        tickets.pay_payout,
+        "Record a cash-out's or bonus's payment to the holder (T9, T10)",
+        body=S.PayoutPaymentRequest,
+        response=S.PayoutView,
+        errors=("conflict",),
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-bonuses/reviews",
+        tickets.review_bonuses,
+        "Review the district's usage bonuses at 12 months (T10)",
+        body=S.BonusReviewRequest,
+        response=S.BonusReviewed,
+        status=(201,),
+        errors=("refused", "conflict"),
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-settlements",
+        ticket_settlement.build,
+        "Build a district's settlement with its sellers at a settlement point (T12)",
+        body=S.BuildTicketSettlementRequest,
+        response=S.TicketSettlement,
+        status=(201,),
+        errors=("settlement_exists", "invalid_date", "conflict"),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-settlements",
+        ticket_settlement.listed,
+        "A programme's settlements with the sellers (T12)",
+        query=S.TicketSettlementsQuery,
+        response=S.TicketSettlements,
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-settlements/{settlement_id}",
+        ticket_settlement.show,
+        "A settlement with the sellers and its lines (T12)",
+        response=S.TicketSettlement,
+    ),
+    Route(
+        "POST",
+        "/v1/ticket-settlements/{settlement_id}/steps",
+        ticket_settlement.step,
+        "Review, approve or pay a settlement with the sellers (T12, S1's duties)",
+        body=S.SettlementStepRequest,
+        response=S.TicketSettlement,
+        errors=("settlement_state_invalid", "separation_of_duties"),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-reports",
+        ticket_settlement.report,
+        "A programme's report per programme, district and seller, JSON or CSV (T14)",
+        query=S.TicketReportQuery,
+        response=S.TicketReport,
+        media=("text/csv",),
+    ),
+    Route(
+        "GET",
+        "/v1/ticket-transactions",
+        ticket_settlement.transactions,
+        "The transactions a programme publishes (T14)",
+        query=S.ProgrammeQuery,
+        response=S.PublishedTransactions,
+    ),
+    Route(
+        "POST",
+        "/v1/listings/imports",
+        listings.import_units,
+        "Import a developer's units for the listing pool, CSV in UTF-8 or GBK (T4)",
+        query=S.ListingImportQuery,
+        upload="text/csv",
+        response=S.ListingImport,
+        status=(200, 201),
+        errors=("not_found",),
+    ),
+    Route(
+        "GET",
+        "/v1/listings",
+        listings.units,
+        "The listing pool: admitted units for anyone, every status for staff (T4, T14)",
+        query=S.ListingsQuery,
+        response=S.ListedUnits,
+    ),
+    Route(
+        "POST",
+        "/v1/listings/status",
+        listings.set_status,
+        "Admit units into the listing pool or remove them: the housing bureau (T4)",
+        body=S.ListingStatusRequest,
+        response=S.ListedUnits,
+        errors=("not_found",),
+    ),
+    Route(
+        "POST",
+        "/v1/merchants/{merchant_id}/exit-notice",
+        listings.exit_notice,
+        "Record a developer's notice of leaving the listing pool (T4)",
+        body=S.ExitNoticeRequest,
+        response=S.ExitNotice,
+        errors=("invalid_date",),
+    ),
     Route(
         "POST",
         "/v1/settlements",
@@ -492,6 +875,7 @@ BEARER_ERRORS = (
 )
 # routes that read or write the ledger answer 503 while PostgreSQL is out of reach
 _IN_MEMORY = frozenset({"/healthz", "/metrics", "/openapi.json"})
+_FROM_MEMORY = frozenset({("GET", "/v1/campaigns"), ("GET", "/v1/ticket-programmes")})
 
 
 def route_errors(route: Route) -> list[str]:
@@ -510,8 +894,10 @@ def route_errors(route: Route) -> list[str]:
         codes.add("not_found")
     if route.idempotent_key:
         codes.update(("invalid_request", "idempotency_key_reused", "idempotency_key_in_use"))
-    if route.path not in _IN_MEMORY and (route.method != "GET" or route.path != "/v1/campaigns"):
+    if route.path not in _IN_MEMORY and (route.method, route.path) not in _FROM_MEMORY:
         codes.add("database_unavailable")
+    if route.path not in _NEVER_SHED:  # issue 14: refused at once under overload
+        codes.add("waiting_room" if route.path in _CLAIM_PATHS else "server_busy")
     return sorted(codes)
 
 
@@ -614,6 +1000,18 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"},
                 }
             )
+        if route.manager_approval:
+            params.append(
+                {
+                    "name": "Manager-Approval",
+                    "in": "header",
+                    "required": False,
+                    "description": "a manager's approval of this very refund (POST "
+                    "/v1/redemptions/{redemption_id}/refund-approvals), where the merchant's "
+                    "refunds need one",
+                    "schema": {"type": "string"},
+                }
+            )
         if params:
             op["parameters"] = params
         if route.upload:
@@ -652,17 +1050,25 @@ def load_campaigns(settings: Settings) -> dict[str, Campaign]:
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     # item 10: aiohttp's own cap is a JSON body's; the upload routes stream theirs through
     # ``read_body`` with their own limit, after ``requires`` has checked who is calling
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[edge_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[admission_middleware, edge_middleware],  # shedding first (issue 14)
+    )
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[METRICS] = Metrics()
     app[CAMPAIGNS] = load_campaigns(settings)
+    app[TICKET_CAMPAIGNS] = load_ticket_campaign_files(settings.ticket_campaign_files)
+    both = app[CAMPAIGNS].keys() & app[TICKET_CAMPAIGNS].keys()
+    if both:
+        raise CampaignConfigInvalid(f"a voucher campaign and a ticket programme share ids {both}")
     zones = {c.timezone for c in app[CAMPAIGNS].values()}
+    zones |= {c.timezone for c in app[TICKET_CAMPAIGNS].values()}
     if len(zones) != 1:
         raise CampaignConfigInvalid(f"all campaigns of one server share a time zone, not {zones}")
     app[TZ] = next(iter(app[CAMPAIGNS].values())).tz
     app[ACCESS_CACHE] = ExpiringLru(50_000)
-    app[QR_VERIFIER] = QrVerifier(settings.qr_verifying_keys, SERVICE_ISSUER, QR_AUDIENCE)
+    app[QR_VERIFIER] = QrVerifier(settings.qr_keys_by_id)
     app.cleanup_ctx.append(_ledger_ready)
     app.cleanup_ctx.append(_pg_pool)
     app.cleanup_ctx.append(serve_view)  # rule X1: who is blocked, refreshed every second
@@ -677,7 +1083,46 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utcnow) ->
         name = added.resource.canonical if added.resource is not None else route.path
         app[ROUTE_INPUTS][added] = RouteInput(route.body, route.query, name, limit)
     install_pages(app)  # the wallet, the merchant's pages, the dashboard (issue 12)
+    app[ADMISSION] = admission_of(app, settings)
     return app
+
+
+# issue 14: what each gate admits (server/admission.py), by method and path; health and
+# metrics are never shed. A sale's redemption has a gate of its own, after its quote's.
+_TILL_WRITES = frozenset(
+    {("POST", "/v1/redemptions"), ("POST", "/v1/redemptions/{redemption_id}/refunds")}
+)
+_TILL_READS = frozenset({"/v1/quote", "/v1/redemptions", "/v1/redemptions/{redemption_id}"})
+_CLAIM_PATHS = frozenset({"/v1/claims", "/wallet/claim"})
+_NEVER_SHED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _kind_of(method: str, path: str) -> Kind:
+    if (method, path) in _TILL_WRITES:
+        return Kind.TILL_WRITE
+    if path in _TILL_READS:
+        return Kind.TILL_READ
+    return Kind.CLAIMS if path in _CLAIM_PATHS else Kind.OTHER
+
+
+def admission_of(app: web.Application, settings: Settings) -> Admission:
+    gate = Gate(
+        settings.shed_target_ms / 1000,
+        settings.shed_max_in_flight,
+        min_limit=min(4, settings.shed_initial_in_flight),
+        initial_limit=settings.shed_initial_in_flight,
+        queue_wait_s=settings.shed_queue_wait_ms / 1000,
+    )
+    metrics = app[METRICS]
+    metrics.admission_limit.set_function(partial(getattr, gate, "limit"))  # read when scraped
+    refused = metrics.shed
+    admission = Admission(gate, on_refuse=lambda kind: refused.labels(kind).inc())
+    for route in app.router.routes():
+        resource = route.resource
+        path = resource.canonical if resource is not None else ""
+        if path not in _NEVER_SHED and not path.startswith("/static"):
+            admission.of_route[route] = _kind_of(route.method, path)
+    return admission
 
 
 async def _ledger_ready(app: web.Application) -> AsyncIterator[None]:
@@ -696,23 +1141,65 @@ async def _sync_campaigns(app: web.Application, conn: db.Conn) -> None:
     (POST /v1/campaigns) live in the ledger and come back from it."""
     for campaign in app[CAMPAIGNS].values():
         await campaign_db.upsert(conn, campaign)
+    for programme in app[TICKET_CAMPAIGNS].values():  # issue 13: house tickets (T1-T14)
+        await tickets_db.upsert_programme(conn, programme)
     for config in await campaign_db.stored_configs(conn):
         if config.get("id") not in app[CAMPAIGNS]:
             stored = load_campaign_dict(config, source=f"ledger:{config.get('id')}")
             if stored.tz.key != app[TZ].key:  # type: ignore[attr-defined]
                 raise CampaignConfigInvalid(f"campaign {stored.id} is in another time zone")
             app[CAMPAIGNS][stored.id] = stored
+    for config in await tickets_db.stored_programmes(conn):
+        if config.get("id") not in app[TICKET_CAMPAIGNS]:
+            known = load_ticket_campaign_dict(config, source=f"ledger:{config.get('id')}")
+            if known.tz.key != app[TZ].key:  # type: ignore[attr-defined]
+                raise CampaignConfigInvalid(f"programme {known.id} is in another time zone")
+            app[TICKET_CAMPAIGNS][known.id] = known
 
 
 async def _pg_pool(app: web.Application) -> AsyncIterator[None]:
-    """The pool every handler's statements use."""
+    """The pool every handler's statements use, and where read-only reports run: a streaming
+    replica's pool when one is configured (issue 14), its lag polled every second."""
     settings = app[SETTINGS]
     pool = await db.open_pool(
         settings.database_url, min_size=settings.pg_pool_min, max_size=settings.pg_pool_max
     )
     app[PG] = pool
+    replica = None
+    if settings.database_replica_url:
+        replica = await db.open_pool(
+            settings.database_replica_url,
+            min_size=0,  # the server starts, and serves from the primary, with the replica down
+            max_size=settings.replica_pool_max,
+            application_name=REPORTS_APPLICATION,
+            connect_timeout_s=settings.replica_connect_timeout_s,
+        )
+    metrics = app[METRICS]
+    reads = {s: metrics.report_reads.labels(s) for s in ("replica", "primary", "fallback")}
+    app[REPORTS] = reports = Reports(
+        pool,
+        replica,
+        max_lag_s=settings.replica_max_lag_s,
+        poll_s=settings.replica_poll_s,
+        wait_s=settings.replica_connect_timeout_s,
+        on_read=lambda source: reads[source].inc(),
+        on_lag=functools.partial(_show_lag, metrics, settings.replica_max_lag_s),
+    )
+    watching = asyncio.create_task(reports.watch()) if replica is not None else None
     yield
+    if watching is not None:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    if replica is not None:
+        await replica.close()
     await pool.close()
+
+
+def _show_lag(metrics: Metrics, max_lag_s: float, lag: Lag) -> None:
+    metrics.replica_lag_seconds.set(lag.seconds)
+    metrics.replica_lag_bytes.set(lag.bytes)
+    metrics.replica_up.set(1 if lag.up and lag.seconds <= max_lag_s else 0)
 
 
 async def _till(app: web.Application) -> AsyncIterator[None]:
@@ -744,6 +1231,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
     view = app.get(ACCESS_VIEW)
     app[TILL] = TillPorts(
         pool=app[PG],
+        reports=app[REPORTS],
         settings=settings,
         guard=app[GUARD],
         context_reads=context_reads,
@@ -751,6 +1239,7 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
         quote_cache=ExpiringLru(20_000),
         qr_verifier=app[QR_VERIFIER],
         campaigns=campaigns,
+        programmes=app[TICKET_CAMPAIGNS],
         clock=app[CLOCK],
         tz=app[TZ],
         metrics=metrics,
@@ -765,9 +1254,8 @@ async def _till(app: web.Application) -> AsyncIterator[None]:
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    client = aioredis.Redis.from_url(
-        settings.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5, retry_on_timeout=False
-    )
+    client = redis_client.connect(settings)  # one Redis, or a Redis Cluster (issue 14)
+    await redis_client.discover(client)
     app[REDIS] = client
     metrics = app[METRICS]
     breaker = Breaker(

@@ -47,6 +47,11 @@ class Role(StrEnum):
     DISTRICT_OPERATOR = "district_operator"
     CITY_OPERATOR = "city_operator"
     AUDITOR = "auditor"
+    # issue 13 (house tickets): rule T1, the issuer (房票核发人) of one district's tickets
+    TICKET_ISSUER = "ticket_issuer"
+    # rule T4: the housing bureau (住建局) admitting developers and their units: the city's,
+    # or a district's when the account names one [choice]
+    HOUSING_BUREAU = "housing_bureau"
 
 
 PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal")
@@ -188,6 +193,121 @@ def public(handler: Handler) -> Handler:
 
 def principal_of(request: web.Request) -> Principal:
     return request[PRINCIPAL]
+
+
+# --- a manager's approval of one refund (issue 11 item 5) ----------------------------------
+
+MANAGER_APPROVAL = "Manager-Approval"
+APPROVAL_TOKEN_TYPE = "refund-approval+jwt"  # noqa: S105 - a JWT "typ", not a secret
+APPROVAL_AUDIENCE = "refund-approval"
+REFUND_APPROVAL_TTL_S = 120
+"""Long enough to send the refund and retry it (a till waits 10 s per try), short enough
+that an approval left unused is soon worth nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundGrant:
+    """What a refund approval says: which manager (``approver``: role, shop, account and its
+    generation) approved which one refund: at one till, of one bill, down to one amount,
+    under one idempotency key (the refund's, so the ledger makes at most one refund of it)."""
+
+    approver: Principal
+    terminal_id: int
+    redemption_id: int
+    remaining_bill_fen: int
+    key: str
+
+
+def _approval_key(settings: Settings) -> bytes:
+    """The approvals' own signing key, derived from the access tokens' secret: an approval
+    is never an access token, nor an access token an approval (and their ``typ`` differ)."""
+    return hmac.new(settings.access_token_secret, b"refund-approval", hashlib.sha256).digest()
+
+
+def issue_refund_approval(settings: Settings, grant: RefundGrant, now: datetime) -> str:
+    who = grant.approver
+    claims = {
+        "iss": SERVICE_ISSUER,
+        "aud": APPROVAL_AUDIENCE,
+        "sub": who.subject,
+        "role": str(who.role),
+        "merchant_id": who.merchant_id,
+        "account_id": who.account_id,
+        "gen": who.generation,
+        "terminal_id": grant.terminal_id,
+        "redemption_id": grant.redemption_id,
+        "remaining_bill_fen": grant.remaining_bill_fen,
+        "key": grant.key,
+        "iat": int(now.timestamp()),
+        "exp": int(now.timestamp()) + REFUND_APPROVAL_TTL_S,
+    }
+    return jwt.encode(
+        claims, _approval_key(settings), algorithm="HS256", headers={"typ": APPROVAL_TOKEN_TYPE}
+    )
+
+
+def _claim(claims: dict[str, Any], name: str, kind: type[int] | type[str]) -> Any:
+    value = claims.get(name)
+    if type(value) is not kind:
+        raise Unauthenticated("the approval is not valid")
+    return value
+
+
+def read_refund_approval(settings: Settings, token: str, now: datetime) -> RefundGrant:
+    """The grant an approval token carries, once its type, signature and expiry are right;
+    else ``Unauthenticated`` (``reason="expired"`` for one too old)."""
+    try:
+        if jwt.get_unverified_header(token).get("typ") != APPROVAL_TOKEN_TYPE:
+            raise Unauthenticated("not a refund approval of this service")
+        claims = jwt.decode(
+            token,
+            _approval_key(settings),
+            algorithms=["HS256"],
+            audience=APPROVAL_AUDIENCE,
+            issuer=SERVICE_ISSUER,
+            options={"verify_exp": False, "verify_iat": False, "require": ["exp", "sub"]},
+        )
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("the approval is not valid") from exc
+    if _claim(claims, "exp", int) <= now.timestamp():
+        raise Unauthenticated("the approval has expired", reason="expired")
+    try:
+        role = Role(_claim(claims, "role", str))
+    except ValueError as exc:
+        raise Unauthenticated("the approval names an unknown role") from exc
+    approver = Principal(
+        role,
+        str(claims["sub"]),
+        merchant_id=_claim(claims, "merchant_id", int),
+        account_id=_claim(claims, "account_id", int),
+        generation=_claim(claims, "gen", int),
+    )
+    return RefundGrant(
+        approver,
+        terminal_id=_claim(claims, "terminal_id", int),
+        redemption_id=_claim(claims, "redemption_id", int),
+        remaining_bill_fen=_claim(claims, "remaining_bill_fen", int),
+        key=_claim(claims, "key", str),
+    )
+
+
+def approval_of(request: web.Request) -> tuple[RefundGrant | None, str] | None:
+    """Issue 11 item 5: the refund approval a till sent in its ``Manager-Approval`` header
+    (``POST /v1/redemptions/{id}/refund-approvals`` gave it): None without the header;
+    ``(grant, "")`` for a valid one of a staff member not blocked now (rule X1: a manager
+    disabled since is refused at once); ``(None, problem)`` otherwise (``expired``,
+    ``invalid``, ``disabled``). Whether it approves this refund is the use case's business."""
+    raw = request.headers.get(MANAGER_APPROVAL, "").strip()
+    if not raw:
+        return None
+    try:
+        grant = read_refund_approval(request.app[SETTINGS], raw, request.app[CLOCK]())
+        request.app[ACCESS_VIEW].check(grant.approver)  # fresh: the request just passed requires
+    except Unauthenticated as exc:
+        return None, "expired" if exc.details.get("reason") == "expired" else "invalid"
+    except Forbidden:
+        return None, "disabled"
+    return grant, ""
 
 
 # --- credentials --------------------------------------------------------------------------

@@ -7,10 +7,11 @@ for ``cool_down_s``. Then it is *half-open*: one call, the probe, goes through w
 are still skipped; the probe's success *closes* the breaker, its failure opens it again for
 another cool-down.
 
-One breaker per Redis client: ``server.guard.Guard`` runs all its calls through
-``Guard.breaker`` (``app[GUARD].breaker``), and any other user of the same Redis (the
+One breaker per Redis server: ``server.guard.Guard`` runs all its calls through
+``Guard.breaker_for(key)`` (``app[GUARD]``), and any other user of the same Redis (the
 sign-in throttles) should run its calls through that same breaker, so that one hung server
-is detected once. A skipped call raises ``CircuitOpen``, a ``RedisError``: code that already
+is detected once. A single Redis has one (``Guard.breaker``); a Redis Cluster one per master
+(``Breakers``, issue 14). A skipped call raises ``CircuitOpen``, a ``RedisError``: code that already
 fails open on ``RedisError`` needs no change.
 """
 
@@ -119,3 +120,37 @@ class Breaker:
         self.state = state
         if self.on_state is not None:
             self.on_state(int(state))
+
+
+class Breakers:
+    """One breaker per Redis server (issue 14): in a Redis Cluster, each master has its own,
+    so that a dead master is skipped while the others are still asked. ``of("")`` is
+    ``first``, the breaker of a single Redis (and of a key whose master is not known yet);
+    the others copy its settings and share its skip counter. The state it reports (the
+    ``voucher_redis_breaker_state`` gauge) is the worst of them all."""
+
+    def __init__(self, first: Breaker) -> None:
+        self.first = first
+        self._others: dict[str, Breaker] = {}
+        self._report_state = first.on_state
+        first.on_state = self._reported
+
+    def of(self, server: str) -> Breaker:
+        if not server:
+            return self.first
+        breaker = self._others.get(server)
+        if breaker is None:
+            breaker = Breaker(
+                failure_threshold=self.first.failure_threshold,
+                cool_down_s=self.first.cool_down_s,
+                clock=self.first.clock,
+                on_state=self._reported,
+                on_skip=self.first.on_skip,
+            )
+            self._others[server] = breaker
+        return breaker
+
+    def _reported(self, _state: float) -> None:
+        if self._report_state is not None:
+            worst = max((self.first.state, *(b.state for b in self._others.values())))
+            self._report_state(int(worst))

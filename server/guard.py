@@ -6,6 +6,13 @@ consumed_tokens is the fence), mark the idempotency key in flight, and take the 
 if still ours (compare-and-delete). The calls of concurrent redemptions travel to Redis
 together, one pipeline per batch.
 
+In a Redis Cluster (issue 14) a script may touch one hash slot only, and a redemption's keys
+have two owners (``server/redis_keys.py``): the citizen (the token id, the lock) and the
+terminal (the key, which a till asks for by key alone). There each call is two, one per
+owner's slot, in the same pipeline, which is split per master. (On one Redis the single call
+stays: half the commands for the same work, and it skips redis-py's pipeline (issue 15): the
+guard packs the calls with hiredis and sends them on a connection it keeps between batches.)
+
 Two ways of not getting the lock are told apart (issue 9 item 11, issue 10): ``BUSY``, Redis
 answered but another redemption of the citizen held the lock past ``lock_wait_s`` (the caller
 decides under the database's row lock), and ``UNAVAILABLE``, Redis failed or is skipped (the
@@ -14,7 +21,8 @@ write: a hung Redis must not cost the batching).
 
 Every call goes through a circuit breaker (``server/breaker.py``, issue 9 item 11): after a
 few consecutive failures or timeouts Redis is skipped for a cool-down, so a hung Redis costs
-a few timeouts, not one per request.
+a few timeouts, not one per request. In a cluster each master has its own breaker: citizens
+whose slots live on a dead master fall back to the ledger's fence, the others carry on.
 """
 
 from __future__ import annotations
@@ -32,14 +40,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from hiredis import pack_command as _pack
 from prometheus_client import Histogram
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from server import redis_keys
 from server.batching import Batcher
-from server.breaker import Breaker
+from server.breaker import FAILURES, Breaker, Breakers
 
+RedisClient = aioredis.Redis | RedisCluster
+
+# KEYS: the token id's "used" mark, the key's in-flight mark, the citizen's lock.
+# ARGV: our token, the lock's TTL, the mark's TTL (ms)
 BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[3]) then return 'in_flight' end
@@ -50,10 +64,37 @@ end
 return 'ok'
 """
 
+# KEYS as BEGIN's. ARGV: our token, how long the token id stays used (ms), '1' if it was used
 END = """
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
+return 1
+"""
+
+# In a cluster, BEGIN and END by slot. The citizen's: KEYS the token id's mark and the lock,
+# ARGV our token and the lock's TTL; then as END without the key
+BEGIN_CITIZEN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
+return 'locked'
+"""
+
+END_CITIZEN = """
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# The terminal's: KEYS the key's mark; ARGV our token, the mark's TTL (ms)
+BEGIN_KEY = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
+return 'in_flight'
+"""
+
+# KEYS: one key. ARGV: our token. Deleted only if it is still ours
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
@@ -64,14 +105,6 @@ class Outcome(StrEnum):
     IN_FLIGHT = "in_flight"
     BUSY = "busy"  # Redis answered, the citizen's lock was not had in time: the row lock decides
     UNAVAILABLE = "unavailable"  # Redis failed or skipped (breaker open): a lock in this process
-
-
-# BEGIN's answers but "locked" (wait and ask again), as Redis sends them (bytes) or decoded
-_BEGUN = {
-    answer: outcome
-    for outcome in (Outcome.OK, Outcome.REPLAYED, Outcome.IN_FLIGHT)
-    for answer in (outcome.value, outcome.value.encode())
-}
 
 
 class LocalLocks:
@@ -113,12 +146,13 @@ Call = tuple[AsyncScript, list[str], list[Any]]  # a script, its keys and its ar
 
 @dataclass
 class Guard:
-    client: aioredis.Redis
+    client: RedisClient
     lock_ttl_ms: int = 5000
     in_flight_ttl_ms: int = 30000
     lock_wait_s: float = 2.0
     observe_batch: Histogram | None = None  # batch sizes, labelled by kind
-    # shared with every other user of this Redis client (``app[GUARD].breaker``)
+    # shared with every other user of this Redis client (``app[GUARD].breaker_for``); in a
+    # cluster, the pattern of each master's own breaker (``breakers``)
     breaker: Breaker = field(default_factory=Breaker)
     # citizens' locks in this process, for when Redis is unavailable
     local: LocalLocks = field(default_factory=LocalLocks)
@@ -128,9 +162,13 @@ class Guard:
         # syscall per call (made here, after a fork, never shared by two processes)
         self._owner = secrets.token_hex(6)
         self._owners = itertools.count(1)
-        self._idle: list[AbstractConnection] = []  # the guard's connections between batches
-        self._begin = self.client.register_script(BEGIN)
-        self._end = self.client.register_script(END)
+        self._idle: list[AbstractConnection] = []  # single Redis: its connections between batches
+        self.breakers = Breakers(self.breaker)
+        self.by_slot = isinstance(self.client, RedisCluster)  # a script touches one slot
+        register = self.client.register_script
+        self._begin, self._end = register(BEGIN), register(END)
+        self._begin_citizen, self._end_citizen = register(BEGIN_CITIZEN), register(END_CITIZEN)
+        self._begin_key, self._release = register(BEGIN_KEY), register(RELEASE)
         # the Lua calls of concurrent redemptions, begins and ends alike, go to Redis together:
         # one pipeline (no MULTI: each call is atomic on its own) per batch (server/batching.py)
         sizes = self.observe_batch
@@ -141,36 +179,81 @@ class Guard:
             observe=None if sizes is None else sizes.labels("redis").observe,
         )
 
+    def server_of(self, key: str) -> str:
+        """The cluster master holding ``key``'s slot ("" for a single Redis, or while the
+        cluster's slots are not known yet)."""
+        if not isinstance(self.client, RedisCluster):
+            return ""
+        try:
+            node = self.client.get_node_from_key(key)
+        except (RedisError, RedisClusterException):
+            return ""
+        return "" if node is None else str(node.name)
+
+    def breaker_for(self, key: str) -> Breaker:
+        """The breaker of the Redis server holding ``key`` (every caller of this client)."""
+        return self.breakers.of(self.server_of(key))
+
     async def _pipeline(self, calls: list[Call]) -> list[Any]:
-        """Each call's answer, or the error Redis gave it; raises when Redis is out of reach
-        or the breaker skips it (``CircuitOpen``, a RedisError)."""
-        return await self.breaker.run(lambda: self._pipeline_now(calls), weight=len(calls))
+        """Each call's answer, or the error Redis gave it. The calls go to each server they
+        belong to in one pipeline, through its breaker: with one Redis, its failure (or the
+        breaker skipping it, ``CircuitOpen``, a RedisError) is raised; in a cluster, a dead
+        master's calls are answered with the error and the others' go on."""
+        by_server: dict[str, list[int]] = {}
+        for i, (_, keys, _) in enumerate(calls):
+            by_server.setdefault(self.server_of(keys[0]), []).append(i)
+        if len(by_server) == 1:
+            server = next(iter(by_server))
+            return await self._on(server, calls)
+        answers: list[Any] = [None] * len(calls)
+        results = await asyncio.gather(
+            *(self._on(server, [calls[i] for i in at]) for server, at in by_server.items()),
+            return_exceptions=True,
+        )
+        for at, result in zip(by_server.values(), results, strict=True):
+            for n, i in enumerate(at):
+                answers[i] = result if isinstance(result, BaseException) else result[n]
+        return answers
+
+    async def _on(self, server: str, calls: list[Call]) -> list[Any]:
+        breaker = self.breakers.of(server)
+        return await breaker.run(lambda: self._pipeline_now(calls), weight=len(calls))
 
     async def _pipeline_now(self, calls: list[Call]) -> list[Any]:
-        """Calls refused for an unknown script (Redis restarted) load it and run once more."""
+        """Calls refused for an unknown script (Redis restarted) run once more with the
+        script's text (EVAL), which the server then knows again."""
         answers = await self._send(calls)
         lost = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
         if lost:
-            for script in {calls[i][0].sha: calls[i][0] for i in lost}.values():
-                await self.client.script_load(script.script)
-            for i, answer in zip(lost, await self._send([calls[i] for i in lost]), strict=True):
+            again = await self._send([calls[i] for i in lost], text=True)
+            for i, answer in zip(lost, again, strict=True):
                 answers[i] = answer
         return answers
 
-    async def _send(self, calls: list[Call]) -> list[Any]:
-        """The calls in one write, then their answers in order: what redis-py's pipeline
-        does, with the client's retries, without the pipeline's per-command layers (issue 15:
-        they cost more than the rest of the guard). An error answer (``NoScriptError``) is
-        that call's answer; a failed exchange drops the connection, which connects again on
-        its next use, and is tried again as the client's retry policy says.
+    async def _send(self, calls: list[Call], *, text: bool = False) -> list[Any]:
+        if not self.by_slot:
+            return await self._send_direct(calls, text=text)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for script, keys, args in calls:
+                # execute_command: redis-py's cluster pipeline refuses evalsha() because a
+                # master may not know the script; _pipeline_now sends those again as EVAL
+                pipe.execute_command(*_script(script, text), len(keys), *keys, *args)
+            answers: list[Any] = await pipe.execute(raise_on_error=False)
+        return answers
 
-        The guard keeps the connections it took from the client's pool (one per batch in
-        flight, ``max_running``) instead of taking and giving one back per batch, which costs
-        the pool's lock, checks and bookkeeping each time; ``drain`` gives them back."""
+    async def _send_direct(self, calls: list[Call], *, text: bool) -> list[Any]:
+        """One Redis: the calls in one write, then their answers in order: what redis-py's
+        pipeline does, with the client's retries, without the pipeline's per-command layers
+        (issue 15: they cost more than the rest of the guard). An error answer
+        (``NoScriptError``) is that call's answer; a failed exchange drops the connection,
+        which connects again on its next use, and is tried again as the client's retry policy
+        says. The guard keeps the connections it took from the client's pool (one per batch
+        in flight, ``max_running``) instead of taking and giving one back per batch, which
+        costs the pool's lock, checks and bookkeeping each time; ``drain`` gives them back."""
         conn = self._idle.pop() if self._idle else await self._connection()
         try:
             answers: list[Any] = await conn.retry.call_with_retry(
-                lambda: _exchange(conn, calls), lambda _error: conn.disconnect()
+                lambda: _exchange(conn, calls, text=text), lambda _error: conn.disconnect()
             )
             return answers
         except BaseException:
@@ -180,6 +263,7 @@ class Guard:
             self._idle.append(conn)
 
     async def _connection(self) -> AbstractConnection:
+        assert isinstance(self.client, aioredis.Redis)
         pool = self.client.connection_pool
         conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
         return conn
@@ -199,8 +283,15 @@ class Guard:
         way: mark the QR token id used for ``jti_ttl_ms`` (if ``used``), and release the key and
         the citizen's lock if they still hold ``token`` (ours). The till waits for the ledger,
         not for this bookkeeping; ``drain`` awaits what is still pending (at shutdown)."""
-        keys = _keys(jti, citizen, terminal_id, key)
-        call = (self._end, keys, [token, max(jti_ttl_ms, 1), "1" if used else "0"])
+        mark = "1" if used else "0"
+        own, at_work = _citizen_keys(jti, citizen), redis_keys.key_at_work(terminal_id, key)
+        if not self.by_slot:
+            self._soon((self._end, [own[0], at_work, own[1]], [token, max(jti_ttl_ms, 1), mark]))
+            return
+        self._soon((self._end_citizen, own, [token, max(jti_ttl_ms, 1), mark]))
+        self._soon((self._release, [at_work], [token]))
+
+    def _soon(self, call: Call) -> None:
         # nobody awaits it: an error (Redis down) only means the keys expire on their own
         self._calls.submit(call).add_done_callback(_forget)
 
@@ -208,36 +299,52 @@ class Guard:
         """Wait for the calls still pending, then give the guard's connections back."""
         await self._calls.drain()
         while self._idle:
+            assert isinstance(self.client, aioredis.Redis)
             await self.client.connection_pool.release(self._idle.pop())
 
     async def begin(
         self, *, jti: str, citizen: str, terminal_id: int, key: str
     ) -> tuple[Outcome, str]:
         token = f"{self._owner}{next(self._owners):x}"
-        if self.breaker.skipping:  # item 11: not even a batch slot while Redis is skipped
-            self.breaker.skipped()
+        own = _citizen_keys(jti, citizen)
+        breaker = self.breaker_for(own[0])
+        if breaker.skipping:  # item 11: not even a batch slot while Redis is skipped
+            breaker.skipped()
             return Outcome.UNAVAILABLE, token
-        keys = _keys(jti, citizen, terminal_id, key)
+        at_work = redis_keys.key_at_work(terminal_id, key)
+        marking: asyncio.Future[Any] | None = None
+        if self.by_slot:  # the key's mark, in the terminal's slot, in the same pipeline
+            marking = self._calls.submit(
+                (self._begin_key, [at_work], [token, self.in_flight_ttl_ms])
+            )
+            take: Call = (self._begin_citizen, own, [token, self.lock_ttl_ms])
+        else:
+            ttls = [self.lock_ttl_ms, self.in_flight_ttl_ms]
+            take = (self._begin, [own[0], at_work, own[1]], [token, *ttls])
+        answer = await _answer(self._calls.submit(take))
+        # if the key's master alone failed, the redemption goes on unmarked (the ledger's
+        # unique key still answers a retry, rule U7)
+        mark = "" if marking is None else await _answer(marking)
         deadline = asyncio.get_running_loop().time() + self.lock_wait_s
         delay = 0.002
         while True:
-            try:
-                answer = await self._calls.call(
-                    (self._begin, keys, [token, self.lock_ttl_ms, self.in_flight_ttl_ms])
-                )
-            except RedisError:
-                return Outcome.UNAVAILABLE, token
-            if isinstance(answer, Exception):
-                return Outcome.UNAVAILABLE, token
-            begun = _BEGUN.get(answer)
-            if begun is not None:
-                return begun, token
-            if answer not in (b"locked", "locked"):  # not one of BEGIN's answers: a bug
-                raise ValueError(f"Redis answered {answer!r} to the guard's begin")
-            if asyncio.get_running_loop().time() > deadline:
-                return Outcome.BUSY, token
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            if answer in ("replayed", "unavailable", "in_flight"):
+                outcome = Outcome(answer)
+            elif mark == "in_flight":
+                outcome = Outcome.IN_FLIGHT
+            elif answer == "ok":
+                outcome = Outcome.OK
+            elif asyncio.get_running_loop().time() > deadline:
+                outcome = Outcome.BUSY
+            else:  # locked: another redemption of the citizen is at work
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                answer = await _answer(self._calls.submit(take))
+                continue
+            break
+        if outcome in (Outcome.BUSY, Outcome.UNAVAILABLE) and mark == "ok":
+            self._soon((self._release, [at_work], [token]))  # nothing of ours stays behind
+        return outcome, token
 
     def local_lock(self, citizen: str) -> AbstractAsyncContextManager[bool]:
         """``async with guard.local_lock(citizen) as held``: the citizen's lock in this process
@@ -246,9 +353,9 @@ class Guard:
 
     async def in_flight(self, terminal_id: int, key: str) -> bool:
         """Is a request with this key at work now? (False when Redis cannot say.)"""
+        name = redis_keys.key_at_work(terminal_id, key)
         try:
-            key_name = f"idem:{terminal_id}:{key}"
-            return bool(await self.breaker.run(lambda: self.client.exists(key_name)))
+            return bool(await self.breaker_for(name).run(lambda: self.client.exists(name)))
         except RedisError:
             return False
 
@@ -259,9 +366,9 @@ def _forget(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-async def _exchange(conn: AbstractConnection, calls: list[Call]) -> list[Any]:
+async def _exchange(conn: AbstractConnection, calls: list[Call], *, text: bool) -> list[Any]:
     packed = b"".join(
-        _pack(("EVALSHA", script.sha, len(keys), *keys, *args)) for script, keys, args in calls
+        _pack((*_script(script, text), len(keys), *keys, *args)) for script, keys, args in calls
     )
     await conn.send_packed_command(packed, check_health=False)
     answers: list[Any] = []
@@ -278,5 +385,21 @@ async def _exchange(conn: AbstractConnection, calls: list[Call]) -> list[Any]:
     return answers
 
 
-def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:
-    return [f"qr:used:{jti}", f"idem:{terminal_id}:{key}", f"lock:citizen:{citizen}"]
+def _script(script: AsyncScript, text: bool) -> tuple[str, str]:
+    """How a call names its script: by its digest, or by its text once Redis forgot it."""
+    return ("EVAL", str(script.script)) if text else ("EVALSHA", script.sha)
+
+
+async def _answer(future: asyncio.Future[Any]) -> str:
+    """A script's answer as text; "unavailable" when Redis failed or was skipped."""
+    try:
+        answer = await future
+    except FAILURES:
+        return "unavailable"
+    if isinstance(answer, Exception):
+        return "unavailable"
+    return answer.decode() if isinstance(answer, bytes) else str(answer)
+
+
+def _citizen_keys(jti: str, citizen: str) -> list[str]:
+    return [redis_keys.used_token(citizen, jti), redis_keys.citizen_lock(citizen)]

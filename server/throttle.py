@@ -35,14 +35,13 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import NoScriptError, RedisError
 
+from server import redis_keys
+from server.guard import RedisClient
 from server.web import GUARD, METRICS, REDIS, SETTINGS
 from shared.errors import RateLimited, TooManyAttempts
-
-PREFIX = "throttle:"
 
 # KEYS: per counter its count key and its back-off key. ARGV: per counter its limit, window
 # (ms), back-off threshold (0: none), back-off base and cap (ms). Refuses with the wait in ms
@@ -115,14 +114,11 @@ class _Lua:
         self.text = text
         self.sha = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
-    async def __call__(
-        self, client: aioredis.Redis, keys: Sequence[str], args: Sequence[Any]
-    ) -> Any:
+    async def __call__(self, client: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:  # Redis restarted or never saw it
-            await client.script_load(self.text)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted or never saw it: the text, which it keeps
+            return await client.eval(self.text, len(keys), *keys, *args)
 
 
 TAKE, GIVE_BACK, MINT = _Lua(_TAKE), _Lua(_GIVE_BACK), _Lua(_MINT)
@@ -131,8 +127,10 @@ TAKE, GIVE_BACK, MINT = _Lua(_TAKE), _Lua(_GIVE_BACK), _Lua(_MINT)
 async def _run(request: web.Request, script: _Lua, keys: Sequence[str], args: Sequence[Any]) -> Any:
     """One script, through the breaker the guard shares (issue 9 item 11): with Redis hung, a
     throttle is skipped (CircuitOpen, a RedisError: the throttle fails open) instead of each
-    sign-in waiting out the socket timeout."""
-    return await request.app[GUARD].breaker.run(lambda: script(request.app[REDIS], keys, args))
+    sign-in waiting out the socket timeout. Its keys share one slot (server/redis_keys.py);
+    in a cluster, the breaker is that slot's master's."""
+    breaker = request.app[GUARD].breaker_for(keys[0])
+    return await breaker.run(lambda: script(request.app[REDIS], keys, args))
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,15 +246,13 @@ async def sign_in_attempt(request: web.Request, account: str) -> Slot:
     "terminal:<id>"), taken before the guess is checked."""
     s = request.app[SETTINGS]
     window_ms = s.sign_in_window_seconds * 1000
-    client = client_address(request)
+    per_client, per_account = redis_keys.sign_in_counters(account, client_address(request))
     return await take(
         request,
         [
+            Counter(per_client, s.sign_in_client_failures, window_ms),
             Counter(
-                f"{PREFIX}signin:client:{account}|{client}", s.sign_in_client_failures, window_ms
-            ),
-            Counter(
-                f"{PREFIX}signin:account:{account}",
+                per_account,
                 # the back-off, not the count, bounds the account's guesses
                 limit=2**31,
                 window_ms=window_ms,
@@ -272,17 +268,17 @@ async def sign_in_attempt(request: web.Request, account: str) -> Slot:
 async def claim_attempt(request: web.Request, citizen: str) -> Slot:
     """Item 7: a slot for one claim of ``citizen`` (the pseudonymous subject)."""
     limit = request.app[SETTINGS].claim_failures_per_hour
-    return await take(request, [Counter(f"{PREFIX}claim:{citizen}", limit, 3_600_000)], "claims")
+    counter = Counter(redis_keys.claim_counter(citizen), limit, 3_600_000)
+    return await take(request, [counter], "claims")
 
 
 async def mint(request: web.Request, citizen: str) -> None:
     """Item 9: may ``citizen`` mint another QR code now? RateLimited (with the wait) if not."""
     s = request.app[SETTINGS]
     interval_ms = 60_000 // s.qr_mints_per_minute
+    keys = [redis_keys.mint_rate(citizen)]
     try:
-        wait_ms = int(
-            await _run(request, MINT, [f"{PREFIX}qr:{citizen}"], [interval_ms, s.qr_mint_burst])
-        )
+        wait_ms = int(await _run(request, MINT, keys, [interval_ms, s.qr_mint_burst]))
     except RedisError:
         _redis_failed(request)
         return  # fail open: minting stays possible, only not limited

@@ -13,23 +13,24 @@ import re
 import time
 import typing
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-import redis.asyncio as aioredis
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server import schemas
 from server.caches import ExpiringLru, QrVerifier
 from server.db import Pool, database_down
-from server.guard import Guard
+from server.db.replica import Reports
+from server.guard import Guard, RedisClient
 from server.services.ports import TillPorts
 from server.settings import Settings
 from shared.campaign import Campaign
+from shared.ticket_campaign import TicketCampaign
 
 if TYPE_CHECKING:
     from server.auth import Principal
@@ -50,13 +51,17 @@ access_log = logging.getLogger("server.access")
 
 SETTINGS = web.AppKey("settings", Settings)
 PG = web.AppKey("pg", Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+REDIS: web.AppKey[RedisClient] = web.AppKey("redis")  # one Redis or a Redis Cluster
 CAMPAIGNS = web.AppKey("campaigns", dict[str, Campaign])
+# rules C1, T1-T14: the house-ticket programmes by id (issue 13), beside the voucher campaigns
+TICKET_CAMPAIGNS = web.AppKey("ticket_campaigns", dict[str, TicketCampaign])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
 ACCESS_CACHE: web.AppKey[ExpiringLru[str, Principal]] = web.AppKey("access_cache")
 QR_VERIFIER: web.AppKey[QrVerifier] = web.AppKey("qr_verifier")
+# where read-only reports run: the replica when configured and near, else the primary
+REPORTS: web.AppKey[Reports] = web.AppKey("reports")
 # what the till's services are handed (server/services/ports.py), built at start-up
 TILL: web.AppKey[TillPorts] = web.AppKey("till")
 # the programme's local time zone (all loaded campaigns share it): dates and times are shown in it
@@ -95,6 +100,12 @@ class Metrics:
             "Vouchers moved to redeemed",
             registry=self.registry,
         )
+        self.ticket_uses = Counter(
+            "voucher_ticket_uses_total",
+            "House-ticket uses at sales offices by outcome (ok or the error code; issue 13)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.redis_failures = Counter(
             "voucher_redis_failures_total",
             "Redis calls that failed; the database alone then guards correctness",
@@ -114,6 +125,41 @@ class Metrics:
         self.redis_skipped = Counter(
             "voucher_redis_skipped_total",
             "Redis calls not made because the circuit breaker was open",
+            registry=self.registry,
+        )
+        # issue 14: the read replica (server/db/replica.py)
+        self.replica_lag_seconds = Gauge(
+            "voucher_replica_lag_seconds",
+            "How long ago the primary wrote the oldest WAL the replica has not replayed",
+            registry=self.registry,
+        )
+        self.replica_lag_bytes = Gauge(
+            "voucher_replica_lag_bytes",
+            "The primary's WAL position minus the replica's replayed position",
+            registry=self.registry,
+        )
+        self.replica_up = Gauge(
+            "voucher_replica_up",
+            "1 while reports read the replica (it answers and is within the lag bound), else 0",
+            registry=self.registry,
+        )
+        self.report_reads = Counter(
+            "voucher_report_reads_total",
+            "Read-only report queries by where they ran (replica, primary), and fallbacks: "
+            "replica reads that failed and ran again on the primary",
+            ["source"],
+            registry=self.registry,
+        )
+        self.shed = Counter(
+            "voucher_shed_total",
+            "Requests refused at once under overload (issue 14), by kind: till_write (redemptions, "
+            "refunds), till_read (quotes, lookups), claims, other",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.admission_limit = Gauge(
+            "voucher_admission_limit",
+            "Requests this process admits at once now (issue 14: adapts to the latency target)",
             registry=self.registry,
         )
         self._latency_of: dict[tuple[str, str, int], Any] = {}
@@ -261,21 +307,9 @@ def _sends_json(request: web.Request) -> bool:
     )
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body, decoded and validated with the route's body Struct, or a clear 400.
-    Handlers get it as a dict of the Struct's fields (those sent) for now."""
-    kind = _route_input(request).body
-    if kind is None:
-        raise RuntimeError(f"{request.method} {request.path}: the route table names no body")
-    if not _sends_json(request):
-        raise InvalidRequest("send the body as application/json")
-    data = await read_body(request, request.app[SETTINGS].max_body_bytes)
-    return struct_fields(decode_body(data, kind))
-
-
 async def read_body_as(request: web.Request, kind: type[S]) -> S:
     """The request body as ``kind``, the route's body Struct (named again for the type
-    checker), decoded and validated as ``read_json`` does, or a clear 400."""
+    checker), decoded and validated in one pass (``decode_body``), or a clear 400."""
     declared = _route_input(request).body
     if declared is not kind:
         raise RuntimeError(f"{request.method} {request.path}: the route table names {declared}")
@@ -387,24 +421,6 @@ def read_query(request: web.Request, kind: type[S]) -> S:
     return parsed
 
 
-def allowed_fields(body: Mapping[str, Any], *names: str) -> None:
-    unknown = sorted(set(body) - set(names))
-    if unknown:
-        raise InvalidRequest(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
-
-
-def get_str(body: Mapping[str, Any], name: str, *, max_len: int = 64, required: bool = True) -> str:
-    value = body.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(f"{name} must be a non-empty string", field=name)
-    value = value.strip()
-    if len(value) > max_len or _UNSAFE.search(value):
-        raise InvalidRequest(f"{name} must be at most {max_len} printable characters", field=name)
-    return value
-
-
 def path_id(request: web.Request, name: str, missing: str) -> int:
     """A row id from the URL path; anything that is not one (text, 0, past bigint) is simply
     not found, never a database error."""
@@ -414,15 +430,6 @@ def path_id(request: web.Request, name: str, missing: str) -> int:
         raise NotFound(missing) from exc
     if not 0 < value < 2**63:
         raise NotFound(missing)
-    return value
-
-
-def get_int(body: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int:
-    value = body.get(name)
-    if type(value) is not int or not minimum <= value <= maximum:
-        raise InvalidRequest(
-            f"{name} must be a whole number from {minimum} to {maximum}", field=name
-        )
     return value
 
 
@@ -567,3 +574,37 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def preferred_media(accept: str | None, offered: Sequence[str]) -> str | None:
+    """Which of ``offered`` (the server's order of preference) the ``Accept`` header asks for
+    most (RFC 9110 section 12.5.1: quality values; an exact type outranks ``type/*``, which
+    outranks ``*/*``); None when it accepts none of them. No header accepts the first."""
+    if not accept or not accept.strip():
+        return offered[0] if offered else None
+    ranges: list[tuple[str, str, float]] = []
+    for part in accept.split(","):
+        media, *params = part.split(";")
+        kind, _, sub = media.strip().lower().partition("/")
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    quality = 0.0
+        ranges.append((kind, sub, quality))
+
+    def quality_of(media: str) -> float:
+        kind, _, sub = media.partition("/")
+        found = (-1, 0.0)  # (how specific the matching range is, its quality)
+        for k, s, quality in ranges:
+            specific = 2 if (k, s) == (kind, sub) else 1 if (k, s) == (kind, "*") else 0
+            if (k, s) in ((kind, sub), (kind, "*"), ("*", "*")) and specific > found[0]:
+                found = (specific, quality)
+        return found[1]
+
+    scored = [(quality_of(m), -i, m) for i, m in enumerate(offered)]
+    quality, _, media = max(scored, default=(0.0, 0, ""))
+    return media if quality > 0 else None

@@ -6,6 +6,8 @@ and hands their text here (``server/campaign_files.py``).
 Every SPEC **[choice]** is a parameter here, never a literal in the rules. The schema (all
 keys required unless noted; unknown keys are errors)::
 
+    kind (optional)                                 # "voucher" (C1); "house_ticket" files
+                                                    # load with shared.ticket_campaign
     id, name, timezone                              # text; timezone an IANA name
     issuing_districts, usable_districts             # lists of district codes (E2, U2)
     face_value_fen, spend_threshold_fen             # A3, U3
@@ -28,21 +30,29 @@ Dates are TOML dates (or ISO "YYYY-MM-DD" text, as ``campaign_to_dict`` writes t
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.config_reader import MISSING, SLUG_RE, Reader, raise_problems, type_name
 from shared.errors import CampaignConfigInvalid, JsonValue
 from shared.money import MAX_AMOUNT_FEN
+from shared.tokens import MAX_QR_TTL_SECONDS
 
 BP_DENOMINATOR = 10_000
 """Basis points per unit: a rate of ``r`` bp is ``r / 10_000``."""
+
+
+class CampaignKind(StrEnum):
+    """Rule C1: what a campaign issues. A file names its kind (``kind = "..."``; a file
+    without the key is a voucher campaign, as every file was before house tickets)."""
+
+    VOUCHER = "voucher"  # consumption vouchers (Liaocheng): shared.campaign
+    HOUSE_TICKET = "house_ticket"  # 房票 (T1-T14): shared.ticket_campaign
 
 
 class TierBasis(StrEnum):
@@ -133,6 +143,7 @@ class Campaign:
     qr_token_ttl_seconds: int
     idempotency_retention_hours: int
     refund_returns: RefundReturns = RefundReturns.LATEST_EXPIRY_FIRST
+    kind: CampaignKind = CampaignKind.VOUCHER  # rule C1: always a voucher campaign here
 
     @property
     def tz(self) -> ZoneInfo:
@@ -142,12 +153,8 @@ class Campaign:
 
 # --- validation -------------------------------------------------------------------------
 
-_E = TypeVar("_E", bound=StrEnum)
-_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)
-_MISSING: Any = object()
-
 _TOP_KEYS = (
+    "kind",
     "id",
     "name",
     "timezone",
@@ -176,163 +183,18 @@ _TOP_KEYS = (
     "refund_returns",
 )
 # keys a campaign may leave out, with the default its ``Campaign`` field names
-_TOP_OPTIONAL = ("refund_returns",)
+_TOP_OPTIONAL = ("kind", "refund_returns")
 _TOP_REQUIRED = tuple(k for k in _TOP_KEYS if k not in _TOP_OPTIONAL)
 _PHASE_KEYS = ("starts", "ends", "housing_low_bp", "housing_high_bp", "non_housing_bp")
 _DISTRICT_KEYS = ("name", "full_name")
 _DISTRICT_REQUIRED = ("name",)
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, Mapping):
-        return "table"
-    if isinstance(value, list | tuple):
-        return "array"
-    return type(value).__name__
-
-
-class _Reader:
-    """Collects every problem of one document, each with its key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[tuple[str, str]] = []
-
-    def problem(self, path: str, text: str) -> None:
-        self.problems.append((path, text))
-
-    def table(
-        self, data: object, path: str, keys: tuple[str, ...], required: tuple[str, ...]
-    ) -> Mapping[str, object] | None:
-        if not isinstance(data, Mapping):
-            self.problem(path or "<root>", f"must be a table, got {_type_name(data)}")
-            return None
-        prefix = f"{path}." if path else ""
-        for key in data:
-            if key not in keys:
-                self.problem(f"{prefix}{key}", "unknown key")
-        for key in required:
-            if key not in data:
-                self.problem(f"{prefix}{key}", "missing required key")
-        return data
-
-    def text(self, data: Mapping[str, object], key: str, path: str) -> str | None:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        if not isinstance(value, str):
-            self.problem(path, f"must be a string, got {_type_name(value)}")
-            return None
-        if not value.strip():
-            self.problem(path, "must not be empty")
-            return None
-        return value
-
-    def slug(self, data: Mapping[str, object], key: str, path: str) -> str | None:
-        value = self.text(data, key, path)
-        if value is not None and not _SLUG_RE.fullmatch(value):
-            self.problem(path, f"{value!r} must be a lower-case ASCII slug (a-z, 0-9, '-', '_')")
-            return None
-        return value
-
-    def integer(
-        self, data: Mapping[str, object], key: str, path: str, low: int, high: int
-    ) -> int | None:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(path, f"must be an integer, got {_type_name(value)}")
-            return None
-        if value < 0 <= low:
-            self.problem(path, f"must not be negative, got {value}")
-            return None
-        if not low <= value <= high:
-            self.problem(path, f"must be between {low} and {high}, got {value}")
-            return None
-        return value
-
-    def boolean(self, data: Mapping[str, object], key: str, path: str) -> bool | None:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        if not isinstance(value, bool):
-            self.problem(path, f"must be true or false, got {_type_name(value)}")
-            return None
-        return value
-
-    def day(self, data: Mapping[str, object], key: str, path: str) -> date | None:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        if isinstance(value, str):
-            try:
-                if not _ISO_DATE_RE.fullmatch(value):
-                    raise ValueError(value)
-                return date.fromisoformat(value)
-            except ValueError:
-                self.problem(path, f"must be a date YYYY-MM-DD, got {value!r}")
-                return None
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        self.problem(path, f"must be a date (YYYY-MM-DD, no time), got {_type_name(value)}")
-        return None
-
-    def choice(self, data: Mapping[str, object], key: str, path: str, enum: type[_E]) -> _E | None:
-        value = self.text(data, key, path)
-        if value is None:
-            return None
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in enum)
-            self.problem(path, f"{value!r} is not supported (allowed: {allowed})")
-            return None
-
-    def codes(
-        self, data: Mapping[str, object], key: str, path: str, known: Mapping[str, object] | None
-    ) -> frozenset[str] | None:
-        value = data.get(key, _MISSING)
-        if value is _MISSING:
-            return None
-        if not isinstance(value, list | tuple):
-            self.problem(path, f"must be an array of district codes, got {_type_name(value)}")
-            return None
-        if not value:
-            self.problem(path, "must name at least one district")
-            return None
-        out: set[str] = set()
-        ok = True
-        for i, item in enumerate(value):
-            item_path = f"{path}[{i}]"
-            if not isinstance(item, str):
-                self.problem(item_path, f"must be a string, got {_type_name(item)}")
-                ok = False
-            elif item in out:
-                self.problem(item_path, f"duplicate district code {item!r}")
-                ok = False
-            elif known is not None and item not in known:
-                names = ", ".join(sorted(known))
-                self.problem(item_path, f"unknown district code {item!r} (known: {names})")
-                ok = False
-            else:
-                out.add(item)
-        return frozenset(out) if ok else None
-
-
-def _read_districts(r: _Reader, raw: object) -> dict[str, District] | None:
-    if raw is _MISSING:
+def read_districts(r: Reader, raw: object) -> dict[str, District] | None:
+    if raw is MISSING:
         return None
     if not isinstance(raw, Mapping):
-        r.problem("districts", f"must be a table of districts, got {_type_name(raw)}")
+        r.problem("districts", f"must be a table of districts, got {type_name(raw)}")
         return None
     if not raw:
         r.problem("districts", "must define at least one district")
@@ -340,7 +202,7 @@ def _read_districts(r: _Reader, raw: object) -> dict[str, District] | None:
     out: dict[str, District] = {}
     for code, body in raw.items():
         path = f"districts.{code}"
-        if not _SLUG_RE.fullmatch(str(code)):
+        if not SLUG_RE.fullmatch(str(code)):
             r.problem(path, "district code must be a lower-case ASCII slug")
             continue
         table = r.table(body, path, _DISTRICT_KEYS, _DISTRICT_REQUIRED)
@@ -355,8 +217,8 @@ def _read_districts(r: _Reader, raw: object) -> dict[str, District] | None:
     return out
 
 
-def _read_phases(r: _Reader, raw: object) -> list[Phase] | None:
-    if raw is _MISSING:
+def _read_phases(r: Reader, raw: object) -> list[Phase] | None:
+    if raw is MISSING:
         return None
     if not isinstance(raw, list | tuple) or not raw:
         r.problem("phases", "must be a non-empty array of tables ([[phases]])")
@@ -403,10 +265,16 @@ def _read_phases(r: _Reader, raw: object) -> list[Phase] | None:
 
 
 def _validate(data: object, source: str) -> Campaign:
-    r = _Reader(source)
+    if campaign_kind(data, source) is not CampaignKind.VOUCHER:
+        raise CampaignConfigInvalid(
+            f"{source}: kind: a house-ticket campaign is loaded by shared.ticket_campaign",
+            source=source,
+            problems=[{"path": "kind", "problem": "not a voucher campaign"}],
+        )
+    r = Reader(source)
     top = r.table(data, "", _TOP_KEYS, _TOP_REQUIRED)
     if top is None:
-        _raise(r)
+        raise_problems(r)
 
     cid = r.slug(top, "id", "id")
     name = r.text(top, "name", "name")
@@ -417,8 +285,8 @@ def _validate(data: object, source: str) -> Campaign:
         except (ZoneInfoNotFoundError, ValueError):
             r.problem("timezone", f"{tz!r} is not a known IANA time zone")
             tz = None
-    raw_districts = top.get("districts", _MISSING)
-    districts = _read_districts(r, raw_districts)
+    raw_districts = top.get("districts", MISSING)
+    districts = read_districts(r, raw_districts)
     # codes are checked against the declared districts, even if one of those is broken
     declared = raw_districts if isinstance(raw_districts, Mapping) else None
     issuing = r.codes(top, "issuing_districts", "issuing_districts", declared)
@@ -432,7 +300,7 @@ def _validate(data: object, source: str) -> Campaign:
     validity_days = r.integer(top, "validity_days", "validity_days", 1, 3660)
     counting = r.choice(top, "validity_counting", "validity_counting", ValidityCounting)
     hard_end = r.day(top, "hard_end", "hard_end")
-    phases = _read_phases(r, top.get("phases", _MISSING))
+    phases = _read_phases(r, top.get("phases", MISSING))
     tier_threshold = r.integer(top, "tier_threshold_fen", "tier_threshold_fen", 0, MAX_AMOUNT_FEN)
     tier_basis = r.choice(top, "tier_basis", "tier_basis", TierBasis)
     inclusive = r.boolean(top, "tier_threshold_inclusive", "tier_threshold_inclusive")
@@ -447,7 +315,8 @@ def _validate(data: object, source: str) -> Campaign:
     )
     pay_day = r.integer(top, "settlement_payment_day", "settlement_payment_day", 1, 28)
     last_payment = r.day(top, "last_payment_due", "last_payment_due")
-    qr_ttl = r.integer(top, "qr_token_ttl_seconds", "qr_token_ttl_seconds", 1, 3600)
+    # rule U5: a code lives at most a minute (shared/tokens.py)
+    qr_ttl = r.integer(top, "qr_token_ttl_seconds", "qr_token_ttl_seconds", 1, MAX_QR_TTL_SECONDS)
     retention = r.integer(
         top, "idempotency_retention_hours", "idempotency_retention_hours", 1, 24 * 365
     )
@@ -484,7 +353,7 @@ def _validate(data: object, source: str) -> Campaign:
             )
 
     if r.problems:
-        _raise(r)
+        raise_problems(r)
     assert cid is not None and name is not None and tz is not None
     assert districts is not None and issuing is not None and usable is not None
     assert face is not None and threshold is not None and validity_days is not None
@@ -524,22 +393,24 @@ def _validate(data: object, source: str) -> Campaign:
     )
 
 
-def _raise(r: _Reader) -> NoReturn:
-    problems = r.problems
-    if len(problems) == 1:
-        path, text = problems[0]
-        message = f"{r.source}: {path}: {text}"
-    else:
-        lines = "\n".join(f"  {path}: {text}" for path, text in problems)
-        message = f"{r.source}: {len(problems)} problems in campaign:\n{lines}"
-    raise CampaignConfigInvalid(
-        message,
-        source=r.source,
-        problems=[{"path": p, "problem": t} for p, t in problems],
-    )
-
-
 # --- loading ----------------------------------------------------------------------------
+
+
+def campaign_kind(data: object, source: str = "<dict>") -> CampaignKind:
+    """Rule C1: the kind a parsed campaign document names (no ``kind`` key: a voucher
+    campaign). Raises ``CampaignConfigInvalid`` for an unknown kind."""
+    if not isinstance(data, Mapping):
+        return CampaignKind.VOUCHER  # the loader says what is wrong with it
+    raw = data.get("kind", CampaignKind.VOUCHER.value)
+    try:
+        return CampaignKind(raw)
+    except ValueError:
+        allowed = ", ".join(repr(k.value) for k in CampaignKind)
+        raise CampaignConfigInvalid(
+            f"{source}: kind: {raw!r} is not supported (allowed: {allowed})",
+            source=source,
+            problems=[{"path": "kind", "problem": f"{raw!r} is not supported"}],
+        ) from None
 
 
 def load_campaign_dict(data: Mapping[str, object], source: str = "<dict>") -> Campaign:
@@ -575,6 +446,7 @@ def campaign_to_dict(c: Campaign) -> dict[str, JsonValue]:
     """Rule C1: the campaign as plain JSON (dates ISO, sets sorted), loadable again by
     ``load_campaign_dict``."""
     return {
+        "kind": c.kind.value,
         "id": c.id,
         "name": c.name,
         "timezone": c.timezone,

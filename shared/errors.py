@@ -237,6 +237,14 @@ class CertificateNotYours(NotFound):
     default_message = "No property certificate with this number lists you as an owner."
 
 
+class TicketNotFound(NotFound):
+    """Rules T1, T5: no house ticket of the programme with this number (or none at all) is
+    held by the person asked for, the holder whose code was scanned at a sales office."""
+
+    code = "ticket_not_found"
+    default_message = "No such house ticket is held by this person."
+
+
 # --- forbidden --------------------------------------------------------------------------
 
 
@@ -290,6 +298,27 @@ class OwnAccount(Forbidden):
     default_message = "Ask another manager to change your own account."
 
 
+class ManagerApprovalRequired(Forbidden):
+    """Issue 11 item 5: this merchant's refunds need the approval of one of its managers (a
+    merchant setting), and the request carried none, or one that is not a valid approval of
+    a manager of this merchant (``details.reason``)."""
+
+    code = "manager_approval_required"
+    default_message = (
+        "A manager of this shop must approve this refund: sign the manager in at the till."
+    )
+
+
+class ApprovalForAnotherRefund(Forbidden):
+    """Issue 11 item 5: a manager's approval is for one refund (one till, one bill, one amount,
+    one idempotency key) and this request is another; ``details.differs`` names what."""
+
+    code = "approval_for_another_refund"
+    default_message = (
+        "This approval is for another refund: the manager must approve this one at the till."
+    )
+
+
 # --- conflict ---------------------------------------------------------------------------
 
 
@@ -301,10 +330,14 @@ class CertificateAlreadyClaimed(Conflict):
 
 
 class BillAlreadyRedeemed(Conflict):
-    """Rule U4: this bill (merchant + receipt number) was already redeemed, in any campaign."""
+    """Rule U4: this bill (merchant + business date + receipt number, and the till where the
+    merchant numbers receipts per till) was already redeemed, in any campaign."""
 
     code = "bill_already_redeemed"
-    default_message = "Vouchers were already used on this bill."
+    default_message = (
+        "This receipt number was already used today: check the receipt number, "
+        "or take the next receipt."
+    )
 
 
 class AlreadySettled(Conflict):
@@ -377,6 +410,36 @@ class IdempotencyKeyInUse(Conflict):
 
     code = "idempotency_key_in_use"
     default_message = "A request with this idempotency key is still in progress."
+
+
+# --- conflict: house tickets (T1-T14) ----------------------------------------------------
+
+
+class TicketVoid(Conflict):
+    """Rules T1, T6, T13: this ticket number holds nothing any more: the ticket was split
+    into pieces (T6), replaced after a loss (T13: the old number is void), voided by its
+    issuer (T1) or its balance returned for another form of compensation (T2).
+
+    ``details["reason"]`` is one of: split, replaced, void, returned.
+    """
+
+    code = "ticket_void"
+    default_message = "This house ticket number is no longer valid."
+
+
+class ContractAlreadyUsed(Conflict):
+    """Rule T5 (as U4): this purchase contract (seller + 网签 number) was already paid by a
+    house ticket."""
+
+    code = "contract_already_used"
+    default_message = "A house ticket was already used on this purchase contract."
+
+
+class ContractAlreadyCancelled(Conflict):
+    """Rule T11: the use of this purchase contract was already cancelled."""
+
+    code = "contract_already_cancelled"
+    default_message = "This purchase contract's ticket use was already cancelled."
 
 
 # --- unauthenticated (the citizen's QR token) -------------------------------------------
@@ -480,6 +543,136 @@ class NotEnoughVouchers(Refused):
     default_message = "The customer does not hold enough valid vouchers."
 
 
+# --- refused: house tickets (T1-T14) -----------------------------------------------------
+
+
+class IssuanceClosed(Refused):
+    """Rule T1: house tickets are issued only while the programme runs."""
+
+    code = "issuance_closed"
+    default_message = "House tickets are not issued on this date."
+
+
+class ProjectNotEligible(Refused):
+    """Rule T1: the expropriation project may not issue house tickets (its resettlement
+    housing is delivered and its compensation paid), or the issuer's district issues none."""
+
+    code = "project_not_eligible"
+    default_message = "This project may not issue house tickets."
+
+
+class TicketExpired(Refused):
+    """Rule T2: the ticket's use deadline has passed (24:00 of the printed day)."""
+
+    code = "ticket_expired"
+    default_message = "The house ticket has expired."
+
+
+class TicketReportedLost(Refused):
+    """Rule T13: the ticket was reported lost; it is not used while the notice runs."""
+
+    code = "ticket_reported_lost"
+    default_message = "The house ticket was reported lost; it cannot be used until replaced."
+
+
+class ListingNotEligible(Refused):
+    """Rule T4: the unit is not one a ticket may buy: not in the listing pool, in another
+    district, of a type the programme excludes, priced above its listing, or (Suining) a
+    commercial unit, office or parking space without a home kept by the household.
+
+    ``details["reason"]`` is one of: not_in_pool, district, property_type,
+    price_above_listing, home_not_kept, unknown_unit (the seller lists no such unit).
+    """
+
+    code = "listing_not_eligible"
+    default_message = "This unit cannot be bought with a house ticket."
+
+
+class BuyerNotServed(Refused):
+    """Rule T5: the buyer is neither the holder nor a person the ticket may serve."""
+
+    code = "buyer_not_served"
+    default_message = "This house ticket cannot pay for this buyer."
+
+
+class TicketBalanceInsufficient(Refused):
+    """Rule T5: the amount asked is above the ticket's balance."""
+
+    code = "ticket_balance_insufficient"
+    default_message = "The amount is above the house ticket's balance."
+
+
+class TicketExceedsPrice(Refused):
+    """Rule T5: the ticket amount plus the subsidy or reward would exceed the contract price."""
+
+    code = "ticket_exceeds_price"
+    default_message = "The ticket amount and subsidy would exceed the contract price."
+
+
+class TicketUseBelowMinimum(Refused):
+    """Rule T6: a single use is below the share of the ticket's (or piece's) face value the
+    programme requires (Suining: 90%)."""
+
+    code = "ticket_use_below_minimum"
+    default_message = "A single use must reach the required share of the ticket's face value."
+
+
+class TicketSplitRefused(Refused):
+    """Rule T6: the ticket may not be split (or combined) as asked.
+
+    ``details["reason"]`` is one of: not_allowed, already_split, used, pieces, amounts,
+    combine_not_allowed, holders, duplicate.
+    """
+
+    code = "ticket_split_refused"
+    default_message = "The house ticket cannot be split or combined this way."
+
+
+class TicketTransferRefused(Refused):
+    """Rule T3: the ticket may not pass to another holder (no transfer allowed, already
+    transferred, used, expired, a document missing) or to an heir.
+
+    ``details["reason"]`` names which.
+    """
+
+    code = "ticket_transfer_refused"
+    default_message = "The house ticket cannot be transferred."
+
+
+class TicketReturnRefused(Refused):
+    """Rules T1/T2: the ticket's balance cannot be returned for another form of
+    compensation (not expired yet, nothing left) or the ticket voided (already used)."""
+
+    code = "ticket_return_refused"
+    default_message = "The house ticket cannot be returned or voided now."
+
+
+class CashoutNotDue(Refused):
+    """Rule T9: the residual cash-out is not due: the uses have not reached the required
+    share of the face value, or nothing is left.
+
+    ``details["reason"]`` is one of: below_minimum, nothing_left, lost.
+    """
+
+    code = "cashout_not_due"
+    default_message = "The ticket's balance cannot be paid out yet."
+
+
+class ReplacementNotYet(Refused):
+    """Rule T13: a lost ticket is replaced only once its notice has run its working days."""
+
+    code = "replacement_not_yet"
+    default_message = "The lost ticket's notice is still running."
+
+
+class WorkingCalendarMissing(Refused):
+    """Rule T13: the campaign's working-day calendar does not cover the day asked (the
+    year's holidays are not yet in the campaign file)."""
+
+    code = "working_calendar_missing"
+    default_message = "The working-day calendar does not cover this date."
+
+
 # --- unavailable ------------------------------------------------------------------------
 
 
@@ -490,6 +683,24 @@ class DatabaseUnavailable(Unavailable):
 
     code = "database_unavailable"
     default_message = "The database is unavailable for a moment; try again shortly."
+
+
+class ServerBusy(Unavailable):
+    """Issue 14: the server is at the load it can serve within its latency target and refused
+    this request at once, before it did anything; retry after ``details["retry_after_s"]``
+    (the Retry-After header), with the same idempotency key."""
+
+    code = "server_busy"
+    default_message = "The server is busy; try again in a moment."
+
+
+class WaitingRoom(Unavailable):
+    """Issue 14: claims are coming in faster than the server serves them (a claim opening);
+    this one waits outside, and nothing was decided: come back after
+    ``details["retry_after_s"]`` seconds (spread so that the waiting do not return together)."""
+
+    code = "waiting_room"
+    default_message = "Many people are claiming right now: you are in the waiting room."
 
 
 # --- configuration ----------------------------------------------------------------------

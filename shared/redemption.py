@@ -16,6 +16,7 @@ from shared import rules
 from shared.campaign import Campaign, RefundReturns
 from shared.errors import (
     AlreadyRefunded,
+    BillAlreadyRedeemed,
     NotEnoughVouchers,
     TerminalDisabled,
     TokenInvalid,
@@ -51,7 +52,10 @@ class TillContext:
     """What the ledger says about one bill at one till, in one read: the terminal and its
     merchant, the citizen the QR code names (``citizen_id`` None: nobody of the programme),
     whether the QR token was used, and the citizen's vouchers, earliest expiry first (U6).
-    ``expired_count`` is only read when nothing is usable (V2: expired or simply none)."""
+    ``expired_count`` is only read when nothing is usable (V2: expired or simply none).
+    ``receipt_used``: a bill of this merchant already has ``receipt_no`` on the business date
+    read (and at this till where the merchant numbers receipts per till, U4); ``receipt_no``
+    None when no receipt number was asked about."""
 
     terminal_status: str
     terminal_label: str
@@ -67,6 +71,9 @@ class TillContext:
     expired_count: int
     token_used: bool
     held: tuple[HeldVoucher, ...]
+    receipts_per_till: bool = False
+    receipt_no: str | None = None
+    receipt_used: bool = False
 
 
 @value
@@ -85,13 +92,19 @@ class Decision:
 
 
 def decide(
-    ctx: TillContext | None, campaigns: Mapping[str, Campaign], *, replay: bool = True
+    ctx: TillContext | None,
+    campaigns: Mapping[str, Campaign],
+    *,
+    replay: bool = True,
+    receipt_no: str | None = None,
 ) -> Decision:
-    """Rules U1, U2, V2, X1 and U5 (replay) on one read of the ledger; U3 and U6 (how many,
+    """Rules U1, U2, U4, V2, X1 and U5 (replay) on one read of the ledger; U3 and U6 (how many,
     which) are ``quote`` and ``choose``. ``ctx`` None: there is no such terminal.
 
     Raises, in order: ``terminal_disabled`` (U1), ``token_invalid`` (the QR code names no
     citizen of the programme), ``token_replayed`` (U5, when ``replay``),
+    ``bill_already_redeemed`` (U4: the read found a bill with ``receipt_no`` today; the
+    ledger's unique index refuses it anyway, this says so before the write),
     ``participation_revoked`` (X1), ``wrong_district`` (U2: vouchers held, none usable here),
     ``voucher_expired`` (V2) or ``not_enough_vouchers`` (none at all), and the merchant's
     refusals of ``rules.check_merchant`` (U1, U2).
@@ -102,6 +115,8 @@ def decide(
         raise TokenInvalid("the QR code names no citizen of this programme", reason="subject")
     if replay and ctx.token_used:
         raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
+    if receipt_no is not None and ctx.receipt_no == receipt_no and ctx.receipt_used:
+        raise BillAlreadyRedeemed(receipt_no=receipt_no)  # rule U4
     rules.check_participation(ctx.citizen_status == "revoked")  # rule X1
     district = ctx.district
     here = [
@@ -134,6 +149,13 @@ def choose(decision: Decision, count: int, bill_fen: int, now: datetime) -> tupl
     ledger's ids in ascending order (the write locks them in that order)."""
     chosen = rules.select_vouchers(decision.campaign, decision.views, count, bill_fen, now)
     return tuple(sorted(int(i) for i in chosen))
+
+
+def vouchers_left(ctx: TillContext, campaign_id: str, used: int, now: datetime) -> int:
+    """The citizen's vouchers of ``campaign_id`` still usable after a bill used ``used`` of
+    them (printed on the customer's receipt, issue 11 item 6): unexpired at ``now`` (V2)."""
+    held = sum(1 for v in ctx.held if v.campaign_id == campaign_id and v.expires_at > now)
+    return max(0, held - used)
 
 
 @dataclass(frozen=True, slots=True)

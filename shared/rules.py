@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
+from itertools import pairwise
 from operator import attrgetter
 from zoneinfo import ZoneInfo
 
@@ -46,6 +47,9 @@ from shared.money import parse_fen
 from shared.values import value
 
 RECEIPT_NO_MAX_LENGTH = 64
+# rule U4: a bill's business date is its calendar date here (the ledger's business_date_of,
+# server/migrations/0007, says the same)
+BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class PropertyType(StrEnum):
@@ -437,6 +441,15 @@ def normalise_receipt_no(raw: str) -> str:
     return s
 
 
+def business_date(at: datetime) -> date:
+    """Rule U4: the business date of a bill made at ``at``: its calendar date in Asia/Shanghai.
+    Shops restart their receipt counters daily, so a receipt number names a bill within a
+    day (and within a till where the merchant numbers receipts per till)."""
+    if at.tzinfo is None:
+        raise InvalidRequest("the moment of a bill must carry its time zone", field="at")
+    return at.astimezone(BUSINESS_TZ).date()
+
+
 # --- refund (F1-F3) ---------------------------------------------------------------------
 
 
@@ -478,6 +491,47 @@ def partial_refund_split(
         raise InvalidRequest(f"unsupported refund policy {campaign.partial_refund_policy!r}")
     kept = min(voucher_count, remaining_bill_fen // campaign.spend_threshold_fen)  # rule F2
     return kept, voucher_count - kept
+
+
+@dataclass(frozen=True, slots=True)
+class RefundStep:
+    """One refund of a bill as the ledger records it: the bill left after it, and how many
+    vouchers it gave back (rule F2)."""
+
+    remaining_bill_fen: int
+    returned_count: int
+
+
+def cash_held_fen(
+    bill_fen: int, voucher_count: int, face_value_fen: int, refunds: Sequence[RefundStep]
+) -> list[int]:
+    """Rules U3, F2: the cash the customer has paid for a bill, after the redemption and then
+    after each refund in order. Vouchers cover part of the bill and the rest is paid
+    otherwise (U3, no change given): the cash paid is the bill − the vouchers' value; after a
+    refund the customer owes the bill left − the value of the vouchers the bill keeps (never
+    below 0), and holds at most that.
+
+    Example (issue 11 item 5): a bill of 1,000 元 with 5 vouchers of 100 元 → 500 元 cash;
+    450 元 refunded leaves 550 元 and keeps 2 vouchers, so 350 元 is owed: [50000, 35000]
+    (fen), 150 元 handed back.
+    """
+    cash = max(0, bill_fen - voucher_count * face_value_fen)  # rule U3
+    held = [cash]
+    live = voucher_count
+    for step in refunds:
+        live -= step.returned_count
+        owed = max(0, step.remaining_bill_fen - live * face_value_fen)
+        cash = min(cash, owed)
+        held.append(cash)
+    return held
+
+
+def cash_handed_back_fen(
+    bill_fen: int, voucher_count: int, face_value_fen: int, refunds: Sequence[RefundStep]
+) -> list[int]:
+    """Rules U3, F2: the cash each refund of a bill handed back to the customer, in order."""
+    held = cash_held_fen(bill_fen, voucher_count, face_value_fen, refunds)
+    return [before - after for before, after in pairwise(held)]
 
 
 # --- settlement (S1) --------------------------------------------------------------------

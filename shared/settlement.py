@@ -49,9 +49,12 @@ STEPS: dict[str, Step] = {
 }
 
 
-def next_status(current: str, step: str, role: str) -> SettlementStatus:
-    """Rule S1: the status after ``step``, or why it may not be taken."""
-    rule = STEPS.get(step)
+def next_status(
+    current: str, step: str, role: str, steps: Mapping[str, Step] = STEPS
+) -> SettlementStatus:
+    """Rule S1: the status after ``step``, or why it may not be taken (``steps``: whose each
+    step is; the house tickets' settlement names its own, rule T12)."""
+    rule = steps.get(step)
     if rule is None:
         raise InvalidRequest(f"unknown settlement step {step!r}")
     if role not in rule.roles:

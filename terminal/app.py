@@ -1,4 +1,4 @@
-"""The cashier terminal: a Textual app over ``terminal.client``. Keyboard only, 80×24,
+"""The cashier terminal: a Textual app over ``client.till``. Keyboard only, 80×24,
 function keys in the footer; the server's answers in the cashier's language."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from terminal.client import Session, TillClient
+from client.till import TillClient
+from client.wire import Session
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
 from terminal.documents import LOCAL_TZ
 from terminal.i18n import describe_error, tr
@@ -32,6 +33,7 @@ from terminal.scanning import Out, ScanGate, Scanned, ScannerSettings, Typed
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
+from terminal.screens.sales import SalesScreen
 from terminal.screens.settings import SettingsScreen
 
 log = logging.getLogger("terminal")
@@ -41,7 +43,10 @@ SCREENS_BY_MODE: dict[str, type[Screen[Any]]] = {
     "refund": RefundScreen,
     "day": DayScreen,
     "settings": SettingsScreen,
+    "sales": SalesScreen,  # a developer's sales office: house tickets (issue 13, rule T4)
 }
+SHOP_ONLY = frozenset({"refund", "day"})
+"""What a sales office's till does not do: voucher refunds and the shop's day list."""
 
 
 @dataclass
@@ -160,8 +165,27 @@ class TerminalApp(App[None]):
         self.post_message(DistrictNames(names))
 
     @on(SignedIn)
-    def _signed_in(self, message: SignedIn) -> None:
+    async def _signed_in(self, message: SignedIn) -> None:
         self.session = message.session
+        await self._take_till_mode()
+
+    @property
+    def sales_office(self) -> bool:
+        """Rule T4: the till of a developer's sales office (the sign-in says), which takes
+        house tickets where a shop's till takes vouchers."""
+        return self.session is not None and self.session.merchant.kind == "developer"
+
+    @property
+    def main_mode(self) -> str:
+        """Where F2 and a scan go: the shop's checkout or the sales office's contract."""
+        return "sales" if self.sales_office else "checkout"
+
+    async def _take_till_mode(self) -> None:
+        """The sign-in named the merchant's kind: its main screen, its footer's words."""
+        self.localize_bindings(self)
+        self.refresh_bindings()
+        if self.current_mode in ("checkout", "sales") and self.current_mode != self.main_mode:
+            await self.switch_mode(self.main_mode)
 
     @on(SignInFailed)
     def _sign_in_failed(self, message: SignInFailed) -> None:
@@ -259,12 +283,12 @@ class TerminalApp(App[None]):
         """A scan belongs to checkout: close the receipt, leave another screen."""
         while isinstance(self.screen, ModalScreen) and len(self.screen_stack) > 1:
             await self.screen.dismiss(None)
-        if self.current_mode != "checkout":
-            await self.switch_mode("checkout")
+        if self.current_mode != self.main_mode:
+            await self.switch_mode(self.main_mode)
 
     def _hand_scan(self, text: str) -> None:
         screen = self.screen
-        if isinstance(screen, CheckoutScreen):
+        if isinstance(screen, CheckoutScreen | SalesScreen):
             screen.take_scan(text)
 
     async def _quiet_down(self, rounds: int = 4) -> None:
@@ -292,8 +316,18 @@ class TerminalApp(App[None]):
     # -- actions ----------------------------------------------------------------------
 
     async def action_mode(self, mode: str) -> None:
+        if mode == "checkout":
+            mode = self.main_mode  # F2: a shop's checkout, a sales office's contract
+        if self.sales_office and mode in SHOP_ONLY:
+            self.tell(tr("sales.not_here", self.lang), title=tr("title.refused", self.lang))
+            return
         if mode in SCREENS_BY_MODE and mode != self.current_mode:
             await self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A sales office's footer shows no voucher refund nor day list."""
+        shop_only = action == "mode" and bool(parameters) and parameters[0] in SHOP_ONLY
+        return not (shop_only and self.sales_office)
 
     async def pair(self, config: TerminalConfig, session: Session) -> None:
         """Keep a credential the server accepted (0600) and use it from now on."""
@@ -317,7 +351,8 @@ class TerminalApp(App[None]):
             tr("settings.paired", self.lang, merchant=session.merchant.name),
             title=tr("title.ok", self.lang),
         )
-        await self.switch_mode("checkout")
+        self.localize_bindings(self)
+        await self.switch_mode(self.main_mode)
 
     async def set_language(self, lang: Lang) -> None:
         """Chinese or English, everywhere at once; saved with the pairing."""
@@ -354,9 +389,10 @@ class TerminalApp(App[None]):
     def localize_bindings(self, node: DOMNode) -> None:
         """Footer words in the cashier's language: a binding's id names its label."""
         table = node._bindings.key_to_bindings
+        words = {"checkout": "sales"} if self.sales_office else {}  # F2's word (issue 13)
         for key, bindings in table.items():
             table[key] = [
-                replace(b, description=tr(f"key.{b.id}", self.lang)) if b.id else b
+                replace(b, description=tr(f"key.{words.get(b.id, b.id)}", self.lang)) if b.id else b
                 for b in bindings
             ]
 

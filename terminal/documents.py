@@ -12,8 +12,11 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from msgspec import UnsetType
+
+from client.wire import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
+from shared import day_csv as day_csv_layout
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport, Redemption, RefundEntry
 from terminal.config import Lang
 from terminal.i18n import tr
 
@@ -88,10 +91,11 @@ class ReceiptData:
 
 
 def receipt_of(r: Redemption) -> ReceiptData:
+    left = r.citizen.vouchers_left  # a redeem's answer says; a look-up leaves it out
     return ReceiptData(
-        merchant_name=r.merchant_name,
-        terminal_id=r.terminal_id,
-        terminal_label=r.terminal_label,
+        merchant_name=r.merchant.name,
+        terminal_id=r.terminal.id,
+        terminal_label=r.terminal.label,
         time=r.created_at,
         receipt_no=r.receipt_no,
         redemption_id=r.redemption_id,
@@ -99,8 +103,8 @@ def receipt_of(r: Redemption) -> ReceiptData:
         voucher_count=r.voucher_count,
         face_value_fen=r.face_value_fen,
         value_fen=r.value_fen,
-        masked_id=r.masked_id,
-        vouchers_left=r.vouchers_left,
+        masked_id=r.citizen.masked_id,
+        vouchers_left=None if isinstance(left, UnsetType) else left,
         refunds=r.refunds,
         refunded_count=r.refunded_count,
     )
@@ -111,8 +115,8 @@ def reprint_of(row: DayRedemption, merchant_name: str, terminal_label: str = "")
     carry (the customer, the refunds' details) is left out; refunded vouchers are counted."""
     return ReceiptData(
         merchant_name=merchant_name,
-        terminal_id=row.terminal_id,
-        terminal_label=row.terminal_label or terminal_label,
+        terminal_id=row.terminal.id,
+        terminal_label=row.terminal.label or terminal_label,
         time=row.time,
         receipt_no=row.receipt_no,
         redemption_id=row.redemption_id,
@@ -203,17 +207,18 @@ def receipt_text(
 
 
 def terminal_name(terminal_id: int, label: str = "", lang: Lang = "zh") -> str:
-    """One name for a till everywhere (status line, day list, CSV, receipt): its label, or
-    ``终端 #3`` when it has none (issue 11 item 7)."""
-    return label or f"{tr('status.terminal', lang)} #{terminal_id}"
+    """One name for a till everywhere (status line, day list, CSV, receipt): its label, as
+    the server gives it on every row, or ``收银台 3`` when it has none (issue 11 item 7)."""
+    return label or tr("terminal.name", lang, id=terminal_id)
 
 
 def terminal_names(report: DayReport, known: dict[int, str] | None = None) -> dict[int, str]:
-    """Labels by terminal id, from the day's own rows (a refund row carries only the id)."""
+    """Labels by terminal id, from the day's own rows."""
     names = dict(known or {})
-    for r in report.redemptions:
-        if r.terminal_label:
-            names.setdefault(r.terminal_id, r.terminal_label)
+    rows: list[DayRedemption | DayRefund] = [*report.redemptions, *report.refunds]
+    for row in rows:
+        if row.terminal.label:
+            names.setdefault(row.terminal.id, row.terminal.label)
     return names
 
 
@@ -230,132 +235,85 @@ class TillTotals:
     cash_fen: int = 0
     returned: int = 0
     returned_value_fen: int = 0
+    cash_back_fen: int = 0
+    """The cash refunds made at this till handed back (issue 11 item 7)."""
+
+
+_TILL_SUMS = ("b", "v", "val", "cash", "ret", "rv", "back")
 
 
 def till_totals(report: DayReport) -> list[TillTotals]:
     by: dict[int, dict[str, int]] = {}
     for r in report.redemptions:
-        t = by.setdefault(r.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(r.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["b"] += 1
         t["v"] += r.voucher_count
         t["val"] += r.value_fen
         t["cash"] += r.bill_fen - r.value_fen
     for f in report.refunds:
-        t = by.setdefault(f.terminal_id, dict.fromkeys(("b", "v", "val", "cash", "ret", "rv"), 0))
+        t = by.setdefault(f.terminal.id, dict.fromkeys(_TILL_SUMS, 0))
         t["ret"] += f.returned_count
         t["rv"] += f.value_fen
-    return [
-        TillTotals(tid, t["b"], t["v"], t["val"], t["cash"], t["ret"], t["rv"])
-        for tid, t in sorted(by.items())
-    ]
+        t["back"] += f.cash_back_fen
+    return [TillTotals(tid, *(t[k] for k in _TILL_SUMS)) for tid, t in sorted(by.items())]
 
 
-CSV_COLUMNS: dict[Lang, tuple[str, ...]] = {
-    "zh": (
-        "类型",
-        "时间",
-        "核销单号",
-        "退款单号",
-        "小票号",
-        "终端",
-        "账单金额(元)",
-        "收现(元)",
-        "用券(张)",
-        "券金额(元)",
-        "退回(张)",
-        "退回券金额(元)",
-        "净用券(张)",
-        "净券金额(元)",
-    ),
-    "en": (
-        "kind",
-        "time",
-        "redemption_id",
-        "refund_id",
-        "receipt_no",
-        "terminal",
-        "bill_yuan",
-        "cash_yuan",
-        "vouchers_gross",
-        "value_gross_yuan",
-        "vouchers_returned",
-        "value_returned_yuan",
-        "vouchers_net",
-        "value_net_yuan",
-    ),
-}
-_KINDS: dict[Lang, tuple[str, str, str]] = {
-    "zh": ("核销", "退款", "合计"),
-    "en": ("redemption", "refund", "total"),
-}
+def cash_back_fen(report: DayReport) -> int:
+    """The cash the day's refunds handed back (issue 11 item 7)."""
+    return sum(f.cash_back_fen for f in report.refunds)
 
 
 def day_csv(report: DayReport, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ) -> str:
-    """Rule S2: the day's redemptions and refunds, one row each, then the totals; amounts in
-    元 with two decimals (converted from fen by shared.money, never floats), times in local
-    wall-clock time. Gross, returned and net each have their own columns, so every column
-    sums to its total (issue 11 item 7); cash is what the till collected at redemption."""
+    """Rule S2: the day's redemptions and refunds, one row each, then the totals, in the
+    layout the manager's page downloads too (``shared.day_csv``: gross, returned and net in
+    columns of their own, the cash collected and handed back); local wall-clock times."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS[lang])
-    redemption, refund, total = _KINDS[lang]
+    writer.writerow(day_csv_layout.COLUMNS[lang])
     names = terminal_names(report)
+
+    def till(terminal_id: int) -> str:
+        return terminal_name(terminal_id, names.get(terminal_id, ""), lang)
+
     for r in report.redemptions:
         writer.writerow(
-            [
-                redemption,
+            day_csv_layout.redemption_row(
+                lang,
                 local_time(r.time, tz),
                 r.redemption_id,
-                "",
                 r.receipt_no,
-                terminal_name(r.terminal_id, names.get(r.terminal_id, ""), lang),
-                format_yuan(r.bill_fen),
-                format_yuan(r.bill_fen - r.value_fen),
+                till(r.terminal.id),
+                r.bill_fen,
                 r.voucher_count,
-                format_yuan(r.value_fen),
-                "",
-                "",
-                r.voucher_count,
-                format_yuan(r.value_fen),
-            ]
+                r.value_fen,
+            )
         )
     for f in report.refunds:
         writer.writerow(
-            [
-                refund,
+            day_csv_layout.refund_row(
+                lang,
                 local_time(f.time, tz),
                 f.redemption_id,
                 f.refund_id,
                 f.receipt_no,
-                terminal_name(f.terminal_id, names.get(f.terminal_id, ""), lang),
-                "",
-                "",
-                "",
-                "",
+                till(f.terminal.id),
+                f.cash_back_fen,
                 f.returned_count,
-                format_yuan(f.value_fen),
-                -f.returned_count,
-                format_yuan(-f.value_fen),
-            ]
+                f.value_fen,
+            )
         )
     t = report.totals
     writer.writerow(
-        [
-            total,
+        day_csv_layout.total_row(
+            lang,
             report.date,
-            "",
-            "",
-            "",
-            "",
-            format_yuan(t.bill_fen),
-            format_yuan(t.bill_fen - t.value_fen),
-            t.vouchers,
-            format_yuan(t.value_fen),
-            t.returned_vouchers,
-            format_yuan(t.returned_value_fen),
-            t.vouchers - t.returned_vouchers,
-            format_yuan(t.net_value_fen),
-        ]
+            bill_fen=t.bill_fen,
+            vouchers=t.vouchers,
+            value_fen=t.value_fen,
+            cash_back_fen=cash_back_fen(report),
+            returned_vouchers=t.returned_vouchers,
+            returned_value_fen=t.returned_value_fen,
+        )
     )
     return out.getvalue()
 

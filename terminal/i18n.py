@@ -3,8 +3,8 @@ can send (``shared/errors.py`` and the HTTP edge) has plain words in both langua
 
 from __future__ import annotations
 
+from client.http import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from shared.errors import VoucherError
-from terminal.client import ApiError, BadAnswer, OutcomeUnknown, Unreachable
 from terminal.config import Lang
 
 # key -> (中文, English)
@@ -15,7 +15,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status.offline": ("○ 离线", "○ offline"),
     "status.checking": ("… 连接中", "… connecting"),
     "status.unpaired": ("未配对", "not paired"),
-    "status.terminal": ("终端", "Till"),
+    "terminal.name": ("收银台 {id}", "Till {id}"),
     # footer keys (Binding ids)
     "key.checkout": ("收款", "Pay"),
     "key.refund": ("退款", "Refund"),
@@ -42,6 +42,136 @@ TEXTS: dict[str, tuple[str, str]] = {
     "key.open_shift": ("开班", "Open"),
     "key.close_shift": ("交班", "Close"),
     "key.printer": ("存打印机", "Printer"),
+    # a developer's sales office (issue 13, rules T4-T8)
+    "key.sales": ("房票", "Ticket"),
+    "sales.contract": ("网签合同号", "Contract no."),
+    "sales.contract.placeholder": ("网签备案的购房合同编号", "the filed (网签) contract number"),
+    "sales.unit": ("房源", "Unit"),
+    "sales.unit.prompt": ("选择房源库中的房源", "choose a unit of the pool"),
+    "sales.price": ("合同总价(元)", "Price (元)"),
+    "sales.signed": ("签约日期", "Signed on"),
+    "sales.relation": ("购房人", "Buyer"),
+    "sales.buyer_id": ("购房人证件号", "Buyer's ID no."),
+    "sales.buyer_id.placeholder": (
+        "购房人不是持票人本人时填写",
+        "when the buyer is not the holder",
+    ),
+    "sales.proof": ("关系证明", "Proof"),
+    "sales.proof.placeholder": (
+        "结婚证、户口簿等的编号",
+        "marriage certificate, household register",
+    ),
+    "sales.amount": ("房票金额(元)", "Ticket (元)"),
+    "sales.amount.placeholder": ("空 = 本合同可用的最高金额", "empty = the most allowed"),
+    "sales.scan.placeholder": (
+        "扫描持票人钱包里的码（或粘贴）",
+        "scan the code in the holder's wallet (or paste)",
+    ),
+    "relation.holder": ("持票人本人", "the holder"),
+    "relation.spouse": ("配偶", "spouse"),
+    "relation.parent": ("父母", "parent"),
+    "relation.child": ("子女", "child"),
+    "relation.household_member": ("家庭成员", "household member"),
+    "sales.quote.title": ("房票", "House ticket"),
+    "sales.quote.holder": (
+        "持票人 {masked} · 房票 {number} · 有效期至 {deadline}",
+        "Holder {masked} · ticket {number} · valid to {deadline}",
+    ),
+    "sales.quote.range": (
+        "余额 {balance} 元 · 本合同可用 {low} 至 {high} 元",
+        "Balance {balance} 元 · this contract may use {low} to {high} 元",
+    ),
+    "sales.quote.still": (
+        "累计使用还差 {v} 元达到票面金额的 90%（之后可申请兑付结余）",
+        "{v} 元 more to reach 90% of the face value (then cash-out)",
+    ),
+    "sales.quote.subsidy": (
+        "签约在核发后第 {m} 个月：购房补贴 {rate}，{v} 元",
+        "Signed in month {m} after issue: subsidy {rate}, {v} 元",
+    ),
+    "sales.quote.reward": ("政策性奖励 {v} 元（{area} ㎡）", "reward {v} 元 ({area} m²)"),
+    "sales.quote.pays": (
+        "房票支付 {amount} 元 · 购房人还需支付 {rest} 元",
+        "Ticket pays {amount} 元 · the buyer still pays {rest} 元",
+    ),
+    "sales.quote.pending": (
+        "房票支付：待确认 · 购房人还需支付：待确认",
+        "Ticket pays: unconfirmed · the buyer still pays: unconfirmed",
+    ),
+    "sales.hint.start": (
+        "填写网签合同号、房源、总价和购房人，然后扫持票人的码。",
+        "Enter the contract, unit, price and buyer, then scan the holder's code.",
+    ),
+    "sales.scan.held": (
+        "已读取持票人的码。请把合同信息填写完整，按 Enter。",
+        "Holder's code read. Complete the contract, then Enter.",
+    ),
+    "sales.hint.confirm": (
+        "核对无误按 F9 确认使用房票；改金额请修改房票金额后按 Enter 重新计算。",
+        "If this is right, F9 uses the ticket; to change the amount, edit it and press Enter.",
+    ),
+    "sales.hint.requote": (
+        "合同信息已修改：按 Enter 重新计算（无需重新扫码）。",
+        "The contract changed: Enter quotes it again (no new scan needed).",
+    ),
+    "sales.hint.using": (
+        "正在使用房票，请稍候…（最多 {s} 秒；Esc 停止等待）",
+        "Using the ticket, please wait… (at most {s} s; Esc stops waiting)",
+    ),
+    "sales.hint.checking": (
+        "？仍在向服务器查询结果…（第 {n} 次，最多 {s} 秒）请勿重新扫码。",
+        "? Still asking the server for the outcome… (try {n}, at most {s} s). Do not rescan.",
+    ),
+    "sales.busy": ("正在办理当前合同，请稍候。", "This contract is being processed; wait."),
+    "sales.one_ticket": ("持票人只有这一张可用房票。", "The holder has no other ticket to use."),
+    "key.other_ticket": ("换票", "Other ticket"),
+    "sales.result.ok": (
+        "✔ 已使用房票 {amount} 元（补贴 {subsidy} 元，奖励 {reward} 元），"
+        "购房人还需支付 {rest} 元；房票余额 {balance} 元。",
+        "✔ Ticket used: {amount} 元 (subsidy {subsidy} 元, reward {reward} 元); "
+        "the buyer still pays {rest} 元; balance {balance} 元.",
+    ),
+    "sales.result.unknown": (
+        "？结果未知：请勿重新扫码，按 F8 查询结果。",
+        "? Outcome unknown: do not rescan; F8 asks the server.",
+    ),
+    "sales.result.still_unknown": (
+        "？结果仍未知：第 {n} 次查询（{at}）服务器仍无应答。请勿重新扫码；按 F8 再查。",
+        "? Still unknown: check {n} ({at}) got no answer. Do not rescan; F8 asks again.",
+    ),
+    "sales.result.not_used": (
+        "✘ 未使用房票：服务器没有这次使用，可重新确认。",
+        "✘ Not used: the server has no such use; you may confirm again.",
+    ),
+    "sales.result.offline": (
+        "✘ 服务器离线，未使用房票。请检查网络后重试。",
+        "✘ Server offline; the ticket was not used. Check the network and retry.",
+    ),
+    "sales.result.refused": ("✘ 未使用房票：{reason}", "✘ Not used: {reason}"),
+    "sales.pool.empty": (
+        "房源库中没有可售房源，请联系住建部门。",
+        "The listing pool holds no unit for sale; call the housing bureau.",
+    ),
+    "sales.not_here": (
+        "售楼处终端只办理房票，不办理消费券退款和日报。",
+        "A sales office's till takes house tickets only: no voucher refunds or day list.",
+    ),
+    "input.contract": ("请输入网签合同号（1-64 个字符）。", "Enter the contract number (1-64)."),
+    "input.unit": ("请选择房源（Enter 打开列表）。", "Choose a unit (Enter opens the list)."),
+    "input.price": (
+        "合同总价：请输入元，最多两位小数。",
+        "The price: 元 with at most two decimals.",
+    ),
+    "input.signed": ("签约日期格式：YYYY-MM-DD。", "Signing date: YYYY-MM-DD."),
+    "input.buyer-id": (
+        "购房人证件号不对：18 位身份证号（购房人不是持票人本人时必填）。",
+        "The buyer's ID number is not valid: 18 characters (needed unless the holder buys).",
+    ),
+    "input.amount": (
+        "房票金额：请输入元，最多两位小数；空 = 最高金额。",
+        "Ticket amount: 元 with at most two decimals; empty = the most allowed.",
+    ),
+    "input.scan.ticket": ("请先扫描持票人的码。", "Scan the holder's code first."),
     # checkout
     "checkout.bill": ("账单金额(元)", "Bill (元)"),
     "checkout.bill.placeholder": ("例如 450.00", "e.g. 450.00"),
@@ -79,6 +209,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "scan.payment": (
         "这是微信/支付宝付款码，不是消费券码。请让顾客打开消费券码。",
         "That is a WeChat/Alipay payment code, not a voucher code. Ask for the voucher code.",
+    ),
+    "scan.old_voucher": (
+        "这是旧版消费券码，已经失效。请顾客刷新消费券码后重新扫码。",
+        "That is a voucher code of the old kind and has expired: ask the customer to refresh it.",
     ),
     "scan.text": (
         "扫到的内容不是消费券码。请扫描顾客手机上的消费券码。",
@@ -303,17 +437,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "day.col.value": ("券金额", "Value"),
     "day.col.refunded": ("已退", "Ret."),
     "day.col.bill": ("账单", "Bill"),
-    "day.col.terminal": ("终端", "Till"),
+    "day.col.terminal": ("收银台", "Till"),
+    "day.col.cash": ("现金", "Cash"),
     "day.totals": (
         "{date} 合计：{bills} 单 · 用券 {vouchers} 张 · {value} 元 · 收现 {cash} 元\n"
-        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元",
+        "退回 {returned} 张 · {rvalue} 元 · 净额 {net} 元 · 退现 {back} 元",
         "{date} totals: {bills} bills · {vouchers} vouchers · {value} 元 · cash {cash} 元\n"
-        "returned {returned} · {rvalue} 元 · net {net} 元",
+        "returned {returned} · {rvalue} 元 · net {net} 元 · cash back {back} 元",
     ),
     "day.till": (
-        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张",
+        "  {name}：{bills} 单 · 券 {vouchers} 张 {value} 元 · 收现 {cash} 元 · 退回 {returned} 张"
+        " · 退现 {back} 元",
         "  {name}: {bills} bills · {vouchers} vouchers {value} 元 · cash {cash} 元 · "
-        "returned {returned}",
+        "returned {returned} · cash back {back} 元",
     ),
     "day.empty": ("{date} 没有核销记录。", "No redemptions on {date}."),
     "day.exported": ("已导出：{path}", "Exported: {path}"),
@@ -333,6 +469,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "shift.value": ("券金额", "Voucher value"),
     "shift.bill": ("账单合计", "Bills total"),
     "shift.cash": ("收现", "Cash collected"),
+    "shift.cash_back": ("退现", "Cash back"),
     "shift.refunds": ("退款", "Refunds"),
     "shift.refund_count": ("{n} 笔", "{n}"),
     "shift.returned": ("退回券", "Returned"),
@@ -416,9 +553,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "这些券不能在本区商户使用。",
         "These vouchers cannot be used at a shop in this district.",
     ),
-    "bill_already_redeemed": (
-        "这张小票已经用过券了，同一张小票只能核销一次。",
-        "Vouchers were already used on this receipt; a bill is redeemed once.",
+    "bill_already_redeemed": (  # rule U4: said at the quote, before the money is taken
+        "这张小票号今天已用过，请核对小票号或换下一张。顾客的码仍有效，改好小票号后按回车。",
+        "This receipt number was already used today: check it, or take the next receipt. "
+        "The customer's code still holds: fix the number and press Enter.",
     ),
     "participation_revoked": (
         "该顾客的参与资格已被取消。",
@@ -487,6 +625,14 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The till's credential was refused: pair again in Settings (F5).",
     ),
     "forbidden": ("本终端无权办理此业务。", "This till may not do that."),
+    "manager_approval_required": (  # issue 11 item 5: the shop's setting, held by the server
+        "本店退款需要经理授权：请按 F9 请经理输入账号和密码。",
+        "This shop's refunds need a manager's approval: press F9 for the manager to sign in.",
+    ),
+    "approval_for_another_refund": (  # item 5: an approval names one refund
+        "经理的授权只对原来那一笔退款有效：请按 F9 请经理为这笔退款授权。",
+        "The manager approved another refund: press F9 for the manager to approve this one.",
+    ),
     "not_found": ("找不到这笔核销。", "No such redemption at this shop."),
     "conflict": ("当前状态不允许此操作。", "The current state does not allow this."),
     "refused": ("活动规则不允许此操作。", "The campaign rules refuse this."),
@@ -534,6 +680,68 @@ ERRORS: dict[str, tuple[str, str]] = {
         "Server campaign configuration error; call the operator.",
     ),
     "voucher_error": ("操作失败。", "The operation failed."),
+    # house tickets at a sales office (rules T1-T13)
+    "issuance_closed": ("本日期不核发房票。", "House tickets are not issued on this date."),
+    "project_not_eligible": ("该项目不能核发房票。", "This project may not issue house tickets."),
+    "ticket_expired": ("房票已过使用期限，不能使用。", "The house ticket has expired."),
+    "ticket_reported_lost": (
+        "房票已挂失，补办前不能使用。",
+        "The house ticket was reported lost; it cannot be used until replaced.",
+    ),
+    "ticket_void": ("这张房票的编号已作废。", "This house ticket number is no longer valid."),
+    "ticket_not_found": (
+        "持票人名下没有这张房票（或没有本项目的房票）。",
+        "The holder holds no such house ticket (or none of this programme).",
+    ),
+    "listing_not_eligible": (
+        "该房源不能用房票购买，请核对房源库。",
+        "This unit cannot be bought with a house ticket; check the listing pool.",
+    ),
+    "buyer_not_served": (
+        "购房人不是持票人或可代付的家庭成员。",
+        "The buyer is neither the holder nor a family member the ticket may pay for.",
+    ),
+    "ticket_balance_insufficient": (
+        "使用金额超过房票余额。",
+        "The amount is above the house ticket's balance.",
+    ),
+    "ticket_exceeds_price": (
+        "房票金额加补贴或奖励超过合同总价。",
+        "The ticket amount with its subsidy or reward is above the contract price.",
+    ),
+    "ticket_use_below_minimum": (
+        "单次使用金额未达到房票面值规定比例。",
+        "A single use must reach the required share of the ticket's face value.",
+    ),
+    "ticket_split_refused": (
+        "这张房票不能按此方式分割或合并。",
+        "The house ticket cannot be split or combined this way.",
+    ),
+    "ticket_transfer_refused": ("这张房票不能转让或继承。", "The house ticket cannot pass on."),
+    "ticket_return_refused": (
+        "这张房票现在不能退回或作废。",
+        "The house ticket cannot be returned or voided now.",
+    ),
+    "contract_already_used": (
+        "这份购房合同已经用过房票，同一合同只能使用一次。",
+        "A house ticket was already used on this contract; a contract is paid once.",
+    ),
+    "contract_already_cancelled": (
+        "这份购房合同的房票使用已撤销。",
+        "This purchase contract's ticket use was already cancelled.",
+    ),
+    "cashout_not_due": (
+        "房票结余暂不能兑付。",
+        "The ticket's balance cannot be paid out yet.",
+    ),
+    "replacement_not_yet": (
+        "遗失声明期尚未届满，暂不能补办。",
+        "The lost ticket's notice is still running.",
+    ),
+    "working_calendar_missing": (
+        "工作日日历未覆盖该日期，请联系运营方。",
+        "The working-day calendar does not cover this date; call the operator.",
+    ),
     # the HTTP edge
     "body_too_large": ("请求太大。", "The request is too large."),
     "method_not_allowed": ("服务器不支持此操作。", "The server does not allow this."),
@@ -551,6 +759,15 @@ ERRORS: dict[str, tuple[str, str]] = {
         "服务器数据库暂时不可用，请稍后再试；同一笔交易重试不会重复核销。",
         "The server's database is unavailable for a moment; retrying the same sale is safe.",
     ),
+    # issue 14: the server refused at once under overload; nothing was done
+    "server_busy": (
+        "服务器繁忙，本笔未办理，请稍后重试；同一笔交易重试不会重复核销。",
+        "The server is busy and did nothing; try again in a moment, retrying the sale is safe.",
+    ),
+    "waiting_room": (
+        "领券人数较多，正在排队，请按提示时间后再试。",
+        "Many people are claiming now: you are in the waiting room; try again when told.",
+    ),
     # the terminal's own
     "unreachable": (
         "连不上服务器，请检查网络。没有办理任何业务。",
@@ -565,6 +782,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "The server has no such redemption: no voucher was used.",
     ),
     "bad_answer": ("服务器的应答无法读取。", "The server's answer cannot be read."),
+    "not_used": (
+        "服务器没有这次房票使用的记录：房票未使用。",
+        "The server has no record of this ticket use: the ticket was not used.",
+    ),
     "unexpected": ("发生意外错误，请重试。", "Something unexpected happened; try again."),
 }
 

@@ -21,23 +21,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, RefundInvalid
-from shared.rules import partial_refund_split
-from terminal.client import Redemption
+from shared.rules import RefundStep, cash_held_fen, partial_refund_split
 
 
 def cash_paid_fen(r: Redemption) -> int:
     """The cash the customer has paid for this bill so far, net of what earlier refunds
-    handed back: the bill − the vouchers' value at redemption, then after each refund (in
-    order) at most what the customer still owed (remaining bill − kept vouchers' value)."""
-    cash = max(0, r.bill_fen - r.voucher_count * r.face_value_fen)  # rule U3
-    live = r.voucher_count
-    for refund in sorted(r.refunds, key=lambda f: f.refund_id):
-        live -= refund.returned_count
-        owed = max(0, refund.remaining_bill_fen - live * r.face_value_fen)
-        cash = min(cash, owed)
-    return cash
+    handed back (``shared.rules.cash_held_fen``, the server's own reckoning)."""
+    steps = [
+        RefundStep(f.remaining_bill_fen, f.returned_count)
+        for f in sorted(r.refunds, key=lambda f: f.refund_id)
+    ]
+    return cash_held_fen(r.bill_fen, r.voucher_count, r.face_value_fen, steps)[-1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ Without a suffix (``suffix=""``) a run is a scan when the scanner goes quiet and
 holds the prefix or is at least ``min_length`` keys; with a suffix, a run that goes quiet
 is still a scan when it holds the prefix or has our code's shape.
 
-``classify_scan`` names what was scanned, so each kind gets its own words (item 8).
+``classify_scan`` names what was scanned, so each kind gets its own words (item 8); a code
+of the former kind (a 383-character compact JWS) is named an old code, to be refreshed.
 """
 
 from __future__ import annotations
@@ -27,16 +28,18 @@ import re
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
+from shared.tokens import OLD_QR_CODE_SHAPE, QR_CODE_SHAPE
+
 K = TypeVar("K")
 
 SUFFIX_KEYS = ("enter", "tab", "")
-ScanKind = Literal["voucher", "product", "payment", "text"]
+ScanKind = Literal["voucher", "old_voucher", "product", "payment", "text"]
 
-# Our code's shapes, in one place. Today a compact JWS (header ``{"`` base64url = ``eyJ``);
-# a short code (issue 11 item 2: at most 64 digits / upper-case letters) is one more line,
-# e.g. ``re.compile(r"[0-9A-Z]{24,64}\Z")``.
-VOUCHER_CODE_SHAPES: tuple[re.Pattern[str], ...] = (
-    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\Z"),
+# Our code's shapes (shared/tokens.py), anchored at the end of a run: today's 52-character
+# ``VQ1…`` code (issue 11 item 2), and the former compact JWS, still recognised as a scan so it
+# never lands in a field, and named an old code.
+VOUCHER_CODE_SHAPES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(shape.pattern + r"\Z", shape.flags) for shape in (QR_CODE_SHAPE, OLD_QR_CODE_SHAPE)
 )
 _PRODUCT = re.compile(r"[0-9]{8}|[0-9]{12,14}")  # EAN-8, UPC-A, EAN-13, GTIN-14
 # WeChat Pay 付款码: 18 digits from 10-15; Alipay: 16-24 digits from 25-30
@@ -77,11 +80,14 @@ def voucher_code_start(text: str) -> int | None:
 
 
 def classify_scan(text: str) -> ScanKind:
-    """What a scan is: our voucher code, a product barcode, a WeChat/Alipay 付款码, or
-    text (anything else: a URL, a receipt number...)."""
+    """What a scan is: our voucher code, our code of the former kind (expired for good), a
+    product barcode, a WeChat/Alipay 付款码, or text (anything else: a URL, a receipt
+    number...)."""
     code = text.strip()
-    if looks_like_voucher_code(code):
+    if QR_CODE_SHAPE.fullmatch(code):
         return "voucher"
+    if OLD_QR_CODE_SHAPE.fullmatch(code):
+        return "old_voucher"
     if _WECHAT.fullmatch(code) or _ALIPAY.fullmatch(code):
         return "payment"
     if _PRODUCT.fullmatch(code) and gtin_check_ok(code):

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
+from client.wire import DayReport
 from shared.money import format_yuan
-from terminal.client import DayReport
 from terminal.config import Lang
 from terminal.documents import LOCAL_TZ, _line, display_width, local_time, pad, terminal_name
 from terminal.i18n import tr
@@ -100,6 +100,8 @@ class ShiftSummary:
     refunds: int = 0
     returned_vouchers: int = 0
     returned_value_fen: int = 0
+    cash_back_fen: int = 0
+    """The cash this till's refunds handed back (the server's reckoning, rules U3, F2)."""
 
     @property
     def cash_fen(self) -> int:
@@ -128,12 +130,12 @@ def shift_summary(
     seen_r: set[int] = set()
     seen_f: set[int] = set()
     t: dict[str, int] = dict.fromkeys(
-        ("bills", "vouchers", "value", "bill", "refunds", "rv", "rvalue"), 0
+        ("bills", "vouchers", "value", "bill", "refunds", "rv", "rvalue", "back"), 0
     )
     for report in reports:
         for r in report.redemptions:
             at = _at(r.time)
-            if r.terminal_id != shift.terminal_id or r.redemption_id in seen_r:
+            if r.terminal.id != shift.terminal_id or r.redemption_id in seen_r:
                 continue
             if at is None or not start <= at < until:
                 continue
@@ -144,7 +146,7 @@ def shift_summary(
             t["bill"] += r.bill_fen
         for f in report.refunds:
             at = _at(f.time)
-            if f.terminal_id != shift.terminal_id or f.refund_id in seen_f:
+            if f.terminal.id != shift.terminal_id or f.refund_id in seen_f:
                 continue
             if at is None or not start <= at < until:
                 continue
@@ -152,6 +154,7 @@ def shift_summary(
             t["refunds"] += 1
             t["rv"] += f.returned_count
             t["rvalue"] += f.value_fen
+            t["back"] += f.cash_back_fen
     return ShiftSummary(
         terminal_id=shift.terminal_id,
         opened_at=shift.opened_at,
@@ -164,6 +167,7 @@ def shift_summary(
         refunds=t["refunds"],
         returned_vouchers=t["rv"],
         returned_value_fen=t["rvalue"],
+        cash_back_fen=t["back"],
     )
 
 
@@ -200,6 +204,7 @@ def shift_text(
         _line(tr("shift.value", lang), yuan(s.value_fen), width),
         _line(tr("shift.bill", lang), yuan(s.bill_fen), width),
         _line(tr("shift.cash", lang), yuan(s.cash_fen), width),
+        _line(tr("shift.cash_back", lang), yuan(s.cash_back_fen), width),
         _line(tr("shift.refunds", lang), tr("shift.refund_count", lang, n=s.refunds), width),
         _line(
             tr("shift.returned", lang),

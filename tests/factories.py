@@ -115,6 +115,8 @@ async def redemption(
     receipt_no: str | None = None,
     bill_fen: int = 40000,
     voucher_count: int = 1,
+    created_at: datetime | None = None,
+    receipt_till: int | None = None,
 ) -> int:
     return await seeding.redemption(
         conn,
@@ -129,5 +131,7 @@ async def redemption(
             token_jti=await consumed_token(conn, citizen_id),
             idempotency_key=ref("idem"),
             request_hash=fake_hash(),
+            created_at=created_at,
+            receipt_till=receipt_till,
         ),
     )

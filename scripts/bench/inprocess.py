@@ -34,8 +34,9 @@ from multidict import CIMultiDict
 
 from bench.serve import settings_from
 from server.app import create_app
+from server.settings import qr_key_from_file
 from server.web import GUARD, TILL
-from shared.tokens import SigningKey, issue_qr_token
+from shared.tokens import QrKey, issue_qr_token
 
 
 def request(
@@ -58,7 +59,7 @@ def callgrind(*args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(os.getpid())], capture_output=True)  # noqa: S607
 
 
-async def run(cfg: dict[str, Any], key: SigningKey, raw: bytes) -> dict[str, Any]:
+async def run(cfg: dict[str, Any], key: QrKey, citizens: list[int]) -> dict[str, Any]:
     app = create_app(settings_from(cfg["server"]))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -71,15 +72,12 @@ async def run(cfg: dict[str, Any], key: SigningKey, raw: bytes) -> dict[str, Any
         credential = {"terminal_id": terminal_id, "secret": secret}
         signed = await app._handle(request(app, protocol, "/v1/auth/terminal", credential, {}))
         access.append(json.loads(signed.body)["access_token"])  # type: ignore[attr-defined]
-    subjects = [str(uuid.UUID(bytes=raw[i : i + 16])) for i in range(0, len(raw), 16)]
     rng = random.Random(cfg["seed"])
-    rng.shuffle(subjects)
+    rng.shuffle(citizens)
     now, tag = datetime.now(UTC), uuid.uuid4().hex[:6]
     work: list[tuple[web.Request, web.Request]] = []
     for i in range(pairs + pairs // 10):
-        token = issue_qr_token(
-            key=key, subject=subjects[i], issuer=cfg["issuer"], audience=cfg["audience"], now=now
-        )[0]
+        token = issue_qr_token(key=key, holder=citizens[i], now=now)[0]
         auth = {"Authorization": f"Bearer {access[i % concurrency]}"}
         bill = rng.randint(400, 1000) * 100
         quote = request(app, protocol, "/v1/quote", {"token": token, "bill_fen": bill}, auth)
@@ -125,14 +123,14 @@ async def run(cfg: dict[str, Any], key: SigningKey, raw: bytes) -> dict[str, Any
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    key = SigningKey.from_pem(cfg["qr_kid"], Path(cfg["qr_key_pem"]).read_bytes())
-    raw = Path(cfg["subjects_path"]).read_bytes()
+    key = qr_key_from_file(cfg["qr_kid"], Path(cfg["qr_key_file"]))
+    citizens = json.loads(Path(cfg["citizens_path"]).read_text())
     try:
         import uvloop
 
-        result = uvloop.run(run(cfg, key, raw))
+        result = uvloop.run(run(cfg, key, citizens))
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        result = asyncio.run(run(cfg, key, raw))
+        result = asyncio.run(run(cfg, key, citizens))
     Path(argv[1]).write_text(json.dumps(result))
     return 0
 

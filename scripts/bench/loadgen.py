@@ -7,10 +7,10 @@ a citizen's QR token, ``POST /v1/quote`` with a bill of 400 to 1,000 元, then
 never more than the quote allows). Warm-up first, then a measured window; latencies in
 microseconds go to HdrHistograms, outcomes are counted by status and code.
 
-QR tokens are what citizens' phones bring; the till does not make them. So they are signed
-before the run (on all cores, ES256 with the server's key, each for a different citizen in a
+QR tokens are what citizens' phones bring; the till does not make them. So they are minted
+before the run (on all cores, with the server's QR key, each for a different citizen in a
 random order, so the per-citizen Redis lock practically never contends) and the measured
-window spends no CPU on signing. A token lives 60 s: tokens for later parts of a long run are
+window spends no CPU on minting. A token lives 60 s: tokens for later parts of a long run are
 signed with a later issue time (``iat``), each batch covering 45 s. Should a batch run dry
 the generator signs inline and reports how often (``inline_signed``).
 
@@ -20,11 +20,11 @@ itself over an ``asyncio.Protocol``: requests are pre-formatted bytes, responses
 by ``httptools`` (the C parser uvicorn uses). One request at a time per connection, a 30 s
 timeout per request, reconnect after a closed connection.
 
-That is why the benchmark keeps this generator of its own instead of the operators' typed
-client (ops/client.py, on aiohttp, which ``voucherctl`` and the load test share): with that
-client the generator would spend a fifth of the 2-core machine on itself and the benchmark
-would measure the client as much as the server. Sign-in, which is not measured, does use
-aiohttp.
+That is why the benchmark keeps this generator of its own instead of the one typed API
+client (``client/``, on aiohttp, which the terminal, ``voucherctl`` and the load test share):
+with that client the generator would spend a fifth of the 2-core machine on itself and the
+benchmark would measure the client as much as the server. Sign-in, which is not measured,
+does go through the client (``sign_in``, shared with the fault scripts).
 """
 
 from __future__ import annotations
@@ -49,54 +49,77 @@ import httptools
 from hdrh.histogram import HdrHistogram
 
 from bench import procstat
-from shared.tokens import SigningKey, issue_qr_token
+from client.http import ApiError, Http
+from client.wire import AccessToken
+from server.settings import qr_key_from_file
+from shared.tokens import QrKey, issue_qr_token
 
 BATCH_SECONDS = 45
-_KEY: SigningKey | None = None
-_SIGN: dict[str, Any] = {}
+_KEY: QrKey | None = None
 
 
-def _init_signer(pem: bytes, kid: str, issuer: str, audience: str) -> None:
+def _init_signer(path: str, kid: str) -> None:
     global _KEY
-    _KEY = SigningKey.from_pem(kid, pem)
-    _SIGN.update(issuer=issuer, audience=audience)
+    _KEY = qr_key_from_file(kid, Path(path))
 
 
-def _sign_chunk(args: tuple[float, list[str]]) -> list[str]:
-    iat, subjects = args
+def _sign_chunk(args: tuple[float, list[int]]) -> list[str]:
+    iat, citizens = args
     assert _KEY is not None
     now = datetime.fromtimestamp(iat, UTC)
-    return [
-        issue_qr_token(
-            key=_KEY, subject=s, issuer=_SIGN["issuer"], audience=_SIGN["audience"], now=now
-        )[0]
-        for s in subjects
-    ]
+    return [issue_qr_token(key=_KEY, holder=c, now=now)[0] for c in citizens]
+
+
+async def sign_in(session: aiohttp.ClientSession, base_url: str, terminal: list[Any]) -> str:
+    """A seeded terminal's access token (``[id, secret]``), through the one API client.
+    Tills signing in all at once may meet the server's load shedding (503 ``server_busy``,
+    issue 14): as a till does, wait the ``retry_after_s`` it names and try again."""
+    http = Http(base_url, session=session)
+    body = {"terminal_id": terminal[0], "secret": terminal[1]}
+    for _ in range(20):
+        try:
+            answer = await http.fetch("POST", "/v1/auth/terminal", AccessToken, body=body)
+        except ApiError as exc:
+            if exc.status != 503:
+                raise
+            wait = float(exc.details.get("retry_after_s", 1))
+            await asyncio.sleep(wait * (0.5 + random.random()))
+            continue
+        return answer.access_token
+    raise RuntimeError(f"terminal {terminal[0]} sign-in: the server stayed busy")
 
 
 class Tokens:
     """Pre-signed QR tokens in batches by issue time; hands out the newest usable one."""
 
-    def __init__(self, cfg: dict[str, Any], subjects: list[str]) -> None:
+    @classmethod
+    def for_citizens(cls, cfg: dict[str, Any]) -> Tokens:
+        """For the seeded citizens of ``cfg["citizens_path"]`` (their row ids, JSON), in the
+        order ``cfg["seed"]`` shuffles them to."""
+        citizens = json.loads(Path(cfg["citizens_path"]).read_text())
+        random.Random(cfg["seed"]).shuffle(citizens)
+        return cls(cfg, citizens)
+
+    def __init__(self, cfg: dict[str, Any], citizens: list[int]) -> None:
         self.cfg = cfg
-        self.subjects = subjects
-        self.next_subject = 0
+        self.citizens = citizens
+        self.next_citizen = 0
         self.batches: list[tuple[float, list[str]]] = []  # (iat epoch s, tokens)
         self.inline_signed = 0
         self.signed = 0
         self.sign_seconds = 0.0
 
-    def _subjects(self, n: int) -> list[str]:
+    def _citizens(self, n: int) -> list[int]:
         out = []
         for _ in range(n):
-            out.append(self.subjects[self.next_subject % len(self.subjects)])
-            self.next_subject += 1
+            out.append(self.citizens[self.next_citizen % len(self.citizens)])
+            self.next_citizen += 1
         return out
 
     def presign(self, run_seconds: float, rate: float, workers: int) -> None:
         started = time.time()
         total = int(rate * run_seconds) + 1000
-        # estimate when the run starts: after signing (~45 us per token per core)
+        # estimate when the run starts: after minting (~15 us per token per core; 50 to be safe)
         anchor = started + total * 50e-6 / max(1, workers) + 1.0
         plan: list[tuple[float, int]] = []
         covered = 0.0
@@ -109,16 +132,11 @@ class Tokens:
             plan.append((float(int(iat)), int(rate * span) + 500))
             covered += span
             k += 1
-        chunks: list[tuple[float, list[str]]] = []
+        chunks: list[tuple[float, list[int]]] = []
         for iat, n in plan:
             for i in range(0, n, 2000):
-                chunks.append((iat, self._subjects(min(2000, n - i))))
-        init = (
-            Path(self.cfg["qr_key_pem"]).read_bytes(),
-            self.cfg["qr_kid"],
-            self.cfg["issuer"],
-            self.cfg["audience"],
-        )
+                chunks.append((iat, self._citizens(min(2000, n - i))))
+        init = (self.cfg["qr_key_file"], self.cfg["qr_kid"])
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers, initializer=_init_signer, initargs=init) as pool:
@@ -144,7 +162,7 @@ class Tokens:
             if iat - 4 <= now < iat + 55 and tokens:
                 return tokens.pop()
         self.inline_signed += 1
-        return _sign_chunk((now, self._subjects(1)))[0]
+        return _sign_chunk((now, self._citizens(1)))[0]
 
 
 REQUEST_TIMEOUT_S = 30.0
@@ -284,14 +302,6 @@ class Run:
         bucket = self.outcomes[op]
         bucket[key] = bucket.get(key, 0) + 1
 
-    async def sign_in(self, session: aiohttp.ClientSession, terminal: list[Any]) -> str:
-        body = {"terminal_id": terminal[0], "secret": terminal[1]}
-        async with session.post(self.base + "/v1/auth/terminal", json=body) as resp:
-            data = await resp.json()
-            if resp.status != 200:
-                raise RuntimeError(f"terminal {terminal[0]} sign-in: {resp.status} {data}")
-            return str(data["access_token"])
-
     async def terminal(self, index: int, access: str, rng: random.Random) -> None:
         split = urlsplit(self.base)
         host, port = split.hostname or "127.0.0.1", split.port or 80
@@ -369,7 +379,7 @@ class Run:
         async with aiohttp.ClientSession(
             connector=connector, timeout=timeout, auto_decompress=False
         ) as session:
-            access = await asyncio.gather(*(self.sign_in(session, t) for t in terminals))
+            access = await asyncio.gather(*(sign_in(session, self.base, t) for t in terminals))
         now = time.perf_counter()
         self.t_measure = now + float(cfg["warmup"])
         self.t_end = self.t_measure + float(cfg["duration"])
@@ -427,10 +437,7 @@ class Run:
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    raw = Path(cfg["subjects_path"]).read_bytes()
-    subjects = [str(uuid.UUID(bytes=raw[i : i + 16])) for i in range(0, len(raw), 16)]
-    random.Random(cfg["seed"]).shuffle(subjects)
-    tokens = Tokens(cfg, subjects)
+    tokens = Tokens.for_citizens(cfg)
     run_seconds = float(cfg["warmup"]) + float(cfg["duration"]) + 5
     tokens.presign(run_seconds, float(cfg["token_rate"]), int(cfg.get("sign_workers", 2)))
     print(
@@ -438,7 +445,6 @@ def main(argv: list[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
-    del raw
     gc.collect()
     gc.freeze()  # the token lists are long-lived: keep them out of the collector's way
     try:

@@ -56,7 +56,12 @@ def _group(pid: int, comm: str, roles: dict[int, str], database: str) -> str:
             parts = parts[1:]
             if parts and parts[0].endswith(":"):  # Debian adds the cluster name, "15/main:"
                 parts = parts[1:]
-            if len(parts) >= 3 and parts[1] == database and "(" in parts[2]:
+            # a client's address: "HOST(PORT)" over TCP, "[local]" over a Unix socket
+            if (
+                len(parts) >= 3
+                and parts[1] == database
+                and ("(" in parts[2] or parts[2] == "[local]")
+            ):
                 return "postgres backends"
             if parts and parts[0] in ("walwriter", "checkpointer"):
                 return "postgres WAL writer + checkpointer"

@@ -46,7 +46,7 @@ class SeedResult:
     merchants: int
     terminals: list[tuple[int, str]]  # (terminal id, secret)
     past_bills: int
-    subjects: list[uuid.UUID]  # index i is citizen id i + 1
+    citizen_ids: list[int]  # what the citizens' QR codes name (rule U5)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -174,6 +174,6 @@ async def seed(
         merchants=merchants,
         terminals=[(t, c.secret) for t, c in zip(terminal_ids, credentials, strict=True)],
         past_bills=past_bills,
-        subjects=subjects,
+        citizen_ids=citizen_ids,
         seconds=timings,
     )

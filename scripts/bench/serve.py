@@ -1,7 +1,7 @@
 """The real server in its own process: ``python -m bench.serve CONFIG.json``.
 
-Builds ``Settings`` from the JSON the benchmark wrote (database and Redis URLs, the QR
-signing key as a PEM file, random secrets) and serves ``create_app(settings)`` on uvloop
+Builds ``Settings`` from the JSON the benchmark wrote (database and Redis URLs, the QR key
+in its secrets file, ``new_qr_key``, random secrets) and serves ``create_app(settings)`` on uvloop
 with access logging off, until SIGTERM or SIGINT. With ``"cprofile": PATH`` the whole
 process runs under cProfile and the stats are written to PATH on exit.
 """
@@ -23,9 +23,19 @@ from aiohttp import web
 
 from server.app import create_app, freeze_heap
 from server.campaign_files import bundled_campaigns_dir
-from server.settings import Settings
+from server.settings import Settings, qr_key_from_file, write_qr_key_file
 from server.web import JsonLogFormatter
-from shared.tokens import SigningKey
+from shared.keys import SigningKey
+from shared.tokens import QrKey
+
+
+def new_qr_key(folder: Path) -> dict[str, str]:
+    """A random QR key in ``folder`` (0600): the server verifies with it, the load generator
+    mints with it. The configuration entries that name it."""
+    key = QrKey.generate("B")
+    path = folder / "qr.key"
+    write_qr_key_file(path, key)
+    return {"qr_kid": key.kid, "qr_key_file": str(path)}
 
 
 def settings_from(cfg: dict[str, Any]) -> Settings:
@@ -34,7 +44,7 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         redis_url=cfg["redis_url"],
         id_hash_key=base64.b64decode(cfg["id_hash_key"]),
         access_token_secret=base64.b64decode(cfg["access_token_secret"]),
-        qr_keys=(SigningKey.from_pem(cfg["qr_kid"], Path(cfg["qr_key_pem"]).read_bytes()),),
+        qr_keys=(qr_key_from_file(cfg["qr_kid"], Path(cfg["qr_key_file"])),),
         idp_issuer="https://idp.liaocheng.example",
         idp_keys={},
         # as `python -m server serve` does without VOUCHER_CAMPAIGN_FILES: every bundled file
@@ -45,6 +55,20 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
         batch_concurrency=int(cfg.get("batch_concurrency", 3)),
         host=cfg["host"],
         port=int(cfg["port"]),
+        # issue 14: load shedding (server/admission.py), the Settings defaults unless given
+        **{
+            k: cfg[k]
+            for k in (
+                "shed_target_ms",
+                "shed_max_in_flight",
+                "shed_initial_in_flight",
+                "shed_queue_wait_ms",
+            )
+            if k in cfg
+        },
+        # the cost benchmark's claims sign citizens in through the development identity
+        # provider (a loopback server for the benchmark only, as the demo's)
+        dev_idp_key=SigningKey.generate("bench-idp") if cfg.get("dev_idp") else None,
     )
 
 

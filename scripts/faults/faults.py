@@ -22,7 +22,7 @@ One run:
    failed quote is not followed by a redemption, so without direct redemptions a database
    outage would barely reach the redemption path). A redemption that got no answer, a 5xx
    or ``idempotency_key_in_use`` is sent again, the SAME request with the SAME Idempotency-Key,
-   with back-off, as the terminal does (``terminal/client.py``), until it gets an answer or
+   with back-off, as the terminal does (``client/till.py``), until it gets an answer or
    ``--grace`` seconds after the load ended.
 4. At ``--fault-at`` of the run the fault is injected; the service comes back after
    ``--fault-seconds`` (the server and PostgreSQL as soon as they restart).
@@ -71,13 +71,12 @@ CHILD_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(SCRIPTS)
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 import redis  # noqa: E402
-from bench.loadgen import HttpConnection, Tokens, post  # noqa: E402
+from bench.loadgen import HttpConnection, Tokens, post, sign_in  # noqa: E402
 from bench.seed import seed  # noqa: E402
+from bench.serve import new_qr_key  # noqa: E402
 
 from ops import embedded  # noqa: E402
 from server.db.invariants import check_ledger  # noqa: E402
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER  # noqa: E402
-from shared.tokens import SigningKey  # noqa: E402
 
 FAULTS = {
     "redis-stop": "Redis stopped (SIGTERM), restarted after --fault-seconds (default 10)",
@@ -88,7 +87,7 @@ FAULTS = {
     "(default 1)",
 }
 DEFAULT_FAULT_SECONDS = {"redis-stop": 10.0, "redis-hang": 12.0, "pg-kill": 1.0, "server-kill": 1.0}
-RETRYABLE_CODES = {"idempotency_key_in_use"}  # as terminal/client.py: same key, again
+RETRYABLE_CODES = {"idempotency_key_in_use"}  # as client/till.py: same key, again
 ATTEMPT_TIMEOUT_S = 5.0  # a till gives up on one attempt after a few seconds and sends again
 
 
@@ -252,14 +251,6 @@ class Load:
     failures: Counter[str] = field(default_factory=Counter)  # kind of failed attempt -> n
     quotes: Counter[str] = field(default_factory=Counter)
     redeem_latency: list[tuple[float, float]] = field(default_factory=list)  # (t, seconds)
-
-    async def sign_in(self, session: aiohttp.ClientSession, terminal: list[Any]) -> str:
-        body = {"terminal_id": terminal[0], "secret": terminal[1]}
-        async with session.post(self.cfg["base_url"] + "/v1/auth/terminal", json=body) as r:
-            data = await r.json()
-            if r.status != 200:
-                raise RuntimeError(f"terminal {terminal[0]} sign-in: {r.status} {data}")
-            return str(data["access_token"])
 
     async def terminal(self, index: int, terminal_id: int, access: str) -> None:
         split = urlsplit(self.cfg["base_url"])
@@ -474,7 +465,8 @@ async def drive(
         connector=connector, timeout=aiohttp.ClientTimeout(total=30)
     ) as session:
         picked = random.Random(cfg["seed"]).sample(cfg["terminals"], args.concurrency)
-        access = await asyncio.gather(*(load.sign_in(session, t) for t in picked))
+        base = cfg["base_url"]
+        access = await asyncio.gather(*(sign_in(session, base, t) for t in picked))
     now = time.perf_counter()
     load.t_start, load.t_end = now, now + args.duration
     load.give_up = load.t_end + args.grace
@@ -519,19 +511,13 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
     )
     log(f"seeded {seeded.citizens} citizens, {seeded.vouchers} vouchers in "
         f"{seeded.seconds['total']:.1f} s")  # fmt: skip
-    key = SigningKey.generate("qr-faults")
-    pem = tmp / "qr.pem"
-    pem.write_bytes(key.private_pem())
     port = free_port()
     return {
         "database_url": services.database_url,
         "redis_url": services.redis_url,
         "id_hash_key": base64.b64encode(secrets.token_bytes(32)).decode(),
         "access_token_secret": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "qr_kid": key.kid,
-        "qr_key_pem": str(pem),
-        "issuer": SERVICE_ISSUER,
-        "audience": QR_AUDIENCE,
+        **new_qr_key(tmp),
         "host": "127.0.0.1",
         "port": port,
         "base_url": f"http://127.0.0.1:{port}",
@@ -539,7 +525,7 @@ async def prepare(args: argparse.Namespace, services: Services, tmp: Path) -> di
         "pg_pool_max": 16,
         "processes": 1,
         "terminals": [list(t) for t in seeded.terminals],
-        "subjects": [str(s) for s in seeded.subjects],
+        "citizens": seeded.citizen_ids,
         "run_tag": uuid.uuid4().hex[:6],
         "seed": args.seed,
         "quote_share": args.quote_share,
@@ -554,12 +540,12 @@ def run(args: argparse.Namespace) -> int:
         services = Services(args, stack)
         cfg = asyncio.run(prepare(args, services, tmp))
         cfg_path = tmp / "serve.json"
-        cfg_path.write_text(json.dumps({k: v for k, v in cfg.items() if k != "subjects"}))
+        cfg_path.write_text(json.dumps({k: v for k, v in cfg.items() if k != "citizens"}))
         server = Server(cfg_path, tmp / "server.log", cfg["base_url"])
         server.start()
         stack.callback(server.stop)
         server.wait_ready()
-        tokens = Tokens(cfg, cfg["subjects"])
+        tokens = Tokens(cfg, cfg["citizens"])
         tokens.presign(args.duration + args.grace, args.token_rate, 1)
         log(f"signed {tokens.signed} QR tokens; {args.concurrency} tills for {args.duration} s")
         load, fault = asyncio.run(drive(args, cfg, tokens, services, server))

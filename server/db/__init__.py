@@ -57,17 +57,31 @@ async def connect(database_url: str, *, connect_timeout: float = 60) -> asyncpg.
 
 
 async def open_pool(
-    database_url: str, *, min_size: int, max_size: int, generic_plans: bool = False
+    database_url: str,
+    *,
+    min_size: int,
+    max_size: int,
+    generic_plans: bool = False,
+    application_name: str | None = None,
+    connect_timeout_s: float = 60,
 ) -> Pool:
     """A pool for the server. ``generic_plans``: statements planned once per connection, for
-    the till's batched statements, whose shape does not depend on the batch's size."""
+    the till's batched statements, whose shape does not depend on the batch's size.
+    ``application_name`` names its connections in ``pg_stat_activity``; a short
+    ``connect_timeout_s`` (the replica's pool) makes an unreachable server a short wait."""
+    settings: dict[str, str] = {}
+    if generic_plans:
+        settings["plan_cache_mode"] = "force_generic_plan"
+    if application_name:
+        settings["application_name"] = application_name
     pool = await asyncpg.create_pool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,
+        timeout=connect_timeout_s,
         reset=_reset,
-        server_settings={"plan_cache_mode": "force_generic_plan"} if generic_plans else None,
+        server_settings=settings or None,
     )
     assert pool is not None
     return pool

@@ -24,6 +24,7 @@ class Merchant:
     permitted: bool  # rule U1: by the district
     status: str  # active | suspended (rule X1)
     created_at: datetime
+    kind: str = "shop"  # shop | developer (rule T4: a developer's sales office, issue 13)
     active_terminals: int | None = None  # only where listed
 
 
@@ -82,7 +83,7 @@ def _changed_account(row: asyncpg.Record | None) -> Account:
 
 _SET_MERCHANT = {
     column: f"UPDATE merchants SET {column} = $2 WHERE id = $1 "  # noqa: S608 - fixed names
-    "RETURNING id, name, district, admitted, permitted, status, created_at"
+    "RETURNING id, name, district, admitted, permitted, status, created_at, kind"
     for column in ("admitted", "permitted", "status")
 }
 
@@ -110,15 +111,17 @@ async def audit(
     )
 
 
-async def merchants(conn: Conn, district: str | None) -> list[Merchant]:
+async def merchants(conn: Conn, district: str | None, kind: str | None = None) -> list[Merchant]:
     rows = await conn.fetch(
         """
-        SELECT id, name, district, admitted, permitted, status, created_at,
+        SELECT id, name, district, admitted, permitted, status, created_at, kind,
                (SELECT count(*) FROM terminals t WHERE t.merchant_id = m.id
                  AND t.status = 'active') AS active_terminals
-          FROM merchants m WHERE $1::text IS NULL OR district = $1 ORDER BY id
+          FROM merchants m WHERE ($1::text IS NULL OR district = $1)
+           AND ($2::text IS NULL OR kind = $2) ORDER BY id
         """,
         district,
+        kind,
     )
     return [Merchant(**dict(r)) for r in rows]
 
@@ -141,7 +144,7 @@ async def same_merchant(conn: Conn, name: str, district: str) -> int | None:
 async def merchant_for_update(conn: Conn, merchant_id: int) -> Merchant | None:
     return _merchant(
         await conn.fetchrow(
-            "SELECT id, name, district, admitted, permitted, status, created_at "
+            "SELECT id, name, district, admitted, permitted, status, created_at, kind "
             "FROM merchants WHERE id = $1 FOR UPDATE",
             merchant_id,
         )

@@ -34,8 +34,12 @@ async def upsert(conn: Conn, campaign: Campaign) -> None:
 
 
 async def stored_configs(conn: Conn) -> list[dict[str, object]]:
-    """Every campaign recorded in the ledger, as its validated file's JSON."""
-    rows = await conn.fetch("SELECT config FROM campaigns ORDER BY id")
+    """Every voucher campaign recorded in the ledger, as its validated file's JSON (house-ticket
+    programmes, ``kind = "house_ticket"``, are ``server/db/tickets.py``'s)."""
+    rows = await conn.fetch(
+        "SELECT config FROM campaigns WHERE coalesce(config->>'kind', 'voucher') = 'voucher' "
+        "ORDER BY id"
+    )
     return [json.loads(r["config"]) for r in rows]
 
 

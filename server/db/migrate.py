@@ -17,7 +17,7 @@ import asyncpg
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_LOCK_KEY = 0x766F7563  # 'vouc': one advisory lock for all migrators of a database
+LOCK_KEY = 0x766F7563  # 'vouc': one advisory lock for all migrators of a database
 
 
 class MigrationError(RuntimeError):
@@ -52,7 +52,7 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
     """Apply the pending migrations; return the versions applied by this call."""
     migrations = load_migrations(directory)
     applied_now: list[int] = []
-    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
     try:
         await conn.execute(
             """
@@ -90,5 +90,5 @@ async def migrate(conn: asyncpg.Connection, directory: Path = MIGRATIONS_DIR) ->
                 f"the database has migrations {unknown} this code does not know: is it older?"
             )
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+        await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
     return applied_now

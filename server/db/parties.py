@@ -3,6 +3,7 @@ A username taken by another account comes back as ``UsernameTaken``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,20 @@ class TerminalSignIn:
     merchant_status: str  # active | suspended
     admitted: bool
     permitted: bool
+    receipts_per_till: bool  # rule U4 [choice]
+    refund_needs_manager: bool  # issue 11 item 5
+    kind: str = "shop"  # rule T4: shop | developer (a sales office's till, issue 13)
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantSettings:
+    """A merchant's own choices: receipts numbered per till (rule U4 [choice]), and refunds
+    approved by one of its managers (issue 11 item 5)."""
+
+    merchant_id: int
+    district: str
+    receipts_per_till: bool
+    refund_needs_manager: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +71,7 @@ async def terminal_with_merchant(conn: Conn, terminal_id: int) -> TerminalSignIn
         """
         SELECT t.id, t.status, t.credential_hash, t.label, m.id AS merchant_id,
                m.name AS merchant_name, m.district, m.status AS merchant_status,
-               m.admitted, m.permitted
+               m.admitted, m.permitted, m.receipts_per_till, m.refund_needs_manager, m.kind
           FROM terminals t JOIN merchants m ON m.id = t.merchant_id WHERE t.id = $1
         """,
         terminal_id,
@@ -85,6 +100,36 @@ async def participation(conn: Conn, citizen_id: int) -> Participation | None:
     return None if row is None else Participation(**dict(row))
 
 
+_SETTINGS = "SELECT id AS merchant_id, district, receipts_per_till, refund_needs_manager"
+_READ_SETTINGS = {
+    False: _SETTINGS + " FROM merchants WHERE id = $1",
+    True: _SETTINGS + " FROM merchants WHERE id = $1 FOR UPDATE",
+}
+
+
+async def merchant_settings(
+    conn: Conn, merchant_id: int, *, for_update: bool = False
+) -> MerchantSettings | None:
+    row = await conn.fetchrow(_READ_SETTINGS[for_update], merchant_id)
+    return None if row is None else MerchantSettings(**dict(row))
+
+
+async def set_merchant_settings(
+    conn: Conn, merchant_id: int, *, receipts_per_till: bool, refund_needs_manager: bool
+) -> MerchantSettings:
+    row = await conn.fetchrow(
+        """
+        UPDATE merchants SET receipts_per_till = $2, refund_needs_manager = $3 WHERE id = $1
+        RETURNING id AS merchant_id, district, receipts_per_till, refund_needs_manager
+        """,
+        merchant_id,
+        receipts_per_till,
+        refund_needs_manager,
+    )
+    assert row is not None
+    return MerchantSettings(**dict(row))
+
+
 async def merchant_exists(conn: Conn, merchant_id: int) -> bool:
     return bool(
         await conn.fetchval("SELECT EXISTS (SELECT 1 FROM merchants WHERE id = $1)", merchant_id)
@@ -92,16 +137,17 @@ async def merchant_exists(conn: Conn, merchant_id: int) -> bool:
 
 
 async def create_merchant(
-    conn: Conn, *, name: str, district: str, admitted: bool, permitted: bool
+    conn: Conn, *, name: str, district: str, admitted: bool, permitted: bool, kind: str = "shop"
 ) -> int:
     return int(
         await conn.fetchval(
-            "INSERT INTO merchants (name, district, admitted, permitted) "
-            "VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO merchants (name, district, admitted, permitted, kind) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
             name,
             district,
             admitted,
             permitted,
+            kind,
         )
     )
 
@@ -146,3 +192,41 @@ async def create_account(
             )
     except asyncpg.UniqueViolationError as exc:
         raise UsernameTaken(username=username) from exc
+
+
+# --- persons on house tickets (rules T1, T3, T5, X3; issue 13) ------------------------------
+
+
+async def ensure_persons(conn: Conn, persons: Iterable[tuple[bytes, str]]) -> None:
+    """The persons a ticket names (holder, household, heir), by ID hash and masked number:
+    a citizen row for each who has none yet, so the wallet finds their tickets when they
+    first sign in and the operators see them masked (X3: no full ID number is kept)."""
+    await conn.executemany(
+        "INSERT INTO citizens (id_hash, id_masked) VALUES ($1, $2) "
+        "ON CONFLICT (id_hash) DO NOTHING",
+        sorted(set(persons)),
+    )
+
+
+async def masked_persons(conn: Conn, keys: Iterable[str]) -> dict[str, str]:
+    """Person keys (the hex of the ID hash) -> the masked ID number (rule X3)."""
+    rows = await conn.fetch(
+        "SELECT encode(id_hash, 'hex') AS key, id_masked FROM citizens "
+        "WHERE id_hash = ANY($1::bytea[])",
+        [bytes.fromhex(k) for k in set(keys) if _is_hex(k)],
+    )
+    return {r["key"]: r["id_masked"] for r in rows}
+
+
+def _is_hex(key: str) -> bool:
+    try:
+        bytes.fromhex(key)
+    except ValueError:
+        return False
+    return True
+
+
+async def merchant_names(conn: Conn, ids: Iterable[int]) -> dict[int, str]:
+    """Merchants' (sellers') names by id, for reports and settlement lines."""
+    rows = await conn.fetch("SELECT id, name FROM merchants WHERE id = ANY($1)", list(set(ids)))
+    return {r["id"]: r["name"] for r in rows}

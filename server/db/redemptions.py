@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -26,6 +26,7 @@ import asyncpg
 from server.db import Conn
 from shared.errors import BillAlreadyRedeemed, IdempotencyKeyInUse, TokenReplayed, VoucherError
 from shared.redemption import HeldVoucher, MustDecideAgain, SpentVoucher, TillContext
+from shared.rules import RefundStep, cash_handed_back_fen
 from shared.values import value
 
 # Each lookup is a LATERAL subquery with LIMIT, so it stays a few index probes per bill: as a
@@ -33,7 +34,7 @@ from shared.values import value
 # once a batch has a few dozen bills.
 CONTEXTS_SQL = """
 SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_name,
-       tm.district, tm.admitted, tm.permitted, tm.merchant_status,
+       tm.district, tm.admitted, tm.permitted, tm.merchant_status, tm.receipts_per_till,
        c.citizen_id, c.citizen_status, c.id_masked,
        v.ids, v.campaigns, v.expiries, v.faces,
        -- only asked when nothing is usable: expired (V2) or simply none left?
@@ -41,19 +42,19 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
            (SELECT count(*) FROM vouchers x WHERE x.citizen_id = c.citizen_id
                AND x.status = 'available' AND x.expires_at <= q.now)
        ELSE 0 END AS expired_count,
-       k.used IS NOT NULL AS token_used
-  FROM unnest($1::int[], $2::bigint[], $3::uuid[], $4::timestamptz[], $5::uuid[])
-       AS q (n, terminal_id, subject, now, jti)
+       k.used IS NOT NULL AS token_used, q.receipt_no, b.used IS NOT NULL AS receipt_used
+  FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::text[])
+       AS q (n, terminal_id, citizen_id, now, jti, receipt_no)
   LEFT JOIN LATERAL (
       SELECT t.status AS terminal_status, t.label AS terminal_label,
              m.id AS merchant_id, m.name AS merchant_name, m.district,
-             m.admitted, m.permitted, m.status AS merchant_status
+             m.admitted, m.permitted, m.status AS merchant_status, m.receipts_per_till
         FROM terminals t JOIN merchants m ON m.id = t.merchant_id
        WHERE t.id = q.terminal_id LIMIT 1
   ) tm ON true
   LEFT JOIN LATERAL (
       SELECT z.id AS citizen_id, z.status AS citizen_status, z.id_masked
-        FROM citizens z WHERE z.subject = q.subject LIMIT 1
+        FROM citizens z WHERE z.id = q.citizen_id LIMIT 1
   ) c ON true
   LEFT JOIN LATERAL (
       SELECT array_agg(id ORDER BY expires_at, id) AS ids,
@@ -66,6 +67,15 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
   LEFT JOIN LATERAL (
       SELECT true AS used FROM consumed_tokens WHERE jti = q.jti LIMIT 1
   ) k ON true
+  -- rule U4: is the receipt number taken today (at this till, where numbered per till)?
+  LEFT JOIN LATERAL (
+      SELECT true AS used FROM redemptions r
+       WHERE q.receipt_no IS NOT NULL AND r.merchant_id = tm.merchant_id
+         AND r.business_date = business_date_of(q.now) AND r.receipt_no = q.receipt_no
+         AND r.receipt_till IS NOT DISTINCT FROM
+             (CASE WHEN tm.receipts_per_till THEN q.terminal_id END)
+       LIMIT 1
+  ) b ON true
 """
 
 # Redemptions of several bills in one statement, so atomic without an explicit transaction;
@@ -116,13 +126,19 @@ WITH item AS (
     SELECT jti, citizen_id, jti_expires_at, now FROM item
     RETURNING jti
 ), red AS (
+    -- rule U4: the receipt number is the shop's, or the till's where the merchant numbers
+    -- receipts per till (its setting, read here, by the writing statement itself); the
+    -- business date is computed from created_at by the table
     INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
-                             bill_fen, spend_threshold_fen, face_value_fen, voucher_count,
-                             token_jti, idempotency_key, request_hash, created_at)
-    SELECT i.campaign_id, i.merchant_id, i.terminal_id, i.citizen_id, i.receipt_no, i.bill_fen,
+                             receipt_till, bill_fen, spend_threshold_fen, face_value_fen,
+                             voucher_count, token_jti, idempotency_key, request_hash,
+                             created_at)
+    SELECT i.campaign_id, i.merchant_id, i.terminal_id, i.citizen_id, i.receipt_no,
+           CASE WHEN m.receipts_per_till THEN i.terminal_id END, i.bill_fen,
            i.spend_threshold_fen, i.face_value_fen, i.voucher_count, tok.jti,
            i.idempotency_key, i.request_hash, i.now
-      FROM item i JOIN tok ON tok.jti = i.jti CROSS JOIN checked
+      FROM item i JOIN tok ON tok.jti = i.jti JOIN merchants m ON m.id = i.merchant_id
+     CROSS JOIN checked
     RETURNING id, token_jti
 ), items AS (
     INSERT INTO redemption_items (redemption_id, voucher_id)
@@ -133,7 +149,8 @@ SELECT i.n, red.id FROM red JOIN item i ON i.jti = red.token_jti
 
 REDEMPTION_SQL = """
 SELECT r.id, r.campaign_id, r.merchant_id, m.name AS merchant_name, r.terminal_id,
-       t.label AS terminal_label, r.citizen_id, c.id_masked, r.receipt_no, r.bill_fen,
+       t.label AS terminal_label, r.citizen_id, c.id_masked, r.receipt_no, r.business_date,
+       r.bill_fen,
        r.face_value_fen, r.spend_threshold_fen, r.voucher_count, r.refunded_count,
        r.created_at, r.settlement_id, r.request_hash, r.idempotency_key,
        coalesce((SELECT min(f.remaining_bill_fen) FROM refunds f
@@ -154,22 +171,25 @@ class ContextQuery:
     """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
 
     terminal_id: int
-    subject: uuid.UUID
+    citizen_id: int
     now: datetime
     jti: uuid.UUID
+    receipt_no: str | None = None  # rule U4: is it taken today? (None: not asked)
 
 
 async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[TillContext | None]:
     """For each query: the terminal, its merchant, the citizen, whether the QR token was
-    used, and the citizen's unexpired available vouchers, earliest expiry first (rule U6).
-    None when there is no such terminal. One statement for all of them."""
+    used, whether the receipt number is taken on the business date (U4), and the citizen's
+    unexpired available vouchers, earliest expiry first (rule U6). None when there is no such
+    terminal. One statement for all of them."""
     rows = await conn.fetch(
         CONTEXTS_SQL,
         list(range(len(queries))),
         [q.terminal_id for q in queries],
-        [q.subject for q in queries],
+        [q.citizen_id for q in queries],
         [q.now for q in queries],
         [q.jti for q in queries],
+        [q.receipt_no for q in queries],
     )
     found: list[TillContext | None] = [None] * len(queries)
     for row in rows:
@@ -198,6 +218,9 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
             expired_count=row["expired_count"],
             token_used=row["token_used"],
             held=held,
+            receipts_per_till=row["receipts_per_till"],
+            receipt_no=row["receipt_no"],
+            receipt_used=row["receipt_used"],
         )
     return found
 
@@ -215,16 +238,14 @@ async def read_contexts_batch(
         return await read_contexts(conn, queries)
 
 
-async def lock_citizen(conn: Conn, subject: uuid.UUID) -> None:
+async def lock_citizen(conn: Conn, citizen_id: int) -> None:
     """Serialise redemptions of one citizen in the database (the slow path, rule U7); no lock
     when the QR code names nobody of the programme.
 
     FOR NO KEY UPDATE, not FOR UPDATE: it still excludes itself (and a revocation), but not the
     key-share lock that a batched write's foreign keys take on the same citizen after locking
     its vouchers; FOR UPDATE made that a lock-order deadlock between the two paths."""
-    citizen_id = await conn.fetchval("SELECT id FROM citizens WHERE subject = $1", subject)
-    if citizen_id is not None:
-        await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
+    await conn.execute("SELECT 1 FROM citizens WHERE id = $1 FOR NO KEY UPDATE", citizen_id)
 
 
 @value
@@ -260,6 +281,7 @@ class RedemptionRecord:
     citizen_id: int
     id_masked: str
     receipt_no: str
+    business_date: date
     bill_fen: int
     current_bill_fen: int
     face_value_fen: int
@@ -291,6 +313,7 @@ def _record(row: asyncpg.Record | None) -> RedemptionRecord | None:
         citizen_id=row["citizen_id"],
         id_masked=row["id_masked"],
         receipt_no=row["receipt_no"],
+        business_date=row["business_date"],
         bill_fen=row["bill_fen"],
         current_bill_fen=row["current_bill_fen"],
         face_value_fen=row["face_value_fen"],
@@ -317,6 +340,9 @@ DECIDE_AGAIN_SQLSTATES: Mapping[str, str] = {
 }
 
 
+BILL_CONSTRAINT = "redemptions_receipt_no_per_day"  # rule U4 (server/migrations/0007)
+
+
 def _refused(exc: asyncpg.PostgresError, bills: Sequence[Redemption]) -> Exception | None:
     """The domain's name for what the ledger refused (the statement changed nothing); None for
     an error the domain has no name for (a bug: it reaches the edge as a 500)."""
@@ -324,7 +350,7 @@ def _refused(exc: asyncpg.PostgresError, bills: Sequence[Redemption]) -> Excepti
         constraint = exc.constraint_name or ""
         if constraint == "consumed_tokens_pkey":
             return TokenReplayed("this QR code was already used")  # rule U5
-        if "receipt_no" in constraint:
+        if constraint == BILL_CONSTRAINT:
             if len(bills) == 1:
                 return BillAlreadyRedeemed(receipt_no=bills[0].receipt_no)  # rule U4
             return BillAlreadyRedeemed()  # rule U4
@@ -417,12 +443,31 @@ async def by_idempotency_key(conn: Conn, terminal_id: int, key: str) -> Redempti
     )
 
 
-async def by_receipt(conn: Conn, merchant_id: int, receipt_no: str) -> RedemptionRecord | None:
-    return _record(
-        await conn.fetchrow(
-            REDEMPTION_SQL + " WHERE r.merchant_id = $1 AND r.receipt_no = $2",
-            merchant_id,
-            receipt_no,
+async def by_receipt(
+    conn: Conn, merchant_id: int, receipt_no: str, day: date, terminal_id: int | None = None
+) -> list[RedemptionRecord]:
+    """Rule U4: the merchant's bills with this receipt number on this business date (at this
+    till, if given): one, or several where tills number their receipts each on their own."""
+    rows = await conn.fetch(
+        REDEMPTION_SQL + " WHERE r.merchant_id = $1 AND r.business_date = $2"
+        " AND r.receipt_no = $3 AND ($4::bigint IS NULL OR r.terminal_id = $4) ORDER BY r.id",
+        merchant_id,
+        day,
+        receipt_no,
+        terminal_id,
+    )
+    return [r for r in map(_record, rows) if r is not None]
+
+
+async def usable_vouchers(conn: Conn, citizen_id: int, campaign_id: str, now: datetime) -> int:
+    """The citizen's available, unexpired vouchers of a campaign (rule V2)."""
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM vouchers WHERE citizen_id = $1 AND campaign_id = $2"
+            " AND status = 'available' AND expires_at > $3",
+            citizen_id,
+            campaign_id,
+            now,
         )
     )
 
@@ -504,14 +549,16 @@ async def write_refund(
     idempotency_key: str,
     request_hash: bytes,
     now: datetime,
+    approved_by: int | None = None,
 ) -> int:
     """Rule F1: the returned vouchers go back to available with their expiry unchanged, or to
-    revoked if the citizen's participation was revoked (rule X1)."""
+    revoked if the citizen's participation was revoked (rule X1). ``approved_by``: the
+    merchant manager's account that approved it (issue 11 item 5), if one did."""
     refund_id = await conn.fetchval(
         """
         INSERT INTO refunds (redemption_id, terminal_id, remaining_bill_fen, returned_count,
-                             idempotency_key, request_hash, created_at)
-        VALUES ($1, $2, $3, cardinality($4::bigint[]), $5, $6, $7) RETURNING id
+                             idempotency_key, request_hash, created_at, approved_by)
+        VALUES ($1, $2, $3, cardinality($4::bigint[]), $5, $6, $7, $8) RETURNING id
         """,
         redemption_id,
         terminal_id,
@@ -520,6 +567,7 @@ async def write_refund(
         idempotency_key,
         request_hash,
         now,
+        approved_by,
     )
     if returned_ids:
         await conn.execute(
@@ -627,16 +675,29 @@ class DayRedemption:
 
 @dataclass(frozen=True, slots=True)
 class DayRefund:
-    """A line of the merchant's day (rule S2): one refund."""
+    """A line of the merchant's day (rule S2): one refund, with the bill it refunded and the
+    bill's refunds up to this one (oldest first) for the cash it handed back."""
 
     id: int
     created_at: datetime
     redemption_id: int
     receipt_no: str
     terminal_id: int
+    terminal_label: str
     returned_count: int
     face_value_fen: int
     remaining_bill_fen: int
+    bill_fen: int
+    voucher_count: int
+    steps: tuple[RefundStep, ...]
+
+    @property
+    def cash_back_fen(self) -> int:
+        """Rules U3, F2: the cash this refund handed back to the customer."""
+        backs = cash_handed_back_fen(
+            self.bill_fen, self.voucher_count, self.face_value_fen, self.steps
+        )
+        return backs[-1]
 
 
 async def merchant_day(
@@ -658,8 +719,14 @@ async def merchant_day(
     refunds = await conn.fetch(
         """
         SELECT f.id, f.created_at, f.redemption_id, r.receipt_no, f.terminal_id,
-               f.returned_count, r.face_value_fen, f.remaining_bill_fen
+               t.label AS terminal_label, f.returned_count, r.face_value_fen,
+               f.remaining_bill_fen, r.bill_fen, r.voucher_count,
+               (SELECT array_agg(p.remaining_bill_fen ORDER BY p.id) FROM refunds p
+                 WHERE p.redemption_id = f.redemption_id AND p.id <= f.id) AS step_bills,
+               (SELECT array_agg(p.returned_count ORDER BY p.id) FROM refunds p
+                 WHERE p.redemption_id = f.redemption_id AND p.id <= f.id) AS step_counts
           FROM refunds f JOIN redemptions r ON r.id = f.redemption_id
+          JOIN terminals t ON t.id = f.terminal_id
          WHERE r.merchant_id = $1 AND f.created_at >= $2 AND f.created_at < $3
          ORDER BY f.created_at, f.id
         """,
@@ -667,4 +734,11 @@ async def merchant_day(
         start,
         end,
     )
-    return [DayRedemption(**dict(r)) for r in redemptions], [DayRefund(**dict(f)) for f in refunds]
+    return [DayRedemption(**dict(r)) for r in redemptions], [_day_refund(f) for f in refunds]
+
+
+def _day_refund(row: asyncpg.Record) -> DayRefund:
+    fields = dict(row)
+    bills, counts = fields.pop("step_bills"), fields.pop("step_counts")
+    steps = tuple(RefundStep(b, c) for b, c in zip(bills, counts, strict=True))
+    return DayRefund(**fields, steps=steps)

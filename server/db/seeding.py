@@ -74,6 +74,7 @@ class MerchantRow:
     district: str
     admitted: bool = True
     permitted: bool = True
+    kind: str = "shop"  # rule T4: or "developer", whose sales office takes house tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,8 @@ class RedemptionRow:
     request_hash: bytes
     spend_threshold_fen: int = 20_000
     face_value_fen: int = 10_000
+    created_at: datetime | None = None  # now
+    receipt_till: int | None = None  # rule U4: the till, where receipts are numbered per till
 
 
 # --- writing --------------------------------------------------------------------------------
@@ -229,12 +232,14 @@ async def voucher_ids(conn: Conn, claim_id: int) -> list[int]:
 
 async def merchants(conn: Conn, rows: Sequence[MerchantRow]) -> list[int]:
     ids = await new_ids(conn, "merchants", len(rows))
-    await _copy(
-        conn,
-        "merchants",
-        ("id", "name", "district", "admitted", "permitted"),
-        ((i, r.name, r.district, r.admitted, r.permitted) for i, r in zip(ids, rows, strict=True)),
-    )
+    columns: tuple[str, ...] = ("id", "name", "district", "admitted", "permitted")
+    values: list[tuple[Any, ...]] = [
+        (i, r.name, r.district, r.admitted, r.permitted) for i, r in zip(ids, rows, strict=True)
+    ]
+    if any(r.kind != "shop" for r in rows):  # shops take the column's default (and a ledger
+        columns += ("kind",)  # older than migration 0009, which has no kind, still seeds)
+        values = [(*v, r.kind) for v, r in zip(values, rows, strict=True)]
+    await _copy(conn, "merchants", columns, values)
     return ids
 
 
@@ -266,8 +271,10 @@ async def redemption(conn: Conn, row: RedemptionRow) -> int:
             """
             INSERT INTO redemptions (campaign_id, merchant_id, terminal_id, citizen_id, receipt_no,
                                      bill_fen, spend_threshold_fen, face_value_fen,
-                                     voucher_count, token_jti, idempotency_key, request_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
+                                     voucher_count, token_jti, idempotency_key, request_hash,
+                                     created_at, receipt_till)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), $14)
+            RETURNING id
             """,
             row.campaign_id,
             row.merchant_id,
@@ -281,6 +288,8 @@ async def redemption(conn: Conn, row: RedemptionRow) -> int:
             row.token_jti,
             row.idempotency_key,
             row.request_hash,
+            row.created_at,
+            row.receipt_till,
         )
     )
 
@@ -405,9 +414,26 @@ CREATE TEMP TABLE lt_redemptions ON COMMIT DROP AS
     SELECT id, settlement_id FROM redemptions
      WHERE merchant_id IN (SELECT id FROM lt_merchants)
         OR citizen_id IN (SELECT id FROM lt_citizens);
+-- issue 13: house tickets numbered LT-<run>-…, and the uses at tagged sales offices or on them
+CREATE TEMP TABLE lt_tickets ON COMMIT DROP AS
+    SELECT id FROM tickets WHERE starts_with(number, $1);
+CREATE TEMP TABLE lt_uses ON COMMIT DROP AS
+    SELECT id FROM ticket_uses
+     WHERE merchant_id IN (SELECT id FROM lt_merchants)
+        OR id IN (SELECT use_id FROM ticket_draws WHERE ticket_id IN (SELECT id FROM lt_tickets));
 """
 
 _REMOVE_STEPS = (
+    ("ticket_events", "DELETE FROM ticket_events WHERE ticket_id IN (SELECT id FROM lt_tickets) "
+     "OR use_id IN (SELECT id FROM lt_uses)"),
+    ("ticket_draws", "DELETE FROM ticket_draws WHERE use_id IN (SELECT id FROM lt_uses)"),
+    ("ticket_uses", "DELETE FROM ticket_uses WHERE id IN (SELECT id FROM lt_uses)"),
+    ("ticket_household", "DELETE FROM ticket_household "
+     "WHERE ticket_id IN (SELECT id FROM lt_tickets)"),
+    ("ticket_void_numbers", "DELETE FROM ticket_void_numbers "
+     "WHERE ticket_id IN (SELECT id FROM lt_tickets)"),
+    ("tickets", "DELETE FROM tickets WHERE id IN (SELECT id FROM lt_tickets)"),
+    ("listings", "DELETE FROM listings WHERE merchant_id IN (SELECT id FROM lt_merchants)"),
     ("redemption_items", "DELETE FROM redemption_items "
      "WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),
     ("refunds", "DELETE FROM refunds WHERE redemption_id IN (SELECT id FROM lt_redemptions)"),

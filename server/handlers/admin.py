@@ -5,21 +5,38 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
+from msgspec import UnsetType
 
 from server.auth import Role, principal_of, requires
 from server.db.admin import Account, Merchant
+from server.db.parties import MerchantSettings
 from server.handlers.ports import ports_of
 from server.qrcodes import qr_svg
-from server.schemas import AccountsQuery, AuditQuery, MerchantsQuery
+from server.schemas import (
+    AccountPasswordRequest,
+    AccountRoleRequest,
+    AccountsQuery,
+    AccountStatusRequest,
+    AddAccountRequest,
+    AddMerchantRequest,
+    AdmissionRequest,
+    AuditQuery,
+    IssueTerminalRequest,
+    MerchantSettingsRequest,
+    MerchantsQuery,
+    PermissionRequest,
+    RevokeCitizenRequest,
+    RevokeTerminalRequest,
+    SuspensionRequest,
+)
 from server.services import accounts, audit, citizens, merchants
-from server.services.merchants import Flag
-from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
-from shared.errors import InvalidRequest, UsernameInvalid
+from server.web import TZ, path_id, read_body_as, read_query
 
 OPERATORS = (Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
+T = TypeVar("T")
 
 
 def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
@@ -30,6 +47,7 @@ def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
         "admitted": merchant.admitted,
         "permitted": merchant.permitted,
         "status": merchant.status,
+        "kind": merchant.kind,
         "created_at": merchant.created_at.astimezone(tz).isoformat(),
         **(
             {"active_terminals": merchant.active_terminals}
@@ -39,62 +57,101 @@ def _merchant(merchant: Merchant, tz: Any) -> dict[str, Any]:
     }
 
 
-@requires(*OPERATORS, Role.AUDITOR)
+@requires(*OPERATORS, Role.AUDITOR, Role.HOUSING_BUREAU)
 async def list_merchants(request: web.Request) -> web.Response:
-    asked = read_query(request, MerchantsQuery).district
-    found = await merchants.merchants(ports_of(request), principal_of(request), asked)
+    asked = read_query(request, MerchantsQuery)
+    found = await merchants.merchants(
+        ports_of(request), principal_of(request), asked.district, asked.kind
+    )
     return web.json_response({"merchants": [_merchant(m, request.app[TZ]) for m in found]})
 
 
-@requires(*OPERATORS)
+@requires(*OPERATORS, Role.HOUSING_BUREAU)
 async def add_merchant(request: web.Request) -> web.Response:
-    """A merchant starts not admitted and without permission (rule U1)."""
-    body = await read_json(request)
-    allowed_fields(body, "name", "district")
-    cmd = merchants.AddMerchant(
-        name=get_str(body, "name", max_len=200), district=get_str(body, "district", max_len=64)
-    )
+    """A merchant starts not admitted and without permission (rule U1); a developer (rule
+    T4, issue 13) is a merchant of kind ``developer``."""
+    body = await read_body_as(request, AddMerchantRequest)
+    cmd = merchants.AddMerchant(name=body.name, district=body.district, kind=body.kind)
     merchant = await merchants.add_merchant(ports_of(request), principal_of(request), cmd)
     return web.json_response(_merchant(merchant, request.app[TZ]), status=201)
 
 
-async def _change_merchant(request: web.Request, flag: Flag) -> web.Response:
-    merchant_id = path_id(request, "merchant_id", "no such merchant")
-    body = await read_json(request)
-    allowed_fields(body, flag, "reason")
-    value = body.get(flag)
-    if type(value) is not bool:
-        raise InvalidRequest(f"{flag} must be true or false", field=flag)
-    cmd = merchants.ChangeMerchant(merchant_id, flag, value, get_str(body, "reason", max_len=500))
+def _merchant_id(request: web.Request) -> int:
+    return path_id(request, "merchant_id", "no such merchant")
+
+
+async def _change_merchant(request: web.Request, cmd: merchants.ChangeMerchant) -> web.Response:
     merchant = await merchants.change_merchant(ports_of(request), principal_of(request), cmd)
     return web.json_response(_merchant(merchant, request.app[TZ]))
 
 
-@requires(Role.CITY_OPERATOR)
+@requires(Role.CITY_OPERATOR, Role.HOUSING_BUREAU)
 async def admit_merchant(request: web.Request) -> web.Response:
-    """Rule U1: the commerce bureau (the city's team) admits or un-admits a merchant."""
-    return await _change_merchant(request, "admitted")
+    """Rule U1: the commerce bureau (the city's team) admits or un-admits a shop; rule T4:
+    the housing bureau a developer."""
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, AdmissionRequest)
+    cmd = merchants.ChangeMerchant(merchant_id, "admitted", body.admitted, body.reason)
+    return await _change_merchant(request, cmd)
 
 
 @requires(*OPERATORS)
 async def permit_merchant(request: web.Request) -> web.Response:
     """Rule U1: the district grants or withdraws redemption permission."""
-    return await _change_merchant(request, "permitted")
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, PermissionRequest)
+    cmd = merchants.ChangeMerchant(merchant_id, "permitted", body.permitted, body.reason)
+    return await _change_merchant(request, cmd)
 
 
-@requires(*OPERATORS)
+@requires(*OPERATORS, Role.HOUSING_BUREAU)
 async def suspend_merchant(request: web.Request) -> web.Response:
-    """Rule X1: suspend (or lift the suspension of) a merchant, with a reason."""
-    return await _change_merchant(request, "suspended")
+    """Rule X1: suspend (or lift the suspension of) a merchant, with a reason (T4: the housing
+    bureau, a developer)."""
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, SuspensionRequest)
+    cmd = merchants.ChangeMerchant(merchant_id, "suspended", body.suspended, body.reason)
+    return await _change_merchant(request, cmd)
+
+
+def _settings(found: MerchantSettings) -> dict[str, Any]:
+    return {
+        "merchant_id": found.merchant_id,
+        "receipts_per_till": found.receipts_per_till,
+        "refund_needs_manager": found.refund_needs_manager,
+    }
+
+
+@requires(*OPERATORS, Role.AUDITOR, Role.MERCHANT_MANAGER, Role.CASHIER)
+async def merchant_settings(request: web.Request) -> web.Response:
+    """A merchant's own choices: receipts numbered per till (rule U4), refunds approved by a
+    manager (issue 11 item 5)."""
+    merchant_id = _merchant_id(request)
+    found = await merchants.settings(ports_of(request), principal_of(request), merchant_id)
+    return web.json_response(_settings(found))
+
+
+@requires(*OPERATORS, Role.MERCHANT_MANAGER)
+async def change_merchant_settings(request: web.Request) -> web.Response:
+    """Change a merchant's settings, with a reason for the audit log (rule X1)."""
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, MerchantSettingsRequest)
+    cmd = merchants.ChangeSettings(
+        merchant_id,
+        body.reason,
+        receipts_per_till=_given(body.receipts_per_till),
+        refund_needs_manager=_given(body.refund_needs_manager),
+    )
+    found = await merchants.change_settings(ports_of(request), principal_of(request), cmd)
+    return web.json_response(_settings(found))
 
 
 @requires(*OPERATORS)
 async def issue_terminal(request: web.Request) -> web.Response:
     """Rule X2: a terminal and its credential, shown once (also as a pairing QR code)."""
-    merchant_id = path_id(request, "merchant_id", "no such merchant")
-    body = await read_json(request)
-    allowed_fields(body, "label")
-    cmd = merchants.IssueTerminal(merchant_id, get_str(body, "label", max_len=100))
+    merchant_id = _merchant_id(request)
+    body = await read_body_as(request, IssueTerminalRequest)
+    cmd = merchants.IssueTerminal(merchant_id, body.label)
     issued = await merchants.issue_terminal(ports_of(request), principal_of(request), cmd)
     pairing = {
         "server": str(request.url.origin()),
@@ -119,9 +176,8 @@ async def issue_terminal(request: web.Request) -> web.Response:
 async def revoke_terminal(request: web.Request) -> web.Response:
     """Rule U1: a revoked terminal is refused at once, whatever token it holds."""
     terminal_id = path_id(request, "terminal_id", "no such terminal")
-    body = await read_json(request)
-    allowed_fields(body, "reason")
-    cmd = merchants.RevokeTerminal(terminal_id, get_str(body, "reason", max_len=500))
+    body = await read_body_as(request, RevokeTerminalRequest)
+    cmd = merchants.RevokeTerminal(terminal_id, body.reason)
     await merchants.revoke_terminal(ports_of(request), principal_of(request), cmd)
     return web.json_response({"terminal_id": terminal_id, "status": "revoked"})
 
@@ -129,10 +185,8 @@ async def revoke_terminal(request: web.Request) -> web.Response:
 @requires(Role.CITY_OPERATOR)
 async def revoke_citizen(request: web.Request) -> web.Response:
     """Rule X1: revoke a citizen's participation and claw back unused vouchers, audited."""
-    body = await read_json(request)
-    allowed_fields(body, "id_number", "reason")
-    reason = get_str(body, "reason", max_len=500)
-    cmd = citizens.RevokeCitizen(get_str(body, "id_number", max_len=18), reason)
+    body = await read_body_as(request, RevokeCitizenRequest)
+    cmd = citizens.RevokeCitizen(body.id_number, body.reason)
     revoked = await citizens.revoke(ports_of(request), principal_of(request), cmd)
     return web.json_response(
         {
@@ -194,26 +248,20 @@ def _shown_once(done: accounts.Changed, tz: Any, status: int = 200) -> web.Respo
     return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
 
 
-def _password(body: dict[str, Any]) -> str | None:
-    """A password given by the manager, or None to have one generated."""
-    if body.get("password") is None:
-        return None
-    return get_str(body, "password", max_len=200)
+def _given(value: T | UnsetType) -> T | None:
+    """A field the caller may leave out: None when left out (a password to generate, a scope
+    without a district or merchant, a merchant's setting left as it is)."""
+    return None if isinstance(value, UnsetType) else value
 
 
-def _scope(body: dict[str, Any]) -> accounts.Scope:
+def _scope(body: AddAccountRequest | AccountRoleRequest) -> accounts.Scope:
     return accounts.Scope(
-        role=get_str(body, "role", max_len=32),
-        district=body.get("district"),
-        merchant_id=body.get("merchant_id"),
+        role=body.role, district=_given(body.district), merchant_id=_given(body.merchant_id)
     )
 
 
-async def _change(request: web.Request, *fields: str) -> tuple[int, dict[str, Any], str]:
-    account_id = path_id(request, "account_id", "no such account")
-    body = await read_json(request)
-    allowed_fields(body, *fields, "reason")
-    return account_id, body, get_str(body, "reason", max_len=500)
+def _account_id(request: web.Request) -> int:
+    return path_id(request, "account_id", "no such account")
 
 
 @requires(*ACCOUNT_MANAGERS, Role.AUDITOR)
@@ -231,13 +279,8 @@ async def list_accounts(request: web.Request) -> web.Response:
 async def add_account(request: web.Request) -> web.Response:
     """Rule X2: a staff account, with a password given (12+ characters) or generated and
     shown once; audited."""
-    body = await read_json(request)
-    allowed_fields(body, "username", "role", "district", "merchant_id", "password", "reason")
-    username = body.get("username")
-    if not isinstance(username, str) or not accounts.USERNAME.fullmatch(username):
-        raise UsernameInvalid(field="username")
-    reason = get_str(body, "reason", max_len=500)
-    cmd = accounts.AddAccount(username, _scope(body), reason, _password(body))
+    body = await read_body_as(request, AddAccountRequest)
+    cmd = accounts.AddAccount(body.username, _scope(body), body.reason, _given(body.password))
     done = await accounts.add(ports_of(request), principal_of(request), cmd)
     return _shown_once(done, request.app[TZ], status=201)
 
@@ -246,8 +289,9 @@ async def add_account(request: web.Request) -> web.Response:
 async def set_account_status(request: web.Request) -> web.Response:
     """Rules X1, X2: disable an account (refused at once on every route, whatever token it
     holds) or enable it again (it signs in afresh; the tokens of before stay dead)."""
-    account_id, body, reason = await _change(request, "status")
-    cmd = accounts.SetStatus(account_id, str(body.get("status")), reason)
+    account_id = _account_id(request)
+    body = await read_body_as(request, AccountStatusRequest)
+    cmd = accounts.SetStatus(account_id, body.status, body.reason)
     account = await accounts.set_status(ports_of(request), principal_of(request), cmd)
     return web.json_response(_account(account, request.app[TZ]))
 
@@ -255,8 +299,9 @@ async def set_account_status(request: web.Request) -> web.Response:
 @requires(Role.CITY_OPERATOR)
 async def set_account_role(request: web.Request) -> web.Response:
     """Rule X2: a new role (with its district or merchant); the old tokens end at once."""
-    account_id, body, reason = await _change(request, "role", "district", "merchant_id")
-    cmd = accounts.SetRole(account_id, _scope(body), reason)
+    account_id = _account_id(request)
+    body = await read_body_as(request, AccountRoleRequest)
+    cmd = accounts.SetRole(account_id, _scope(body), body.reason)
     account = await accounts.set_role(ports_of(request), principal_of(request), cmd)
     return web.json_response(_account(account, request.app[TZ]))
 
@@ -265,7 +310,8 @@ async def set_account_role(request: web.Request) -> web.Response:
 async def reset_account_password(request: web.Request) -> web.Response:
     """Rule X2: a new password, given or generated and shown once; the account's sessions
     end at once (its tokens carry the old generation)."""
-    account_id, body, reason = await _change(request, "password")
-    cmd = accounts.ResetPassword(account_id, reason, _password(body))
+    account_id = _account_id(request)
+    body = await read_body_as(request, AccountPasswordRequest)
+    cmd = accounts.ResetPassword(account_id, body.reason, _given(body.password))
     done = await accounts.reset_password(ports_of(request), principal_of(request), cmd)
     return _shown_once(done, request.app[TZ])

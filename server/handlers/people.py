@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 import jwt
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from server import throttle
 from server.auth import (
@@ -23,20 +23,19 @@ from server.auth import (
 from server.db.claims import Citizen
 from server.handlers.ports import ports_of
 from server.qrcodes import render
-from server.schemas import WalletQrQuery
+from server.schemas import (
+    CitizenSignIn,
+    ClaimRequest,
+    DevAssertionRequest,
+    StaffSignIn,
+    TerminalSignIn,
+    WalletQrQuery,
+)
 from server.services import claims, sign_in
 from server.services import wallet as wallets
 from server.settings import SERVICE_ISSUER, Settings
-from server.web import (
-    CLOCK,
-    SETTINGS,
-    TZ,
-    allowed_fields,
-    get_str,
-    read_json,
-    read_query,
-)
-from shared.errors import InvalidRequest, TerminalDisabled, Unauthenticated
+from server.web import CLOCK, SETTINGS, TZ, preferred_media, read_body_as, read_query
+from shared.errors import TerminalDisabled, Unauthenticated
 from shared.idnumber import validate_id_number
 
 IDP_AUDIENCE = SERVICE_ISSUER
@@ -77,11 +76,9 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
     """Rule X2: exchange the real-name app's signed assertion for an access token. No guess
     limit: the assertion is signed by the city's app, there is nothing to guess."""
     settings = request.app[SETTINGS]
-    body = await read_json(request)
-    allowed_fields(body, "assertion")
-    assertion = get_str(body, "assertion", max_len=4096)
+    body = await read_body_as(request, CitizenSignIn)
     now = request.app[CLOCK]()
-    id_number = id_number_of(settings, assertion, now, request.app[TZ])
+    id_number = id_number_of(settings, body.assertion, now, request.app[TZ])
     citizen = await sign_in.citizen(ports_of(request), id_number)
     answer = issue_access_token(settings, citizen_principal(citizen), now)
     answer["masked_id"] = citizen.id_masked
@@ -92,12 +89,8 @@ async def citizen_sign_in(request: web.Request) -> web.Response:
 async def terminal_sign_in(request: web.Request) -> web.Response:
     """Rule X2: a terminal's credential buys a short-lived access token. Guesses are limited
     per terminal and client address, and the terminal backs off (server/throttle.py)."""
-    body = await read_json(request)
-    allowed_fields(body, "terminal_id", "secret")
-    terminal_id = body.get("terminal_id")
-    secret = get_str(body, "secret", max_len=200)
-    if type(terminal_id) is not int or not 0 < terminal_id < 2**62:
-        raise InvalidRequest("terminal_id must be a positive whole number", field="terminal_id")
+    body = await read_body_as(request, TerminalSignIn)
+    terminal_id, secret = body.terminal_id, body.secret
     slot = await throttle.sign_in_attempt(request, f"terminal:{terminal_id}")
     async with throttle.checking(request, slot):
         row = await sign_in.terminal(ports_of(request), terminal_id)
@@ -123,6 +116,9 @@ async def terminal_sign_in(request: web.Request) -> web.Response:
         "status": row.merchant_status,
         "admitted": row.admitted,
         "permitted": row.permitted,
+        "receipts_per_till": row.receipts_per_till,  # rule U4 [choice]
+        "refund_needs_manager": row.refund_needs_manager,  # issue 11 item 5
+        "kind": row.kind,  # rule T4: a developer's till opens in its sales-office mode
     }
     return web.json_response(answer)
 
@@ -151,11 +147,8 @@ async def staff_principal(request: web.Request, username: str, password: str) ->
 @public
 async def staff_sign_in(request: web.Request) -> web.Response:
     """Rule X2: a staff account's password buys a short-lived access token."""
-    body = await read_json(request)
-    allowed_fields(body, "username", "password")
-    username = get_str(body, "username", max_len=64)
-    password = get_str(body, "password", max_len=200)
-    principal = await staff_principal(request, username, password)
+    body = await read_body_as(request, StaffSignIn)
+    principal = await staff_principal(request, body.username, body.password)
     answer = issue_access_token(request.app[SETTINGS], principal, request.app[CLOCK]())
     # whose staff this is, said in the answer: a till checking a manager's approval reads it
     # here instead of from the token, whose signature it cannot check
@@ -190,11 +183,9 @@ async def dev_identity_assertion(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if settings.dev_idp_key is None:
         raise web.HTTPNotFound()
-    body = await read_json(request)
-    allowed_fields(body, "id_number")
-    id_number = get_str(body, "id_number", max_len=18)
+    body = await read_body_as(request, DevAssertionRequest)
     now = request.app[CLOCK]()
-    assertion = dev_assertion(settings, id_number, now, request.app[TZ])
+    assertion = dev_assertion(settings, body.id_number, now, request.app[TZ])
     return web.json_response({"assertion": assertion})
 
 
@@ -207,9 +198,8 @@ async def claim(request: web.Request) -> web.Response:
     (server/services/claims.py). Failed claims are limited per citizen (server/throttle.py),
     counted before the claim is tried."""
     me = principal_of(request)
-    body = await read_json(request)
-    allowed_fields(body, "certificate_no")
-    cmd = claims.Claim(me.subject, get_str(body, "certificate_no", max_len=64))
+    body = await read_body_as(request, ClaimRequest)
+    cmd = claims.Claim(me.subject, body.certificate_no)
     slot = await throttle.claim_attempt(request, me.subject)
     done = await claims.claim(ports_of(request), cmd)
     await throttle.give_back(request, slot)
@@ -280,16 +270,32 @@ async def wallet(request: web.Request) -> web.Response:
     )
 
 
+# what GET /v1/wallet/qr answers, by media type, in the server's order of preference
+WALLET_QR_MEDIA: dict[str, Literal["json", "png", "svg"]] = {
+    "application/json": "json",
+    "image/png": "png",
+    "image/svg+xml": "svg",
+}
+
+
 @requires(Role.CITIZEN)
 async def wallet_qr(request: web.Request) -> web.Response:
     """Rule U5: a fresh signed, short-lived, single-use code as JSON, PNG or SVG. Minting is
     rate-limited per citizen (a phone needs one about every 50 s), and images are rendered off
     the event loop: one citizen must not stall the tills."""
     me = principal_of(request)
+    assert me.citizen_id is not None  # a citizen's access token names the citizen
     fmt = read_query(request, WalletQrQuery).format
+    if fmt is None:
+        asked = preferred_media(request.headers.get(hdrs.ACCEPT), tuple(WALLET_QR_MEDIA))
+        fmt = WALLET_QR_MEDIA[asked or "application/json"]
     await throttle.mint(request, me.subject)
-    code = wallets.mint_qr(ports_of(request), me.subject)
-    headers = {"Cache-Control": "no-store", "X-Token-Expires-At": code.expires_at.isoformat()}
+    code = wallets.mint_qr(ports_of(request), me.citizen_id)
+    headers = {
+        "Cache-Control": "no-store",
+        "Vary": "Accept",
+        "X-Token-Expires-At": code.expires_at.isoformat(),
+    }
     if fmt == "json":
         return web.json_response(
             {"token": code.token, "expires_at": code.expires_at.isoformat()}, headers=headers

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from server.access import ACCESS_VIEW
 from server.services.ports import Ports, TillPorts
-from server.web import CAMPAIGNS, CLOCK, PG, SETTINGS, TILL, TZ
+from server.web import CAMPAIGNS, CLOCK, PG, REPORTS, SETTINGS, TICKET_CAMPAIGNS, TILL, TZ
 
 
 def ports_of(request: web.Request) -> Ports:
@@ -19,6 +19,8 @@ def ports_of(request: web.Request) -> Ports:
         clock=app[CLOCK],
         tz=app[TZ],
         campaigns=app[CAMPAIGNS],
+        programmes=app[TICKET_CAMPAIGNS],
+        reports=app.get(REPORTS),
         **({"publish": view.apply} if view is not None else {}),
     )
 

@@ -7,14 +7,15 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from msgspec import UnsetType
 
 from server import charts
 from server.auth import Role, principal_of, requires
 from server.handlers.ports import ports_of
-from server.schemas import RankingQuery
+from server.schemas import BuildSettlementRequest, RankingQuery, SettlementStepRequest
 from server.services import settlement
 from server.services.settlement import BatchView
-from server.web import TZ, allowed_fields, get_str, path_id, read_json, read_query
+from server.web import TZ, path_id, read_body_as, read_query
 from shared import settlement as rules
 from shared.rules import payment_due
 
@@ -65,13 +66,8 @@ def _batch_body(view: BatchView, tz: Any) -> dict[str, Any]:
 @requires(Role.CITY_OPERATOR, Role.DISTRICT_OPERATOR)
 async def build(request: web.Request) -> web.Response:
     """Rule S1: build the batch of a campaign, district and month once the month is over."""
-    body = await read_json(request)
-    allowed_fields(body, "campaign_id", "district", "month")
-    cmd = settlement.BuildBatch(
-        campaign_id=get_str(body, "campaign_id"),
-        district=get_str(body, "district"),
-        month=get_str(body, "month", max_len=7),
-    )
+    body = await read_body_as(request, BuildSettlementRequest)
+    cmd = settlement.BuildBatch(body.campaign_id, body.district, body.month)
     view = await settlement.build(ports_of(request), principal_of(request), cmd)
     return web.json_response(_batch_body(view, request.app[TZ]), status=201)
 
@@ -113,12 +109,9 @@ async def finance_csv(request: web.Request) -> web.Response:
 async def step(request: web.Request) -> web.Response:
     """Rule S1: review (the batch's district), approve (city office), pay (recorded by the
     city office), in that order; no account takes two of these steps on one batch."""
-    body = await read_json(request)
-    allowed_fields(body, "step", "note")
-    name = get_str(body, "step", max_len=16)
-    note = get_str(body, "note", max_len=500, required=False) or None
-    batch_id = _batch_id(request)
-    cmd = settlement.TakeStep(batch_id, name, note)
+    body = await read_body_as(request, SettlementStepRequest)
+    note = None if isinstance(body.note, UnsetType) else body.note
+    cmd = settlement.TakeStep(_batch_id(request), body.step, note)
     view = await settlement.take_step(ports_of(request), principal_of(request), cmd)
     return web.json_response(_batch_body(view, request.app[TZ]))
 

@@ -14,22 +14,34 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from server.auth import Role, principal_of, requires
+from server.auth import (
+    REFUND_APPROVAL_TTL_S,
+    Principal,
+    RefundGrant,
+    Role,
+    approval_of,
+    issue_refund_approval,
+    principal_of,
+    requires,
+)
 from server.db.redemptions import RedemptionRecord, RefundRecord
-from server.handlers.ports import till_ports_of
+from server.handlers.people import staff_principal
+from server.handlers.ports import ports_of, till_ports_of
 from server.schemas import (
     FindRedemptionQuery,
     MerchantDayQuery,
     QuoteRequest,
     RedeemRequest,
+    RefundApprovalRequest,
     RefundRequest,
 )
 from server.services import merchant_pages, redemption, refunds, till_reads
 from server.services.till_reads import ByKey, ByReceipt, RedemptionView
 from server.web import (
+    CLOCK,
     ERROR_CODE,
+    SETTINGS,
     error_body,
-    get_str,
     json_answer,
     path_id,
     read_body_as,
@@ -37,7 +49,7 @@ from server.web import (
     status_of,
 )
 from shared import rules
-from shared.errors import InvalidRequest, VoucherError
+from shared.errors import InvalidRequest, ManagerApprovalRequired, Unauthenticated, VoucherError
 
 NO_SUCH_REDEMPTION = "no such redemption at this merchant"
 
@@ -70,10 +82,6 @@ def kept_answer(exc: VoucherError) -> tuple[int, dict[str, Any]]:
     return status_of(exc), error_body(exc.code, exc.message, exc.details)
 
 
-def _token(raw: str) -> str:
-    return get_str({"token": raw}, "token", max_len=2048)
-
-
 def _terminal(request: web.Request) -> int:
     terminal_id = principal_of(request).terminal_id
     assert terminal_id is not None  # a cashier's token names its terminal
@@ -82,9 +90,16 @@ def _terminal(request: web.Request) -> int:
 
 @requires(Role.CASHIER)
 async def quote(request: web.Request) -> web.Response:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
+    """Rules U1-U6: what the bill allows, and (U4) whether its receipt number, when sent, is
+    free today. Changes nothing."""
     body = await read_body_as(request, QuoteRequest)
-    cmd = redemption.Quote(_terminal(request), _token(body.token), body.bill_fen)
+    receipt_no = body.receipt_no
+    cmd = redemption.Quote(
+        _terminal(request),
+        body.token,
+        body.bill_fen,
+        None if receipt_no is None else rules.normalise_receipt_no(receipt_no),  # rule U4
+    )
     tills = till_ports_of(request)
     quoted = await redemption.quote(cmd, tills)
     ctx, q = quoted.decision.ctx, quoted.allowance
@@ -120,7 +135,7 @@ async def redeem(request: web.Request) -> web.Response:
         bill_fen=body.bill_fen,
         receipt_no=rules.normalise_receipt_no(body.receipt_no),  # rule U4
         count=body.voucher_count,
-        token=_token(body.token),
+        token=body.token,
     )
     tills = till_ports_of(request)
     result = await redemption.redeem(cmd, tills)
@@ -129,11 +144,16 @@ async def redeem(request: web.Request) -> web.Response:
         request[ERROR_CODE] = result.code
         return json_answer(result.answer, status=result.status, headers=replay)
     body_out = redemption_body(result.redemption, tills.tz)
+    if result.vouchers_left is not None:
+        body_out["citizen"]["vouchers_left"] = result.vouchers_left
     return json_answer(body_out, status=201, headers=replay)
 
 
 def redemption_body(
-    row: RedemptionRecord, tz: tzinfo, refunds: Sequence[RefundRecord] | None = None
+    row: RedemptionRecord,
+    tz: tzinfo,
+    refunds: Sequence[RefundRecord] | None = None,
+    cash_back_fen: Sequence[int] = (),
 ) -> dict[str, Any]:
     live = row.live_count
     if row.refunded_count == 0:
@@ -149,6 +169,7 @@ def redemption_body(
         "terminal": {"id": row.terminal_id, "label": row.terminal_label},
         "citizen": {"masked_id": row.id_masked},
         "receipt_no": row.receipt_no,
+        "business_date": row.business_date.isoformat(),
         "bill_fen": row.bill_fen,
         "current_bill_fen": row.current_bill_fen,
         "face_value_fen": row.face_value_fen,
@@ -169,16 +190,18 @@ def redemption_body(
                 "refund_id": f.id,
                 "remaining_bill_fen": f.remaining_bill_fen,
                 "returned_count": f.returned_count,
+                "cash_back_fen": back,
                 "voucher_ids": list(f.voucher_ids),
                 "created_at": _iso(f.created_at, tz),
             }
-            for f in refunds
+            for f, back in zip(refunds, cash_back_fen, strict=True)
         ]
     return body
 
 
 def _viewed(found: RedemptionView, tz: tzinfo, status: int = 200) -> web.Response:
-    return json_answer(redemption_body(found.redemption, tz, found.refunds), status=status)
+    body = redemption_body(found.redemption, tz, found.refunds, found.cash_back_fen)
+    return json_answer(body, status=status)
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -201,7 +224,13 @@ async def find_redemption(request: web.Request) -> web.Response:
         raise InvalidRequest("ask by exactly one of receipt_no or idempotency_key")
     if receipt is not None:
         assert me.merchant_id is not None
-        asked = ByReceipt(me.merchant_id, rules.normalise_receipt_no(receipt))  # rule U4
+        asked = ByReceipt(
+            me.merchant_id,
+            rules.normalise_receipt_no(receipt),  # rule U4
+            query.date,
+            query.terminal_id,
+            me.terminal_id,
+        )
     elif me.terminal_id is None:
         raise InvalidRequest("only a terminal can ask by its idempotency key")
     else:
@@ -210,22 +239,86 @@ async def find_redemption(request: web.Request) -> web.Response:
     return _viewed(await till_reads.find_redemption(asked, tills), tills.tz)
 
 
+def _approval(
+    request: web.Request, me: Principal, asked: refunds.ApprovedRefund
+) -> refunds.Approval | None:
+    """Issue 11 item 5: a manager refunding in person approves this very refund; a till sends
+    the refund approval a manager gave it at the till (``Manager-Approval``)."""
+    if me.role is Role.MERCHANT_MANAGER:
+        return refunds.Approval(str(me.role), me.merchant_id, me.account_id, refund=asked)
+    sent = approval_of(request)
+    if sent is None:
+        return None
+    grant, problem = sent
+    if grant is None:
+        return refunds.Approval(problem=problem)
+    who = grant.approver
+    approved = refunds.ApprovedRefund(
+        grant.terminal_id, grant.redemption_id, grant.remaining_bill_fen, grant.key
+    )
+    return refunds.Approval(str(who.role), who.merchant_id, who.account_id, refund=approved)
+
+
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def refund(request: web.Request) -> web.Response:
-    """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``."""
+    """Rules F1-F3: return vouchers of a bill refunded down to ``remaining_bill_fen``. Where
+    the merchant asks for it, a till sends a manager's approval of this very refund (issue 11
+    item 5) in the ``Manager-Approval`` header."""
     me = principal_of(request)
     key = idempotency_key(request)
     body = await read_body_as(request, RefundRequest)
+    redemption_id = path_id(request, "redemption_id", NO_SUCH_REDEMPTION)
+    asked = refunds.ApprovedRefund(me.terminal_id, redemption_id, body.remaining_bill_fen, key)
     cmd = refunds.Refund(
-        redemption_id=path_id(request, "redemption_id", NO_SUCH_REDEMPTION),
+        redemption_id=redemption_id,
         merchant_id=me.merchant_id,
         terminal_id=me.terminal_id,
         key=key,
         digest=request_hash(request, body),
         remaining_bill_fen=body.remaining_bill_fen,
+        approval=_approval(request, me, asked),
     )
     tills = till_ports_of(request)
     return _viewed(await refunds.refund(cmd, tills), tills.tz, status=201)
+
+
+@requires(Role.CASHIER)
+async def approve_refund(request: web.Request) -> web.Response:
+    """Issue 11 item 5: a manager of the till's shop signs in at the till for one refund (this
+    bill, down to this amount, under the refund's idempotency key) and the till gets a
+    short-lived approval of that refund alone, to send as ``Manager-Approval``. The manager's
+    password is checked as a sign-in is (throttled, rule X2; a wrong one is refused
+    ``manager_approval_required``, reason ``wrong_password``); no access token is given."""
+    me = principal_of(request)
+    assert me.merchant_id is not None and me.terminal_id is not None
+    body = await read_body_as(request, RefundApprovalRequest)
+    redemption_id = path_id(request, "redemption_id", NO_SUCH_REDEMPTION)
+    try:
+        who = await staff_principal(request, body.username, body.password)
+    except Unauthenticated as exc:  # the till itself is signed in (a 401 would say it is not)
+        raise ManagerApprovalRequired(
+            "Unknown manager or wrong password.", reason="wrong_password"
+        ) from exc
+    asked = refunds.ApprovedRefund(
+        me.terminal_id, redemption_id, body.remaining_bill_fen, body.refund_key
+    )
+    cmd = refunds.ApproveRefund(
+        refunds.Approval(str(who.role), who.merchant_id, who.account_id), me.merchant_id, asked
+    )
+    await refunds.approve(cmd, ports_of(request))
+    grant = RefundGrant(who, me.terminal_id, redemption_id, body.remaining_bill_fen, asked.key)
+    token = issue_refund_approval(request.app[SETTINGS], grant, request.app[CLOCK]())
+    return web.json_response(
+        {
+            "approval": token,
+            "expires_in": REFUND_APPROVAL_TTL_S,
+            "approved_by": who.subject,
+            "redemption_id": redemption_id,
+            "remaining_bill_fen": body.remaining_bill_fen,
+        },
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
@@ -276,8 +369,10 @@ async def merchant_day(request: web.Request) -> web.Response:
                     "redemption_id": f.redemption_id,
                     "receipt_no": f.receipt_no,
                     "terminal_id": f.terminal_id,
+                    "terminal": {"id": f.terminal_id, "label": f.terminal_label},
                     "returned_count": f.returned_count,
                     "value_fen": f.returned_count * f.face_value_fen,
+                    "cash_back_fen": f.cash_back_fen,
                 }
                 for f in found.refunds
             ],

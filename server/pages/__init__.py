@@ -20,7 +20,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from server.pages import merchant, ops, signin, wallet
+from server.pages import merchant, ops, signin, ticket_ops, wallet
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -49,8 +49,12 @@ PAGE_ROUTES: tuple[tuple[str, str, Callable[..., Any]], ...] = (
         "/merchant/{merchant_id}/terminals/{terminal_id}/revocation-request",
         merchant.request_revocation,
     ),
+    ("GET", "/merchant/{merchant_id}/settings", merchant.settings),
+    ("POST", "/merchant/{merchant_id}/settings", merchant.change_settings),
     ("GET", "/ops", ops.dashboard),
     ("GET", "/ops/charts/{chart}.svg", ops.chart),
+    ("GET", "/ops/tickets", ticket_ops.tickets),  # issue 13: house tickets (T9-T14)
+    ("GET", "/ops/tickets.csv", ticket_ops.tickets_csv),
 )
 
 # OWASP's secure headers for every answer of the app, pages and API alike: scripts and styles

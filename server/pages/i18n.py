@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from server.pages import ticket_words
+
 LANGS = ("zh", "en")
 LANG_COOKIE = "lang"
 
@@ -92,6 +94,47 @@ _WORDS: dict[str, tuple[str, str]] = {
     "none_yet": ("暂无记录。", "Nothing yet."),
     "claims": ("领取记录", "Claims"),
     "valid_until": ("有效期至", "Valid until"),
+    # house tickets (issue 13, rules T2, T5-T10)
+    "tickets": ("我的房票", "My house tickets"),
+    "ticket_no": ("房票编号", "Ticket no."),
+    "face_value": ("票面金额", "Face value"),
+    "balance": ("余额", "Balance"),
+    "used_amount": ("已使用", "Used"),
+    "cashed_out": ("已兑付结余", "Balance paid out"),
+    "ticket_returned": ("已退回", "Returned"),
+    "subsidy": ("购房补贴", "Purchase subsidy"),
+    "reward": ("政策性奖励", "Policy reward"),
+    "ticket_deadline": ("使用期限至 {day}（当日 24 时止）", "Use by {day} (until midnight)"),
+    "ticket_expired": (
+        "已于 {day} 24 时过期，不能再使用；可向核发单位申请退回余额。",
+        "Expired at midnight on {day}: it can no longer be used; ask the issuer to return "
+        "the balance.",
+    ),
+    "cashout_due": (
+        "可向核发单位申请兑付结余 {amount}",
+        "You may ask the issuer to pay out {amount}",
+    ),
+    "cashout_due_by": ("，应于 {day} 前支付。", ", payable by {day}."),
+    "cashout_below": (
+        "累计使用达到票面金额的 {needed} 后，可申请兑付结余（目前已使用 {used}）。",
+        "Once your uses reach {needed} of the face value, the balance may be paid out "
+        "(used so far: {used}).",
+    ),
+    "bonus_reviewed": (
+        "使用奖励 {amount}（票面金额的 {rate}），应于 {day} 前兑付。",
+        "Usage bonus {amount} ({rate} of the face value), payable by {day}.",
+    ),
+    "bonus_none": (
+        "{day} 评定：使用比例未达到奖励标准，没有使用奖励。",
+        "Reviewed on {day}: the usage did not reach a bonus tier.",
+    ),
+    "bonus_forecast": (
+        "按目前使用情况，{day} 评定时可得使用奖励 {amount}（{rate}）。",
+        "At the current usage, the review on {day} gives a usage bonus of {amount} ({rate}).",
+    ),
+    "ticket_uses": ("使用记录", "Uses"),
+    "contract": ("合同 {no}", "Contract {no}"),
+    "cancelled": ("已撤销", "cancelled"),
     "participation_revoked_banner": (
         "您的参与资格已被收回（{when}）：{reason}",
         "Your participation was revoked ({when}): {reason}",
@@ -110,6 +153,11 @@ _WORDS: dict[str, tuple[str, str]] = {
     "returned": ("退回张数", "Returned"),
     "gross": ("核销总额", "Gross"),
     "net": ("净额", "Net"),
+    "vouchers_gross": ("用券张数", "Vouchers (gross)"),
+    "returned_value": ("退回券金额", "Value returned"),
+    "vouchers_net": ("净用券", "Vouchers (net)"),
+    "cash": ("收现", "Cash collected"),
+    "cash_back": ("退现", "Cash handed back"),
     "per_till": ("按收银台", "Per till"),
     "till": ("收银台", "Till"),
     "receipt": ("小票号", "Receipt"),
@@ -144,6 +192,37 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Your request to revoke {label} was recorded.",
     ),
     "read_only": ("本页只读。", "This page is read only."),
+    "settings": ("设置", "Settings"),
+    "on": ("开启", "On"),
+    "off": ("关闭", "Off"),
+    "receipts_per_till": ("小票号按收银台编号", "Receipts numbered per till"),
+    "receipts_per_till_help": (
+        "开启：每台收银台各自编号，同一天不同收银台可以使用相同的小票号。关闭：全店同一天的"
+        "小票号不能重复（规则 U4）。只影响此后的账单。",
+        "On: each till numbers its own receipts, so two tills may use the same number on one "
+        "day. Off: a receipt number is used once a day in the whole shop (rule U4). Applies to "
+        "bills made from now on.",
+    ),
+    "refund_needs_manager": ("退款需经理授权", "Refunds need a manager"),
+    "refund_needs_manager_help": (
+        "开启：收银台每笔退款都须本店经理在收银台输入账号和密码授权，授权只对这一笔退款有效。",
+        "On: every refund at a till needs one of this shop's managers to sign in at the till; "
+        "the approval is good for that one refund only.",
+    ),
+    "settings_when": (
+        "收银台在下次登录时取得新设置（最长 15 分钟），服务器立即按新设置执行。",
+        "A till picks the change up when it next signs in (within 15 minutes); the server "
+        "applies it at once.",
+    ),
+    "settings_reason": (
+        "更改原因（记入审计日志）",
+        "Reason for the change (kept in the audit log)",
+    ),
+    "save_settings": ("保存设置", "Save settings"),
+    "settings_saved": (
+        "设置已保存，原因已记入审计日志。",
+        "Saved; the reason is in the audit log.",
+    ),
     # ops
     "ranking": ("各区排名（S3）", "District ranking (S3)"),
     "rank": ("名次", "Rank"),
@@ -184,6 +263,8 @@ _WORDS: dict[str, tuple[str, str]] = {
     "back": ("返回", "Back"),
     "yuan": ("{v} 元", "¥{v}"),
 }
+
+_WORDS |= ticket_words.WORDS  # issue 13: the house tickets' page (/ops/tickets)
 
 # plain words for refusals, by error code (rules E1-E4, A1-A3, X1, issue 9 throttles)
 _REFUSALS: dict[str, tuple[str, str]] = {
@@ -248,6 +329,11 @@ class Words:
 
     def refusal(self, code: str, fallback: str) -> str:
         return self._refusals.get(code, fallback)
+
+    def percent(self, bp: int) -> str:
+        """A rate in basis points as a percentage (900 -> 9%, 250 -> 2.5%), no float."""
+        whole, part = divmod(bp, 100)
+        return f"{whole}.{part:02d}".rstrip("0").rstrip(".") + "%"
 
     def money(self, fen: int) -> str:
         sign = "-" if fen < 0 else ""

@@ -1,6 +1,8 @@
-"""The merchant manager's pages (rules S1, S2, U1, X2): the day, the month, the tills. Read
-only, but for a request to revoke a till. The merchant's id is in every URL, and any id but
-the manager's own is not found (404): ``server/services/merchant_pages.py`` decides."""
+"""The merchant manager's pages (rules S1, S2, U1, X2): the day, the month, the tills, the
+shop's settings. Read only, but for a request to revoke a till and the shop's two settings
+(rule U4 [choice], issue 11 item 5). The merchant's id is in every URL, and any id but the
+manager's own is not found (404): ``server/services/merchant_pages.py`` and
+``server/services/merchants.py`` decide."""
 
 from __future__ import annotations
 
@@ -10,12 +12,16 @@ from aiohttp import web
 
 from server import schemas
 from server.auth import Principal, Role, principal_of
+from server.db.parties import MerchantSettings
 from server.handlers.ports import ports_of
+from server.pages.i18n import language
 from server.pages.session import SESSION, check_form, field, page, render, see_other
 from server.services import merchant_pages as pages
+from server.services import merchants
 from server.services.ports import Ports
 from server.web import CLOCK, TZ, path_id
-from shared.errors import InvalidDate
+from shared.day_csv import Lang
+from shared.errors import InvalidDate, InvalidRequest
 from shared.settlement import parse_month
 
 
@@ -85,7 +91,8 @@ async def day(request: web.Request) -> web.StreamResponse:
 async def day_csv(request: web.Request) -> web.StreamResponse:
     found = await pages.day(*_mine(request), _date(request))
     name = f"merchant-{found.merchant_id}-{found.day.isoformat()}.csv"
-    return _csv(pages.day_csv(found, request.app[TZ]), name)
+    lang: Lang = "zh" if language(request) == "zh" else "en"  # the page's, in the till's layout
+    return _csv(pages.day_csv(found, request.app[TZ], lang), name)
 
 
 @page(Role.MERCHANT_MANAGER)
@@ -130,3 +137,47 @@ async def request_revocation(request: web.Request) -> web.StreamResponse:
         "merchant_terminals.html",
         {"tab": "terminals", "tills": tills, "mid": merchant_id, "requested": till.label},
     )
+
+
+SETTINGS_FIELDS = ("receipts_per_till", "refund_needs_manager")
+ON_OFF = {"on": True, "off": False}
+
+
+def _on_off(form: dict[str, str], name: str) -> bool:
+    value = form.get(name, "")
+    if value not in ON_OFF:
+        raise InvalidRequest(f"{name} is on or off", field=name)
+    return ON_OFF[value]
+
+
+def _settings_page(
+    request: web.Request, found: MerchantSettings, *, saved: bool = False
+) -> web.Response:
+    return render(
+        request,
+        "merchant_settings.html",
+        {"tab": "settings", "s": found, "mid": found.merchant_id, "saved": saved},
+    )
+
+
+@page(Role.MERCHANT_MANAGER)
+async def settings(request: web.Request) -> web.StreamResponse:
+    """The shop's settings: receipts numbered per till (rule U4 [choice]), refunds approved
+    by a manager (issue 11 item 5)."""
+    found = await merchants.settings(*_mine(request))
+    return _settings_page(request, found)
+
+
+@page(Role.MERCHANT_MANAGER)
+async def change_settings(request: web.Request) -> web.StreamResponse:
+    """Both settings as the form gives them, with a reason for the audit log (rule X1), as
+    ``POST /v1/merchants/{id}/settings`` changes them; a bad field changes nothing."""
+    form = await check_form(request, request[SESSION].csrf)
+    ports, me, merchant_id = _mine(request)
+    cmd = merchants.ChangeSettings(
+        merchant_id,
+        field(form, "reason", max_len=500),
+        receipts_per_till=_on_off(form, "receipts_per_till"),
+        refund_needs_manager=_on_off(form, "refund_needs_manager"),
+    )
+    return _settings_page(request, await merchants.change_settings(ports, me, cmd), saved=True)

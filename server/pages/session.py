@@ -54,6 +54,8 @@ HOME = {
     Role.DISTRICT_OPERATOR: "/ops",
     Role.CITY_OPERATOR: "/ops",
     Role.AUDITOR: "/ops",
+    Role.TICKET_ISSUER: "/ops/tickets",  # issue 13
+    Role.HOUSING_BUREAU: "/ops/tickets",
 }
 
 

@@ -137,6 +137,8 @@ async def citizen_assertion(request: web.Request) -> web.StreamResponse:
     Role.DISTRICT_OPERATOR,
     Role.CITY_OPERATOR,
     Role.AUDITOR,
+    Role.TICKET_ISSUER,
+    Role.HOUSING_BUREAU,
     revoked_citizen_may_read=True,
 )
 async def sign_out(request: web.Request) -> web.StreamResponse:

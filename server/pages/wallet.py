@@ -1,7 +1,8 @@
 """The citizen's wallet (rules E1-E4, U5, V2, X1): claim, the vouchers, where they were used,
-and the code, large. The code is refreshed by ``static/wallet.js`` before it expires, and the
-same script asks ``/wallet/live`` every second whether a till redeemed it (plain polling: one
-indexed query on a small JSON answer; no build step, nothing from a CDN)."""
+the house tickets held (issue 13, rules T2, T5-T10), and the code, large. The code is
+refreshed by ``static/wallet.js`` before it expires, and the same script asks
+``/wallet/live`` every second whether a till redeemed it (plain polling: one indexed query on
+a small JSON answer; no build step, nothing from a CDN)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from server.handlers.ports import ports_of
 from server.pages.i18n import WORDS, language
 from server.pages.session import SESSION, check_form, field, page, render
 from server.qrcodes import render as render_qr
-from server.services import claims, wallet_pages
+from server.services import claims, ticket_wallet, wallet_pages
 from server.services import wallet as wallets
 from server.web import CAMPAIGNS, CLOCK, TZ
 from shared.errors import VoucherError
@@ -29,8 +30,9 @@ async def _code(request: web.Request) -> dict[str, Any]:
     """A fresh code (rule U5) as an SVG data URL and the seconds it has left; minting is
     throttled per citizen as on the API (issue 9)."""
     me = principal_of(request)
+    assert me.citizen_id is not None  # the wallet's session is a citizen's
     await throttle.mint(request, me.subject)
-    code = wallets.mint_qr(ports_of(request), me.subject)
+    code = wallets.mint_qr(ports_of(request), me.citizen_id)
     svg = await render_qr("svg", code.token)
     left = (code.expires_at - request.app[CLOCK]()).total_seconds()
     return {
@@ -50,6 +52,7 @@ async def _wallet_page(
     used = await wallet_pages.redemptions(ports, me.citizen_id)
     masked = await wallet_pages.masked_id(ports, me.citizen_id)
     revoked = found.participation is not None and found.participation.status == "revoked"
+    tickets = await ticket_wallet.ticket_cards(ports, me.citizen_id)  # issue 13 (T2, T5-T10)
     available = [v for v, state in found.vouchers if state == "available"]
     next_expiry = None
     if available:
@@ -57,7 +60,9 @@ async def _wallet_page(
         next_expiry = (first, sum(1 for v in available if v.expires_at == first))
     code = None
     code_refusal = None
-    if available and not revoked:
+    # rule U5: the same code carries the vouchers to a shop and a house ticket to a sales office
+    usable_ticket = any(c.view.balance_fen and not c.view.expired for c in tickets)
+    if (available or usable_ticket) and not revoked:
         try:
             code = await _code(request)
         except VoucherError as exc:
@@ -68,6 +73,7 @@ async def _wallet_page(
         {
             "masked": masked,
             "found": found,
+            "tickets": tickets,
             "revoked": revoked,
             "used": used,
             "last_redemption": used[0].id if used else 0,

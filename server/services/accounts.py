@@ -13,7 +13,7 @@ from server.db import Conn, access, parties
 from server.db import admin as db
 from server.db.admin import Account
 from server.services.ports import Ports
-from server.services.scope import district_codes
+from server.services.scope import all_district_codes
 from shared.errors import (
     Forbidden,
     InvalidRequest,
@@ -28,7 +28,12 @@ STAFF_ROLES = (
     Role.DISTRICT_OPERATOR,
     Role.CITY_OPERATOR,
     Role.AUDITOR,
+    Role.TICKET_ISSUER,  # issue 13, rule T1
+    Role.HOUSING_BUREAU,  # rule T4
 )
+# rule X2: the roles held in one district (T1: an issuer's tickets are its district's); the
+# housing bureau may name one or none (the city's bureau) [choice]
+DISTRICT_ROLES = (Role.DISTRICT_OPERATOR, Role.TICKET_ISSUER)
 USERNAME = re.compile(r"[a-z0-9][a-z0-9_.-]{2,63}")
 MIN_PASSWORD = 12
 
@@ -121,15 +126,18 @@ async def _scope(
         raise Forbidden("a merchant manager makes only manager accounts of their own shop")
     district: str | None = None
     merchant_id: int | None = None
-    if role is Role.DISTRICT_OPERATOR:
+    if role in DISTRICT_ROLES or (role is Role.HOUSING_BUREAU and scope.district is not None):
         name = (scope.district or "").strip()
         if not name:
             raise InvalidRequest("district must be a non-empty string", field="district")
-        district = district_codes(ports.campaigns).get(name)
+        district = all_district_codes(ports).get(name)
         if district is None:
             raise InvalidRequest("unknown district", field="district")
     elif scope.district is not None:
-        raise InvalidRequest("only a district operator has a district", field="district")
+        raise InvalidRequest(
+            "only a district operator, an issuer or a housing bureau has a district",
+            field="district",
+        )
     if role is Role.MERCHANT_MANAGER:
         given = scope.merchant_id if scope.merchant_id is not None else me.merchant_id
         if given is None:

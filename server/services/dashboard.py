@@ -1,7 +1,7 @@
 """What the city's and districts' dashboard reads (rules S1, S3, X2): the month's ranking,
 claims and redemptions per day, settlement batches. Each role sees only its own: a district
 operator their district (the ranking's row of it, its days, its batches); the city and the
-auditor every district. Nothing here writes."""
+auditor every district. Nothing here writes: it reads the replica when there is one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from server.auth import Principal, Role
+from server.db import Conn
 from server.db import pages as db
 from server.db.pages import BatchRow, DailyActivity
 from server.services import settlement as settlements
@@ -59,7 +60,8 @@ async def dashboard(
     ranked = [r for r in found.ranked if district is None or r.figures.district == district]
     districts = [district] if district else sorted(campaign.issuing_districts)
     start, end = month_bounds(month, ports.tz)
-    async with ports.pool.acquire() as conn:
+
+    async def read(conn: Conn) -> tuple[list[DailyActivity], list[BatchRow]]:
         activity = await db.daily_activity(
             conn,
             campaign_ids=[campaign_id],
@@ -68,6 +70,8 @@ async def dashboard(
             end=end,
             tz=str(getattr(ports.tz, "key", "Asia/Shanghai")),
         )
-        batches = await db.batches(conn, district)
+        return activity, await db.batches(conn, district)
+
+    activity, batches = await ports.report(read)  # issue 14: the replica, when there is one
     names = {code: d.name for code, d in campaign.districts.items()}
     return Dashboard(month, campaign_id, district, names, ranked, activity, batches)

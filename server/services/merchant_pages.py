@@ -18,15 +18,19 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
+from functools import partial
 
 from server.auth import Principal, Role
+from server.db import Conn
 from server.db import admin as audit_db
 from server.db import pages as db
 from server.db.pages import DayTotals, MerchantBatch, Till
 from server.services import till_reads
 from server.services.ports import Ports
+from shared import day_csv as layout
 from shared import rules
+from shared.day_csv import Lang
 from shared.errors import NotFound
 
 
@@ -42,6 +46,11 @@ class Bill:
     refunded_count: int
     value_fen: int
 
+    @property
+    def cash_fen(self) -> int:
+        """The cash collected on the bill: what the vouchers did not pay (rule U3)."""
+        return self.bill_fen - self.value_fen
+
 
 @dataclass(frozen=True, slots=True)
 class Refund:
@@ -50,14 +59,16 @@ class Refund:
     redemption_id: int
     receipt_no: str
     terminal_id: int
+    terminal_label: str
     returned_count: int
     value_fen: int
+    cash_back_fen: int  # the cash this refund handed back (rules U3, F2)
 
 
 @dataclass(slots=True)
 class Sums:
     """Bills, vouchers and their value, refunds; gross is the vouchers' value, net after
-    refunds (rule S2)."""
+    refunds (rule S2); the cash collected on the bills and handed back by the refunds."""
 
     label: str = ""
     bills: int = 0
@@ -67,10 +78,19 @@ class Sums:
     refunds: int = 0
     returned_vouchers: int = 0
     returned_value_fen: int = 0
+    cash_back_fen: int = 0
 
     @property
     def net_value_fen(self) -> int:
         return self.value_fen - self.returned_value_fen
+
+    @property
+    def cash_fen(self) -> int:
+        return self.bill_fen - self.value_fen
+
+    @property
+    def net_vouchers(self) -> int:
+        return self.vouchers - self.returned_vouchers
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +125,8 @@ async def day(ports: Ports, me: Principal, merchant_id: int, when: date) -> Day:
     own_merchant(me, merchant_id)
     # the day has one home: the till's read service, the rows GET /v1/merchant/day answers
     the_day = await till_reads.merchant_day(merchant_id, when, ports)
-    async with ports.pool.acquire() as conn:
-        labels = {t.id: t.label for t in await db.tills(conn, merchant_id)}
+    paired = await ports.report(partial(db.tills, merchant_id=merchant_id))
+    labels = {t.id: t.label for t in paired}
     bills = [
         Bill(
             r.id,
@@ -128,8 +148,10 @@ async def day(ports: Ports, me: Principal, merchant_id: int, when: date) -> Day:
             f.redemption_id,
             f.receipt_no,
             f.terminal_id,
+            f.terminal_label,
             f.returned_count,
             f.returned_count * f.face_value_fen,
+            f.cash_back_fen,
         )
         for f in the_day.refunds
     ]
@@ -146,6 +168,7 @@ async def day(ports: Ports, me: Principal, merchant_id: int, when: date) -> Day:
             sums.refunds += 1
             sums.returned_vouchers += f.returned_count
             sums.returned_value_fen += f.value_fen
+            sums.cash_back_fen += f.cash_back_fen
     return Day(merchant_id, when, bills, refunds, totals, [tills[k] for k in sorted(tills)])
 
 
@@ -153,10 +176,16 @@ async def month(ports: Ports, me: Principal, merchant_id: int, first: date) -> M
     """Rules S1, S2: the month's totals per day and the state of its settlement."""
     own_merchant(me, merchant_id)
     start, end = rules.month_bounds(first, ports.tz)
-    async with ports.pool.acquire() as conn:
-        days = await db.merchant_days(conn, merchant_id, start, end, _zone(ports))
-        batches = await db.merchant_batches(conn, merchant_id, first.replace(day=1))
-        unsettled = await db.unsettled_value(conn, merchant_id, start, end)
+
+    async def read(conn: Conn) -> tuple[list[DayTotals], list[MerchantBatch], int]:
+        return (
+            await db.merchant_days(conn, merchant_id, start, end, _zone(ports)),
+            await db.merchant_batches(conn, merchant_id, first.replace(day=1)),
+            await db.unsettled_value(conn, merchant_id, start, end),
+        )
+
+    # issue 14: the month and its settlement preview are a report: the replica when there is one
+    days, batches, unsettled = await ports.report(read)
     totals = Sums()
     for d in days:
         totals.bills += d.bills
@@ -204,49 +233,58 @@ def _yuan(fen: int) -> str:
     return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
-def day_csv(found: Day, tz: object) -> str:
-    """The day as the shop's bookkeeping opens it: one row per bill and per refund, amounts
-    in 元 with two decimals, local times."""
+def day_csv(found: Day, tz: tzinfo, lang: Lang = "en") -> str:
+    """The day as the shop's bookkeeping opens it, in the till's export's layout
+    (``shared.day_csv``): one row per bill and per refund, gross, returned and net in columns
+    of their own, the cash collected and handed back, amounts in 元, local times."""
     out = io.StringIO()
     rows = csv.writer(out)
-    rows.writerow(["kind", "time", "receipt_no", "terminal", "bill_yuan", "vouchers", "value_yuan"])
+    rows.writerow(layout.COLUMNS[lang])
     for b in found.bills:
         rows.writerow(
-            [
-                "redemption",
-                b.time.astimezone(tz).isoformat(timespec="seconds"),  # type: ignore[arg-type]
+            layout.redemption_row(
+                lang,
+                _local(b.time, tz),
+                b.id,
                 b.receipt_no,
                 b.terminal_label,
-                _yuan(b.bill_fen),
+                b.bill_fen,
                 b.voucher_count,
-                _yuan(b.value_fen),
-            ]
+                b.value_fen,
+            )
         )
     for f in found.refunds:
         rows.writerow(
-            [
-                "refund",
-                f.time.astimezone(tz).isoformat(timespec="seconds"),  # type: ignore[arg-type]
+            layout.refund_row(
+                lang,
+                _local(f.time, tz),
+                f.redemption_id,
+                f.id,
                 f.receipt_no,
-                f.terminal_id,
-                "",
-                -f.returned_count,
-                _yuan(-f.value_fen),
-            ]
+                f.terminal_label,
+                f.cash_back_fen,
+                f.returned_count,
+                f.value_fen,
+            )
         )
     t = found.totals
     rows.writerow(
-        [
-            "total",
+        layout.total_row(
+            lang,
             found.day.isoformat(),
-            "",
-            "",
-            _yuan(t.bill_fen),
-            t.vouchers - t.returned_vouchers,
-            _yuan(t.net_value_fen),
-        ]
+            bill_fen=t.bill_fen,
+            vouchers=t.vouchers,
+            value_fen=t.value_fen,
+            cash_back_fen=t.cash_back_fen,
+            returned_vouchers=t.returned_vouchers,
+            returned_value_fen=t.returned_value_fen,
+        )
     )
     return out.getvalue()
+
+
+def _local(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def month_csv(found: Month) -> str:

@@ -1,7 +1,9 @@
 """What the services are handed, one home for both kinds (they never see a request):
 
 - ``Ports``: what every use case needs: the ledger's pool, the settings, the clock, the
-  programme's time zone, the loaded campaigns and a way to tell this process's access view.
+  programme's time zone, the loaded campaigns (and house-ticket programmes), a way to tell
+  this process's access view, and where read-only reports run (``report``: a streaming
+  replica when configured).
   The HTTP edge builds one per request from the app (``server/handlers/ports.py``'s
   ``ports_of``); a tool or a test builds its own from a pool of its own.
 - ``TillPorts``: ``Ports`` plus the till's hot-path machinery (Redis's guard, the batchers,
@@ -12,23 +14,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from prometheus_client import Counter
 
 from server.batching import Batcher
 from server.caches import ExpiringLru, QrVerifier
-from server.db import Pool
+from server.db import Conn, Pool
 from server.db.access import Change
 from server.db.redemptions import ContextQuery, Redemption
+from server.db.replica import Reports
 from server.guard import Guard
 from server.settings import Settings
 from shared.campaign import Campaign
 from shared.errors import VoucherError
 from shared.redemption import TillContext
+from shared.ticket_campaign import TicketCampaign
+
+T = TypeVar("T")
 
 
 def _nowhere(changes: Iterable[Change]) -> None:
@@ -47,6 +54,20 @@ class Ports:
     campaigns: dict[str, Campaign]
     # rule X1: tell this process's view of blocked principals at once (server/access.py)
     publish: Callable[[Iterable[Change]], None] = _nowhere
+    # rules C1, T1-T14: the loaded house-ticket programmes by id (issue 13)
+    programmes: dict[str, TicketCampaign] = field(default_factory=dict)
+    # issue 14: where read-only reports run (the replica, or the primary when it is down or
+    # behind); None: the primary's pool, as for everything else
+    reports: Reports | None = None
+
+    async def report(self, read: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run a read-only report (the merchant's day and month, the ranking, the dashboard),
+        which may be a moment behind: on the replica when there is one. Never for what a
+        redemption, a refund or the till's "what just happened" reads: those use ``pool``."""
+        if self.reports is not None:
+            return await self.reports.run(read)
+        async with self.pool.acquire() as conn:
+            return await read(conn)
 
 
 class TillMetrics(Protocol):
@@ -55,6 +76,7 @@ class TillMetrics(Protocol):
     redemptions: Counter  # by outcome: "ok" or the error code
     vouchers_redeemed: Counter
     redis_failures: Counter
+    ticket_uses: Counter  # house tickets' uses at sales offices, by outcome (issue 13)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,7 +89,7 @@ class TillPorts(Ports):
     context_reads: Batcher[ContextQuery, TillContext | None]
     redeem_writes: Batcher[Redemption, int | None]
     # what a quote read, for the redeem of the same QR token at the same terminal
-    quote_cache: ExpiringLru[tuple[int, str], TillContext]
+    quote_cache: ExpiringLru[tuple[int, uuid.UUID], TillContext]
     qr_verifier: QrVerifier
     metrics: TillMetrics
     # rule U7: the status and body a refusal is kept under (the HTTP edge's choice)

@@ -25,19 +25,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from functools import partial
 
 from server.db import Conn
 from server.db import redemptions as db
 from server.db.redemptions import ContextQuery, RedemptionRecord
-from server.guard import Outcome
+from server.services import guarded
+from server.services.guarded import Refused as Refused
 from server.services.ports import TillPorts
 from shared import redemption as decisions
+from shared import rules
 from shared.errors import (
     BillAlreadyRedeemed,
     IdempotencyKeyInUse,
     IdempotencyKeyReused,
-    TokenInvalid,
     TokenReplayed,
     VoucherError,
 )
@@ -58,6 +59,7 @@ class Quote:
     terminal_id: int
     token: str
     bill_fen: int
+    receipt_no: str | None = None  # normalised (U4): refused here if taken today
 
 
 @value
@@ -85,19 +87,7 @@ class Redeem:
 class Redeemed:
     redemption: RedemptionRecord
     replay: bool = False  # the first answer under the key, given again
-
-
-@value
-class Refused:
-    """A refusal kept under the key (rule U7): the status and body of its first answer."""
-
-    status: int
-    answer: dict[str, Any]
-    replay: bool = False
-
-    @property
-    def code(self) -> str:
-        return str(self.answer.get("error", {}).get("code", ""))
+    vouchers_left: int | None = None  # the citizen's usable vouchers of the campaign after it
 
 
 RedeemResult = Redeemed | Refused
@@ -109,28 +99,29 @@ class _Verified:
 
     cmd: Redeem
     claims: QrClaims
-    subject: uuid.UUID
+    citizen_id: int  # the code's holder (rule U5)
     jti: uuid.UUID
 
     def context_query(self, now: datetime) -> ContextQuery:
-        return ContextQuery(self.cmd.terminal_id, self.subject, now, self.jti)
+        return ContextQuery(
+            self.cmd.terminal_id, self.citizen_id, now, self.jti, self.cmd.receipt_no
+        )
 
 
-def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, uuid.UUID, uuid.UUID]:
+def _verify(ports: TillPorts, token: str) -> tuple[QrClaims, int, uuid.UUID]:
     claims = ports.qr_verifier.verify(token, ports.clock())  # rule U5
-    try:
-        subject = uuid.UUID(claims.subject)
-    except ValueError as exc:
-        raise TokenInvalid("the QR code names no citizen", reason="subject") from exc
-    return claims, subject, uuid.UUID(claims.jti)
+    return claims, claims.holder, claims.jti
 
 
 async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
-    """Rules U1-U6: what the bill allows. Changes nothing."""
-    claims, subject, jti = _verify(ports, cmd.token)
+    """Rules U1-U6: what the bill allows, and whether its receipt number is free today (U4,
+    when given: refused ``bill_already_redeemed`` before the cashier takes the money).
+    Changes nothing."""
+    claims, citizen_id, jti = _verify(ports, cmd.token)
     now = ports.clock()
-    ctx = await ports.context_reads.call(ContextQuery(cmd.terminal_id, subject, now, jti))
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
+    asked = ContextQuery(cmd.terminal_id, citizen_id, now, jti, cmd.receipt_no)
+    ctx = await ports.context_reads.call(asked)
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     # the redeem of this token at this till may start from what was read here
     ports.quote_cache.put((cmd.terminal_id, claims.jti), decision.ctx, claims.expires_at)
     allowance = decisions.quote(decision, cmd.bill_fen, now)  # rules U3, U6
@@ -140,62 +131,28 @@ async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
 async def redeem(cmd: Redeem, ports: TillPorts) -> RedeemResult:
     """Rules U1-U7: move exactly the chosen vouchers to redeemed, or nothing. Raises the
     domain errors that are about the request or its key (never kept); a refusal of the bill
-    is kept under the key and answered ``Refused``."""
+    is kept under the key and answered ``Refused`` (``server/services/guarded.py``)."""
     metrics = ports.metrics
+    stored = partial(_stored_answer, cmd=cmd)
     try:
-        claims, subject, jti = _verify(ports, cmd.token)
+        claims, citizen_id, jti = _verify(ports, cmd.token)
     except VoucherError as exc:
         # a retry after the token expired still gets its first answer
-        async with ports.pool.acquire() as conn:
-            stored = await _stored_answer(conn, cmd)
-        if stored is not None:
-            return stored
+        found = await guarded.stored_now(ports, stored)
+        if found is not None:
+            return found
         metrics.redemptions.labels(exc.code).inc()
         raise
-    guard = ports.guard
-    outcome, lock = await guard.begin(
-        jti=str(jti), citizen=str(subject), terminal_id=cmd.terminal_id, key=cmd.key
+    asked = _Verified(cmd, claims, citizen_id, jti)
+    return await guarded.under_guard(
+        ports,
+        guarded.Keyed(cmd.terminal_id, cmd.key, cmd.digest),
+        claims,
+        work=lambda locked: _redeem_in_ledger(ports, asked, locked=locked),
+        stored=stored,
+        succeeded=lambda result: isinstance(result, Redeemed),
+        count=lambda code: metrics.redemptions.labels(code).inc(),
     )
-    if outcome is Outcome.UNAVAILABLE:
-        metrics.redis_failures.inc()  # Redis failed or skipped; not a lock wait (BUSY)
-    used = False
-    try:
-        if outcome in (Outcome.REPLAYED, Outcome.IN_FLIGHT):
-            async with ports.pool.acquire() as conn:
-                stored = await _stored_answer(conn, cmd)
-            if stored is not None:
-                return stored
-            if outcome is Outcome.IN_FLIGHT:
-                raise IdempotencyKeyInUse("a request with this Idempotency-Key is in progress")
-            raise TokenReplayed("this QR code was already used; ask the citizen to refresh it")
-        asked = _Verified(cmd, claims, subject, jti)
-        if outcome is Outcome.UNAVAILABLE:
-            # item 11: Redis down or skipped: the citizen's lock in this process instead, and
-            # the batched write as with Redis's lock (the write itself fences, rule U7)
-            async with guard.local_lock(str(subject)) as held:
-                result = await _redeem_in_ledger(ports, asked, locked=held)
-        else:
-            result = await _redeem_in_ledger(ports, asked, locked=outcome is Outcome.OK)
-        used = isinstance(result, Redeemed)  # not when the key's first answer was a refusal
-        return result
-    except (IdempotencyKeyInUse, IdempotencyKeyReused) as exc:
-        metrics.redemptions.labels(exc.code).inc()
-        raise  # about the key, not the bill: nothing to keep
-    except VoucherError as exc:
-        metrics.redemptions.labels(exc.code).inc()
-        return await _keep_refusal(ports, cmd, exc)
-    finally:
-        if outcome not in (Outcome.UNAVAILABLE, Outcome.BUSY):  # else nothing of ours there
-            ttl = int((claims.expires_at - ports.clock()).total_seconds() * 1000) + 5000
-            guard.end_soon(
-                token=lock,
-                jti=str(jti),
-                citizen=str(subject),
-                terminal_id=cmd.terminal_id,
-                key=cmd.key,
-                used=used,
-                jti_ttl_ms=ttl,
-            )
 
 
 async def _redeem_in_ledger(ports: TillPorts, asked: _Verified, *, locked: bool) -> RedeemResult:
@@ -233,9 +190,9 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
         for _ in range(RETRIES):
             try:
                 async with conn.transaction():
-                    await db.lock_citizen(conn, asked.subject)
+                    await db.lock_citizen(conn, asked.citizen_id)
                     # rule U7: a key that already has its answer (Redis could not say so)
-                    stored = await _stored_answer(conn, asked.cmd)
+                    stored = await _stored_answer(conn, now, cmd=asked.cmd)
                     if stored is not None:
                         return stored
                     ctx = await db.read_context(conn, asked.context_query(now))
@@ -248,7 +205,7 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
                 IdempotencyKeyInUse,
             ) as exc:
                 # a concurrent request under the same key may have written first (U7)
-                stored = await _stored_answer(conn, asked.cmd)
+                stored = await _stored_answer(conn, now, cmd=asked.cmd)
                 if stored is not None:
                     return stored
                 if isinstance(exc, MustDecideAgain):
@@ -263,8 +220,8 @@ def _decide_bill(
     ports: TillPorts, asked: _Verified, ctx: TillContext | None, now: datetime
 ) -> db.Redemption:
     """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
-    decision = decisions.decide(ctx, ports.campaigns, replay=True)
     cmd = asked.cmd
+    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     return db.Redemption(
         now=now,
         voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6
@@ -300,6 +257,7 @@ def _redeemed(
             citizen_id=bill.citizen_id,
             id_masked=ctx.id_masked or "",
             receipt_no=bill.receipt_no,
+            business_date=rules.business_date(bill.now),  # rule U4
             bill_fen=bill.bill_fen,
             current_bill_fen=bill.bill_fen,
             face_value_fen=bill.face_value_fen,
@@ -312,47 +270,21 @@ def _redeemed(
             idempotency_key=bill.idempotency_key,
             request_hash=bill.request_hash,
             created_at=bill.now,
-        )
+        ),
+        vouchers_left=decisions.vouchers_left(
+            ctx, bill.campaign_id, len(bill.voucher_ids), bill.now
+        ),
     )
 
 
-async def _stored_answer(conn: Conn, cmd: Redeem) -> RedeemResult | None:
+async def _stored_answer(conn: Conn, now: datetime, *, cmd: Redeem) -> RedeemResult | None:
     """Rule U7: the same key and body get the first answer, the redemption or the refusal kept
-    under the key; another body is refused ``idempotency_key_reused``."""
+    under the key (with the citizen's vouchers left as of ``now``); another body is refused
+    ``idempotency_key_reused``."""
     row = await db.by_idempotency_key(conn, cmd.terminal_id, cmd.key)
     if row is not None:
         if row.request_hash != cmd.digest:
             raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
-        return Redeemed(row, replay=True)
-    refused = await db.refusal_by_key(conn, cmd.terminal_id, cmd.key)
-    if refused is None:
-        return None
-    if refused.request_hash != cmd.digest:
-        raise IdempotencyKeyReused("this Idempotency-Key was used for another request")
-    return Refused(refused.status, refused.answer, replay=True)
-
-
-async def _keep_refusal(ports: TillPorts, cmd: Redeem, exc: VoucherError) -> RedeemResult:
-    """Rule U7, as payment APIs do it: a redemption that began and was refused keeps its
-    answer under its key, and a retry with the same key and body gets that answer even if the
-    ledger changed since. A redemption made under the same key by a concurrent request (Redis
-    down) comes first."""
-    status, answer = ports.refusal_answer(exc)
-    async with ports.pool.acquire() as conn:
-        stored = await _stored_answer(conn, cmd)
-        if stored is not None:
-            return stored
-        kept = await db.keep_refusal(
-            conn,
-            terminal_id=cmd.terminal_id,
-            key=cmd.key,
-            request_hash=cmd.digest,
-            status=status,
-            answer=answer,
-            now=ports.clock(),
-        )
-        if not kept:  # a concurrent request with this key kept its refusal first
-            stored = await _stored_answer(conn, cmd)
-            if stored is not None:
-                return stored
-    return Refused(status, answer)
+        left = await db.usable_vouchers(conn, row.citizen_id, row.campaign_id, now)
+        return Redeemed(row, replay=True, vouchers_left=left)
+    return await guarded.kept_refusal(conn, guarded.Keyed(cmd.terminal_id, cmd.key, cmd.digest))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from server.auth import Principal
 from server.db import Conn
@@ -137,8 +138,7 @@ async def ranking(ports: Ports, month_text: str, campaign_id: str | None) -> Ran
     chosen = [campaign_id] if campaign_id else sorted(campaigns)
     districts = sorted({d for c in chosen for d in campaigns[c].issuing_districts})
     start, end = month_bounds(month, ports.tz)
-    async with ports.pool.acquire() as conn:
-        figures = await db.district_figures(
-            conn, campaign_ids=chosen, districts=districts, start=start, end=end
-        )
+    figures = await ports.report(  # issue 14: a report, from the replica when there is one
+        partial(db.district_figures, campaign_ids=chosen, districts=districts, start=start, end=end)
+    )
     return Ranking(month, chosen, rules.rank_districts(figures))

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 
 from server.db import Conn
 from server.db import redemptions as db
 from server.db.redemptions import DayRedemption, DayRefund, RedemptionRecord, RefundRecord
 from server.services.ports import Ports, TillPorts
 from shared import rules
-from shared.errors import IdempotencyKeyInUse, NotFound
+from shared.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,13 @@ class RedemptionView:
 
     redemption: RedemptionRecord
     refunds: tuple[RefundRecord, ...]
+
+    @property
+    def cash_back_fen(self) -> list[int]:
+        """Rules U3, F2: the cash each refund handed back, in the order of ``refunds``."""
+        r = self.redemption
+        steps = [rules.RefundStep(f.remaining_bill_fen, f.returned_count) for f in self.refunds]
+        return rules.cash_handed_back_fen(r.bill_fen, r.voucher_count, r.face_value_fen, steps)
 
 
 def own_redemption(merchant_id: int | None, row: RedemptionRecord | None) -> RedemptionRecord:
@@ -42,10 +50,15 @@ async def get_redemption(
 
 @dataclass(frozen=True, slots=True)
 class ByReceipt:
-    """A merchant's bill, by its receipt number (normalised, rule U4)."""
+    """A merchant's bill, by its receipt number (normalised, rule U4) on a business date
+    (None: today), at a till if given. ``caller_terminal``: the till asking, whose own bill
+    is meant when several tills used the number that day."""
 
     merchant_id: int
     receipt_no: str
+    day: date | None = None
+    terminal_id: int | None = None
+    caller_terminal: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +73,40 @@ class ByKey:
 async def find_redemption(asked: ByReceipt | ByKey, ports: TillPorts) -> RedemptionView:
     async with ports.pool.acquire() as conn:
         if isinstance(asked, ByReceipt):
-            row = await db.by_receipt(conn, asked.merchant_id, asked.receipt_no)
+            day = asked.day or rules.business_date(ports.clock())
+            row = _one_bill(
+                await db.by_receipt(
+                    conn, asked.merchant_id, asked.receipt_no, day, asked.terminal_id
+                ),
+                asked,
+                day,
+            )
         else:
             row = await db.by_idempotency_key(conn, asked.terminal_id, asked.key)
             if row is None and await ports.guard.in_flight(asked.terminal_id, asked.key):
                 # rule U7: not "it never happened" while the first request is still at work
                 raise IdempotencyKeyInUse("the request with this key is still in progress")
         return await view(conn, own_redemption(asked.merchant_id, row))
+
+
+def _one_bill(
+    found: list[RedemptionRecord], asked: ByReceipt, day: date
+) -> RedemptionRecord | None:
+    """Rule U4: the bill a receipt number names on ``day``. Where several tills used it (the
+    merchant numbers receipts per till), the asking till's own; otherwise the caller must say
+    which till (``terminal_id``) or ask by the redemption id printed on the receipt."""
+    if len(found) > 1 and asked.caller_terminal is not None:
+        own = [r for r in found if r.terminal_id == asked.caller_terminal]
+        if len(own) == 1:
+            return own[0]
+    if len(found) > 1:
+        raise InvalidRequest(
+            f"several tills used receipt number {asked.receipt_no} on {day.isoformat()}: "
+            "say which till (terminal_id), or find the bill by its redemption id",
+            field="terminal_id",
+            terminals=sorted({r.terminal_id for r in found}),
+        )
+    return found[0] if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +151,9 @@ async def merchant_day(merchant_id: int, day: date | None, ports: Ports) -> Merc
     day = day or ports.clock().astimezone(tz).date()
     start = rules.start_of_day(day, tz)
     end = rules.start_of_day(day + timedelta(days=1), tz)
-    async with ports.pool.acquire() as conn:
-        reds, refs = await db.merchant_day(conn, merchant_id, start, end)
+    # issue 14: a report (the replica when there is one), unlike the lookups above, which the
+    # till makes about what just happened and which read the primary
+    reds, refs = await ports.report(
+        partial(db.merchant_day, merchant_id=merchant_id, start=start, end=end)
+    )
     return MerchantDay(merchant_id, day, tuple(reds), tuple(refs))

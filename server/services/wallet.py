@@ -10,7 +10,6 @@ from server.db import parties
 from server.db.claims import ClaimSummary, HeldVoucher
 from server.db.parties import Participation
 from server.services.ports import Ports
-from server.settings import QR_AUDIENCE, SERVICE_ISSUER
 from shared import rules
 from shared.tokens import issue_qr_token
 
@@ -52,16 +51,12 @@ async def wallet(ports: Ports, citizen_id: int) -> Wallet:
     return Wallet(vouchers, counts, claims, standing)
 
 
-def mint_qr(ports: Ports, citizen_subject: str) -> QrCode:
+def mint_qr(ports: Ports, citizen_id: int) -> QrCode:
     """Rule U5: a fresh signed, short-lived, single-use code for the citizen (the shortest
-    lifetime any loaded campaign allows)."""
-    ttl = min(c.qr_token_ttl_seconds for c in ports.campaigns.values())
+    lifetime any loaded campaign or house-ticket programme allows), under the current key."""
+    ttls = [c.qr_token_ttl_seconds for c in ports.campaigns.values()]
+    ttl = min(ttls + [p.qr_token_ttl_seconds for p in ports.programmes.values()])
     token, claims = issue_qr_token(
-        key=ports.settings.qr_keys[0],
-        subject=citizen_subject,
-        issuer=SERVICE_ISSUER,
-        audience=QR_AUDIENCE,
-        now=ports.clock(),
-        ttl_seconds=ttl,
+        key=ports.settings.qr_keys[0], holder=citizen_id, now=ports.clock(), ttl_seconds=ttl
     )
     return QrCode(token, claims.expires_at)

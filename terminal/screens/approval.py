@@ -1,7 +1,12 @@
 """A merchant manager's approval at the till: username and password, checked by the server
-(``POST /v1/auth/staff``, rule X2), accepted only for a ``merchant_manager`` of this till's
-own merchant. Used before a refund when the till's setting asks for it (issue 11 item 5),
-and before changing the server or re-pairing (item 8). The manager's token is not kept."""
+(rule X2), accepted only for a ``merchant_manager`` of this till's own merchant.
+
+- Before a refund, when the shop's setting asks for it (issue 11 item 5): the server issues
+  an approval of that one refund (``POST /v1/redemptions/{id}/refund-approvals``: this bill,
+  this amount, the refund's idempotency key; two minutes), which the refund then carries.
+  The manager's own access token never reaches the till.
+- Before changing the server or re-pairing (item 8): ``POST /v1/auth/staff``, the answer's
+  role and merchant checked here; the token is dropped at once."""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label, Static
 
-from terminal.client import ApiError, StaffSession, TillClient, Unreachable
+from client.http import ApiError, Unreachable
+from client.till import StaffSession, TillClient
 from terminal.i18n import describe_error, tr
 
 if TYPE_CHECKING:
@@ -30,6 +36,16 @@ def manager_approves(staff: StaffSession, merchant_id: int) -> bool:
     """A manager of this till's merchant, and no one else (not another shop's manager, not
     a district or city operator)."""
     return staff.role == MANAGER_ROLE and staff.merchant_id == merchant_id
+
+
+@dataclass(frozen=True, slots=True)
+class RefundToApprove:
+    """The one refund a manager approves: this bill, down to this amount, sent with this
+    idempotency key (the server binds its approval to all three, and to this till)."""
+
+    redemption_id: int
+    remaining_bill_fen: int
+    key: str
 
 
 @dataclass
@@ -47,11 +63,19 @@ class ManagerApproval(ModalScreen[StaffSession | None]):
         Binding("escape", "cancel", "cancel", id="cancel"),
     ]
 
-    def __init__(self, reason: str, client: TillClient, merchant_id: int | None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        client: TillClient,
+        merchant_id: int | None,
+        refund: RefundToApprove | None = None,
+    ) -> None:
         super().__init__()
         self.reason = reason
         self.approval_client = client
         self.merchant_id = merchant_id
+        self.refund = refund
+        """Set: the server approves this refund alone (its ``token`` is the approval)."""
         self.busy = False
 
     @property
@@ -108,15 +132,16 @@ class ManagerApproval(ModalScreen[StaffSession | None]):
             if merchant_id is None:  # not signed in yet: who is this till?
                 session = await asyncio.wait_for(client.sign_in(), wait)
                 merchant_id = session.merchant.id
-            staff = await asyncio.wait_for(client.staff_sign_in(username, password), wait)
+            if self.refund is not None:
+                approving = self._refund_approval(username, password, merchant_id)
+                staff = await asyncio.wait_for(approving, wait)
+            else:
+                staff = await asyncio.wait_for(client.staff_sign_in(username, password), wait)
         except (Unreachable, TimeoutError):
             self.post_message(Checked(None, "manager.no_session"))
             return
         except ApiError as exc:
-            if exc.code == "unauthenticated":
-                self.post_message(Checked(None, "manager.wrong"))
-            else:
-                self.post_message(Checked(None, describe_error(exc, self.till.lang)[2]))
+            self.post_message(Checked(None, self._refused(exc)))
             return
         except Exception as exc:
             self.post_message(Checked(None, describe_error(exc, self.till.lang)[2]))
@@ -125,6 +150,27 @@ class ManagerApproval(ModalScreen[StaffSession | None]):
             self.post_message(Checked(None, "manager.not_manager"))
             return
         self.post_message(Checked(staff, ""))
+
+    async def _refund_approval(
+        self, username: str, password: str, merchant_id: int
+    ) -> StaffSession:
+        """The server's approval of ``self.refund``: it checked the password and that this is
+        a manager of this till's shop (or refused, ``manager_approval_required``)."""
+        refund = self.refund
+        assert refund is not None
+        granted = await self.approval_client.refund_approval(
+            refund.redemption_id, refund.remaining_bill_fen, refund.key, username, password
+        )
+        return StaffSession(granted.approved_by, MANAGER_ROLE, merchant_id, granted.approval)
+
+    def _refused(self, exc: ApiError) -> str:
+        """An i18n key or plain words for a refusal of the manager."""
+        reason = exc.details.get("reason")
+        if (exc.code == "unauthenticated" and self.refund is None) or reason == "wrong_password":
+            return "manager.wrong"
+        if reason == "not_this_shops_manager":
+            return "manager.not_manager"
+        return describe_error(exc, self.till.lang)[2]
 
     @on(Checked)
     def _checked(self, message: Checked) -> None:

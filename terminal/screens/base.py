@@ -3,12 +3,16 @@ language, and failures turned into notifications (never a traceback)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Static
 
-from terminal.client import TillClient
+from client.http import OutcomeUnknown
+from client.till import TillClient
 from terminal.config import Lang
 from terminal.i18n import describe_error, tr
 
@@ -63,14 +67,55 @@ class Pending(Protocol):
     def key(self) -> str: ...
 
 
+P = TypeVar("P", bound=Pending)
+T = TypeVar("T")
+
+
 class WaitingScreen(TillScreen):
     """A till screen that sends one request at a time and may stop waiting for its answer
     (Esc, issue 11 item 4): its worker group is cancelled and the outcome is unknown, the
-    request's key kept so that the same request can go again (rule U7)."""
+    request's key kept so that the same request can go again (rule U7). Its ``#result``
+    line says where things stand (``say``)."""
 
     WORKER_GROUP: ClassVar[str]
     busy: bool
     pending: Pending | None
+    outcome: str = ""  # the last result's kind, for tests and the next cashier action
+
+    def say(self, text: str, outcome: str) -> None:
+        self.outcome = outcome
+        result = self.query_one("#result", Static)
+        result.update(text)
+        result.set_classes(f"-{outcome}" if outcome else "")
+        self.refresh_bindings()
+
+    @property
+    def result_text(self) -> str:
+        return str(self.query_one("#result", Static).content)
+
+    @property
+    def answer_wait(self) -> float:
+        config = self.till.config
+        return config.answer_wait_s if config is not None else 10.0
+
+    async def within_wait(
+        self,
+        pending: P,
+        call: Awaitable[T],
+        done: Callable[[T, P], Message],
+        failed: Callable[[BaseException, P], Message],
+    ) -> None:
+        """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
+        unknown (the same key asks or sends again later); never a success not received."""
+        try:
+            answer = await asyncio.wait_for(call, timeout=self.answer_wait)
+        except TimeoutError:
+            self.post_message(failed(OutcomeUnknown(pending.key, "no answer in time"), pending))
+            return
+        except Exception as exc:
+            self.post_message(failed(exc, pending))
+            return
+        self.post_message(done(answer, pending))
 
     def outcome_unknown(self) -> Message:
         """The message that says the answer for ``self.pending`` will not be waited for."""

@@ -16,10 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import ApiError, OutcomeUnknown, Unreachable
+from client.till import new_key
+from client.wire import Quote, Redemption
 from shared.errors import InvalidAmount, InvalidRequest
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import ApiError, OutcomeUnknown, Quote, Redemption, Unreachable, new_key
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
 from terminal.screens.base import WaitingScreen
@@ -65,6 +67,7 @@ class QuoteReady(Message):
 @dataclass
 class QuoteFailed(Message):
     error: BaseException
+    token: str = ""
 
 
 @dataclass
@@ -98,7 +101,6 @@ class CheckoutScreen(WaitingScreen):
         self.pending: PendingRedeem | None = None
         self.last: Redemption | None = None
         self.busy = False
-        self.outcome = ""  # the last result's kind, for tests and the next cashier action
         self.checks = 0  # how often F8 asked the server about the pending redeem
 
     def compose(self) -> ComposeResult:
@@ -185,7 +187,7 @@ class CheckoutScreen(WaitingScreen):
             same = False
         if not same:
             self._clear_quote()
-            self._say(self.t("hint.start"), "")
+            self.say(self.t("hint.start"), "")
 
     @on(Input.Submitted, "#scan")
     def _scanned(self, event: Input.Submitted) -> None:
@@ -205,9 +207,9 @@ class CheckoutScreen(WaitingScreen):
         code = text.strip()
         kind = classify_scan(code)
         if kind != "voucher":
-            self.till.tell(
-                self.t(f"scan.{kind}"), title=self.t("title.not_voucher"), severity="error"
-            )
+            # an old code is ours, expired: the cure is a fresh one (issue 11 item 8)
+            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
+            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
             return
         if self.busy or self.pending is not None:
             # one customer at a time: the current redeem's outcome comes first
@@ -217,12 +219,12 @@ class CheckoutScreen(WaitingScreen):
         self.held_token = code
         self._clear_quote()
         if not self._bill_ok():
-            self._say(self.t("scan.held.bill"), "held")
+            self.say(self.t("scan.held.bill"), "held")
             if self.query_one("#bill", Input).value.strip():
                 self._bill_fen()  # typed but wrong: say so
             self.query_one("#bill", Input).focus()
         elif not self._receipt_ok():
-            self._say(self.t("scan.held.receipt"), "held")
+            self.say(self.t("scan.held.receipt"), "held")
             self.query_one("#receipt", Input).focus()
         else:
             self._quote_held()
@@ -244,25 +246,29 @@ class CheckoutScreen(WaitingScreen):
     def _quote_held(self) -> None:
         token, self.held_token = self.held_token, ""
         bill_fen = self._bill_fen()
-        if bill_fen is None or self._receipt_no() is None or self.need_client() is None:
+        receipt_no = self._receipt_no()
+        if bill_fen is None or receipt_no is None or self.need_client() is None:
             return
         self._clear_quote()
-        self._say(self.t("hint.quoting"), "working")
-        self.run_quote(token, bill_fen)
+        self.say(self.t("hint.quoting"), "working")
+        self.run_quote(token, bill_fen, receipt_no)
 
     # -- quote --------------------------------------------------------------------------
 
     @work(exclusive=True, group="quote", exit_on_error=False)
-    async def run_quote(self, token: str, bill_fen: int) -> None:
+    async def run_quote(self, token: str, bill_fen: int, receipt_no: str) -> None:
         client = self.client
         assert client is not None
         try:  # a quote changes nothing: no answer in time is simply no answer
-            quote = await asyncio.wait_for(client.quote(token, bill_fen), self.answer_wait)
+            quote = await asyncio.wait_for(
+                client.quote(token, bill_fen, receipt_no),  # rule U4: checked here too
+                self.answer_wait,
+            )
         except TimeoutError:
             self.post_message(QuoteFailed(Unreachable("no answer in time", maybe_sent=True)))
             return
         except Exception as exc:
-            self.post_message(QuoteFailed(exc))
+            self.post_message(QuoteFailed(exc, token))
             return
         self.post_message(QuoteReady(quote, token))
 
@@ -277,17 +283,25 @@ class CheckoutScreen(WaitingScreen):
         stepper.set_range(quote.usable_count)
         self._show_quote()
         if quote.usable_count == 0:
-            self._say(self.t("input.none_usable"), "refused")
+            self.say(self.t("input.none_usable"), "refused")
         else:
-            self._say(self.t("hint.confirm"), "quoted")
+            self.say(self.t("hint.confirm"), "quoted")
             stepper.focus()
 
     @on(QuoteFailed)
     def _quote_failed(self, message: QuoteFailed) -> None:
         self._clear_quote()  # a refused scan leaves no earlier customer's quote on screen
         self.fail(message.error)
-        _, _, text = describe_error(message.error, self.lang)
-        self._say(text, "refused")
+        code, _, text = describe_error(message.error, self.lang)
+        self.say(text, "refused")
+        if code == "bill_already_redeemed" and message.token:
+            # rule U4: the receipt number is taken today; the customer's code is still good,
+            # held until the cashier corrects the number (Enter quotes it again, no rescan)
+            self.held_token = message.token
+            receipt = self.query_one("#receipt", Input)
+            receipt.focus()
+            receipt.action_select_all()
+            return
         self.query_one("#scan", Input).focus()
 
     def _clear_quote(self) -> None:
@@ -319,7 +333,7 @@ class CheckoutScreen(WaitingScreen):
         count = self.query_one(CountStepper).value
         held = self.t("quote.held", n=q.available_count)
         allowed = self.t("quote.allowed", n=q.max_by_bill)
-        customer.update(f"{self.t('quote.customer')} {q.masked_id}   {held}   {allowed}")
+        customer.update(f"{self.t('quote.customer')} {q.citizen.masked_id}   {held}   {allowed}")
         each.update(self.t("quote.each", v=format_yuan(q.face_value_fen)))
         covered.show(q.covered_fen(count), title=self.t("quote.covered"))  # rule U3
         to_pay.show(q.to_pay_fen(count), title=self.t("quote.to_pay"))
@@ -370,7 +384,7 @@ class CheckoutScreen(WaitingScreen):
         self.pending = pending
         self.busy = True
         self.checks = 0
-        self._say(self.t("hint.redeeming", s=self._wait_text()), "working")
+        self.say(self.t("hint.redeeming", s=self._wait_text()), "working")
         self._show_quote()
         self.run_redeem(pending)
 
@@ -380,7 +394,7 @@ class CheckoutScreen(WaitingScreen):
             return
         self.busy = True
         self.checks += 1
-        self._say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
+        self.say(self.t("hint.checking", n=self.checks, s=self._wait_text()), "checking")
         self._show_quote()
         self.run_check(self.pending)
 
@@ -390,34 +404,13 @@ class CheckoutScreen(WaitingScreen):
         assert self.pending is not None
         return RedeemFailed(OutcomeUnknown(self.pending.key), self.pending)
 
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
-        self.refresh_bindings()
-
-    @property
-    def answer_wait(self) -> float:
-        config = self.till.config
-        return config.answer_wait_s if config is not None else 10.0
-
     def _wait_text(self) -> str:
         return f"{self.answer_wait:g}"
 
     async def _within_wait(self, pending: PendingRedeem, call: Awaitable[Redemption]) -> None:
-        """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
-        unknown (the same key asks or sends again later); never a success not received."""
-        try:
-            redemption = await asyncio.wait_for(call, timeout=self.answer_wait)
-        except TimeoutError:
-            unknown = OutcomeUnknown(pending.key, "no answer in time")
-            self.post_message(RedeemFailed(unknown, pending))
-            return
-        except Exception as exc:
-            self.post_message(RedeemFailed(exc, pending))
-            return
-        self.post_message(Redeemed(redemption, pending.key))
+        await self.within_wait(
+            pending, call, lambda r, p: Redeemed(r, p.key), lambda e, p: RedeemFailed(e, p)
+        )
 
     @work(group="redeem", exit_on_error=False)
     async def run_redeem(self, pending: PendingRedeem) -> None:
@@ -452,7 +445,7 @@ class CheckoutScreen(WaitingScreen):
         )
         if r.recovered:
             text += " " + self.t("result.recovered")
-        self._say(text, "ok")
+        self.say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"), severity="information")
         self.action_receipt(auto_print=True)  # printed at once when a printer is set up
 
@@ -467,27 +460,27 @@ class CheckoutScreen(WaitingScreen):
         if isinstance(exc, OutcomeUnknown):
             self.pending = message.pending  # keep the key: F8 asks, F9 sends the same again
             if self.checks:
-                self._say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
+                self.say(self.t("result.still_unknown", n=self.checks, at=_now_hms()), "unknown")
             else:
-                self._say(self.t("result.unknown"), "unknown")
+                self.say(self.t("result.unknown"), "unknown")
             self._show_quote()
             return
         self.pending = None
         self._show_quote()
         if isinstance(exc, Unreachable):
-            self._say(self.t("result.offline"), "offline")
+            self.say(self.t("result.offline"), "offline")
         elif isinstance(exc, ApiError) and exc.code == "not_redeemed":
-            self._say(self.t("result.not_redeemed"), "not_redeemed")
+            self.say(self.t("result.not_redeemed"), "not_redeemed")
         elif isinstance(exc, ApiError) and exc.code in REFRESH_QR_CODES:
             # rule U5: expired or used: a fresh code from the citizen, then scan again
             self._clear_quote()
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
             self.query_one("#scan", Input).focus()
         elif isinstance(exc, ApiError) and exc.code == "bill_already_redeemed":
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
             self.query_one("#receipt", Input).focus()
         else:
-            self._say(self.t("result.refused", reason=words), "refused")
+            self.say(self.t("result.refused", reason=words), "refused")
 
     # -- after ---------------------------------------------------------------------------
 
@@ -519,9 +512,5 @@ class CheckoutScreen(WaitingScreen):
         self.held_token = ""
         self._clear_quote()
         if not keep_result:
-            self._say(self.t("hint.start"), "")
+            self.say(self.t("hint.start"), "")
         self.query_one("#bill", Input).focus()
-
-    @property
-    def result_text(self) -> str:
-        return str(self.query_one("#result", Static).content)

@@ -16,9 +16,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from client.wire import DayRedemption, DayReport
 from shared.money import format_yuan
-from terminal.client import DayRedemption, DayReport
 from terminal.documents import (
+    cash_back_fen,
     day_csv,
     local_time,
     reprint_of,
@@ -78,13 +79,14 @@ class DayScreen(TillScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, width in (
+        for key, width in (  # within 80 columns, with each column's padding
             ("time", 8),
-            ("receipt", 16),
-            ("vouchers", 5),
-            ("value", 10),
-            ("refunded", 5),
-            ("bill", 11),
+            ("receipt", 11),
+            ("vouchers", 4),
+            ("value", 8),
+            ("refunded", 4),
+            ("bill", 9),
+            ("cash", 8),
             ("terminal", 8),
         ):
             table.add_column(self.t(f"day.col.{key}"), key=key, width=width)
@@ -159,7 +161,8 @@ class DayScreen(TillScreen):
                         Text(format_yuan(r.value_fen), justify="right"),
                         Text(str(r.refunded_count or ""), justify="right"),
                         Text(format_yuan(r.bill_fen), justify="right"),
-                        terminal_name(r.terminal_id, names.get(r.terminal_id, ""), self.lang),
+                        Text(format_yuan(r.bill_fen - r.value_fen), justify="right"),
+                        terminal_name(r.terminal.id, names.get(r.terminal.id, ""), self.lang),
                     ),
                 )
             )
@@ -175,7 +178,9 @@ class DayScreen(TillScreen):
                         Text(format_yuan(-f.value_fen), justify="right"),
                         "",
                         "",
-                        terminal_name(f.terminal_id, names.get(f.terminal_id, ""), self.lang),
+                        # the cash this refund handed back (issue 11 item 7)
+                        Text(format_yuan(-f.cash_back_fen), justify="right"),
+                        terminal_name(f.terminal.id, names.get(f.terminal.id, ""), self.lang),
                     ),
                 )
             )
@@ -195,6 +200,7 @@ class DayScreen(TillScreen):
                 rvalue=format_yuan(t.returned_value_fen),
                 net=format_yuan(t.net_value_fen),
                 cash=format_yuan(t.bill_fen - t.value_fen),
+                back=format_yuan(cash_back_fen(report)),
             )
             for till in till_totals(report):
                 summary += "\n" + self.t(
@@ -207,6 +213,7 @@ class DayScreen(TillScreen):
                     value=format_yuan(till.value_fen),
                     cash=format_yuan(till.cash_fen),
                     returned=till.returned,
+                    back=format_yuan(till.cash_back_fen),
                 )
         self.query_one("#totals", Static).update(summary)
         export = self.query_one("#export", Input)
@@ -237,7 +244,7 @@ class DayScreen(TillScreen):
         data = reprint_of(
             row,
             session.merchant.name if session else "",
-            self._own_name().get(row.terminal_id, ""),
+            self._own_name().get(row.terminal.id, ""),
         )
         self.app.push_screen(ReceiptScreen(data, auto_print=True))
 

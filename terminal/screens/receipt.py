@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from terminal.client import Redemption
+from client.wire import Redemption
 from terminal.documents import (
     ReceiptData,
     receipt_of,

@@ -6,7 +6,7 @@ setting asks for it. The wait and an unknown outcome work as for a redeem (item 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from textual import on, work
@@ -16,11 +16,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
+from client.http import OutcomeUnknown, Unreachable
+from client.till import StaffSession, new_key
+from client.wire import Redemption
 from shared.campaign import Campaign
 from shared.errors import AlreadyRefunded, InvalidAmount, InvalidRequest, VoucherError
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
-from terminal.client import OutcomeUnknown, Redemption, StaffSession, Unreachable, new_key
 from terminal.documents import format_ids
 from terminal.i18n import describe_error, status_text
 from terminal.refunds import RefundPreview, handed_back_fen, preview_refund, shown_status
@@ -38,6 +40,9 @@ class PendingRefund:
     remaining_bill_fen: int
     preview: RefundPreview
     before: Redemption
+    approval: str = field(default="", repr=False)
+    """The manager's approval of this refund (bound to its key), sent with each try (never
+    stored)."""
 
 
 @dataclass
@@ -78,6 +83,9 @@ class RefundScreen(WaitingScreen):
         self.preview: RefundPreview | None = None
         self.pending: PendingRefund | None = None
         self.approved_by: StaffSession | None = None
+        self.server_wants_manager = False
+        """The server refused a refund for want of a manager's approval (the shop's setting
+        changed since this till signed in): F9 asks for one from then on."""
         self.returned: tuple[int, ...] = ()
         self.busy = False
         self.outcome = ""
@@ -181,7 +189,7 @@ class RefundScreen(WaitingScreen):
         )
         self.query_one("#returned", Static).update("")
         self._show_preview(None)
-        self._say(self.t("refund.hint"), "found")
+        self.say(self.t("refund.hint"), "found")
 
     # -- the money, before confirming ----------------------------------------------------
 
@@ -201,7 +209,7 @@ class RefundScreen(WaitingScreen):
             same = False
         if not same:
             self._show_preview(None)
-            self._say(self.t("refund.hint"), "found")
+            self.say(self.t("refund.hint"), "found")
 
     def action_full(self) -> None:
         """F8: the whole current bill, shown like any amount before it is confirmed."""
@@ -222,7 +230,7 @@ class RefundScreen(WaitingScreen):
         field = self.query_one("#amount", Input)
         if r.live_voucher_count == 0:  # nothing left to give back (the server would say so)
             self._show_preview(None)
-            self._say(self.fail_words(AlreadyRefunded()), "refused")
+            self.say(self.fail_words(AlreadyRefunded()), "refused")
             return None
         text = field.value.strip()
         if not text:  # an empty field is not a full refund (issue 11 item 5)
@@ -249,7 +257,7 @@ class RefundScreen(WaitingScreen):
             return None
         self._show_preview(preview)
         key = "refund.press_f9.manager" if self._needs_manager else "refund.press_f9"
-        self._say(self.t(key), "preview")
+        self.say(self.t(key), "preview")
         return preview
 
     def _show_preview(self, p: RefundPreview | None) -> None:
@@ -284,13 +292,13 @@ class RefundScreen(WaitingScreen):
 
     @property
     def _needs_manager(self) -> bool:
-        config = self.till.config
-        return config is not None and config.refund_needs_manager
-
-    @property
-    def answer_wait(self) -> float:
-        config = self.till.config
-        return config.answer_wait_s if config is not None else 10.0
+        """The till's own setting, or the shop's (its sign-in says it; the server holds it)."""
+        config, session = self.till.config, self.till.session
+        return (
+            (config is not None and config.refund_needs_manager)
+            or (session is not None and session.merchant.refund_needs_manager)
+            or self.server_wants_manager
+        )
 
     def action_refund(self) -> None:
         """F9: the first press (or Enter) shows the money; F9 with the money shown for the
@@ -312,16 +320,19 @@ class RefundScreen(WaitingScreen):
         self._send_new(preview)
 
     def _ask_manager(self, preview: RefundPreview) -> None:
-        from terminal.screens.approval import ManagerApproval
+        """The manager approves this one refund: its key is chosen now, so that the server's
+        approval names it (issue 11 item 5), and the refund is sent with both."""
+        from terminal.screens.approval import ManagerApproval, RefundToApprove
 
         client = self.client
         assert client is not None
         session = self.till.session
         reason = self.t("manager.refund", refund=format_yuan(preview.refund_fen))
+        key = new_key()
 
         def approved(staff: StaffSession | None) -> None:
             if staff is None:
-                self._say(self.t("manager.cancelled"), "preview")
+                self.say(self.t("manager.cancelled"), "preview")
                 return
             if self.preview != preview or self.pending is not None or self.busy:
                 return  # the form changed meanwhile: look again
@@ -329,17 +340,23 @@ class RefundScreen(WaitingScreen):
             self.till.tell(
                 self.t("manager.approved", name=staff.username), title=self.t("title.ok")
             )
-            self._send_new(preview)
+            self._send_new(preview, staff.token, key)
 
+        refund = RefundToApprove(preview.redemption_id, preview.remaining_bill_fen, key)
         self.app.push_screen(
-            ManagerApproval(reason, client, session.merchant.id if session else None),
+            ManagerApproval(reason, client, session.merchant.id if session else None, refund),
             callback=approved,
         )
 
-    def _send_new(self, preview: RefundPreview) -> None:
+    def _send_new(self, preview: RefundPreview, approval: str = "", key: str = "") -> None:
         assert self.found is not None
         pending = PendingRefund(
-            new_key(), preview.redemption_id, preview.remaining_bill_fen, preview, self.found
+            key or new_key(),
+            preview.redemption_id,
+            preview.remaining_bill_fen,
+            preview,
+            self.found,
+            approval,
         )
         self._send(pending)
 
@@ -348,7 +365,7 @@ class RefundScreen(WaitingScreen):
             return
         self.pending = pending  # rule U7: the same refund keeps its key until it has an answer
         self.busy = True
-        self._say(self.t("refund.working", s=f"{self.answer_wait:g}"), "working")
+        self.say(self.t("refund.working", s=f"{self.answer_wait:g}"), "working")
         self._show_preview(pending.preview)
         self.run_refund(pending)
 
@@ -358,7 +375,12 @@ class RefundScreen(WaitingScreen):
         assert client is not None
         try:
             after = await asyncio.wait_for(
-                client.refund(pending.redemption_id, pending.remaining_bill_fen, key=pending.key),
+                client.refund(
+                    pending.redemption_id,
+                    pending.remaining_bill_fen,
+                    key=pending.key,
+                    approval=pending.approval,
+                ),
                 timeout=self.answer_wait,
             )
         except TimeoutError:
@@ -412,7 +434,7 @@ class RefundScreen(WaitingScreen):
             )
         else:
             text = self.t("refund.none", **values)  # still a refund: said as one (item 5)
-        self._say(text, "ok")
+        self.say(text, "ok")
         self.till.tell(text, title=self.t("title.ok"))
 
     @on(RefundFailed)
@@ -423,15 +445,19 @@ class RefundScreen(WaitingScreen):
                 return  # already settled (Esc, then the cancelled request's own answer)
             self.busy = False
         self.fail(exc)
-        _, _, words = describe_error(exc, self.lang)
+        code, _, words = describe_error(exc, self.lang)
+        if code in ("manager_approval_required", "approval_for_another_refund"):
+            # nothing was refunded (the server checks before it writes): F9 asks a manager
+            self.server_wants_manager = True
+            self.approved_by = None
         if isinstance(exc, OutcomeUnknown):
-            self._say(self.t("refund.unknown"), "unknown")  # keep self.pending and its key
+            self.say(self.t("refund.unknown"), "unknown")  # keep self.pending and its key
             self._show_preview(self.pending.preview if self.pending else None)
             return
         if message.pending is not None:
             self.pending = None
             self._show_preview(self.preview)
-        self._say(words, "offline" if isinstance(exc, Unreachable) else "refused")
+        self.say(words, "offline" if isinstance(exc, Unreachable) else "refused")
 
     def action_receipt(self) -> None:
         if self.found is None:
@@ -455,20 +481,9 @@ class RefundScreen(WaitingScreen):
         self.query_one("#found", Static).update("")
         self.query_one("#returned", Static).update("")
         self._show_preview(None)
-        self._say(self.t("refund.hint"), "")
+        self.say(self.t("refund.hint"), "")
         self.query_one("#find-receipt", Input).focus()
 
     def fail_words(self, exc: BaseException) -> str:
         self.fail(exc)
         return describe_error(exc, self.lang)[2]
-
-    def _say(self, text: str, outcome: str) -> None:
-        self.outcome = outcome
-        result = self.query_one("#result", Static)
-        result.update(text)
-        result.set_classes(f"-{outcome}" if outcome else "")
-        self.refresh_bindings()
-
-    @property
-    def result_text(self) -> str:
-        return str(self.query_one("#result", Static).content)

@@ -16,7 +16,8 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static
 
-from terminal.client import Session, StaffSession, TillClient
+from client.till import StaffSession, TillClient
+from client.wire import Session
 from terminal.config import (
     DEFAULT_SERVER,
     ConfigInvalid,

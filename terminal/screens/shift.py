@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from terminal.client import DayReport
+from client.wire import DayReport
 from terminal.documents import local_time
 from terminal.i18n import describe_error, tr
 from terminal.printing import (

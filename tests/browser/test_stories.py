@@ -17,7 +17,7 @@ with contextlib.suppress(ImportError):
 
 from ops import demo as seed
 from tests.browser.conftest import axe_check
-from tests.e2e.conftest import World, new_id_number
+from tests.e2e.conftest import World, new_id_number, shanghai
 
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
@@ -117,8 +117,10 @@ async def test_the_merchants_story(world: World, browser: Any, shots: Path) -> N
     saved = Path(await download.path())
     text = await asyncio.to_thread(saved.read_text, encoding="utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0][:3] == ["kind", "time", "receipt_no"]
-    assert any(row[2] == receipt and row[5] == "3" and row[6] == "300.00" for row in rows)
+    # the page's language, in the till's export's layout (shared.day_csv)
+    assert rows[0][:5] == ["类型", "时间", "核销单号", "退款单号", "小票号"]
+    assert rows[0][9:11] == ["用券(张)", "券金额(元)"]
+    assert any(row[4] == receipt and row[9] == "3" and row[10] == "300.00" for row in rows)
 
     await page.click("text=当月")
     await expect(page.locator("#month-days")).to_contain_text("2024-09-10")
@@ -133,6 +135,35 @@ async def test_the_merchants_story(world: World, browser: Any, shots: Path) -> N
     await expect(page.locator("body")).to_contain_text("页面不存在")
     assert receipt not in await page.content()
     await page.screenshot(path=str(shots / "merchant-other-404.png"))
+    await context.close()
+
+
+async def test_the_manager_changes_the_shops_settings(
+    world: World, browser: Any, shots: Path
+) -> None:
+    """Issue 11 items 3 and 5: the settings tab, a choice, a reason, saved; the server holds
+    it at once (the API reads it back)."""
+    till = await world.till()
+    username = await staff_account(world, "merchant_manager", merchant_id=till.merchant_id)
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await sign_in_staff(page, base(world) + "/merchant", username)
+    await page.click("nav.tabs >> text=设置")
+    await expect(page).to_have_url(f"{base(world)}/merchant/{till.merchant_id}/settings")
+    await expect(page.locator("#refund_needs_manager-off")).to_be_checked()
+    await axe_check(page, "merchant settings")
+    await page.check("#refund_needs_manager-on")
+    await page.click("#save-settings")  # no reason yet: the browser asks for one
+    await expect(page.locator("#settings-saved")).to_have_count(0)
+    await page.fill("#reason", "退款须经理授权")
+    await page.click("#save-settings")
+    await expect(page.locator("#settings-saved")).to_contain_text("设置已保存")
+    await expect(page.locator("#refund_needs_manager-on")).to_be_checked()
+    await expect(page.locator("#receipts_per_till-off")).to_be_checked()
+    await page.screenshot(path=str(shots / "merchant-settings-saved.png"), full_page=True)
+    await axe_check(page, "merchant settings saved")
+    r = await world.client.get(f"/v1/merchants/{till.merchant_id}/settings", headers=till.headers)
+    assert (await r.json())["refund_needs_manager"] is True
     await context.close()
 
 
@@ -190,3 +221,56 @@ async def test_the_accessibility_check_can_fail(browser: Any) -> None:
         raise AssertionError("axe found nothing on a page made to fail")
     finally:
         await page.close()
+
+
+async def test_the_house_ticket_holders_story(
+    world: World, clock: Any, browser: Any, shots: Path
+) -> None:
+    """Issue 13 (rules T2, T5-T9): a holder with a Shangqiu ticket and no voucher still gets
+    the code; the sales office uses 95% of the ticket with it; on reloading, the wallet shows
+    the use, the subsidy, the balance and the cash-out now due."""
+    from tests.e2e.test_ticket_till import WAN, contract, sales_office, ticket_for
+
+    clock.now = shanghai(2025, 7, 10, 10)
+    person = await world.citizen()
+    ticket = await ticket_for(world, person)
+    office = await sales_office(world)
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(base(world) + "/wallet")
+    await page.fill("#id_number", person.id_number)
+    await page.click("button[type=submit].big")
+    card = page.locator("#tickets article.ticket")
+    await expect(card).to_contain_text(ticket.number)
+    await expect(card.locator(".ticket-balance")).to_have_text("1,000,000.00 元")
+    await expect(card).to_contain_text("使用期限至 2026-12-20")
+    await expect(card).to_contain_text("累计使用达到票面金额的 90% 后")
+    qr = page.locator("#qr")
+    await expect(qr).to_be_visible()  # rule U5: the same code, for the sales office
+    await page.screenshot(path=str(shots / "wallet-ticket.png"), full_page=True)
+    await axe_check(page, "wallet with a house ticket")
+
+    token = await qr.get_attribute("data-token")
+    assert token
+    body = contract(token, amounts_fen=[95 * WAN], price_fen=120 * WAN)
+    r = await world.client.post(
+        "/v1/ticket-uses",
+        json=body,
+        headers={**office.headers, "Idempotency-Key": "browser-story"},
+    )
+    assert r.status == 201, await r.text()
+    await page.reload()
+    await expect(card.locator(".ticket-balance")).to_have_text("50,000.00 元")
+    uses = card.locator(".ticket-uses")
+    await expect(uses).to_contain_text(body["contract_no"].upper())  # T5: normalised
+    await expect(uses).to_contain_text("购房补贴 95,000.00 元")
+    await expect(card).to_contain_text("可向核发单位申请兑付结余 50,000.00 元")
+    assert person.id_number not in await page.content()  # rule X3
+    await page.screenshot(path=str(shots / "wallet-ticket-used.png"), full_page=True)
+    await axe_check(page, "wallet after a ticket use")
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(base(world) + "/wallet?lang=en")
+    await expect(card).to_contain_text("Balance")
+    await expect(card).to_contain_text("You may ask the issuer to pay out ¥50,000.00")
+    await axe_check(page, "wallet with a house ticket (en)")
+    await context.close()

@@ -23,10 +23,11 @@ from aiohttp.test_utils import TestClient
 
 from ops import demo as seed
 from server.app import create_app
-from server.campaign_files import bundled_campaigns_dir
+from server.campaign_files import bundled_campaigns_dir, bundled_ticket_campaigns_dir
 from server.settings import Settings
 from shared.idnumber import make_id_number
-from shared.tokens import SigningKey
+from shared.keys import SigningKey
+from shared.tokens import QrKey
 from tests.conftest import Services
 
 
@@ -84,16 +85,22 @@ def settings(test_services: Services) -> Settings:
         redis_url=test_services.redis_url,
         id_hash_key=secrets.token_bytes(32),
         access_token_secret=secrets.token_bytes(32),
-        qr_keys=(SigningKey.generate("qr-test-1"),),
+        qr_keys=(QrKey.generate("T"),),
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=(bundled / "liaocheng-2024.toml", bundled / "liaocheng-demo.toml"),
+        # issue 13: both house-ticket programmes beside the vouchers, in one server
+        ticket_campaign_files=tuple(sorted(bundled_ticket_campaigns_dir().glob("*.toml"))),
         dev_idp_key=SigningKey.generate("idp-test"),
         pg_pool_min=2,
         pg_pool_max=20,
         # many tests stand for many tills serving one citizen at once: minting is not what
         # they test (tests/e2e/test_hostile_auth.py checks the default limit)
         qr_mint_burst=100_000,
+        # the concurrency tests send hundreds of requests at once to test the ledger, not
+        # load shedding, which tests/e2e/test_shedding.py tests with narrow gates of its own
+        shed_max_in_flight=100_000,
+        shed_initial_in_flight=100_000,
     )
 
 
@@ -184,6 +191,12 @@ class World:
             cred = await seed.merchant_with_terminal(
                 conn, name=f"商户-{uuid.uuid4().hex[:8]}", district=district, **kw
             )
+        return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
+
+    async def another_till(self, till: Till, label: str = "收银台 2") -> Till:
+        """A second till of ``till``'s merchant, signed in."""
+        async with self.pool.acquire() as conn:
+            cred = await seed.terminal(conn, merchant_id=till.merchant_id, label=label)
         return await self.sign_in(Till(cred.terminal_id, cred.merchant_id, cred.secret))
 
     async def sign_in(self, till: Till) -> Till:

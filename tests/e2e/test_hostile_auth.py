@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,8 @@ from aiohttp.test_utils import TestClient
 from ops import demo as seed
 from server import auth, qrcodes
 from server.app import create_app
-from server.settings import Settings, SettingsError
+from server.settings import Settings, SettingsError, write_qr_key_file
+from shared.tokens import QrKey
 from tests.e2e.conftest import Clock, Till, World
 
 Client = TestClient[Any, Any]
@@ -447,10 +449,12 @@ def test_throttle_settings_are_checked(
         replace(settings, **changes)
 
 
-def test_trusted_proxies_come_from_the_environment() -> None:
+def test_trusted_proxies_come_from_the_environment(tmp_path: Path) -> None:
+    write_qr_key_file(tmp_path / "qr.key", QrKey.generate("A"))  # even the demo is given one
     env = {
         "VOUCHER_DATABASE_URL": "postgresql://x/y",
         "VOUCHER_REDIS_URL": "redis://x",
+        "VOUCHER_QR_KEYS": f"A={tmp_path / 'qr.key'}",
         "VOUCHER_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
     }
     assert Settings.from_env(env, demo=True).trusted_proxies == ("10.0.0.1", "192.168.0.0/16")

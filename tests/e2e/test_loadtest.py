@@ -49,6 +49,11 @@ def small_run(
         seed=seed,
         quiet=True,
         now=clock(),
+        # issue 13: the ticket workload on Shangqiu's own programme (2024-09-10 is within its
+        # issuance), a few tickets at two sales offices
+        ticket_programme="shangqiu-2025",
+        tickets=20,
+        offices=2,
     )
 
 
@@ -75,7 +80,7 @@ async def test_the_load_test_runs_reports_and_checks_the_ledger(
     assert await loadtest.run(cfg, "loadtest (test)") == 0
     result = json.loads((tmp_path / "out" / "results.json").read_text())
     assert result["violations"] == []
-    for op in ("claim", "quote", "redeem", "refund", "day"):
+    for op in ("claim", "quote", "redeem", "refund", "day", "ticket_quote", "ticket_use"):
         assert result["operations"][op]["count"] > 0, op
         assert result["operations"][op]["p99_ms"] >= result["operations"][op]["p50_ms"]
     assert (tmp_path / "out" / "latency.png").read_bytes().startswith(b"\x89PNG")
@@ -171,6 +176,8 @@ async def test_clean_removes_what_the_load_test_seeded_and_its_bills_only(
             == 0
         )
         assert [r["id"] for r in await conn.fetch("SELECT id FROM redemptions")] == [real_bill]
+        for table in ("tickets", "ticket_uses", "listings"):  # issue 13: the ticket workload's
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0  # noqa: S608
         assert await conn.fetchval("SELECT count(*) FROM vouchers") == len(vouchers)
         assert await conn.fetchval("SELECT count(*) FROM citizens") == 1
         assert await loadtest.check_only(fresh_database_url) == []

@@ -32,6 +32,8 @@ PRINCIPALS = {
     Role.DISTRICT_OPERATOR: Principal(Role.DISTRICT_OPERATOR, "d", district="dongchangfu"),
     Role.CITY_OPERATOR: Principal(Role.CITY_OPERATOR, "c"),
     Role.AUDITOR: Principal(Role.AUDITOR, "a"),
+    Role.TICKET_ISSUER: Principal(Role.TICKET_ISSUER, "i", district="liangyuan"),
+    Role.HOUSING_BUREAU: Principal(Role.HOUSING_BUREAU, "h"),
 }
 
 

@@ -297,3 +297,127 @@ def test_the_wallet_calls_our_code_a_voucher_code_never_a_payment_code() -> None
     chinese = [words.word(key) for key in ("your_code", "code_alt", "refresh_now", "expired_code")]
     assert not any("付款码" in text for text in chinese)
     assert all("消费券码" in text for text in chinese)
+
+
+async def settings_of(world: World, merchant_id: int) -> tuple[bool, bool]:
+    async with world.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT receipts_per_till, refund_needs_manager FROM merchants WHERE id = $1",
+            merchant_id,
+        )
+    assert row is not None
+    return row["receipts_per_till"], row["refund_needs_manager"]
+
+
+async def test_a_manager_changes_the_shops_settings_with_a_reason_and_a_csrf_token(
+    world: World,
+) -> None:
+    # rule U4 [choice] and issue 11 item 5, as POST /v1/merchants/{id}/settings changes them
+    mine = await world.till()
+    other = await world.till()
+    b, username = await signed_in_staff(world, "merchant_manager", merchant_id=mine.merchant_id)
+    path = f"/merchant/{mine.merchant_id}/settings"
+    r = await b.get(path)
+    text = await r.text()
+    assert r.status == 200, text
+    assert "小票号按收银台编号" in text and "退款需经理授权" in text
+    for name in ("receipts_per_till", "refund_needs_manager"):  # both off, and shown so
+        assert re.search(rf'id="{name}-off" name="{name}" value="off"[^>]* checked', text)
+        assert not re.search(rf'id="{name}-on" name="{name}" value="on"[^>]* checked', text)
+    token = CSRF.search(text)
+    assert token
+    good = {
+        "csrf": token.group(1),
+        "receipts_per_till": "on",
+        "refund_needs_manager": "off",
+        "reason": "两台收银机各自编号",
+    }
+    refused = [
+        ({**good, "csrf": "0" * 64}, 403, "表单已过期"),
+        ({k: v for k, v in good.items() if k != "csrf"}, 403, "表单已过期"),
+        ({**good, "receipts_per_till": "yes"}, 400, "输入内容不正确"),
+        ({k: v for k, v in good.items() if k != "refund_needs_manager"}, 400, "输入内容不正确"),
+        ({**good, "reason": "  "}, 400, "输入内容不正确"),
+    ]
+    for form, status, words in refused:
+        r = await b.post(path, form)
+        assert (r.status, words in await r.text()) == (status, True), form
+    r = await b.post(path, good, headers={"Origin": "https://evil.example"})
+    assert r.status == 403
+    # another shop's settings do not exist for this manager (rule X2)
+    assert (await b.get(f"/merchant/{other.merchant_id}/settings")).status == 404
+    r = await b.post(f"/merchant/{other.merchant_id}/settings", good)
+    assert r.status == 404
+    assert await settings_of(world, mine.merchant_id) == (False, False)  # nothing changed
+    assert await settings_of(world, other.merchant_id) == (False, False)
+
+    r = await b.post(path, good)
+    text = await r.text()
+    assert r.status == 200, text
+    assert 'id="settings-saved"' in text and "设置已保存" in text
+    assert re.search(
+        r'id="receipts_per_till-on" name="receipts_per_till" value="on"[^>]* checked', text
+    )
+    assert await settings_of(world, mine.merchant_id) == (True, False)
+    async with world.pool.acquire() as conn:
+        entry = await conn.fetchrow(
+            "SELECT actor, reason, details FROM audit_log WHERE action = 'merchant.settings' "
+            "AND subject = $1",
+            f"merchant:{mine.merchant_id}",
+        )
+    assert entry is not None and entry["actor"] == f"merchant_manager:{username}"
+    assert entry["reason"] == "两台收银机各自编号"
+    # in English too
+    r = await b.get(path + "?lang=en")
+    text = await r.text()
+    assert "Receipts numbered per till" in text and "Refunds need a manager" in text
+
+
+async def test_the_day_shows_the_cash_refunds_handed_back_with_gross_and_net_apart(
+    world: World,
+) -> None:
+    # issue 11 items 5 and 7, on the manager's page and its CSV as in the till's export: a
+    # bill of 1,000 元 paid with 5 vouchers (500 元) and 500 元 cash, refunded in three steps
+    import csv
+    import io
+    import uuid
+    from decimal import Decimal
+
+    from shared.day_csv import COLUMNS
+
+    till = await world.till()
+    person = await world.citizen_with_vouchers()
+    r = await world.redeem(till, await world.qr(person), bill_fen=100_000, count=5)
+    assert r.status == 201, await r.text()
+    bill = await r.json()
+    for remaining in (95_000, 55_000, 0):  # 50 元 (no voucher back), 400 元, the rest
+        r = await world.client.post(
+            f"/v1/redemptions/{bill['redemption_id']}/refunds",
+            json={"remaining_bill_fen": remaining},
+            headers={**till.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status == 201, await r.text()
+    b, _ = await signed_in_staff(world, "merchant_manager", merchant_id=till.merchant_id)
+    r = await b.get(f"/merchant/{till.merchant_id}/day")
+    text = await r.text()
+    assert r.status == 200, text
+    assert re.search(r'id="total-cash">500\.00 元<', text)  # collected on the bill
+    assert re.search(r'id="total-cash-back">500\.00 元<', text)  # handed back: 0 + 150 + 350
+    refunds = text.split('id="refunds"')[1].split("</table>")[0]
+    cash_backs = re.findall(r"<td>(\d+\.\d\d) 元</td></tr>", refunds)
+    assert cash_backs == ["0.00", "150.00", "350.00"]
+    assert refunds.count("<td>收银台 1</td>") == 3  # each refund names its till
+
+    for lang in ("zh", "en"):
+        r = await b.get(f"/merchant/{till.merchant_id}/day.csv?lang={lang}")
+        rows = list(csv.reader(io.StringIO((await r.read()).decode("utf-8-sig"))))
+        assert tuple(rows[0]) == COLUMNS[lang]  # the till's export's layout
+        body, total = rows[1:-1], rows[-1]
+        assert [row[8] for row in body] == ["", "0.00", "150.00", "350.00"]  # cash back
+        # gross 5 vouchers, 5 returned, net 0: each in its own column, none beside the other
+        assert (total[9], total[11], total[13]) == ("5", "5", "0")
+        assert (total[10], total[12], total[14]) == ("500.00", "500.00", "0.00")
+        for column in range(6, 15):  # every amount column sums to its total
+            cells = [row[column] for row in body if row[column]]
+            assert sum(Decimal(c) for c in cells) == Decimal(total[column]), rows[0][column]
+    assert rows[1][0] == "redemption" and rows[-1][0] == "total"

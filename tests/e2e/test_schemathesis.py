@@ -54,6 +54,16 @@ ROLES = (
     "district_operator",
     "city_operator",
     "auditor",
+    "ticket_issuer",
+    "housing_bureau",
+)
+STAFF = (
+    ("merchant_manager", "merchant"),
+    ("district_operator", "dongchangfu"),
+    ("city_operator", None),
+    ("auditor", None),
+    ("ticket_issuer", "liangyuan"),  # issue 13, rule T1
+    ("housing_bureau", None),  # rule T4: the city's bureau
 )
 CHECKS = [
     not_a_server_error,
@@ -146,12 +156,12 @@ async def _callers(server: LiveServer) -> dict[str, dict[str, str]]:
     conn = await asyncpg.connect(server.settings.database_url)
     try:
         till = await seed.merchant_with_terminal(conn, name="fuzzed shop", district="dongchangfu")
-        for role, extra in (
-            ("merchant_manager", {"merchant_id": till.merchant_id}),
-            ("district_operator", {"district": "dongchangfu"}),
-            ("city_operator", {}),
-            ("auditor", {}),
-        ):
+        for role, scope in STAFF:
+            extra: dict[str, Any] = {}
+            if scope == "merchant":
+                extra["merchant_id"] = till.merchant_id
+            elif scope is not None:
+                extra["district"] = scope
             await seed.account(conn, username=role, password=PASSWORD, role=role, **extra)
     finally:
         await conn.close()
@@ -171,7 +181,7 @@ def _sign_in(url: str, terminal_id: int, secret: str) -> dict[str, dict[str, str
         "citizen": bearer("/v1/auth/citizen", {"assertion": r.json()["assertion"]}),
         "cashier": bearer("/v1/auth/terminal", {"terminal_id": terminal_id, "secret": secret}),
     }
-    for role in ("merchant_manager", "district_operator", "city_operator", "auditor"):
+    for role, _ in STAFF:
         headers[role] = bearer("/v1/auth/staff", {"username": role, "password": PASSWORD})
     return headers
 

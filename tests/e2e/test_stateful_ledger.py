@@ -19,6 +19,7 @@ test's event loop (where the app, its pools and Redis client live).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import tempfile
 import uuid
@@ -487,8 +488,13 @@ async def test_the_ledger_holds_under_random_sequences(
 
 
 def settings_for_ci() -> Any:
-    """Small enough for well under a minute on 2 cores; every step checks everything."""
+    """Small enough for well under a minute on 2 cores; every step checks everything.
+
+    The suite draws the same 15 sequences each run (``derandomize``): drawn afresh, one run in
+    a few dozen took no full refund in any of them and failed the coverage check below for want
+    of exploring, not for a fault. ``VOUCHER_STATEFUL_EXPLORE=1`` draws new ones each run."""
     return hypothesis_settings(
+        derandomize=os.environ.get("VOUCHER_STATEFUL_EXPLORE") != "1",
         max_examples=15,
         stateful_step_count=40,
         deadline=None,

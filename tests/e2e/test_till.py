@@ -16,6 +16,7 @@ import pytest
 
 from server.guard import Outcome
 from server.web import GUARD
+from shared.tokens import QrKey, decode_qr_token, issue_qr_token
 from tests.e2e.conftest import Clock, World, shanghai
 
 
@@ -409,8 +410,8 @@ async def test_the_merchants_day_downloads_as_csv(world: World) -> None:
     assert r.content_type == "text/csv"
     assert "attachment" in r.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(await r.text())))
-    assert rows[0][:3] == ["kind", "time", "receipt_no"]
-    receipts = [row[2] for row in rows[1:] if row and row[0] == "redemption"]
+    assert rows[0][:5] == ["kind", "time", "redemption_id", "refund_id", "receipt_no"]
+    receipts = [row[4] for row in rows[1:] if row and row[0] == "redemption"]
     assert receipts == ["C-1"]  # the other merchant's bill is not in mine (rule X2)
     refused = await world.client.get(
         "/v1/merchant/day", params={"format": "xls"}, headers=mine.headers
@@ -443,40 +444,37 @@ async def test_an_oversized_body_is_refused_cleanly(world: World) -> None:
 
 
 @pytest.mark.parametrize(
-    "forge",
-    ["garbage", "alg-none", "foreign-key", "tampered"],
+    ("forge", "code"),
+    [
+        ("garbage", "token_invalid"),
+        ("foreign-key", "token_invalid"),  # a key of the same id, not the server's
+        ("tampered", "token_invalid"),
+        ("unknown-key", "token_invalid"),
+        ("former-kind", "token_expired"),  # issue 11 item 8: an old code is an expired one
+    ],
 )
-async def test_forged_qr_codes_are_refused(world: World, forge: str) -> None:
+async def test_forged_and_old_qr_codes_are_refused(
+    world: World, clock: Clock, forge: str, code: str
+) -> None:
     # rule U5
-    import jwt
-
-    from shared.tokens import SigningKey
-
     person = await world.citizen_with_vouchers()
     till = await world.till()
     genuine = await world.qr(person)
-    claims = jwt.decode(genuine, options={"verify_signature": False})
-    header = jwt.get_unverified_header(genuine)
+    holder = decode_qr_token(genuine, keys=world.settings.qr_keys_by_id).holder
+    now = clock.now  # what the server's clock says
     if forge == "garbage":
         token = "not-a-token"
-    elif forge == "alg-none":
-        token = jwt.encode(
-            claims, "", algorithm="none", headers={"kid": header["kid"], "typ": header["typ"]}
-        )
     elif forge == "foreign-key":
-        key = SigningKey.generate(header["kid"])
-        token = jwt.encode(
-            claims,
-            key.private_key,
-            algorithm="ES256",
-            headers={"kid": header["kid"], "typ": header["typ"]},
-        )
+        token, _ = issue_qr_token(key=QrKey.generate(genuine[3]), holder=holder, now=now)
+    elif forge == "tampered":
+        token = genuine[:-4] + ("AAAA" if genuine[-4:] != "AAAA" else "BBBB")
+    elif forge == "unknown-key":
+        token, _ = issue_qr_token(key=QrKey.generate("9"), holder=holder, now=now)
     else:
-        head, payload, sig = genuine.split(".")
-        token = f"{head}.{payload}.{sig[:-4]}AAAA"
+        token = "eyJhbGciOiJFUzI1NiIsImtpZCI6InFyLTEiLCJ0eXAiOiJ2cStqd3QifQ.eyJzdWIiOiJ4In0.c2ln"
     r = await world.redeem(till, token)
     assert r.status == 422
-    assert await error_code(r) == "token_invalid"
+    assert await error_code(r) == code
     wallet = await (await world.client.get("/v1/wallet", headers=person.headers)).json()
     assert wallet["counts"]["used"] == 0
 
@@ -635,6 +633,31 @@ async def test_the_qr_code_renders_as_an_image(world: World, fmt: str, magic: by
     assert body.startswith(magic)
     assert person.id_number.encode() not in body
     assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        ("image/png", "image/png"),
+        ("image/svg+xml", "image/svg+xml"),
+        ("image/*;q=0.5, application/json;q=0.1", "image/png"),
+        ("application/json", "application/json"),
+        ("text/html", "application/json"),  # none of ours: JSON, as without the header
+    ],
+)
+async def test_the_qr_code_comes_as_the_accept_header_asks(
+    world: World, accept: str, media: str
+) -> None:
+    # issue 11 item 2: Accept: image/png got JSON; ?format= still decides when given
+    person = await world.citizen_with_vouchers()
+    r = await world.client.post("/v1/wallet/qr", headers={**person.headers, "Accept": accept})
+    assert r.status == 200 and r.content_type == media
+    assert r.headers["Vary"] == "Accept"
+    if media == "application/json":
+        assert len((await r.json())["token"]) == 52
+    asked = {**person.headers, "Accept": "image/png"}
+    r = await world.client.post("/v1/wallet/qr", params={"format": "svg"}, headers=asked)
+    assert r.content_type == "image/svg+xml"
 
 
 async def test_asking_by_key_while_the_first_request_is_at_work_says_so(world: World) -> None:

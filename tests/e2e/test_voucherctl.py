@@ -263,3 +263,85 @@ async def test_the_ranking_csv_goes_to_stdout_and_the_audit_shows_whole_local_ti
     code, out = await ctl("audit", "--action", "merchant.add")
     assert code == 0 and "None" not in out
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", out), out
+
+
+# --- issue 11 items 3 and 5: the merchant's own settings --------------------------------------
+
+
+async def test_a_merchants_settings_are_shown_and_changed_only_with_a_reason(
+    ctl: Ctl, world: World
+) -> None:
+    # rule U4 [choice] (receipts per till) and item 5 (refunds approved by a manager)
+    till = await world.till()
+    mid = str(till.merchant_id)
+    code, out = await ctl("merchants", "settings", mid)
+    assert (code, out) == (0, f"商户 {mid} 设置：小票号按收银台编号 否 · 退款需经理授权 否\n")
+    # a change without a reason is refused before anything is sent: nothing changes
+    code, out = await ctl("merchants", "settings", mid, "--receipts-per-till", "yes")
+    assert code == 1 and "--reason" in out and "audit log" in out, out
+    code, out = await ctl("--json", "merchants", "settings", mid)
+    assert json.loads(out) == {
+        "merchant_id": till.merchant_id,
+        "receipts_per_till": False,
+        "refund_needs_manager": False,
+    }
+    code, out = await ctl(
+        "merchants", "settings", mid, "--receipts-per-till", "yes", "--reason", "每台收银机单独编号"
+    )
+    assert (code, out) == (0, f"商户 {mid} 设置已更改：小票号按收银台编号 是 · 退款需经理授权 否\n")
+    # the till learns it when it signs in (U4: from now on a bill is also its till's)
+    r = await world.client.post(
+        "/v1/auth/terminal", json={"terminal_id": till.terminal_id, "secret": till.secret}
+    )
+    assert (await r.json())["merchant"]["receipts_per_till"] is True
+    code, out = await ctl("--json", "audit", "--action", "merchant.settings")
+    entry = next(e for e in json.loads(out) if e["subject"] == f"merchant:{mid}")
+    assert entry["reason"] == "每台收银机单独编号"
+    assert entry["details"] == {"receipts_per_till": True, "refund_needs_manager": False}
+
+    # the shop's own manager changes the other setting, in English; the first stays
+    manager = f"mgr-{new_id_number()[-8:]}".lower()
+    async with world.pool.acquire() as conn:
+        from ops import demo as seed
+
+        await seed.account(
+            conn,
+            username=manager,
+            password="cli password",
+            role="merchant_manager",
+            merchant_id=till.merchant_id,
+        )
+    as_manager = Ctl(ctl.url, manager)
+    code, out = await as_manager(
+        "--lang",
+        "en",
+        "merchants",
+        "settings",
+        mid,
+        "--refund-needs-manager",
+        "yes",
+        "--reason",
+        "refunds need the manager",
+    )
+    assert (code, out) == (
+        0,
+        f"merchant {mid} settings changed: "
+        "receipts numbered per till yes · refunds need a manager yes\n",
+    )
+    # another shop's settings do not exist for this manager (rule X2); nothing changes there
+    other = await world.till()
+    code, out = await as_manager(
+        "merchants",
+        "settings",
+        str(other.merchant_id),
+        "--receipts-per-till",
+        "yes",
+        "--reason",
+        "not mine",
+    )
+    assert code == 1 and "404" in out and "not_found" in out, out
+    code, out = await ctl("--json", "merchants", "settings", str(other.merchant_id))
+    assert json.loads(out)["receipts_per_till"] is False
+    # a value that is not yes or no never reaches the server
+    with pytest.raises(SystemExit):
+        await ctl("merchants", "settings", mid, "--receipts-per-till", "maybe", "--reason", "x")

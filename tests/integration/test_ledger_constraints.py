@@ -48,7 +48,7 @@ async def test_a_claim_cannot_carry_more_vouchers_than_base_times_rate(
 async def test_a_bill_is_redeemed_once_even_against_another_campaign(
     db: asyncpg.Connection,
 ) -> None:
-    # rule U4: merchant + receipt number is unique across campaigns
+    # rule U4: merchant + business date + receipt number is unique across campaigns
     first_campaign, other_campaign = await f.campaign(db), await f.campaign(db)
     merchant_id = await f.merchant(db)
     terminal_id = await f.terminal(db, merchant_id)
@@ -60,7 +60,7 @@ async def test_a_bill_is_redeemed_once_even_against_another_campaign(
         "citizen_id": citizen_id,
     }
     await f.redemption(db, campaign_id=first_campaign, receipt_no=receipt, **common)
-    with pytest.raises(asyncpg.UniqueViolationError, match="merchant_id_receipt_no"):
+    with pytest.raises(asyncpg.UniqueViolationError, match="redemptions_receipt_no_per_day"):
         await f.redemption(db, campaign_id=other_campaign, receipt_no=receipt, **common)
 
 

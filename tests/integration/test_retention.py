@@ -18,7 +18,7 @@ from server.campaign_files import bundled_campaigns_dir
 from server.db.invariants import check_ledger
 from server.db.retention import purge
 from server.settings import Settings
-from shared.tokens import SigningKey
+from shared.tokens import QrKey
 from tests import factories as f
 
 NOW = datetime.now(UTC)
@@ -134,7 +134,7 @@ async def test_the_server_purges_on_its_own_keeping_at_least_a_day(
         redis_url=test_services.redis_url,
         id_hash_key=secrets.token_bytes(32),
         access_token_secret=secrets.token_bytes(32),
-        qr_keys=(SigningKey.generate("qr-ret-1"),),
+        qr_keys=(QrKey.generate("R"),),
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=(bundled / "liaocheng-demo.toml",),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import secrets
-import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -34,7 +33,7 @@ from shared.errors import (
     UsernameTaken,
 )
 from shared.idnumber import make_id_number
-from shared.tokens import SigningKey
+from shared.tokens import QrKey
 from tests.conftest import Services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -67,7 +66,7 @@ async def ports(test_services: Services, db_pool: asyncpg.Pool, published: Publi
         redis_url=test_services.redis_url,
         id_hash_key=secrets.token_bytes(32),
         access_token_secret=secrets.token_bytes(32),
-        qr_keys=(SigningKey.generate("qr-svc-1"),),
+        qr_keys=(QrKey.generate("V"),),
         idp_issuer="https://idp.test",
         idp_keys={},
         campaign_files=tuple(bundled),
@@ -227,6 +226,6 @@ async def test_settlement_waits_for_the_month_and_the_ranking_reads_the_ledger(
 
 def test_the_qr_code_lives_as_long_as_the_shortest_campaign_allows(ports: Ports) -> None:
     # rule U5
-    code = wallets.mint_qr(ports, str(uuid.uuid4()))
+    code = wallets.mint_qr(ports, 1)
     ttl = min(c.qr_token_ttl_seconds for c in ports.campaigns.values())
     assert code.expires_at == NOW + timedelta(seconds=ttl)

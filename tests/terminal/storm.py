@@ -1,7 +1,8 @@
 """A storm of scans (issue 11 item 1, "done when"): many customers, each with a screen
 change right before the keys, a person typing the bill and receipt number and a scanner
-typing a 383-character code at 2 ms a key, in varying orders, sometimes starting 2 ms after
-the person's last key. Counts every key that did not land where it was typed.
+typing the citizen's code at 2 ms a key (today's 52 characters; every fifth customer still
+shows a 383-character code of the former kind), in varying orders, sometimes starting 2 ms
+after the person's last key. Counts every key that did not land where it was typed.
 
 Runs without a server (the checkout holds the scan and says the till is not paired, which
 is beside the point): ``tests/terminal/test_scanner.py`` runs a short storm,
@@ -19,6 +20,7 @@ from typing import Any
 
 from textual.widgets import Input
 
+from shared.tokens import BASE32HEX
 from terminal.app import TerminalApp
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.receipt import ReceiptScreen
@@ -26,13 +28,19 @@ from tests.terminal.data import CONFIG, REDEMPTION
 from tests.terminal.keyboard import Typing, drain
 
 
-def fake_code(rng: random.Random) -> str:
-    """Shaped like today's code (compact JWS, 383 characters); never sent anywhere."""
+def fake_code(rng: random.Random, *, old: bool = False) -> str:
+    """Shaped like today's code (shared/tokens.py: ``VQ1``, a key id, 48 base32hex digits) or,
+    ``old``, like the former one (a compact JWS, 383 characters); never sent anywhere."""
+    if old:
+        return OLD_CODE_HEAD + b64(rng, 205) + "." + b64(rng, 64)
+    return "VQ1A" + "".join(rng.choice(BASE32HEX) for _ in range(48))
 
-    def b64(n: int) -> str:
-        return base64.urlsafe_b64encode(rng.randbytes(n)).decode().rstrip("=")
 
-    return "eyJhbGciOiJFUzI1NiIsImtpZCI6ImRlbW8ifQ." + b64(205) + "." + b64(64)
+OLD_CODE_HEAD = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImRlbW8ifQ."
+
+
+def b64(rng: random.Random, n: int) -> str:
+    return base64.urlsafe_b64encode(rng.randbytes(n)).decode().rstrip("=")
 
 
 @dataclass
@@ -86,7 +94,7 @@ async def one_customer(
     taken: list[str],
     result: StormResult,
 ) -> None:
-    code = fake_code(rng)
+    code = fake_code(rng, old=n % 5 == 4)
     bill = str(rng.randint(1, 99_999))
     receipt_no = f"R-{n:04d}{rng.choice('ABCXYZ')}"
     person = rng.uniform(0.06, 0.25)  # this cashier's speed

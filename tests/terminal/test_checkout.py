@@ -109,7 +109,7 @@ async def test_a_checkout_scan_quote_lower_the_count_redeem_and_the_receipt(
         assert shown(screen, "#covered") == "200.00"
         assert shown(screen, "#to-pay") == "250.00"
         customer = shown(screen, "#customer")
-        assert quote.masked_id in customer and "48" in customer
+        assert quote.citizen.masked_id in customer and "48" in customer
         assert screen.query_one("#scan", Input).value == ""  # ready for the next scan
         await pilot.press("minus")  # the citizen keeps one for later
         assert shown(screen, "#covered") == "100.00"
@@ -123,6 +123,9 @@ async def test_a_checkout_scan_quote_lower_the_count_redeem_and_the_receipt(
         assert receipt.redemption.voucher_count == 1
         text = receipt.text
         assert receipt_no.upper() in text and "350.00 元" in text
+        # the citizen's vouchers left, as the server's answer says (issue 11 item 6)
+        assert receipt.redemption.citizen.vouchers_left == 47
+        assert "剩余消费券" in text and "47 张" in text
         assert f"{receipt.redemption.redemption_id}" in text
         assert "2024-09-10 10:00:00" in text  # the server's time, in Shanghai
         await pilot.press("f7")

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from terminal.client import ApiError, OutcomeUnknown, TillClient, Unreachable, new_key
+from client.http import ApiError, OutcomeUnknown, Unreachable
+from client.till import TillClient, new_key
 from terminal.config import TerminalConfig
 from tests.terminal.conftest import FAST_CLIENT, Clock, LiveServer, LossyProxy, World, wallet_counts
 
@@ -64,7 +65,7 @@ async def test_quote_then_redeem_fewer_than_allowed(world: World, till: TillClie
     quote = await till.quote(token, 45_000)
     assert (quote.available_count, quote.max_by_bill, quote.usable_count) == (48, 2, 2)
     assert (quote.value_fen, quote.remaining_fen) == (20_000, 25_000)
-    assert quote.masked_id.startswith("3715")
+    assert quote.citizen.masked_id.startswith("3715")
     number = receipt()
     done = await till.redeem(token, 45_000, number, 1)
     assert (done.voucher_count, done.value_fen, done.remaining_fen) == (1, 10_000, 35_000)

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
+from client.http import ApiError
 from terminal.app import TerminalApp
-from terminal.client import ApiError
 from terminal.config import TerminalConfig
 from terminal.i18n import TEXTS, describe_error
 from terminal.screens.checkout import CheckoutScreen
@@ -44,6 +44,22 @@ async def test_a_product_barcode_a_payment_code_and_text_each_get_their_own_word
         assert app._notifications._notifications == {}  # in the notice lines, not toasts
         assert "商品条码" not in str(screen.query_one("#notice").content)  # type: ignore[attr-defined]
         assert "不是消费券码" in str(screen.query_one("#notice").content)  # type: ignore[attr-defined]
+
+
+async def test_a_code_of_the_former_kind_is_named_an_old_code_to_refresh(
+    till_config: TerminalConfig, make_app: MakeApp
+) -> None:
+    # issue 11 items 2 and 8: a 383-character code from before the change is ours, expired
+    old = "eyJhbGciOiJFUzI1NiIsImtpZCI6ImRlbW8tcXItMSJ9." + "A" * 270 + "." + "B" * 86
+    app = make_app(till_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CheckoutScreen)
+        await Typing().person("450").press("enter").scanner(old).send_and_drain(pilot)
+        said = errors(app)[-1]
+        assert said.startswith("请顾客刷新消费券码: ") and "旧版消费券码" in said
+        assert screen.held_token == "" and screen.query_one("#receipt").value == ""  # type: ignore[attr-defined]
 
 
 def test_our_code_is_called_a_voucher_code_not_a_payment_code() -> None:

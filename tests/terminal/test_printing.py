@@ -5,12 +5,13 @@ the printer setting; the shift's summary from day lists. No server here."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from datetime import datetime
 
 import pytest
 from escpos.printer import Dummy
+from msgspec.structs import replace
 
+from client.wire import MerchantRef, TerminalRef
 from terminal.documents import receipt_text, reprint_of
 from terminal.printing import (
     CHINESE_ON,
@@ -55,7 +56,9 @@ def test_paper_width_58_and_80_mm() -> None:
 
 
 def test_an_english_receipt_is_plain_ascii() -> None:
-    shop = replace(REDEMPTION, merchant_name="Demo Mart", terminal_label="Till 1")
+    shop = replace(
+        REDEMPTION, merchant=MerchantRef(1, "Demo Mart"), terminal=TerminalRef(3, "Till 1")
+    )
     out = printed(receipt_text(shop, "en").replace("元", "CNY").replace("×", "x"))
     assert CHINESE_ON not in out and b"Still to pay" in out and CUT in out
     mixed = printed(receipt_text(REDEMPTION, "en"))  # a Chinese shop name: Chinese mode
@@ -109,7 +112,7 @@ def test_a_reprint_is_built_from_the_day_list_row() -> None:
 
 def test_the_shift_sums_this_till_since_it_opened() -> None:
     # DAY: bills at 10:00:05 and 10:05 on till 3, a refund at 11:00; another till's bill
-    other = replace(DAY.redemptions[1], redemption_id=3, terminal_id=4)
+    other = replace(DAY.redemptions[1], redemption_id=3, terminal=TerminalRef(4, ""))
     day = replace(DAY, redemptions=(*DAY.redemptions, other))
     shift = Shift(3, "2024-09-10T10:01:00+08:00")
     until = datetime.fromisoformat("2024-09-10T12:00:00+08:00")

@@ -206,13 +206,17 @@ async def test_the_day_list_is_fetched_again_when_f4_opens_it_and_names_each_til
         assert on_top(app) is screen and screen.report is not None
         assert len(screen.report.redemptions) == 2 and len(screen.report.refunds) == 1
         table = screen.query_one(DataTable)
-        names = {str(table.get_row_at(i)[6]) for i in range(table.row_count)}
+        names = {str(table.get_row_at(i)[7]) for i in range(table.row_count)}
         label = app.session.terminal.label if app.session else ""
-        assert names == {label or f"终端 #{till_config.terminal_id}"}, names
+        assert names == {label or f"收银台 {till_config.terminal_id}"}, names
         assert all(":" in str(table.get_row_at(i)[0]) for i in range(table.row_count))
         assert "T" not in str(table.get_row_at(0)[0])  # a local time, not ISO
+        # the cash column: collected on each bill, handed back by the refund (the server's)
+        cash = [str(table.get_row_at(i)[6]) for i in range(table.row_count)]
+        assert cash == ["250.00", "100.00", "-100.00"], cash
         totals = shown(screen, "#totals")
         assert "收现 350.00 元" in totals  # (450 - 200) + (200 - 100)
+        assert "退现 100.00 元" in totals  # the full refund of the 200 元 bill
         assert f"{names.pop()}：2 单" in totals and "退回 1 张" in totals
         assert screen._refresher._active.is_set()  # and again every 20 s while shown
         await pilot.press("f2")

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from client.till import StaffSession
+from client.wire import RefundEntry
 from shared.errors import AlreadyRefunded, RefundInvalid
-from terminal.client import RefundEntry, StaffSession
 from terminal.config import ConfigInvalid, config_from_dict, keep_local_settings
 from terminal.refunds import cash_paid_fen, preview_refund, shown_status
 from terminal.screens.approval import manager_approves
@@ -37,12 +39,12 @@ def test_hand_back_is_never_negative() -> None:
 
 def test_a_second_refund_starts_from_the_cash_left_after_the_first() -> None:
     first = preview_refund(BIG_BILL, CAMPAIGN, 5_000)  # nothing handed back, 1 voucher back
-    after = replace(
+    after = msgspec.structs.replace(
         BIG_BILL,
         current_bill_fen=95_000,
         refunded_count=1,
         live_voucher_count=4,
-        refunds=(RefundEntry(1, 95_000, 1, (25,), "2024-09-10T03:00:00+00:00"),),
+        refunds=(RefundEntry(1, 95_000, 1, 0, (25,), "2024-09-10T03:00:00+00:00"),),
     )
     assert first.hand_back_fen == 0 and cash_paid_fen(after) == 50_000  # still 500 paid
     rest = preview_refund(after, CAMPAIGN, 95_000)
@@ -54,13 +56,13 @@ def test_amounts_outside_the_bill_and_an_empty_bill_are_refused() -> None:
         with pytest.raises(RefundInvalid):
             preview_refund(BIG_BILL, CAMPAIGN, amount)
     with pytest.raises(AlreadyRefunded):
-        preview_refund(replace(BIG_BILL, live_voucher_count=0), CAMPAIGN, 100)
+        preview_refund(msgspec.structs.replace(BIG_BILL, live_voucher_count=0), CAMPAIGN, 100)
 
 
 def test_a_refund_that_returned_nothing_reads_as_partly_refunded() -> None:
-    entry = RefundEntry(1, 90_000, 0, (), "2024-09-10T03:00:00+00:00")
+    entry = RefundEntry(1, 90_000, 0, 10_000, (), "2024-09-10T03:00:00+00:00")
     assert shown_status(BIG_BILL) == "redeemed"
-    assert shown_status(replace(BIG_BILL, refunds=(entry,))) == "partially_refunded"
+    assert shown_status(msgspec.structs.replace(BIG_BILL, refunds=(entry,))) == "partially_refunded"
 
 
 def test_refund_needs_manager_is_a_till_setting_kept_across_pairings(tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ what was scanned is named (item 8)."""
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from shared.tokens import QrKey, issue_qr_token
 from terminal.config import (
     ConfigInvalid,
     config_from_dict,
@@ -27,7 +29,11 @@ from terminal.scanning import (
 )
 from tests.terminal.data import CONFIG
 
-CODE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+# today's code (issue 11 item 2), made as the server makes it, and one of the former kind
+CODE = issue_qr_token(
+    key=QrKey("A", bytes(32)), holder=1, now=datetime(2026, 12, 1, tzinfo=UTC), nonce=bytes(5)
+)[0]
+OLD_CODE = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
 
 
 def run(
@@ -126,8 +132,23 @@ def test_held_keys_wait_for_the_gap_then_come_out() -> None:
     assert gate.due() is None
 
 
+def test_a_code_of_the_former_kind_is_still_one_scan_and_named_an_old_code() -> None:
+    # issue 11 item 8: it must not land in a field, and it reads as expired, not as strange
+    keys = [*slow("50", 0.0), ("0", 0.3), *burst(OLD_CODE, 0.302)]
+    assert run(ScanGate(), keys) == ["5", "0", "0", f"SCAN:{OLD_CODE}"]
+    assert classify_scan(OLD_CODE) == "old_voucher" and looks_like_voucher_code(OLD_CODE)
+
+
+def test_a_code_typed_in_lower_case_is_still_our_code() -> None:
+    # a scanner whose host has Caps Lock on types the letters in lower case
+    assert run(ScanGate(), burst(CODE.lower(), 0.0)) == [f"SCAN:{CODE.lower()}"]
+    assert classify_scan(CODE.lower()) == "voucher"
+
+
 def test_what_was_scanned_is_named() -> None:
+    assert len(CODE) == 52 and CODE.startswith("VQ1A")
     assert classify_scan(CODE) == "voucher" and looks_like_voucher_code(CODE)
+    assert classify_scan(CODE[:-1]) == "text" and classify_scan(CODE + "0") == "text"
     assert classify_scan("6901234567892") == "product"  # EAN-13 with a good check digit
     assert classify_scan("036000291452") == "product"  # UPC-A
     assert classify_scan("6901234567893") == "text"  # bad check digit

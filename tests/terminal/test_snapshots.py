@@ -10,28 +10,35 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
+from client.http import OutcomeUnknown
 from terminal.app import TerminalApp
-from terminal.client import OutcomeUnknown
 from terminal.config import Lang
+from terminal.documents import LOCAL_TZ
 from terminal.refunds import handed_back_fen, preview_refund
 from terminal.screens.checkout import CheckoutScreen, PendingRedeem, RedeemFailed
 from terminal.screens.day import DayScreen
 from terminal.screens.receipt import ReceiptScreen
 from terminal.screens.refund import PendingRefund, Refunded, RefundScreen
+from terminal.screens.sales import PendingUse, SalesScreen, TicketUseFailed
 from terminal.screens.shift import ShiftScreen, Summed
 from terminal.shift import Shift, shift_summary
 from tests.terminal.data import (
     BIG_BILL,
     CAMPAIGN,
     CONFIG,
+    CONTRACT,
     DAY,
+    DEVELOPER,
+    DEVELOPER_DISTRICTS,
     DISTRICT_NAMES,
     PARTLY_REFUNDED,
+    POOL,
     QUOTE,
     REDEMPTION,
     SESSION,
+    TICKET_QUOTE,
 )
 
 SnapCompare = Callable[..., bool]
@@ -221,3 +228,83 @@ def test_settings_before_pairing(
     snap_compare: SnapCompare, fixed_app: Callable[..., TerminalApp]
 ) -> None:
     assert snap_compare(fixed_app(paired=False))
+
+
+# --- a developer's sales office (issue 13) ----------------------------------------------------
+
+
+@pytest.fixture
+def office_app(tmp_path: Path) -> Callable[..., TerminalApp]:
+    def make(lang: Lang = "zh") -> TerminalApp:
+        return TerminalApp(
+            CONFIG.with_lang(lang),
+            config_path=tmp_path / "config.json",
+            files_dir=Path("/nonexistent/terminal-files"),
+            connect=False,
+            clock=lambda: datetime(2025, 7, 10, 10, tzinfo=LOCAL_TZ),
+        )
+
+    return make
+
+
+async def sales_office(pilot: Pilot[Any]) -> SalesScreen:
+    app = pilot.app
+    assert isinstance(app, TerminalApp)
+    app.district_names = DEVELOPER_DISTRICTS
+    app.session = DEVELOPER
+    app.online = True
+    await app._take_till_mode()  # as the sign-in's answer does
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, SalesScreen)
+    screen.show_pool(POOL)
+    return screen
+
+
+async def with_ticket_quote(pilot: Pilot[Any]) -> SalesScreen:
+    screen = await sales_office(pilot)
+    screen.query_one("#contract", Input).value = CONTRACT.contract_no
+    screen.query_one("#unit", Select).value = CONTRACT.unit
+    screen.query_one("#price", Input).value = "1500000"
+    screen.query_one("#amount", Input).value = "600000"
+    await pilot.pause()  # the form's own messages first: a quote is for the contract as typed
+    screen.show_quote(TICKET_QUOTE, "fixed-token", CONTRACT)
+    screen.query_one("#scan", Input).focus()
+    await pilot.pause()
+    return screen
+
+
+def test_a_sales_office_waiting_for_a_contract(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    assert snap_compare(office_app(), run_before=sales_office)
+
+
+def test_a_sales_office_with_a_quote(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    # rules T5-T7: 60 万 of a 100 万 Shangqiu ticket in month 1, 30 万 still to reach 90%
+    assert snap_compare(office_app(), run_before=with_ticket_quote)
+
+
+def test_a_sales_office_in_english(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    assert snap_compare(office_app("en"), run_before=with_ticket_quote)
+
+
+def test_a_sales_office_when_the_outcome_is_unknown(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    # rule U7: sent, no answer: nothing looks final, F8 asks by the key
+    async def unknown(pilot: Pilot[Any]) -> None:
+        screen = await with_ticket_quote(pilot)
+        app = pilot.app
+        assert isinstance(app, TerminalApp)
+        app.online = False
+        pending = PendingUse("k", "fixed-token", CONTRACT, (60_000_000,))
+        screen.pending, screen.busy = pending, True  # sent, as action_confirm leaves it
+        screen.post_message(TicketUseFailed(OutcomeUnknown("k"), pending))
+        await pilot.pause()
+
+    assert snap_compare(office_app(), run_before=unknown)

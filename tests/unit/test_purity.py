@@ -9,7 +9,17 @@ from pathlib import Path
 
 import shared
 
-FORBIDDEN_MODULES = ("asyncio", "aiohttp", "asyncpg", "redis", "textual", "server", "terminal")
+FORBIDDEN_MODULES = (
+    "asyncio",
+    "aiohttp",
+    "asyncpg",
+    "redis",
+    "textual",
+    "server",
+    "client",
+    "terminal",
+    "ops",
+)
 SHARED_DIR = Path(shared.__file__).resolve().parent
 MODULES = sorted(f"shared.{m.name}" for m in pkgutil.iter_modules([str(SHARED_DIR)]))
 CORE = ", ".join(MODULES)

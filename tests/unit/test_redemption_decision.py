@@ -13,6 +13,7 @@ from shared.campaign import RefundReturns, campaign_to_dict, load_campaign_dict
 from shared.errors import (
     AlreadyRefunded,
     AlreadySettled,
+    BillAlreadyRedeemed,
     CampaignConfigInvalid,
     MerchantNotPermitted,
     MerchantSuspended,
@@ -33,6 +34,7 @@ from shared.redemption import (
     choose,
     decide,
     quote,
+    vouchers_left,
     vouchers_returned,
 )
 
@@ -97,6 +99,27 @@ def test_a_used_qr_code_is_refused_when_replays_count() -> None:
     with pytest.raises(TokenReplayed):
         decide(ctx, CAMPAIGNS)
     assert decide(ctx, CAMPAIGNS, replay=False).campaign is LC
+
+
+def test_a_receipt_number_the_read_found_taken_today_is_refused_before_the_write() -> None:
+    # rule U4 (issue 11 item 3): the quote says so, not only the ledger's unique index
+    ctx = till(held(1, 10), receipt_no="0002", receipt_used=True)
+    with pytest.raises(BillAlreadyRedeemed) as refused:
+        decide(ctx, CAMPAIGNS, receipt_no="0002")
+    assert refused.value.details == {"receipt_no": "0002"}
+    assert "next receipt" in refused.value.message  # tells the cashier what to do next
+    # a read about another number (the cashier changed it since) says nothing about this one
+    assert decide(ctx, CAMPAIGNS, receipt_no="0003").campaign is LC
+    assert decide(ctx, CAMPAIGNS).campaign is LC  # no receipt number asked about
+    free = till(held(1, 10), receipt_no="0002", receipt_used=False)
+    assert decide(free, CAMPAIGNS, receipt_no="0002").campaign is LC
+
+
+def test_the_vouchers_left_count_the_campaigns_unexpired_ones_after_the_bill() -> None:
+    ctx = till(held(1, 10), held(2, 20), held(3, 30), held(4, 40, CHIPING.id))
+    assert vouchers_left(ctx, LC.id, 2, NOW) == 1
+    assert vouchers_left(ctx, LC.id, 0, NOW + timedelta(days=15)) == 2  # one expired (V2)
+    assert vouchers_left(ctx, CHIPING.id, 1, NOW) == 0
 
 
 def test_a_revoked_citizen_redeems_nothing() -> None:

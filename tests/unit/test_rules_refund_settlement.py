@@ -9,6 +9,10 @@ import pytest
 from server.campaign_files import load_bundled_campaign, load_campaign
 from shared.errors import AlreadySettled, InvalidRequest, ParticipationRevoked, RefundInvalid
 from shared.rules import (
+    RefundStep,
+    business_date,
+    cash_handed_back_fen,
+    cash_held_fen,
     check_participation,
     check_refundable,
     is_expired,
@@ -129,3 +133,33 @@ def test_a_revoked_citizen_is_refused() -> None:
     with pytest.raises(ParticipationRevoked):
         check_participation(revoked=True)
     check_participation(revoked=False)
+
+
+# --- the cash a refund hands back (U3, F2; issue 11 items 5, 7) -------------------------------
+
+
+def test_the_issue_example_hands_back_150_yuan() -> None:
+    # a bill of 1,000 元, 5 vouchers of 100 元 and 500 元 cash; 450 元 refunded keeps 2
+    # vouchers (550 元 left), so 350 元 is owed and 150 元 goes back
+    steps = [RefundStep(55_000, 3)]
+    assert cash_held_fen(100_000, 5, 10_000, steps) == [50_000, 35_000]
+    assert cash_handed_back_fen(100_000, 5, 10_000, steps) == [15_000]
+
+
+def test_each_refund_hands_back_only_what_the_customer_still_paid() -> None:
+    # 50 元 refunded first: 950 元 left keeps 4 vouchers (550 owed, 500 paid): nothing back;
+    # then the rest: everything paid comes back, never more
+    steps = [RefundStep(95_000, 1), RefundStep(0, 4)]
+    assert cash_handed_back_fen(100_000, 5, 10_000, steps) == [0, 50_000]
+    # rule U3 gives no change: 400 元 with 2 vouchers is 200 元 paid, all of it back in full
+    assert cash_held_fen(40_000, 2, 10_000, []) == [20_000]
+    assert cash_handed_back_fen(40_000, 2, 10_000, [RefundStep(0, 2)]) == [20_000]
+
+
+def test_the_business_date_is_the_shanghai_calendar_date() -> None:
+    # rule U4: shops restart their receipt counters at midnight, Shanghai time
+    assert business_date(datetime(2024, 9, 10, 23, 59, tzinfo=SH)) == date(2024, 9, 10)
+    assert business_date(datetime(2024, 9, 11, 0, 0, tzinfo=SH)) == date(2024, 9, 11)
+    assert business_date(datetime(2024, 9, 10, 16, 0, tzinfo=ZoneInfo("UTC"))) == date(2024, 9, 11)
+    with pytest.raises(InvalidRequest):
+        business_date(datetime(2024, 9, 10, 12, 0))  # a moment without its zone

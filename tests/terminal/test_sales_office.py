@@ -1,0 +1,258 @@
+"""A developer's sales office at the till (issue 13, rules T4-T8 with U5, U7), keyboard only,
+80×24, against the real server: the till opens in its sales-office mode, the contract is
+entered, the holder's code scanned, the quote shown, the use confirmed; a refusal in plain
+words; an answer lost on the way asked by key, nothing used twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from textual.widgets import Select
+
+from client.till import TillClient
+from server.db import tickets as tickets_db
+from shared.house_tickets import Ticket
+from terminal.app import TerminalApp
+from terminal.config import TerminalConfig
+from terminal.documents import LOCAL_TZ
+from terminal.screens.sales import SalesScreen
+from tests.e2e.conftest import Citizen
+from tests.e2e.test_ticket_till import WAN, sales_office, ticket_for
+from tests.terminal.conftest import (
+    FAST_CLIENT,
+    Clock,
+    HangingProxy,
+    LiveServer,
+    World,
+    scan,
+    settle,
+    shown,
+    type_text,
+)
+
+MakeApp = Callable[..., TerminalApp]
+TODAY = datetime(2025, 7, 10, 10, tzinfo=LOCAL_TZ)
+
+
+@pytest.fixture
+async def office_config(world: World, live: LiveServer, clock: Clock) -> TerminalConfig:
+    clock.now = TODAY  # a Shangqiu ticket issued 2025-06-20: month 1 after issue (T7)
+    till = await sales_office(world)
+    return TerminalConfig(live.url, till.terminal_id, till.secret)
+
+
+@pytest.fixture
+def open_app(make_app: MakeApp) -> MakeApp:
+    def make(config: TerminalConfig, **kwargs: Any) -> TerminalApp:
+        return make_app(config, clock=lambda: TODAY, **kwargs)
+
+    return make
+
+
+async def holder_with_ticket(world: World) -> tuple[Citizen, Ticket]:
+    holder = await world.citizen()
+    return holder, await ticket_for(world, holder)
+
+
+async def ticket_now(world: World, ticket: Ticket) -> Ticket:
+    async with world.pool.acquire() as conn:
+        return (await tickets_db.read_tickets(conn, [ticket.id]))[ticket.id]
+
+
+def sales(app: TerminalApp) -> SalesScreen:
+    screen = app.screen
+    assert isinstance(screen, SalesScreen), screen
+    return screen
+
+
+async def enter_contract(pilot: Any, contract_no: str, amount: str = "600000") -> None:
+    """The whole contract by keyboard, Enter after each field: the unit and the buyer are
+    chosen from lists (Enter opens one, Down and Enter choose)."""
+    await type_text(pilot, contract_no)
+    await pilot.press("enter")  # -> the unit
+    await pilot.press("enter", "down", "enter")  # the first unit of the pool
+    await type_text(pilot, "1500000")
+    await pilot.press("enter")  # -> signed on: today, filled in
+    await pilot.press("enter")  # -> the buyer: the holder, chosen already
+    await pilot.press("tab")  # -> the buyer's ID number: none for the holder
+    await pilot.press("enter")  # -> the proof: none
+    await pilot.press("enter")  # -> the amount
+    await type_text(pilot, amount)
+    await pilot.press("enter")  # -> the scan
+
+
+async def test_a_developers_till_opens_in_its_sales_office_mode(
+    office_config: TerminalConfig, open_app: MakeApp
+) -> None:
+    # rule T4: the mode follows the sign-in's merchant kind; a sales office has no voucher
+    # refund nor day list
+    app = open_app(office_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        assert app.sales_office and app.focused is screen.query_one("#contract")
+        units = screen.query_one("#unit", Select)
+        assert [u.unit for u in screen.units] == ["1-101"]
+        assert units.is_blank()
+        assert screen.query_one("#signed").value == "2025-07-10"  # type: ignore[attr-defined]
+        f2 = [b for b in app._bindings.key_to_bindings["f2"]]
+        assert f2[0].description == "房票"
+        assert {"f3", "f4"}.isdisjoint(app.active_bindings)  # no voucher refund, no day list
+        await pilot.press("f3")
+        await pilot.pause()
+        assert isinstance(app.screen, SalesScreen)
+        await app.action_mode("day")  # however asked for
+        assert isinstance(app.screen, SalesScreen)
+        assert "只办理房票" in app.history[-1][2]
+        await pilot.press("f2")
+        await pilot.pause()
+        assert isinstance(app.screen, SalesScreen)
+
+
+async def test_a_contract_scanned_quoted_and_confirmed(
+    world: World, office_config: TerminalConfig, open_app: MakeApp
+) -> None:
+    # rules T5-T7: 60 万 of a 100 万 ticket in month 1: 10% subsidy; the buyer pays the rest
+    holder, ticket = await holder_with_ticket(world)
+    app = open_app(office_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "wq-2025-0001")
+        assert app.focused is screen.query_one("#scan")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        quote = screen.quote
+        assert quote is not None and quote.contract_no == "WQ-2025-0001"
+        assert ticket.number in shown(screen, "#holder")
+        assert "余额 1,000,000.00 元" in shown(screen, "#range")
+        assert "本合同可用 0.01 至 1,000,000.00 元" in shown(screen, "#range")
+        assert "累计使用还差 300,000.00 元" in shown(screen, "#still")  # T6: 90% in total
+        assert "第 1 个月：购房补贴 10%，60,000.00 元" in shown(screen, "#subsidy")
+        assert "购房人还需支付 840,000.00 元" in shown(screen, "#pays")
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok", screen.result_text
+        assert "已使用房票 600,000.00 元" in screen.result_text
+        assert "房票余额 400,000.00 元" in screen.result_text
+    used = await ticket_now(world, ticket)
+    assert (used.used_fen, used.balance_fen) == (60 * WAN, 40 * WAN)
+
+
+async def test_a_used_contract_is_refused_in_words_and_the_code_is_kept(
+    world: World, office_config: TerminalConfig, open_app: MakeApp
+) -> None:
+    # rule T5: a contract once; the code stays good for a corrected contract, no rescan
+    holder, ticket = await holder_with_ticket(world)
+    app = open_app(office_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "WQ-ONCE", amount="100000")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok"
+        await pilot.press("f6")
+        await enter_contract(pilot, "WQ-ONCE", amount="100000")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        assert screen.outcome == "refused" and screen.quote is None
+        assert "这份购房合同已经用过房票" in screen.result_text
+        assert screen.held_token and app.focused is screen.query_one("#contract")
+        screen.query_one("#contract").value = "WQ-TWICE"  # type: ignore[attr-defined]
+        await pilot.press("enter")  # quoted again with the code held
+        await settle(pilot)
+        assert screen.quote is not None and screen.quote.contract_no == "WQ-TWICE"
+    assert (await ticket_now(world, ticket)).used_fen == 10 * WAN
+
+
+async def test_f7_draws_on_the_holders_other_ticket(
+    world: World, office_config: TerminalConfig, open_app: MakeApp
+) -> None:
+    # rules T2, T6: the earliest-expiring ticket first; F7 quotes the holder's other one
+    holder, first = await holder_with_ticket(world)
+    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    app = open_app(office_config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "WQ-F7", amount="")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        assert screen.quote is not None and screen.quote.lines[0].number == first.number
+        assert "f7" in app.active_bindings
+        await pilot.press("f7")
+        await settle(pilot)
+        assert screen.quote is not None and screen.quote.lines[0].number == later.number
+        assert "余额 500,000.00 元" in shown(screen, "#range")
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok"
+    assert (await ticket_now(world, later)).balance_fen == 0
+    assert (await ticket_now(world, first)).used_fen == 0
+
+
+def uses(request: web.Request) -> bool:
+    return request.method == "POST" and request.path == "/v1/ticket-uses"
+
+
+async def test_a_lost_answer_is_asked_by_key_and_the_ticket_is_used_once(
+    world: World, office_config: TerminalConfig, hanging: HangingProxy, open_app: MakeApp
+) -> None:
+    # rule U7 and issue 11 item 4: no answer within the wait: unknown, nothing looks final;
+    # F8 asks by the key once the server answers: the use, learnt by asking
+    holder, ticket = await holder_with_ticket(world)
+    config = replace(office_config, server_url=hanging.url, answer_wait_s=1.0)
+    app = open_app(config, client_options={**FAST_CLIENT, "retries": 0})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "WQ-LOST")
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        hanging.hang = uses
+        await pilot.press("f9")
+        await asyncio.wait_for(app.workers.wait_for_complete(), timeout=20)
+        await pilot.pause()
+        for _ in range(1000):  # the server may finish after the till stopped waiting
+            if hanging.hung:
+                break
+            await asyncio.sleep(0.01)
+        assert hanging.hung == ["POST /v1/ticket-uses"]  # done on the server
+        assert screen.outcome == "unknown" and "结果未知" in screen.result_text
+        assert "待确认" in shown(screen, "#pays")
+        await pilot.press("f6")  # the next contract must wait for this outcome
+        assert screen.pending is not None
+        hanging.hang = lambda request: False
+        await pilot.press("f8")
+        await settle(pilot)
+        assert screen.outcome == "ok" and screen.last is not None
+        assert screen.last.recovered  # learnt by asking for the key
+        assert "应答曾丢失" in screen.result_text
+    used = await ticket_now(world, ticket)
+    assert (used.used_fen, used.balance_fen) == (60 * WAN, 40 * WAN)
+
+
+async def test_the_client_says_not_used_when_the_key_found_nothing(
+    office_config: TerminalConfig,
+) -> None:
+    # rule U7: asking by a key the server never saw
+    client = TillClient(
+        office_config.server_url, office_config.terminal_id, office_config.secret, **FAST_CLIENT
+    )
+    try:
+        with pytest.raises(Exception) as refused:
+            await client.ticket_use_by_key("never-sent")
+        assert getattr(refused.value, "code", "") == "not_used"
+        pool = await client.listing_pool()
+        assert [u.unit for u in pool.units] == ["1-101"]
+    finally:
+        await client.close()
