@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.config_reader import MISSING, SLUG_RE, Reader, raise_problems, type_name
@@ -264,18 +265,20 @@ def _read_phases(r: Reader, raw: object) -> list[Phase] | None:
     return phases
 
 
-def _validate(data: object, source: str) -> Campaign:
-    if campaign_kind(data, source) is not CampaignKind.VOUCHER:
-        raise CampaignConfigInvalid(
-            f"{source}: kind: a house-ticket campaign is loaded by shared.ticket_campaign",
-            source=source,
-            problems=[{"path": "kind", "problem": "not a voucher campaign"}],
-        )
-    r = Reader(source)
-    top = r.table(data, "", _TOP_KEYS, _TOP_REQUIRED)
-    if top is None:
-        raise_problems(r)
+class Header(NamedTuple):
+    """What every campaign file starts with, whatever its kind (rules C1, C2)."""
 
+    id: str | None
+    name: str | None
+    timezone: str | None
+    districts: dict[str, District] | None
+    issuing: frozenset[str] | None
+    usable: frozenset[str] | None
+
+
+def read_header(r: Reader, top: Mapping[str, Any]) -> Header:
+    """A campaign's id, name, time zone, districts and which districts issue and use it; a
+    problem is noted in ``r`` and its part read as None."""
     cid = r.slug(top, "id", "id")
     name = r.text(top, "name", "name")
     tz = r.text(top, "timezone", "timezone")
@@ -289,8 +292,29 @@ def _validate(data: object, source: str) -> Campaign:
     districts = read_districts(r, raw_districts)
     # codes are checked against the declared districts, even if one of those is broken
     declared = raw_districts if isinstance(raw_districts, Mapping) else None
-    issuing = r.codes(top, "issuing_districts", "issuing_districts", declared)
-    usable = r.codes(top, "usable_districts", "usable_districts", declared)
+    return Header(
+        cid,
+        name,
+        tz,
+        districts,
+        r.codes(top, "issuing_districts", "issuing_districts", declared),
+        r.codes(top, "usable_districts", "usable_districts", declared),
+    )
+
+
+def _validate(data: object, source: str) -> Campaign:
+    if campaign_kind(data, source) is not CampaignKind.VOUCHER:
+        raise CampaignConfigInvalid(
+            f"{source}: kind: a house-ticket campaign is loaded by shared.ticket_campaign",
+            source=source,
+            problems=[{"path": "kind", "problem": "not a voucher campaign"}],
+        )
+    r = Reader(source)
+    top = r.table(data, "", _TOP_KEYS, _TOP_REQUIRED)
+    if top is None:
+        raise_problems(r)
+
+    cid, name, tz, districts, issuing, usable = read_header(r, top)
     face = r.integer(top, "face_value_fen", "face_value_fen", 1, MAX_AMOUNT_FEN)
     threshold = r.integer(top, "spend_threshold_fen", "spend_threshold_fen", 1, MAX_AMOUNT_FEN)
     claim_opens = r.day(top, "claim_opens", "claim_opens")

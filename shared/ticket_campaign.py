@@ -43,7 +43,7 @@ from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from shared.campaign import (
     BP_DENOMINATOR,
@@ -52,7 +52,7 @@ from shared.campaign import (
     District,
     campaign_kind,
     load_campaign_dict,
-    read_districts,
+    read_header,
 )
 from shared.config_reader import MISSING, SLUG_RE, Reader, raise_problems, type_name
 from shared.errors import CampaignConfigInvalid, JsonValue
@@ -490,20 +490,7 @@ def _validate(data: object, source: str) -> TicketCampaign:
     if top is None:
         raise_problems(r)
 
-    cid = r.slug(top, "id", "id")
-    name = r.text(top, "name", "name")
-    tz = r.text(top, "timezone", "timezone")
-    if tz is not None:
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            r.problem("timezone", f"{tz!r} is not a known IANA time zone")
-            tz = None
-    raw_districts = top.get("districts", MISSING)
-    districts = read_districts(r, raw_districts)
-    declared = raw_districts if isinstance(raw_districts, Mapping) else None
-    issuing = r.codes(top, "issuing_districts", "issuing_districts", declared)
-    usable = r.codes(top, "usable_districts", "usable_districts", declared)
+    cid, name, tz, districts, issuing, usable = read_header(r, top)
     opens = r.day(top, "issuance_opens", "issuance_opens")
     closes = r.day(top, "issuance_closes", "issuance_closes")
     excluded = r.choice(top, "project_excluded_when", "project_excluded_when", ProjectExclusion)
