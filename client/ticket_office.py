@@ -37,6 +37,8 @@ class HouseTicket(Struct, frozen=True):
     original_id: int
     parent_id: int | None
     void_numbers: tuple[str, ...]
+    home_kept_doc: str | None = None  # T4: the record that the household keeps a home
+    home_kept_on: str | None = None
 
 
 class TicketEvent(Struct, frozen=True):
@@ -274,8 +276,8 @@ async def find(api: StaffClient, query: Mapping[str, str]) -> Tickets:
 
 
 async def act(api: StaffClient, ticket_id: int, act: str, body: Mapping[str, Any]) -> TicketFile:
-    """An issuer's act (T2, T3, T6, T9, T13): split, transfer, heir, loss, reissue, void,
-    return, cashout."""
+    """An issuer's act (T2-T4, T6, T9, T13): split, transfer, heir, loss, reissue, home-kept,
+    void, return, cashout."""
     return await _post(api, f"/v1/tickets/{ticket_id}/{act}", TicketFile, dict(body))
 
 

@@ -2,7 +2,7 @@
 housing bureau and the city's finance side, over ``client/ticket_office.py``:
 
     voucherctl tickets issue AGREEMENT.json | show ID | find NUMBER | list PROGRAMME
-    voucherctl tickets split|transfer|heir|lost|reissue|void|return|cashout ID ...
+    voucherctl tickets split|transfer|heir|lost|reissue|home-kept|void|return|cashout ID ...
     voucherctl ticket-uses show|cancel|condition USE_ID ...
     voucherctl payouts list PROGRAMME | pay PAYOUT_ID | review-bonuses PROGRAMME
     voucherctl ticket-settlements build|list|show|review|approve|pay ...
@@ -99,6 +99,12 @@ def _print_file(out: Out, found: TicketFile) -> None:
         f"{_yuan(s.used_fen)} · cashed out {_yuan(s.cashed_out_fen)} · subsidies "
         f"{_yuan(s.subsidy_fen)} · rewards {_yuan(s.reward_fen)} · valid until {t.deadline}"
     )
+    if t.home_kept_on:
+        out.line(
+            f"已核实家庭保有住房（T4）：{t.home_kept_doc}，{t.home_kept_on}"
+            if zh
+            else f"household keeps a home (T4): {t.home_kept_doc}, {t.home_kept_on}"
+        )
     if found.replacement_opens_on:
         out.line(
             f"可申请补办日期：{found.replacement_opens_on}"
@@ -222,6 +228,10 @@ ACTS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any]], str]] = {
     "heir": (_heir, "T3: the heir's ID number (and household) from stdin"),
     "lost": (lambda a: {"newspaper": a.newspaper, "published_on": a.published_on}, "T13"),
     "reissue": (lambda a: {"new_number": a.new_number}, "T13: after the notice"),
+    "home-kept": (
+        lambda a: {"document_no": a.document_no},
+        "T4 (Suining): the household keeps a home, on this document",
+    ),
     "void": (lambda a: {"decision_no": a.decision_no}, "T1: never used"),
     "return": (lambda a: {"agreement_no": a.agreement_no}, "T2: an expired balance"),
     "cashout": (lambda a: {"application_no": a.application_no}, "T9: from 90%% used"),
@@ -666,6 +676,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "heir": ("certificate_no",),
     "lost": ("newspaper", "published_on"),
     "reissue": ("new_number",),
+    "home-kept": ("document_no",),
     "void": ("decision_no",),
     "return": ("agreement_no",),
     "cashout": ("application_no",),

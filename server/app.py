@@ -621,6 +621,15 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/v1/tickets/{ticket_id}/home-kept",
+        tickets.home_kept,
+        "Record that the ticket's household keeps a home, with its document (T4, Suining)",
+        body=S.HomeKeptRequest,
+        response=S.TicketFile,
+        errors=TICKET_ACT_REFUSALS,
+    ),
+    Route(
+        "POST",
         "/v1/tickets/{ticket_id}/void",
         tickets.void,
         "Void a ticket issued in error, never used (T1)",

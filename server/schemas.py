@@ -333,6 +333,12 @@ class ReissueTicketRequest(Body):
     new_number: PrintedNumber  # type: ignore[valid-type]
 
 
+class HomeKeptRequest(Body):
+    """Rule T4 (Suining): the number of the document verifying the household keeps a home."""
+
+    document_no: DocumentNo  # type: ignore[valid-type]
+
+
 class VoidTicketRequest(Body):
     decision_no: DocumentNo  # type: ignore[valid-type]
 
@@ -1142,6 +1148,8 @@ class HouseTicket(Struct):
     transfers: int
     void_numbers: list[str]
     lost_notice_on: DateText | None
+    home_kept_doc: str | None = None  # T4: the verifying document's number, once recorded
+    home_kept_on: DateText | None = None
 
 
 class UseDraw(Struct):

@@ -29,6 +29,7 @@ from shared.campaign import BP_DENOMINATOR
 from shared.errors import (
     AlreadySettled,
     BuyerNotServed,
+    Conflict,
     ContractAlreadyCancelled,
     Forbidden,
     InvalidAmount,
@@ -168,6 +169,10 @@ class Ticket:
     transfers: int = 0
     void_numbers: tuple[str, ...] = ()  # T13: numbers it had before a replacement
     lost_notice_on: date | None = None
+    # T4 (Suining): the operator's record that the household keeps a home, with the
+    # verifying document's number; a new holder's household needs its own [choice]
+    home_kept_doc: str | None = None
+    home_kept_on: date | None = None
 
     @property
     def accounted_fen(self) -> int:
@@ -831,7 +836,13 @@ def _new_holder(
         raise InvalidRequest("the ticket passes to another person", field="holder")
     if (campaign.household_required or household) and holder not in household:
         raise InvalidRequest("the household list names the new holder", field="household")
-    return dataclasses.replace(ticket, holder=holder, household=frozenset(household))
+    return dataclasses.replace(
+        ticket,
+        holder=holder,
+        household=frozenset(household),
+        home_kept_doc=None,  # T4 [choice]: the record was the old household's
+        home_kept_on=None,
+    )
 
 
 def transfer_ticket(
@@ -941,6 +952,37 @@ def replace_lost(
         status=TicketStatus.ACTIVE,
         lost_notice_on=None,
     )
+
+
+# --- a home kept (T4) -------------------------------------------------------------------
+
+
+def record_home_kept(
+    campaign: TicketCampaign, ticket: Ticket, *, document_no: str, today: date
+) -> Ticket:
+    """Rule T4 (Suining) [choice]: the issuer records, with the verifying document's number,
+    that the ticket's household keeps a home; from then on its uses may buy the property
+    types ``home_kept_for`` names (商业/办公/车位). Refused (``invalid_request``) in a
+    programme that needs no such record, on a ticket holding nothing (``ticket_void``), and
+    once recorded (``conflict``, ``home_kept_recorded``)."""
+    if not campaign.home_kept_for:
+        raise InvalidRequest(
+            "this programme needs no record of a home kept", field="ticket_id"
+        )  # T4
+    check_holds_value(ticket)
+    document = _text(document_no, "document_no")
+    if ticket.home_kept_on is not None:
+        raise Conflict(
+            "the household's home is already recorded",
+            reason="home_kept_recorded",
+            document_no=ticket.home_kept_doc or "",
+        )
+    return dataclasses.replace(ticket, home_kept_doc=document, home_kept_on=today)
+
+
+def home_kept(tickets: Sequence[Ticket]) -> bool:
+    """Rule T4: a use's tickets all carry the record that their household keeps a home."""
+    return bool(tickets) and all(t.home_kept_on is not None for t in tickets)
 
 
 # --- void and return (T1, T2) -----------------------------------------------------------

@@ -35,6 +35,7 @@ from shared.house_tickets import (
     TicketStatus,
     UseQuote,
     check_holds_value,
+    home_kept,
     is_expired,
     quote_use,
 )
@@ -194,9 +195,9 @@ def decide_use(
         buyer=ctx.holder if ask.buyer is None else ask.buyer,
         relation=ask.relation,
         relation_proof=ask.relation_proof,
-        # rule T4 (Suining) [choice]: an operator records that the household keeps a home;
-        # until the ledger holds that record, a unit that needs it is refused home_not_kept
-        home_kept_verified=False,
+        # rule T4 (Suining) [choice]: the issuer recorded that the household keeps a home
+        # (on every ticket drawn); until then a unit that needs it is refused home_not_kept
+        home_kept_verified=home_kept(tickets),
     )
     quote = quote_use(campaign, tickets, ctx.listing, contract, now, ask.amounts)
     return UseDecision(campaign, ctx, tickets, quote)

@@ -153,6 +153,8 @@ _STATE = (
     "transfers",
     "lost_notice_on",
     "number",
+    "home_kept_doc",
+    "home_kept_on",
 )
 """The columns an act changes (the rest of a ticket never changes once issued)."""
 
@@ -200,6 +202,8 @@ def _ticket(row: Mapping[str, Any]) -> Ticket:
         transfers=row["transfers"],
         void_numbers=tuple(row["void_numbers"]),
         lost_notice_on=row["lost_notice_on"],
+        home_kept_doc=row["home_kept_doc"],
+        home_kept_on=row["home_kept_on"],
     )
 
 
@@ -292,10 +296,10 @@ async def _insert_tickets(
                 INSERT INTO tickets (id, campaign_id, number, filing_no, district, project,
                     implementing_unit, official, agreement_no, agreement_date, holder, area_dm2,
                     items, face_value_fen, issued_on, deadline, original_id, parent_id,
-                    generation, status, balance_fen, transfers)
+                    generation, status, balance_fen, transfers, home_kept_doc, home_kept_on)
                 OVERRIDING SYSTEM VALUE
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                        $16, $17, $18, $19, $20, $21, $22)
+                        $16, $17, $18, $19, $20, $21, $22, $23, $24)
                 """,
                 t.id,
                 t.campaign_id,
@@ -319,6 +323,8 @@ async def _insert_tickets(
                 t.status.value,
                 t.balance_fen,
                 t.transfers,
+                t.home_kept_doc,  # T4: a piece keeps its household's record
+                t.home_kept_on,
             )
             await conn.executemany(
                 "INSERT INTO ticket_household (ticket_id, person) VALUES ($1, $2)",
@@ -344,11 +350,11 @@ async def write_act(
     documents: Mapping[str, str],
     amount_fen: int | None = None,
 ) -> None:
-    """An issuer's act on one ticket (split, transfer, heir, loss, replacement, void, return,
-    cash-out): the ticket moves from ``before`` to ``after`` only if it is still ``before``
-    (a compare-and-set on the columns acts change), with its household and void numbers,
-    and the act is audited with its documents. Raises ``MustDecideAgain`` if the ticket
-    changed since it was read (nothing written)."""
+    """An issuer's act on one ticket (split, transfer, heir, loss, replacement, a home kept,
+    void, return, cash-out): the ticket moves from ``before`` to ``after`` only if it is
+    still ``before`` (a compare-and-set on the columns acts change), with its household and
+    void numbers, and the act is audited with its documents. Raises ``MustDecideAgain`` if
+    the ticket changed since it was read (nothing written)."""
     sets = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(_STATE))
     same = " AND ".join(
         f"{c} IS NOT DISTINCT FROM ${i + 2 + len(_STATE)}" for i, c in enumerate(_STATE)
@@ -395,6 +401,8 @@ def _state(t: Ticket) -> tuple[object, ...]:
         t.transfers,
         t.lost_notice_on,
         t.number,
+        t.home_kept_doc,
+        t.home_kept_on,
     )
 
 

@@ -74,6 +74,8 @@ def ticket_body(
         "transfers": t.transfers,
         "void_numbers": list(t.void_numbers),
         "lost_notice_on": _day(t.lost_notice_on),
+        "home_kept_doc": t.home_kept_doc,
+        "home_kept_on": _day(t.home_kept_on),
     }
 
 
@@ -309,6 +311,16 @@ async def reissue(request: web.Request) -> web.Response:
     b = await read_body_as(request, S.ReissueTicketRequest)
     done = await issuance.reissue(
         ports_of(request), principal_of(request), _ticket_id(request), new_number=b.new_number
+    )
+    return _answer(request, done)
+
+
+@requires(ISSUER)
+async def home_kept(request: web.Request) -> web.Response:
+    """Rule T4 (Suining): record that the ticket's household keeps a home."""
+    b = await read_body_as(request, S.HomeKeptRequest)
+    done = await issuance.home_kept(
+        ports_of(request), principal_of(request), _ticket_id(request), document_no=b.document_no
     )
     return _answer(request, done)
 

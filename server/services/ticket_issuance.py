@@ -1,8 +1,8 @@
-"""House tickets at the issuer (房票核发人), rules T1-T3, T6, T13: issue a ticket from a
+"""House tickets at the issuer (房票核发人), rules T1-T4, T6, T13: issue a ticket from a
 compensation agreement, split it, transfer it, pass it to an heir, report it lost and reissue
-it, void it, return an expired balance; and read a ticket's file. An issuer acts on its own
-district's tickets only (T1, X2); every act is audited with its documents' numbers
-(``ticket_events``).
+it, record that its household keeps a home (T4), void it, return an expired balance; and read
+a ticket's file. An issuer acts on its own district's tickets only (T1, X2); every act is
+audited with its documents' numbers (``ticket_events``).
 
 Each act reads the ticket, decides with the pure core (``shared/house_tickets.py``) and writes
 the decided ticket as a compare-and-set on the state it was decided from
@@ -44,6 +44,7 @@ from shared.house_tickets import (
     issue_ticket,
     pass_to_heir,
     person_key,
+    record_home_kept,
     replace_lost,
     replacement_opens,
     report_lost,
@@ -465,6 +466,18 @@ async def reissue(ports: Ports, me: Principal, ticket_id: int, *, new_number: st
         return Decided(after, documents)
 
     return await act_on(ports, me, ticket_id, "reissue", decide)
+
+
+async def home_kept(ports: Ports, me: Principal, ticket_id: int, *, document_no: str) -> TicketFile:
+    """Rule T4 (Suining) [choice]: the ticket's issuer (the district's expropriation office,
+    which verifies the household) records that the household keeps a home, with the
+    verifying document's number; the sales office then sells it 商业/办公/车位."""
+
+    async def decide(conn: Conn, c: TicketCampaign, t: Ticket, now: datetime) -> Decided:
+        after = record_home_kept(c, t, document_no=document_no, today=_local(now, c))
+        return Decided(after, {"document_no": after.home_kept_doc or ""})
+
+    return await act_on(ports, me, ticket_id, "home_kept", decide)
 
 
 async def void(ports: Ports, me: Principal, ticket_id: int, *, decision_no: str) -> TicketFile:

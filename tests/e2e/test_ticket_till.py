@@ -20,6 +20,7 @@ from shared.house_tickets import FaceItem, Ticket
 from shared.idnumber import make_id_number
 from shared.ticket_campaign import PropertyType, TicketCampaign
 from tests.e2e.conftest import Citizen, Clock, Till, World, new_id_number, shanghai
+from tests.e2e.tickets_world import ticket_counts
 
 WAN = 1_000_000  # 1 万元 in fen
 FACE = 100 * WAN
@@ -418,3 +419,79 @@ async def test_the_suining_wallet_shows_the_reward_and_the_bonus_forecast(
     assert "已于 2026-10-01 24 时过期" in text
     assert "使用奖励 50,000.00 元（票面金额的 5%），应于 2027-04-01 前兑付" in text
     assert 'id="qr"' not in text  # nothing left to use: no code
+
+
+async def test_a_suining_shop_unit_is_sold_once_the_issuer_records_a_home_kept(
+    world: World, clock: Clock
+) -> None:
+    # rule T4 (Suining) [choice]: 商业/办公/车位 need the household to keep a home, verified
+    # and recorded by the ticket's issuer before the use; refused home_not_kept until then
+    clock.now = shanghai(2025, 10, 10, 10)
+    holder = await world.citizen()
+    office = await sales_office(
+        world,
+        "suining-chuanshan-2025",
+        district="chuanshan",
+        units=(("S-1", PropertyType.COMMERCIAL, 8_000, 150 * WAN),),
+    )
+    ticket = await ticket_for(world, holder, "suining-chuanshan-2025", issued_on=date(2025, 10, 1))
+    sale = Sale(world, office, holder, ticket)
+    asks = {"unit": "S-1", "signed_on": "2025-10-09", "price_fen": 150 * WAN}
+    for r in (await sale.quote(**asks), await sale.new_use(**asks, amounts_fen=[FACE])):
+        error = await error_of(r)
+        assert (r.status, error["code"]) == (422, "listing_not_eligible")
+        assert error["details"]["reason"] == "home_not_kept"
+    path = f"/v1/tickets/{ticket.id}/home-kept"
+    issuer = await world.staff("ticket_issuer", district="chuanshan")
+    refusals = [
+        ({"document_no": "BDC-1"}, await world.staff("housing_bureau"), 403, "forbidden"),
+        ({"document_no": "BDC-1"}, await world.staff("city_operator"), 403, "forbidden"),
+        (
+            {"document_no": "BDC-1"},
+            await world.staff("ticket_issuer", district="liangyuan"),  # another district's
+            403,
+            "forbidden",
+        ),
+        ({"document_no": "   "}, issuer, 400, "invalid_request"),
+        ({"document_no": "B" * 65}, issuer, 400, "invalid_request"),
+        ({}, issuer, 400, "invalid_request"),
+    ]
+    counts = await ticket_counts(world)
+    for body, headers, status, code in refusals:
+        r = await world.client.post(path, json=body, headers=headers)
+        assert (r.status, (await error_of(r))["code"]) == (status, code), (body, await r.text())
+        assert await read_ticket(world, ticket) == ticket  # nothing changes, nothing audited
+        assert await ticket_counts(world) == counts
+    r = await world.client.post(path, json={"document_no": "BDC-2025-7"}, headers=issuer)
+    assert r.status == 200, await r.text()
+    answer = await r.json()
+    assert (answer["ticket"]["home_kept_doc"], answer["ticket"]["home_kept_on"]) == (
+        "BDC-2025-7",
+        "2025-10-10",
+    )
+    event = answer["events"][-1]
+    assert (event["act"], event["documents"]) == ("home_kept", {"document_no": "BDC-2025-7"})
+    r = await world.client.post(path, json={"document_no": "BDC-9"}, headers=issuer)
+    error = await error_of(r)
+    assert (r.status, error["code"], error["details"]["reason"]) == (
+        409,
+        "conflict",
+        "home_kept_recorded",
+    )
+    assert (await read_ticket(world, ticket)).home_kept_doc == "BDC-2025-7"
+    q = await sale.quote(**asks)
+    assert q.status == 200, await q.text()
+    assert (await q.json())["amount_fen"] == FACE
+    r = await sale.new_use(**asks, amounts_fen=[FACE])
+    assert r.status == 201, await r.text()
+    assert (await read_ticket(world, ticket)).balance_fen == 0
+
+
+async def test_a_shangqiu_ticket_needs_no_record_of_a_home_kept(sale: Sale) -> None:
+    # rule T4: only Suining asks it; the act is refused and changes nothing
+    issuer = await sale.world.staff("ticket_issuer", district=sale.ticket.district)
+    r = await sale.world.client.post(
+        f"/v1/tickets/{sale.ticket.id}/home-kept", json={"document_no": "BDC-1"}, headers=issuer
+    )
+    assert (r.status, (await error_of(r))["code"]) == (400, "invalid_request")
+    assert await read_ticket(sale.world, sale.ticket) == sale.ticket

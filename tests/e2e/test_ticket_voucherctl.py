@@ -131,3 +131,22 @@ async def test_an_issuer_issues_settles_and_reports_from_the_command_line(
     target = tmp_path / "report.csv"
     code, out = await issuer("reports", "tickets", t.sq.id, "--format", "csv", "-o", str(target))
     assert target.read_bytes().decode("utf-8-sig").startswith("范围,名称,核发张数")
+
+
+async def test_a_suining_issuer_records_a_home_kept_from_the_command_line(
+    setup: tuple[Tickets, Any], tmp_path: Path
+) -> None:
+    # T4 (Suining) [choice]: `tickets home-kept ID --document-no ...`; once only
+    t, server = setup
+    t.clock.now = shanghai(2025, 10, 9, 10)
+    issuer = await ctl_as(t, server, "ticket_issuer", "chuanshan")
+    agreement = tmp_path / "agreement.json"
+    agreement.write_text(json.dumps(t.agreement(t.sn)), encoding="utf-8")
+    code, out = await issuer("--json", "tickets", "issue", str(agreement))
+    assert code == 0, out
+    ticket_id = str(json.loads(out)["ticket"]["id"])
+    code, out = await issuer("tickets", "home-kept", ticket_id, "--document-no", "BDC-2025-7")
+    assert code == 0, out
+    assert "已核实家庭保有住房（T4）：BDC-2025-7，2025-10-09" in out
+    code, out = await issuer("tickets", "home-kept", ticket_id, "--document-no", "BDC-9")
+    assert code == 1 and "409 conflict: the household's home is already recorded" in out

@@ -9,6 +9,7 @@ import pytest
 from shared.errors import (
     AlreadySettled,
     BuyerNotServed,
+    Conflict,
     ContractAlreadyCancelled,
     Forbidden,
     InvalidAmount,
@@ -44,6 +45,7 @@ from shared.house_tickets import (
     max_amount_for,
     pass_to_heir,
     quote_use,
+    record_home_kept,
     replace_lost,
     replacement_opens,
     report_lost,
@@ -323,6 +325,47 @@ def test_a_parking_space_is_bought_once_the_kept_home_is_verified() -> None:
         SN, [issue(SN, SN_DAY)], unit, contract(SN_DAY, price=100 * WAN, home_kept=True), at(SN_DAY)
     )
     assert q.amount_fen == 100 * WAN - 600_000  # the reward (15 m² x 400 元) leaves room
+
+
+def test_the_issuer_records_once_that_a_suining_household_keeps_a_home() -> None:
+    # T4 [choice]: the record, with its document's number, on the ticket; pieces keep it,
+    # a new holder's household does not (it needs its own)
+    t = issue(SN, SN_DAY)
+    kept = record_home_kept(SN, t, document_no=" BDC-2025-1 ", today=SN_DAY)
+    assert (kept.home_kept_doc, kept.home_kept_on) == ("BDC-2025-1", SN_DAY)
+    assert dataclasses.replace(kept, home_kept_doc=None, home_kept_on=None) == t
+    with pytest.raises(Conflict) as info:
+        record_home_kept(SN, kept, document_no="BDC-2", today=SN_DAY)
+    assert info.value.details["reason"] == "home_kept_recorded"
+    _, pieces = split_ticket(
+        SN,
+        kept,
+        amounts=[50 * WAN] * 2,
+        numbers=["P1", "P2"],
+        piece_ids=[2, 3],
+        now=at(SN_DAY),
+    )
+    assert {p.home_kept_on for p in pieces} == {SN_DAY}
+    moved = _transfer(kept)
+    assert (moved.home_kept_doc, moved.home_kept_on) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("campaign", "changes", "document_no", "error"),
+    [
+        (SQ, {}, "BDC-1", InvalidRequest),  # Shangqiu needs no such record
+        (SN, {}, "  ", InvalidRequest),  # no document
+        (SN, {"status": TicketStatus.VOID}, "BDC-1", TicketVoid),
+    ],
+)
+def test_a_home_kept_is_recorded_only_where_it_counts(
+    campaign: TicketCampaign, changes: dict[str, object], document_no: str, error: type[Exception]
+) -> None:
+    # T4: refused, nothing decided
+    day = campaign.issuance_opens
+    t = dataclasses.replace(issue(campaign, day), **changes)  # type: ignore[arg-type]
+    with pytest.raises(error):
+        record_home_kept(campaign, t, document_no=document_no, today=day)
 
 
 def test_shangqiu_buys_storage_rooms_across_its_districts() -> None:

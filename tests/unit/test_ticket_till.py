@@ -5,7 +5,7 @@ order of the refusals."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -24,8 +24,8 @@ from shared.errors import (
     TokenReplayed,
     VoucherError,
 )
-from shared.house_tickets import TicketStatus, replace_lost, report_lost
-from shared.ticket_campaign import Relation
+from shared.house_tickets import TicketStatus, record_home_kept, replace_lost, report_lost
+from shared.ticket_campaign import PropertyType, Relation
 from shared.ticket_till import UseAsk, UseContext, decide_use, pick_tickets
 from tests.unit.ticket_helpers import HOLDER, SN, SQ, WAN, at, issue, listing
 
@@ -87,6 +87,23 @@ def test_a_use_is_decided_and_quoted_on_one_read() -> None:
 def test_refusals_come_in_order(changes: dict[str, Any], error: type[VoucherError]) -> None:
     with pytest.raises(error):
         decide_use(context(**changes), {SQ.id: SQ}, ASK, NOW)
+
+
+def test_a_suining_shop_unit_waits_for_the_record_that_the_household_keeps_a_home() -> None:
+    # T4 (Suining) [choice]: 商业/办公/车位 once the issuer recorded the home kept, on every
+    # ticket the use draws on
+    issued = SN.issuance_opens
+    ticket = issue(SN, issued)
+    shop = listing(SN, seller="7", kind=PropertyType.COMMERCIAL, price=150 * WAN)
+    ctx = context(campaign_id=SN.id, listing=shop, tickets=(ticket,))
+    ask = dataclasses.replace(ASK, signed_on=issued + timedelta(days=8))
+    now = at(issued + timedelta(days=9))
+    with pytest.raises(ListingNotEligible) as info:
+        decide_use(ctx, {SN.id: SN}, ask, now)
+    assert info.value.details["reason"] == "home_not_kept"
+    kept = record_home_kept(SN, ticket, document_no="BDC-1", today=issued)
+    decision = decide_use(dataclasses.replace(ctx, tickets=(kept,)), {SN.id: SN}, ask, now)
+    assert decision.quote.amount_fen == 100 * WAN
 
 
 def test_no_terminal_is_a_disabled_one() -> None:
