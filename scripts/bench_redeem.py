@@ -129,7 +129,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--citizens", type=int, default=100_000)
     p.add_argument("--vouchers-per-citizen", type=int, default=10)
     p.add_argument("--merchants", type=int, default=1_000)
-    p.add_argument("--terminals", type=int, default=200)
+    p.add_argument(
+        "--terminals", type=int, default=200, help="terminals seeded (at least --concurrency)"
+    )
     p.add_argument("--pg-pool-min", type=int, default=4, help="server pool (Settings default)")
     p.add_argument(
         "--pg-pool-max",
@@ -207,8 +209,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--keep-logs", action="store_true", help="keep the temp dir with logs")
     args = p.parse_args(argv)
-    if args.concurrency > args.terminals:
-        p.error("--concurrency cannot exceed --terminals (one terminal per session)")
+    # one terminal per till: 256 tills (issue 15's table) need 256 terminals seeded
+    args.terminals = max(args.terminals, args.concurrency)
     return args
 
 

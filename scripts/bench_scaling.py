@@ -61,7 +61,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, argparse.Namespace]
     if "--duration" not in rest:
         rest += ["--duration", "15"]
     # enough terminals for the largest count (each till signs in with its own)
-    rest += ["--terminals", str(max(200, *own.terminal_counts))]
+    rest += ["--concurrency", str(max(own.terminal_counts))]
     return own, bench.parse_args(rest)
 
 
