@@ -119,7 +119,12 @@ async def test_sigterm_under_load_drains_in_flight_requests_and_loses_no_redempt
     after: list[Sent] = []
     await _redeem_once(c, 0, c.hosts[0], tills[0], people[0], after)
     assert [(s.status, s.cut_off) for s in after] == [(None, "")]
-    assert any(s.status == 201 and s.started > stopped for s in log if s.host == 1)
+    # ... and the other host still redeems: asked here with a citizen of her own, since a fast
+    # server may have spent every voucher of the load's citizens by now (then only 422s came)
+    fresh = await c.ledger.citizen_with_vouchers(1)
+    served: list[Sent] = []
+    await _redeem_once(c, 1, c.hosts[1], tills[1], fresh, served)
+    assert [s.status for s in served] == [201], served
 
     answered = sorted(s.redemption_id for s in log if s.status == 201 and s.redemption_id)
     async with c.ledger.pool.acquire() as conn:
