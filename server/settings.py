@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -58,6 +59,10 @@ class Settings:
     idp_issuer: str
     idp_keys: Mapping[str, VerifyingKey]
     campaign_files: tuple[Path, ...]
+    # rule X2: where the wallet's sign-in page sends the citizen to start the real-name flow
+    # (the app's https address); the page adds ``nonce=…``, which the app's assertion must
+    # carry back (server/pages/signin.py). None: the page offers no production sign-in.
+    idp_sign_in_url: str | None = None
     # rules C1, T1-T14 (issue 13): the house-ticket programmes served beside the vouchers
     ticket_campaign_files: tuple[Path, ...] = ()
     # the development identity provider (mints assertions for any ID number): demo only
@@ -177,6 +182,12 @@ class Settings:
             raise SettingsError("shedding needs 2 <= shed_initial_in_flight <= shed_max_in_flight")
         if self.shed_target_ms <= 0 or self.shed_queue_wait_ms < 0:
             raise SettingsError("shedding needs a latency target > 0 and a queue wait >= 0")
+        if self.idp_sign_in_url is not None:
+            parts = urlsplit(self.idp_sign_in_url)
+            if parts.scheme != "https" or not parts.netloc or parts.fragment:
+                raise SettingsError(
+                    "the identity provider's sign-in URL must be an https address, no fragment"
+                )
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -247,6 +258,7 @@ class Settings:
             qr_keys=tuple(qr_keys),
             idp_issuer=env.get("VOUCHER_IDP_ISSUER", "https://idp.liaocheng.example"),
             idp_keys=idp_keys,
+            idp_sign_in_url=env.get("VOUCHER_IDP_SIGN_IN_URL") or None,
             campaign_files=files,
             ticket_campaign_files=ticket_files,
             dev_idp_key=SigningKey.generate("dev-idp") if demo else None,

@@ -466,6 +466,15 @@ class TokenReplayed(Unauthenticated):
     default_message = "The QR code was already used; ask the customer to refresh it."
 
 
+class SignInNotStartedHere(Unauthenticated):
+    """Rule X2: a real-name assertion posted to the wallet page in a browser that did not start
+    that sign-in: no nonce cookie, an expired one, another browser's, or one already used
+    (login CSRF: someone else's assertion must not sign this browser in as them)."""
+
+    code = "sign_in_not_started_here"
+    default_message = "This sign-in was not started in this browser; start it again here."
+
+
 # --- refused by a business rule ---------------------------------------------------------
 
 

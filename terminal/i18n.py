@@ -531,6 +531,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "消费券码已使用过，请顾客刷新消费券码后重新扫码。",
         "The code was already used: ask the customer to refresh it and scan again.",
     ),
+    "sign_in_not_started_here": (
+        "这次登录不是在本浏览器中发起的，请重新发起登录。",
+        "This sign-in was not started in this browser: start it again.",
+    ),
     "token_invalid": (
         "这不是有效的消费券码，请顾客在消费券应用中刷新后重新扫码。",
         "This is not a valid voucher code: ask the customer to refresh it.",

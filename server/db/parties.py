@@ -92,6 +92,17 @@ async def account(conn: Conn, username: str) -> StaffSignIn | None:
     return StaffSignIn(**{**dict(row), "credential_hash": bytes(row["credential_hash"])})
 
 
+async def use_sign_in_nonce(conn: Conn, nonce: bytes, expires_at: datetime) -> bool:
+    """Rule X2: record the wallet sign-in's nonce as used; False when it already was."""
+    used = await conn.fetchval(
+        "INSERT INTO used_sign_in_nonces (nonce, expires_at) VALUES ($1, $2) "
+        "ON CONFLICT (nonce) DO NOTHING RETURNING true",
+        nonce,
+        expires_at,
+    )
+    return used is True
+
+
 async def participation(conn: Conn, citizen_id: int) -> Participation | None:
     """Rule X1: whether an operator revoked the citizen, when and why (shown in the wallet)."""
     row = await conn.fetchrow(

@@ -3,7 +3,8 @@
 Purged, once older than the retention period (at least 24 h, as Stripe keeps idempotency
 keys): consumed QR token ids, counted from their token's expiry (a token lives at most a
 minute, so an expired one can no longer be presented, and the id is kept a day beyond), and
-kept refusals (``refused_redemptions``), counted from when they were answered. Never purged:
+kept refusals (``refused_redemptions``), counted from when they were answered, and the wallet
+sign-in's used nonces (rule X2), counted from when they could last be presented. Never purged:
 redemptions, refunds and their items (the ledger, which also carries the idempotency keys
 of successful writes), and the audit log.
 
@@ -26,6 +27,10 @@ PURGES: dict[str, str] = {
         DELETE FROM refused_redemptions WHERE (terminal_id, idempotency_key) IN (
             SELECT terminal_id, idempotency_key FROM refused_redemptions
              WHERE created_at < $1 LIMIT $2)
+    """,
+    "used_sign_in_nonces": """
+        DELETE FROM used_sign_in_nonces WHERE nonce IN (
+            SELECT nonce FROM used_sign_in_nonces WHERE expires_at < $1 LIMIT $2)
     """,
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Literal
@@ -35,7 +36,7 @@ from server.services import claims, sign_in
 from server.services import wallet as wallets
 from server.settings import SERVICE_ISSUER, Settings
 from server.web import CLOCK, SETTINGS, TZ, preferred_media, read_body_as, read_query
-from shared.errors import TerminalDisabled, Unauthenticated
+from shared.errors import SignInNotStartedHere, TerminalDisabled, Unauthenticated
 from shared.idnumber import validate_id_number
 
 IDP_AUDIENCE = SERVICE_ISSUER
@@ -43,10 +44,14 @@ IDP_AUDIENCE = SERVICE_ISSUER
 # --- signing in ---------------------------------------------------------------------------
 
 
-def id_number_of(settings: Settings, assertion: str, now: datetime, tz: tzinfo) -> str:
+def id_number_of(
+    settings: Settings, assertion: str, now: datetime, tz: tzinfo, *, nonce: str | None = None
+) -> str:
     """Rule X2: the ID number the real-name app's signed assertion vouches for (ES256, the
     configured issuer and keys, this service as audience, unexpired), checked by rule E1.
-    The API's sign-in and the wallet page's both come through here."""
+    The API's sign-in and the wallet page's both come through here. The wallet page passes
+    the ``nonce`` its sign-in began with: the assertion's ``nonce`` claim must equal it
+    (compared in constant time), else ``SignInNotStartedHere`` (login CSRF)."""
     try:
         kid = jwt.get_unverified_header(assertion).get("kid")
         key = settings.idp_verifying_keys.get(kid) if isinstance(kid, str) else None
@@ -64,6 +69,10 @@ def id_number_of(settings: Settings, assertion: str, now: datetime, tz: tzinfo) 
         raise Unauthenticated("the identity assertion is not valid") from exc
     if type(claims["exp"]) is not int or claims["exp"] <= now.timestamp():
         raise Unauthenticated("the identity assertion has expired")
+    if nonce is not None:
+        sent = claims.get("nonce")
+        if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), nonce.encode()):
+            raise SignInNotStartedHere("the identity assertion was made for another sign-in")
     return validate_id_number(str(claims["id_number"]), now.astimezone(tz).date())  # E1
 
 
@@ -74,7 +83,13 @@ def citizen_principal(citizen: Citizen) -> Principal:
 @public
 async def citizen_sign_in(request: web.Request) -> web.Response:
     """Rule X2: exchange the real-name app's signed assertion for an access token. No guess
-    limit: the assertion is signed by the city's app, there is nothing to guess."""
+    limit: the assertion is signed by the city's app, there is nothing to guess.
+
+    No nonce here, on purpose: this is the native app's own call, which gets the token in
+    its answer and keeps it; no browser, no cookie, so nothing another site could make a
+    victim's browser send to sign it in (login CSRF). The browser's hand-over,
+    ``POST /wallet/signin/assertion``, is bound to its browser by a nonce
+    (server/pages/signin.py)."""
     settings = request.app[SETTINGS]
     body = await read_body_as(request, CitizenSignIn)
     now = request.app[CLOCK]()
@@ -157,20 +172,31 @@ async def staff_sign_in(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-def dev_assertion(settings: Settings, id_number: str, now: datetime, tz: tzinfo) -> str:
-    """Demo only: what the development identity provider signs for a valid ID number (E1)."""
+def dev_assertion(
+    settings: Settings,
+    id_number: str,
+    now: datetime,
+    tz: tzinfo,
+    *,
+    nonce: str | None = None,
+) -> str:
+    """Demo only: what the development identity provider signs for a valid ID number (E1),
+    with the ``nonce`` of the wallet sign-in it answers when one is given (rule X2)."""
     if settings.dev_idp_key is None:
         raise web.HTTPNotFound()
     validate_id_number(id_number, now.astimezone(tz).date())  # rule E1
+    claims: dict[str, Any] = {
+        "iss": settings.idp_issuer,
+        "aud": IDP_AUDIENCE,
+        "sub": uuid.uuid4().hex,
+        "id_number": id_number,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(minutes=5)).timestamp()),
+    }
+    if nonce is not None:
+        claims["nonce"] = nonce
     return jwt.encode(
-        {
-            "iss": settings.idp_issuer,
-            "aud": IDP_AUDIENCE,
-            "sub": uuid.uuid4().hex,
-            "id_number": id_number,
-            "iat": int(now.timestamp()),
-            "exp": int((now + timedelta(minutes=5)).timestamp()),
-        },
+        claims,
         settings.dev_idp_key.private_key,
         algorithm="ES256",
         headers={"kid": settings.dev_idp_key.kid},

@@ -34,17 +34,20 @@ _WORDS: dict[str, tuple[str, str]] = {
     "session_over": ("请重新登录。", "Please sign in again."),
     "citizen_sign_in": ("实名登录", "Sign in with your real name"),
     "production_handover": (
-        "正式环境中，您在聊城市实名认证 App 中完成人脸核验后，App 会把经过签名的身份断言"
-        "提交到本页面（POST /wallet/signin/assertion），本站验证签名后为您登录，不保存身份证号。",
-        "In production, the city's real-name app verifies you (face check) and posts a signed "
-        "identity assertion to this site (POST /wallet/signin/assertion); the site checks the "
-        "signature and signs you in. Your ID number is never stored.",
+        "正式环境中，请从本页打开聊城市实名认证 App 完成人脸核验；App 会把经过签名、只对本次"
+        "登录有效的身份断言交回本站（POST /wallet/signin/assertion），本站验证后为您登录，"
+        "不保存身份证号。",
+        "In production, open the city's real-name app from this page for its face check; the "
+        "app hands a signed identity assertion, good for this sign-in only, back to this site "
+        "(POST /wallet/signin/assertion), which checks it and signs you in. Your ID number is "
+        "never stored.",
     ),
     "demo_idp": (
         "演示环境：开发用身份提供方。输入演示身份证号即可登录（终端会显示演示号码）。",
         "Demo: the development identity provider. Enter the demo ID number the demo printed.",
     ),
     "id_number": ("身份证号", "ID number"),
+    "idp_sign_in": ("用聊城市实名认证 App 登录", "Sign in with the city's real-name app"),
     "no_dev_idp": (
         "本服务器未开放演示登录，请从实名认证 App 进入。",
         "This server has no demo sign-in; open the wallet from the city's real-name app.",
@@ -298,6 +301,11 @@ _REFUSALS: dict[str, tuple[str, str]] = {
     "rate_limited": ("操作太频繁，请稍后再试。", "Too often; please wait a moment."),
     "invalid_id_number": ("身份证号格式不正确。", "That is not a valid ID number."),
     "unauthenticated": ("请重新登录。", "Please sign in again."),
+    "sign_in_not_started_here": (
+        "这次登录不是从本浏览器的登录页发起的，或已过期、已使用。请回到登录页重新开始。",
+        "This sign-in was not started from this browser's sign-in page, or it expired or was "
+        "already used. Go back to the sign-in page and start again.",
+    ),
     "invalid_request": ("输入内容不正确。", "The input is not valid."),
     "database_unavailable": (
         "系统暂时无法访问，请稍后再试。",

@@ -16,6 +16,15 @@ per session, cannot be made without the secret, and needs no storage. The sign-i
 before there is a session, are bound the same way to a random pre-session cookie. A POST
 whose ``Origin`` names another site is refused too, and ``SameSite=Strict`` keeps the
 session cookie off every cross-site request in the first place.
+
+**The real-name hand-over** (``POST /wallet/signin/assertion``) is the one cross-site POST
+taken, so it cannot carry our CSRF token; it is bound instead as OpenID Connect binds its
+``nonce``: the wallet's sign-in page gives the browser a random cookie and sends the citizen
+to the app with an HMAC of it, the app's signed assertion carries that HMAC back, and the
+hand-over signs in only the browser whose cookie it matches, once (the used ones are kept in
+PostgreSQL until they expire), within ten minutes. Without it, anyone holding a fresh
+assertion for their own ID number could make a victim's browser post it and sign the victim
+in as themselves (login CSRF).
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -40,6 +51,11 @@ from shared.errors import Forbidden, Unauthenticated, VoucherError
 
 SESSION_COOKIE = "vs_session"
 PRE_SESSION_COOKIE = "vs_pre"
+# rule X2: the real-name hand-over's nonce, bound to the browser that began the sign-in
+SIGN_IN_NONCE_COOKIE = "__Host-vs_nonce"
+SIGN_IN_NONCE_TTL_S = 600  # to finish the app's face check; its assertion lives 5 minutes
+SIGN_IN_NONCE_KEEP_S = 300  # a page shown later makes a new one (enough time left to finish)
+_NONCE_VALUE = re.compile(r"([A-Za-z0-9_-]{43})\.([0-9]{1,12})")
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -97,6 +113,60 @@ def pre_session(request: web.Request) -> tuple[str, str | None]:
     if len(value) != 43:
         value = fresh = secrets.token_urlsafe(32)
     return _mac(request, "pre", value), fresh
+
+
+def _nonce_cookie(request: web.Request, now: datetime) -> tuple[str, int] | None:
+    """The browser's sign-in nonce cookie and when it was made, if it is well-formed and
+    neither expired nor from the future (beyond a minute of clock skew)."""
+    found = _NONCE_VALUE.fullmatch(request.cookies.get(SIGN_IN_NONCE_COOKIE, ""))
+    if found is None:
+        return None
+    made, at = found[0], int(found[2])
+    if not at - 60 <= now.timestamp() < at + SIGN_IN_NONCE_TTL_S:
+        return None
+    return made, at
+
+
+def begin_sign_in(request: web.Request, now: datetime) -> tuple[str, str | None]:
+    """Rule X2, the real-name hand-over's nonce: what the wallet's sign-in page sends the app
+    (an HMAC of the cookie's value under the server's secret, so the cookie itself never
+    leaves this browser), and the new cookie to set (None: this browser's is kept, having at
+    least ``SIGN_IN_NONCE_KEEP_S`` to run)."""
+    kept = _nonce_cookie(request, now)
+    if kept is not None and now.timestamp() - kept[1] < SIGN_IN_NONCE_TTL_S - SIGN_IN_NONCE_KEEP_S:
+        return _mac(request, "idp-nonce", kept[0]), None
+    fresh = f"{secrets.token_urlsafe(32)}.{int(now.timestamp())}"
+    return _mac(request, "idp-nonce", fresh), fresh
+
+
+def sign_in_began(request: web.Request, now: datetime) -> tuple[str, datetime] | None:
+    """Rule X2: the nonce this browser's sign-in began with and until when it may be used,
+    or None (no cookie, a malformed or expired one)."""
+    kept = _nonce_cookie(request, now)
+    if kept is None:
+        return None
+    until = datetime.fromtimestamp(kept[1] + SIGN_IN_NONCE_TTL_S, tz=UTC)
+    return _mac(request, "idp-nonce", kept[0]), until
+
+
+def set_sign_in_nonce(response: web.StreamResponse, value: str) -> None:
+    """The nonce cookie: ``__Host-`` (Secure, Path=/, no Domain: no sibling subdomain can
+    plant its own), HttpOnly, and ``SameSite=None``, since the app's hand-over is a
+    cross-site POST, on which a browser sends no Lax or Strict cookie. It proves nothing on
+    its own, so going cross-site costs nothing: it only has to match the assertion's nonce."""
+    response.set_cookie(
+        SIGN_IN_NONCE_COOKIE,
+        value,
+        max_age=SIGN_IN_NONCE_TTL_S,
+        path="/",
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+
+
+def end_sign_in_nonce(response: web.StreamResponse) -> None:
+    response.del_cookie(SIGN_IN_NONCE_COOKIE, path="/", secure=True, httponly=True, samesite="None")
 
 
 async def check_form(request: web.Request, expected: str) -> dict[str, str]:

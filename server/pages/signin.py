@@ -3,6 +3,8 @@ citizen through the real-name identity flow (in the demo, the development identi
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from aiohttp import web
 
 from server.auth import Role, issue_access_token
@@ -16,13 +18,17 @@ from server.handlers.ports import ports_of
 from server.pages.session import (
     HOME,
     SESSION,
+    begin_sign_in,
     check_form,
     end_session,
+    end_sign_in_nonce,
     field,
     page,
     public_page,
     render,
     see_other,
+    set_sign_in_nonce,
+    sign_in_began,
     start_session,
 )
 from server.services import sign_in
@@ -31,6 +37,7 @@ from shared.errors import (
     InvalidInput,
     InvalidRequest,
     RateLimited,
+    SignInNotStartedHere,
     TooManyAttempts,
     Unauthenticated,
 )
@@ -78,10 +85,33 @@ async def staff_submit(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _idp_url(base: str, nonce: str) -> str:
+    """The real-name app's sign-in address with this browser's ``nonce`` added to its query."""
+    parts = urlsplit(base)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), ("nonce", nonce)])
+    return urlunsplit(parts._replace(query=query))
+
+
+def _citizen_page(
+    request: web.Request, error: str | None = None, *, status: int = 200
+) -> web.Response:
+    """The wallet's sign-in page. In production it begins the real-name flow (rule X2): a
+    nonce bound to this browser by a cookie, and a link to the app carrying it."""
+    settings = request.app[SETTINGS]
+    idp_url, fresh = None, None
+    if settings.idp_sign_in_url is not None:
+        nonce, fresh = begin_sign_in(request, request.app[CLOCK]())
+        idp_url = _idp_url(settings.idp_sign_in_url, nonce)
+    context = {"dev": settings.dev_idp_key is not None, "error": error, "idp_url": idp_url}
+    response = render(request, "wallet_signin.html", context, status=status)
+    if fresh is not None:
+        set_sign_in_nonce(response, fresh)
+    return response
+
+
 @public_page
 async def citizen_form(request: web.Request) -> web.StreamResponse:
-    dev = request.app[SETTINGS].dev_idp_key is not None
-    return render(request, "wallet_signin.html", {"dev": dev, "error": None})
+    return _citizen_page(request)
 
 
 async def _citizen_session(request: web.Request, id_number: str) -> web.Response:
@@ -108,26 +138,38 @@ async def citizen_dev_submit(request: web.Request) -> web.StreamResponse:
         assertion = dev_assertion(settings, typed.upper(), now, tz)
         id_number = id_number_of(settings, assertion, now, tz)
     except InvalidInput as exc:  # an ID number that is not one (rule E1)
-        return render(request, "wallet_signin.html", {"dev": True, "error": exc.code}, status=400)
+        return _citizen_page(request, exc.code, status=400)
     return await _citizen_session(request, id_number)
 
 
 @public_page
 async def citizen_assertion(request: web.Request) -> web.StreamResponse:
     """Production: the city's real-name app posts its signed assertion here (a form POST from
-    the app, so no CSRF token of ours: the signed, audience-bound assertion that expires in
-    minutes is the proof). The answer is a page that moves on to the wallet by itself, since
-    the browser holds back a SameSite=Strict cookie on a redirect that a cross-site POST began."""
+    the app, so no CSRF token of ours). Rule X2: it signs in only the browser that began this
+    sign-in on the wallet's sign-in page: the assertion's ``nonce`` claim must match that
+    browser's nonce cookie, unexpired and never used before (login CSRF: else anyone holding
+    an assertion for their own ID number could sign a victim's browser in as themselves).
+    Anything else is refused with ``sign_in_not_started_here``; a refusal starts no session
+    and changes nothing. The answer is a page that moves on to the wallet by itself, since
+    the browser holds back a SameSite=Strict cookie on a redirect that a cross-site POST
+    began."""
     form = await request.post()
     assertion = form.get("assertion")
     if not isinstance(assertion, str) or not 0 < len(assertion) <= 4096:
         raise InvalidRequest("post the identity assertion as the form field assertion")
-    settings = request.app[SETTINGS]
-    id_number = id_number_of(settings, assertion, request.app[CLOCK](), request.app[TZ])
+    settings, now = request.app[SETTINGS], request.app[CLOCK]()
+    began = sign_in_began(request, now)
+    if began is None:
+        raise SignInNotStartedHere("no sign-in was started in this browser, or it expired")
+    nonce, until = began
+    id_number = id_number_of(settings, assertion, now, request.app[TZ], nonce=nonce)
+    if not await sign_in.use_nonce(ports_of(request), bytes.fromhex(nonce), until):
+        raise SignInNotStartedHere("this sign-in was already used")
     citizen = await sign_in.citizen(ports_of(request), id_number)
-    token = issue_access_token(settings, citizen_principal(citizen), request.app[CLOCK]())
+    token = issue_access_token(settings, citizen_principal(citizen), now)
     response = render(request, "handover.html", {})
     start_session(request, response, token["access_token"])
+    end_sign_in_nonce(response)
     return response
 
 

@@ -4,6 +4,8 @@ server/auth.py), between the guess limiter's steps (server/throttle.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from server.db import claims as db
 from server.db import parties
 from server.db.claims import Citizen
@@ -28,3 +30,9 @@ async def terminal(ports: Ports, terminal_id: int) -> TerminalSignIn | None:
 async def staff(ports: Ports, username: str) -> StaffSignIn | None:
     async with ports.pool.acquire() as conn:
         return await parties.account(conn, username)
+
+
+async def use_nonce(ports: Ports, nonce: bytes, expires_at: datetime) -> bool:
+    """Rule X2: the wallet sign-in's nonce is good for one sign-in; False: already used."""
+    async with ports.pool.acquire() as conn:
+        return await parties.use_sign_in_nonce(conn, nonce, expires_at)

@@ -46,6 +46,17 @@ async def token(conn: asyncpg.Connection, citizen_id: int, expired_hours_ago: fl
     return jti
 
 
+async def used_nonce(conn: asyncpg.Connection, expired_hours_ago: float) -> bytes:
+    """Rule X2: a wallet sign-in nonce used, presentable until ``expired_hours_ago``."""
+    nonce = secrets.token_bytes(32)
+    await conn.execute(
+        "INSERT INTO used_sign_in_nonces (nonce, expires_at) VALUES ($1, $2)",
+        nonce,
+        NOW - timedelta(hours=expired_hours_ago),
+    )
+    return nonce
+
+
 async def refusal(conn: asyncpg.Connection, terminal_id: int, hours_ago: float) -> str:
     key = f.ref("idem")
     await conn.execute(
@@ -99,10 +110,12 @@ async def test_old_token_ids_and_refusals_go_young_ones_and_the_ledger_stay(
     young_tokens = [await token(fresh, w["citizen"], hours) for hours in (23, 0.01, -0.01)]
     old_keys = [await refusal(fresh, w["terminal"], hours) for hours in (24.5, 100, 1000)]
     young_keys = [await refusal(fresh, w["terminal"], hours) for hours in (23.9, 1, 0)]
+    old_nonces = [await used_nonce(fresh, hours) for hours in (24.5, 72)]
+    young_nonces = [await used_nonce(fresh, hours) for hours in (23, -0.1)]
 
     deleted = await purge(fresh, before=NOW - timedelta(hours=24), batch=2)  # several batches
 
-    assert deleted == {"consumed_tokens": 4, "refused_redemptions": 3}
+    assert deleted == {"consumed_tokens": 4, "refused_redemptions": 3, "used_sign_in_nonces": 2}
     left_tokens = {r["jti"] for r in await fresh.fetch("SELECT jti FROM consumed_tokens")}
     assert left_tokens == set(young_tokens)
     assert not left_tokens & set(old_tokens)
@@ -111,12 +124,15 @@ async def test_old_token_ids_and_refusals_go_young_ones_and_the_ledger_stay(
     }
     assert left_keys == set(young_keys)
     assert not left_keys & set(old_keys)
+    left_nonces = {r["nonce"] for r in await fresh.fetch("SELECT nonce FROM used_sign_in_nonces")}
+    assert left_nonces == set(young_nonces) and not left_nonces & set(old_nonces)
     assert await fresh.fetchval("SELECT count(*) FROM redemptions") == 1
     assert await check_ledger(fresh) == []
     # a second pass finds nothing more
     assert await purge(fresh, before=NOW - timedelta(hours=24)) == {
         "consumed_tokens": 0,
         "refused_redemptions": 0,
+        "used_sign_in_nonces": 0,
     }
 
 

@@ -54,6 +54,10 @@ def test_sound_settings_pass_with_batching_defaults() -> None:
         ({"replica_poll_s": 0}, "replica"),
         ({"replica_pool_max": 0}, "replica"),
         ({"replica_connect_timeout_s": 0}, "replica"),
+        # rule X2: the real-name app's sign-in address (the nonce goes there)
+        ({"idp_sign_in_url": "http://idp.example/start"}, "https address"),
+        ({"idp_sign_in_url": "https:///start"}, "https address"),
+        ({"idp_sign_in_url": "https://idp.example/start#x"}, "https address"),
     ],
 )
 def test_unsound_settings_are_refused_by_name(changes: dict[str, Any], message: str) -> None:
@@ -72,6 +76,15 @@ ENV = {
     "VOUCHER_ID_HASH_KEY": base64.b64encode(b"k" * 32).decode(),
     "VOUCHER_ACCESS_TOKEN_SECRET": base64.b64encode(b"s" * 32).decode(),
 }
+
+
+def test_the_real_name_apps_sign_in_address_is_read_and_optional(tmp_path: Path) -> None:
+    write_qr_key_file(tmp_path / "a.key", KEY)
+    env = {**ENV, "VOUCHER_QR_KEYS": f"A={tmp_path / 'a.key'}"}
+    assert Settings.from_env(env, demo=True).idp_sign_in_url is None
+    url = "https://idp.example/oauth/start?client=vouchers"
+    env["VOUCHER_IDP_SIGN_IN_URL"] = url
+    assert Settings.from_env(env, demo=True).idp_sign_in_url == url
 
 
 def test_qr_keys_come_from_secrets_files_the_first_mints(tmp_path: Path) -> None:
