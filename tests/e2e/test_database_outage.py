@@ -145,7 +145,7 @@ async def test_the_till_waits_as_asked_through_an_outage_and_redeems_once(
     token, key = await world.qr(person), uuid.uuid4().hex
     loop = asyncio.get_running_loop()
     waits: list[tuple[float, RetryWait]] = []
-    restart: list[asyncio.Future[None]] = []
+    restart: list[asyncio.Future[str]] = []
 
     def heard(wait: RetryWait) -> None:
         waits.append((time.monotonic(), wait))
