@@ -16,8 +16,12 @@ Failures, as the callers meet them:
 
 from __future__ import annotations
 
+import random
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -92,6 +96,9 @@ class Answer:
     body: bytes
     content_type: str = "application/json"
     replayed: bool = False
+    retry_after: str | None = None
+    """The ``Retry-After`` header as sent (RFC 9110 §10.2.3), if any: read it with
+    ``retry_after_s``."""
 
     def into(self, kind: type[T]) -> T:
         """The body decoded and checked as ``kind`` (``client.wire``), or ``BadAnswer``."""
@@ -113,6 +120,49 @@ class Answer:
         return ApiError(
             error.code or f"http_{self.status}", error.message, self.status, error.details
         )
+
+
+def retry_after_s(value: str | None, now: datetime) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds from ``now``: delay-seconds
+    (``"3"``) or an HTTP date (``"Wed, 21 Oct 2026 07:28:00 GMT"``); a date already past
+    (or a negative number) asks for no wait (0). None when there is no header or it is
+    neither (the caller then keeps its own backoff)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _NUMBER.fullmatch(text):
+        return max(0.0, float(text))  # a huge one is capped by ``retry_wait``
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110: an HTTP date is GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
+def retry_wait(
+    value: str | None,
+    now: datetime,
+    *,
+    default: float,
+    cap: float,
+    jitter: float = 0.1,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """How long to wait before sending again after an answer with ``Retry-After: value``:
+    what the server asked (``retry_after_s``) or, without a readable header, ``default``
+    (the caller's own backoff); never below 0 nor above ``cap``. Up to ``jitter`` of it is
+    added at random (never taken off: never sooner than asked), so that tills refused
+    together do not come back together."""
+    asked = retry_after_s(value, now)
+    base = min(max(default if asked is None else asked, 0.0), cap)
+    return min(cap, base * (1.0 + jitter * rand()))
 
 
 class Http:
@@ -195,7 +245,13 @@ class Http:
                 method, self.server + path, data=data, params=query, headers=sent
             ) as r:
                 replayed = r.headers.get("Idempotent-Replay", "").lower() == "true"
-                answer = Answer(r.status, await r.read(), r.content_type, replayed)
+                answer = Answer(
+                    r.status,
+                    await r.read(),
+                    r.content_type,
+                    replayed,
+                    r.headers.get("Retry-After"),
+                )
         except aiohttp.ClientConnectorError as exc:
             # the connection was never made: the request cannot have arrived
             self._status(False)

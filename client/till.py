@@ -14,6 +14,14 @@ Failure model (rule U7, "never show a success that was not received"):
   means it happened (the stored answer is the truth), ``not_found`` means it did not
   (``ApiError("not_redeemed")``). If even the lookup gets no answer: ``OutcomeUnknown``,
   carrying the key so the terminal can ask again later.
+- The server is at its load limit or its database is away for a moment (503 ``server_busy``,
+  ``database_unavailable``; a throttle's 429) and says when to come back (``Retry-After``,
+  seconds or an HTTP date): the SAME request (same key: nothing can be redeemed twice) goes
+  again no sooner than asked, plus a little jitter so that tills refused together do not come
+  back together (``client.http.retry_wait``). These waits do not use up the retries; together
+  they are bounded by ``retry_after_cap`` (a server asking for longer than is left is not
+  retried early: the refusal stands). ``on_wait`` hears each such wait (the terminal's
+  "server busy, retrying in N s").
 
 Access tokens live 15 minutes: on a 401 ``unauthenticated`` the client signs in again and
 repeats the request once, transparently.
@@ -25,13 +33,22 @@ import asyncio
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import aiohttp
 import msgspec
 
-from client.http import Answer, ApiError, BadAnswer, Http, OutcomeUnknown, Unreachable
+from client.http import (
+    Answer,
+    ApiError,
+    BadAnswer,
+    Http,
+    OutcomeUnknown,
+    Unreachable,
+    retry_after_s,
+    retry_wait,
+)
 from client.wire import (
     AccessToken,
     DayReport,
@@ -52,12 +69,29 @@ __all__ = [
     "ApiError",
     "BadAnswer",
     "OutcomeUnknown",
+    "RetryWait",
     "StaffSession",
     "TicketContract",
     "TillClient",
     "Unreachable",
     "new_key",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryWait:
+    """The server refused for now and said when to come back: the same request goes again
+    after ``seconds`` (``TillClient``'s ``on_wait``)."""
+
+    seconds: float
+    code: str  # the refusal's code: server_busy, database_unavailable, ...
+    status: int
+    path: str
+
+
+# the answers that say "not now, come back after Retry-After" (RFC 9110 §10.2.3, RFC 6585)
+_COME_BACK = frozenset({429, 503})
+_MOST_WAITS = 100  # a server asking for no wait at all still cannot keep a till spinning
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +147,9 @@ def new_key() -> str:
 
 class TillClient:
     """One terminal's conversation with the server. Create and use it inside one event loop;
-    ``await close()`` when done. ``retries=0`` sends each request once (the load test)."""
+    ``await close()`` when done. ``retries=0`` sends each request once (the load test), even
+    when the server asks to come back later. ``retry_after_cap``: the most seconds, in all,
+    one request waits as the server's ``Retry-After`` asks (see the module)."""
 
     def __init__(
         self,
@@ -124,7 +160,9 @@ class TillClient:
         timeout: float = 8.0,
         retries: int = 3,
         backoff: float = 0.4,
+        retry_after_cap: float = 30.0,
         on_status: Callable[[bool], None] | None = None,
+        on_wait: Callable[[RetryWait], None] | None = None,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.http = Http(base_url, timeout=timeout, session=session, on_status=on_status)
@@ -132,6 +170,8 @@ class TillClient:
         self._secret = secret
         self.retries = retries
         self.backoff = backoff
+        self.retry_after_cap = retry_after_cap
+        self.on_wait = on_wait
         self.session_info: Session | None = None
         self._token: str | None = None
         self._sign_in_lock = asyncio.Lock()
@@ -157,9 +197,12 @@ class TillClient:
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
         """Send, re-signing-in once on 401, and retrying the SAME request (same key) on no
-        answer, 5xx, or ``idempotency_key_in_use``, with exponential backoff."""
+        answer, 5xx, or ``idempotency_key_in_use``, with exponential backoff; a 503 or 429
+        with ``Retry-After`` no sooner than the server asks (``_come_back_in``)."""
         budget = self.retries if retries is None else retries
         attempt = 0
+        waited = 0.0  # seconds waited as the server asked, for this request
+        waits = 0
         signed_in_again = False
         maybe_sent = False
         while True:
@@ -192,6 +235,19 @@ class TillClient:
                 self._token = None  # the access token expired: sign in again, once
                 signed_in_again = True
                 continue
+            if answer.status >= 500:
+                maybe_sent = True
+            delay = self._come_back_in(answer, budget, attempt, waited, waits)
+            if delay is not None:
+                waited += delay
+                waits += 1
+                if self.on_wait is not None:
+                    self.on_wait(RetryWait(delay, refusal.code, answer.status, path))
+                await asyncio.sleep(delay)
+                continue
+            told_when = answer.status in _COME_BACK and answer.retry_after is not None
+            if told_when and answer.status >= 500:  # not sooner than asked: no backoff retry
+                raise Unreachable(f"server error {answer.status} {refusal.code}", maybe_sent=True)
             if answer.status >= 500 or refusal.code == "idempotency_key_in_use":
                 maybe_sent = True
                 if attempt < budget:
@@ -201,6 +257,30 @@ class TillClient:
                 if answer.status >= 500:
                     raise Unreachable(f"server error {answer.status}", maybe_sent=True)
             raise refusal
+
+    def _come_back_in(
+        self, answer: Answer, budget: int, attempt: int, waited: float, waits: int
+    ) -> float | None:
+        """Seconds to wait before sending a 503 / 429 with ``Retry-After`` again, or None
+        when it is not to be retried so (no header, retries off, or the server asks for
+        longer than ``retry_after_cap`` leaves: never sooner than asked)."""
+        if (
+            answer.status not in _COME_BACK
+            or answer.retry_after is None
+            or budget <= 0
+            or waits >= _MOST_WAITS
+        ):
+            return None
+        now = datetime.now(UTC)
+        left = self.retry_after_cap - waited
+        asked = retry_after_s(answer.retry_after, now)
+        if asked is not None and asked > left:
+            return None
+        default = self.backoff * 2**attempt  # an unreadable header: the till's own backoff
+        if asked is None and default > left:
+            return None
+        wait = retry_wait(answer.retry_after, now, default=default, cap=left)
+        return max(wait, min(self.backoff, left))  # "now" still waits the till's backoff
 
     async def _access_token(self) -> str:
         if self._token is None:

@@ -23,13 +23,14 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from client.till import TillClient
+from client.till import RetryWait, TillClient
 from client.wire import Session
 from terminal.config import Lang, TerminalConfig, data_dir, save_config
 from terminal.documents import LOCAL_TZ
 from terminal.i18n import describe_error, tr
 from terminal.printing import PrinterFactory, PrinterInvalid
 from terminal.scanning import Out, ScanGate, Scanned, ScannerSettings, Typed
+from terminal.screens.base import WaitingScreen
 from terminal.screens.checkout import CheckoutScreen
 from terminal.screens.day import DayScreen
 from terminal.screens.refund import RefundScreen
@@ -140,12 +141,25 @@ class TerminalApp(App[None]):
             config.terminal_id,
             config.secret,
             on_status=self._set_online,
+            on_wait=self._server_asks_wait,
             **self.client_options,
         )
         self.run_sign_in()
 
     def _set_online(self, online: bool) -> None:
         self.online = online
+
+    def _server_asks_wait(self, wait: RetryWait) -> None:
+        """Issue 14: the server shed a request (503 ``server_busy`` or ``database_unavailable``
+        with Retry-After) and the client sends it again, same key, when asked: the screen
+        waiting for it says so (Esc stops waiting), any other screen in a notification."""
+        key = "hint.database_wait" if wait.code == "database_unavailable" else "hint.server_busy"
+        text = tr(key, self.lang, s=max(1, round(wait.seconds)))
+        screen = self.screen
+        if isinstance(screen, WaitingScreen) and screen.busy:
+            screen.server_wait(wait.seconds, text)
+        else:
+            self.tell(text, title=tr("title.server_busy", self.lang), severity="warning")
 
     @work(exclusive=True, group="sign-in", exit_on_error=False)
     async def run_sign_in(self) -> None:

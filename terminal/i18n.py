@@ -227,6 +227,19 @@ TEXTS: dict[str, tuple[str, str]] = {
         "正在核销，请稍候…（最多 {s} 秒；Esc 停止等待）",
         "Redeeming, please wait… (at most {s} s; Esc stops waiting)",
     ),
+    # issue 14: the server shed this request (503 + Retry-After); the till sends the same
+    # request (same key) again when the server said, and the cashier may stop waiting
+    "hint.server_busy": (
+        "服务器繁忙，{s} 秒后自动重试（同一笔交易，不会重复核销；Esc 停止等待）",
+        "The server is busy: retrying automatically in {s} s (the same sale, never twice; "
+        "Esc stops waiting)",
+    ),
+    "hint.database_wait": (
+        "服务器数据库暂时不可用，{s} 秒后自动重试（同一笔交易，不会重复核销；Esc 停止等待）",
+        "The server's database is away for a moment: retrying automatically in {s} s "
+        "(the same sale, never twice; Esc stops waiting)",
+    ),
+    "title.server_busy": ("服务器繁忙", "Server busy"),
     "hint.checking": (
         "？仍在向服务器查询结果…（第 {n} 次，最多 {s} 秒）请勿收款、请勿重新扫码。",
         "? Still asking the server for the outcome… (try {n}, at most {s} s). "

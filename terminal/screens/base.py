@@ -4,6 +4,7 @@ language, and failures turned into notifications (never a traceback)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
 
@@ -82,6 +83,8 @@ class WaitingScreen(TillScreen):
     pending: Pending | None
     outcome: str = ""  # the last result's kind, for tests and the next cashier action
 
+    _deadline: float = 0.0  # loop time: when the answer being waited for is given up
+
     def say(self, text: str, outcome: str) -> None:
         self.outcome = outcome
         result = self.query_one("#result", Static)
@@ -98,6 +101,33 @@ class WaitingScreen(TillScreen):
         config = self.till.config
         return config.answer_wait_s if config is not None else 10.0
 
+    async def answer_within(self, call: Awaitable[T]) -> T:
+        """``call``'s answer within ``answer_wait_s``, or ``TimeoutError``; a wait the server
+        asked for (``server_wait``) moves the deadline on by as much (issue 14)."""
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self.answer_wait
+        task = asyncio.ensure_future(call)
+        try:
+            while not task.done():
+                left = self._deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                await asyncio.wait({task}, timeout=left)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        return task.result()
+
+    def server_wait(self, seconds: float, text: str) -> None:
+        """Issue 14: the server refused for now (503 + Retry-After) and the client sends the
+        same request (same key) again after ``seconds``: the cashier reads so, the wait for
+        the answer starts afresh then, and Esc still stops waiting."""
+        loop = asyncio.get_running_loop()
+        self._deadline = max(self._deadline, loop.time() + seconds + self.answer_wait)
+        self.say(text, "server_busy")
+
     async def within_wait(
         self,
         pending: P,
@@ -108,7 +138,7 @@ class WaitingScreen(TillScreen):
         """Rule U7 and issue 11 item 4: at most ``answer_wait_s``, then the outcome is
         unknown (the same key asks or sends again later); never a success not received."""
         try:
-            answer = await asyncio.wait_for(call, timeout=self.answer_wait)
+            answer = await self.answer_within(call)
         except TimeoutError:
             self.post_message(failed(OutcomeUnknown(pending.key, "no answer in time"), pending))
             return

@@ -5,7 +5,6 @@ setting asks for it. The wait and an unknown outcome work as for a redeem (item 
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -374,14 +373,13 @@ class RefundScreen(WaitingScreen):
         client = self.client
         assert client is not None
         try:
-            after = await asyncio.wait_for(
+            after = await self.answer_within(
                 client.refund(
                     pending.redemption_id,
                     pending.remaining_bill_fen,
                     key=pending.key,
                     approval=pending.approval,
-                ),
-                timeout=self.answer_wait,
+                )
             )
         except TimeoutError:
             self.post_message(RefundFailed(OutcomeUnknown(pending.key, "no answer"), pending))

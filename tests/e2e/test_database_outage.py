@@ -7,8 +7,11 @@ test really stops (``pg_ctl stop -m immediate``, as a crash) and starts again: n
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
@@ -18,10 +21,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from client.till import RetryWait, TillClient
 from ops.embedded import EmbeddedPostgres
 from server.app import create_app
 from server.db.invariants import check_ledger
 from server.settings import Settings
+from server.web import DATABASE_RETRY_AFTER_S
 from tests.e2e.conftest import Clock, World, flushed_redis_database
 
 
@@ -127,3 +132,52 @@ async def test_with_postgres_down_every_route_says_503_and_a_retry_after_gets_on
             "SELECT count(*) FROM redemptions WHERE terminal_id = $1", till.terminal_id
         )
     assert count == 2
+
+
+async def test_the_till_waits_as_asked_through_an_outage_and_redeems_once(
+    outage_world: World, own_postgres: OwnPostgres
+) -> None:
+    # issue 14 with item 12: the till's client honours the outage's Retry-After (seconds):
+    # the same key goes again no sooner than asked, until the database is back; one bill
+    world = outage_world
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token, key = await world.qr(person), uuid.uuid4().hex
+    loop = asyncio.get_running_loop()
+    waits: list[tuple[float, RetryWait]] = []
+    restart: list[asyncio.Future[str]] = []
+
+    def heard(wait: RetryWait) -> None:
+        waits.append((time.monotonic(), wait))
+        if not restart:  # the database comes back while the till waits
+            restart.append(loop.run_in_executor(None, own_postgres.server.start))
+
+    client = TillClient(
+        str(world.client.make_url("")), till.terminal_id, till.secret, on_wait=heard
+    )
+    try:
+        await client.sign_in()
+        own_postgres.server.stop(immediate=True)
+        try:
+            r = await client.redeem(token, 40_000, "R-WAITED", 1, key=key)
+            done = time.monotonic()
+        finally:
+            if restart:
+                await restart[0]
+            else:
+                own_postgres.server.start()
+    finally:
+        await client.close()
+    assert waits, "the till was never told to wait"
+    assert {(w.code, w.status) for _, w in waits} == {("database_unavailable", 503)}
+    asked = float(DATABASE_RETRY_AFTER_S)
+    assert all(asked <= w.seconds <= asked * 1.1 for _, w in waits)  # asked, plus jitter
+    told = [at for at, _ in waits] + [done]
+    assert all(b - a >= asked for a, b in itertools.pairwise(told))  # never sooner
+    assert r.voucher_count == 1 and not r.recovered
+    async with world.pool.acquire() as conn:
+        assert await check_ledger(conn) == []
+        assert (
+            await conn.fetchval("SELECT count(*) FROM redemptions WHERE idempotency_key = $1", key)
+            == 1
+        )

@@ -4,6 +4,11 @@ go on at the database's pace, and it is asked again once it answers.
 The app runs against a redis-server of its own (embedded, in a folder of this test), really
 frozen with SIGSTOP and thawed with SIGCONT: the suite's Redis is not disturbed. The breaker's
 clock is the test's, so the cool-down ends when the test says, not after some sleep.
+
+Each test also has a database of its own (``fresh_database_url``): the whole ledger is checked
+at the end (``check_ledger``, every rule), and the suite's shared database holds rows other
+tests leave inconsistent on purpose (tests/integration forces ledgers past the constraints to
+show the checks find them); here the ledger is this test's alone, whatever ran before.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
@@ -57,12 +63,25 @@ def own_redis() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture
+async def own_pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on this test's own database, migrated and empty (see the module)."""
+    pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=10)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def own_settings(settings: Settings, fresh_database_url: str, own_redis: EmbeddedRedis) -> Settings:
+    return replace(settings, database_url=fresh_database_url, redis_url=own_redis.url)
+
+
+@pytest.fixture
 async def breaker_world(
-    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: Any, own_redis: EmbeddedRedis
+    aiohttp_client: Any, own_settings: Settings, clock: Clock, own_pool: asyncpg.Pool
 ) -> AsyncIterator[World]:
-    own = replace(settings, redis_url=own_redis.url)
-    client = await aiohttp_client(create_app(own, clock=clock))
-    yield World(client, own, db_pool)
+    client = await aiohttp_client(create_app(own_settings, clock=clock))
+    yield World(client, own_settings, own_pool)
 
 
 def metric(text: str, name: str) -> float:
@@ -249,9 +268,9 @@ async def redeem_until_answered(world: World, till: Till, token: str) -> tuple[i
 
 async def test_two_server_processes_with_redis_stopped_redeem_exactly_the_vouchers_held(
     aiohttp_client: Any,
-    settings: Settings,
+    own_settings: Settings,
     clock: Clock,
-    db_pool: Any,
+    own_pool: asyncpg.Pool,
     own_redis: EmbeddedRedis,
 ) -> None:
     # item 11, rule U7: two apps on one database (two processes' worth of in-process citizen
@@ -259,9 +278,9 @@ async def test_two_server_processes_with_redis_stopped_redeem_exactly_the_vouche
     # of the two apps collide on shared citizens (the statement aborts, the bills go alone),
     # a deadlock between them is decided again, never a 500; exactly the vouchers held are
     # redeemed, each once.
-    own = replace(settings, redis_url=own_redis.url)
+    own = own_settings
     own_redis.stop()
-    apps = [World(await aiohttp_client(create_app(own, clock=clock)), own, db_pool) for _ in "ab"]
+    apps = [World(await aiohttp_client(create_app(own, clock=clock)), own, own_pool) for _ in "ab"]
     people = [await apps[0].citizen_with_vouchers() for _ in range(6)]  # 48 vouchers each
     tills = [await world.till() for world in apps for _ in range(3)]
     held = {}
@@ -295,5 +314,5 @@ async def test_two_server_processes_with_redis_stopped_redeem_exactly_the_vouche
     for world in apps:
         assert world.client.app[GUARD].breaker.state is State.OPEN
         assert len(world.client.app[GUARD].local) == 0
-    async with db_pool.acquire() as conn:
+    async with own_pool.acquire() as conn:
         assert await check_ledger(conn) == []
