@@ -434,7 +434,9 @@ def published_transactions(uses: Iterable[TicketUse]) -> tuple[PublishedTransact
 
 @dataclass(frozen=True, slots=True)
 class FamilyView:
-    """Rules T2, T5-T10: what the holder's wallet shows for one ticket and its pieces."""
+    """Rules T2, T5-T10: what the holder's wallet shows for one ticket and its pieces.
+    Seen by a holder (``family_view(..., holder=)``), only the tickets that person holds
+    count; pieces they passed to someone else (T3) are listed in ``transferred`` only."""
 
     original_id: int
     numbers: tuple[str, ...]  # the numbers that hold value now
@@ -451,36 +453,82 @@ class FamilyView:
     cashout: CashoutQuote | None  # T9: due now, or None (``cashout_refusal`` says why)
     cashout_refusal: str | None
     bonus: BonusQuote | None  # T10: reviewed, or the forecast; None without a bonus
+    # T3: pieces split from the holder's ticket and passed to another person (history only;
+    # their face values are out of the holder's figures: used + cashed out + returned +
+    # balance + transferred = face value)
+    transferred: tuple[Ticket, ...] = ()
+    transferred_fen: int = 0
+
+
+def _held_part(
+    family: Sequence[Ticket], holder: str | None
+) -> tuple[list[Ticket], list[Ticket], int]:
+    """Rule T3: the family's tickets ``holder`` holds, the pieces split from those and now
+    held by someone else, and the face value the holder's figures start from (the original's
+    if the holder holds it, else the sum of the pieces passed to them). ``holder`` None: the
+    whole family (the issuer's view)."""
+    original = original_of(family)
+    if holder is None:
+        return list(family), [], original.face_value_fen
+    held = [t for t in family if t.holder == holder]
+    ids = {t.id for t in held}
+    away = [t for t in family if t.holder != holder and t.parent_id in ids]
+    if original.id in ids:
+        return held, away, original.face_value_fen
+    tops = [t for t in held if t.parent_id not in ids]  # the pieces passed to this holder
+    return held, away, sum(t.face_value_fen for t in tops)
 
 
 def family_view(
-    campaign: TicketCampaign, family: Sequence[Ticket], uses: Iterable[TicketUse], on: date
+    campaign: TicketCampaign,
+    family: Sequence[Ticket],
+    uses: Iterable[TicketUse],
+    on: date,
+    *,
+    holder: str | None = None,
 ) -> FamilyView:
-    """Rules T2, T5-T10: the holder's view of a family on ``on`` (its uses among ``uses``)."""
+    """Rules T2, T5-T10: the view of a family on ``on`` (its uses among ``uses``): the whole
+    family for the issuer, or only what ``holder`` holds (T3: a piece transferred away is no
+    longer the transferor's; the receiver sees only the piece). The 90% and bonus tests stay
+    measured on the original ticket (T6 [choice]); the cash-out shown to a holder is the
+    balance they hold; the bonus is shown to the original's holder [choice]."""
     original = original_of(family)
-    ids = {t.id for t in family}
+    everything = list(uses)
+    held, away, face = _held_part(family, holder)
+    ids = {t.id for t in held}
+    family_ids = {t.id for t in family}
+    in_family = [u for u in everything if any(d.ticket_id in family_ids for d in u.draws)]
     mine = sorted(
-        (u for u in uses if any(d.ticket_id in ids for d in u.draws)),
+        (u for u in in_family if any(d.ticket_id in ids for d in u.draws)),
         key=lambda u: (u.signed_on, u.contract_no),
     )
     live = [u for u in mine if not u.cancelled]
-    last_purchase = max((u.signed_on for u in live), default=None)
+    family_live = [u for u in in_family if not u.cancelled]
+    last_purchase = max((u.signed_on for u in family_live), default=None)
+    cashout: CashoutQuote | None
     try:
-        cashout: CashoutQuote | None = cashout_quote(
-            campaign, family, last_purchase_on=last_purchase
-        )
+        cashout = cashout_quote(campaign, family, last_purchase_on=last_purchase)
         refusal = None
     except CashoutNotDue as exc:
         cashout, refusal = None, str(exc.details.get("reason"))
-    holding = [t for t in family if t.status in (TicketStatus.ACTIVE, TicketStatus.LOST)]
+    balance = sum(t.balance_fen for t in held)
+    if cashout is not None and holder is not None:
+        if balance:
+            cashout = dataclasses.replace(cashout, amount_fen=balance)
+        else:
+            cashout, refusal = None, "nothing_left"
+    bonus = bonus_quote(campaign, family, in_family, on)
+    if holder is not None and original.id not in ids:
+        bonus = None
+    holding = [t for t in held if t.status in (TicketStatus.ACTIVE, TicketStatus.LOST)]
     return FamilyView(
         original_id=original.id,
         numbers=tuple(t.number for t in holding),
-        face_value_fen=original.face_value_fen,
-        balance_fen=sum(t.balance_fen for t in family),
-        used_fen=sum(t.used_fen for t in family),
-        cashed_out_fen=sum(t.cashed_out_fen for t in family),
-        returned_fen=sum(t.returned_fen for t in family),
+        face_value_fen=face,
+        balance_fen=balance,
+        used_fen=sum(t.used_fen for t in held),
+        cashed_out_fen=sum(t.cashed_out_fen for t in held),
+        returned_fen=sum(t.returned_fen for t in held),
         deadline=original.deadline,
         expired=on > original.deadline,
         subsidy_fen=sum(d.subsidy_fen for u in live for d in u.draws if d.ticket_id in ids),
@@ -488,5 +536,7 @@ def family_view(
         uses=tuple(mine),
         cashout=cashout,
         cashout_refusal=refusal,
-        bonus=bonus_quote(campaign, family, mine, on),
+        bonus=bonus,
+        transferred=tuple(away),
+        transferred_fen=sum(t.face_value_fen for t in away),
     )

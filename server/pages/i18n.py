@@ -102,6 +102,15 @@ _WORDS: dict[str, tuple[str, str]] = {
     "used_amount": ("已使用", "Used"),
     "cashed_out": ("已兑付结余", "Balance paid out"),
     "ticket_returned": ("已退回", "Returned"),
+    "ticket_transferred": ("已转让", "Passed on"),
+    "ticket_passed_on": (
+        "已转让：房票 {no}，{amount}，受让人 {who}",
+        "Transferred: ticket {no}, {amount}, to {who}",
+    ),
+    "ticket_passed_to_heir": (
+        "已由继承人承继：房票 {no}，{amount}，继承人 {who}",
+        "Passed to an heir: ticket {no}, {amount}, to {who}",
+    ),
     "subsidy": ("购房补贴", "Purchase subsidy"),
     "reward": ("政策性奖励", "Policy reward"),
     "ticket_deadline": ("使用期限至 {day}（当日 24 时止）", "Use by {day} (until midnight)"),

@@ -23,6 +23,11 @@ _ENGLISH_COLUMNS = {
 
 WORDS: dict[str, tuple[str, str]] = {
     "tickets_ops": ("房票看板", "House tickets"),
+    "to_tickets": (
+        "房票看板（核发、使用、兑付、结算）",
+        "House tickets (issued, used, paid out, settled)",
+    ),
+    "to_vouchers": ("返回消费券看板", "Back to the vouchers' dashboard"),
     "programme": ("房票项目", "Programme"),
     "on_day": ("统计日期", "As of"),
     "ticket_report": ("房票统计（T14）", "Report (T14)"),
