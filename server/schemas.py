@@ -1419,6 +1419,7 @@ class TicketReportRow(Struct):
     cashed_out_fen: Money
     returned_fen: Money
     expired_fen: Money
+    balance_fen: Money  # programme and district lines (a seller's: 0)
     subsidy_fen: Money
     reward_fen: Money
     bonus_fen: Money

@@ -279,6 +279,7 @@ REPORT_COLUMNS: Mapping[str, str] = {
     "cashed_out_fen": "结余兑付金额",
     "returned_fen": "退回金额",
     "expired_fen": "过期未用金额",
+    "balance_fen": "结余金额",
     "subsidy_fen": "购房补贴",
     "reward_fen": "政策性奖励",
     "bonus_fen": "使用奖励",
@@ -300,6 +301,9 @@ class ReportRow:
     cashed_out_fen: int = 0
     returned_fen: int = 0
     expired_fen: int = 0
+    # what the tickets still hold (expired balances included): face - used - cashed out -
+    # returned; a seller's line has none
+    balance_fen: int = 0
     subsidy_fen: int = 0
     reward_fen: int = 0
     bonus_fen: int = 0
@@ -324,7 +328,8 @@ def ticket_report(
 ) -> tuple[ReportRow, ...]:
     """Rule T14: the programme's figures, for the whole programme, per issuing district and
     per seller: tickets issued (originals) and their face value, used, cashed out, returned,
-    expired unused balances (``on`` is after the deadline), subsidies, rewards, bonuses
+    expired unused balances (``on`` is after the deadline), the balances left (programme and
+    district lines: face value - used - cashed out - returned), subsidies, rewards, bonuses
     (``bonuses_fen`` by original ticket id), and what is due to and paid to the sellers
     (``paid_fen`` by (seller, contract number)). A use counts for the district of the
     ticket it draws on (its reward and settlement: of its first draw) [choice]."""
@@ -353,6 +358,7 @@ def ticket_report(
             cashed_out_fen=t.cashed_out_fen,
             returned_fen=t.returned_fen,
             expired_fen=expired,
+            balance_fen=t.balance_fen,
             bonus_fen=bonuses_fen.get(t.id, 0) if original else 0,
         )
     for u in uses:
@@ -382,6 +388,9 @@ SCOPE_NAMES: Mapping[str, str] = {"programme": "全市", "district": "区", "sel
 COUNT_COLUMNS = frozenset({"issued"})
 """Rule T14: the report's columns that count tickets; every other figure is money."""
 
+TICKET_COLUMNS = frozenset({"balance_fen"})
+"""Rule T14: figures of the tickets themselves, left blank on a seller's line."""
+
 
 def report_csv(rows: Iterable[ReportRow], names: Mapping[str, str]) -> str:
     """Rule T14: the report as CSV with Chinese headings, money in 元 with two decimals
@@ -393,7 +402,10 @@ def report_csv(rows: Iterable[ReportRow], names: Mapping[str, str]) -> str:
         cells: list[str] = [SCOPE_NAMES[row.scope], names.get(row.key, row.key)]
         for column in list(REPORT_COLUMNS)[2:]:
             value = getattr(row, column)
-            cells.append(str(value) if column in COUNT_COLUMNS else format_yuan(value))
+            if row.scope == "seller" and column in TICKET_COLUMNS:
+                cells.append("")
+            else:
+                cells.append(str(value) if column in COUNT_COLUMNS else format_yuan(value))
         writer.writerow(cells)
     return out.getvalue()
 

@@ -14,6 +14,7 @@ _ENGLISH_COLUMNS = {
     "cashed_out_fen": "Cashed out",
     "returned_fen": "Returned",
     "expired_fen": "Expired unused",
+    "balance_fen": "Balance left",
     "subsidy_fen": "Purchase subsidies",
     "reward_fen": "Policy rewards",
     "bonus_fen": "Usage bonuses",

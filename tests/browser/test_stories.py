@@ -274,3 +274,152 @@ async def test_the_house_ticket_holders_story(
     await expect(card).to_contain_text("You may ask the issuer to pay out ¥50,000.00")
     await axe_check(page, "wallet with a house ticket (en)")
     await context.close()
+
+
+def yuan(fen: int) -> str:
+    """A figure as the pages print it (``T.money``): exact to the fen."""
+    return f"{fen // 100:,}.{fen % 100:02d} 元"
+
+
+async def report_row(page: Any, scope: str, name: str) -> list[str]:
+    """The cells of the /ops/tickets report line of ``scope`` named ``name``."""
+    rows = page.locator("#report-table tbody tr").filter(has=page.locator("th", has_text=name))
+    row = rows.filter(has=page.locator("td", has_text=scope)).first
+    cells: list[str] = await row.locator("th, td").all_inner_texts()
+    return [c.strip() for c in cells]
+
+
+async def test_the_house_ticket_reports_story(
+    aiohttp_client: Any,
+    settings: Any,
+    clock: Any,
+    db_pool: Any,
+    tmp_path: Path,
+    browser: Any,
+    shots: Path,
+) -> None:
+    """Issue 13, rule T14 (with T7, T9, T12, X2): the city operator goes from the dashboard
+    to the house tickets' reports, reads a month of Shangqiu in Chinese — issued, used,
+    cashed out, returned, the balance left, subsidies, what is due to and paid to the sellers
+    — moves the report's date past the deadline to see the balance expire, switches the
+    programme, downloads the CSV and finds the same figures to the fen. The district's issuer
+    lands on its own district only; a district operator is refused and shown nothing."""
+    from tests.e2e.test_ticket_reports import a_month_of_shangqiu
+    from tests.e2e.tickets_world import WAN, isolated
+
+    t = await isolated(aiohttp_client, settings, clock, db_pool, tmp_path)
+    await a_month_of_shangqiu(t)
+    url = base(t.world)
+    username = await staff_account(t.world, "city_operator")
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN", accept_downloads=True)
+    page = await context.new_page()
+    await sign_in_staff(page, url + "/ops", username)
+    await expect(page).to_have_url(url + "/ops")
+    await page.click("#to-tickets")  # the dashboard leads to the tickets' reports
+    await expect(page).to_have_url(url + "/ops/tickets")
+    await page.select_option("#campaign", t.sq.id)
+    await page.click("form.filters button[type=submit]")
+    await expect(page.locator("h1")).to_have_text(f"房票看板 · {t.sq.name}")
+    head = await page.locator("#report-table thead th").all_inner_texts()
+    assert head[:5] == ["范围", "名称", "核发张数", "票面金额", "已使用金额"]
+    assert "结余金额" in head
+    # 梁园区 100万 (uses 60万 + 35万, cash-out 5万) and 50万 (voided); 睢阳区 80万 (uses 40万)
+    whole = await report_row(page, "全市", t.sq.name)
+    balance_at = head.index("结余金额")
+    assert whole[2:8] == [
+        "3",
+        yuan(230 * WAN),
+        yuan(135 * WAN),
+        yuan(5 * WAN),
+        yuan(50 * WAN),
+        yuan(0),  # nothing expired on the day
+    ]
+    assert whole[balance_at] == yuan(40 * WAN)  # 230 - 135 - 5 - 50
+    at = {name: i for i, name in enumerate(head)}
+    assert whole[at["购房补贴"]] == yuan(135 * WAN // 10)  # T7: month 1, 10%
+    assert whole[at["应结算金额"]] == yuan(135 * WAN * 11 // 10)  # with the subsidies
+    assert whole[at["已结算金额"]] == yuan(66 * WAN)  # T12: 60万 and its subsidy, paid
+    liangyuan = await report_row(page, "区", "梁园区")
+    assert liangyuan[2:5] == ["2", yuan(150 * WAN), yuan(95 * WAN)]
+    assert liangyuan[balance_at] == yuan(0)
+    assert (await report_row(page, "区", "睢阳区"))[balance_at] == yuan(40 * WAN)
+    settled = page.locator("#settlements-table tbody tr").first
+    await expect(settled).to_contain_text("2024-09-10")
+    await expect(settled).to_contain_text("梁园区")
+    await expect(settled).to_contain_text(yuan(66 * WAN))
+    await page.screenshot(path=str(shots / "ops-tickets.png"), full_page=True)
+    await axe_check(page, "ops tickets")
+
+    # T2, T14: as of the day after Shangqiu's 18 months, 睢阳区's 40万 left is expired
+    await page.fill("#on", "2026-03-11")
+    await page.click("form.filters button[type=submit]")
+    await expect(page.locator("#on")).to_have_value("2026-03-11")
+    whole = await report_row(page, "全市", t.sq.name)
+    assert whole[at["过期未用金额"]] == yuan(40 * WAN)
+    assert whole[at["票面金额"]] == yuan(230 * WAN)
+    await axe_check(page, "ops tickets (as of a later day)")
+
+    async with page.expect_download() as waiting:
+        await page.click("#download-report")
+    download = await waiting.value
+    assert download.suggested_filename == f"house-tickets-{t.sq.id}-2026-03-11.csv"
+    text = await asyncio.to_thread(Path(await download.path()).read_text, encoding="utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    assert table[0] == [h for h in head]  # the page's columns, in the page's order
+    lines = {(row[0], row[1]): row for row in table[1:]}
+    assert lines[("全市", t.sq.name)] == [
+        "全市",
+        t.sq.name,
+        "3",
+        "2300000.00",
+        "1350000.00",
+        "50000.00",
+        "500000.00",
+        "400000.00",
+        "400000.00",
+        "135000.00",
+        "0.00",
+        "0.00",
+        "1485000.00",
+        "660000.00",
+    ]
+    assert lines[("区", "睢阳区")][3:5] == ["800000.00", "400000.00"]
+
+    # another programme: Suining's copy has nothing yet
+    await page.select_option("#campaign", t.sn.id)
+    await page.click("form.filters button[type=submit]")
+    await expect(page.locator("h1")).to_have_text(f"房票看板 · {t.sn.name}")
+    await expect(page.locator("#report-table tbody")).to_have_text("暂无记录。")
+    await context.close()
+
+    # X2: the issuer of 梁园区 lands on the reports and sees its district only
+    issuer = await staff_account(t.world, "ticket_issuer", district="liangyuan")
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await sign_in_staff(page, url + f"/ops/tickets?campaign={t.sq.id}", issuer)
+    await expect(page.locator("main")).to_contain_text("仅显示本区 梁园区")
+    mine = await report_row(page, "全市", t.sq.name)
+    assert mine[2:4] == ["2", yuan(150 * WAN)]
+    await expect(page.locator("#report-table")).not_to_contain_text("睢阳区")
+    await expect(page.locator("#to-vouchers")).to_have_count(0)
+    await page.screenshot(path=str(shots / "ops-tickets-issuer-360x740.png"), full_page=True)
+    await axe_check(page, "ops tickets (issuer, 360x740)")
+    await context.close()
+
+    # X2: a district operator reads the vouchers' dashboard, not the tickets': refused
+    district = await staff_account(t.world, "district_operator", district="dongchangfu")
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await context.new_page()
+    await sign_in_staff(page, url + "/ops", district)
+    await expect(page.locator("#to-tickets")).to_have_count(0)
+    answer = await page.goto(url + f"/ops/tickets?campaign={t.sq.id}")
+    assert answer is not None and answer.status == 403
+    await expect(page.locator("[role=alert]")).to_have_text("您无权查看此页面。")
+    await expect(page.locator("table")).to_have_count(0)
+    assert t.sq.name not in await page.content()
+    answer = await page.goto(url + f"/ops/tickets.csv?campaign={t.sq.id}")
+    assert answer is not None and answer.status == 403
+    assert "2300000.00" not in await page.content()
+    await page.screenshot(path=str(shots / "ops-tickets-refused.png"))
+    await axe_check(page, "ops tickets refused")
+    await context.close()
