@@ -423,3 +423,80 @@ async def test_the_house_ticket_reports_story(
     await page.screenshot(path=str(shots / "ops-tickets-refused.png"))
     await axe_check(page, "ops tickets refused")
     await context.close()
+
+
+async def test_a_transferred_piece_in_both_wallets(
+    world: World, clock: Any, browser: Any, shots: Path
+) -> None:
+    """Issue 13 (rules T3, T5, T6, X3): A's Suining ticket of 90万 is split into 60万 and 30万
+    and the 30万 piece transferred to B. A's wallet holds 60万 and shows the piece only as
+    "已转让", B masked; B's wallet holds the piece and nothing of A's. B's code pays a
+    contract with the piece at a sales office: B's balance falls to 0, A's stays."""
+    from shared.house_tickets import PropertyType
+    from shared.idnumber import mask_id_number
+    from tests.e2e.test_ticket_till import contract, sales_office
+    from tests.e2e.test_ticket_wallet import split_and_transfer
+    from tests.e2e.tickets_world import WAN, Tickets
+
+    clock.now = shanghai(2025, 10, 9, 10)
+    s = await split_and_transfer(Tickets(world, clock))
+    a, b = s["a"], s["b"]
+    given, kept = s["given"][1], s["kept"][1]
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(base(world) + "/wallet")
+    await page.fill("#id_number", a.id_number)
+    await page.click("button[type=submit].big")
+    card = page.locator("#tickets article.ticket")
+    await expect(card).to_have_count(1)
+    await expect(card.locator(".ticket-numbers")).to_have_text(f"房票编号：{kept}")
+    await expect(card.locator(".ticket-balance")).to_have_text("600,000.00 元")
+    await expect(card.locator(".ticket-transferred-fen")).to_have_text("300,000.00 元")
+    await expect(card.locator(".ticket-transfers")).to_have_text(
+        f"已转让：房票 {given}，300,000.00 元，受让人 {mask_id_number(b.id_number)}"
+    )
+    assert b.id_number not in await page.content()  # X3
+    await page.screenshot(path=str(shots / "wallet-ticket-transferred.png"), full_page=True)
+    await axe_check(page, "wallet after a transfer (transferor)")
+
+    other = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page_b = await other.new_page()
+    await page_b.goto(base(world) + "/wallet")
+    await page_b.fill("#id_number", b.id_number)
+    await page_b.click("button[type=submit].big")
+    card_b = page_b.locator("#tickets article.ticket")
+    await expect(card_b).to_have_count(1)
+    await expect(card_b.locator(".ticket-numbers")).to_have_text(f"房票编号：{given}")
+    await expect(card_b.locator(".ticket-balance")).to_have_text("300,000.00 元")
+    await expect(card_b.locator(".ticket-transfers")).to_have_count(0)
+    content = await page_b.content()
+    for secret in (kept, s["original"], mask_id_number(a.id_number)):
+        assert secret not in content
+    await page_b.screenshot(path=str(shots / "wallet-ticket-received.png"), full_page=True)
+    await axe_check(page_b, "wallet after a transfer (receiver)")
+
+    office = await sales_office(
+        world,
+        "suining-chuanshan-2025",
+        district="chuanshan",
+        units=(("B-2-1", PropertyType.RESIDENTIAL, 9_000, 100 * WAN),),
+    )
+    token = await page_b.locator("#qr").get_attribute("data-token")
+    assert token
+    body = contract(
+        token, unit="B-2-1", signed_on="2025-10-09", price_fen=100 * WAN, amounts_fen=[30 * WAN]
+    )
+    r = await world.client.post(
+        "/v1/ticket-uses", json=body, headers={**office.headers, "Idempotency-Key": given}
+    )
+    assert r.status == 201, await r.text()
+    await page_b.reload()
+    await expect(card_b.locator(".ticket-balance")).to_have_text("0.00 元")
+    await expect(card_b.locator(".ticket-uses")).to_contain_text(body["contract_no"].upper())
+    await expect(card_b).to_contain_text("政策性奖励 36,000.00 元")  # T8: 90 m² x 400 元
+    await axe_check(page_b, "wallet after the receiver's use")
+    await page.reload()
+    await expect(card.locator(".ticket-balance")).to_have_text("600,000.00 元")
+    await expect(card.locator(".ticket-uses")).to_have_text("暂无记录。")
+    await context.close()
+    await other.close()
