@@ -432,8 +432,8 @@ async def test_a_transferred_piece_in_both_wallets(
     and the 30万 piece transferred to B. A's wallet holds 60万 and shows the piece only as
     "已转让", B masked; B's wallet holds the piece and nothing of A's. B's code pays a
     contract with the piece at a sales office: B's balance falls to 0, A's stays."""
-    from shared.house_tickets import PropertyType
     from shared.idnumber import mask_id_number
+    from shared.ticket_campaign import PropertyType
     from tests.e2e.test_ticket_till import contract, sales_office
     from tests.e2e.test_ticket_wallet import split_and_transfer
     from tests.e2e.tickets_world import WAN, Tickets
