@@ -28,6 +28,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "房票看板（核发、使用、兑付、结算）",
         "House tickets (issued, used, paid out, settled)",
     ),
+    "table_of": ("{t}：表格（可左右滚动）", "{t}: table (scrolls sideways)"),
     "to_vouchers": ("返回消费券看板", "Back to the vouchers' dashboard"),
     "programme": ("房票项目", "Programme"),
     "on_day": ("统计日期", "As of"),
