@@ -166,3 +166,50 @@ async def test_the_wallet_pages_show_the_same_split(t: Tickets) -> None:
     assert s["given"][1] in text
     assert s["kept"][1] not in text and s["original"] not in text
     assert "已转让" not in text
+
+
+async def test_a_transferred_pieces_balance_is_cashed_out_to_its_receiver_only(
+    t: Tickets,
+) -> None:
+    # T3, T6 [choice], T9: the 90% test is the original's (87万 of 90万 used), but each
+    # holder applies for the balance they hold: A holds none, B holds 3万
+    s = await split_and_transfer(t)
+    a, b, issuer = s["a"], s["b"], s["issuer"]
+    office = await t.office(
+        t.sn, [("A-1-1", "住宅", "95.5", "1200000"), ("A-1-2", "住宅", "80", "1000000")]
+    )
+    day = date(2025, 10, 9)
+    await t.use(
+        office, [s["kept"][0]], "A-1-1", buyer=a.id_number, price=120 * WAN, signed_on=day,
+        amounts=[60 * WAN],
+    )  # fmt: skip
+    await t.use(
+        office, [s["given"][0]], "A-1-2", buyer=b.id_number, price=100 * WAN, signed_on=day,
+        amounts=[27 * WAN],
+    )  # fmt: skip
+    (mine,) = await wallet_tickets(t.world, a)
+    (theirs,) = await wallet_tickets(t.world, b)
+    assert (mine["balance_fen"], mine["cashout_due_fen"]) == (0, None)
+    assert (theirs["balance_fen"], theirs["cashout_due_fen"]) == (3 * WAN, 3 * WAN)
+
+    before = await ticket_counts(t.world)
+    r = await t.client.post(
+        f"/v1/tickets/{s['kept'][0]}/cashout", json={"application_no": "DX-A"}, headers=issuer
+    )
+    assert r.status == 422, await r.text()
+    error = (await r.json())["error"]
+    assert (error["code"], error["details"]["reason"]) == ("cashout_not_due", "nothing_left")
+    assert await ticket_counts(t.world) == before  # B's 3万 is not paid on A's application
+    assert await wallet_tickets(t.world, b) == [theirs]
+
+    r = await t.client.post(
+        f"/v1/tickets/{s['given'][0]}/cashout", json={"application_no": "DX-B"}, headers=issuer
+    )
+    assert r.status == 201, await r.text()
+    (payout,) = (await r.json())["payouts"]
+    assert (payout["kind"], payout["amount_fen"]) == ("cashout", 3 * WAN)
+    (theirs,) = await wallet_tickets(t.world, b)
+    assert (theirs["cashed_out_fen"], theirs["balance_fen"]) == (3 * WAN, 0)
+    assert theirs["cashout_due_fen"] is None
+    assert accounted(theirs) == theirs["face_value_fen"]
+    assert await wallet_tickets(t.world, a) == [mine]
