@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import csv
 import io
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -500,3 +501,61 @@ async def test_a_transferred_piece_in_both_wallets(
     await expect(card.locator(".ticket-uses")).to_have_text("暂无记录。")
     await context.close()
     await other.close()
+
+
+async def test_a_suining_settlement_shows_its_first_payment_and_holdback(
+    aiohttp_client: Any,
+    settings: Any,
+    clock: Any,
+    db_pool: Any,
+    tmp_path: Path,
+    browser: Any,
+    shots: Path,
+) -> None:
+    """Issue 13, rules T8, T12, T14: a Suining use of 95万 + 0.33 元 with its 4万 reward is
+    settled at most 90% at the 2026-03-01 point and the rest at 2026-09-01 once the property
+    certificate is recorded; the city operator reads both parts on /ops/tickets, to the fen."""
+    from tests.e2e.test_ticket_after_use import CONDITIONS, post, record_all
+    from tests.e2e.tickets_world import WAN, isolated
+
+    t = await isolated(aiohttp_client, settings, clock, db_pool, tmp_path)
+    clock.now = shanghai(2025, 10, 9, 10)
+    office = await t.office(t.sn, [("B-1", "住宅", "100", "1500000")])
+    issuer = await t.issuer("chuanshan")
+    holder = new_id_number()
+    ticket_id = (await t.issue(issuer, t.agreement(t.sn, holder=holder)))["ticket"]["id"]
+    use_id = await t.use(
+        office, [ticket_id], "B-1", buyer=holder, price=150 * WAN, signed_on=date(2025, 10, 9),
+        amounts=[95 * WAN + 33],
+    )  # fmt: skip
+    clock.now = shanghai(2026, 3, 2, 9)
+    issuer = await t.issuer("chuanshan")
+    await record_all(t, use_id, issuer, "2026-02-28", CONDITIONS)
+    build = {"campaign_id": t.sn.id, "district": "chuanshan", "point": "2026-03-01"}
+    await post(t, "/v1/ticket-settlements", build, issuer, 201)
+    clock.now = shanghai(2026, 9, 2, 9)
+    issuer = await t.issuer("chuanshan")
+    await record_all(t, use_id, issuer, "2026-06-15", ("certificate",))
+    await post(t, "/v1/ticket-settlements", build | {"point": "2026-09-01"}, issuer, 201)
+    due = 95 * WAN + 33 + 4 * WAN  # T8: 100 m² x 400 元
+    first = due * 9 // 10  # at most 90%, rounded down to the fen
+
+    username = await staff_account(t.world, "city_operator")
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await context.new_page()
+    await sign_in_staff(page, base(t.world) + f"/ops/tickets?campaign={t.sn.id}", username)
+    rows = page.locator("#settlements-table tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text("2026-09-01")
+    await expect(rows.nth(0).locator(".batch-parts")).to_have_text(
+        f"留存款（产权证办妥后） {yuan(due - first)}"
+    )
+    await expect(rows.nth(1)).to_contain_text("2026-03-01")
+    await expect(rows.nth(1).locator(".batch-parts")).to_have_text(f"首付 {yuan(first)}")
+    whole = await report_row(page, "全市", t.sn.name)
+    head = await page.locator("#report-table thead th").all_inner_texts()
+    assert whole[head.index("应结算金额")] == yuan(due)
+    assert whole[head.index("政策性奖励")] == yuan(4 * WAN)
+    await page.screenshot(path=str(shots / "ops-tickets-suining-holdback.png"), full_page=True)
+    await axe_check(page, "ops tickets (Suining settlements)")
+    await context.close()
