@@ -470,6 +470,10 @@ class FamilyView:
     # balance + transferred = face value)
     transferred: tuple[Ticket, ...] = ()
     transferred_fen: int = 0
+    # T6 [choice], T9: the 90% test is the original's: what the whole family used (other
+    # holders' pieces too), and whether part of the family is held by someone else
+    family_used_fen: int = 0
+    shared: bool = False
 
 
 def _held_part(
@@ -551,4 +555,6 @@ def family_view(
         bonus=bonus,
         transferred=tuple(away),
         transferred_fen=sum(t.face_value_fen for t in away),
+        family_used_fen=sum(t.used_fen for t in family),
+        shared=len(held) < len(family),
     )

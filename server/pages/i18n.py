@@ -129,6 +129,12 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Once your uses reach {needed} of the face value, the balance may be paid out "
         "(used so far: {used}).",
     ),
+    "cashout_below_shared": (
+        "原房票（含已转让部分）累计使用达到原票面金额的 {needed} 后，可申请兑付您持有的结余"
+        "（目前共已使用 {used}）。",
+        "Once the uses of the original ticket, transferred pieces included, reach {needed} of "
+        "its face value, the balance you hold may be paid out (used so far: {used}).",
+    ),
     "bonus_reviewed": (
         "使用奖励 {amount}（票面金额的 {rate}），应于 {day} 前兑付。",
         "Usage bonus {amount} ({rate} of the face value), payable by {day}.",

@@ -165,7 +165,17 @@ async def test_the_wallet_pages_show_the_same_split(t: Tickets) -> None:
     assert '<dd class="ticket-balance">300,000.00 元</dd>' in text
     assert s["given"][1] in text
     assert s["kept"][1] not in text and s["original"] not in text
-    assert "已转让" not in text
+    assert "ticket-transfers" not in text and "已转让：" not in text  # no history line
+    # T6 [choice], T9: the 90% test is the original's: B's use counts in A's hint
+    office = await t.office(t.sn, [("A-1-1", "住宅", "95.5", "1200000")])
+    await t.use(
+        office, [s["given"][0]], "A-1-1", buyer=b.id_number, price=120 * WAN,
+        signed_on=date(2025, 10, 9), amounts=[27 * WAN],
+    )  # fmt: skip
+    page = await signed_in_citizen(t.world, a.id_number)
+    text = await (await page.get("/wallet")).text()
+    assert "原房票（含已转让部分）累计使用达到原票面金额的 90% 后" in text
+    assert "（目前共已使用 270,000.00 元）" in text
 
 
 async def test_a_transferred_pieces_balance_is_cashed_out_to_its_receiver_only(
