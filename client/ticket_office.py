@@ -202,6 +202,7 @@ class TicketReportRow(Struct, frozen=True):
     cashed_out_fen: int
     returned_fen: int
     expired_fen: int
+    balance_fen: int
     subsidy_fen: int
     reward_fen: int
     bonus_fen: int

@@ -526,6 +526,7 @@ MONEY_COLUMNS = (
     "cashed_out_fen",
     "returned_fen",
     "expired_fen",
+    "balance_fen",
     "subsidy_fen",
     "reward_fen",
     "bonus_fen",

@@ -686,10 +686,59 @@ class WalletClaim(Struct):
     expires_at: Timestamp
 
 
+class WalletTicketUse(Struct):
+    contract_no: str
+    signed_on: str
+    unit: str
+    amount_fen: fen("the ticket amount")  # type: ignore[valid-type]
+    subsidy_fen: fen("the purchase subsidy")  # type: ignore[valid-type]
+    reward_fen: fen("the policy reward")  # type: ignore[valid-type]
+    cancelled: bool
+
+
+class WalletTicketBonus(Struct):
+    amount_fen: fen("the usage bonus")  # type: ignore[valid-type]
+    rate_bp: int
+    reviewed: bool
+    review_on: str
+    due_by: str
+
+
+class WalletTicketPassedOn(Struct):
+    """Rule T3: a piece the holder passed to another person (history only, masked, X3)."""
+
+    number: str
+    face_value_fen: fen("the piece's face value")  # type: ignore[valid-type]
+    to: str
+    kind: Literal["transfer", "heir"]
+
+
+class WalletTicket(Struct):
+    """Rules T2, T3, T5-T10: a house ticket (and its pieces) as far as the holder holds it."""
+
+    campaign_id: str
+    numbers: list[str]
+    face_value_fen: fen("face value")  # type: ignore[valid-type]
+    balance_fen: fen("balance")  # type: ignore[valid-type]
+    used_fen: fen("used")  # type: ignore[valid-type]
+    cashed_out_fen: fen("cashed out")  # type: ignore[valid-type]
+    returned_fen: fen("returned")  # type: ignore[valid-type]
+    transferred_fen: fen("passed on")  # type: ignore[valid-type]
+    deadline: str
+    expired: bool
+    subsidy_fen: fen("subsidies")  # type: ignore[valid-type]
+    reward_fen: fen("rewards")  # type: ignore[valid-type]
+    cashout_due_fen: int | None
+    bonus: WalletTicketBonus | None
+    uses: list[WalletTicketUse]
+    transferred: list[WalletTicketPassedOn]
+
+
 class Wallet(Struct):
     vouchers: list[WalletVoucher]
     counts: dict[VoucherState, Count]
     claims: list[WalletClaim]
+    tickets: list[WalletTicket]  # issue 13: the house tickets held
 
 
 class QrToken(Struct):
@@ -1370,6 +1419,7 @@ class TicketReportRow(Struct):
     cashed_out_fen: Money
     returned_fen: Money
     expired_fen: Money
+    balance_fen: Money  # programme and district lines (a seller's: 0)
     subsidy_fen: Money
     reward_fen: Money
     bonus_fen: Money

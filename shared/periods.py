@@ -82,8 +82,11 @@ class WorkingCalendar:
         if not self.covers(day):
             raise WorkingCalendarMissing(
                 f"the working-day calendar covers {self.first_day} to {self.last_day}, "
-                f"not {day}: add that year's holidays to the campaign file",
+                f"not {day}: add {day.year}'s public holidays and make-up working days "
+                "(the State Council's notice) to the campaign file's [working_calendar] "
+                "and move its first_day/last_day to cover them",
                 day=day,
+                year=day.year,
                 first_day=self.first_day,
                 last_day=self.last_day,
             )

@@ -279,6 +279,7 @@ REPORT_COLUMNS: Mapping[str, str] = {
     "cashed_out_fen": "结余兑付金额",
     "returned_fen": "退回金额",
     "expired_fen": "过期未用金额",
+    "balance_fen": "结余金额",
     "subsidy_fen": "购房补贴",
     "reward_fen": "政策性奖励",
     "bonus_fen": "使用奖励",
@@ -300,6 +301,9 @@ class ReportRow:
     cashed_out_fen: int = 0
     returned_fen: int = 0
     expired_fen: int = 0
+    # what the tickets still hold (expired balances included): face - used - cashed out -
+    # returned; a seller's line has none
+    balance_fen: int = 0
     subsidy_fen: int = 0
     reward_fen: int = 0
     bonus_fen: int = 0
@@ -324,7 +328,8 @@ def ticket_report(
 ) -> tuple[ReportRow, ...]:
     """Rule T14: the programme's figures, for the whole programme, per issuing district and
     per seller: tickets issued (originals) and their face value, used, cashed out, returned,
-    expired unused balances (``on`` is after the deadline), subsidies, rewards, bonuses
+    expired unused balances (``on`` is after the deadline), the balances left (programme and
+    district lines: face value - used - cashed out - returned), subsidies, rewards, bonuses
     (``bonuses_fen`` by original ticket id), and what is due to and paid to the sellers
     (``paid_fen`` by (seller, contract number)). A use counts for the district of the
     ticket it draws on (its reward and settlement: of its first draw) [choice]."""
@@ -353,6 +358,7 @@ def ticket_report(
             cashed_out_fen=t.cashed_out_fen,
             returned_fen=t.returned_fen,
             expired_fen=expired,
+            balance_fen=t.balance_fen,
             bonus_fen=bonuses_fen.get(t.id, 0) if original else 0,
         )
     for u in uses:
@@ -382,6 +388,9 @@ SCOPE_NAMES: Mapping[str, str] = {"programme": "全市", "district": "区", "sel
 COUNT_COLUMNS = frozenset({"issued"})
 """Rule T14: the report's columns that count tickets; every other figure is money."""
 
+TICKET_COLUMNS = frozenset({"balance_fen"})
+"""Rule T14: figures of the tickets themselves, left blank on a seller's line."""
+
 
 def report_csv(rows: Iterable[ReportRow], names: Mapping[str, str]) -> str:
     """Rule T14: the report as CSV with Chinese headings, money in 元 with two decimals
@@ -393,7 +402,10 @@ def report_csv(rows: Iterable[ReportRow], names: Mapping[str, str]) -> str:
         cells: list[str] = [SCOPE_NAMES[row.scope], names.get(row.key, row.key)]
         for column in list(REPORT_COLUMNS)[2:]:
             value = getattr(row, column)
-            cells.append(str(value) if column in COUNT_COLUMNS else format_yuan(value))
+            if row.scope == "seller" and column in TICKET_COLUMNS:
+                cells.append("")
+            else:
+                cells.append(str(value) if column in COUNT_COLUMNS else format_yuan(value))
         writer.writerow(cells)
     return out.getvalue()
 
@@ -434,7 +446,9 @@ def published_transactions(uses: Iterable[TicketUse]) -> tuple[PublishedTransact
 
 @dataclass(frozen=True, slots=True)
 class FamilyView:
-    """Rules T2, T5-T10: what the holder's wallet shows for one ticket and its pieces."""
+    """Rules T2, T5-T10: what the holder's wallet shows for one ticket and its pieces.
+    Seen by a holder (``family_view(..., holder=)``), only the tickets that person holds
+    count; pieces they passed to someone else (T3) are listed in ``transferred`` only."""
 
     original_id: int
     numbers: tuple[str, ...]  # the numbers that hold value now
@@ -451,36 +465,86 @@ class FamilyView:
     cashout: CashoutQuote | None  # T9: due now, or None (``cashout_refusal`` says why)
     cashout_refusal: str | None
     bonus: BonusQuote | None  # T10: reviewed, or the forecast; None without a bonus
+    # T3: pieces split from the holder's ticket and passed to another person (history only;
+    # their face values are out of the holder's figures: used + cashed out + returned +
+    # balance + transferred = face value)
+    transferred: tuple[Ticket, ...] = ()
+    transferred_fen: int = 0
+    # T6 [choice], T9: the 90% test is the original's: what the whole family used (other
+    # holders' pieces too), and whether part of the family is held by someone else
+    family_used_fen: int = 0
+    shared: bool = False
+
+
+def _held_part(
+    family: Sequence[Ticket], holder: str | None
+) -> tuple[list[Ticket], list[Ticket], int]:
+    """Rule T3: the family's tickets ``holder`` holds, the pieces split from those and now
+    held by someone else, and the face value the holder's figures start from (the original's
+    if the holder holds it, else the sum of the pieces passed to them). ``holder`` None: the
+    whole family (the issuer's view)."""
+    original = original_of(family)
+    if holder is None:
+        return list(family), [], original.face_value_fen
+    held = [t for t in family if t.holder == holder]
+    ids = {t.id for t in held}
+    away = [t for t in family if t.holder != holder and t.parent_id in ids]
+    if original.id in ids:
+        return held, away, original.face_value_fen
+    tops = [t for t in held if t.parent_id not in ids]  # the pieces passed to this holder
+    return held, away, sum(t.face_value_fen for t in tops)
 
 
 def family_view(
-    campaign: TicketCampaign, family: Sequence[Ticket], uses: Iterable[TicketUse], on: date
+    campaign: TicketCampaign,
+    family: Sequence[Ticket],
+    uses: Iterable[TicketUse],
+    on: date,
+    *,
+    holder: str | None = None,
 ) -> FamilyView:
-    """Rules T2, T5-T10: the holder's view of a family on ``on`` (its uses among ``uses``)."""
+    """Rules T2, T5-T10: the view of a family on ``on`` (its uses among ``uses``): the whole
+    family for the issuer, or only what ``holder`` holds (T3: a piece transferred away is no
+    longer the transferor's; the receiver sees only the piece). The 90% and bonus tests stay
+    measured on the original ticket (T6 [choice]); the cash-out shown to a holder is the
+    balance they hold; the bonus is shown to the original's holder [choice]."""
     original = original_of(family)
-    ids = {t.id for t in family}
+    everything = list(uses)
+    held, away, face = _held_part(family, holder)
+    ids = {t.id for t in held}
+    family_ids = {t.id for t in family}
+    in_family = [u for u in everything if any(d.ticket_id in family_ids for d in u.draws)]
     mine = sorted(
-        (u for u in uses if any(d.ticket_id in ids for d in u.draws)),
+        (u for u in in_family if any(d.ticket_id in ids for d in u.draws)),
         key=lambda u: (u.signed_on, u.contract_no),
     )
     live = [u for u in mine if not u.cancelled]
-    last_purchase = max((u.signed_on for u in live), default=None)
+    family_live = [u for u in in_family if not u.cancelled]
+    last_purchase = max((u.signed_on for u in family_live), default=None)
+    cashout: CashoutQuote | None
     try:
-        cashout: CashoutQuote | None = cashout_quote(
-            campaign, family, last_purchase_on=last_purchase
-        )
+        cashout = cashout_quote(campaign, family, last_purchase_on=last_purchase)
         refusal = None
     except CashoutNotDue as exc:
         cashout, refusal = None, str(exc.details.get("reason"))
-    holding = [t for t in family if t.status in (TicketStatus.ACTIVE, TicketStatus.LOST)]
+    balance = sum(t.balance_fen for t in held)
+    if cashout is not None and holder is not None:
+        if balance:
+            cashout = dataclasses.replace(cashout, amount_fen=balance)
+        else:
+            cashout, refusal = None, "nothing_left"
+    bonus = bonus_quote(campaign, family, in_family, on)
+    if holder is not None and original.id not in ids:
+        bonus = None
+    holding = [t for t in held if t.status in (TicketStatus.ACTIVE, TicketStatus.LOST)]
     return FamilyView(
         original_id=original.id,
         numbers=tuple(t.number for t in holding),
-        face_value_fen=original.face_value_fen,
-        balance_fen=sum(t.balance_fen for t in family),
-        used_fen=sum(t.used_fen for t in family),
-        cashed_out_fen=sum(t.cashed_out_fen for t in family),
-        returned_fen=sum(t.returned_fen for t in family),
+        face_value_fen=face,
+        balance_fen=balance,
+        used_fen=sum(t.used_fen for t in held),
+        cashed_out_fen=sum(t.cashed_out_fen for t in held),
+        returned_fen=sum(t.returned_fen for t in held),
         deadline=original.deadline,
         expired=on > original.deadline,
         subsidy_fen=sum(d.subsidy_fen for u in live for d in u.draws if d.ticket_id in ids),
@@ -488,5 +552,9 @@ def family_view(
         uses=tuple(mine),
         cashout=cashout,
         cashout_refusal=refusal,
-        bonus=bonus_quote(campaign, family, mine, on),
+        bonus=bonus,
+        transferred=tuple(away),
+        transferred_fen=sum(t.face_value_fen for t in away),
+        family_used_fen=sum(t.used_fen for t in family),
+        shared=len(held) < len(family),
     )

@@ -203,6 +203,20 @@ async def batches(
     return [Batch(**dict(r)) for r in rows]
 
 
+async def kind_totals(conn: Conn, batch_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Rule T12: each batch's amount by line kind (full, first, holdback, clawback)."""
+    rows = await conn.fetch(
+        "SELECT settlement_id, kind, sum(amount_fen)::bigint AS fen "
+        "FROM ticket_settlement_lines WHERE settlement_id = ANY($1::bigint[]) "
+        "GROUP BY settlement_id, kind",
+        batch_ids,
+    )
+    out: dict[int, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["settlement_id"], {})[r["kind"]] = int(r["fen"])
+    return out
+
+
 async def lines(conn: Conn, batch_id: int) -> list[BatchLine]:
     rows = await conn.fetch(
         """

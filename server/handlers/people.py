@@ -32,7 +32,7 @@ from server.schemas import (
     TerminalSignIn,
     WalletQrQuery,
 )
-from server.services import claims, sign_in
+from server.services import claims, sign_in, ticket_wallet
 from server.services import wallet as wallets
 from server.settings import SERVICE_ISSUER, Settings
 from server.web import CLOCK, SETTINGS, TZ, preferred_media, read_body_as, read_query
@@ -258,6 +258,7 @@ async def wallet(request: web.Request) -> web.Response:
     assert me.citizen_id is not None
     tz = request.app[TZ]
     found = await wallets.wallet(ports_of(request), me.citizen_id)
+    cards = await ticket_wallet.ticket_cards(ports_of(request), me.citizen_id)  # issue 13
     standing = found.participation
     participation: dict[str, Any] = {"status": standing.status if standing else "active"}
     if standing is not None and standing.status == "revoked":
@@ -292,8 +293,61 @@ async def wallet(request: web.Request) -> web.Response:
                 }
                 for c in found.claims
             ],
+            "tickets": [ticket_card_json(card) for card in cards],
         }
     )
+
+
+def ticket_card_json(card: ticket_wallet.TicketCard) -> dict[str, Any]:
+    """Rules T2, T3, T5-T10: one of the holder's tickets (with its pieces) as the wallet
+    shows it: only what the holder holds; pieces passed to another person as history, the
+    receiver masked (X3)."""
+    v = card.view
+    return {
+        "campaign_id": card.campaign.id,
+        "numbers": list(v.numbers or card.held),
+        "face_value_fen": v.face_value_fen,
+        "balance_fen": v.balance_fen,
+        "used_fen": v.used_fen,
+        "cashed_out_fen": v.cashed_out_fen,
+        "returned_fen": v.returned_fen,
+        "transferred_fen": v.transferred_fen,
+        "deadline": v.deadline.isoformat(),
+        "expired": v.expired,
+        "subsidy_fen": v.subsidy_fen,
+        "reward_fen": v.reward_fen,
+        "cashout_due_fen": v.cashout.amount_fen if v.cashout else None,
+        "bonus": None
+        if v.bonus is None
+        else {
+            "amount_fen": v.bonus.amount_fen,
+            "rate_bp": v.bonus.rate_bp,
+            "reviewed": v.bonus.reviewed,
+            "review_on": v.bonus.review_on.isoformat(),
+            "due_by": v.bonus.due_by.isoformat(),
+        },
+        "uses": [
+            {
+                "contract_no": u.contract_no,
+                "signed_on": u.signed_on.isoformat(),
+                "unit": u.unit,
+                "amount_fen": u.amount_fen,
+                "subsidy_fen": u.subsidy_fen,
+                "reward_fen": u.reward_fen,
+                "cancelled": u.cancelled,
+            }
+            for u in v.uses
+        ],
+        "transferred": [
+            {
+                "number": p.number,
+                "face_value_fen": p.face_value_fen,
+                "to": card.receivers.get(p.id, ""),
+                "kind": "transfer" if p.transfers else "heir",
+            }
+            for p in v.transferred
+        ],
+    }
 
 
 # what GET /v1/wallet/qr answers, by media type, in the server's order of preference

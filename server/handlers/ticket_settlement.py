@@ -112,6 +112,7 @@ def report_body(found: Report) -> dict[str, Any]:
                 "cashed_out_fen": r.cashed_out_fen,
                 "returned_fen": r.returned_fen,
                 "expired_fen": r.expired_fen,
+                "balance_fen": r.balance_fen,
                 "subsidy_fen": r.subsidy_fen,
                 "reward_fen": r.reward_fen,
                 "bonus_fen": r.bonus_fen,

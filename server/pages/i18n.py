@@ -105,6 +105,15 @@ _WORDS: dict[str, tuple[str, str]] = {
     "used_amount": ("已使用", "Used"),
     "cashed_out": ("已兑付结余", "Balance paid out"),
     "ticket_returned": ("已退回", "Returned"),
+    "ticket_transferred": ("已转让", "Passed on"),
+    "ticket_passed_on": (
+        "已转让：房票 {no}，{amount}，受让人 {who}",
+        "Transferred: ticket {no}, {amount}, to {who}",
+    ),
+    "ticket_passed_to_heir": (
+        "已由继承人承继：房票 {no}，{amount}，继承人 {who}",
+        "Passed to an heir: ticket {no}, {amount}, to {who}",
+    ),
     "subsidy": ("购房补贴", "Purchase subsidy"),
     "reward": ("政策性奖励", "Policy reward"),
     "ticket_deadline": ("使用期限至 {day}（当日 24 时止）", "Use by {day} (until midnight)"),
@@ -122,6 +131,12 @@ _WORDS: dict[str, tuple[str, str]] = {
         "累计使用达到票面金额的 {needed} 后，可申请兑付结余（目前已使用 {used}）。",
         "Once your uses reach {needed} of the face value, the balance may be paid out "
         "(used so far: {used}).",
+    ),
+    "cashout_below_shared": (
+        "原房票（含已转让部分）累计使用达到原票面金额的 {needed} 后，可申请兑付您持有的结余"
+        "（目前共已使用 {used}）。",
+        "Once the uses of the original ticket, transferred pieces included, reach {needed} of "
+        "its face value, the balance you hold may be paid out (used so far: {used}).",
     ),
     "bonus_reviewed": (
         "使用奖励 {amount}（票面金额的 {rate}），应于 {day} 前兑付。",

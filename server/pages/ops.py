@@ -18,7 +18,7 @@ from server.handlers.ports import ports_of
 from server.pages.i18n import WORDS, language
 from server.pages.session import page, render
 from server.services import dashboard as dashboards
-from server.web import CAMPAIGNS, CLOCK, TZ
+from server.web import CAMPAIGNS, CLOCK, TICKET_CAMPAIGNS, TZ
 from shared.errors import InvalidDate
 from shared.settlement import parse_month
 
@@ -60,6 +60,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
             "d": found,
             "campaigns": sorted(request.app[CAMPAIGNS].keys()),
             "chart_query": urlencode(query),
+            "has_tickets": bool(request.app[TICKET_CAMPAIGNS]),  # issue 13: a link to them
         },
     )
 

@@ -20,6 +20,7 @@ from shared.errors import InvalidDate, InvalidRequest
 from shared.ticket_payouts import payment_due, report_csv
 
 VIEWERS = (Role.CITY_OPERATOR, Role.AUDITOR, Role.TICKET_ISSUER, Role.HOUSING_BUREAU)
+LINE_KINDS = ("full", "first", "holdback", "clawback")  # T12: a batch's parts, in this order
 
 
 async def _report(request: web.Request) -> Report:
@@ -44,6 +45,7 @@ async def tickets(request: web.Request) -> web.StreamResponse:
     ports, me = ports_of(request), principal_of(request)
     campaign = found.campaign
     batches = await ticket_settlement.listed(ports, me, campaign.id, None)
+    kinds = await ticket_settlement.kinds_of(ports, batches)
     payouts, numbers = await ticket_after_use.payouts(ports, me, campaign.id, unpaid_only=True)
     return render(
         request,
@@ -51,7 +53,8 @@ async def tickets(request: web.Request) -> web.StreamResponse:
         {
             "r": found,
             "programmes": sorted(request.app[TICKET_CAMPAIGNS].values(), key=lambda c: c.id),
-            "batches": [(b, payment_due(campaign, b.point)) for b in batches],
+            "batches": [(b, payment_due(campaign, b.point), kinds.get(b.id, {})) for b in batches],
+            "line_kinds": LINE_KINDS,
             "payouts": [(p, numbers.get(p.original_id, "")) for p in payouts],
             "district_name": campaign.districts[found.district].name if found.district else "",
         },

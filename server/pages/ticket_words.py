@@ -14,6 +14,7 @@ _ENGLISH_COLUMNS = {
     "cashed_out_fen": "Cashed out",
     "returned_fen": "Returned",
     "expired_fen": "Expired unused",
+    "balance_fen": "Balance left",
     "subsidy_fen": "Purchase subsidies",
     "reward_fen": "Policy rewards",
     "bonus_fen": "Usage bonuses",
@@ -23,6 +24,12 @@ _ENGLISH_COLUMNS = {
 
 WORDS: dict[str, tuple[str, str]] = {
     "tickets_ops": ("房票看板", "House tickets"),
+    "to_tickets": (
+        "房票看板（核发、使用、兑付、结算）",
+        "House tickets (issued, used, paid out, settled)",
+    ),
+    "table_of": ("{t}：表格（可左右滚动）", "{t}: table (scrolls sideways)"),
+    "to_vouchers": ("返回消费券看板", "Back to the vouchers' dashboard"),
     "programme": ("房票项目", "Programme"),
     "on_day": ("统计日期", "As of"),
     "ticket_report": ("房票统计（T14）", "Report (T14)"),
@@ -33,6 +40,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "ticket_settlements": ("开发企业结算（T12）", "Settlements with the sellers (T12)"),
     "point": ("结算点", "Point"),
     "payment_due": ("付款期限", "Pay by"),
+    "batch_parts": ("构成（T12）", "Parts (T12)"),
+    "line_full": ("全额", "In full"),
+    "line_first": ("首付", "First payment"),
+    "line_holdback": ("留存款（产权证办妥后）", "Holdback (after the property certificate)"),
+    "line_clawback": ("追回", "Clawed back"),
     "ticket_payouts": ("待兑付（T9、T10）", "Payouts to holders (T9, T10)"),
     "ticket_number": ("房票编号", "Ticket"),
     "payout_kind": ("类型", "Kind"),

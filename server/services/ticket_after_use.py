@@ -26,7 +26,15 @@ from server.services.ticket_issuance import (
     ticket_file,
     today_of,
 )
-from shared.errors import Conflict, Forbidden, InvalidDate, InvalidRequest, NotFound, Refused
+from shared.errors import (
+    CashoutNotDue,
+    Conflict,
+    Forbidden,
+    InvalidDate,
+    InvalidRequest,
+    NotFound,
+    Refused,
+)
 from shared.house_tickets import (
     CancelElection,
     Ticket,
@@ -213,8 +221,10 @@ async def cashout(
     ports: Ports, me: Principal, ticket_id: int, *, application_no: str
 ) -> TicketFile:
     """Rule T9: the holder's application granted once the family's uses reach 90% of the
-    original face value: every balance left on the family is paid in money, without interest
-    (Suining within 6 months of the last purchase); the payment follows (``pay``)."""
+    original face value: every balance left on the family's tickets the applicant holds is
+    paid in money, without interest (Suining within 6 months of the last purchase); a piece
+    transferred to another person (T3) is that person's to apply for; the payment follows
+    (``pay``)."""
 
     async def attempt(conn: Conn) -> TicketFile:
         found = (await tickets_db.read_tickets(conn, [ticket_id])).get(ticket_id)
@@ -226,7 +236,11 @@ async def cashout(
         uses = await tickets_db.programme_uses(conn, campaign.id, ticket_ids=[t.id for t in family])
         live = [u.signed_on for _, u in uses if not u.cancelled]
         quote = cashout_quote(campaign, family, last_purchase_on=max(live, default=None))
-        for before, after in zip(family, apply_cashout(family), strict=True):
+        held = [t for t in family if t.holder == found.holder]  # T3: the applicant's own
+        amount = sum(t.balance_fen for t in held)
+        if amount == 0:
+            raise CashoutNotDue("the applicant holds no balance here", reason="nothing_left")
+        for before, after in zip(held, apply_cashout(held), strict=True):
             if before.balance_fen:
                 await tickets_db.write_act(
                     conn,
@@ -242,7 +256,7 @@ async def cashout(
             campaign_id=campaign.id,
             original_id=quote.original_id,
             kind="cashout",
-            amount_fen=quote.amount_fen,
+            amount_fen=amount,
             rate_bp=None,
             due_by=quote.due_by,
             decided_on=today_of(ports, campaign),

@@ -166,6 +166,16 @@ async def listed(
         return await db.batches(conn, campaign_id=campaign_id, district=district)
 
 
+async def kinds_of(ports: Ports, batches: list[Batch]) -> dict[int, dict[str, int]]:
+    """Rule T12: what each of ``batches`` (as ``listed`` gave them) pays by kind: in full
+    (Shangqiu), the first part and the holdback released after the property certificate
+    (Suining's 90/10), and clawbacks (T11)."""
+    if not batches:
+        return {}
+    async with ports.pool.acquire() as conn:
+        return await db.kind_totals(conn, [b.id for b in batches])
+
+
 async def take_step(
     ports: Ports, me: Principal, batch_id: int, step: str, note: str | None
 ) -> BatchView:

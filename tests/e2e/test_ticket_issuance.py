@@ -286,6 +286,30 @@ async def test_a_lost_suining_ticket_is_reissued_ten_working_days_after_the_noti
     assert [e["act"] for e in (await r.json())["events"]] == ["issue", "lost", "reissue"]
 
 
+async def test_a_loss_past_the_working_calendar_is_refused_asking_for_the_year(
+    t: Tickets, clock: Clock
+) -> None:
+    # T13: the calendar of suining-chuanshan-2025 ends 2026-12-31 (2027's 国务院办公厅 notice
+    # is not out); a notice whose 10th working day falls in 2027 is refused, not guessed,
+    # telling the operator to add the year, and writes nothing; one ending on 12-31 is taken
+    clock.now = shanghai(2026, 8, 31, 10)  # the programme's last issuance day (T1)
+    made = await t.issue(await t.issuer("chuanshan"), t.agreement(SN))
+    ticket_id = made["ticket"]["id"]
+    clock.now = shanghai(2026, 12, 18, 10)
+    issuer = await t.issuer("chuanshan")
+    path = f"/v1/tickets/{ticket_id}/loss"
+    body = {"newspaper": "遂宁日报", "published_on": "2026-12-18"}
+    answer = await refused(t, path, body, issuer, 422, "working_calendar_missing")
+    assert answer["details"]["last_day"] == "2026-12-31"
+    assert answer["details"]["year"] == 2027
+    assert "add 2027's public holidays" in answer["message"]
+    assert "[working_calendar]" in answer["message"]
+    r = await t.client.get(f"/v1/tickets/{ticket_id}", headers=issuer)
+    assert (await r.json())["ticket"]["status"] == "active"  # not reported lost
+    lost = await act(t.client, path, body | {"published_on": "2026-12-17"}, issuer)
+    assert lost["replacement_opens_on"] == "2026-12-31"  # the calendar's last day
+
+
 async def test_a_ticket_issued_in_error_is_voided_before_any_use(t: Tickets) -> None:
     # T1: voided on the issuer's decision; its value leaves the programme
     issuer = await t.issuer("shifanqu")

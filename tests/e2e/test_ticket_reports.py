@@ -153,3 +153,17 @@ async def test_the_operators_page_shows_the_report_in_chinese(t: Tickets) -> Non
     assert "Tickets issued" in await r.text()
     shop, _ = await signed_in_staff(t.world, "auditor")
     assert (await shop.get(f"/ops/tickets?campaign={t.sq.id}&on=2024-13-01")).status == 400
+
+
+async def test_the_dashboard_leads_the_city_and_the_auditor_to_the_tickets(t: Tickets) -> None:
+    # T14, X2: the city and the auditor reach /ops/tickets from /ops, and back; a district
+    # operator (no reader of tickets) is not led there
+    for role in ("city_operator", "auditor"):
+        page, _ = await signed_in_staff(t.world, role)
+        r = await page.get("/ops")
+        assert r.status == 200, await r.text()
+        assert 'id="to-tickets" href="/ops/tickets"' in await r.text()
+        assert 'id="to-vouchers" href="/ops"' in await (await page.get("/ops/tickets")).text()
+    page, _ = await signed_in_staff(t.world, "district_operator", district="dongchangfu")
+    assert "/ops/tickets" not in await (await page.get("/ops")).text()
+    assert (await page.get("/ops/tickets")).status == 403

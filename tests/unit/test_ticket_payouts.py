@@ -271,6 +271,7 @@ def test_the_report_adds_up_per_programme_district_and_seller() -> None:
         used_fen=90 * WAN,
         cashed_out_fen=10 * WAN,
         expired_fen=50 * WAN,  # b expired on 2025-02-28 unused
+        balance_fen=50 * WAN,  # b's, expired but still held: face - used - cashed out
         subsidy_fen=9 * WAN,
         settlement_due_fen=99 * WAN,
         settlement_paid_fen=66 * WAN,
@@ -282,6 +283,7 @@ def test_the_report_adds_up_per_programme_district_and_seller() -> None:
         66 * WAN,
     )
     assert (dev2.used_fen, dev2.subsidy_fen, dev2.issued) == (30 * WAN, 3 * WAN, 0)
+    assert dev1.balance_fen == dev2.balance_fen == 0  # a seller holds no ticket
     assert set(REPORT_COLUMNS) == set(vars_of(programme))
 
 

@@ -86,3 +86,12 @@ def test_a_day_beyond_the_calendars_data_is_refused_not_guessed() -> None:
     with pytest.raises(WorkingCalendarMissing) as info:
         cal.add_working_days(date(2026, 12, 24), 10)
     assert info.value.details["last_day"] == "2026-12-31"
+    assert info.value.details["year"] == 2027
+    # the operator is told what to do: add the year to the file, not a guess
+    assert "add 2027's public holidays" in info.value.message
+    assert "[working_calendar]" in info.value.message
+    with pytest.raises(WorkingCalendarMissing):
+        cal.is_working_day(date(2027, 1, 1))
+    with pytest.raises(WorkingCalendarMissing):
+        cal.is_working_day(date(2024, 12, 31))  # before first_day too
+    assert cal.add_working_days(date(2026, 12, 17), 10) == date(2026, 12, 31)  # the last day

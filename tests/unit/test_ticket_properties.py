@@ -19,15 +19,19 @@ from shared.house_tickets import (
     TicketUse,
     apply_use,
     cancel_use,
+    least_share_fen,
     quote_use,
     return_balance,
     reward_for,
     split_ticket,
+    transfer_ticket,
 )
 from shared.periods import add_months, month_number
 from shared.ticket_campaign import TicketCampaign
-from shared.ticket_payouts import apply_cashout, cashout_quote
-from tests.unit.ticket_helpers import SN, SQ, WAN, at, contract, issue, listing
+from shared.ticket_payouts import FamilyView, apply_cashout, cashout_quote, family_view
+from tests.unit.ticket_helpers import HOLDER, SN, SQ, WAN, at, contract, issue, listing
+
+OTHER = "holder-2"  # the person a piece is transferred to (T3)
 
 SQ_FIRST, SQ_LAST = SQ.issuance_opens, SQ.issuance_closes
 MONTH_ENDS = [
@@ -226,3 +230,84 @@ def test_civil_code_months_agree_with_counting_them_one_by_one(
     while day > add_months(start, k):
         k += 1
     assert month_number(start, day) == k
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    issued=st.dates(SN.issuance_opens, SN.issuance_closes - timedelta(days=1)),
+    face=st.integers(1000, 500 * WAN),
+    cuts=st.lists(st.integers(1, 999), min_size=1, max_size=2, unique=True),
+    which=st.integers(0, 2),
+    # in ‰ of each piece's balance; a use is at least 90% of its piece (T6)
+    spent=st.lists(st.one_of(st.integers(880, 1000), st.integers(0, 1000)), min_size=3, max_size=3),
+)
+def test_each_holders_wallet_adds_up_after_a_piece_is_transferred(
+    issued: date, face: int, cuts: list[int], which: int, spent: list[int]
+) -> None:
+    # T3, T6, T9: a piece transferred away leaves the transferor's figures; each holder's
+    # used + cashed out + returned + balance (+ passed on) is their face value; together the
+    # two wallets hold exactly the family's balance and uses; the cash-outs due add up
+    t = issue(SN, issued, face=face)
+    bounds = [0, *sorted(face * c // 1000 for c in cuts), face]
+    amounts = [b - a for a, b in itertools.pairwise(bounds) if b > a]
+    if len(amounts) < 2:
+        return
+    ids = list(range(2, 2 + len(amounts)))
+    parent, pieces = split_ticket(
+        SN, t, amounts=amounts, numbers=[f"P{i}" for i in ids], piece_ids=ids, now=at(issued)
+    )
+    given_away = pieces[which % len(pieces)]
+    moved = transfer_ticket(
+        SN,
+        given_away,
+        to_holder=OTHER,
+        to_household=frozenset({OTHER}),
+        home_in_city=True,
+        all_members_signed=True,
+        notary_no="GZ-1",
+        now=at(issued),
+    )
+    family = [parent, *(moved if x.id == moved.id else x for x in pieces)]
+    uses: list[TicketUse] = []
+    for n, (piece, share) in enumerate(zip(list(family[1:]), spent, strict=False)):
+        amount = piece.balance_fen * share // 1000
+        if amount < least_share_fen(piece.face_value_fen, SN.split.min_use_bp) or not amount:
+            continue  # T6: below 90% of the piece: no use
+        buyer = piece.holder
+        q = quote_use(
+            SN,
+            [piece],
+            listing(SN, price=10 * amount + 10 * WAN, seller="dev-1"),
+            contract(issued, no=f"WQ-{n}", price=10 * amount + 10 * WAN, buyer=buyer),
+            at(issued),
+            [amount],
+        )
+        (after,), done = apply_use(q, [piece], at(issued))
+        family = [after if x.id == after.id else x for x in family]
+        uses.append(done)
+    mine = family_view(SN, family, uses, issued, holder=HOLDER)
+    theirs = family_view(SN, family, uses, issued, holder=OTHER)
+    whole = family_view(SN, family, uses, issued)
+
+    def accounted(v: FamilyView) -> int:
+        return v.used_fen + v.cashed_out_fen + v.returned_fen + v.balance_fen + v.transferred_fen
+
+    assert accounted(mine) == mine.face_value_fen == face
+    assert accounted(theirs) == theirs.face_value_fen == given_away.face_value_fen
+    assert mine.transferred_fen == given_away.face_value_fen
+    assert [p.id for p in mine.transferred] == [given_away.id]
+    assert theirs.transferred == () and theirs.numbers in ((), (given_away.number,))
+    assert given_away.number not in mine.numbers
+    assert mine.balance_fen + theirs.balance_fen == whole.balance_fen
+    assert mine.used_fen + theirs.used_fen == whole.used_fen
+    assert {u.contract_no for u in mine.uses} | {u.contract_no for u in theirs.uses} == {
+        u.contract_no for u in whole.uses
+    }
+    assert not {u.contract_no for u in mine.uses} & {u.contract_no for u in theirs.uses}
+    assert theirs.bonus is None  # T10 [choice]: the original's holder's
+    event(f"pieces {len(pieces)}, uses {len(uses)}, cash-out due {whole.cashout is not None}")
+    if whole.cashout is not None:
+        due = [v.cashout.amount_fen for v in (mine, theirs) if v.cashout is not None]
+        assert sum(due) == whole.cashout.amount_fen
+    else:
+        assert mine.cashout is None and theirs.cashout is None
