@@ -22,6 +22,7 @@ from terminal.app import TerminalApp
 from terminal.config import TerminalConfig
 from terminal.documents import LOCAL_TZ
 from terminal.screens.sales import SalesScreen
+from terminal.screens.tickets import TicketChoice
 from tests.e2e.conftest import Citizen
 from tests.e2e.test_ticket_till import WAN, sales_office, ticket_for
 from tests.terminal.conftest import (
@@ -177,7 +178,8 @@ async def test_a_used_contract_is_refused_in_words_and_the_code_is_kept(
 async def test_f7_draws_on_the_holders_other_ticket(
     world: World, office_config: TerminalConfig, open_app: MakeApp
 ) -> None:
-    # rules T2, T6: the earliest-expiring ticket first; F7 quotes the holder's other one
+    # rules T2, T6: the earliest-expiring ticket first; F7 lists the holder's tickets, the
+    # other one chosen instead (Space unticks the first, Down, Space ticks the other, Enter)
     holder, first = await holder_with_ticket(world)
     later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
     app = open_app(office_config)
@@ -190,6 +192,9 @@ async def test_f7_draws_on_the_holders_other_ticket(
         assert screen.quote is not None and screen.quote.lines[0].number == first.number
         assert "f7" in app.active_bindings
         await pilot.press("f7")
+        await settle(pilot)
+        assert isinstance(app.screen, TicketChoice)
+        await pilot.press("space", "down", "space", "enter")
         await settle(pilot)
         assert screen.quote is not None and screen.quote.lines[0].number == later.number
         assert "余额 500,000.00 元" in shown(screen, "#range")
