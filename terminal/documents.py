@@ -295,7 +295,7 @@ def _long_line(label: str, value: str, width: int) -> str:
     """A label and a value that may be wider than the paper: the value on lines of its own."""
     if display_width(pad(label, 10) + value) <= width:
         return _line(label, value, width)
-    return "\n".join([label, *(pad(p, width, right=True) for p in _chunks(value, width))])
+    return "\n".join([label, *_chunks(value, width)])
 
 
 def _centred(text: str, width: int) -> str:
