@@ -137,12 +137,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "tickets.none": ("请至少选一张房票（空格选中）。", "Tick at least one ticket (Space)."),
     "sales.quote.holder.several": (
-        "持票人 {masked} · 合并使用 {n} 张房票（先到期的先用）",
-        "Holder {masked} · {n} tickets combined (the earliest expiring first)",
+        "持票人 {masked} · {n} 张合并 · 可用 {low} 至 {high} 元",
+        "Holder {masked} · {n} tickets · this contract may use {low} to {high} 元",
     ),
     "sales.quote.draw": (
-        "  {number}（至 {deadline}）余额 {balance} 元 → 本次 {amount} 元，补贴 {subsidy} 元",
-        "  {number} (to {deadline}) balance {balance} 元 → pays {amount} 元, subsidy {subsidy} 元",
+        "  {number} · 余额 {balance} 元 → 本次支付 {amount} 元",
+        "  {number} · balance {balance} 元 → pays {amount} 元",
     ),
     "sales.quote.unconfirmed": ("待确认", "unconfirmed"),
     "sales.amount.split": (

@@ -493,7 +493,8 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
         if q is None:
             for line in (holder, span, still_line, subsidy, pays, draws):
                 line.update("")
-            draws.display = False
+            draws.display, span.display = False, True
+            self.set_class(False, "-combined")
             return
         first = q.lines[0]
         if len(q.lines) == 1:
@@ -505,34 +506,40 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
                     deadline=first.deadline,
                 )
             )
-        else:  # rule T6: combined, each ticket's part on its own line
+        else:  # rule T6: combined, each ticket's balance and part on its own line
             holder.update(
-                self.t("sales.quote.holder.several", masked=q.holder.masked_id, n=len(q.lines))
+                self.t(
+                    "sales.quote.holder.several",
+                    masked=q.holder.masked_id,
+                    n=len(q.lines),
+                    low=yuan(sum(line.min_fen for line in q.lines)),
+                    high=yuan(sum(line.max_fen for line in q.lines)),
+                )
             )
         draws.display = len(q.lines) > 1
+        self.set_class(len(q.lines) > 1, "-combined")  # a line a ticket: room made above
         draws.update(
             "\n".join(
                 self.t(
                     "sales.quote.draw",
                     number=line.number,
-                    deadline=line.deadline,
                     balance=yuan(line.balance_fen),
                     amount=yuan(line.amount_fen)
                     if self.pending is None
                     else self.t("sales.quote.unconfirmed"),
-                    subsidy=yuan(line.subsidy_fen),
                 )
                 for line in q.lines
             )
             if len(q.lines) > 1
             else ""
         )
+        span.display = len(q.lines) == 1  # combined: the range is on the holder's line
         span.update(
             self.t(
                 "sales.quote.range",
-                balance=yuan(sum(line.balance_fen for line in q.lines)),
-                low=yuan(sum(line.min_fen for line in q.lines)),
-                high=yuan(sum(line.max_fen for line in q.lines)),
+                balance=yuan(first.balance_fen),
+                low=yuan(first.min_fen),
+                high=yuan(first.max_fen),
             )
         )
         still = sum(line.still_to_use_fen for line in q.lines)  # T6: Shangqiu's 90% in total

@@ -326,16 +326,13 @@ async def test_two_tickets_combined_on_one_contract_each_paying_its_part(
             (first.number, 100 * WAN),
             (later.number, 20 * WAN),
         ]
-        assert "合并使用 2 张房票" in shown(screen, "#holder")
+        assert "2 张合并 · 可用 0.02 至 1,363,636.37 元" in shown(screen, "#holder")
         draws = shown(screen, "#draws").splitlines()
-        assert draws[0].strip() == (
-            f"{first.number}（至 2026-12-20）余额 1,000,000.00 元 → "
-            "本次 1,000,000.00 元，补贴 100,000.00 元"
+        assert (
+            draws[0].strip() == f"{first.number} · 余额 1,000,000.00 元 → 本次支付 1,000,000.00 元"
         )
-        assert draws[1].strip() == (
-            f"{later.number}（至 2026-12-25）余额 500,000.00 元 → "
-            "本次 200,000.00 元，补贴 20,000.00 元"
-        )
+        assert draws[1].strip() == f"{later.number} · 余额 500,000.00 元 → 本次支付 200,000.00 元"
+        assert "购房补贴 10%，120,000.00 元" in shown(screen, "#subsidy")  # T7: on both
         # 150 万 - 120 万 - 12 万 subsidy
         assert "房票支付 1,200,000.00 元 · 购房人还需支付 180,000.00 元" in shown(screen, "#pays")
         await pilot.press("f9")
