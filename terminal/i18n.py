@@ -123,7 +123,6 @@ TEXTS: dict[str, tuple[str, str]] = {
         "? Still asking the server for the outcome… (try {n}, at most {s} s). Do not rescan.",
     ),
     "sales.busy": ("正在办理当前合同，请稍候。", "This contract is being processed; wait."),
-    "sales.one_ticket": ("持票人只有这一张可用房票。", "The holder has no other ticket to use."),
     "key.tickets": ("选票", "Tickets"),
     "key.choose": ("确定", "Use these"),
     "tickets.title": ("持票人的房票", "The holder's tickets"),

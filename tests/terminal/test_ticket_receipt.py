@@ -2,19 +2,23 @@
 the programme, the developer and its office, the contract and unit, the holder and the
 buyer masked (X3), each ticket drawn with the balance it has left, the subsidy (T7) or the
 reward (T8), what the buyer still pays, the use id and Shanghai's time; exact to the fen, on
-58 and 80 mm paper, in GB18030 on an ESC/POS printer. No server here."""
+58 and 80 mm paper, in GB18030 on an ESC/POS printer. And the amount asked, drawn on
+combined tickets (T6). No server here."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from msgspec.structs import replace
 
 from shared.idnumber import mask_id_number
 from terminal.config import Lang
 from terminal.documents import display_width, ticket_receipt_of, ticket_receipt_text
+from terminal.i18n import tr
 from terminal.printing import CHINESE_ON
-from tests.terminal.data import BUYER_ID, TICKET_USE
+from terminal.screens.sales import AmountNotSplit, split_amount
+from tests.terminal.data import BUYER_ID, COMBINED_QUOTE, TICKET_USE
 from tests.terminal.test_printing import printed
 
 PROGRAMME = "商丘市中心城区房屋征收补偿房票安置"
@@ -124,3 +128,32 @@ def test_printed_in_gb18030_in_the_printers_chinese_mode() -> None:
     assert "房票使用凭证".encode("gb18030") in body
     assert "  本次使用         200,000.00 元".encode("gb18030") in body
     assert "房票使用凭证".encode() not in out  # not UTF-8
+
+
+# --- the amount asked, drawn on combined tickets (rule T6) -----------------------------------
+
+
+def test_an_amount_is_drawn_on_combined_tickets_in_their_order() -> None:
+    first, second = COMBINED_QUOTE.lines
+    assert split_amount(120_000_000, COMBINED_QUOTE.lines) == (100_000_000, 20_000_000)
+    assert split_amount(136_363_637, COMBINED_QUOTE.lines) == (100_000_000, 36_363_637)
+    with pytest.raises(AmountNotSplit) as too_much:  # more than both allow
+        split_amount(136_363_638, COMBINED_QUOTE.lines)
+    assert too_much.value.key == "sales.amount.split"
+    assert too_much.value.values == {"want": "1,363,636.38", "high": "1,363,636.37"}
+    with pytest.raises(AmountNotSplit) as too_little:  # the first pays all: nothing left
+        split_amount(100_000_000, COMBINED_QUOTE.lines)
+    assert too_little.value.key == "sales.amount.fewer"
+    assert too_little.value.values["number"] == second.number
+    # Suining: each use at least 90% of the ticket it draws on (T6)
+    suining = (replace(first, min_fen=90_000_000), replace(second, min_fen=45_000_000))
+    with pytest.raises(AmountNotSplit) as below:
+        split_amount(130_000_000, suining)
+    assert below.value.values == {
+        "want": "1,300,000.00",
+        "number": second.number,
+        "low": "450,000.00",
+    }
+    assert tr("sales.amount.fewer", "zh", **below.value.values) == (
+        "1,300,000.00 元用不到房票 FP-2025-000002（每张至少 450,000.00 元）：请取消选中它。"
+    )
