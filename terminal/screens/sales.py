@@ -145,7 +145,7 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
         server's pick, the earliest-expiring one)."""
         self.held: tuple[HeldTicket, ...] = ()  # the holder's tickets, as the last quote said
         self.receipt: TicketReceiptData | None = None  # the last use's, for F7
-        self.receipt_printed = False  # printed once already: F7 prints a reprint
+        self.receipt_printed = False  # on paper once already: F7 shows it as a reprint
         self._filling = False  # the form is being set by the screen itself, not typed
 
     # -- the form -------------------------------------------------------------------------
@@ -693,7 +693,6 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
         self.say(f"{text} {self.t('sales.receipt.hint')}", "ok")
         self.till.tell(text, title=self.t("title.ok"))
         if self.till.has_printer:  # printed at once when a printer is set up, as a bill's
-            self.receipt_printed = True
             self.action_receipt(auto_print=True)
 
     def _receipt_of(self, use: TicketUse, buyer_id: str | None) -> TicketReceiptData:
@@ -720,8 +719,15 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
             return
         from terminal.screens.receipt import TicketReceiptScreen
 
-        data = self.receipt if auto_print else replace(self.receipt, reprint=self.receipt_printed)
-        self.app.push_screen(TicketReceiptScreen(data, auto_print=auto_print))
+        shown = TicketReceiptScreen(
+            replace(self.receipt, reprint=self.receipt_printed), auto_print=auto_print
+        )
+
+        def closed(_: None) -> None:
+            if shown.printed:  # on paper once: any later print is a reprint
+                self.receipt_printed = True
+
+        self.app.push_screen(shown, callback=closed)
 
     @on(TicketUseFailed)
     def _use_failed(self, message: TicketUseFailed) -> None:
