@@ -25,7 +25,7 @@ from terminal.documents import LOCAL_TZ
 from terminal.screens.receipt import TicketReceiptScreen
 from terminal.screens.sales import SalesScreen
 from terminal.screens.tickets import TicketChoice
-from tests.e2e.conftest import Citizen
+from tests.e2e.conftest import Citizen, new_id_number
 from tests.e2e.test_ticket_till import WAN, sales_office, ticket_for
 from tests.terminal.conftest import (
     FAST_CLIENT,
@@ -433,3 +433,45 @@ async def test_a_use_prints_its_receipt_and_f7_reprints_it(
         await pilot.press("f8")  # and saved as text
         await settle(pilot)
         assert again.saved_to.endswith(f"ticket-use-{screen.last.use_id}-WQ-PRINT.txt")  # type: ignore[union-attr]
+
+
+async def test_without_a_printer_f7_shows_the_receipt_with_the_buyer_masked_and_saves_it(
+    world: World, office_config: TerminalConfig, open_app: MakeApp, tmp_path: Path
+) -> None:
+    # rules T5, X3: the spouse buys on the recorded proof; the receipt names the buyer by a
+    # masked number; no printer at this till: nothing pops up, F7 shows it, F7 saves it
+    holder, ticket = await holder_with_ticket(world)
+    spouse = new_id_number()
+    app = open_app(office_config, files_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = sales(app)
+        await enter_contract(pilot, "WQ-SPOUSE", amount="300000")
+        screen.query_one("#relation", Select).value = "spouse"
+        screen.query_one("#buyer-id", Input).value = spouse
+        screen.query_one("#proof", Input).value = "结婚证 J-1"
+        await pilot.pause()
+        screen.query_one("#scan").focus()
+        await scan(pilot, await world.qr(holder))
+        await settle(pilot)
+        assert screen.quote is not None, screen.result_text
+        assert "f7" not in app.active_bindings  # one ticket, no use yet: nothing for F7
+        await pilot.press("f9")
+        await settle(pilot)
+        assert screen.outcome == "ok" and app.screen is screen  # no printer: no pop-up
+        assert "F7 查看或重印凭证" in screen.result_text
+        await pilot.press("f7")
+        await settle(pilot)
+        shown_receipt = app.screen
+        assert isinstance(shown_receipt, TicketReceiptScreen)
+        assert not shown_receipt.data.reprint  # never on paper
+        lines = [" ".join(line.split()) for line in shown_receipt.text.splitlines()]
+        masked = spouse[:4] + "*" * 10 + spouse[-4:]
+        assert "购房人 配偶" in lines and masked in lines and spouse not in shown_receipt.text
+        assert f"房票 {ticket.number}" in lines and "本次使用 300,000.00 元" in lines
+        await pilot.press("f7")  # no printer: F7 saves it as text
+        await settle(pilot)
+        saved = Path(shown_receipt.saved_to)
+        assert saved.parent == tmp_path / "receipts"
+        assert await asyncio.to_thread(saved.read_text, "utf-8") == shown_receipt.text
+    assert (await ticket_now(world, ticket)).used_fen == 30 * WAN
