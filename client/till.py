@@ -59,6 +59,7 @@ from client.wire import (
     RefundApproval,
     Session,
     StaffAccess,
+    TicketProgrammes,
     TicketQuote,
     TicketUse,
 )
@@ -367,6 +368,12 @@ class TillClient:
     async def district_names(self) -> dict[str, str]:
         """District code -> name, from the public campaign descriptions (rule C1)."""
         return (await self._public_campaigns(retries=0)).district_names()
+
+    async def ticket_programmes(self) -> TicketProgrammes:
+        """The house-ticket programmes (issue 13), public: a sales office's till names its
+        programme and districts with them."""
+        answer = await self._call("GET", "/v1/ticket-programmes", auth=False, retries=0)
+        return answer.into(TicketProgrammes)
 
     async def quote(self, token: str, bill_fen: int, receipt_no: str | None = None) -> Quote:
         """POST /v1/quote: changes nothing, so retrying is always safe. With ``receipt_no``

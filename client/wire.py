@@ -360,6 +360,27 @@ class PublicCampaigns(Struct, frozen=True):
         return names
 
 
+class TicketProgrammes(Struct, frozen=True):
+    """``GET /v1/ticket-programmes``: the house-ticket programmes, each as its file's JSON
+    (rule C1, issue 13); the till reads their names."""
+
+    programmes: tuple[dict[str, Any], ...]
+
+    def names(self) -> dict[str, str]:
+        """Programme id -> its name (商丘市中心城区房屋征收补偿房票安置 for shangqiu-2025)."""
+        return {str(p["id"]): str(p.get("name") or p["id"]) for p in self.programmes if p.get("id")}
+
+    def district_names(self) -> dict[str, str]:
+        """District code -> its name, from every programme."""
+        names: dict[str, str] = {}
+        for data in self.programmes:
+            districts = data.get("districts")
+            for code, district in (districts if isinstance(districts, dict) else {}).items():
+                if isinstance(district, dict) and district.get("name"):
+                    names.setdefault(str(code), str(district["name"]))
+        return names
+
+
 # --- the operators' answers -----------------------------------------------------------------
 
 

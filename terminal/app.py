@@ -63,6 +63,7 @@ class SignInFailed(Message):
 @dataclass
 class DistrictNames(Message):
     names: dict[str, str]
+    programmes: dict[str, str] | None = None  # a sales office's: programme id -> name
 
 
 class TerminalApp(App[None]):
@@ -110,6 +111,8 @@ class TerminalApp(App[None]):
         self.files_dir = files_dir or data_dir(config_path)
         self.client: TillClient | None = None
         self.history: deque[tuple[str, str, str]] = deque(maxlen=50)
+        self.programme_names: dict[str, str] = {}
+        """A sales office's house-ticket programmes by id (issue 13): its receipts name them."""
         self.title = tr("app.title", self.lang)
         self.gate: ScanGate[events.Key] = ScanGate(config.scanner if config else ScannerSettings())
         self._deliveries: deque[Out[events.Key]] = deque()
@@ -174,9 +177,13 @@ class TerminalApp(App[None]):
         self.post_message(SignedIn(session))
         try:
             names = await client.district_names()
+            if session.merchant.kind != "developer":
+                self.post_message(DistrictNames(names))
+                return
+            programmes = await client.ticket_programmes()  # issue 13: a sales office's
         except Exception:  # names are a nicety; the code is shown without them
             return
-        self.post_message(DistrictNames(names))
+        self.post_message(DistrictNames(names | programmes.district_names(), programmes.names()))
 
     @on(SignedIn)
     async def _signed_in(self, message: SignedIn) -> None:
@@ -209,6 +216,8 @@ class TerminalApp(App[None]):
     @on(DistrictNames)
     def _district_names(self, message: DistrictNames) -> None:
         self.district_names = message.names
+        if message.programmes is not None:
+            self.programme_names = message.programmes
 
     def _check_health(self) -> None:
         if self.client is not None:

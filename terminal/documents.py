@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 
 from msgspec import UnsetType
 
-from client.wire import DayRedemption, DayRefund, DayReport, Redemption, RefundEntry
+from client.wire import (
+    DayRedemption,
+    DayRefund,
+    DayReport,
+    Redemption,
+    RefundEntry,
+    TicketDraw,
+    TicketUse,
+)
 from shared import day_csv as day_csv_layout
 from shared.money import format_yuan
 from terminal.config import Lang
@@ -203,6 +211,149 @@ def receipt_text(
             )
         )
     lines += [rule, tr("receipt.footer", lang)]
+    return "\n".join(lines) + "\n"
+
+
+# --- a house ticket's use at a sales office (issue 13, rules T5-T8) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TicketReceiptData:
+    """What the printed receipt of a ticket use says: the programme, the developer and its
+    sales office, the contract, the unit, the holder and the buyer (masked, rule X3), each
+    ticket drawn with its amount and the balance left, the subsidy (T7) or reward (T8), what
+    the buyer still pays, the use id and the time."""
+
+    programme: str
+    developer: str
+    terminal_id: int
+    terminal_label: str
+    time: str
+    contract_no: str
+    unit: str
+    area_dm2: int
+    price_fen: int
+    holder_masked: str
+    relation: str
+    buyer_masked: str | None  # the buyer's masked ID number, when not the holder (T5)
+    draws: tuple[TicketDraw, ...]
+    amount_fen: int
+    subsidy_fen: int
+    reward_fen: int
+    buyer_pays_fen: int
+    use_id: int
+    reprint: bool = False
+
+
+def ticket_receipt_of(
+    use: TicketUse,
+    *,
+    programme: str,
+    developer: str,
+    terminal_id: int,
+    terminal_label: str = "",
+    buyer_masked: str | None = None,
+    reprint: bool = False,
+) -> TicketReceiptData:
+    """A use's answer as its receipt; what the answer does not carry (the programme's and
+    the developer's names, the buyer's masked number, the till) comes from the till."""
+    return TicketReceiptData(
+        programme=programme,
+        developer=developer,
+        terminal_id=terminal_id,
+        terminal_label=terminal_label,
+        time=use.used_at,
+        contract_no=use.contract_no,
+        unit=use.unit,
+        area_dm2=use.area_dm2,
+        price_fen=use.price_fen,
+        holder_masked=use.holder.masked_id,
+        relation=use.relation,
+        buyer_masked=None if use.relation == "holder" else buyer_masked,
+        draws=use.draws,
+        amount_fen=use.amount_fen,
+        subsidy_fen=use.subsidy_fen,
+        reward_fen=use.reward_fen,
+        buyer_pays_fen=use.buyer_pays_fen,
+        use_id=use.use_id,
+        reprint=reprint,
+    )
+
+
+def _chunks(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces at most ``width`` columns wide (CJK characters take two)."""
+    pieces, piece = [], ""
+    for ch in text:
+        if display_width(piece + ch) > width:
+            pieces.append(piece)
+            piece = ""
+        piece += ch
+    return [*pieces, piece] if piece or not pieces else pieces
+
+
+def _long_line(label: str, value: str, width: int) -> str:
+    """A label and a value that may be wider than the paper: the value on lines of its own."""
+    if display_width(pad(label, 10) + value) <= width:
+        return _line(label, value, width)
+    return "\n".join([label, *_chunks(value, width)])
+
+
+def _centred(text: str, width: int) -> str:
+    return pad(" " * ((width - display_width(text)) // 2) + text, width).rstrip()
+
+
+def ticket_receipt_text(
+    r: TicketReceiptData, lang: Lang = "zh", *, tz: tzinfo = LOCAL_TZ, width: int = RECEIPT_WIDTH
+) -> str:
+    """The receipt of a ticket use (rules T5-T8): amounts in 元 to the fen, each ticket
+    drawn with the balance it has left, the time on Shanghai's clock."""
+    lines = [_centred(tr("ticket_receipt.title", lang), width)]
+    if r.reprint:
+        lines.append(_centred(tr("receipt.reprint", lang), width))
+    buyer = tr(f"relation.{r.relation}", lang)
+    lines += [
+        "-" * width,
+        _long_line(tr("ticket_receipt.programme", lang), r.programme, width),
+        _long_line(tr("ticket_receipt.developer", lang), r.developer, width),
+        _line(
+            tr("ticket_receipt.office", lang),
+            terminal_name(r.terminal_id, r.terminal_label, lang),
+            width,
+        ),
+        _line(tr("receipt.time", lang), local_time(r.time, tz), width),
+        _long_line(tr("ticket_receipt.contract", lang), r.contract_no, width),
+        _long_line(tr("ticket_receipt.unit", lang), r.unit, width),
+        _line(
+            tr("ticket_receipt.area", lang),
+            f"{r.area_dm2 // 100}.{r.area_dm2 % 100:02d} ㎡",
+            width,
+        ),
+        _line(tr("ticket_receipt.price", lang), f"{yuan(r.price_fen)} 元", width),
+        _line(tr("ticket_receipt.holder", lang), r.holder_masked, width),
+        _line(tr("ticket_receipt.buyer", lang), buyer, width),
+    ]
+    if r.buyer_masked:
+        lines.append(_line("", r.buyer_masked, width))
+    lines.append("-" * width)
+    for draw in r.draws:  # rule T6: each ticket drawn, and what it has left
+        lines += [
+            _long_line(tr("ticket_receipt.ticket", lang), draw.number, width),
+            _line(tr("ticket_receipt.drawn", lang), f"{yuan(draw.amount_fen)} 元", width),
+            _line(tr("ticket_receipt.left", lang), f"{yuan(draw.balance_fen)} 元", width),
+        ]
+    if len(r.draws) > 1:
+        lines.append(_line(tr("ticket_receipt.total", lang), f"{yuan(r.amount_fen)} 元", width))
+    if r.subsidy_fen or not r.reward_fen:  # rule T7 (a Suining use shows its reward only)
+        lines.append(_line(tr("ticket_receipt.subsidy", lang), f"{yuan(r.subsidy_fen)} 元", width))
+    if r.reward_fen:  # rule T8
+        lines.append(_line(tr("ticket_receipt.reward", lang), f"{yuan(r.reward_fen)} 元", width))
+    lines += [
+        _line(tr("ticket_receipt.pays", lang), f"{yuan(r.buyer_pays_fen)} 元", width),
+        "-" * width,
+        _line(tr("ticket_receipt.use_id", lang), str(r.use_id), width),
+        "-" * width,
+        tr("ticket_receipt.footer", lang),
+    ]
     return "\n".join(lines) + "\n"
 
 

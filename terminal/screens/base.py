@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar, cast
 
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Static
@@ -161,3 +162,38 @@ class WaitingScreen(TillScreen):
         if action == "stop_waiting":  # Esc shows in the footer only while waiting
             return self.busy and self.pending is not None
         return True
+
+
+def sending_bindings(*f7: Binding) -> list[BindingType]:
+    """The keys of a screen that quotes, then sends one request at a time (the checkout and
+    the sales office): F9 confirms, F8 asks about an unknown outcome, F6 starts the next
+    customer or contract, the screen's own F7, and Esc stops waiting (issue 11 item 4)."""
+    return [
+        Binding("f9", "confirm", "confirm", id="confirm"),
+        Binding("f8", "check", "check", id="check"),
+        Binding("f6", "new", "new", id="new"),
+        *f7,
+        Binding("escape", "stop_waiting", "stop", id="stop"),
+    ]
+
+
+Q = TypeVar("Q")  # the quote shown
+S = TypeVar("S", bound=Pending)  # the request sent, its outcome not yet known
+D = TypeVar("D")  # the request's answer, once known
+
+
+class SendingScreen(WaitingScreen, Generic[Q, S, D]):
+    """What the checkout and the sales office share: a quote for a scanned code, a code held
+    until the form is complete, one request pending at a time under its key (rule U7), the
+    last answer (for its receipt) and how often F8 asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quote: Q | None = None
+        self.token = ""
+        self.held_token = ""
+        """A code scanned before the form was complete: quoted once it is."""
+        self.pending: S | None = None
+        self.last: D | None = None
+        self.busy = False
+        self.checks = 0  # how often F8 asked the server about the pending request

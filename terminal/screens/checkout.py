@@ -24,7 +24,7 @@ from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
-from terminal.screens.base import WaitingScreen
+from terminal.screens.base import SendingScreen, sending_bindings
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
 from terminal.widgets.status_bar import StatusBar
@@ -82,26 +82,11 @@ class RedeemFailed(Message):
     pending: PendingRedeem
 
 
-class CheckoutScreen(WaitingScreen):
+class CheckoutScreen(SendingScreen[Quote, PendingRedeem, Redemption]):
     WORKER_GROUP = "redeem"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f9", "confirm", "confirm", id="confirm"),
-        Binding("f8", "check", "check", id="check"),
-        Binding("f6", "new", "new", id="new"),
-        Binding("f7", "receipt", "receipt", id="receipt"),
-        Binding("escape", "stop_waiting", "stop", id="stop"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.quote: Quote | None = None
-        self.token = ""
-        self.held_token = ""
-        """A code scanned before the bill and receipt number were in: quoted once they are."""
-        self.pending: PendingRedeem | None = None
-        self.last: Redemption | None = None
-        self.busy = False
-        self.checks = 0  # how often F8 asked the server about the pending redeem
+    BINDINGS: ClassVar[list[BindingType]] = sending_bindings(
+        Binding("f7", "receipt", "receipt", id="receipt")
+    )
 
     def compose(self) -> ComposeResult:
         yield StatusBar()

@@ -20,9 +20,11 @@ from textual.widgets import Footer, Static
 from client.wire import Redemption
 from terminal.documents import (
     ReceiptData,
+    TicketReceiptData,
     receipt_of,
     receipt_text,
     safe_file_part,
+    ticket_receipt_text,
     write_text_file,
 )
 from terminal.i18n import tr
@@ -43,17 +45,18 @@ class Printed(Message):
     error: str = ""
 
 
-class ReceiptScreen(ModalScreen[None]):
+class PrintoutScreen(ModalScreen[None]):
+    """A document the till prints (F7; without a printer F7 saves it), saves (F8) and shows:
+    a voucher receipt or a ticket use's receipt."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f7", "print", "print", id="print"),
         Binding("f8", "save", "save", id="save"),
         Binding("escape,enter", "close", "close", id="close"),
     ]
 
-    def __init__(self, receipt: Redemption | ReceiptData, *, auto_print: bool = False) -> None:
+    def __init__(self, *, auto_print: bool = False) -> None:
         super().__init__()
-        self.redemption: Redemption | None = receipt if isinstance(receipt, Redemption) else None
-        self.data = receipt_of(receipt) if isinstance(receipt, Redemption) else receipt
         self.auto_print = auto_print
         self.saved_to: str = ""
         self.printed = 0
@@ -65,13 +68,19 @@ class ReceiptScreen(ModalScreen[None]):
 
     @property
     def text(self) -> str:
-        return receipt_text(self.data, self.till.lang)
+        return self.text_of_width(None)
+
+    def text_of_width(self, width: int | None) -> str:
+        """The document, ``width`` columns wide (None: the 58 mm paper's)."""
+        raise NotImplementedError
+
+    def file_name(self) -> str:
+        raise NotImplementedError
 
     def paper_text(self) -> str:
         """The receipt as wide as the printer's paper (32 or 48 columns)."""
         config = self.till.config
-        width = PAPER_COLUMNS[config.paper_mm if config else 58]
-        return receipt_text(self.data, self.till.lang, width=width)
+        return self.text_of_width(PAPER_COLUMNS[config.paper_mm if config else 58])
 
     def compose(self) -> ComposeResult:
         with Vertical(id="receipt-box"):
@@ -128,10 +137,8 @@ class ReceiptScreen(ModalScreen[None]):
         self.query_one("#receipt-hint", Static).update(text)
 
     def action_save(self) -> None:
-        r = self.data
-        name = f"receipt-{r.redemption_id}-{safe_file_part(r.receipt_no)}.txt"
         try:
-            path = write_text_file(self.till.files_dir / "receipts" / name, self.text)
+            path = write_text_file(self.till.files_dir / "receipts" / self.file_name(), self.text)
         except OSError as exc:
             self.till.tell(str(exc), title=tr("title.error", self.till.lang), severity="error")
             return
@@ -143,3 +150,39 @@ class ReceiptScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class ReceiptScreen(PrintoutScreen):
+    """A voucher redemption's receipt."""
+
+    def __init__(self, receipt: Redemption | ReceiptData, *, auto_print: bool = False) -> None:
+        super().__init__(auto_print=auto_print)
+        self.redemption: Redemption | None = receipt if isinstance(receipt, Redemption) else None
+        self.data = receipt_of(receipt) if isinstance(receipt, Redemption) else receipt
+
+    def text_of_width(self, width: int | None) -> str:
+        if width is None:
+            return receipt_text(self.data, self.till.lang)
+        return receipt_text(self.data, self.till.lang, width=width)
+
+    def file_name(self) -> str:
+        r = self.data
+        return f"receipt-{r.redemption_id}-{safe_file_part(r.receipt_no)}.txt"
+
+
+class TicketReceiptScreen(PrintoutScreen):
+    """The receipt of a house ticket's use at a sales office (issue 13, rules T5-T8): the
+    same keys, printer and files as a voucher receipt."""
+
+    def __init__(self, receipt: TicketReceiptData, *, auto_print: bool = False) -> None:
+        super().__init__(auto_print=auto_print)
+        self.data = receipt
+
+    def text_of_width(self, width: int | None) -> str:
+        if width is None:
+            return ticket_receipt_text(self.data, self.till.lang)
+        return ticket_receipt_text(self.data, self.till.lang, width=width)
+
+    def file_name(self) -> str:
+        r = self.data
+        return f"ticket-use-{r.use_id}-{safe_file_part(r.contract_no)}.txt"

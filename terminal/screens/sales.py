@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import ClassVar
 
@@ -22,15 +22,17 @@ from textual.widgets import Footer, Input, Label, Select, Static
 
 from client.http import ApiError, OutcomeUnknown, Unreachable
 from client.till import TicketContract, new_key
-from client.wire import PoolUnit, TicketQuote, TicketUse
+from client.wire import HeldTicket, PoolUnit, TicketLine, TicketQuote, TicketUse
 from shared.errors import InvalidAmount, InvalidIdNumber, InvalidRequest
 from shared.house_tickets import normalise_contract_no
-from shared.idnumber import validate_id_number
+from shared.idnumber import mask_id_number, validate_id_number
 from shared.money import format_yuan, parse_yuan
+from terminal.documents import TicketReceiptData, ticket_receipt_of
 from terminal.i18n import REFRESH_QR_CODES, describe_error
 from terminal.scanning import classify_scan
-from terminal.screens.base import WaitingScreen
+from terminal.screens.base import SendingScreen, sending_bindings
 from terminal.screens.checkout import ScanInput
+from terminal.screens.tickets import usable
 from terminal.widgets.status_bar import StatusBar
 
 RELATIONS = ("holder", "spouse", "parent", "child", "household_member")
@@ -53,6 +55,37 @@ def yuan(fen: int) -> str:
 
 def area(dm2: int) -> str:
     return f"{dm2 // 100}.{dm2 % 100:02d}"
+
+
+class AmountNotSplit(Exception):
+    """Rule T6: the amount asked cannot be drawn on the chosen tickets (the terminal says
+    which way to change it; nothing is asked of the server)."""
+
+    def __init__(self, key: str, values: dict[str, str]) -> None:
+        super().__init__(key)
+        self.key = key  # the words, in the cashier's language, with ``values``
+        self.values = values
+
+
+def split_amount(want: int, lines: tuple[TicketLine, ...]) -> tuple[int, ...]:
+    """Rule T6: ``want`` fen drawn on combined tickets in their order, each as much as it
+    allows (``max_fen``) until ``want`` is reached. Raises ``AmountNotSplit`` when the
+    tickets allow less, or when a ticket would draw less than its least (``min_fen``: at
+    least 1 fen; Suining 90% of its face value)."""
+    amounts, rest = [], want
+    for line in lines:
+        take = min(line.max_fen, rest)
+        if take < line.min_fen:
+            raise AmountNotSplit(
+                "sales.amount.fewer",
+                {"want": yuan(want), "number": line.number, "low": yuan(line.min_fen)},
+            )
+        amounts.append(take)
+        rest -= take
+    if rest:
+        high = yuan(sum(line.max_fen for line in lines))
+        raise AmountNotSplit("sales.amount.split", {"want": yuan(want), "high": high})
+    return tuple(amounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,30 +129,23 @@ class TicketUseFailed(Message):
     pending: PendingUse
 
 
-class SalesScreen(WaitingScreen):
+class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
     WORKER_GROUP = "ticket-use"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f9", "confirm", "confirm", id="confirm"),
-        Binding("f8", "check", "check", id="check"),
-        Binding("f6", "new", "new", id="new"),
-        Binding("f7", "other_ticket", "other_ticket", id="other_ticket"),
-        Binding("escape", "stop_waiting", "stop", id="stop"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = sending_bindings(
+        Binding("f7", "tickets", "tickets", id="tickets"),
+        Binding("f7", "receipt", "receipt", id="receipt"),
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self.quote: TicketQuote | None = None
         self.quoted: TicketContract | None = None  # the contract the quote is for
-        self.token = ""
-        self.held_token = ""
-        """A code scanned before the contract was complete, or whose quote a change of the
-        contract cleared: quoted (again) on Enter once the contract is complete."""
-        self.pending: PendingUse | None = None
-        self.last: TicketUse | None = None
-        self.busy = False
-        self.checks = 0
         self.units: tuple[PoolUnit, ...] = ()
-        self.ticket_number = ""  # F7: the holder's ticket to draw on ("": the server's pick)
+        self.chosen: tuple[str, ...] = ()
+        """F7 (rule T6): the holder's tickets to draw on, earliest expiry first (none: the
+        server's pick, the earliest-expiring one)."""
+        self.held: tuple[HeldTicket, ...] = ()  # the holder's tickets, as the last quote said
+        self.receipt: TicketReceiptData | None = None  # the last use's, for F7
+        self.receipt_printed = False  # on paper once already: F7 shows it as a reprint
         self._filling = False  # the form is being set by the screen itself, not typed
 
     # -- the form -------------------------------------------------------------------------
@@ -190,6 +216,7 @@ class SalesScreen(WaitingScreen):
             )
         with Vertical(id="ticket-quote"):
             yield Static(id="holder", markup=False)
+            yield Static(id="draws", markup=False)  # rule T6: each combined ticket's part
             yield Static(id="range", markup=False)
             yield Static(id="still", markup=False)
             yield Static(id="subsidy", markup=False)
@@ -318,7 +345,7 @@ class SalesScreen(WaitingScreen):
             relation=self._relation(),
             buyer_id_number=self._buyer_id(),
             relation_proof=self._text("proof") or None,
-            tickets=(self.ticket_number,) if self.ticket_number else (),
+            tickets=self.chosen,
         )
 
     @on(Input.Submitted, "#sales-form Input")
@@ -384,7 +411,7 @@ class SalesScreen(WaitingScreen):
             self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
             return
         self.held_token = code
-        self.ticket_number = ""  # a new code may be another holder's: the server picks again
+        self.chosen, self.held = (), ()  # a new code may be another holder's: the server picks
         self._clear_quote()
         missing = self._missing()
         if missing is not None:
@@ -409,6 +436,10 @@ class SalesScreen(WaitingScreen):
         client = self.client
         assert client is not None
         try:  # a quote changes nothing: no answer in time is simply no answer
+            if amounts is not None and len(contract.tickets) > 1:
+                # rule T6: the amount asked, drawn on the combined tickets in their order
+                most = await self.within_answer_wait(client.ticket_quote(token, contract))
+                amounts = split_amount(amounts[0], most.lines)
             quote = await self.within_answer_wait(client.ticket_quote(token, contract, amounts))
         except Exception as exc:
             self.post_message(TicketQuoteFailed(exc, token))
@@ -427,14 +458,23 @@ class SalesScreen(WaitingScreen):
 
     def show_quote(self, quote: TicketQuote, token: str, contract: TicketContract) -> None:
         self.quote, self.token, self.quoted, self.pending = quote, token, contract, None
+        self.held = quote.tickets
         self._show_quote()
         self.say(self.t("sales.hint.confirm"), "quoted")
 
     @on(TicketQuoteFailed)
     def _quote_failed(self, message: TicketQuoteFailed) -> None:
         self._clear_quote()
-        code = self.fail(message.error)
-        _, _, words = describe_error(message.error, self.lang)
+        error = message.error
+        if isinstance(error, AmountNotSplit):  # rule T6: said here, nothing asked
+            words = self.t(error.key, **error.values)
+            self.till.tell(words, title=self.t("title.input"), severity="error")
+            self.say(self.t("sales.result.refused", reason=words), "refused")
+            self.held_token = message.token
+            self.query_one("#amount").focus()
+            return
+        code = self.fail(error)
+        _, _, words = describe_error(error, self.lang)
         self.say(self.t("sales.result.refused", reason=words), "refused")
         if code not in REFRESH_QR_CODES and message.token:
             self.held_token = message.token  # the code is still good: fix the contract, Enter
@@ -448,27 +488,58 @@ class SalesScreen(WaitingScreen):
         """Render the current quote (or nothing); never changes state."""
         holder, span = self.query_one("#holder", Static), self.query_one("#range", Static)
         subsidy, pays = self.query_one("#subsidy", Static), self.query_one("#pays", Static)
-        still_line = self.query_one("#still", Static)
+        still_line, draws = self.query_one("#still", Static), self.query_one("#draws", Static)
         q = self.quote
         if q is None:
-            for line in (holder, span, still_line, subsidy, pays):
+            for line in (holder, span, still_line, subsidy, pays, draws):
                 line.update("")
+            draws.display, span.display = False, True
+            self.set_class(False, "-combined")
             return
         first = q.lines[0]
-        holder.update(
-            self.t(
-                "sales.quote.holder",
-                masked=q.holder.masked_id,
-                number=", ".join(line.number for line in q.lines),
-                deadline=first.deadline,
+        if len(q.lines) == 1:
+            holder.update(
+                self.t(
+                    "sales.quote.holder",
+                    masked=q.holder.masked_id,
+                    number=first.number,
+                    deadline=first.deadline,
+                )
             )
+        else:  # rule T6: combined, each ticket's balance and part on its own line
+            holder.update(
+                self.t(
+                    "sales.quote.holder.several",
+                    masked=q.holder.masked_id,
+                    n=len(q.lines),
+                    low=yuan(sum(line.min_fen for line in q.lines)),
+                    high=yuan(sum(line.max_fen for line in q.lines)),
+                )
+            )
+        draws.display = len(q.lines) > 1
+        self.set_class(len(q.lines) > 1, "-combined")  # a line a ticket: room made above
+        draws.update(
+            "\n".join(
+                self.t(
+                    "sales.quote.draw",
+                    number=line.number,
+                    balance=yuan(line.balance_fen),
+                    amount=yuan(line.amount_fen)
+                    if self.pending is None
+                    else self.t("sales.quote.unconfirmed"),
+                )
+                for line in q.lines
+            )
+            if len(q.lines) > 1
+            else ""
         )
+        span.display = len(q.lines) == 1  # combined: the range is on the holder's line
         span.update(
             self.t(
                 "sales.quote.range",
-                balance=yuan(sum(line.balance_fen for line in q.lines)),
-                low=yuan(sum(line.min_fen for line in q.lines)),
-                high=yuan(sum(line.max_fen for line in q.lines)),
+                balance=yuan(first.balance_fen),
+                low=yuan(first.min_fen),
+                high=yuan(first.max_fen),
             )
         )
         still = sum(line.still_to_use_fen for line in q.lines)  # T6: Shangqiu's 90% in total
@@ -497,26 +568,40 @@ class SalesScreen(WaitingScreen):
             )
         )
 
-    def action_other_ticket(self) -> None:
-        """F7: the holder's next ticket that holds a balance (rule T6: a holder may hold
-        several, and pieces of a split one), quoted again with the same code."""
-        q = self.quote
-        if self.busy or self.pending is not None or q is None:
+    def _can_choose(self) -> bool:
+        """F7 chooses tickets: the holder holds more than one usable ticket, a code is at
+        hand (quoted, or held after a refusal) and nothing is on its way."""
+        return (
+            not self.busy
+            and self.pending is None
+            and bool(self.token or self.held_token)
+            and len(usable(self.held)) > 1
+        )
+
+    def action_tickets(self) -> None:
+        """F7 (rule T6): the holder's tickets, to draw on one or combine several; chosen,
+        the contract is quoted again with the same code."""
+        if not self._can_choose():
             return
-        numbers = [t.number for t in q.tickets if t.status == "active" and t.balance_fen]
-        current = q.lines[0].number
-        if len(numbers) < 2 or current not in numbers:
-            self.till.tell(self.t("sales.one_ticket"), title=self.t("title.input"))
+        from terminal.screens.tickets import TicketChoice
+
+        current = self.chosen or (
+            tuple(line.number for line in self.quote.lines) if self.quote else ()
+        )
+        self.app.push_screen(TicketChoice(self.held, current), callback=self._tickets_chosen)
+
+    def _tickets_chosen(self, chosen: tuple[str, ...] | None) -> None:
+        if chosen is None or not self._can_choose():
             return
-        self.ticket_number = numbers[(numbers.index(current) + 1) % len(numbers)]
-        self.held_token = self.token
+        self.chosen = chosen
+        self.held_token = self.token or self.held_token
         self._quote_held()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "other_ticket":  # F7 shows only when the holder has another ticket
-            q = self.quote
-            usable = [t for t in q.tickets if t.status == "active" and t.balance_fen] if q else []
-            return len(usable) > 1
+        if action == "tickets":  # F7 shows only when the holder has another ticket
+            return self._can_choose()
+        if action == "receipt":  # otherwise F7 is the last use's receipt
+            return self.receipt is not None and not self._can_choose() and not self.busy
         return super().check_action(action, parameters)
 
     # -- the use --------------------------------------------------------------------------
@@ -587,6 +672,7 @@ class SalesScreen(WaitingScreen):
         if self.pending is None or self.pending.key != message.key:
             return  # an answer to a request the cashier stopped waiting for, then resolved
         use = message.use
+        buyer_id = self.pending.contract.buyer_id_number
         self.busy = False
         self.pending = None
         self.last = use
@@ -601,8 +687,47 @@ class SalesScreen(WaitingScreen):
         if use.recovered:
             text += " " + self.t("result.recovered")
         self._clear_quote()
-        self.say(text, "ok")
+        self.chosen = ()
+        self.receipt = self._receipt_of(use, buyer_id)
+        self.receipt_printed = False
+        self.say(f"{text} {self.t('sales.receipt.hint')}", "ok")
         self.till.tell(text, title=self.t("title.ok"))
+        if self.till.has_printer:  # printed at once when a printer is set up, as a bill's
+            self.action_receipt(auto_print=True)
+
+    def _receipt_of(self, use: TicketUse, buyer_id: str | None) -> TicketReceiptData:
+        """The use's receipt: the programme and developer named as the till knows them; the
+        buyer's number masked (rule X3), as the cashier entered it."""
+        session = self.till.session
+        terminal_id = (
+            session.terminal.id
+            if session
+            else (self.till.config.terminal_id if self.till.config else 0)
+        )
+        return ticket_receipt_of(
+            use,
+            programme=self.till.programme_names.get(use.campaign_id, use.campaign_id),
+            developer=session.merchant.name if session else "",
+            terminal_id=terminal_id,
+            terminal_label=session.terminal.label if session else "",
+            buyer_masked=mask_id_number(buyer_id) if buyer_id else None,
+        )
+
+    def action_receipt(self, auto_print: bool = False) -> None:
+        """F7 after a use: its receipt, to print (again: marked a reprint) or save."""
+        if self.receipt is None:
+            return
+        from terminal.screens.receipt import TicketReceiptScreen
+
+        shown = TicketReceiptScreen(
+            replace(self.receipt, reprint=self.receipt_printed), auto_print=auto_print
+        )
+
+        def closed(_: None) -> None:
+            if shown.printed:  # on paper once: any later print is a reprint
+                self.receipt_printed = True
+
+        self.app.push_screen(shown, callback=closed)
 
     @on(TicketUseFailed)
     def _use_failed(self, message: TicketUseFailed) -> None:
@@ -647,7 +772,7 @@ class SalesScreen(WaitingScreen):
         self.query_one("#relation", Select).value = "holder"
         self.call_later(self._filled)
         self.held_token = ""
-        self.ticket_number = ""
+        self.chosen, self.held = (), ()
         self._clear_quote()
         self.say(self.t("sales.hint.start"), "")
         self.query_one("#contract", Input).focus()

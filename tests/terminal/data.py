@@ -3,6 +3,7 @@ snapshots): nothing in them varies from run to run."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from client.wire import (
     DayRefund,
     DayReport,
     DayTotals,
+    HeldTicket,
     MerchantRef,
     PoolUnit,
     Quote,
@@ -24,8 +26,10 @@ from client.wire import (
     TerminalMerchant,
     TerminalRef,
     TicketBuyer,
+    TicketDraw,
     TicketLine,
     TicketQuote,
+    TicketUse,
 )
 from shared.campaign import load_campaign_text
 from terminal.config import TerminalConfig
@@ -167,3 +171,61 @@ TICKET_QUOTE = TicketQuote(
     tickets=(),
     token_expires_at="2025-07-10T10:01:00+08:00",
 )
+
+# rule T6: the holder's two tickets combined on one 150 万 contract, 120 万 asked: the first
+# (earliest expiry) pays all it holds, the other 20 万, each with its month-1 subsidy (T7)
+HELD_TICKETS = (
+    HeldTicket("FP-2025-000001", "active", 100_000_000, 100_000_000, "2026-12-20"),
+    HeldTicket("FP-2025-000002", "active", 50_000_000, 50_000_000, "2026-12-25"),
+    HeldTicket("FP-2024-000900", "returned", 30_000_000, 0, "2026-06-30"),
+)
+FIRST_LINE = TICKET_QUOTE.lines[0]
+COMBINED_QUOTE = replace(
+    TICKET_QUOTE,
+    lines=(
+        replace(FIRST_LINE, amount_fen=100_000_000, subsidy_fen=10_000_000, still_to_use_fen=0),
+        replace(
+            FIRST_LINE,
+            number="FP-2025-000002",
+            face_value_fen=50_000_000,
+            balance_fen=50_000_000,
+            deadline="2026-12-25",
+            max_fen=36_363_637,
+            amount_fen=20_000_000,
+            subsidy_fen=2_000_000,
+            still_to_use_fen=25_000_000,
+        ),
+    ),
+    amount_fen=120_000_000,
+    subsidy_fen=12_000_000,
+    seller_due_fen=132_000_000,
+    buyer_pays_fen=18_000_000,
+    tickets=HELD_TICKETS,
+)
+COMBINED_CONTRACT = dataclasses.replace(CONTRACT, tickets=("FP-2025-000001", "FP-2025-000002"))
+TICKET_USE = TicketUse(
+    use_id=42,
+    campaign_id="shangqiu-2025",
+    merchant_id=2,
+    holder=Citizen("4114**********0275"),
+    relation="spouse",
+    contract_no="WQ-2025-0001",
+    signed_on="2025-07-10",
+    price_fen=150_000_000,
+    unit="1-101",
+    district="liangyuan",
+    property_type="residential",
+    area_dm2=12_000,
+    draws=(
+        TicketDraw("FP-2025-000001", 100_000_000, 1000, 10_000_000, 0),
+        TicketDraw("FP-2025-000002", 20_000_000, 1000, 2_000_000, 30_000_000),
+    ),
+    amount_fen=120_000_000,
+    subsidy_fen=12_000_000,
+    reward_fen=0,
+    seller_due_fen=132_000_000,
+    buyer_pays_fen=18_000_000,
+    used_at="2025-07-10T02:03:04Z",
+    cancelled=False,
+)
+BUYER_ID = "371502199001011234"  # the spouse's number as entered; masked on paper (X3)

@@ -19,14 +19,18 @@ from terminal.documents import LOCAL_TZ
 from terminal.refunds import handed_back_fen, preview_refund
 from terminal.screens.checkout import CheckoutScreen, PendingRedeem, RedeemFailed
 from terminal.screens.day import DayScreen
-from terminal.screens.receipt import ReceiptScreen
+from terminal.screens.receipt import ReceiptScreen, TicketReceiptScreen
 from terminal.screens.refund import PendingRefund, Refunded, RefundScreen
 from terminal.screens.sales import PendingUse, SalesScreen, TicketUseFailed
 from terminal.screens.shift import ShiftScreen, Summed
+from terminal.screens.tickets import TicketChoice
 from terminal.shift import Shift, shift_summary
 from tests.terminal.data import (
     BIG_BILL,
+    BUYER_ID,
     CAMPAIGN,
+    COMBINED_CONTRACT,
+    COMBINED_QUOTE,
     CONFIG,
     CONTRACT,
     DAY,
@@ -39,6 +43,7 @@ from tests.terminal.data import (
     REDEMPTION,
     SESSION,
     TICKET_QUOTE,
+    TICKET_USE,
 )
 
 SnapCompare = Callable[..., bool]
@@ -308,3 +313,56 @@ def test_a_sales_office_when_the_outcome_is_unknown(
         await pilot.pause()
 
     assert snap_compare(office_app(), run_before=unknown)
+
+
+async def with_combined_quote(pilot: Pilot[Any]) -> SalesScreen:
+    screen = await sales_office(pilot)
+    screen.query_one("#contract", Input).value = CONTRACT.contract_no
+    screen.query_one("#unit", Select).value = CONTRACT.unit
+    screen.query_one("#price", Input).value = "1500000"
+    screen.query_one("#amount", Input).value = "1200000"
+    await pilot.pause()
+    screen.chosen = COMBINED_CONTRACT.tickets
+    screen.show_quote(COMBINED_QUOTE, "fixed-token", COMBINED_CONTRACT)
+    screen.query_one("#scan", Input).focus()
+    await pilot.pause()
+    return screen
+
+
+def test_a_sales_office_with_two_tickets_combined(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    # rule T6: each ticket's part and subsidy on its own line; F7 chooses the tickets
+    assert snap_compare(office_app(), run_before=with_combined_quote)
+
+
+def test_the_holders_tickets_to_choose_from(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    # rule T6: the usable tickets (number, balance, expiry), those drawn on ticked
+    async def choosing(pilot: Pilot[Any]) -> None:
+        await with_ticket_quote(pilot)
+        app = pilot.app
+        assert isinstance(app, TerminalApp)
+        screen = app.screen
+        assert isinstance(screen, SalesScreen)
+        screen.held = COMBINED_QUOTE.tickets
+        await pilot.press("f7")
+        await pilot.pause()
+        assert isinstance(app.screen, TicketChoice)
+
+    assert snap_compare(office_app(), run_before=choosing)
+
+
+def test_the_receipt_of_a_ticket_use(
+    snap_compare: SnapCompare, office_app: Callable[..., TerminalApp]
+) -> None:
+    async def receipt(pilot: Pilot[Any]) -> None:
+        screen = await sales_office(pilot)
+        screen.till.programme_names = {"shangqiu-2025": "商丘市中心城区房屋征收补偿房票安置"}
+        screen.receipt = screen._receipt_of(TICKET_USE, BUYER_ID)
+        await pilot.press("f7")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, TicketReceiptScreen)
+
+    assert snap_compare(office_app(), run_before=receipt)

@@ -64,6 +64,7 @@ ANSWERS: dict[type[msgspec.Struct], type[msgspec.Struct]] = {
     wire.TicketQuote: schemas.TicketQuote,
     wire.TicketDraw: schemas.TicketDraw,
     wire.TicketUse: schemas.TicketUse,
+    wire.TicketProgrammes: schemas.TicketProgrammes,
 }
 # the client's own fields, never sent (so each has a default): how an answer came (U7)
 CLIENT_ONLY = {
@@ -95,8 +96,9 @@ def shape(t: mi.Type) -> Any:
 def same(client: Any, server: Any) -> bool:
     if isinstance(client, type) and issubclass(client, msgspec.Struct):
         return ANSWERS.get(client) is server
-    if client == ("object", "StrType", "AnyType"):  # a campaign, read by shared.campaign
-        return isinstance(server, type) and issubclass(server, msgspec.Struct)
+    if client == ("object", "StrType", "AnyType"):  # a campaign, read by shared.campaign,
+        # or a programme's file as JSON (issue 13), sent as such
+        return server == client or (isinstance(server, type) and issubclass(server, msgspec.Struct))
     if isinstance(client, tuple) and isinstance(server, tuple):
         return len(client) == len(server) and all(map(same, client, server))
     if isinstance(client, frozenset) and isinstance(server, frozenset):
