@@ -43,8 +43,7 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
                AND x.status = 'available' AND x.expires_at <= q.now)
        ELSE 0 END AS expired_count,
        k.used IS NOT NULL AS token_used, q.receipt_no, b.used IS NOT NULL AS receipt_used
-  FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::text[])
-       AS q (n, terminal_id, citizen_id, now, jti, receipt_no)
+  FROM unnest($1::till_context_query[]) AS q
   LEFT JOIN LATERAL (
       SELECT t.status AS terminal_status, t.label AS terminal_label,
              m.id AS merchant_id, m.name AS merchant_name, m.district,
@@ -85,15 +84,9 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
 # which one it was.
 REDEEM_SQL = """
 WITH item AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::bigint[], $4::uuid[],
-                         $5::timestamptz[], $6::text[], $7::bigint[], $8::bigint[], $9::text[],
-                         $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[],
-                         $15::int[])
-        AS i (n, now, citizen_id, jti, jti_expires_at, campaign_id, merchant_id, terminal_id,
-              receipt_no, bill_fen, spend_threshold_fen, face_value_fen, idempotency_key,
-              request_hash, voucher_count)
+    SELECT * FROM unnest($1::till_redeem_item[]) AS i
 ), want AS (
-    SELECT * FROM unnest($16::int[], $17::bigint[]) AS w (n, voucher_id)
+    SELECT * FROM unnest($2::int[], $3::bigint[]) AS w (n, voucher_id)
 ), upd AS (
     UPDATE vouchers v SET status = 'redeemed', redeemed_at = i.now
       FROM want w JOIN item i ON i.n = w.n
@@ -182,14 +175,14 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
     used, whether the receipt number is taken on the business date (U4), and the citizen's
     unexpired available vouchers, earliest expiry first (rule U6). None when there is no such
     terminal. One statement for all of them."""
+    # one record per bill (migration 0012): asyncpg checks an array's every element against
+    # abstract base classes, so one array of records costs far less than six of scalars
     rows = await conn.fetch(
         CONTEXTS_SQL,
-        list(range(len(queries))),
-        [q.terminal_id for q in queries],
-        [q.citizen_id for q in queries],
-        [q.now for q in queries],
-        [q.jti for q in queries],
-        [q.receipt_no for q in queries],
+        [
+            (n, q.terminal_id, q.citizen_id, q.now, q.jti, q.receipt_no)
+            for n, q in enumerate(queries)
+        ],
     )
     found: list[TillContext | None] = [None] * len(queries)
     for row in rows:
@@ -374,21 +367,27 @@ async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int
     try:
         rows = await conn.fetch(
             REDEEM_SQL,
-            list(range(len(bills))),
-            [b.now for b in bills],
-            [b.citizen_id for b in bills],
-            [b.jti for b in bills],
-            [b.jti_expires_at for b in bills],
-            [b.campaign_id for b in bills],
-            [b.merchant_id for b in bills],
-            [b.terminal_id for b in bills],
-            [b.receipt_no for b in bills],
-            [b.bill_fen for b in bills],
-            [b.spend_threshold_fen for b in bills],
-            [b.face_value_fen for b in bills],
-            [b.idempotency_key for b in bills],
-            [b.request_hash for b in bills],
-            [len(b.voucher_ids) for b in bills],
+            # one record per bill (migration 0012), as in ``read_contexts``
+            [
+                (
+                    n,
+                    b.now,
+                    b.citizen_id,
+                    b.jti,
+                    b.jti_expires_at,
+                    b.campaign_id,
+                    b.merchant_id,
+                    b.terminal_id,
+                    b.receipt_no,
+                    b.bill_fen,
+                    b.spend_threshold_fen,
+                    b.face_value_fen,
+                    b.idempotency_key,
+                    b.request_hash,
+                    len(b.voucher_ids),
+                )
+                for n, b in enumerate(bills)
+            ],
             [n for n, b in enumerate(bills) for _ in b.voucher_ids],
             [v for b in bills for v in b.voucher_ids],
         )
