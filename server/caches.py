@@ -41,6 +41,13 @@ class ExpiringLru(Generic[K, V]):
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def take(self, key: K, now: datetime) -> V | None:
+        """``get`` and forget: the value, if there is one and it has not expired."""
+        found = self._items.pop(key, None)
+        if found is None or now >= found[0]:
+            return None
+        return found[1]
+
     def pop(self, key: K) -> None:
         self._items.pop(key, None)
 
