@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from shared.tokens import QrClaims, QrKey, verify_qr_token
+from shared.tokens import QrClaims, QrKey, check_qr_times, decode_qr_token
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -57,12 +57,24 @@ class ExpiringLru(Generic[K, V]):
 
 class QrVerifier:
     """Rule U5: the citizen's code, checked against the server's QR keys (the current and the
-    previous one) at ``now``. Nothing is remembered: the HMAC check costs a few µs
-    (docs/BENCHMARKS.md), about what a cache would; the ES256 signature before it was worth
-    remembering between a quote and its redeem."""
+    previous one) at ``now``.
 
-    def __init__(self, keys: Mapping[str, QrKey]) -> None:
+    What a code says does not depend on the time (``decode_qr_token``: shape, key, MAC,
+    lifetime), so a code read once is remembered as read, and its redeem after its quote only
+    checks the times again (``check_qr_times``). Two HMACs, a regular expression and a UUID
+    per read were 45k instructions, a look-up here is a few hundred (issue 15). Only codes
+    that verified are remembered; at most ``size``, forgotten all at once when full."""
+
+    def __init__(self, keys: Mapping[str, QrKey], size: int = 20_000) -> None:
         self.keys = dict(keys)
+        self.size = size
+        self._read: dict[str, QrClaims] = {}
 
     def verify(self, token: str, now: datetime) -> QrClaims:
-        return verify_qr_token(token, keys=self.keys, now=now)
+        claims = self._read.get(token)
+        if claims is None:
+            claims = decode_qr_token(token, keys=self.keys)
+            if len(self._read) >= self.size:
+                self._read.clear()
+            self._read[token] = claims
+        return check_qr_times(claims, now)
