@@ -61,9 +61,10 @@ class QrVerifier:
 
     What a code says does not depend on the time (``decode_qr_token``: shape, key, MAC,
     lifetime), so a code read once is remembered as read, and its redeem after its quote only
-    checks the times again (``check_qr_times``). Two HMACs, a regular expression and a UUID
-    per read were 45k instructions, a look-up here is a few hundred (issue 15). Only codes
-    that verified are remembered; at most ``size``, forgotten all at once when full."""
+    checks the times again (``check_qr_times``). A read (a regular expression, two HMACs, a
+    SHA-256, a UUID, two datetimes) was about 100k instructions, a look-up here is a few
+    hundred (issue 15, docs/BENCHMARKS.md). Only codes that verified are remembered; at
+    most ``size``, forgotten all at once when full."""
 
     def __init__(self, keys: Mapping[str, QrKey], size: int = 20_000) -> None:
         self.keys = dict(keys)

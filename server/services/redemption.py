@@ -233,9 +233,9 @@ def _decide_bill(
     """Rules U1-U6 on one read of the ledger: the bill as it is to be written. ``decided``:
     what ``decisions.decide`` already said of this read, with these campaigns."""
     cmd = asked.cmd
-    decision = decided or decisions.decide(
-        ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no
-    )
+    decision = decided
+    if decision is None:
+        decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     return db.Redemption(
         now=now,
         voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6
