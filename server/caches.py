@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from shared.tokens import QrClaims, QrKey, verify_qr_token
+from shared.tokens import QrClaims, QrKey, check_qr_times, decode_qr_token
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -41,6 +41,13 @@ class ExpiringLru(Generic[K, V]):
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def take(self, key: K, now: datetime) -> V | None:
+        """``get`` and forget: the value, if there is one and it has not expired."""
+        found = self._items.pop(key, None)
+        if found is None or now >= found[0]:
+            return None
+        return found[1]
+
     def pop(self, key: K) -> None:
         self._items.pop(key, None)
 
@@ -50,12 +57,25 @@ class ExpiringLru(Generic[K, V]):
 
 class QrVerifier:
     """Rule U5: the citizen's code, checked against the server's QR keys (the current and the
-    previous one) at ``now``. Nothing is remembered: the HMAC check costs a few µs
-    (docs/BENCHMARKS.md), about what a cache would; the ES256 signature before it was worth
-    remembering between a quote and its redeem."""
+    previous one) at ``now``.
 
-    def __init__(self, keys: Mapping[str, QrKey]) -> None:
+    What a code says does not depend on the time (``decode_qr_token``: shape, key, MAC,
+    lifetime), so a code read once is remembered as read, and its redeem after its quote only
+    checks the times again (``check_qr_times``). A read (a regular expression, two HMACs, a
+    SHA-256, a UUID, two datetimes) was about 100k instructions, a look-up here is a few
+    hundred (issue 15, docs/BENCHMARKS.md). Only codes that verified are remembered; at
+    most ``size``, forgotten all at once when full."""
+
+    def __init__(self, keys: Mapping[str, QrKey], size: int = 20_000) -> None:
         self.keys = dict(keys)
+        self.size = size
+        self._read: dict[str, QrClaims] = {}
 
     def verify(self, token: str, now: datetime) -> QrClaims:
-        return verify_qr_token(token, keys=self.keys, now=now)
+        claims = self._read.get(token)
+        if claims is None:
+            claims = decode_qr_token(token, keys=self.keys)
+            if len(self._read) >= self.size:
+                self._read.clear()
+            self._read[token] = claims
+        return check_qr_times(claims, now)

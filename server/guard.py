@@ -182,8 +182,9 @@ class Guard:
     def server_of(self, key: str) -> str:
         """The cluster master holding ``key``'s slot ("" for a single Redis, or while the
         cluster's slots are not known yet)."""
-        if not isinstance(self.client, RedisCluster):
+        if not self.by_slot:  # a single Redis (the client's kind, known once)
             return ""
+        assert isinstance(self.client, RedisCluster)
         try:
             node = self.client.get_node_from_key(key)
         except (RedisError, RedisClusterException):

@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -43,8 +43,7 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
                AND x.status = 'available' AND x.expires_at <= q.now)
        ELSE 0 END AS expired_count,
        k.used IS NOT NULL AS token_used, q.receipt_no, b.used IS NOT NULL AS receipt_used
-  FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::text[])
-       AS q (n, terminal_id, citizen_id, now, jti, receipt_no)
+  FROM unnest($1::till_context_query[]) AS q
   LEFT JOIN LATERAL (
       SELECT t.status AS terminal_status, t.label AS terminal_label,
              m.id AS merchant_id, m.name AS merchant_name, m.district,
@@ -59,7 +58,10 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
   LEFT JOIN LATERAL (
       SELECT array_agg(id ORDER BY expires_at, id) AS ids,
              array_agg(campaign_id ORDER BY expires_at, id) AS campaigns,
-             array_agg(expires_at ORDER BY expires_at, id) AS expiries,
+             -- microseconds since 1970 (``_expiry``): a few expiries serve all the city's
+             -- vouchers, so each is made into a datetime once, not once per voucher read
+             array_agg((extract(epoch FROM expires_at) * 1000000)::bigint
+                       ORDER BY expires_at, id) AS expiries,
              array_agg(face_value_fen ORDER BY expires_at, id) AS faces
         FROM vouchers
        WHERE citizen_id = c.citizen_id AND status = 'available' AND expires_at > q.now
@@ -85,15 +87,9 @@ SELECT q.n, tm.terminal_status, tm.terminal_label, tm.merchant_id, tm.merchant_n
 # which one it was.
 REDEEM_SQL = """
 WITH item AS (
-    SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::bigint[], $4::uuid[],
-                         $5::timestamptz[], $6::text[], $7::bigint[], $8::bigint[], $9::text[],
-                         $10::bigint[], $11::bigint[], $12::bigint[], $13::text[], $14::bytea[],
-                         $15::int[])
-        AS i (n, now, citizen_id, jti, jti_expires_at, campaign_id, merchant_id, terminal_id,
-              receipt_no, bill_fen, spend_threshold_fen, face_value_fen, idempotency_key,
-              request_hash, voucher_count)
+    SELECT * FROM unnest($1::till_redeem_item[]) AS i
 ), want AS (
-    SELECT * FROM unnest($16::int[], $17::bigint[]) AS w (n, voucher_id)
+    SELECT * FROM unnest($2::int[], $3::bigint[]) AS w (n, voucher_id)
 ), upd AS (
     UPDATE vouchers v SET status = 'redeemed', redeemed_at = i.now
       FROM want w JOIN item i ON i.n = w.n
@@ -166,6 +162,22 @@ SELECT r.id, r.campaign_id, r.merchant_id, m.name AS merchant_name, r.terminal_i
 """
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EXPIRIES: dict[int, datetime] = {}  # microseconds since 1970: the expiry, as asyncpg decodes
+
+
+def _expiry(us: int) -> datetime:
+    """A voucher's expiry read as microseconds since 1970 (``CONTEXTS_SQL``): the same aware
+    UTC datetime asyncpg decodes a timestamptz to, made once per distinct expiry (vouchers of
+    a claim share theirs; decoding a timestamptz costs twenty times a bigint)."""
+    found = _EXPIRIES.get(us)
+    if found is None:
+        if len(_EXPIRIES) >= 4096:  # bounded: expiries are days of campaigns, a few dozen
+            _EXPIRIES.clear()
+        found = _EXPIRIES[us] = _EPOCH + timedelta(microseconds=us)
+    return found
+
+
 @value
 class ContextQuery:
     """Whose context a bill needs: this terminal, the citizen the QR code names, now."""
@@ -182,14 +194,14 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
     used, whether the receipt number is taken on the business date (U4), and the citizen's
     unexpired available vouchers, earliest expiry first (rule U6). None when there is no such
     terminal. One statement for all of them."""
+    # one record per bill (migration 0012): asyncpg checks an array's every element against
+    # abstract base classes, so one array of records costs far less than six of scalars
     rows = await conn.fetch(
         CONTEXTS_SQL,
-        list(range(len(queries))),
-        [q.terminal_id for q in queries],
-        [q.citizen_id for q in queries],
-        [q.now for q in queries],
-        [q.jti for q in queries],
-        [q.receipt_no for q in queries],
+        [
+            (n, q.terminal_id, q.citizen_id, q.now, q.jti, q.receipt_no)
+            for n, q in enumerate(queries)
+        ],
     )
     found: list[TillContext | None] = [None] * len(queries)
     for row in rows:
@@ -197,8 +209,9 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
             continue
         held: tuple[HeldVoucher, ...] = ()
         if row["ids"] is not None:
+            known = _EXPIRIES.get
             held = tuple(
-                HeldVoucher(i, e, f, c)
+                HeldVoucher(i, known(e) or _expiry(e), f, c)
                 for i, c, e, f in zip(
                     row["ids"], row["campaigns"], row["expiries"], row["faces"], strict=True
                 )
@@ -374,21 +387,27 @@ async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int
     try:
         rows = await conn.fetch(
             REDEEM_SQL,
-            list(range(len(bills))),
-            [b.now for b in bills],
-            [b.citizen_id for b in bills],
-            [b.jti for b in bills],
-            [b.jti_expires_at for b in bills],
-            [b.campaign_id for b in bills],
-            [b.merchant_id for b in bills],
-            [b.terminal_id for b in bills],
-            [b.receipt_no for b in bills],
-            [b.bill_fen for b in bills],
-            [b.spend_threshold_fen for b in bills],
-            [b.face_value_fen for b in bills],
-            [b.idempotency_key for b in bills],
-            [b.request_hash for b in bills],
-            [len(b.voucher_ids) for b in bills],
+            # one record per bill (migration 0012), as in ``read_contexts``
+            [
+                (
+                    n,
+                    b.now,
+                    b.citizen_id,
+                    b.jti,
+                    b.jti_expires_at,
+                    b.campaign_id,
+                    b.merchant_id,
+                    b.terminal_id,
+                    b.receipt_no,
+                    b.bill_fen,
+                    b.spend_threshold_fen,
+                    b.face_value_fen,
+                    b.idempotency_key,
+                    b.request_hash,
+                    len(b.voucher_ids),
+                )
+                for n, b in enumerate(bills)
+            ],
             [n for n, b in enumerate(bills) for _ in b.voucher_ids],
             [v for b in bills for v in b.voucher_ids],
         )

@@ -32,7 +32,7 @@ from server.guard import Guard
 from server.settings import Settings
 from shared.campaign import Campaign
 from shared.errors import VoucherError
-from shared.redemption import TillContext
+from shared.redemption import Decision, TillContext
 from shared.ticket_campaign import TicketCampaign
 
 T = TypeVar("T")
@@ -88,8 +88,9 @@ class TillPorts(Ports):
     # answers None when its batch changed nothing and the bill must go alone
     context_reads: Batcher[ContextQuery, TillContext | None]
     redeem_writes: Batcher[Redemption, int | None]
-    # what a quote read, for the redeem of the same QR token at the same terminal
-    quote_cache: ExpiringLru[tuple[int, uuid.UUID], TillContext]
+    # what a quote read and decided (with how many campaigns loaded), for the redeem of the
+    # same QR token at the same terminal
+    quote_cache: ExpiringLru[tuple[int, uuid.UUID], tuple[Decision, int]]
     qr_verifier: QrVerifier
     metrics: TillMetrics
     # rule U7: the status and body a refusal is kept under (the HTTP edge's choice)

@@ -122,8 +122,10 @@ async def quote(cmd: Quote, ports: TillPorts) -> Quoted:
     asked = ContextQuery(cmd.terminal_id, citizen_id, now, jti, cmd.receipt_no)
     ctx = await ports.context_reads.call(asked)
     decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
-    # the redeem of this token at this till may start from what was read here
-    ports.quote_cache.put((cmd.terminal_id, claims.jti), decision.ctx, claims.expires_at)
+    # the redeem of this token at this till may start from what was read and decided here
+    # (with as many campaigns loaded: they are only ever added, so the same ones)
+    quoted = (decision, len(ports.campaigns))
+    ports.quote_cache.put((cmd.terminal_id, claims.jti), quoted, claims.expires_at)
     allowance = decisions.quote(decision, cmd.bill_fen, now)  # rules U3, U6
     return Quoted(decision, allowance, cmd.bill_fen, claims.expires_at)
 
@@ -163,15 +165,20 @@ async def _redeem_in_ledger(ports: TillPorts, asked: _Verified, *, locked: bool)
     refused from a remembered read, the redemption is decided again from a fresh read under
     the citizen's row lock, where a deadlock is tried again too, never answered 500."""
     now = ports.clock()
-    cache_key = (asked.cmd.terminal_id, asked.claims.jti)
-    quoted = ports.quote_cache.get(cache_key, now)
-    ports.quote_cache.pop(cache_key)
+    quoted = ports.quote_cache.take((asked.cmd.terminal_id, asked.claims.jti), now)
     if locked:
         try:
-            ctx = quoted
-            if ctx is None:
+            if quoted is None:
                 ctx = await ports.context_reads.call(asked.context_query(now))
-            bill = _decide_bill(ports, asked, ctx, now)
+                bill = _decide_bill(ports, asked, ctx, now)
+            else:
+                decided, campaigns = quoted
+                ctx = decided.ctx
+                # the quote's decision on this very read (rules U1, U2, U4, V2, X1, U5),
+                # unless a campaign was loaded since; the redeem's receipt number cannot
+                # change it: the quote refused a read whose receipt number was taken
+                same = campaigns == len(ports.campaigns)
+                bill = _decide_bill(ports, asked, ctx, now, decided if same else None)
         except VoucherError:
             if quoted is None:
                 raise
@@ -217,11 +224,18 @@ async def _redeem_alone(ports: TillPorts, asked: _Verified, now: datetime) -> Re
 
 
 def _decide_bill(
-    ports: TillPorts, asked: _Verified, ctx: TillContext | None, now: datetime
+    ports: TillPorts,
+    asked: _Verified,
+    ctx: TillContext | None,
+    now: datetime,
+    decided: Decision | None = None,
 ) -> db.Redemption:
-    """Rules U1-U6 on one read of the ledger: the bill as it is to be written."""
+    """Rules U1-U6 on one read of the ledger: the bill as it is to be written. ``decided``:
+    what ``decisions.decide`` already said of this read, with these campaigns."""
     cmd = asked.cmd
-    decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
+    decision = decided
+    if decision is None:
+        decision = decisions.decide(ctx, ports.campaigns, replay=True, receipt_no=cmd.receipt_no)
     return db.Redemption(
         now=now,
         voucher_ids=decisions.choose(decision, cmd.count, cmd.bill_fen, now),  # rules U3, U6

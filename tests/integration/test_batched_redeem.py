@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from server.db import redemptions as ledger
+from server.db import seeding
 from shared.redemption import MustDecideAgain
 from tests import factories as f
 
@@ -103,3 +104,49 @@ async def test_two_bills_on_one_voucher_in_a_batch_write_nothing(db: asyncpg.Con
     with pytest.raises(MustDecideAgain):
         await ledger.write_redemptions(db, [batch[0], twice])
     assert await redeemed(db, batch) == 0
+
+
+async def test_the_context_read_gives_each_voucher_its_exact_expiry(
+    db: asyncpg.Connection,
+) -> None:
+    # issue 15: expiries come as microseconds and are made datetimes once each; they must be
+    # the very instants the ledger holds (rule V2 compares them with now), in order (U6)
+    campaign_id = await f.campaign(db)
+    merchant_id = await f.merchant(db)
+    terminal_id = await f.terminal(db, merchant_id)
+    citizen_id = await f.citizen(db)
+    claimed_at = datetime(2024, 9, 1, 2, tzinfo=UTC)
+    moved = [  # one claim each (a voucher's expiry is fixed once issued)
+        NOW + timedelta(days=30, microseconds=1),
+        NOW + timedelta(days=1, seconds=7, microseconds=999_999),
+        datetime(2099, 12, 31, 23, 59, 59, 123_456, tzinfo=UTC),
+    ]
+    vouchers: list[int] = []
+    for expires_at, count in zip(moved, (2, 1, 1), strict=True):
+        row = seeding.ClaimRow(
+            campaign_id=campaign_id,
+            certificate_id=await f.certificate(db),
+            citizen_id=citizen_id,
+            base_fen=120_000_000,
+            rate_bp=40,
+            voucher_count=count,
+            face_value_fen=10_000,
+            claimed_at=claimed_at,
+            expires_at=expires_at,
+        )
+        (claim_id,) = await seeding.claims(db, [row])
+        vouchers += await seeding.voucher_ids(db, claim_id)
+    expected = await db.fetch(
+        "SELECT id, expires_at FROM vouchers WHERE id = ANY($1::bigint[]) ORDER BY expires_at, id",
+        vouchers,
+    )
+    asked = ledger.ContextQuery(terminal_id, citizen_id, NOW, uuid.uuid4(), None)
+    for _ in range(2):  # the second read finds the expiries already made
+        ctx = await ledger.read_context(db, asked)
+        assert ctx is not None
+        assert [(v.id, v.expires_at) for v in ctx.held] == [tuple(r) for r in expected]
+        assert all(v.expires_at.utcoffset() == timedelta(0) for v in ctx.held)
+    # a voucher expired at the read's instant is not held (V2): strictly later only
+    ctx = await ledger.read_context(db, replace(asked, now=moved[1]))
+    assert ctx is not None
+    assert [v.id for v in ctx.held] == [r["id"] for r in expected if r["id"] != vouchers[2]]

@@ -261,6 +261,30 @@ async def test_a_redeem_decides_again_when_the_ledger_moved_since_the_quote(shop
     ] == []
 
 
+async def test_a_campaign_loaded_between_quote_and_redeem_is_decided_again(shop: Shop) -> None:
+    # rules U4, U6 (issue 15): the redeem reuses the quote's decision only with the same
+    # campaigns loaded; here the citizen's earliest vouchers are of a campaign loaded after
+    # the quote, so the redeem decides again and the bill is of that campaign
+    async with shop.pool.acquire() as conn:
+        later_id = await f.campaign(conn)
+        citizen = await f.citizen(conn)
+        _, later = await f.claim_with_vouchers(conn, later_id, citizen, 2)  # lower ids first
+        _, known = await f.claim_with_vouchers(conn, shop.campaign_id, citizen, 2)
+    token = shop.qr(citizen)
+    quoted = await redemption.quote(redemption.Quote(shop.terminal_id, token, 40_000), shop.ports)
+    assert quoted.decision.campaign.id == shop.campaign_id  # the other one is not loaded yet
+    loaded = shop.ports.campaigns[shop.campaign_id]
+    shop.ports.campaigns[later_id] = replace(loaded, id=later_id)
+    try:
+        done = await redemption.redeem(shop.redeem(token), shop.ports)
+    finally:
+        del shop.ports.campaigns[later_id]
+    assert isinstance(done, redemption.Redeemed)
+    assert done.redemption.campaign_id == later_id
+    assert done.redemption.voucher_ids == tuple(later)
+    assert await shop.statuses(later + known) == ["redeemed"] * 2 + ["available"] * 2
+
+
 async def test_with_redis_out_of_reach_the_ledger_still_redeems_exactly_once(
     db_pool: asyncpg.Pool, test_services: Services
 ) -> None:
