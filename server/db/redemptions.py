@@ -194,7 +194,7 @@ async def read_contexts(conn: Conn, queries: Sequence[ContextQuery]) -> list[Til
     used, whether the receipt number is taken on the business date (U4), and the citizen's
     unexpired available vouchers, earliest expiry first (rule U6). None when there is no such
     terminal. One statement for all of them."""
-    # one record per bill (migration 0012): asyncpg checks an array's every element against
+    # one record per bill (migration 0013): asyncpg checks an array's every element against
     # abstract base classes, so one array of records costs far less than six of scalars
     rows = await conn.fetch(
         CONTEXTS_SQL,
@@ -387,7 +387,7 @@ async def write_redemptions(conn: Conn, bills: Sequence[Redemption]) -> list[int
     try:
         rows = await conn.fetch(
             REDEEM_SQL,
-            # one record per bill (migration 0012), as in ``read_contexts``
+            # one record per bill (migration 0013), as in ``read_contexts``
             [
                 (
                     n,
