@@ -154,8 +154,7 @@ def receipt_text(
         pad(" " * ((width - display_width(title)) // 2) + title, width).rstrip(),
     ]
     if r.reprint:
-        mark = tr("receipt.reprint", lang)
-        lines.append(pad(" " * ((width - display_width(mark)) // 2) + mark, width).rstrip())
+        lines.append(_centred(tr("receipt.reprint", lang), width))
     lines += [
         rule,
         _line(tr("receipt.merchant", lang), r.merchant_name, width),
