@@ -285,6 +285,7 @@ class Run:
         self.vouchers_ok = 0
         self.quotes_ok = 0
         self.no_usable = 0
+        self.waited_s = 0.0  # seconds the tills waited as the server asked (Retry-After)
         self.client_errors: dict[str, int] = {}
         self.t_measure = 0.0
         self.t_end = 0.0
@@ -301,6 +302,22 @@ class Run:
                 key += " ?"
         bucket = self.outcomes[op]
         bucket[key] = bucket.get(key, 0) + 1
+
+    async def _come_back_later(self, status: int, data: bytes) -> None:
+        """As a till does (client/till.py, issue 14): a 503 or 429 that says when to come back
+        (``details.retry_after_s``, the body's copy of ``Retry-After``) is waited out before
+        this till's next request. A generator that asked again at once would spend the
+        server's CPU on refusals and measure that, not the redemptions."""
+        if status not in (429, 503):
+            return
+        try:
+            wait = float(json.loads(data)["error"]["details"]["retry_after_s"])
+        except (ValueError, KeyError, TypeError):
+            return
+        # never past the run's end (the tills stop there)
+        wait = min(max(wait, 0.0), 30.0, max(0.0, self.t_end - time.perf_counter()))
+        self.waited_s += wait
+        await asyncio.sleep(wait)
 
     async def terminal(self, index: int, access: str, rng: random.Random) -> None:
         split = urlsplit(self.base)
@@ -331,6 +348,7 @@ class Run:
                         self.hist["quote"].record_value(max(1, int((t1 - t0) * 1e6)))
                         self._count("quote", status, data)
                     if status != 200:
+                        await self._come_back_later(status, data)
                         continue
                     if measured:
                         self.quotes_ok += 1
@@ -358,6 +376,8 @@ class Run:
                         if status == 201:
                             self.redeemed_ok += 1
                             self.vouchers_ok += count
+                    if status != 201:
+                        await self._come_back_later(status, data)
                 except (OSError, TimeoutError, ValueError, KeyError) as exc:
                     name = type(exc).__name__
                     if self._in_window(perf()):
@@ -419,6 +439,7 @@ class Run:
             "outcomes": self.outcomes,
             "quotes_without_usable_voucher": self.no_usable,
             "client_errors": self.client_errors,
+            "waited_as_asked_s": round(self.waited_s, 3),
             "tokens_presigned": self.tokens.signed,
             "tokens_presign_seconds": round(self.tokens.sign_seconds, 2),
             "tokens_signed_inline": self.tokens.inline_signed,
