@@ -246,7 +246,8 @@ def report(r: dict[str, Any]) -> str:
             f"nodelay); refused {sum(p['front_refused'] for p in r['open_loop']['phases']):,} "
             f"quotes in all, the server's gate {f['server_shed_overload']:,} requests during "
             f"the overload",
-            f"- nginx's CPU per request it handled: {f['us_per_request']} µs "
+            f"- nginx's CPU per request it handled: "
+            f"{' / '.join(str(c) for c in f['us_per_request'])} µs "
             f"(unloaded / overload / after); per refusal (the overload's nginx CPU less its "
             f"proxied requests at the unloaded cost, over its refusals): "
             f"**{f['us_per_refusal']} µs**",
