@@ -21,6 +21,12 @@
 6. a Markdown report: admitted redeem p99 in overload against 2 x the unloaded p99, what
    was shed, and how many seconds after the overload each second's p99 is back under it
    with nothing shed.
+
+``--front nginx``: the open-loop phases go through Debian's nginx on loopback
+(``bench/front.py``: upstream keep-alive, ``limit_req`` on ``POST /v1/quote`` at
+``--front-rate``, by default ``--front-factor`` x the sustainable rate, its refusals the
+server's own 503 ``server_busy``), the gross excess refused in front of the server's Python;
+the report adds what the proxy refused and nginx's CPU. The calibration stays direct.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ CHILD_ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(SCRIPTS)
 import asyncpg  # noqa: E402
 import bench_redeem as br  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
+from bench import front as front_proxy  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from bench.serve import new_qr_key  # noqa: E402
 
@@ -76,6 +83,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--shed-queue-wait-ms", type=float, default=5.0)
     p.add_argument("--server-processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--max-connections", type=int, default=1024)
+    p.add_argument(
+        "--front",
+        choices=("none", "nginx"),
+        default="none",
+        help="nginx: the open-loop phases through Debian's nginx with a limit_req on quotes",
+    )
+    p.add_argument(
+        "--front-rate",
+        type=int,
+        default=0,
+        help="quotes/s nginx lets through (0: --front-factor x sustainable)",
+    )
+    p.add_argument("--front-factor", type=float, default=1.2)
+    p.add_argument("--front-burst", type=int, default=0,
+                   help="limit_req burst (0: a tenth of a second at --front-rate)")  # fmt: skip
+    p.add_argument("--front-workers", type=int, default=1, help="nginx worker processes")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json-out", type=Path)
     p.add_argument(
@@ -178,13 +201,15 @@ def report(r: dict[str, Any]) -> str:
     def shed(p: dict[str, Any]) -> int:
         return sum(n for k, n in p["outcomes"].items() if " 503 " in f"{k} ")
 
+    fronted = r.get("front") is not None
     rows = []
     for p in (unloaded, overload, after):
         quotes = sum(n for k, n in p["outcomes"].items() if k.startswith("quote"))
         ok = p["outcomes"].get("redeem 201", 0)
+        by_proxy = f" ({p['front_refused']:,} by nginx)" if fronted else ""
         rows.append(
             f"| {p['name']} | {p['rate']:,.0f} | {p['offered'] / p['seconds']:,.0f} | "
-            f"{ok / p['seconds']:,.0f} | {quotes:,} | {shed(p):,} | "
+            f"{ok / p['seconds']:,.0f} | {quotes:,} | {shed(p):,}{by_proxy} | "
             f"{p['redeem'].get('p50_ms', '-')} / **{p['redeem'].get('p99_ms', '-')}** | "
             f"{p['generator_lag'].get('p99_ms', '-')} | {p['not_sent']} | "
             f"{sum(p['client_errors'].values())} |"
@@ -203,13 +228,30 @@ def report(r: dict[str, Any]) -> str:
                 ("redis", "redis (this run)"),
                 ("other", "other processes"),
                 ("busy", "machine busy (all cores)"),
+                ("nginx", "nginx (front)"),
             )
         }
+        nginx = f" {share['nginx']} % |" if fronted else ""
         cpu_rows.append(
-            f"| {p['name']} | {share['server']} % | {share['generator']} % | "
+            f"| {p['name']} | {share['server']} % |{nginx} {share['generator']} % | "
             f"{share['postgres']} % | {share['redis']} % | {share['other']} % | "
             f"{share['busy']} % |"
         )
+    front_lines: list[str] = []
+    if fronted:
+        f = r["front"]
+        front_lines = [
+            f"- in front: Debian's {f['version']}, {f['workers']} worker(s), "
+            f"`limit_req` on POST /v1/quote at **{f['rate']:,} /s** (burst {f['burst']}, "
+            f"nodelay); refused {sum(p['front_refused'] for p in r['open_loop']['phases']):,} "
+            f"quotes in all, the server's gate {f['server_shed_overload']:,} requests during "
+            f"the overload",
+            f"- nginx's CPU per request it handled: "
+            f"{' / '.join(str(c) for c in f['us_per_request'])} µs "
+            f"(unloaded / overload / after); a refusal costs nginx at most the overload's "
+            f"**{f['us_per_refusal_at_most']} µs** (most of its requests then are refusals, "
+            f"each cheaper than one it proxies)",
+        ]
     return "\n".join(
         [
             f"command: `{r['command']}`",
@@ -224,15 +266,20 @@ def report(r: dict[str, Any]) -> str:
             "",
             "where the machine's CPU went (share of both cores):",
             "",
-            "| phase | server | load generator | PostgreSQL | Redis | other processes | busy |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| phase | server |"
+            + (" nginx |" if fronted else "")
+            + " load generator | PostgreSQL | Redis | other processes | busy |",
+            "|---|---:|" + ("---:|" if fronted else "") + "---:|---:|---:|---:|---:|",
             *cpu_rows,
             "",
             f"- admitted redeem p99 under overload: **{overload['redeem'].get('p99_ms')} ms** "
             f"against 2 x unloaded p99 = {bound:.1f} ms: "
             f"**{'met' if overload['redeem'].get('p99_ms', 1e9) < bound else 'missed'}**",
             f"- back to normal (each second's p99 < {bound:.1f} ms, nothing shed) "
-            f"**{r['recovered_after_s']} s** after the overload ended",
+            f"**{r['recovered_after_s']:.1f} s** after the overload ended"
+            if r["recovered_after_s"] is not None
+            else f"- never back to normal (each second's p99 < {bound:.1f} ms, nothing shed) "
+            "before the run ended",
             f"- inside one server process (its /metrics): 99 % of its "
             f"{r['in_server']['redeem_201_count']:,.0f} admitted redemptions took at most "
             f"{r['in_server']['redeem_p99_bucket_s']} s in the server; the rest of the "
@@ -240,13 +287,36 @@ def report(r: dict[str, Any]) -> str:
             f"- nothing lost: {r['generator_201']:,} redemptions answered 201, "
             f"{r['in_ledger']:,} of the run's receipts in the ledger; ledger consistent: "
             f"**{ledger['consistent']}**, vouchers spent twice: {ledger['double_spent']}",
+            *front_lines,
         ]
     )
+
+
+def front_figures(open_loop: dict[str, Any], refusals: list[float]) -> dict[str, Any]:
+    """Per phase, the proxy's refusals (from its log's times) and its CPU per request it
+    handled. In the overload most of those are refusals, each cheaper than a proxied
+    request (no upstream exchange): the overload's figure bounds a refusal's cost from above.
+    (Subtracting the proxied requests at the unloaded phase's cost is no better: at a light
+    rate nginx's CPU per request is mostly its wake-ups, several times the overload's.)"""
+    t0 = float(open_loop["t0_wall"])
+    phases = open_loop["phases"]
+    cost: list[float | None] = []
+    for i, p in enumerate(phases):
+        begins = t0 + p["started_s"]
+        ends = t0 + phases[i + 1]["started_s"] if i + 1 < len(phases) else float("inf")
+        p["front_refused"] = sum(1 for t in refusals if begins <= t < ends)
+        requests = sum(p["outcomes"].values())
+        cpu = p.get("cpu_seconds", {}).get("nginx (front)", {}).get("cpu", 0.0)
+        p["front_requests"] = requests
+        cost.append(round(1e6 * cpu / requests, 1) if requests else None)
+    return {"us_per_request": cost, "us_per_refusal_at_most": cost[1]}
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     children = br.Children()
     work = Path(tempfile.mkdtemp(prefix="bench_overload."))
+    front: front_proxy.Front | None = None
+    front_info: dict[str, Any] | None = None
     data_dir = ROOT / ".data" / "bench-overload"
     env = {k: v for k, v in os.environ.items() if k.startswith("VOUCHER_")}
     if args.database_url:
@@ -314,6 +384,20 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             wrapper, server_pid = start_server(args.shed_target_ms)
             sustainable = float(calibration["redemptions_per_s"])
             light, heavy = sustainable * args.light, sustainable * args.overload_factor
+            roles = {server_pid: "server (python)"}
+            if args.front == "nginx":
+                rate = args.front_rate or max(1, round(sustainable * args.front_factor))
+                burst = args.front_burst or max(1, rate // 10)
+                front_port = br.free_port()
+                front = front_proxy.start(
+                    listen=front_port, upstream=port, rate=rate, burst=burst,
+                    prefix=work / "nginx", workers=args.front_workers,
+                )  # fmt: skip
+                front_info = {"rate": rate, "burst": burst, "workers": args.front_workers,
+                              "version": front_proxy.version()}  # fmt: skip
+                roles.update(dict.fromkeys(front.pids(), "nginx (front)"))
+                common["base_url"] = f"http://127.0.0.1:{front_port}"
+                br.log(f"nginx in front on :{front_port}, quotes limited to {rate}/s")
             br.log(f"sustainable {sustainable:,.0f}/s; open loop {light:,.0f} -> {heavy:,.0f}/s")
             tag = uuid.uuid4().hex[:6].upper()
             phases = [
@@ -333,7 +417,6 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                      f"--format raw --nonblocking -o {args.profile}"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 )  # fmt: skip
-            roles = {server_pid: "server (python)"}
             extra = work / "server.pid.extra"
             if extra.exists():
                 roles.update(dict.fromkeys(map(int, extra.read_text().split()), "server (python)"))
@@ -348,6 +431,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 work, "overload", total + 300,
             )  # fmt: skip
             inside = asyncio.run(in_server(base_url))
+            if front is not None and front_info is not None:
+                front.stop()  # its refusals' log written out
+                front_info |= front_figures(open_loop, front.refusals())
+                front_info["server_shed_overload"] = (
+                    sum(
+                        n
+                        for k, n in open_loop["phases"][1]["outcomes"].items()
+                        if " 503 " in f"{k} "
+                    )
+                    - open_loop["phases"][1]["front_refused"]
+                )
             br.stop_server(server_pid, wrapper)
             ledger = asyncio.run(br.check_ledger(url))
             found = asyncio.run(in_ledger(url, tag))
@@ -371,8 +465,10 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 "in_ledger": found,
                 "ledger": ledger,
                 "server_error_log_lines": server_errors[:20],
+                "front": front_info,
             }
     finally:
+        front_proxy.kill_quietly(front)
         children.stop_all()
         shutil.rmtree(work, ignore_errors=True)
 

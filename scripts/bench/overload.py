@@ -52,6 +52,7 @@ class Overload:
         self.phases: list[dict[str, Any]] = []
         self.seconds: dict[int, dict[str, Any]] = {}
         self.t0 = 0.0
+        self.t0_wall = 0.0  # time.time() at t0: to place a front proxy's log in the phases
         self.redeemed_ok = 0
         self.in_flight: set[asyncio.Task[None]] = set()
 
@@ -177,6 +178,7 @@ class Overload:
     async def run(self) -> dict[str, Any]:
         await self.sign_in()
         self.t0 = time.perf_counter()
+        self.t0_wall = time.time()
         for name, rate, seconds in self.cfg["phases"]:
             self.phases.append(await self.phase(name, float(rate), float(seconds)))
         if self.in_flight:
@@ -197,6 +199,7 @@ class Overload:
                 str(s): {"redeem": _summary(v["redeem"]), "outcomes": v["outcomes"]}
                 for s, v in sorted(self.seconds.items())
             },
+            "t0_wall": self.t0_wall,
             "redemptions_ok": self.redeemed_ok,
             "connections": self.connections,
             "tokens_signed_inline": self.tokens.inline_signed,
