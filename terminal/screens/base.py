@@ -17,6 +17,7 @@ from client.http import OutcomeUnknown
 from client.till import TillClient
 from terminal.config import Lang
 from terminal.i18n import describe_error, tr
+from terminal.scanning import classify_scan
 
 if TYPE_CHECKING:
     from terminal.app import TerminalApp
@@ -197,3 +198,21 @@ class SendingScreen(WaitingScreen, Generic[Q, S, D]):
         self.last: D | None = None
         self.busy = False
         self.checks = 0  # how often F8 asked the server about the pending request
+
+    def scanned_code(self, text: str, *, unknown_key: str, busy_key: str) -> str | None:
+        """A scan this screen may take: our code, stripped, or None when the cashier was told
+        why not. Anything else scanned is named for what it is (issue 11 item 8: an old code
+        is ours, expired, and the cure is a fresh one) and changes nothing; while a request is
+        pending or sending, one customer at a time: its outcome comes first (``unknown_key``
+        when it is unknown, ``busy_key`` while sending)."""
+        code = text.strip()
+        kind = classify_scan(code)
+        if kind != "voucher":
+            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
+            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
+            return None
+        if self.busy or self.pending is not None:
+            key = unknown_key if self.pending is not None else busy_key
+            self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
+            return None
+        return code

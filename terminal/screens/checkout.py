@@ -23,7 +23,6 @@ from shared.errors import InvalidAmount, InvalidRequest
 from shared.money import format_yuan, parse_yuan
 from shared.rules import normalise_receipt_no
 from terminal.i18n import REFRESH_QR_CODES, describe_error
-from terminal.scanning import classify_scan
 from terminal.screens.base import SendingScreen, sending_bindings
 from terminal.widgets.amount import Amount
 from terminal.widgets.count_stepper import CountStepper
@@ -189,17 +188,8 @@ class CheckoutScreen(SendingScreen[Quote, PendingRedeem, Redemption]):
         field (issue 11 item 1). Our code is quoted as soon as the bill and the receipt
         number are in; until then it is held and the cashier is asked for what is missing.
         Anything else scanned is named for what it is (item 8) and changes nothing."""
-        code = text.strip()
-        kind = classify_scan(code)
-        if kind != "voucher":
-            # an old code is ours, expired: the cure is a fresh one (issue 11 item 8)
-            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
-            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
-            return
-        if self.busy or self.pending is not None:
-            # one customer at a time: the current redeem's outcome comes first
-            key = "result.unknown" if self.pending is not None else "hint.redeeming"
-            self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
+        code = self.scanned_code(text, unknown_key="result.unknown", busy_key="hint.redeeming")
+        if code is None:
             return
         self.held_token = code
         self._clear_quote()

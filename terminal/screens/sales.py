@@ -29,7 +29,6 @@ from shared.idnumber import mask_id_number, validate_id_number
 from shared.money import format_yuan, parse_yuan
 from terminal.documents import TicketReceiptData, ticket_receipt_of
 from terminal.i18n import REFRESH_QR_CODES, describe_error
-from terminal.scanning import classify_scan
 from terminal.screens.base import SendingScreen, sending_bindings
 from terminal.screens.checkout import ScanInput
 from terminal.screens.tickets import usable
@@ -400,15 +399,8 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
     def take_scan(self, text: str) -> None:
         """The holder's code (the wallet's code, rule U5), from the scanner wherever the focus
         was: quoted once the contract is complete, held until then."""
-        code = text.strip()
-        kind = classify_scan(code)
-        if kind != "voucher":
-            title = "title.refresh" if kind == "old_voucher" else "title.not_voucher"
-            self.till.tell(self.t(f"scan.{kind}"), title=self.t(title), severity="error")
-            return
-        if self.busy or self.pending is not None:
-            key = "sales.result.unknown" if self.pending is not None else "sales.busy"
-            self.till.tell(self.t(key), title=self.t("title.busy"), severity="error")
+        code = self.scanned_code(text, unknown_key="sales.result.unknown", busy_key="sales.busy")
+        if code is None:
             return
         self.held_token = code
         self.chosen, self.held = (), ()  # a new code may be another holder's: the server picks
