@@ -12,10 +12,10 @@ How a change reaches every process, and how fast:
   single-row counter ``access_version`` (its row lock orders the writers, so a reader that sees
   version n sees every change below n: migration 0005).
 - The process that makes the change applies it to its own view as soon as it commits.
-- Every process polls ``SELECT version FROM access_version`` every ``POLL_INTERVAL_S`` (1 s)
-  and, when it moved, reads the new rows in version order. Each row is a principal's new
-  state, and each key keeps the version it was last set at, so rows applied twice or late
-  change nothing.
+- Every process polls the change counter (``server/db/access.py``'s ``current_version``) every
+  ``POLL_INTERVAL_S`` (1 s) and, when it moved, reads the new rows in version order. Each
+  row is a principal's new state, and each key keeps the version it was last set at, so rows
+  applied twice or late change nothing.
 - **Bound**: a change committed in one process is enforced by every other process within
   ``POLL_INTERVAL_S`` plus one poll query (about 1 s). If a process's last successful poll is
   older than ``STALE_AFTER_S`` (2 s; its loop was starved or PostgreSQL did not answer), the
