@@ -162,6 +162,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1, help="random seed of the load generator")
     p.add_argument(
+        "--impatient-tills",
+        action="store_true",
+        help="tills ask again at once after a 503 instead of waiting its Retry-After "
+        "(misbehaving clients: the server's tarpit, server/admission.py)",
+    )
+    p.add_argument(
+        "--shed-tarpit-s",
+        type=float,
+        help="the server's tarpit (Settings.shed_tarpit_s; 0: none); else its default",
+    )
+    p.add_argument(
         "--pgbench-script",
         type=Path,
         default=SHARED_BENCH / "redeem.sql",
@@ -848,6 +859,7 @@ def server_config(rig: Rig, *, port: int, processes: int, pool_max: int) -> dict
         "processes": processes,
         "batch_max_size": args.batch_max_size,
         "batch_concurrency": args.batch_concurrency,
+        **({} if args.shed_tarpit_s is None else {"shed_tarpit_s": args.shed_tarpit_s}),
     }
 
 
@@ -914,6 +926,7 @@ def serve_and_load(
         **rig.qr_key,
         "token_rate": args.token_rate,
         "sign_workers": os.cpu_count() or 2,
+        "honour_retry_after": not args.impatient_tills,
         "roles": roles,
         "database": database_of(args.database_url),
     }

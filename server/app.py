@@ -1125,7 +1125,11 @@ def admission_of(app: web.Application, settings: Settings) -> Admission:
     metrics = app[METRICS]
     metrics.admission_limit.set_function(partial(getattr, gate, "limit"))  # read when scraped
     refused = metrics.shed
-    admission = Admission(gate, on_refuse=lambda kind: refused.labels(kind).inc())
+    admission = Admission(
+        gate,
+        on_refuse=lambda kind: refused.labels(kind).inc(),
+        tarpit_s=settings.shed_tarpit_s,
+    )
     for route in app.router.routes():
         resource = route.resource
         path = resource.canonical if resource is not None else ""

@@ -129,6 +129,9 @@ class Settings:
     shed_initial_in_flight: int = 256
     shed_target_ms: float = 50.0
     shed_queue_wait_ms: float = 5.0
+    # a connection refused again before its Retry-After (at most this long) waits for it
+    # before its answer: one refusal per connection per shed_tarpit_s at most (0: never)
+    shed_tarpit_s: float = 1.0
     # issue 14: redis_url names one node of a Redis Cluster (its masters are found from it),
     # not a single Redis; every key carries a hash tag (server/redis_keys.py)
     redis_cluster: bool = False
@@ -180,8 +183,10 @@ class Settings:
             )
         if not 2 <= self.shed_initial_in_flight <= self.shed_max_in_flight:
             raise SettingsError("shedding needs 2 <= shed_initial_in_flight <= shed_max_in_flight")
-        if self.shed_target_ms <= 0 or self.shed_queue_wait_ms < 0:
-            raise SettingsError("shedding needs a latency target > 0 and a queue wait >= 0")
+        if self.shed_target_ms <= 0 or self.shed_queue_wait_ms < 0 or self.shed_tarpit_s < 0:
+            raise SettingsError(
+                "shedding needs a latency target > 0, a queue wait >= 0 and a tarpit >= 0"
+            )
         if self.idp_sign_in_url is not None:
             parts = urlsplit(self.idp_sign_in_url)
             if parts.scheme != "https" or not parts.netloc or parts.fragment:
@@ -270,6 +275,7 @@ class Settings:
             shed_target_ms=float(env.get("VOUCHER_SHED_TARGET_MS", "50")),
             shed_max_in_flight=int(env.get("VOUCHER_SHED_MAX_IN_FLIGHT", "256")),
             shed_initial_in_flight=int(env.get("VOUCHER_SHED_INITIAL_IN_FLIGHT", "256")),
+            shed_tarpit_s=float(env.get("VOUCHER_SHED_TARPIT_S", "1")),
             shutdown_timeout_s=float(env.get("VOUCHER_SHUTDOWN_TIMEOUT_S", "30")),
             redis_cluster=env.get("VOUCHER_REDIS_CLUSTER", "0").lower() in ("1", "true", "yes"),
             trusted_proxies=tuple(

@@ -307,8 +307,10 @@ class Run:
         """As a till does (client/till.py, issue 14): a 503 or 429 that says when to come back
         (``details.retry_after_s``, the body's copy of ``Retry-After``) is waited out before
         this till's next request. A generator that asked again at once would spend the
-        server's CPU on refusals and measure that, not the redemptions."""
-        if status not in (429, 503):
+        server's CPU on refusals and measure that, not the redemptions. With
+        ``honour_retry_after`` false (``--impatient-tills``) it asks again at once, as a
+        misbehaving client would: what the server's tarpit is for (server/admission.py)."""
+        if status not in (429, 503) or not self.cfg.get("honour_retry_after", True):
             return
         try:
             wait = float(json.loads(data)["error"]["details"]["retry_after_s"])

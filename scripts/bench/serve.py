@@ -63,6 +63,7 @@ def settings_from(cfg: dict[str, Any]) -> Settings:
                 "shed_max_in_flight",
                 "shed_initial_in_flight",
                 "shed_queue_wait_ms",
+                "shed_tarpit_s",
             )
             if k in cfg
         },

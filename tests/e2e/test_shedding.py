@@ -13,6 +13,7 @@ import dataclasses
 import uuid
 from typing import Any
 
+import aiohttp
 import asyncpg
 
 from server.admission import ADMISSION, Kind
@@ -24,6 +25,7 @@ NARROW: dict[str, Any] = {
     "shed_max_in_flight": 2,
     "shed_initial_in_flight": 2,
     "shed_queue_wait_ms": 0,
+    "shed_tarpit_s": 0,  # the tarpit has a test of its own (the last one here)
 }
 
 
@@ -165,3 +167,53 @@ async def test_a_process_at_half_its_limit_refuses_quotes_and_claims_but_not_red
     assert r.status == 201, await r.text()
     for _ in range(5):
         gate.leave(gate.clock())
+
+
+async def test_a_connection_asking_again_at_once_waits_its_retry_after_before_its_answer(
+    aiohttp_client: Any, settings: Settings, clock: Clock, db_pool: asyncpg.Pool
+) -> None:
+    # a client that ignores Retry-After costs the process one refusal per second per
+    # connection, not one per attempt (the gate's collapse it prevents: server/admission.py)
+    world = await narrow_world(aiohttp_client, settings, clock, db_pool, shed_tarpit_s=1.0)
+    person, till = await world.citizen_with_vouchers(), await world.till()
+    token = await world.qr(person)
+    admission = world.client.app[ADMISSION]
+    gate = admission.gate
+    assert await gate.enter(Kind.TILL_WRITE) and await gate.enter(Kind.TILL_WRITE)
+    quote = {"token": token, "bill_fen": 40_000}
+    loop = asyncio.get_running_loop()
+
+    first = await world.client.post("/v1/quote", json=quote, headers=till.headers)
+    assert first.status == 503 and first.headers["Retry-After"] == "1"
+    assert admission.tarpitted == 0  # told when to come back, at once
+
+    started = loop.time()
+    again = await world.client.post("/v1/quote", json=quote, headers=till.headers)
+    waited = loop.time() - started
+    assert again.status == 503  # still full once its second was up
+    assert (await again.json())["error"]["code"] == "server_busy"
+    assert admission.tarpitted == 1
+    assert waited >= 0.9, waited  # held until the time it was told, less a scheduling margin
+    assert await shed_count(world, "till_read") == 2  # a refusal each, nothing else done
+
+    async def free_soon() -> None:
+        await asyncio.sleep(0.3)
+        gate.leave(gate.clock())  # quotes may fill half the gate: both slots free
+        gate.leave(gate.clock())
+
+    freeing = asyncio.ensure_future(free_soon())
+    third = await world.client.post("/v1/quote", json=quote, headers=till.headers)
+    await freeing
+    assert third.status == 200, await third.text()  # a slot freed while it waited: served
+    assert admission.tarpitted == 2
+    assert await shed_count(world, "till_read") == 2
+
+    # another connection was told nothing: refused at once, without waiting
+    assert await gate.enter(Kind.TILL_WRITE) and await gate.enter(Kind.TILL_WRITE)
+    async with aiohttp.ClientSession() as other:
+        url = world.client.make_url("/v1/quote")
+        r = await other.post(url, json=quote, headers=till.headers)
+        assert r.status == 503
+    assert admission.tarpitted == 2
+    gate.leave(gate.clock())
+    gate.leave(gate.clock())

@@ -9,7 +9,7 @@ from collections import deque
 
 import pytest
 
-from server.admission import Gate, Kind
+from server.admission import Admission, Gate, Kind
 
 
 class Ticks:
@@ -166,3 +166,34 @@ def test_a_gate_needs_a_sound_limit_and_target() -> None:
         Gate(target_s=0.05, max_limit=1, min_limit=2)
     with pytest.raises(ValueError, match="gate"):
         Gate(target_s=0, max_limit=4)
+
+
+def test_a_connection_told_to_come_back_is_too_soon_until_then_at_most_the_tarpit() -> None:
+    ticks = Ticks()
+    admission = Admission(Gate(target_s=0.05, max_limit=8, clock=ticks), tarpit_s=1.0)
+    till, claimant, other = object(), object(), object()
+    admission.told(till, 1)
+    admission.told(claimant, 30)  # a waiting room's half minute: held one second at most
+    assert admission.too_soon(till) == admission.too_soon(claimant) == 1.0
+    assert admission.too_soon(other) == 0.0  # never refused: never held
+    ticks.now += 0.25
+    assert admission.too_soon(till) == 0.75
+    ticks.now += 1
+    assert admission.too_soon(till) == 0.0  # it waited as told
+
+    never = Admission(Gate(target_s=0.05, max_limit=8, clock=ticks), tarpit_s=0)
+    never.told(till, 1)
+    assert never.too_soon(till) == 0.0
+
+
+def test_the_connections_told_are_forgotten_once_they_may_ask_again() -> None:
+    ticks = Ticks()
+    admission = Admission(Gate(target_s=0.05, max_limit=8, clock=ticks), tarpit_s=1.0)
+    old = [object() for _ in range(1023)]
+    for connection in old:
+        admission.told(connection, 1)
+    ticks.now += 2  # all of them may ask again
+    late = object()
+    admission.told(late, 1)  # the 1,024th: the map is swept
+    assert len(admission._told) == 1 and admission.too_soon(late) == 1.0
+    assert all(admission.too_soon(c) == 0.0 for c in old)
