@@ -27,6 +27,13 @@
 ``--front-rate``, by default ``--front-factor`` x the sustainable rate, its refusals the
 server's own 503 ``server_busy``), the gross excess refused in front of the server's Python;
 the report adds what the proxy refused and nginx's CPU. The calibration stays direct.
+
+``--pin``: the server's side (the embedded PostgreSQL and Redis, the server, one process by
+default) runs on CPU 0 only, the load generator (and nginx) on CPU 1 only, calibration
+included. On a 2-core machine this is the only fair test of the server's latency: unpinned,
+the generator and the proxy take their CPU from the server's cores exactly when the overload
+is offered (a quarter of the machine at 4x), and admitted requests wait for a core, not for
+the gate. Deployed, the load comes from other machines.
 """
 
 from __future__ import annotations
@@ -81,7 +88,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--shed-max-in-flight", type=int, default=256)
     p.add_argument("--shed-initial-in-flight", type=int, default=256)
     p.add_argument("--shed-queue-wait-ms", type=float, default=5.0)
-    p.add_argument("--server-processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument(
+        "--server-processes", type=int, help="default: one per core (one per pinned core)"
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="server, PostgreSQL and Redis on CPU 0, load generator and nginx on CPU 1 "
+        "(embedded services only)",
+    )
     p.add_argument("--max-connections", type=int, default=1024)
     p.add_argument(
         "--front",
@@ -110,13 +125,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_child(children: br.Children, module: str, cfg: dict[str, Any], work: Path,
-              name: str, budget: float) -> dict[str, Any]:  # fmt: skip
+SERVER_CPUS, LOAD_CPUS = {0}, {1}  # --pin
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """``pid`` and every process under it on ``cpus`` only (those it starts later inherit it)."""
+    os.sched_setaffinity(pid, cpus)
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            pin_tree(child, cpus)
+
+
+def run_child(
+    children: br.Children,
+    module: str,
+    cfg: dict[str, Any],
+    work: Path,
+    name: str,
+    budget: float,
+    cpus: set[int] | None = None,
+) -> dict[str, Any]:
     (work / f"{name}.json").write_text(json.dumps(cfg))
     proc = children.start(
         [sys.executable, "-m", module, str(work / f"{name}.json"), str(work / f"{name}.out")],
         cwd=ROOT,
         env=CHILD_ENV,
+        # pinned from its first instruction: its signing pool inherits it
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     if proc.wait(budget) != 0:
         raise SystemExit(f"{module} failed ({proc.returncode})")
@@ -255,6 +294,12 @@ def report(r: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"command: `{r['command']}`",
+            f"server processes: {r['machine']['server_processes']}; CPUs: "
+            + (
+                "; ".join(f"{who} on {cpus}" for who, cpus in r["machine"]["pinned"].items())
+                if r["machine"].get("pinned")
+                else "not pinned (everything shares every core)"
+            ),
             f"sustainable (closed loop, 64 tills, {r['calibration']['window_s']:.0f} s): "
             f"**{r['sustainable']:,.0f} checkouts/s**, redeem p99 "
             f"{r['calibration']['latency']['redeem'].get('p99_ms')} ms",
@@ -323,8 +368,19 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         env["VOUCHER_DATABASE_URL"] = args.database_url
     if args.redis_url:
         env["VOUCHER_REDIS_URL"] = args.redis_url
+    load_cpus: set[int] | None = None
+    if args.pin:
+        if args.database_url or args.redis_url or len(os.sched_getaffinity(0)) < 2:
+            raise SystemExit("--pin needs two CPUs and the embedded PostgreSQL and Redis")
+        # this process first: the embedded services and the server it starts inherit CPU 0
+        os.sched_setaffinity(0, SERVER_CPUS)
+        load_cpus = LOAD_CPUS
+    processes = args.server_processes or (1 if args.pin else os.cpu_count() or 1)
     try:
         with services(data_dir, env) as (urls, _, rd):
+            if args.pin:  # started under this process's CPU 0; one left running from before too
+                for pid_file in data_dir.rglob("postmaster.pid"):
+                    pin_tree(int(pid_file.read_text().split()[0]), SERVER_CPUS)
             url = br.with_database(urls.database_url, "voucher_overload")
             redis_url = urls.redis_url
             redis_url += ("&" if "?" in redis_url else "?") + "db=15"
@@ -343,7 +399,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 "port": port,
                 "pg_pool_max": 16,
                 "pid_file": str(work / "server.pid"),
-                "processes": args.server_processes,
+                "processes": processes,
                 "shed_max_in_flight": args.shed_max_in_flight,
                 "shed_initial_in_flight": args.shed_initial_in_flight,
                 "shed_queue_wait_ms": args.shed_queue_wait_ms,
@@ -378,7 +434,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 {**common, "concurrency": 64, "warmup": 2, "duration": args.calibrate,
                  "run_tag": "C" + uuid.uuid4().hex[:5].upper(), "terminals": terminals,
                  "token_rate": 3000.0, "roles": {}, "database": br.database_of(url)},
-                work, "calibrate", args.calibrate + 240,
+                work, "calibrate", args.calibrate + 240, load_cpus,
             )  # fmt: skip
             br.stop_server(server_pid, wrapper)
             wrapper, server_pid = start_server(args.shed_target_ms)
@@ -396,6 +452,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 front_info = {"rate": rate, "burst": burst, "workers": args.front_workers,
                               "version": front_proxy.version()}  # fmt: skip
                 roles.update(dict.fromkeys(front.pids(), "nginx (front)"))
+                if load_cpus is not None:
+                    pin_tree(front.process.pid, load_cpus)
                 common["base_url"] = f"http://127.0.0.1:{front_port}"
                 br.log(f"nginx in front on :{front_port}, quotes limited to {rate}/s")
             br.log(f"sustainable {sustainable:,.0f}/s; open loop {light:,.0f} -> {heavy:,.0f}/s")
@@ -428,7 +486,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 {**common, "run_tag": tag, "terminals": terminals, "phases": phases,
                  "max_connections": args.max_connections, "roles": roles,
                  "database": br.database_of(url)},
-                work, "overload", total + 300,
+                work, "overload", total + 300, load_cpus,
             )  # fmt: skip
             inside = asyncio.run(in_server(base_url))
             if front is not None and front_info is not None:
@@ -453,7 +511,17 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             ]  # fmt: skip
             return {
                 "command": " ".join([".venv/bin/python", "scripts/bench_overload.py", *argv]),
-                "machine": {"nproc": os.cpu_count(), "git": br.git_revision()},
+                "machine": {
+                    "nproc": os.cpu_count(),
+                    "git": br.git_revision(),
+                    "server_processes": processes,
+                    "pinned": None
+                    if not args.pin
+                    else {
+                        "server, PostgreSQL, Redis": sorted(SERVER_CPUS),
+                        "load generator, nginx": sorted(LOAD_CPUS),
+                    },
+                },
                 "calibration": {
                     k: calibration[k] for k in ("window_s", "redemptions_per_s", "latency")
                 },
