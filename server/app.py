@@ -108,15 +108,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 @public
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when PostgreSQL and Redis both answer."""
+    """Ready when PostgreSQL, the source of truth, answers; "degraded" (still 200) when
+    Redis does not. Without Redis the server serves every request correctly, the ledger's
+    fence deciding (rule U7), only slower under contention: a load balancer that took every
+    host out of rotation because their shared Redis failed would turn a Redis outage into a
+    whole one. Redis's state is in ``checks`` for the operators (and in /metrics)."""
     checks: dict[str, str] = {}
     checks["postgres"] = await db.answers(request.app[PG], wait_s=2)
     checks["redis"] = await redis_client.check(request.app[REDIS])
-    ready = all(v == "ok" or v.startswith("ok:") for v in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status=200 if ready else 503,
-    )
+    ok = {name: v == "ok" or v.startswith("ok:") for name, v in checks.items()}
+    if not ok["postgres"]:
+        return web.json_response({"status": "not_ready", "checks": checks}, status=503)
+    status = "ready" if ok["redis"] else "degraded"
+    return web.json_response({"status": status, "checks": checks})
 
 
 @public
@@ -199,7 +203,7 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/readyz",
         readyz,
-        "Readiness: PostgreSQL and Redis reachable",
+        "Readiness: PostgreSQL reachable (Redis down: degraded, still ready)",
         response=S.Readiness,
         status=(200, 503),
     ),

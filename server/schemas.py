@@ -514,7 +514,7 @@ class Health(Struct):
 
 
 class Readiness(Struct):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready"]
     checks: dict[str, str]
 
 

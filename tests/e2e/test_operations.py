@@ -6,9 +6,12 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
@@ -147,6 +150,36 @@ async def test_health_readiness_and_metrics(world: World) -> None:
     assert 'voucher_batch_size_count{kind="redeem_write"} 1.0' in text
 
 
+async def test_a_host_whose_database_refuses_it_is_not_ready(
+    aiohttp_client: Any,
+    settings: Settings,
+    clock: Clock,
+    fresh_database_url: str,
+    test_services: Services,
+) -> None:
+    # PostgreSQL decides every sale: a host that cannot reach it is taken out of rotation
+    own = replace(settings, database_url=fresh_database_url)
+    client = await aiohttp_client(create_app(own, clock=clock))
+    assert (await client.get("/readyz")).status == 200
+    name = urlsplit(fresh_database_url).path.lstrip("/")
+    admin = await asyncpg.connect(test_services.admin_database_url)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        ready = await client.get("/readyz")
+        assert ready.status == 503
+        answer = await ready.json()
+        assert answer["status"] == "not_ready"
+        assert answer["checks"]["postgres"].startswith("down")
+        assert answer["checks"]["redis"] == "ok"
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    assert (await client.get("/readyz")).status == 200  # back once it lets the host in
+
+
 async def test_unusual_http_methods_share_one_metrics_series(world: World) -> None:
     for method in ("PROPFIND", "MKCOL", "LOCK"):
         r = await world.client.request(method, "/v1/quote")
@@ -195,9 +228,10 @@ async def test_with_redis_stopped_not_one_voucher_is_redeemed_twice(
     # rule U7: PostgreSQL is the fence; Redis only makes contention cheap
     client = await aiohttp_client(create_app(redis_stopped, clock=clock))
     world = World(client, redis_stopped, db_pool)
-    ready = await client.get("/readyz")
-    assert ready.status == 503
-    assert (await ready.json())["checks"]["redis"].startswith("down")
+    ready = await client.get("/readyz")  # it serves, correctly: no reason to take it out
+    assert ready.status == 200
+    answer = await ready.json()
+    assert answer["status"] == "degraded" and answer["checks"]["redis"].startswith("down")
     statuses = await concurrent_single_voucher_redemptions(world, 200)
     assert statuses.count(201) == 10
     assert 500 not in statuses
