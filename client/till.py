@@ -10,7 +10,9 @@ Failure model (rule U7, "never show a success that was not received"):
 - A money-moving request (redeem, refund) may have arrived but no answer came back (timeout,
   dropped connection, 5xx, another attempt still in flight): the SAME request is sent again
   with the SAME ``Idempotency-Key`` (bounded, with backoff). If that still gives no answer,
-  the redemption is looked up by its key (``GET /v1/redemptions?idempotency_key=``): found
+  the redemption is looked up by its key (``GET /v1/redemptions?idempotency_key=``, with the
+  request's QR code in the ``Voucher-Code`` header: the server finds "still at work" in that
+  citizen's Redis slot, issue 14; a header, so the code stays out of access logs): found
   means it happened (the stored answer is the truth), ``not_found`` means it did not
   (``ApiError("not_redeemed")``). If even the lookup gets no answer: ``OutcomeUnknown``,
   carrying the key so the terminal can ask again later.
@@ -406,22 +408,31 @@ class TillClient:
         except Unreachable as exc:
             if not exc.maybe_sent:
                 raise  # it never arrived: nothing was redeemed
-            return await self.redemption_by_key(key)
+            return await self.redemption_by_key(key, token)
         return _redemption(answer)
 
-    async def redemption_by_key(self, key: str) -> Redemption:
-        """The truth about a redeem whose answer was lost (rule U7)."""
+    async def redemption_by_key(self, key: str, token: str) -> Redemption:
+        """The truth about a redeem whose answer was lost (rule U7); ``token``: the QR code
+        that redeem sent."""
         answer = await self._by_key(
-            "/v1/redemptions", key, "not_redeemed", "the server has no redemption for this request"
+            "/v1/redemptions",
+            key,
+            token,
+            "not_redeemed",
+            "the server has no redemption for this request",
         )
         return msgspec.structs.replace(answer.into(Redemption), recovered=True)
 
-    async def _by_key(self, path: str, key: str, not_done: str, message: str) -> Answer:
-        """Rule U7: what a money-moving request sent under ``key`` did, asked at ``path``:
-        its answer; ``ApiError(not_done)`` if the server did nothing; ``OutcomeUnknown`` if
-        the server cannot be asked or the request is still at work there."""
+    async def _by_key(self, path: str, key: str, token: str, not_done: str, message: str) -> Answer:
+        """Rule U7: what a money-moving request sent under ``key`` with the citizen's QR code
+        ``token`` did, asked at ``path``: its answer; ``ApiError(not_done)`` if the server did
+        nothing; ``OutcomeUnknown`` if the server cannot be asked or the request is still at
+        work there. The code goes in a header (``Voucher-Code``), never the URL: it names the
+        citizen in whose Redis slot the server marks the key at work (issue 14)."""
         try:
-            return await self._call("GET", path, query={"idempotency_key": key})
+            return await self._call(
+                "GET", path, query={"idempotency_key": key}, headers={"Voucher-Code": token}
+            )
         except Unreachable as exc:
             raise OutcomeUnknown(key, str(exc)) from exc
         except ApiError as exc:
@@ -499,14 +510,19 @@ class TillClient:
         except Unreachable as exc:
             if not exc.maybe_sent:
                 raise  # it never arrived: nothing was used
-            return await self.ticket_use_by_key(key)
+            return await self.ticket_use_by_key(key, token)
         found = answer.into(TicketUse)
         return msgspec.structs.replace(found, replayed=True) if answer.replayed else found
 
-    async def ticket_use_by_key(self, key: str) -> TicketUse:
-        """The truth about a ticket use whose answer was lost (rule U7)."""
+    async def ticket_use_by_key(self, key: str, token: str) -> TicketUse:
+        """The truth about a ticket use whose answer was lost (rule U7); ``token``: the
+        holder's code that use sent."""
         answer = await self._by_key(
-            "/v1/ticket-uses", key, "not_used", "the server has no ticket use for this request"
+            "/v1/ticket-uses",
+            key,
+            token,
+            "not_used",
+            "the server has no ticket use for this request",
         )
         return msgspec.structs.replace(answer.into(TicketUse), recovered=True)
 

@@ -94,6 +94,7 @@ class Route:
     query: type[msgspec.Struct] | None = None
     idempotent_key: bool = False
     manager_approval: bool = False  # takes a Manager-Approval header (issue 11 item 5)
+    voucher_code: bool = False  # a lookup by key that takes a Voucher-Code header (issue 14)
     upload: str = ""  # media type of a raw (non-JSON) body
     response: type[msgspec.Struct] | None = None  # the JSON answer
     status: tuple[int, ...] = (200,)  # the statuses of an answer that is not a refusal
@@ -192,6 +193,16 @@ TICKET_USE_REFUSALS = (
     "ticket_exceeds_price",
     "ticket_use_below_minimum",
     "ticket_split_refused",
+)
+
+# what a till asking by idempotency key may hear (rule U7): the code it sends (Voucher-Code)
+# is read as at a redemption, its times not checked (an old-format code is an expired one)
+LOOKUP_BY_KEY_ERRORS = (
+    "not_found",
+    "idempotency_key_in_use",
+    "voucher_code_required",
+    "token_invalid",
+    "token_expired",
 )
 
 # what an issuer's act on a ticket may be refused for (rules T1-T3, T6, T13)
@@ -323,8 +334,9 @@ ROUTES: tuple[Route, ...] = (
         till.find_redemption,
         "Find a redemption by receipt number or idempotency key",
         query=S.FindRedemptionQuery,
+        voucher_code=True,
         response=S.Redemption,
-        errors=("not_found", "idempotency_key_in_use"),
+        errors=LOOKUP_BY_KEY_ERRORS,
     ),
     # issue 13: a house ticket's use at a developer's sales office (rules T2, T4-T8)
     Route(
@@ -353,8 +365,9 @@ ROUTES: tuple[Route, ...] = (
         sales_office.find_use,
         "Find a house ticket's use by the idempotency key a terminal sent (U7)",
         query=S.FindTicketUseQuery,
+        voucher_code=True,
         response=S.TicketUse,
-        errors=("not_found", "idempotency_key_in_use"),
+        errors=LOOKUP_BY_KEY_ERRORS,
     ),
     Route(
         "GET",
@@ -1011,6 +1024,20 @@ def openapi_document(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
                     "required": True,
                     "description": "1 to 255 printable characters; a retry sends the same",
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,255}$"},
+                }
+            )
+        if route.voucher_code:
+            params.append(
+                {
+                    "name": "Voucher-Code",
+                    "in": "header",
+                    "required": False,
+                    "description": "asking by idempotency_key: the QR code the request under "
+                    "the key carried (its citizen's Redis slot holds the key's at-work mark, "
+                    "issue 14). Without it, when nothing is kept under the key, the answer is "
+                    "voucher_code_required, never not_found (the request may still be at "
+                    "work); a code that is not ours: token_invalid",
+                    "schema": {"type": "string"},
                 }
             )
         if route.manager_approval:

@@ -1,17 +1,18 @@
 """Redis makes contention cheap; it never decides correctness (rule U7).
 
 One Lua call before a redemption: refuse a QR token id already used (pre-filter; the ledger's
-consumed_tokens is the fence), mark the idempotency key in flight, and take the citizen's lock
+consumed_tokens is the fence), mark the idempotency key at work, and take the citizen's lock
 (SET NX PX). One Lua call after: mark the token used, release the key and the lock, each only
 if still ours (compare-and-delete). The calls of concurrent redemptions travel to Redis
 together, one pipeline per batch.
 
-In a Redis Cluster (issue 14) a script may touch one hash slot only, and a redemption's keys
-have two owners (``server/redis_keys.py``): the citizen (the token id, the lock) and the
-terminal (the key, which a till asks for by key alone). There each call is two, one per
-owner's slot, in the same pipeline, which is split per master. (On one Redis the single call
-stays: half the commands for the same work, and it skips redis-py's pipeline (issue 15): the
-guard packs the calls with hiredis and sends them on a connection it keeps between batches.)
+Every key a redemption touches lives in its citizen's hash slot (issue 14,
+``server/redis_keys.py``): the token id, the lock, and the key's at-work mark, which is named
+after the citizen too (a retry under the same key carries the same QR code, so the same
+citizen). So a Redis Cluster runs the same single call per step as one Redis: a script may
+touch one slot only, and this one does. In a cluster the calls go through redis-py's cluster
+pipeline, split per master; on one Redis they skip it (issue 15): the guard packs the calls
+with hiredis and sends them on a connection it keeps between batches.
 
 Two ways of not getting the lock are told apart (issue 9 item 11, issue 10): ``BUSY``, Redis
 answered but another redemption of the citizen held the lock past ``lock_wait_s`` (the caller
@@ -52,7 +53,8 @@ from server.breaker import FAILURES, Breaker, Breakers
 
 RedisClient = aioredis.Redis | RedisCluster
 
-# KEYS: the token id's "used" mark, the key's in-flight mark, the citizen's lock.
+# KEYS (``_keys``, one slot): the token id's "used" mark, the key's at-work mark, the
+# citizen's lock.
 # ARGV: our token, the lock's TTL, the mark's TTL (ms)
 BEGIN = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
@@ -69,32 +71,6 @@ END = """
 if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-return 1
-"""
-
-# In a cluster, BEGIN and END by slot. The citizen's: KEYS the token id's mark and the lock,
-# ARGV our token and the lock's TTL; then as END without the key
-BEGIN_CITIZEN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'replayed' end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
-return 'locked'
-"""
-
-END_CITIZEN = """
-if ARGV[3] == '1' then redis.call('SET', KEYS[1], '1', 'PX', ARGV[2]) end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-# The terminal's: KEYS the key's mark; ARGV our token, the mark's TTL (ms)
-BEGIN_KEY = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'ok' end
-return 'in_flight'
-"""
-
-# KEYS: one key. ARGV: our token. Deleted only if it is still ours
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
 
@@ -164,11 +140,10 @@ class Guard:
         self._owners = itertools.count(1)
         self._idle: list[AbstractConnection] = []  # single Redis: its connections between batches
         self.breakers = Breakers(self.breaker)
-        self.by_slot = isinstance(self.client, RedisCluster)  # a script touches one slot
+        # a cluster: redis-py's cluster pipeline routes each call to its slot's master
+        self.by_slot = isinstance(self.client, RedisCluster)
         register = self.client.register_script
         self._begin, self._end = register(BEGIN), register(END)
-        self._begin_citizen, self._end_citizen = register(BEGIN_CITIZEN), register(END_CITIZEN)
-        self._begin_key, self._release = register(BEGIN_KEY), register(RELEASE)
         # the Lua calls of concurrent redemptions, begins and ends alike, go to Redis together:
         # one pipeline (no MULTI: each call is atomic on its own) per batch (server/batching.py)
         sizes = self.observe_batch
@@ -285,12 +260,9 @@ class Guard:
         the citizen's lock if they still hold ``token`` (ours). The till waits for the ledger,
         not for this bookkeeping; ``drain`` awaits what is still pending (at shutdown)."""
         mark = "1" if used else "0"
-        own, at_work = _citizen_keys(jti, citizen), redis_keys.key_at_work(terminal_id, key)
-        if not self.by_slot:
-            self._soon((self._end, [own[0], at_work, own[1]], [token, max(jti_ttl_ms, 1), mark]))
-            return
-        self._soon((self._end_citizen, own, [token, max(jti_ttl_ms, 1), mark]))
-        self._soon((self._release, [at_work], [token]))
+        self._soon(
+            (self._end, _keys(jti, citizen, terminal_id, key), [token, max(jti_ttl_ms, 1), mark])
+        )
 
     def _soon(self, call: Call) -> None:
         # nobody awaits it: an error (Redis down) only means the keys expire on their own
@@ -307,54 +279,32 @@ class Guard:
         self, *, jti: str, citizen: str, terminal_id: int, key: str
     ) -> tuple[Outcome, str]:
         token = f"{self._owner}{next(self._owners):x}"
-        own = _citizen_keys(jti, citizen)
-        breaker = self.breaker_for(own[0])
+        keys = _keys(jti, citizen, terminal_id, key)  # one slot: the citizen's
+        breaker = self.breaker_for(keys[0])
         if breaker.skipping:  # item 11: not even a batch slot while Redis is skipped
             breaker.skipped()
             return Outcome.UNAVAILABLE, token
-        at_work = redis_keys.key_at_work(terminal_id, key)
-        marking: asyncio.Future[Any] | None = None
-        if self.by_slot:  # the key's mark, in the terminal's slot, in the same pipeline
-            marking = self._calls.submit(
-                (self._begin_key, [at_work], [token, self.in_flight_ttl_ms])
-            )
-            take: Call = (self._begin_citizen, own, [token, self.lock_ttl_ms])
-        else:
-            ttls = [self.lock_ttl_ms, self.in_flight_ttl_ms]
-            take = (self._begin, [own[0], at_work, own[1]], [token, *ttls])
+        take: Call = (self._begin, keys, [token, self.lock_ttl_ms, self.in_flight_ttl_ms])
         answer = await _answer(self._calls.submit(take))
-        # if the key's master alone failed, the redemption goes on unmarked (the ledger's
-        # unique key still answers a retry, rule U7)
-        mark = "" if marking is None else await _answer(marking)
         deadline = asyncio.get_running_loop().time() + self.lock_wait_s
         delay = 0.002
-        while True:
-            if answer in ("replayed", "unavailable", "in_flight"):
-                outcome = Outcome(answer)
-            elif mark == "in_flight":
-                outcome = Outcome.IN_FLIGHT
-            elif answer == "ok":
-                outcome = Outcome.OK
-            elif asyncio.get_running_loop().time() > deadline:
-                outcome = Outcome.BUSY
-            else:  # locked: another redemption of the citizen is at work
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.05)
-                answer = await _answer(self._calls.submit(take))
-                continue
-            break
-        if outcome in (Outcome.BUSY, Outcome.UNAVAILABLE) and mark == "ok":
-            self._soon((self._release, [at_work], [token]))  # nothing of ours stays behind
-        return outcome, token
+        # "locked" left nothing of ours behind (BEGIN drops the key's mark): wait and again
+        while answer == "locked" and asyncio.get_running_loop().time() <= deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+            answer = await _answer(self._calls.submit(take))
+        return (Outcome.BUSY if answer == "locked" else Outcome(answer)), token
 
     def local_lock(self, citizen: str) -> AbstractAsyncContextManager[bool]:
         """``async with guard.local_lock(citizen) as held``: the citizen's lock in this process
         (Redis unavailable), waited for at most ``lock_wait_s`` like Redis's."""
         return self.local.hold(citizen, self.lock_wait_s)
 
-    async def in_flight(self, terminal_id: int, key: str) -> bool:
-        """Is a request with this key at work now? (False when Redis cannot say.)"""
-        name = redis_keys.key_at_work(terminal_id, key)
+    async def in_flight(self, citizen: str, terminal_id: int, key: str) -> bool:
+        """Is a request of ``citizen`` with this key at work now? (False when Redis cannot
+        say.) The key's mark lives in the citizen's slot, so the asker names the citizen: a
+        till sends the QR code of the request it lost the answer of."""
+        name = redis_keys.key_at_work(citizen, terminal_id, key)
         try:
             return bool(await self.breaker_for(name).run(lambda: self.client.exists(name)))
         except RedisError:
@@ -402,5 +352,11 @@ async def _answer(future: asyncio.Future[Any]) -> str:
     return answer.decode() if isinstance(answer, bytes) else str(answer)
 
 
-def _citizen_keys(jti: str, citizen: str) -> list[str]:
-    return [redis_keys.used_token(citizen, jti), redis_keys.citizen_lock(citizen)]
+def _keys(jti: str, citizen: str, terminal_id: int, key: str) -> list[str]:
+    """BEGIN's and END's keys, all in the citizen's slot: the token id's "used" mark, the
+    key's at-work mark, the citizen's lock."""
+    return [
+        redis_keys.used_token(citizen, jti),
+        redis_keys.key_at_work(citizen, terminal_id, key),
+        redis_keys.citizen_lock(citizen),
+    ]

@@ -5,14 +5,23 @@ only touch keys of one slot. So each key is named after what it belongs to, and 
 touches the keys of one owner only:
 
 - a citizen ``{c:<subject>}``: the QR token ids used (a token names its citizen, rule U5),
-  the citizen's redemption lock, and the citizen's claim and QR-minting throttles;
-- a terminal ``{t:<terminal id>}``: the Idempotency-Keys at work (rule U7; a till asks by
-  key alone what became of a request, ``Guard.in_flight``);
+  the citizen's redemption lock, the Idempotency-Keys at work on the citizen's requests
+  (rule U7), and the citizen's claim and QR-minting throttles;
 - an account ``{a:<account>}``: its sign-in counters (``server/throttle.py``).
 
-A redemption therefore touches two slots, the citizen's and the terminal's, with one
-single-slot script each, sent in the same pipeline (``server/guard.py``). On a single Redis
+So everything one redemption (or house ticket use) touches lives in one slot, its citizen's,
+and each step is one script (``server/guard.py``), on a cluster as on a single Redis, where
 the tags change nothing.
+
+Why the key's mark is the citizen's and not the terminal's: a request and its retries under
+one key carry the same QR code (the same body, rule U7), so the same citizen, and the mark
+catches them there. A key sent again with another citizen's code is another body, which
+the mark of the first citizen does not see: the ledger's unique ``(terminal_id,
+idempotency_key)`` lets one of the two write and answers the other
+``idempotency_key_reused``, as it does for every request whenever Redis cannot say (rule U7
+never rested on the mark). The price: a till asking by key what became of a request
+(``Guard.in_flight``) names the citizen too, by sending the request's code in the
+``Voucher-Code`` header (``server/services/guarded.py`` ``holder_of``, ``still_at_work``).
 """
 
 from __future__ import annotations
@@ -31,9 +40,9 @@ def citizen_lock(citizen: str) -> str:
     return f"lock:citizen:{citizen_tag(citizen)}"
 
 
-def key_at_work(terminal_id: int, key: str) -> str:
-    """An Idempotency-Key whose request is at work now."""
-    return f"idem:{{t:{terminal_id}}}:{key}"
+def key_at_work(citizen: str, terminal_id: int, key: str) -> str:
+    """A terminal's Idempotency-Key whose request, for ``citizen``, is at work now."""
+    return f"idem:{citizen_tag(citizen)}:{terminal_id}:{key}"
 
 
 def sign_in_counters(account: str, client: str) -> tuple[str, str]:

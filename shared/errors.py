@@ -199,6 +199,16 @@ class IdempotencyKeyReused(InvalidInput):
     default_message = "This idempotency key was already used for a different request."
 
 
+class VoucherCodeRequired(InvalidInput):
+    """Rule U7: a terminal asked by its idempotency key alone what became of a request, and
+    the ledger has nothing under the key. Whether that request never happened or is still at
+    work is known in its citizen's Redis slot only (issue 14): the terminal sends the QR code
+    the request carried (``Voucher-Code``) and asks again. Never "not found" without it."""
+
+    code = "voucher_code_required"
+    default_message = "Send the QR code of the request (Voucher-Code) to ask by its key."
+
+
 class BodyTooLarge(InvalidInput):
     """The request body is larger than the endpoint accepts."""
 

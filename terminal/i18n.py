@@ -681,6 +681,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "上一次请求仍在处理中，请稍候再查询。",
         "The previous attempt is still being processed; check again shortly.",
     ),
+    "voucher_code_required": (
+        "查询上一次请求时缺少顾客的消费券码，无法确认结果，请联系技术支持。",
+        "The check on the previous attempt lacked the customer's code; call support.",
+    ),
     "idempotency_key_reused": (
         "请求内容已改变，请重新确认。",
         "The request changed; confirm it again.",

@@ -18,7 +18,7 @@ from aiohttp import web
 from server.auth import Role, principal_of, requires
 from server.db.ticket_till import PoolUnit
 from server.handlers.ports import ports_of, till_ports_of
-from server.handlers.till import idempotency_key, request_hash
+from server.handlers.till import idempotency_key, request_hash, voucher_code
 from server.schemas import (
     FindTicketUseQuery,
     TicketContract,
@@ -182,10 +182,13 @@ async def use(request: web.Request) -> web.Response:
 
 @requires(Role.CASHIER)
 async def find_use(request: web.Request) -> web.Response:
-    """Rule U7: the use a terminal asked for under a key and lost the answer of."""
+    """Rule U7: the use a terminal asked for under a key and lost the answer of, with that
+    request's holder's code in ``Voucher-Code``."""
     query = read_query(request, FindTicketUseQuery)
     tills = till_ports_of(request)
-    found = await ticket_uses.find_by_key(_terminal(request), query.idempotency_key, tills)
+    found = await ticket_uses.find_by_key(
+        _terminal(request), query.idempotency_key, tills, voucher_code(request)
+    )
     return web.json_response(use_body(found, tills.tz))
 
 

@@ -83,6 +83,16 @@ def idempotency_key(request: web.Request) -> str:
     return key
 
 
+VOUCHER_CODE = "Voucher-Code"
+
+
+def voucher_code(request: web.Request) -> str | None:
+    """Rule U7, issue 14: the QR code of the request a till asks after by its key, sent in a
+    header, not the query string: a code is a bearer credential for its remaining seconds and
+    must not land in access logs. None when not sent."""
+    return request.headers.get(VOUCHER_CODE) or None
+
+
 # the canonical form of a body: its fields sent, by wire name, sorted, compact, UTF-8; the
 # same bytes as ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
 # ensure_ascii=False)``, which made the hashes kept before (tests/unit/test_answers.py)
@@ -233,7 +243,8 @@ async def get_redemption(request: web.Request) -> web.Response:
 @requires(Role.CASHIER, Role.MERCHANT_MANAGER)
 async def find_redemption(request: web.Request) -> web.Response:
     """By receipt number (a merchant's bill) or, for a terminal that lost an answer, by the
-    Idempotency-Key it sent."""
+    Idempotency-Key it sent, with that request's QR code in ``Voucher-Code``
+    (``till_reads.ByKey``)."""
     me = principal_of(request)
     query = read_query(request, FindRedemptionQuery)
     receipt, key = query.receipt_no, query.idempotency_key
@@ -252,7 +263,7 @@ async def find_redemption(request: web.Request) -> web.Response:
     elif me.terminal_id is None:
         raise InvalidRequest("only a terminal can ask by its idempotency key")
     else:
-        asked = ByKey(me.merchant_id, me.terminal_id, key or "")
+        asked = ByKey(me.merchant_id, me.terminal_id, key or "", voucher_code(request))
     tills = till_ports_of(request)
     return _viewed(await till_reads.find_redemption(asked, tills), tills.tz)
 

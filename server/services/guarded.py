@@ -12,6 +12,10 @@ Both go the same way once the citizen's QR code is verified:
 3. A refusal of the request is kept under the key (U7), so a retry gets the same answer even
    after the ledger changed; a refusal about the key itself is never kept.
 4. Tell the guard the outcome, after the answer is on its way.
+
+And for a till that lost the answer and asks by its key (``still_at_work``): "still at work"
+is known only in the citizen's Redis slot, where the guard marks the key (issue 14), so the
+till names the citizen by sending the request's QR code.
 """
 
 from __future__ import annotations
@@ -25,7 +29,13 @@ from server.db import Conn
 from server.db import redemptions as db
 from server.guard import Outcome
 from server.services.ports import TillPorts
-from shared.errors import IdempotencyKeyInUse, IdempotencyKeyReused, TokenReplayed, VoucherError
+from shared.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    TokenReplayed,
+    VoucherCodeRequired,
+    VoucherError,
+)
 from shared.tokens import QrClaims
 
 
@@ -54,6 +64,31 @@ class Keyed:
 R = TypeVar("R")
 # the key's first answer (a success of its kind, or a kept refusal), as of now; None if none
 StoredAnswer = Callable[[Conn, datetime], Awaitable[R | Refused | None]]
+
+
+def holder_of(ports: TillPorts, code: str | None) -> str | None:
+    """The citizen a request's QR code names (as the guard names it), or None without a code.
+    Its MAC is checked, not its times: the till may ask after the code expired. A forged or
+    garbled code is refused (``token_invalid``) and nothing else is answered."""
+    if code is None:
+        return None
+    return str(ports.qr_verifier.read(code).holder)
+
+
+async def still_at_work(ports: TillPorts, terminal_id: int, key: str, holder: str | None) -> None:
+    """Rule U7, for a till asking by ``key`` while the ledger has nothing under it: raises
+    ``IdempotencyKeyInUse`` while the request is at work, so the till does not hear "never
+    happened" too early; returns when it is not (then nothing was written). Without the
+    request's citizen (``holder``, from its code) the guard's mark cannot be found, so the
+    answer is ``VoucherCodeRequired``: not "not found", which could be false, and not "in
+    use", which a till would ask again forever."""
+    if holder is None:
+        raise VoucherCodeRequired(
+            "nothing is kept under this key: send the request's QR code (Voucher-Code) to "
+            "tell whether it is still at work"
+        )
+    if await ports.guard.in_flight(holder, terminal_id, key):
+        raise IdempotencyKeyInUse("the request with this key is still in progress")
 
 
 async def kept_refusal(conn: Conn, asked: Keyed) -> Refused | None:

@@ -248,16 +248,21 @@ async def _stored_answer(conn: Conn, now: datetime, *, cmd: UseTicket) -> UseRes
     return await guarded.kept_refusal(conn, guarded.Keyed(cmd.terminal_id, cmd.key, cmd.digest))
 
 
-async def find_by_key(terminal_id: int, key: str, ports: TillPorts) -> Used:
+async def find_by_key(
+    terminal_id: int, key: str, ports: TillPorts, code: str | None = None
+) -> Used:
     """Rule U7: the use a terminal asked for under ``key`` and lost the answer of. Refused
     ``idempotency_key_in_use`` while that request is still at work, ``not_found`` if it wrote
-    nothing (a refusal is kept: sending the same request again answers it)."""
+    nothing (a refusal is kept: sending the same request again answers it). ``code``: the
+    holder's code that request carried; the key is marked at work in the holder's Redis slot
+    (issue 14), so without it and with nothing under the key the answer is
+    ``voucher_code_required`` (``guarded.still_at_work``)."""
+    holder = guarded.holder_of(ports, code)  # a forged code: refused before anything is read
     async with ports.pool.acquire() as conn:
         found = await tickets_db.use_by_key(conn, terminal_id, key)
         if found is not None:
             return await _used(conn, found, replay=True)
-    if await ports.guard.in_flight(terminal_id, key):
-        raise IdempotencyKeyInUse("the request with this key is still in progress")
+    await guarded.still_at_work(ports, terminal_id, key, holder)
     raise NotFound("no ticket use under this key at this terminal")
 
 

@@ -10,9 +10,10 @@ from functools import partial
 from server.db import Conn
 from server.db import redemptions as db
 from server.db.redemptions import DayRedemption, DayRefund, RedemptionRecord, RefundRecord
+from server.services import guarded
 from server.services.ports import Ports, TillPorts
 from shared import rules
-from shared.errors import IdempotencyKeyInUse, InvalidRequest, NotFound
+from shared.errors import InvalidRequest, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +64,19 @@ class ByReceipt:
 
 @dataclass(frozen=True, slots=True)
 class ByKey:
-    """The redemption a terminal asked for under ``key`` and lost the answer of."""
+    """The redemption a terminal asked for under ``key`` and lost the answer of. ``code``:
+    the QR code that request carried (the ``Voucher-Code`` header), None if not sent; it names
+    the citizen in whose Redis slot the key is marked while at work (issue 14)."""
 
     merchant_id: int | None
     terminal_id: int
     key: str
+    code: str | None = None
 
 
 async def find_redemption(asked: ByReceipt | ByKey, ports: TillPorts) -> RedemptionView:
+    # a forged or garbled code is refused before anything is read
+    holder = guarded.holder_of(ports, asked.code) if isinstance(asked, ByKey) else None
     async with ports.pool.acquire() as conn:
         if isinstance(asked, ByReceipt):
             day = asked.day or rules.business_date(ports.clock())
@@ -83,9 +89,9 @@ async def find_redemption(asked: ByReceipt | ByKey, ports: TillPorts) -> Redempt
             )
         else:
             row = await db.by_idempotency_key(conn, asked.terminal_id, asked.key)
-            if row is None and await ports.guard.in_flight(asked.terminal_id, asked.key):
+            if row is None:
                 # rule U7: not "it never happened" while the first request is still at work
-                raise IdempotencyKeyInUse("the request with this key is still in progress")
+                await guarded.still_at_work(ports, asked.terminal_id, asked.key, holder)
         return await view(conn, own_redemption(asked.merchant_id, row))
 
 

@@ -402,7 +402,7 @@ class CheckoutScreen(SendingScreen[Quote, PendingRedeem, Redemption]):
     async def run_check(self, pending: PendingRedeem) -> None:
         client = self.client
         assert client is not None
-        await self._within_wait(pending, client.redemption_by_key(pending.key))
+        await self._within_wait(pending, client.redemption_by_key(pending.key, pending.token))
 
     @on(Redeemed)
     def _redeemed(self, message: Redeemed) -> None:

@@ -657,7 +657,7 @@ class SalesScreen(SendingScreen[TicketQuote, PendingUse, TicketUse]):
     async def run_check(self, pending: PendingUse) -> None:
         client = self.client
         assert client is not None
-        await self._waited(pending, client.ticket_use_by_key(pending.key))
+        await self._waited(pending, client.ticket_use_by_key(pending.key, pending.token))
 
     @on(TicketUsed)
     def _used(self, message: TicketUsed) -> None:

@@ -252,9 +252,9 @@ async def test_after_redis_forgets_its_scripts_the_guard_loads_them_again(
         responses = [await world.redeem(till, await world.qr(person)) for _ in range(3)]
         assert [r.status for r in responses] == [201, 201, 201]
         # the guard works in Redis again: a key at work there is told apart (only Redis knows)
-        key = uuid.uuid4().hex
-        async with key_at_work(world, till.terminal_id, key):
-            r = await world.redeem(till, await world.qr(person), key=key)
+        key, token = uuid.uuid4().hex, await world.qr(person)
+        async with key_at_work(world, till.terminal_id, key, token):
+            r = await world.redeem(till, token, key=key)
             assert await error_code(r) == "idempotency_key_in_use"
     finally:
         await client.aclose()

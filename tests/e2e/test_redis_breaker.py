@@ -36,7 +36,7 @@ from server.db.invariants import check_ledger
 from server.settings import Settings
 from server.web import GUARD
 from tests.e2e.conftest import Clock, Till, World
-from tests.e2e.test_till import key_at_work
+from tests.e2e.test_till import by_key, code_of_nobody, key_at_work
 
 
 class ManualClock:
@@ -204,11 +204,9 @@ async def test_a_key_still_in_flight_is_told_apart_once_redis_is_back(breaker_wo
     # item 11 with rule U7: the breaker does not change what a healthy Redis says
     world = breaker_world
     till = await world.till()
-    key = uuid.uuid4().hex
-    async with key_at_work(world, till.terminal_id, key):
-        r = await world.client.get(
-            "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
-        )
+    key, code = uuid.uuid4().hex, code_of_nobody(world)
+    async with key_at_work(world, till.terminal_id, key, code):
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, code))
         assert r.status == 409
 
 

@@ -15,12 +15,15 @@ import pytest
 import redis
 
 from ops.embedded import EmbeddedRedisCluster
+from server import redis_keys
 from server.app import create_app
 from server.settings import Settings
+from server.web import GUARD
+from shared.tokens import decode_qr_token
 from tests.e2e.conftest import Clock, World
 from tests.e2e.test_hostile_auth import statuses
 from tests.e2e.test_redis_breaker import metric
-from tests.e2e.test_till import error_code, key_at_work
+from tests.e2e.test_till import by_key, error_code, key_at_work
 
 
 @pytest.fixture
@@ -65,19 +68,68 @@ async def test_a_redemption_its_replay_and_its_retry_on_a_redis_cluster(
 
 
 async def test_a_key_at_work_is_told_apart_on_a_redis_cluster(cluster_world: World) -> None:
-    # rule U7: the key's mark lives in the terminal's slot, found by terminal and key alone
+    # rule U7: the key's mark lives in the citizen's slot, found by the request's code
     world = cluster_world
     person = await world.citizen_with_vouchers()
     till = await world.till()
-    key = uuid.uuid4().hex
-    async with key_at_work(world, till.terminal_id, key):
-        r = await world.redeem(till, await world.qr(person), key=key)
+    key, token = uuid.uuid4().hex, await world.qr(person)
+    async with key_at_work(world, till.terminal_id, key, token):
+        r = await world.redeem(till, token, key=key)
         assert await error_code(r) == "idempotency_key_in_use"
-        r = await world.client.get(
-            "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
-        )
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, token))
         assert (r.status, await error_code(r)) == (409, "idempotency_key_in_use")
     assert (await world.redeem(till, await world.qr(person), key=key)).status == 201
+
+
+async def test_what_one_redemption_touches_in_redis_lies_in_its_citizens_slot(
+    cluster_world: World, redis_cluster: EmbeddedRedisCluster
+) -> None:
+    # issue 14: every key a redemption's scripts touch is in one slot, its citizen's, so
+    # each step is one script (BEGIN, END) on a cluster as on one Redis. What the masters
+    # ran is read from their slow logs, set to log every command with its arguments.
+    world = cluster_world
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    # once before: the citizen's master learns the scripts (no NOSCRIPT, then EVAL, below)
+    assert (await world.redeem(till, await world.qr(person))).status == 201
+    token, key = await world.qr(person), uuid.uuid4().hex
+    claims = decode_qr_token(token, keys=world.settings.qr_keys_by_id)
+    citizen, jti = str(claims.holder), str(claims.jti)
+    nodes = [redis.Redis(port=port, socket_timeout=5) for port in redis_cluster.ports]
+    try:
+        for node in nodes:
+            node.set_response_callback("SLOWLOG GET", lambda answer, **_: answer)  # raw
+            node.config_set("slowlog-log-slower-than", 0)
+            node.config_set("slowlog-max-len", 1024)
+            node.slowlog_reset()
+        assert (await world.redeem(till, token, key=key)).status == 201
+        await world.client.app[GUARD].drain()  # the END goes after the answer
+        ran = [  # each entry: id, time, duration, the command's arguments, ...
+            (n, [arg.decode() for arg in entry[3]])
+            for n, node in enumerate(nodes)
+            for entry in reversed(node.slowlog_get(1024))  # oldest first
+        ]
+        scripts = [(n, args) for n, args in ran if args[0].upper() in ("EVALSHA", "EVAL")]
+        touched = [args[3 : 3 + int(args[2])] for _, args in scripts]
+        # and what the scripts ran inside (logged too): each command's key is its first
+        inside = [args for _, args in ran if args[0].upper() not in ("EVALSHA", "EVAL", "SLOWLOG")]
+        names = [k for keys in touched for k in keys] + [args[1] for args in inside]
+        slots = {int(nodes[0].cluster("KEYSLOT", name)) for name in names}
+    finally:
+        for node in nodes:
+            node.config_set("slowlog-log-slower-than", 10_000)
+            node.config_set("slowlog-max-len", 128)
+            node.close()
+    expected = [
+        redis_keys.used_token(citizen, jti),
+        redis_keys.key_at_work(citizen, till.terminal_id, key),
+        redis_keys.citizen_lock(citizen),
+    ]
+    assert touched == [expected, expected], ran  # BEGIN, then END: one script per step
+    assert {args[0].upper() for args in inside} <= {"EXISTS", "SET", "GET", "DEL"}, ran
+    assert {args[1] for args in inside} <= set(expected), ran
+    assert len({n for n, _ in scripts}) == 1  # one master
+    assert slots == {int(nodes[0].cluster("KEYSLOT", redis_keys.citizen_lock(citizen)))}
 
 
 async def test_sign_in_guesses_are_counted_on_a_redis_cluster(cluster_world: World) -> None:
@@ -104,7 +156,7 @@ async def test_masters_that_forgot_the_scripts_are_taught_them_again(
             node.script_flush()
     tokens = [await world.qr(person) for _ in range(3)]
     assert [(await world.redeem(till, t)).status for t in tokens] == [201, 201, 201]
-    key = uuid.uuid4().hex
-    async with key_at_work(world, till.terminal_id, key):
-        r = await world.redeem(till, await world.qr(person), key=key)
+    key, token = uuid.uuid4().hex, await world.qr(person)
+    async with key_at_work(world, till.terminal_id, key, token):
+        r = await world.redeem(till, token, key=key)
         assert await error_code(r) == "idempotency_key_in_use"

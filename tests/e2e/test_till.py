@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import re
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,9 +16,9 @@ from typing import Any, TypedDict
 import pytest
 
 from server.guard import Outcome
-from server.web import GUARD
+from server.web import CLOCK, GUARD
 from shared.tokens import QrKey, decode_qr_token, issue_qr_token
-from tests.e2e.conftest import Clock, World, shanghai
+from tests.e2e.conftest import Clock, Till, World, shanghai
 
 
 async def error_code(response: Any) -> str:
@@ -25,12 +26,27 @@ async def error_code(response: Any) -> str:
     return str(body["error"]["code"])
 
 
+def code_of_nobody(world: World) -> str:
+    """A genuine QR code (the server's key) of a citizen row that does not exist: enough to
+    name a citizen's Redis slot (rule U5's MAC), nothing to redeem."""
+    key = world.settings.qr_keys[0]
+    return issue_qr_token(
+        key=key, holder=2**62 + secrets.randbelow(2**40), now=world.client.app[CLOCK]()
+    )[0]
+
+
+def holder_of(world: World, code: str) -> str:
+    """The citizen a QR code names, as the guard names it (``server/services/guarded.py``)."""
+    return str(decode_qr_token(code, keys=world.settings.qr_keys_by_id).holder)
+
+
 @asynccontextmanager
-async def key_at_work(world: World, terminal_id: int, key: str) -> AsyncIterator[None]:
-    """A first request under ``key`` still at work: it has begun with the guard (rule U7) and
-    not yet ended. (Its QR token and citizen are of nobody.)"""
+async def key_at_work(world: World, terminal_id: int, key: str, code: str) -> AsyncIterator[None]:
+    """A first request under ``key`` with the QR code ``code`` still at work: it has begun
+    with the guard (rule U7) and not yet ended. Its mark is in the slot of ``code``'s citizen
+    (issue 14); its QR token id is of nobody, so a code of that citizen is not used."""
     guard = world.client.app[GUARD]
-    jti, citizen = str(uuid.uuid4()), str(uuid.uuid4())
+    jti, citizen = str(uuid.uuid4()), holder_of(world, code)
     outcome, lock = await guard.begin(jti=jti, citizen=citizen, terminal_id=terminal_id, key=key)
     assert outcome is Outcome.OK
     try:
@@ -46,6 +62,12 @@ async def key_at_work(world: World, terminal_id: int, key: str) -> AsyncIterator
             jti_ttl_ms=1,
         )
         await guard.drain()
+
+
+def by_key(till: Till, key: str, code: str | None = None) -> dict[str, Any]:
+    """The query and headers of a till asking by ``key``, with its request's QR code."""
+    headers = dict(till.headers) | ({} if code is None else {"Voucher-Code": code})
+    return {"params": {"idempotency_key": key}, "headers": headers}
 
 
 async def test_a_claim_issues_the_vouchers_with_their_expiry(world: World) -> None:
@@ -558,11 +580,35 @@ async def test_a_request_still_in_flight_with_the_same_key_gets_409(world: World
     person = await world.citizen_with_vouchers()
     till = await world.till()
     key = uuid.uuid4().hex
-    async with key_at_work(world, till.terminal_id, key):
+    async with key_at_work(world, till.terminal_id, key, await world.qr(person)):
+        # a retry carries the code of the first request; another code of the same citizen
+        # is caught too, the mark being the citizen's (issue 14)
         r = await world.redeem(till, await world.qr(person), key=key)
         assert r.status == 409
         assert await error_code(r) == "idempotency_key_in_use"
     assert (await world.redeem(till, await world.qr(person), key=key)).status == 201
+
+
+async def test_one_key_sent_at_once_with_two_citizens_codes_redeems_once(world: World) -> None:
+    # rule U7, issue 14: the key's mark is per citizen, so the two requests do not see each
+    # other's in Redis; the ledger's unique (terminal, key) writes one, the other is refused
+    one, other = await world.citizen_with_vouchers(), await world.citizen_with_vouchers()
+    till = await world.till()
+    key = uuid.uuid4().hex
+    answers = await asyncio.gather(
+        world.redeem(till, await world.qr(one), key=key),
+        world.redeem(till, await world.qr(other), key=key),
+    )
+    assert sorted(r.status for r in answers) == [201, 422]
+    refused = next(r for r in answers if r.status == 422)
+    assert await error_code(refused) == "idempotency_key_reused"
+    async with world.pool.acquire() as conn:
+        rows = await conn.fetchval(
+            "SELECT count(*) FROM redemptions WHERE terminal_id = $1 AND idempotency_key = $2",
+            till.terminal_id,
+            key,
+        )
+    assert rows == 1
 
 
 async def test_refunds_refuse_what_makes_no_sense(world: World) -> None:
@@ -660,20 +706,48 @@ async def test_the_qr_code_comes_as_the_accept_header_asks(
     assert r.content_type == "image/svg+xml"
 
 
-async def test_asking_by_key_while_the_first_request_is_at_work_says_so(world: World) -> None:
-    # rule U7: a terminal that lost an answer must not hear "never happened" too early
+async def test_asking_by_key_while_the_first_request_is_at_work_says_so(
+    world: World, clock: Clock
+) -> None:
+    # rule U7: a terminal that lost an answer must not hear "never happened" too early. The
+    # key's mark is in the citizen's Redis slot (issue 14): the till sends the request's code
     till = await world.till()
-    key = uuid.uuid4().hex
-    async with key_at_work(world, till.terminal_id, key):
-        r = await world.client.get(
-            "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
-        )
-        assert r.status == 409
-        assert await error_code(r) == "idempotency_key_in_use"
-    r = await world.client.get(
-        "/v1/redemptions", params={"idempotency_key": key}, headers=till.headers
-    )
-    assert r.status == 404
+    key, code = uuid.uuid4().hex, code_of_nobody(world)
+    async with key_at_work(world, till.terminal_id, key, code):
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, code))
+        assert (r.status, await error_code(r)) == (409, "idempotency_key_in_use")
+        clock.advance(seconds=120)  # the code expired since: it still names its citizen
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, code))
+        assert (r.status, await error_code(r)) == (409, "idempotency_key_in_use")
+        # without the code the server cannot tell "at work" from "never": never not_found
+        r = await world.client.get("/v1/redemptions", **by_key(till, key))
+        assert (r.status, await error_code(r)) == (400, "voucher_code_required")
+        # a code that is not ours is refused, and nothing else is said
+        forged = code[:-1] + ("0" if code[-1] != "0" else "1")
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, forged))
+        assert (r.status, await error_code(r)) == (422, "token_invalid")
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, "not a code"))
+        assert (r.status, await error_code(r)) == (422, "token_invalid")
+    r = await world.client.get("/v1/redemptions", **by_key(till, key, code))
+    assert (r.status, await error_code(r)) == (404, "not_found")
+    r = await world.client.get("/v1/redemptions", **by_key(till, key))
+    assert (r.status, await error_code(r)) == (400, "voucher_code_required")
+
+
+async def test_asking_by_key_for_a_written_redemption_needs_no_code(world: World) -> None:
+    # rule U7: the ledger's row is the answer, with the code or without; a forged code is
+    # refused all the same
+    person = await world.citizen_with_vouchers()
+    till = await world.till()
+    token, key = await world.qr(person), uuid.uuid4().hex
+    first = await world.redeem(till, token, key=key)
+    assert first.status == 201
+    for code in (None, token):
+        r = await world.client.get("/v1/redemptions", **by_key(till, key, code))
+        assert r.status == 200
+        assert (await r.json())["redemption_id"] == (await first.json())["redemption_id"]
+    r = await world.client.get("/v1/redemptions", **by_key(till, key, code_of_nobody(world)[:51]))
+    assert (r.status, await error_code(r)) == (422, "token_invalid")
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from server.guard import Guard, Outcome
 from server.services import guarded, ticket_uses
 from server.services.ports import TillPorts
 from server.settings import Settings
-from shared.errors import IdempotencyKeyInUse
+from shared.errors import IdempotencyKeyInUse, NotFound, TokenInvalid, VoucherCodeRequired
 from shared.house_tickets import Ticket, issue_ticket
 from shared.redemption import MustDecideAgain
 from shared.ticket_campaign import Relation
@@ -245,20 +245,30 @@ async def test_a_refusal_is_kept_under_its_key_once_the_ledger_allows_the_use(
 
 
 async def test_a_key_at_work_is_answered_in_use_and_nothing_is_drawn(office: Office) -> None:
-    # rule U7: a first request under the key has begun and not ended
+    # rule U7: a first request under the key has begun and not ended. Its mark is in the
+    # holder's Redis slot (issue 14): a lookup finds it by the request's code, and without
+    # the code it does not say "not found"
     o = office
     cmd = o.use()
-    guard = o.ports.guard
+    guard, holder = o.ports.guard, str(o.citizen_id)
     outcome, lock = await guard.begin(
-        jti=str(uuid.uuid4()), citizen="nobody", terminal_id=o.terminal_id, key=cmd.key
+        jti=str(uuid.uuid4()), citizen=holder, terminal_id=o.terminal_id, key=cmd.key
     )
     assert outcome is Outcome.OK
     with pytest.raises(IdempotencyKeyInUse):
         await ticket_uses.use(cmd, o.ports)
     with pytest.raises(IdempotencyKeyInUse):
+        await ticket_uses.find_by_key(o.terminal_id, cmd.key, o.ports, cmd.token)
+    with pytest.raises(VoucherCodeRequired):
         await ticket_uses.find_by_key(o.terminal_id, cmd.key, o.ports)
+    forged = cmd.token[:-1] + ("0" if cmd.token[-1] != "0" else "1")
+    with pytest.raises(TokenInvalid):
+        await ticket_uses.find_by_key(o.terminal_id, cmd.key, o.ports, forged)
     assert await o.read() == o.ticket
     guard.end_soon(
-        token=lock, jti="x", citizen="nobody", terminal_id=o.terminal_id, key=cmd.key,
+        token=lock, jti="x", citizen=holder, terminal_id=o.terminal_id, key=cmd.key,
         used=False, jti_ttl_ms=1,
     )  # fmt: skip
+    await guard.drain()
+    with pytest.raises(NotFound):
+        await ticket_uses.find_by_key(o.terminal_id, cmd.key, o.ports, cmd.token)

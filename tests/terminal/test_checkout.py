@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from textual import events
 from textual.widgets import Input
 
@@ -280,7 +281,8 @@ async def test_a_lost_answer_leaves_the_outcome_unknown_until_the_server_tells_t
         await settle(pilot)
         screen = checkout(app)
         await fill_bill_and_receipt(pilot, "450.00", f"R-{uuid.uuid4().hex[:6]}")
-        await scan(pilot, await world.qr(person))
+        code = await world.qr(person)
+        await scan(pilot, code)
         await settle(pilot)
         proxy.lose = lambda request: True  # the shop's network goes bad
         await pilot.press("f9")
@@ -290,9 +292,18 @@ async def test_a_lost_answer_leaves_the_outcome_unknown_until_the_server_tells_t
         assert screen.pending is not None
         await pilot.press("f6")  # the next customer must wait: the outcome comes first
         assert screen.pending is not None and "结果未知" in errors(app)[-1]
-        proxy.lose = lambda request: False  # the network is back
+        asked: list[tuple[str, str | None]] = []
+
+        def back(request: web.Request) -> bool:  # the network is back
+            asked.append((request.path_qs, request.headers.get("Voucher-Code")))
+            return False
+
+        proxy.lose = back
         await pilot.press("f8")  # ask the server
         await settle(pilot)
+        # issue 14: the pending request's code goes with the question, in a header
+        assert [c for path, c in asked if path.startswith("/v1/redemptions?")] == [code]
+        assert all(code not in path for path, _ in asked)
         assert screen.outcome == "ok" and screen.pending is None
         assert "已向服务器核实" in screen.result_text
         assert isinstance(app.screen, ReceiptScreen)

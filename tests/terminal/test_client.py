@@ -15,6 +15,7 @@ from aiohttp import web
 from client.http import ApiError, OutcomeUnknown, Unreachable
 from client.till import TillClient, new_key
 from terminal.config import TerminalConfig
+from tests.e2e.test_till import key_at_work
 from tests.terminal.conftest import FAST_CLIENT, Clock, LiveServer, LossyProxy, World, wallet_counts
 
 
@@ -160,11 +161,20 @@ async def test_when_every_answer_is_lost_the_terminal_asks_by_key(
 ) -> None:
     person = await world.citizen_with_vouchers()
     token = await world.qr(person)
-    proxy.lose = _posts_to("/v1/redemptions")
+    codes: list[str | None] = []
+
+    def lose(request: web.Request) -> bool:
+        if request.method == "GET":
+            codes.append(request.headers.get("Voucher-Code"))
+        return request.method == "POST" and request.path == "/v1/redemptions"
+
+    proxy.lose = lose
     key = new_key()
     done = await via_proxy.redeem(token, 45_000, receipt(), 1, key=key)
     assert done.recovered and done.voucher_count == 1
+    # issue 14: the request's code goes with the question, in a header, never in the URL
     assert proxy.forwarded[-1] == f"GET /v1/redemptions?idempotency_key={key}"
+    assert codes == [token]
     assert (await wallet_counts(world, person))["used"] == 1
 
 
@@ -179,7 +189,7 @@ async def test_with_no_answer_at_all_the_outcome_stays_unknown_until_asked(
         await via_proxy.redeem(token, 45_000, receipt(), 1)
     assert proxy.dropped[0] == "POST /v1/redemptions"
     proxy.lose = lambda request: False  # the network is back
-    truth = await via_proxy.redemption_by_key(unknown.value.key)
+    truth = await via_proxy.redemption_by_key(unknown.value.key, token)
     assert truth.recovered and truth.voucher_count == 1
     assert (await wallet_counts(world, person))["used"] == 1
 
@@ -196,10 +206,26 @@ async def test_a_sign_in_that_gets_no_answer_sends_nothing_else(
 
 
 async def test_asking_by_key_for_what_never_happened_says_not_redeemed(
-    till: TillClient,
+    world: World, till: TillClient
 ) -> None:
+    token = await world.qr(await world.citizen_with_vouchers())
     with pytest.raises(ApiError) as refused:
-        await till.redemption_by_key(new_key())
+        await till.redemption_by_key(new_key(), token)
+    assert refused.value.code == "not_redeemed"
+
+
+async def test_asking_by_key_while_the_request_is_at_work_leaves_the_outcome_unknown(
+    world: World, till: TillClient, till_config: TerminalConfig
+) -> None:
+    # rule U7 with issue 14: the server finds the key's mark in the citizen's slot by the
+    # code the till sends, and says "still at work", never "not redeemed", until it is done
+    token, key = await world.qr(await world.citizen_with_vouchers()), new_key()
+    async with key_at_work(world, till_config.terminal_id, key, token):
+        with pytest.raises(OutcomeUnknown) as unknown:
+            await till.redemption_by_key(key, token)
+        assert unknown.value.key == key
+    with pytest.raises(ApiError) as refused:
+        await till.redemption_by_key(key, token)
     assert refused.value.code == "not_redeemed"
 
 

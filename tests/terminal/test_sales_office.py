@@ -27,6 +27,7 @@ from terminal.screens.sales import SalesScreen
 from terminal.screens.tickets import TicketChoice
 from tests.e2e.conftest import Citizen, new_id_number
 from tests.e2e.test_ticket_till import WAN, sales_office, ticket_for
+from tests.e2e.test_till import code_of_nobody
 from tests.terminal.conftest import (
     FAST_CLIENT,
     Clock,
@@ -224,7 +225,8 @@ async def test_a_lost_answer_is_asked_by_key_and_the_ticket_is_used_once(
         await settle(pilot)
         screen = sales(app)
         await enter_contract(pilot, "WQ-LOST")
-        await scan(pilot, await world.qr(holder))
+        code = await world.qr(holder)
+        await scan(pilot, code)
         await settle(pilot)
         hanging.hang = uses
         await pilot.press("f9")
@@ -239,9 +241,17 @@ async def test_a_lost_answer_is_asked_by_key_and_the_ticket_is_used_once(
         assert "待确认" in shown(screen, "#pays")
         await pilot.press("f6")  # the next contract must wait for this outcome
         assert screen.pending is not None
-        hanging.hang = lambda request: False
+        asked: list[tuple[str, str | None]] = []
+
+        def answer(request: web.Request) -> bool:
+            asked.append((request.path_qs, request.headers.get("Voucher-Code")))
+            return False
+
+        hanging.hang = answer
         await pilot.press("f8")
         await settle(pilot)
+        # issue 14: the holder's code of the pending use goes with the question, in a header
+        assert [c for path, c in asked if path.startswith("/v1/ticket-uses?")] == [code]
         assert screen.outcome == "ok" and screen.last is not None
         assert screen.last.recovered  # learnt by asking for the key
         assert "应答曾丢失" in screen.result_text
@@ -250,7 +260,7 @@ async def test_a_lost_answer_is_asked_by_key_and_the_ticket_is_used_once(
 
 
 async def test_the_client_says_not_used_when_the_key_found_nothing(
-    office_config: TerminalConfig,
+    world: World, office_config: TerminalConfig
 ) -> None:
     # rule U7: asking by a key the server never saw
     client = TillClient(
@@ -258,7 +268,7 @@ async def test_the_client_says_not_used_when_the_key_found_nothing(
     )
     try:
         with pytest.raises(Exception) as refused:
-            await client.ticket_use_by_key("never-sent")
+            await client.ticket_use_by_key("never-sent", code_of_nobody(world))
         assert getattr(refused.value, "code", "") == "not_used"
         pool = await client.listing_pool()
         assert [u.unit for u in pool.units] == ["1-101"]
