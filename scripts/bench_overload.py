@@ -77,7 +77,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--database-url", default="", help="else an embedded PostgreSQL")
     p.add_argument("--redis-url", default="", help="else an embedded Redis (db 15 is FLUSHed)")
     p.add_argument("--citizens", type=int, default=50_000)
-    p.add_argument("--terminals", type=int, default=200)
+    p.add_argument(
+        "--terminals",
+        type=int,
+        default=4096,
+        help="tills seeded: the open loop's connections are tills, one each (bench/overload.py)",
+    )
     p.add_argument("--calibrate", type=float, default=10.0, help="closed-loop seconds")
     p.add_argument("--light", type=float, default=0.25, help="x sustainable: the unloaded rate")
     p.add_argument("--overload-factor", type=float, default=4.0)
@@ -97,7 +102,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="server, PostgreSQL and Redis on CPU 0, load generator and nginx on CPU 1 "
         "(embedded services only)",
     )
-    p.add_argument("--max-connections", type=int, default=1024)
+    p.add_argument(
+        "--max-connections", type=int, help="the open loop's tills at most; default --terminals"
+    )
     p.add_argument(
         "--front",
         choices=("none", "nginx"),
@@ -247,7 +254,8 @@ def report(r: dict[str, Any]) -> str:
         ok = p["outcomes"].get("redeem 201", 0)
         by_proxy = f" ({p['front_refused']:,} by nginx)" if fronted else ""
         rows.append(
-            f"| {p['name']} | {p['rate']:,.0f} | {p['offered'] / p['seconds']:,.0f} | "
+            f"| {p['name']} | {p['rate']:,.0f} | "
+            f"{(p['offered'] - p['not_sent']) / p['seconds']:,.0f} | "
             f"{ok / p['seconds']:,.0f} | {quotes:,} | {shed(p):,}{by_proxy} | "
             f"{p['redeem'].get('p50_ms', '-')} / **{p['redeem'].get('p99_ms', '-')}** | "
             f"{p['generator_lag'].get('p99_ms', '-')} | {p['not_sent']} | "
@@ -484,7 +492,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
                 children,
                 "bench.overload",
                 {**common, "run_tag": tag, "terminals": terminals, "phases": phases,
-                 "max_connections": args.max_connections, "roles": roles,
+                 "max_connections": args.max_connections or args.terminals, "roles": roles,
                  "database": br.database_of(url)},
                 work, "overload", total + 300, load_cpus,
             )  # fmt: skip

@@ -36,11 +36,15 @@ it, some 200 µs of the process's one core (a third of a redemption). Clients th
 at once instead of after ``Retry-After`` (an old till, a script, a misbehaving app) would
 fill the loop with refusals, swell the admitted requests' time in the server, and hold the
 gate at ``min_limit``: the process serving almost nothing (measured: 4.6 redemptions/s and
-46,306 refusals with 256 such tills on one process). So a connection refused again before
-the time it was told (at most ``tarpit_s``) waits for that time first, as if it had obeyed,
-and then tries the gate once more (a tarpit): each such connection costs at most one refusal
-per ``tarpit_s``, however fast it asks. A client that honours Retry-After never meets it,
-and nothing is done for an admitted request.
+46,306 refusals with 256 such tills on one process). So a client refused again before the
+time it was told (at most ``tarpit_s``) waits for that time first, as if it had obeyed, and
+then tries the gate once more (a tarpit): each such client costs at most one refusal per
+``tarpit_s``, however fast it asks. A client that honours Retry-After never meets it, and
+nothing is done for an admitted request. A client is who the request says it is: its
+``Authorization`` (a till, an operator's tool), else its ``Cookie`` (a browser's session),
+else its connection. Not the connection first: behind a proxy (docker/nginx.conf) one
+upstream connection carries many tills' requests in turn, and one till's haste must not hold
+back the next till's sale.
 """
 
 from __future__ import annotations
@@ -208,38 +212,38 @@ class Gate:
 @dataclass
 class Admission:
     """A process's gate, the kind of each route (``server/app.py`` fills ``of_route``), and
-    when each connection refused lately was told to come back (the tarpit, see the module)."""
+    when each client refused lately was told to come back (the tarpit, see the module)."""
 
     gate: Gate
     of_route: dict[object, Kind] = field(default_factory=dict)
     on_refuse: Callable[[Kind], object] = lambda kind: None
     tarpit_s: float = 1.0  # 0: no tarpit
     tarpitted: int = field(default=0, init=False)  # requests that waited for their time
-    # connection (its transport) -> the gate's clock when it may ask again
+    # client (``client_of``) -> the gate's clock when it may ask again
     _told: dict[object, float] = field(default_factory=dict, init=False)
     _purge_at: int = field(default=1024, init=False)
 
-    def refusal(self, kind: Kind, connection: object | None) -> VoucherError:
-        """The answer to a refused request, ``connection`` told when to come back."""
+    def refusal(self, kind: Kind, client: object | None) -> VoucherError:
+        """The answer to a refused request, ``client`` told when to come back."""
         self.on_refuse(kind)
         seconds = self.gate.retry_after_s() if kind is Kind.CLAIMS else 1
-        if connection is not None:
-            self.told(connection, seconds)
+        if client is not None:
+            self.told(client, seconds)
         if kind is Kind.CLAIMS:
             return WaitingRoom(retry_after_s=seconds)
         return ServerBusy(retry_after_s=seconds)
 
-    def too_soon(self, connection: object) -> float:
-        """Seconds until ``connection``, refused lately, may ask again (0: it may now)."""
-        until = self._told.get(connection)
+    def too_soon(self, client: object) -> float:
+        """Seconds until ``client``, refused lately, may ask again (0: it may now)."""
+        until = self._told.get(client)
         return 0.0 if until is None else max(0.0, until - self.gate.clock())
 
-    def told(self, connection: object, retry_after_s: float) -> None:
-        """``connection`` was refused and told to come back in ``retry_after_s``."""
+    def told(self, client: object, retry_after_s: float) -> None:
+        """``client`` was refused and told to come back in ``retry_after_s``."""
         if self.tarpit_s <= 0:
             return
         now = self.gate.clock()
-        self._told[connection] = now + min(retry_after_s, self.tarpit_s)
+        self._told[client] = now + min(retry_after_s, self.tarpit_s)
         if len(self._told) >= self._purge_at:  # forget who may ask again by now
             self._told = {c: t for c, t in self._told.items() if t > now}
             self._purge_at = max(1024, 2 * len(self._told))
@@ -257,7 +261,7 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     gate = admission.gate
     if not await gate.enter(kind) and not await _after_tarpit(admission, kind, request):
-        error = admission.refusal(kind, request.transport)
+        error = admission.refusal(kind, client_of(request))
         return _refused(error, page=not request.path.startswith("/v1/"))
     started = gate.clock()
     try:
@@ -266,10 +270,17 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
         gate.leave(started)
 
 
+def client_of(request: web.Request) -> object | None:
+    """Who asks, for the tarpit (see the module); read for refused requests only."""
+    headers = request.headers
+    return headers.get("Authorization") or headers.get("Cookie") or request.transport
+
+
 async def _after_tarpit(admission: Admission, kind: Kind, request: web.Request) -> bool:
-    """A refused request on a connection that was told to come back later and did not wait:
+    """A refused request from a client that was told to come back later and did not wait:
     it waits now, then tries the gate once more (admitted: True)."""
-    wait = 0.0 if request.transport is None else admission.too_soon(request.transport)
+    client = client_of(request)
+    wait = 0.0 if client is None else admission.too_soon(client)
     if wait <= 0:
         return False
     admission.tarpitted += 1

@@ -129,8 +129,9 @@ class Settings:
     shed_initial_in_flight: int = 256
     shed_target_ms: float = 50.0
     shed_queue_wait_ms: float = 5.0
-    # a connection refused again before its Retry-After (at most this long) waits for it
-    # before its answer: one refusal per connection per shed_tarpit_s at most (0: never)
+    # a client (a till's token, a browser's session) refused again before its Retry-After
+    # (at most this long) waits for it before its answer: one refusal per client per
+    # shed_tarpit_s at most (0: never)
     shed_tarpit_s: float = 1.0
     # issue 14: redis_url names one node of a Redis Cluster (its masters are found from it),
     # not a single Redis; every key carries a hash tag (server/redis_keys.py)

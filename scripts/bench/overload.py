@@ -3,9 +3,16 @@
 Unlike ``bench.loadgen`` (closed loop: 64 tills, each waiting for its answer before the next
 checkout), this offers checkouts at a set *rate* whatever the server answers, as customers
 arriving at shops do: a checkout is due every ``1/rate`` seconds on average (Poisson
-arrivals) and goes out on an idle keep-alive connection of one of the signed-in tills, or on
-a new one (at most ``max_connections``). A checkout is ``POST /v1/quote`` then, when the
-quote allows, ``POST /v1/redemptions`` (fresh Idempotency-Key, unique receipt number).
+arrivals) and goes out on an idle keep-alive connection, or on a new one (at most
+``max_connections``). A connection is a till: it carries one signed-in terminal's token of
+its own (the benchmark seeds as many terminals as connections), one request at a time, and,
+as a till does (client/till.py), once refused with ``Retry-After`` it rests that long before
+it takes another checkout (the server holds a till that asks sooner, server/admission.py's
+tarpit). So the arrivals are many tills' customers, each till asking again only when told:
+the offered load is the arrival rate, not the tills' impatience. A checkout is
+``POST /v1/quote`` then, when the quote allows, ``POST /v1/redemptions`` (fresh
+Idempotency-Key, unique receipt number). A checkout that finds every connection busy or
+resting is *not sent* (counted per phase).
 
 Phases (``phases``: name, checkouts per second, seconds) run back to back; per phase and per
 second of the run: redeem latency of the admitted (201) redemptions in HdrHistograms, and the
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import heapq
 import json
 import os
 import random
@@ -45,8 +53,10 @@ class Overload:
         self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
         self.host_header = f"{self.host}:{self.port}".encode()
         self.idle: list[tuple[HttpConnection, bytes]] = []
+        # refused connections until their Retry-After has passed: (until, n, connection, auth)
+        self.resting: list[tuple[float, int, HttpConnection, bytes]] = []
         self.connections = 0
-        self.auths: list[bytes] = []
+        self.auths: list[bytes] = []  # one per terminal; a connection holds one while open
         self.seq = 0
         self.rng = random.Random(cfg["seed"])
         self.phases: list[dict[str, Any]] = []
@@ -64,20 +74,44 @@ class Overload:
         self.auths = [f"Authorization: Bearer {t}\r\n".encode() for t in tokens]
 
     async def _connection(self) -> tuple[HttpConnection, bytes] | None:
+        now = time.perf_counter()
+        while self.resting and self.resting[0][0] <= now:  # rested as long as it was told
+            _, _, conn, auth = heapq.heappop(self.resting)
+            self.idle.append((conn, auth))
         while self.idle:
             conn, auth = self.idle.pop()
             if not conn.closed:
                 return conn, auth
             self.connections -= 1
-        if self.connections >= int(self.cfg["max_connections"]):
+            self.auths.append(auth)  # its terminal is free for a new connection
+        if self.connections >= int(self.cfg["max_connections"]) or not self.auths:
             return None
         self.connections += 1
+        auth = self.auths.pop()
         try:
             conn = await HttpConnection.open(self.host, self.port)
         except OSError:
             self.connections -= 1
+            self.auths.append(auth)
             raise
-        return conn, self.auths[self.connections % len(self.auths)]
+        return conn, auth
+
+    def _release(self, conn: HttpConnection, auth: bytes, rest_s: float) -> None:
+        if rest_s > 0 and not conn.closed:
+            until = time.perf_counter() + rest_s
+            heapq.heappush(self.resting, (until, id(conn), conn, auth))
+        else:
+            self.idle.append((conn, auth))
+
+    @staticmethod
+    def _retry_after(status: int, data: bytes) -> float:
+        """What a 503 or 429 asks a till to wait (the body's copy of Retry-After), else 0."""
+        if status not in (429, 503):
+            return 0.0
+        try:
+            return min(30.0, max(0.0, float(json.loads(data)["error"]["details"]["retry_after_s"])))
+        except (ValueError, KeyError, TypeError):
+            return 0.0
 
     def _second(self) -> dict[str, Any]:
         second = int(time.perf_counter() - self.t0)
@@ -103,6 +137,7 @@ class Overload:
             phase["not_sent"] += 1
             return
         conn, auth = got
+        rest_s = 0.0
         self.seq += 1
         receipt = f"O{self.cfg['run_tag']}-{self.seq:08d}"
         bill = self.rng.randint(400, 1000) * 100
@@ -115,7 +150,10 @@ class Overload:
             status, data = await conn.request(raw)
             self._count(phase["outcomes"], "quote", status, data)
             self._count(self._second()["outcomes"], "quote", status, data)
-            if status != 200 or int(json.loads(data)["usable_count"]) < 1:
+            if status != 200:
+                rest_s = self._retry_after(status, data)
+                return
+            if int(json.loads(data)["usable_count"]) < 1:
                 return
             body = {"token": token, "bill_fen": bill, "receipt_no": receipt, "voucher_count": 1}
             headers = auth + f"Idempotency-Key: {uuid.uuid4()}\r\n".encode()
@@ -131,13 +169,15 @@ class Overload:
                 phase["redeem"].record_value(max(1, int((t3 - t2) * 1e6)))
                 phase["checkout"].record_value(max(1, int((t3 - due) * 1e6)))
                 second["redeem"].record_value(max(1, int((t3 - t2) * 1e6)))
+            else:
+                rest_s = self._retry_after(status, data)
         except (OSError, TimeoutError, ValueError, KeyError) as exc:
             phase["client_errors"][type(exc).__name__] = (
                 phase["client_errors"].get(type(exc).__name__, 0) + 1
             )
             conn.close()
         finally:
-            self.idle.append((conn, auth))
+            self._release(conn, auth, rest_s)
 
     async def phase(self, name: str, rate: float, seconds: float) -> dict[str, Any]:
         phase: dict[str, Any] = {
@@ -184,6 +224,8 @@ class Overload:
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=35)
         for conn, _ in self.idle:
+            conn.close()
+        for _, _, conn, _ in self.resting:
             conn.close()
         return {
             "phases": [

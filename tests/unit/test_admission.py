@@ -8,8 +8,9 @@ import asyncio
 from collections import deque
 
 import pytest
+from aiohttp.test_utils import make_mocked_request
 
-from server.admission import Admission, Gate, Kind
+from server.admission import Admission, Gate, Kind, client_of
 
 
 class Ticks:
@@ -197,3 +198,13 @@ def test_the_connections_told_are_forgotten_once_they_may_ask_again() -> None:
     admission.told(late, 1)  # the 1,024th: the map is swept
     assert len(admission._told) == 1 and admission.too_soon(late) == 1.0
     assert all(admission.too_soon(c) == 0.0 for c in old)
+
+
+def test_a_client_is_its_token_else_its_session_else_its_connection() -> None:
+    # behind a proxy one connection carries many tills: the tarpit holds a till by its token
+    till = make_mocked_request("POST", "/v1/quote", headers={"Authorization": "Bearer t1"})
+    assert client_of(till) == "Bearer t1"
+    browser = make_mocked_request("POST", "/wallet/claim", headers={"Cookie": "vs=abc"})
+    assert client_of(browser) == "vs=abc"
+    anonymous = make_mocked_request("POST", "/v1/claims")
+    assert client_of(anonymous) is anonymous.transport is not None
