@@ -215,8 +215,24 @@ class Overload:
         phase["cpu_seconds"] = procstat.usage(before, after)  # where the machine's CPU went
         return phase
 
+    async def open_all(self) -> None:
+        """Every till's keep-alive connection, opened before the first phase, as tills that
+        have been selling all day hold theirs: else thousands of tills connect for the first
+        time in the overload itself, their SYNs dropped by the full accept queue of a server
+        busy refusing (a second's retransmission each), and the generator measures that."""
+        wanted = min(int(self.cfg["max_connections"]), len(self.auths))
+        while self.connections < wanted:
+            batch = min(256, wanted - self.connections)
+            opened = await asyncio.gather(
+                *(HttpConnection.open(self.host, self.port) for _ in range(batch))
+            )
+            for conn in opened:
+                self.connections += 1
+                self.idle.append((conn, self.auths.pop()))
+
     async def run(self) -> dict[str, Any]:
         await self.sign_in()
+        await self.open_all()
         self.t0 = time.perf_counter()
         self.t0_wall = time.time()
         for name, rate, seconds in self.cfg["phases"]:
