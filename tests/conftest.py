@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from ops import demo
 from ops.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -32,6 +33,7 @@ from ops.embedded import (
     redis_server_binary,
     services,
 )
+from server import auth
 from server.db import Conn
 from server.db.migrate import migrate
 
@@ -56,6 +58,27 @@ class Services:
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def seeded_passwords_stretched_once() -> Iterator[None]:
+    """An account the tests seed (``ops.demo.account``) gets the scrypt hash of its password
+    made once per run and password: a real salted hash the server checks at sign-in as any
+    other, the salt shared by the run's accounts of one password. Stretching is ~50 ms a
+    call and most tests seed an account or two with "a long password"; what the server
+    stretches (sign-in, creating or resetting an account) is untouched, and
+    tests/e2e/test_hostile_auth.py counts those calls."""
+    made: dict[str, bytes] = {}
+    original = auth.hash_password  # what ops.demo imported
+
+    def once(password: str) -> bytes:
+        if password not in made:
+            made[password] = original(password)
+        return made[password]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "hash_password", once)
+        yield
 
 
 @pytest.fixture(scope="session")
