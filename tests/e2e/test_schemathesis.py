@@ -41,9 +41,8 @@ from schemathesis.specs.openapi.checks import (
 
 from ops import demo as seed
 from server.app import ROUTES, create_app
-from server.db.migrate import migrate
 from server.settings import Settings
-from tests.conftest import Services
+from tests.conftest import Services, create_migrated_database
 from tests.e2e.conftest import Clock, World, new_id_number, redis_database, shanghai
 
 ROLES = (
@@ -124,17 +123,7 @@ def _with(url: str, path: str) -> str:
 async def own_settings(settings: Settings, test_services: Services) -> AsyncIterator[Settings]:
     """The suite's settings on a fresh database and Redis index (dropped afterwards)."""
     name = f"voucher_fuzz_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(test_services.admin_database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    database_url = _with(test_services.admin_database_url, "/" + name)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    database_url = await create_migrated_database(test_services, name)
     yield dataclasses.replace(
         settings, database_url=database_url, redis_url=redis_database(settings.redis_url, 7)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,8 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from textual import events
+from textual._time import get_time
 from textual.app import App
 from textual.dom import DOMNode
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -29,6 +32,7 @@ from terminal.screens.approval import ManagerApproval
 from terminal.widgets.amount import Amount
 from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Citizen, Clock, Till, World, shanghai
+from tests.terminal.keyboard import PERSON_GAP
 
 # the e2e fixtures, shared: the real app's settings, its pinned clock, and the World helpers
 settings = e2e.settings
@@ -57,18 +61,64 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def press_waits_for_the_scan_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     """The app holds a key back for up to its scanner gap (terminal/scanning.py) before it
-    knows it was typed by a person: ``pilot.press`` returns once its keys have landed."""
+    knows it was typed by a person: ``pilot.press`` returns once its keys have landed.
+
+    Printable characters in a row (a bill, a username, a password) are typed as a person
+    types them: posted at once, stamped ``PERSON_GAP`` apart with the last one typed just now
+    (tests/terminal/keyboard.py), so the scan gate sees a person, as it did when Textual
+    pressed them one by one. Textual's own ``press`` waits for the CPU to go idle twice
+    after every key (at least 40 ms each, in 20 ms steps): that was most of the terminal
+    tests' time. Every other key (Enter, Tab, Esc, F-keys, ``wait:``) still goes through
+    Textual's ``press``, one at a time, with those waits."""
     original = Pilot.press
 
-    async def press(self: Pilot[Any], *keys: str) -> None:
-        await original(self, *keys)
+    async def landed(pilot: Pilot[Any]) -> None:
         for _ in range(400):
-            if not getattr(self.app, "keys_held", 0):
+            if not getattr(pilot.app, "keys_held", 0):
                 break
-            await self.pause(0.005)
+            await pilot.pause(0.005)
+
+    async def typed_by_a_person(pilot: Pilot[Any], chars: list[str]) -> None:
+        await landed(pilot)  # nothing held: these keys start a run of their own
+        app = pilot.app
+        now = get_time()
+        for n, key in enumerate(chars):
+            event = events.Key(*textual_key(key))
+            event.time = now - (len(chars) - 1 - n) * PERSON_GAP
+            event.set_sender(app)
+            app.post_message(event)
+        await pilot._wait_for_screen()  # the app has fed them all to its scan gate
+        await landed(pilot)
+
+    async def press(self: Pilot[Any], *keys: str) -> None:
+        run: list[str] = []
+        for key in keys:
+            if len(key) == 1 and key.isprintable():
+                run.append(key)
+                continue
+            if run:
+                await typed_by_a_person(self, run)
+                run = []
+            await original(self, key)
+        if run:
+            await typed_by_a_person(self, run)
+        await landed(self)
         await self.pause()
 
     monkeypatch.setattr(Pilot, "press", press)
+
+
+def textual_key(key: str) -> tuple[str, str | None]:
+    """(key, character) of a one-character key, named as Textual's ``App._press_keys``
+    names it for ``pilot.press``."""
+    if not key.isalnum():
+        key = _character_to_key(key)
+    original_key = REPLACED_KEYS.get(key, key)
+    try:
+        char: str | None = unicodedata.lookup(_get_unicode_name_from_key(original_key))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    return key, char
 
 
 def free_port() -> int:
