@@ -117,7 +117,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         help="quotes/s nginx lets through (0: --front-factor x sustainable)",
     )
-    p.add_argument("--front-factor", type=float, default=1.2)
+    p.add_argument("--front-factor", type=float, default=0.6, help="as docker/nginx.conf")
     p.add_argument("--front-burst", type=int, default=0,
                    help="limit_req burst (0: a tenth of a second at --front-rate)")  # fmt: skip
     p.add_argument("--front-workers", type=int, default=1, help="nginx worker processes")
