@@ -35,6 +35,16 @@ async def staff_account(world: World, role: str, **kw: Any) -> str:
     return username
 
 
+async def wallet_page(browser: Any, world: World, id_number: str) -> Any:
+    """A citizen's wallet, on a phone of their own, signed in by the development sign-in."""
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(base(world) + "/wallet")
+    await page.fill("#id_number", id_number)
+    await page.click("button[type=submit].big")
+    return page
+
+
 async def sign_in_staff(page: Any, url: str, username: str) -> None:
     await page.goto(url)
     await page.fill("#username", username)
@@ -236,11 +246,7 @@ async def test_the_house_ticket_holders_story(
     person = await world.citizen()
     ticket = await ticket_for(world, person)
     office = await sales_office(world)
-    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
-    page = await context.new_page()
-    await page.goto(base(world) + "/wallet")
-    await page.fill("#id_number", person.id_number)
-    await page.click("button[type=submit].big")
+    page = await wallet_page(browser, world, person.id_number)
     card = page.locator("#tickets article.ticket")
     await expect(card).to_contain_text(ticket.number)
     await expect(card.locator(".ticket-balance")).to_have_text("1,000,000.00 元")
@@ -274,7 +280,7 @@ async def test_the_house_ticket_holders_story(
     await expect(card).to_contain_text("Balance")
     await expect(card).to_contain_text("You may ask the issuer to pay out ¥50,000.00")
     await axe_check(page, "wallet with a house ticket (en)")
-    await context.close()
+    await page.context.close()
 
 
 def yuan(fen: int) -> str:
@@ -443,11 +449,7 @@ async def test_a_transferred_piece_in_both_wallets(
     s = await split_and_transfer(Tickets(world, clock))
     a, b = s["a"], s["b"]
     given, kept = s["given"][1], s["kept"][1]
-    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
-    page = await context.new_page()
-    await page.goto(base(world) + "/wallet")
-    await page.fill("#id_number", a.id_number)
-    await page.click("button[type=submit].big")
+    page = await wallet_page(browser, world, a.id_number)
     card = page.locator("#tickets article.ticket")
     await expect(card).to_have_count(1)
     await expect(card.locator(".ticket-numbers")).to_have_text(f"房票编号：{kept}")
@@ -460,11 +462,7 @@ async def test_a_transferred_piece_in_both_wallets(
     await page.screenshot(path=str(shots / "wallet-ticket-transferred.png"), full_page=True)
     await axe_check(page, "wallet after a transfer (transferor)")
 
-    other = await browser.new_context(viewport=PHONE, locale="zh-CN")
-    page_b = await other.new_page()
-    await page_b.goto(base(world) + "/wallet")
-    await page_b.fill("#id_number", b.id_number)
-    await page_b.click("button[type=submit].big")
+    page_b = await wallet_page(browser, world, b.id_number)
     card_b = page_b.locator("#tickets article.ticket")
     await expect(card_b).to_have_count(1)
     await expect(card_b.locator(".ticket-numbers")).to_have_text(f"房票编号：{given}")
@@ -499,8 +497,8 @@ async def test_a_transferred_piece_in_both_wallets(
     await page.reload()
     await expect(card.locator(".ticket-balance")).to_have_text("600,000.00 元")
     await expect(card.locator(".ticket-uses")).to_have_text("暂无记录。")
-    await context.close()
-    await other.close()
+    await page.context.close()
+    await page_b.context.close()
 
 
 async def test_a_suining_settlement_shows_its_first_payment_and_holdback(

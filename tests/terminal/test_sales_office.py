@@ -65,6 +65,13 @@ async def holder_with_ticket(world: World) -> tuple[Citizen, Ticket]:
     return holder, await ticket_for(world, holder)
 
 
+async def holder_with_two_tickets(world: World) -> tuple[Citizen, Ticket, Ticket]:
+    """A holder's 100 万 ticket and a later 50 万 one (expiring later: drawn second, T6)."""
+    holder, first = await holder_with_ticket(world)
+    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    return holder, first, later
+
+
 async def ticket_now(world: World, ticket: Ticket) -> Ticket:
     async with world.pool.acquire() as conn:
         return (await tickets_db.read_tickets(conn, [ticket.id]))[ticket.id]
@@ -90,6 +97,13 @@ async def enter_contract(pilot: Any, contract_no: str, amount: str = "600000") -
     await pilot.press("enter")  # -> the amount
     await type_text(pilot, amount)
     await pilot.press("enter")  # -> the scan
+
+
+async def quoted(pilot: Any, world: World, holder: Citizen, contract_no: str, amount: str) -> None:
+    """The contract entered, the holder's fresh code scanned, the quote's answer settled."""
+    await enter_contract(pilot, contract_no, amount=amount)
+    await scan(pilot, await world.qr(holder))
+    await settle(pilot)
 
 
 async def test_a_developers_till_opens_in_its_sales_office_mode(
@@ -159,16 +173,12 @@ async def test_a_used_contract_is_refused_in_words_and_the_code_is_kept(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = sales(app)
-        await enter_contract(pilot, "WQ-ONCE", amount="100000")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-ONCE", "100000")
         await pilot.press("f9")
         await settle(pilot)
         assert screen.outcome == "ok"
         await pilot.press("f6")
-        await enter_contract(pilot, "WQ-ONCE", amount="100000")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-ONCE", "100000")
         assert screen.outcome == "refused" and screen.quote is None
         assert "这份购房合同已经用过房票" in screen.result_text
         assert screen.held_token and app.focused is screen.query_one("#contract")
@@ -184,15 +194,12 @@ async def test_f7_draws_on_the_holders_other_ticket(
 ) -> None:
     # rules T2, T6: the earliest-expiring ticket first; F7 lists the holder's tickets, the
     # other one chosen instead (Space unticks the first, Down, Space ticks the other, Enter)
-    holder, first = await holder_with_ticket(world)
-    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    holder, first, later = await holder_with_two_tickets(world)
     app = open_app(office_config)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = sales(app)
-        await enter_contract(pilot, "WQ-F7", amount="")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-F7", "")
         assert screen.quote is not None and screen.quote.lines[0].number == first.number
         assert "f7" in app.active_bindings
         await pilot.press("f7")
@@ -304,15 +311,12 @@ async def test_two_tickets_combined_on_one_contract_each_paying_its_part(
 ) -> None:
     # rule T6: the holder's two tickets on one 150 万 contract, 120 万 asked: the first
     # (earliest expiry) pays all it holds, 100 万, the other 20 万; each with its subsidy (T7)
-    holder, first = await holder_with_ticket(world)
-    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    holder, first, later = await holder_with_two_tickets(world)
     app = open_app(office_config)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = sales(app)
-        await enter_contract(pilot, "WQ-BOTH", amount="")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-BOTH", "")
         assert screen.quote is not None and len(screen.quote.lines) == 1
         await pilot.press("f7")
         await settle(pilot)
@@ -362,16 +366,13 @@ async def test_combined_tickets_refused_in_words_and_nothing_used(
 ) -> None:
     # rules T5, T6: more than the chosen tickets allow is refused at the till; a ticket that
     # is not the holder's is refused by the server; neither uses anything
-    holder, first = await holder_with_ticket(world)
-    later = await ticket_for(world, holder, issued_on=date(2025, 6, 25), face=50 * WAN)
+    holder, first, later = await holder_with_two_tickets(world)
     stranger, theirs = await holder_with_ticket(world)
     app = open_app(office_config)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = sales(app)
-        await enter_contract(pilot, "WQ-TOO-MUCH", amount="")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-TOO-MUCH", "")
         await choose_tickets(pilot, "down", "space")
         assert screen.quote is not None and len(screen.quote.lines) == 2
         await ask_amount(pilot, "1450000")
@@ -409,9 +410,7 @@ async def test_a_use_prints_its_receipt_and_f7_reprints_it(
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = sales(app)
-        await enter_contract(pilot, "WQ-PRINT")
-        await scan(pilot, await world.qr(holder))
-        await settle(pilot)
+        await quoted(pilot, world, holder, "WQ-PRINT", "600000")
         await pilot.press("f9")
         await settle(pilot)
         assert screen.outcome == "ok", screen.result_text
