@@ -260,9 +260,11 @@ async def admission_middleware(request: web.Request, handler: Handler) -> web.St
     if kind is None:  # health, metrics, unmatched: never shed
         return await handler(request)
     gate = admission.gate
-    if not await gate.enter(kind) and not await _after_tarpit(admission, kind, request):
-        error = admission.refusal(kind, client_of(request))
-        return _refused(error, page=not request.path.startswith("/v1/"))
+    if not await gate.enter(kind):
+        client = client_of(request)  # read once, for a refused request only
+        if not await _after_tarpit(admission, kind, client):
+            error = admission.refusal(kind, client)
+            return _refused(error, page=not request.path.startswith("/v1/"))
     started = gate.clock()
     try:
         return await handler(request)
@@ -276,10 +278,9 @@ def client_of(request: web.Request) -> object | None:
     return headers.get("Authorization") or headers.get("Cookie") or request.transport
 
 
-async def _after_tarpit(admission: Admission, kind: Kind, request: web.Request) -> bool:
+async def _after_tarpit(admission: Admission, kind: Kind, client: object | None) -> bool:
     """A refused request from a client that was told to come back later and did not wait:
     it waits now, then tries the gate once more (admitted: True)."""
-    client = client_of(request)
     wait = 0.0 if client is None else admission.too_soon(client)
     if wait <= 0:
         return False
